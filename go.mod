@@ -1,0 +1,3 @@
+module seatd
+
+go 1.26

@@ -1,0 +1,204 @@
+package inventory
+
+import (
+	"fmt"
+	"math/bits"
+)
+
+// Check verifies every invariant of the engine's state and returns the first
+// violation. It runs after every step in tests and after decoding a
+// snapshot; it is O(seats x legs + holds) and never changes state.
+//
+//   - per seat and leg, at most one of free, sold, blocked; no bits outside
+//     the layout
+//   - every held seat-leg belongs to exactly one live hold, every sold one
+//     to exactly one confirmed hold's unrefunded seat, and no seat is in two
+//     such holds on an overlapping leg
+//   - free + held + sold + blocked = capacity per shard and leg, and the
+//     counters match the bitsets
+//   - the longest-run summary is exact
+//   - per-user seats, the real-name index, the live count, the request-id
+//     table and the expiry heap match the holds; held and released holds
+//     wait in the heap
+func (e *Engine) Check() error {
+	owner := make(map[*Program][]HoldID)
+	for _, p := range e.programs {
+		owner[p] = make([]HoldID, len(p.seatRow)*p.legs)
+	}
+	live, inHeap, withReq := 0, 0, 0
+	users := make(map[*Program]map[uint64]int32)
+	holders := make(map[*Program]map[string]int)
+	for id, h := range e.holds {
+		p := h.prog
+		if h.id != id || id.Group() != e.cfg.Group {
+			return fmt.Errorf("hold %d: filed under %d", h.id, id)
+		}
+		if h.createdAt > e.now || uint64(id)>>GroupBits > e.seq {
+			return fmt.Errorf("hold %d: from the future (created %d, now %d)", id, h.createdAt, e.now)
+		}
+		if h.inHeap {
+			inHeap++
+			if !h.retiring && h.req != (RequestID{}) {
+				withReq++
+			}
+		} else if h.status == HoldHeld || h.status == HoldReleased {
+			return fmt.Errorf("hold %d: %v but not waiting for expiry", id, h.status)
+		}
+		if h.retiring && (h.status != HoldReleased || !h.inHeap) {
+			return fmt.Errorf("hold %d: retiring but %v", id, h.status)
+		}
+		if h.from >= h.to || int(h.to) > p.legs || len(h.seats) == 0 || len(h.seats) > MaxSeatsPerHoldLimit {
+			return fmt.Errorf("hold %d: range %d-%d, %d seats", id, h.from, h.to, len(h.seats))
+		}
+		if h.holders != nil && len(h.holders) != len(h.seats) {
+			return fmt.Errorf("hold %d: %d holders for %d seats", id, len(h.holders), len(h.seats))
+		}
+		var total int64
+		for i, s := range h.seats {
+			if int(s) >= len(p.seatRow) || (i > 0 && s <= h.seats[i-1]) {
+				return fmt.Errorf("hold %d: seats not ascending or out of range", id)
+			}
+			total += p.cats[p.seatCat[s]].PriceCents
+		}
+		if total != h.total {
+			return fmt.Errorf("hold %d: total %d, seats add up to %d", id, h.total, total)
+		}
+		if h.refunded>>len(h.seats) != 0 || (h.refunded != 0 && h.status != HoldConfirmed && h.status != HoldRefunded) ||
+			(h.status == HoldRefunded) != (bits.OnesCount64(h.refunded) == len(h.seats)) {
+			return fmt.Errorf("hold %d: %v with refunded mask %b", id, h.status, h.refunded)
+		}
+		if h.status != HoldHeld && h.status != HoldConfirmed {
+			continue
+		}
+		if h.status == HoldHeld {
+			live++
+		}
+		if users[p] == nil {
+			users[p] = make(map[uint64]int32)
+			holders[p] = make(map[string]int)
+		}
+		for i, s := range h.seats {
+			if h.refunded&(1<<i) != 0 {
+				continue
+			}
+			users[p][h.user]++
+			if h.holders != nil {
+				holders[p][h.holders[i].IDNumber]++
+			}
+			for l := h.from; l < h.to; l++ {
+				o := &owner[p][int(s)*p.legs+int(l)]
+				if *o != 0 {
+					return fmt.Errorf("seat %s leg %d: in holds %d and %d", p.seatID(s), l, *o, id)
+				}
+				*o = id
+				want := SeatHeld
+				if h.status == HoldConfirmed {
+					want = SeatSold
+				}
+				if got := p.status(s, l); got != want {
+					return fmt.Errorf("seat %s leg %d: %v, hold %d says %v", p.seatID(s), l, got, id, want)
+				}
+			}
+		}
+	}
+	if live != e.live {
+		return fmt.Errorf("live holds: counted %d, kept %d", live, e.live)
+	}
+	if inHeap != len(e.expiry) {
+		return fmt.Errorf("expiry heap: %d entries for %d waiting holds", len(e.expiry), inHeap)
+	}
+	for i, ent := range e.expiry {
+		h, ok := e.holds[ent.id]
+		if !ok || !h.inHeap || ent.at != h.heapAt() || (i > 0 && ent.less(e.expiry[(i-1)/2])) {
+			return fmt.Errorf("expiry heap: bad entry %d for hold %d", i, ent.id)
+		}
+	}
+	if withReq != len(e.dedupe) {
+		return fmt.Errorf("request id table: %d entries for %d holds with request ids", len(e.dedupe), withReq)
+	}
+	for k, id := range e.dedupe {
+		h, ok := e.holds[id]
+		if !ok || !h.inHeap || h.retiring || h.req != k.req || h.user != k.user || h.prog.idx != k.prog {
+			return fmt.Errorf("request id table: stale entry for hold %d", id)
+		}
+	}
+	for i, p := range e.programs {
+		if p.idx != int32(i) || e.programIndex[p.id] != p.idx {
+			return fmt.Errorf("program %s: index %d at %d", p.id, p.idx, i)
+		}
+		if err := p.check(owner[p], users[p], holders[p]); err != nil {
+			return fmt.Errorf("program %s: %w", p.id, err)
+		}
+	}
+	if len(e.programIndex) != len(e.programs) {
+		return fmt.Errorf("program index: %d entries for %d programs", len(e.programIndex), len(e.programs))
+	}
+	return nil
+}
+
+func (p *Program) check(owner []HoldID, users map[uint64]int32, holders map[string]int) error {
+	want := make([]counts, len(p.cats)*p.legs)
+	for ri := range p.rows {
+		r := &p.rows[ri]
+		for w := range r.nWords {
+			m := p.masks[r.exists+w]
+			for l := range p.legs {
+				i := int(r.word0+w)*p.legs + l
+				f, s, b := p.free[i], p.sold[i], p.block[i]
+				if (f|s|b)&^m != 0 || f&s != 0 || f&b != 0 || s&b != 0 {
+					return fmt.Errorf("row %s leg %d word %d: free %x sold %x blocked %x over seats %x", r.id, l, w, f, s, b, m)
+				}
+			}
+		}
+		for l := range p.legs {
+			var buf [MaxRowWidth / 64]uint64
+			for w := range r.nWords {
+				buf[w] = p.free[int(r.word0+w)*p.legs+l]
+			}
+			if got, want := int(p.maxRun[ri*p.legs+l]), longestRun(buf[:r.nWords]); got != want {
+				return fmt.Errorf("row %d leg %d: longest free run %d, really %d", ri, l, got, want)
+			}
+		}
+	}
+	for s := range uint32(len(p.seatRow)) {
+		for l := range uint8(p.legs) {
+			st := p.status(s, l)
+			c := &want[int(p.seatCat[s])*p.legs+int(l)]
+			switch st {
+			case SeatFree:
+				c.free++
+			case SeatHeld:
+				c.held++
+			case SeatSold:
+				c.sold++
+			case SeatBlocked:
+				c.blocked++
+			}
+			if (st == SeatHeld || st == SeatSold) != (owner[int(s)*p.legs+int(l)] != 0) {
+				return fmt.Errorf("seat %s leg %d: %v without a hold", p.seatID(s), l, st)
+			}
+		}
+	}
+	for i, c := range want {
+		if p.counts[i] != c {
+			return fmt.Errorf("category %s leg %d: counters %+v, seats %+v", p.cats[i/p.legs].ID, i%p.legs, p.counts[i], c)
+		}
+	}
+	if len(users) != len(p.userSeats) {
+		return fmt.Errorf("per-user seats: %d users, holds name %d", len(p.userSeats), len(users))
+	}
+	for u, n := range users {
+		if p.userSeats[u] != n {
+			return fmt.Errorf("user %d: %d seats counted, holds have %d", u, p.userSeats[u], n)
+		}
+	}
+	if len(holders) != len(p.holders) {
+		return fmt.Errorf("real-name index: %d id numbers, holds name %d", len(p.holders), len(holders))
+	}
+	for id, n := range holders {
+		if len(p.holders[id]) != n {
+			return fmt.Errorf("real-name index: an id number has %d ranges, holds have %d", len(p.holders[id]), n)
+		}
+	}
+	return nil
+}

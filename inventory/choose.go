@@ -1,0 +1,224 @@
+package inventory
+
+// pick is one seat chosen for the hold being placed; order is its position
+// in a manual request (to pair it with its holder).
+type pick struct {
+	seat  uint32
+	order int
+}
+
+// pickManual checks the named seats in request order and picks them all, or
+// returns the first offending seat with its result.
+func (e *Engine) pickManual(p *Program, ids []string, cat int, from, to uint8) (Result, string) {
+	for i, id := range ids {
+		s, ok := p.lookupSeat(id)
+		if !ok {
+			return ResultUnknownSeat, id
+		}
+		for _, pk := range e.picks {
+			if pk.seat == s {
+				return ResultInvalidArgument, id
+			}
+		}
+		if cat >= 0 && int(p.seatCat[s]) != cat {
+			return ResultWrongCategory, id
+		}
+		taken := false
+		for l := from; l < to; l++ {
+			switch p.status(s, l) {
+			case SeatBlocked:
+				return ResultSeatBlocked, id
+			case SeatHeld, SeatSold:
+				taken = true
+			}
+		}
+		if taken {
+			return ResultSeatTaken, id
+		}
+		e.picks = append(e.picks, pick{seat: s, order: i})
+	}
+	return ResultOK, ""
+}
+
+// search is one best-available request.
+type search struct {
+	p          *Program
+	rows       []uint32 // candidate rows, best first
+	cat        int      // -1: any
+	from, to   uint8
+	accessible bool
+}
+
+// pickBest chooses n seats: the best block of n adjacent seats (rows in
+// rank order, the block nearest the row's centre, the leftmost on a tie);
+// failing that, if splitting is allowed, the greedy fewest blocks: again and
+// again the largest block still available (at most the seats still needed),
+// chosen by the same rule. It never picks fewer than n.
+func (e *Engine) pickBest(p *Program, cat, n int, from, to uint8, accessible, together bool) Result {
+	q := search{p: p, rows: p.byRank, cat: cat, from: from, to: to, accessible: accessible}
+	if cat >= 0 {
+		q.rows = p.catRows[cat]
+	}
+	if e.freeBound(&q) < n {
+		return ResultSoldOut
+	}
+	if e.takeBlock(&q, n) {
+		return ResultOK
+	}
+	if e.countEligible(&q) < n {
+		return ResultSoldOut
+	}
+	if together {
+		return ResultNoAdjacentSeats
+	}
+	for rem := n; rem > 0; {
+		k := min(rem, e.longestEligible(&q))
+		if !e.takeBlock(&q, k) {
+			panic("inventory: split search lost a block it measured")
+		}
+		rem -= k
+	}
+	return ResultOK
+}
+
+// freeBound is an upper bound on the eligible free seats, from counters:
+// per category, the fewest free on any leg of the range.
+func (e *Engine) freeBound(q *search) int {
+	p := q.p
+	total := 0
+	for c := range p.cats {
+		if q.cat >= 0 && c != q.cat {
+			continue
+		}
+		cs := p.counts[c*p.legs:]
+		least := cs[q.from].free
+		for l := q.from + 1; l < q.to; l++ {
+			least = min(least, cs[l].free)
+		}
+		total += int(least)
+	}
+	return total
+}
+
+// rowMask writes into e.mask the eligible free seats of row ri over the leg
+// range: free on every leg, of the category, accessible if asked, and not
+// already picked. It returns the row's words.
+func (e *Engine) rowMask(q *search, ri uint32) []uint64 {
+	p := q.p
+	r := &p.rows[ri]
+	m := e.mask[:r.nWords]
+	for w := range m {
+		base := (int(r.word0) + w) * p.legs
+		legs := p.free[base+int(q.from) : base+int(q.to)]
+		x := legs[0]
+		for _, y := range legs[1:] {
+			x &= y
+		}
+		m[w] = x
+	}
+	if q.cat >= 0 && r.cat < 0 {
+		for _, cm := range r.catMasks {
+			if int(cm.cat) == q.cat {
+				for w := range m {
+					m[w] &= p.masks[int(cm.off)+w]
+				}
+			}
+		}
+	}
+	if q.accessible {
+		for w := range m {
+			m[w] &= p.masks[int(r.access)+w]
+		}
+	}
+	for _, pk := range e.picks {
+		if p.seatRow[pk.seat] == ri {
+			pos := p.seatPos[pk.seat]
+			m[pos>>6] &^= 1 << (pos & 63)
+		}
+	}
+	return m
+}
+
+// mayHold reports whether row ri can have a block of k on the range, from
+// the longest-run summary (an upper bound when the range spans legs or
+// filters apply).
+func (q *search) mayHold(ri uint32, k int) bool {
+	p := q.p
+	if q.accessible && p.rows[ri].access < 0 {
+		return false
+	}
+	runs := p.maxRun[int(ri)*p.legs:]
+	for l := q.from; l < q.to; l++ {
+		if int(runs[l]) < k {
+			return false
+		}
+	}
+	return true
+}
+
+// takeBlock finds the best block of k eligible seats and picks it.
+func (e *Engine) takeBlock(q *search, k int) bool {
+	for _, ri := range q.rows {
+		if !q.mayHold(ri, k) {
+			continue
+		}
+		m := e.rowMask(q, ri)
+		runStarts(m, k)
+		start := nearestStart(m, k, int(q.p.rows[ri].width))
+		if start < 0 {
+			continue
+		}
+		e.pickRun(q.p, ri, start, k)
+		return true
+	}
+	return false
+}
+
+// pickRun picks the k seats of row ri starting at bit position start.
+func (e *Engine) pickRun(p *Program, ri uint32, start, k int) {
+	r := &p.rows[ri]
+	// Seats of a row are sorted by position; a run has no gaps, so its
+	// seats are consecutive indexes from the first one.
+	first := r.firstSeat
+	if int(r.nSeats) != int(r.width) {
+		lo, hi := r.firstSeat, r.firstSeat+r.nSeats
+		for lo < hi {
+			mid := (lo + hi) / 2
+			if int(p.seatPos[mid]) < start {
+				lo = mid + 1
+			} else {
+				hi = mid
+			}
+		}
+		first = lo
+	} else {
+		first += uint32(start)
+	}
+	for i := range k {
+		e.picks = append(e.picks, pick{seat: first + uint32(i), order: len(e.picks)})
+	}
+}
+
+// countEligible counts the eligible free seats exactly.
+func (e *Engine) countEligible(q *search) int {
+	n := 0
+	for _, ri := range q.rows {
+		if q.accessible && q.p.rows[ri].access < 0 {
+			continue
+		}
+		n += popcount(e.rowMask(q, ri))
+	}
+	return n
+}
+
+// longestEligible returns the longest block of eligible free seats.
+func (e *Engine) longestEligible(q *search) int {
+	best := 0
+	for _, ri := range q.rows {
+		if !q.mayHold(ri, best+1) {
+			continue
+		}
+		best = max(best, longestRun(e.rowMask(q, ri)))
+	}
+	return best
+}

@@ -1,0 +1,410 @@
+package inventory
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// chooser is where a command sequence gets its choices: a seeded RNG for
+// the differential test, fuzz input bytes for FuzzCommands.
+type chooser interface {
+	intn(n int) int
+}
+
+type rngChooser struct{ r *rand.Rand }
+
+func (c rngChooser) intn(n int) int { return c.r.IntN(n) }
+
+// bytesChooser reads choices from fuzz input; past its end every choice is 0.
+type bytesChooser struct{ b []byte }
+
+func (c *bytesChooser) intn(n int) int {
+	if len(c.b) == 0 || n <= 1 {
+		return 0
+	}
+	v := int(c.b[0])
+	c.b = c.b[1:]
+	if n > 256 && len(c.b) > 0 {
+		v = v<<8 | int(c.b[0])
+		c.b = c.b[1:]
+	}
+	return v % n
+}
+
+// randomSpec makes a small program: arenas and trains, gaps in rows,
+// mixed-category rows, accessible seats, rank ties, custom labels.
+func randomSpec(c chooser, id string) ProgramSpec {
+	legs := 1
+	if c.intn(2) == 0 {
+		legs = 1 + c.intn(5)
+	}
+	spec := ProgramSpec{
+		ID: id, Name: "program " + id,
+		HoldTTL:         time.Duration(10+c.intn(50)) * time.Second,
+		MaxSeatsPerHold: 1 + c.intn(6),
+		RealName:        c.intn(5) == 0,
+		RefundResells:   c.intn(2) == 0,
+	}
+	spec.MaxSeatsPerUser = spec.MaxSeatsPerHold + c.intn(6)
+	for i := 0; i <= legs; i++ {
+		spec.Stops = append(spec.Stops, "stop"+strconv.Itoa(i))
+	}
+	nCats := 1 + c.intn(3)
+	for i := range nCats {
+		spec.Categories = append(spec.Categories, Category{ID: "c" + strconv.Itoa(i), PriceCents: int64(100 * (1 + c.intn(5)))})
+	}
+	nSec := 1 + c.intn(3)
+	for s := range nSec {
+		sec := Section{ID: sectionName(s)}
+		nRows := 1 + c.intn(4)
+		for r := range nRows {
+			row := Row{ID: strconv.Itoa(r + 1), Rank: 1 + c.intn(4)}
+			cat := spec.Categories[c.intn(nCats)].ID
+			mixed := c.intn(4) == 0
+			col := 1 + c.intn(3)
+			n := 1 + c.intn(14)
+			for range n {
+				st := Seat{Col: col, Category: cat, Accessible: c.intn(8) == 0}
+				if mixed {
+					st.Category = spec.Categories[c.intn(nCats)].ID
+				}
+				if c.intn(10) == 0 {
+					st.Label = "L" + strconv.Itoa(col)
+				}
+				row.Seats = append(row.Seats, st)
+				col++
+				if c.intn(6) == 0 {
+					col++ // an aisle
+				}
+			}
+			sec.Rows = append(sec.Rows, row)
+		}
+		spec.Layout.Sections = append(spec.Layout.Sections, sec)
+	}
+	return spec
+}
+
+// harness drives an engine and the model with the same commands and fails
+// on the first difference or broken invariant.
+type harness struct {
+	t     testing.TB
+	c     chooser
+	e     *Engine
+	m     *model
+	cfg   Config
+	now   int64
+	specs []ProgramSpec
+	ids   []HoldID // every hold id issued, to pick from
+	step  int
+}
+
+func newHarness(t testing.TB, c chooser) *harness {
+	cfg := Config{Group: c.intn(4), MaxLiveHolds: 6 + c.intn(10), MaxHolds: 30 + c.intn(30)}
+	e, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, c: c, e: e, cfg: cfg, now: 1_000_000_000, m: newModel(cfg.Group, cfg.MaxLiveHolds, cfg.MaxHolds)}
+	for i := range 1 + c.intn(3) {
+		spec := randomSpec(c, "p"+strconv.Itoa(i))
+		if r, err := e.CreateProgram(h.now, &spec); r != ResultOK {
+			t.Fatalf("CreateProgram(%s) = %v, %v", spec.ID, r, err)
+		}
+		p, _ := e.Program(spec.ID)
+		h.m.addProgram(p.Spec())
+		h.specs = append(h.specs, p.Spec())
+		h.openSale(spec.ID, true)
+	}
+	return h
+}
+
+func (h *harness) fatalf(format string, args ...any) {
+	h.t.Helper()
+	h.t.Fatalf("step %d: "+format, append([]any{h.step}, args...)...)
+}
+
+func (h *harness) openSale(id string, open bool) {
+	var r Result
+	if open {
+		r = h.e.OpenSale(h.now, id)
+	} else {
+		r = h.e.CloseSale(h.now, id)
+	}
+	if r != ResultOK {
+		h.fatalf("sale %s open=%v: %v", id, open, r)
+	}
+	h.m.programs[id].open = open
+	h.m.now = max(h.m.now, h.now)
+}
+
+func (h *harness) pickSpec() *ProgramSpec { return &h.specs[h.c.intn(len(h.specs))] }
+
+func (h *harness) seatID(spec *ProgramSpec) string {
+	switch h.c.intn(12) {
+	case 0:
+		return "Z/1/1"
+	case 1:
+		return spec.Layout.Sections[0].ID + "/1/99"
+	}
+	sec := spec.Layout.Sections[h.c.intn(len(spec.Layout.Sections))]
+	r := sec.Rows[h.c.intn(len(sec.Rows))]
+	return sec.ID + "/" + r.ID + "/" + strconv.Itoa(r.Seats[h.c.intn(len(r.Seats))].Col)
+}
+
+func (h *harness) holdID() HoldID {
+	if len(h.ids) == 0 || h.c.intn(10) == 0 {
+		return HoldID(h.c.intn(1 << 14))
+	}
+	return h.ids[h.c.intn(len(h.ids))]
+}
+
+func (h *harness) legs(spec *ProgramSpec) (int, int) {
+	legs := len(spec.Stops) - 1
+	if h.c.intn(3) == 0 {
+		return 0, 0
+	}
+	from := h.c.intn(legs)
+	to := from + 1 + h.c.intn(legs-from)
+	if h.c.intn(30) == 0 {
+		to = legs + 1 // out of range
+	}
+	return from, to
+}
+
+func (h *harness) holders(n int) []Holder {
+	var hs []Holder
+	for range n {
+		hs = append(hs, Holder{Name: "N", IDNumber: "id" + strconv.Itoa(h.c.intn(8))})
+	}
+	if n > 0 && h.c.intn(10) == 0 {
+		hs[0].Name = ""
+	}
+	return hs
+}
+
+// run performs one random command on both sides and compares.
+func (h *harness) run() {
+	h.step++
+	h.now += int64(h.c.intn(8)) * int64(time.Second)
+	now := h.now
+	if h.c.intn(20) == 0 {
+		now -= int64(time.Minute) // a leader with a slower clock
+	}
+	spec := h.pickSpec()
+	switch op := h.c.intn(20); {
+	case op < 9:
+		req := &HoldRequest{Program: spec.ID, User: uint64(1 + h.c.intn(6)), Together: h.c.intn(3) != 0}
+		if h.c.intn(3) == 0 {
+			req.RequestID[0] = byte(1 + h.c.intn(4))
+		}
+		req.From, req.To = h.legs(spec)
+		if h.c.intn(3) == 0 {
+			req.Category = spec.Categories[h.c.intn(len(spec.Categories))].ID
+			if h.c.intn(20) == 0 {
+				req.Category = "nope"
+			}
+		}
+		n := 1 + h.c.intn(spec.MaxSeatsPerHold+1)
+		if op < 3 {
+			for range n {
+				req.Seats = append(req.Seats, h.seatID(spec))
+			}
+		} else {
+			req.Count = n
+			req.Accessible = h.c.intn(8) == 0
+			if h.c.intn(30) == 0 {
+				req.Count = 0
+			}
+		}
+		if spec.RealName || h.c.intn(30) == 0 {
+			req.Holders = h.holders(n + btoi(h.c.intn(15) == 0))
+		}
+		if h.c.intn(4) == 0 {
+			req.CheckTotal, req.ExpectedTotalCents = true, int64(100*h.c.intn(20))
+		}
+		if h.c.intn(50) == 0 {
+			req.Program = "missing"
+		}
+		got := h.e.Hold(now, req)
+		want := h.m.hold(now, req)
+		var seats []string
+		if got.Result == ResultOK {
+			for _, s := range got.Hold.Seats {
+				seats = append(seats, got.Hold.Program.Seat(s).ID)
+			}
+			if !got.Replayed {
+				h.ids = append(h.ids, got.Hold.ID)
+			}
+		}
+		gotO := modelOutcome{result: got.Result, bad: got.BadSeat, id: got.Hold.ID, seats: seats, total: got.Hold.TotalCents, replay: got.Replayed}
+		if fmt.Sprint(gotO) != fmt.Sprint(want) {
+			h.fatalf("Hold(%+v) = %+v; want %+v", *req, gotO, want)
+		}
+	case op < 12:
+		id := h.holdID()
+		if got, want := h.e.Confirm(now, id), h.m.confirm(now, id); got != want {
+			h.fatalf("Confirm(%d) = %v; want %v", id, got, want)
+		}
+	case op < 14:
+		id := h.holdID()
+		owner := uint64(h.c.intn(7))
+		reason := ReleaseReason(h.c.intn(4))
+		if got, want := h.e.Release(now, id, owner, reason), h.m.releaseCmd(now, id, owner, reason); got != want {
+			h.fatalf("Release(%d, %d, %v) = %v; want %v", id, owner, reason, got, want)
+		}
+	case op < 15:
+		id := h.holdID()
+		var seats []string
+		if mh := h.m.holds[id]; mh != nil && h.c.intn(2) == 0 {
+			for _, s := range mh.seats {
+				if h.c.intn(2) == 0 {
+					seats = append(seats, mh.prog.seats[s].id)
+				}
+			}
+			if h.c.intn(6) == 0 {
+				seats = append(seats, h.seatID(spec))
+			}
+		}
+		gr, ga, gb := h.e.Refund(now, id, seats)
+		wr, wa, wb := h.m.refund(now, id, seats)
+		if gr != wr || ga != wa || gb != wb {
+			h.fatalf("Refund(%d, %v) = %v %d %q; want %v %d %q", id, seats, gr, ga, gb, wr, wa, wb)
+		}
+	case op < 16:
+		req := &BlockRequest{Program: spec.ID}
+		req.From, req.To = h.legs(spec)
+		for range 1 + h.c.intn(3) {
+			req.Seats = append(req.Seats, h.seatID(spec))
+		}
+		block := h.c.intn(2) == 0
+		var gr Result
+		var gb string
+		if block {
+			gr, gb = h.e.Block(now, req)
+		} else {
+			gr, gb = h.e.Unblock(now, req)
+		}
+		wr, wb := h.m.block(now, req, block)
+		if gr != wr || gb != wb {
+			h.fatalf("Block(%+v, %v) = %v %q; want %v %q", *req, block, gr, gb, wr, wb)
+		}
+	case op < 18:
+		h.now += int64(h.c.intn(40)) * int64(time.Second)
+		got := h.e.Tick(h.now, nil)
+		want := h.m.tick(h.now)
+		if !slices.Equal(got, want) {
+			h.fatalf("Tick(%d) = %v; want %v", h.now, got, want)
+		}
+	case op < 19:
+		h.openSale(spec.ID, h.c.intn(4) != 0)
+	default:
+		h.compareQueries(spec)
+	}
+	if err := h.e.Check(); err != nil {
+		h.fatalf("Check: %v", err)
+	}
+	if h.c.intn(25) == 0 {
+		h.roundTrip()
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// compareQueries checks availability and the seat map of a random range,
+// and every hold's status.
+func (h *harness) compareQueries(spec *ProgramSpec) {
+	from, to := h.legs(spec)
+	got, r := h.e.Availability(spec.ID, from, to)
+	mp := h.m.programs[spec.ID]
+	f, t, ok := mp.legRange(from, to)
+	if !ok {
+		if r != ResultInvalidArgument {
+			h.fatalf("Availability(%d, %d) = %v; want invalid_argument", from, to, r)
+		}
+		return
+	}
+	if want := mp.availability(f, t); !slices.Equal(got, want) {
+		h.fatalf("Availability(%s, %d, %d) = %v; want %v", spec.ID, from, to, got, want)
+	}
+	states, r := h.e.SeatMap(spec.ID, "", from, to)
+	if r != ResultOK || len(states) != len(mp.seats) {
+		h.fatalf("SeatMap = %v, %d seats; want %d", r, len(states), len(mp.seats))
+	}
+	for _, st := range states {
+		if want := mp.rangeStatus(int(st.Seat), f, t); st.Status != want {
+			h.fatalf("SeatMap: seat %s %v; want %v", mp.seats[st.Seat].id, st.Status, want)
+		}
+	}
+	for id, mh := range h.m.holds {
+		hi, ok := h.e.GetHold(id)
+		if !ok || hi.Status != mh.status || hi.Reason != mh.reason || hi.ExpiresAt != mh.expiresAt {
+			h.fatalf("GetHold(%d) = %+v, %v; want %v %v", id, hi, ok, mh.status, mh.reason)
+		}
+	}
+	if len(h.m.holds) != h.e.Stats().Holds {
+		h.fatalf("Stats().Holds = %d; want %d", h.e.Stats().Holds, len(h.m.holds))
+	}
+}
+
+// roundTrip snapshots, restores, checks the restored engine encodes to the
+// same bytes, and continues on it half the time.
+func (h *harness) roundTrip() {
+	snap := h.e.AppendSnapshot(nil)
+	e2, err := Restore(h.cfg, snap)
+	if err != nil {
+		h.fatalf("Restore: %v", err)
+	}
+	if again := e2.AppendSnapshot(nil); !bytes.Equal(snap, again) {
+		h.fatalf("snapshot of restored engine differs: %d vs %d bytes", len(snap), len(again))
+	}
+	if h.c.intn(2) == 0 {
+		h.e = e2
+	}
+}
+
+func TestDifferential(t *testing.T) {
+	sequences, steps := 3000, 150
+	if testing.Short() {
+		sequences = 300
+	}
+	for seed := range uint64(sequences) {
+		c := rngChooser{rand.New(rand.NewPCG(seed, 0x5ea7d))}
+		h := newHarness(t, c)
+		for range steps {
+			h.run()
+			if t.Failed() {
+				t.Fatalf("seed %d", seed)
+			}
+		}
+	}
+}
+
+// FuzzCommands drives the engine and the model with command sequences made
+// from fuzz input.
+func FuzzCommands(f *testing.F) {
+	for seed := range uint64(8) {
+		r := rand.New(rand.NewPCG(seed, 1))
+		b := make([]byte, 600)
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := &bytesChooser{b: data}
+		h := newHarness(t, c)
+		for len(c.b) > 0 {
+			h.run()
+		}
+	})
+}

@@ -1,0 +1,362 @@
+package inventory
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// GeneBits is k in the order-number gene: the low GeneBits bits of an order
+// number equal the user id mod 2^GeneBits, so that a store or a Kafka topic
+// split into at most 2^GeneBits partitions routes by user id and by order
+// number alike. 6 bits allow up to 64 order partitions.
+const GeneBits = 6
+
+// GroupBits is how many bits of hold ids and order numbers name the Raft
+// group that issued them, so that any id routes back to its group.
+const GroupBits = 10
+
+// MaxGroup is the largest Config.Group.
+const MaxGroup = 1<<GroupBits - 1
+
+// Config bounds one Engine. Zero fields take the defaults below.
+type Config struct {
+	// Group is the Raft group this engine serves (0..MaxGroup); it is part
+	// of every hold id and order number.
+	Group int
+	// MaxPrograms bounds programs per engine. Default 4096.
+	MaxPrograms int
+	// MaxLiveHolds bounds holds waiting for payment. Default 1<<20: a
+	// flash sale of a million buyers in one group.
+	MaxLiveHolds int
+	// MaxHolds bounds every hold record kept: live, confirmed (kept for
+	// refunds) and released ones kept until their TTL ends (for idempotent
+	// retries). Default 1<<23.
+	MaxHolds int
+	// MaxSeatsPerBlock bounds the seats of one block or unblock command.
+	// Default 65536.
+	MaxSeatsPerBlock int
+}
+
+func (c *Config) withDefaults() Config {
+	d := *c
+	if d.MaxPrograms == 0 {
+		d.MaxPrograms = 4096
+	}
+	if d.MaxLiveHolds == 0 {
+		d.MaxLiveHolds = 1 << 20
+	}
+	if d.MaxHolds == 0 {
+		d.MaxHolds = 1 << 23
+	}
+	if d.MaxSeatsPerBlock == 0 {
+		d.MaxSeatsPerBlock = 1 << 16
+	}
+	return d
+}
+
+// Validate reports every field out of range.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Group < 0 || c.Group > MaxGroup {
+		errs = append(errs, fmt.Errorf("inventory: group %d, want 0-%d", c.Group, MaxGroup))
+	}
+	d := c.withDefaults()
+	if d.MaxPrograms < 1 || d.MaxPrograms > 1<<20 {
+		errs = append(errs, fmt.Errorf("inventory: max programs %d, want 1-%d", d.MaxPrograms, 1<<20))
+	}
+	if d.MaxLiveHolds < 1 || d.MaxLiveHolds > d.MaxHolds {
+		errs = append(errs, fmt.Errorf("inventory: max live holds %d, want 1-max holds (%d)", d.MaxLiveHolds, d.MaxHolds))
+	}
+	if d.MaxHolds > 1<<28 {
+		errs = append(errs, fmt.Errorf("inventory: max holds %d, want at most %d", d.MaxHolds, 1<<28))
+	}
+	if d.MaxSeatsPerBlock < 1 || d.MaxSeatsPerBlock > MaxSeatsPerProgram {
+		errs = append(errs, fmt.Errorf("inventory: max seats per block %d, want 1-%d", d.MaxSeatsPerBlock, MaxSeatsPerProgram))
+	}
+	return errors.Join(errs...)
+}
+
+// Engine is the state of every program of one Raft group. See the package
+// comment for its concurrency and determinism contract.
+type Engine struct {
+	cfg Config
+
+	now int64  // the largest now seen
+	seq uint64 // holds issued
+
+	programs     []*Program // in creation order
+	programIndex map[string]int32
+
+	holds  map[HoldID]*hold
+	live   int // holds in HoldHeld
+	dedupe map[dedupeKey]HoldID
+	expiry expiryHeap
+
+	// scratch for the current command, reused to keep the hold path free
+	// of allocations
+	mask  [MaxRowWidth / 64]uint64
+	picks []pick
+}
+
+// New returns an empty engine. cfg must pass Validate.
+func New(cfg Config) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return newEngine(cfg.withDefaults()), nil
+}
+
+func newEngine(cfg Config) *Engine {
+	return &Engine{
+		cfg:          cfg,
+		programIndex: make(map[string]int32),
+		holds:        make(map[HoldID]*hold),
+		dedupe:       make(map[dedupeKey]HoldID),
+	}
+}
+
+// advance moves the engine's clock to now unless that would go backwards:
+// a new leader's clock may be behind the old one's, and holds must never
+// outlive their TTL twice.
+func (e *Engine) advance(now int64) int64 {
+	e.now = max(e.now, now)
+	return e.now
+}
+
+// Now returns the engine's clock: the largest now any command carried.
+func (e *Engine) Now() int64 { return e.now }
+
+// Program returns the program with the given id.
+func (e *Engine) Program(id string) (*Program, bool) {
+	i, ok := e.programIndex[id]
+	if !ok {
+		return nil, false
+	}
+	return e.programs[i], true
+}
+
+// Programs returns every program in creation order.
+func (e *Engine) Programs() []*Program { return slices.Clone(e.programs) }
+
+// CreateProgram adds a program with every seat free and its sale closed.
+// Results, in order: ProgramExists, TooManyPrograms, InvalidLayout (the
+// error says which rule was broken where).
+func (e *Engine) CreateProgram(now int64, spec *ProgramSpec) (Result, error) {
+	e.advance(now)
+	if _, ok := e.programIndex[spec.ID]; ok {
+		return ResultProgramExists, fmt.Errorf("program %q exists", spec.ID)
+	}
+	if len(e.programs) >= e.cfg.MaxPrograms {
+		return ResultTooManyPrograms, fmt.Errorf("%d programs, the most this group keeps", e.cfg.MaxPrograms)
+	}
+	p, err := compile(spec)
+	if err != nil {
+		return ResultInvalidLayout, err
+	}
+	e.addProgram(p)
+	return ResultOK, nil
+}
+
+func (e *Engine) addProgram(p *Program) {
+	p.idx = int32(len(e.programs))
+	e.programs = append(e.programs, p)
+	e.programIndex[p.id] = p.idx
+}
+
+// OpenSale opens a program's sale; opening an open sale is a no-op.
+// Results: ProgramNotFound.
+func (e *Engine) OpenSale(now int64, programID string) Result {
+	return e.setOpen(now, programID, true)
+}
+
+// CloseSale closes a program's sale: new holds are refused, existing ones
+// can still be confirmed, released and refunded. Results: ProgramNotFound.
+func (e *Engine) CloseSale(now int64, programID string) Result {
+	return e.setOpen(now, programID, false)
+}
+
+func (e *Engine) setOpen(now int64, programID string, open bool) Result {
+	e.advance(now)
+	p, ok := e.Program(programID)
+	if !ok {
+		return ResultProgramNotFound
+	}
+	p.open = open
+	return ResultOK
+}
+
+// BlockRequest names seats to block (operator kills) or unblock for a leg
+// range.
+type BlockRequest struct {
+	Program  string
+	Seats    []string // seat ids, at most Config.MaxSeatsPerBlock
+	From, To int      // leg range [From, To); To == 0 means the last stop
+}
+
+// Block marks seats as not for sale on a leg range, all or nothing.
+// Results, in order: ProgramNotFound, InvalidArgument (range, count or a
+// repeated seat), then per seat in request order: UnknownSeat, SeatBlocked,
+// SeatTaken. The returned string is the offending seat id, if any.
+func (e *Engine) Block(now int64, req *BlockRequest) (Result, string) {
+	return e.block(now, req, true)
+}
+
+// Unblock puts blocked seats back on sale, all or nothing. Results, in
+// order: ProgramNotFound, InvalidArgument, then per seat: UnknownSeat,
+// NotBlocked.
+func (e *Engine) Unblock(now int64, req *BlockRequest) (Result, string) {
+	return e.block(now, req, false)
+}
+
+func (e *Engine) block(now int64, req *BlockRequest, block bool) (Result, string) {
+	e.advance(now)
+	p, ok := e.Program(req.Program)
+	if !ok {
+		return ResultProgramNotFound, ""
+	}
+	from, to, ok := p.legRange(req.From, req.To)
+	if !ok || len(req.Seats) == 0 || len(req.Seats) > e.cfg.MaxSeatsPerBlock {
+		return ResultInvalidArgument, ""
+	}
+	seats := make([]uint32, 0, len(req.Seats))
+	for _, id := range req.Seats {
+		s, ok := p.lookupSeat(id)
+		if !ok {
+			return ResultUnknownSeat, id
+		}
+		seats = append(seats, s)
+	}
+	sorted := slices.Clone(seats)
+	slices.Sort(sorted)
+	for i := 1; i < len(sorted); i++ {
+		if sorted[i] == sorted[i-1] {
+			return ResultInvalidArgument, p.seatID(sorted[i])
+		}
+	}
+	for i, s := range seats {
+		for l := from; l < to; l++ {
+			st := p.status(s, l)
+			if block {
+				if st == SeatBlocked {
+					return ResultSeatBlocked, req.Seats[i]
+				}
+				if st != SeatFree {
+					return ResultSeatTaken, req.Seats[i]
+				}
+			} else if st != SeatBlocked {
+				return ResultNotBlocked, req.Seats[i]
+			}
+		}
+	}
+	for _, s := range sorted {
+		if block {
+			p.move(s, from, to, SeatFree, SeatBlocked)
+		} else {
+			p.move(s, from, to, SeatBlocked, SeatFree)
+		}
+	}
+	p.updateRuns(sorted, from, to)
+	return ResultOK, ""
+}
+
+// legRange validates a leg range; to == 0 means the last stop.
+func (p *Program) legRange(from, to int) (uint8, uint8, bool) {
+	if to == 0 {
+		to = p.legs
+	}
+	if from < 0 || from >= to || to > p.legs {
+		return 0, 0, false
+	}
+	return uint8(from), uint8(to), true
+}
+
+// SeatStatus is a seat's state on one leg, or over a leg range (the worst
+// leg wins: blocked, then sold, then held).
+type SeatStatus uint8
+
+// Seat statuses.
+const (
+	SeatFree SeatStatus = iota
+	SeatHeld
+	SeatSold
+	SeatBlocked
+)
+
+var seatStatusNames = [...]string{"free", "held", "sold", "blocked"}
+
+// String returns the status as the HTTP contract spells it.
+func (s SeatStatus) String() string { return seatStatusNames[s] }
+
+// bit returns the index of seat s's word on leg l and its bit.
+func (p *Program) bit(s uint32, l uint8) (int, uint64) {
+	r := &p.rows[p.seatRow[s]]
+	pos := p.seatPos[s]
+	return (int(r.word0)+int(pos>>6))*p.legs + int(l), 1 << (pos & 63)
+}
+
+// status returns seat s's status on leg l.
+func (p *Program) status(s uint32, l uint8) SeatStatus {
+	i, b := p.bit(s, l)
+	switch {
+	case p.free[i]&b != 0:
+		return SeatFree
+	case p.block[i]&b != 0:
+		return SeatBlocked
+	case p.sold[i]&b != 0:
+		return SeatSold
+	}
+	return SeatHeld
+}
+
+// move changes seat s from one status to another on legs [from, to),
+// keeping the bitsets and counters in step. The caller has checked the seat
+// is in status from on every leg, and calls updateRuns afterwards.
+func (p *Program) move(s uint32, from, to uint8, was, now SeatStatus) {
+	c := p.counts[int(p.seatCat[s])*p.legs:]
+	for l := from; l < to; l++ {
+		i, b := p.bit(s, l)
+		switch was {
+		case SeatFree:
+			p.free[i] &^= b
+			c[l].free--
+		case SeatHeld:
+			c[l].held--
+		case SeatSold:
+			p.sold[i] &^= b
+			c[l].sold--
+		case SeatBlocked:
+			p.block[i] &^= b
+			c[l].blocked--
+		}
+		switch now {
+		case SeatFree:
+			p.free[i] |= b
+			c[l].free++
+		case SeatHeld:
+			c[l].held++
+		case SeatSold:
+			p.sold[i] |= b
+			c[l].sold++
+		case SeatBlocked:
+			p.block[i] |= b
+			c[l].blocked++
+		}
+	}
+}
+
+// updateRuns refreshes the longest-free-run summary of the rows of seats
+// (sorted by index, so by row) on legs [from, to).
+func (p *Program) updateRuns(seats []uint32, from, to uint8) {
+	last := ^uint32(0)
+	for _, s := range seats {
+		ri := p.seatRow[s]
+		if ri == last {
+			continue
+		}
+		last = ri
+		for l := from; l < to; l++ {
+			p.updateMaxRun(ri, int(l))
+		}
+	}
+}

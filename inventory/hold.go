@@ -1,0 +1,617 @@
+package inventory
+
+import (
+	"math/bits"
+	"slices"
+)
+
+// HoldID identifies a hold: the issuing sequence number above GroupBits
+// bits of group, so that a hold id routes back to its Raft group.
+type HoldID uint64
+
+// Group returns the Raft group that issued the hold.
+func (id HoldID) Group() int { return int(id & MaxGroup) }
+
+// OrderNo is a hold's order number: the sequence number, then GroupBits
+// bits of group, then GeneBits bits of the user's gene (user id mod
+// 2^GeneBits).
+type OrderNo uint64
+
+// Gene returns the user gene in the order number's low bits.
+func (o OrderNo) Gene() uint64 { return uint64(o) & (1<<GeneBits - 1) }
+
+// Group returns the Raft group that issued the order number.
+func (o OrderNo) Group() int { return int(uint64(o)>>GeneBits) & MaxGroup }
+
+// UserGene returns the gene of a user id, as it appears in its order numbers.
+func UserGene(user uint64) uint64 { return user & (1<<GeneBits - 1) }
+
+// HoldStatus is where a hold is in its life.
+type HoldStatus uint8
+
+// Hold statuses.
+const (
+	HoldHeld      HoldStatus = 1 // seats locked, waiting for payment
+	HoldConfirmed HoldStatus = 2 // paid: seats sold
+	HoldReleased  HoldStatus = 3 // given back before payment
+	HoldRefunded  HoldStatus = 4 // every seat refunded
+)
+
+var holdStatusNames = [...]string{"", "HELD", "CONFIRMED", "RELEASED", "REFUNDED"}
+
+// String returns the status as the HTTP contract spells it.
+func (s HoldStatus) String() string { return holdStatusNames[s] }
+
+// ReleaseReason says why a hold was released.
+type ReleaseReason uint8
+
+// Release reasons.
+const (
+	ReleaseNone      ReleaseReason = 0
+	ReleaseCancelled ReleaseReason = 1 // by the buyer
+	ReleaseExpired   ReleaseReason = 2 // TTL passed without payment
+	ReleaseRefused   ReleaseReason = 3 // by the system: payment closed or failed, operator
+)
+
+var releaseReasonNames = [...]string{"", "cancelled", "expired", "refused"}
+
+// String returns the reason's stable name.
+func (r ReleaseReason) String() string { return releaseReasonNames[r] }
+
+// RequestID is a client request id (an idempotency key, hashed by the
+// caller to 16 bytes). The zero value means "no idempotency".
+type RequestID [16]byte
+
+// Holder is the named person of one seat in a real-name program.
+type Holder struct {
+	Name     string
+	IDNumber string
+}
+
+// HoldRequest asks for seats. Either Seats names them (manual choice) or
+// Count asks for best-available seats.
+type HoldRequest struct {
+	Program    string
+	User       uint64    // the buyer, >= 1
+	RequestID  RequestID // same user, program and id within the TTL: the first hold again
+	Category   string    // "" = any category
+	Count      int       // best-available: 1..MaxSeatsPerHold; manual: 0 or len(Seats)
+	Together   bool      // best-available: all seats in one block; false allows splitting when no block exists
+	Accessible bool      // best-available: accessible seats only
+	From, To   int       // leg range [From, To); To == 0 means the last stop
+	Seats      []string  // manual choice: seat ids
+	Holders    []Holder  // real-name programs: one per seat, in seat order of the request
+	// CheckTotal asks the engine to refuse the hold when ExpectedTotalCents
+	// is below the real total (the client saw an older, lower price).
+	CheckTotal         bool
+	ExpectedTotalCents int64
+}
+
+// HoldOutcome is the result of Hold.
+type HoldOutcome struct {
+	Result   Result
+	BadSeat  string // the first offending seat id, for seat results
+	Replayed bool   // the request id matched an earlier hold, returned here
+	Hold     HoldInfo
+}
+
+// HoldInfo is a read-only view of a hold. Seats and Holders are shared with
+// the engine: never modify them.
+type HoldInfo struct {
+	ID         HoldID
+	OrderNo    OrderNo
+	Program    *Program
+	User       uint64
+	Status     HoldStatus
+	Reason     ReleaseReason
+	From, To   int
+	CreatedAt  int64
+	ExpiresAt  int64
+	TotalCents int64
+	Seats      []uint32 // seat indexes in the program, ascending
+	Refunded   uint64   // bit i set: Seats[i] was refunded
+	Holders    []Holder // real-name: Holders[i] holds Seats[i]
+}
+
+// hold is a hold record. It lives in Engine.holds from Hold until it is
+// purged: a released hold one TTL after its expiry (so that retries and
+// late confirms still get a precise answer), a confirmed or refunded one
+// never (refunds need it).
+type hold struct {
+	id        HoldID
+	user      uint64
+	prog      *Program
+	from, to  uint8
+	status    HoldStatus
+	reason    ReleaseReason
+	inHeap    bool // it has an entry in the expiry heap
+	retiring  bool // released and past expiry: its entry is the purge time
+	req       RequestID
+	createdAt int64
+	total     int64
+	refunded  uint64
+	seats     []uint32
+	holders   []Holder
+	inline    [4]uint32 // seats of small holds, saving an allocation
+}
+
+func (h *hold) expiresAt() int64 { return h.createdAt + h.prog.ttl }
+
+// heapAt is when the hold's expiry entry is due: at expiry (expire it if
+// held, forget its request id), then, for a released hold, one TTL later
+// (purge it).
+func (h *hold) heapAt() int64 {
+	if h.retiring {
+		return h.expiresAt() + h.prog.ttl
+	}
+	return h.expiresAt()
+}
+
+func (h *hold) orderNo(group int) OrderNo {
+	seq := uint64(h.id) >> GroupBits
+	return OrderNo(seq<<(GroupBits+GeneBits) | uint64(group)<<GeneBits | UserGene(h.user))
+}
+
+func (e *Engine) info(h *hold) HoldInfo {
+	return HoldInfo{
+		ID: h.id, OrderNo: h.orderNo(e.cfg.Group), Program: h.prog, User: h.user,
+		Status: h.status, Reason: h.reason, From: int(h.from), To: int(h.to),
+		CreatedAt: h.createdAt, ExpiresAt: h.expiresAt(), TotalCents: h.total,
+		Seats: h.seats, Refunded: h.refunded, Holders: h.holders,
+	}
+}
+
+// dedupeKey is a request id as the engine remembers it: per user and
+// program, for the hold's TTL.
+type dedupeKey struct {
+	user uint64
+	prog int32
+	req  RequestID
+}
+
+// GetHold returns a hold by id.
+func (e *Engine) GetHold(id HoldID) (HoldInfo, bool) {
+	h, ok := e.holds[id]
+	if !ok {
+		return HoldInfo{}, false
+	}
+	return e.info(h), true
+}
+
+// Hold locks seats for a user and a leg range until the program's TTL ends,
+// all or nothing. Results, in this order:
+//
+//	ProgramNotFound
+//	(a matching request id returns the first hold, Replayed set)
+//	SaleNotOpen
+//	InvalidArgument     user 0, leg range, count, holders on a non-real-name program, negative expected total
+//	UnknownCategory
+//	HoldLimitExceeded   more seats than the program's MaxSeatsPerHold
+//	HoldersMismatch     real-name: not one holder with name and ID number per seat
+//	HolderLimitExceeded real-name: an ID number twice, or already holding on an overlapping range
+//	UserLimitExceeded
+//	TooManyHolds
+//	manual, per seat in request order: UnknownSeat, InvalidArgument (repeated),
+//	  WrongCategory, SeatBlocked, SeatTaken — BadSeat names the seat
+//	best-available: SoldOut (fewer eligible free seats than Count),
+//	  NoAdjacentSeats (Together and no block of Count)
+//	PriceMismatch
+func (e *Engine) Hold(now int64, req *HoldRequest) HoldOutcome {
+	now = e.advance(now)
+	p, ok := e.Program(req.Program)
+	if !ok {
+		return HoldOutcome{Result: ResultProgramNotFound}
+	}
+	if req.RequestID != (RequestID{}) {
+		if id, ok := e.dedupe[dedupeKey{req.User, p.idx, req.RequestID}]; ok {
+			return HoldOutcome{Result: ResultOK, Replayed: true, Hold: e.info(e.holds[id])}
+		}
+	}
+	if !p.open {
+		return HoldOutcome{Result: ResultSaleNotOpen}
+	}
+	from, to, ok := p.legRange(req.From, req.To)
+	manual := len(req.Seats) > 0
+	n := req.Count
+	if manual {
+		if n != 0 && n != len(req.Seats) {
+			ok = false
+		}
+		n = len(req.Seats)
+	}
+	if !ok || req.User == 0 || n < 1 || req.ExpectedTotalCents < 0 || (!p.realName && len(req.Holders) > 0) {
+		return HoldOutcome{Result: ResultInvalidArgument}
+	}
+	cat := -1
+	if req.Category != "" {
+		c, ok := p.catIndex[req.Category]
+		if !ok {
+			return HoldOutcome{Result: ResultUnknownCategory}
+		}
+		cat = int(c)
+	}
+	if n > p.maxPerHold {
+		return HoldOutcome{Result: ResultHoldLimitExceeded}
+	}
+	if p.realName {
+		if r := p.checkHolders(req.Holders, n, from, to); r != ResultOK {
+			return HoldOutcome{Result: r}
+		}
+	}
+	if int(p.userSeats[req.User])+n > p.maxPerUser {
+		return HoldOutcome{Result: ResultUserLimitExceeded}
+	}
+	if e.live >= e.cfg.MaxLiveHolds || len(e.holds) >= e.cfg.MaxHolds {
+		return HoldOutcome{Result: ResultTooManyHolds}
+	}
+
+	e.picks = e.picks[:0]
+	if manual {
+		if r, bad := e.pickManual(p, req.Seats, cat, from, to); r != ResultOK {
+			return HoldOutcome{Result: r, BadSeat: bad}
+		}
+	} else if r := e.pickBest(p, cat, n, from, to, req.Accessible, req.Together); r != ResultOK {
+		return HoldOutcome{Result: r}
+	}
+	var total int64
+	for _, pk := range e.picks {
+		total += p.cats[p.seatCat[pk.seat]].PriceCents
+	}
+	if req.CheckTotal && req.ExpectedTotalCents < total {
+		return HoldOutcome{Result: ResultPriceMismatch}
+	}
+
+	e.seq++
+	h := &hold{
+		id: HoldID(e.seq<<GroupBits | uint64(e.cfg.Group)), user: req.User, prog: p,
+		from: from, to: to, status: HoldHeld, req: req.RequestID, createdAt: now, total: total, inHeap: true,
+	}
+	// Seats are kept sorted by index; holders follow their seats.
+	if len(e.picks) > 1 {
+		slices.SortFunc(e.picks, func(a, b pick) int { return int(a.seat) - int(b.seat) })
+	}
+	if n <= len(h.inline) {
+		h.seats = h.inline[:n:n]
+	} else {
+		h.seats = make([]uint32, n)
+	}
+	for i, pk := range e.picks {
+		h.seats[i] = pk.seat
+	}
+	if p.realName {
+		// Manual holds name a holder per named seat; best-available holds
+		// give the holders to the chosen seats in seat order.
+		h.holders = make([]Holder, n)
+		for i, pk := range e.picks {
+			if manual {
+				h.holders[i] = req.Holders[pk.order]
+			} else {
+				h.holders[i] = req.Holders[i]
+			}
+		}
+	}
+	e.place(h)
+	return HoldOutcome{Result: ResultOK, Hold: e.info(h)}
+}
+
+// place records a new hold: seats held, counters, indexes, expiry.
+func (e *Engine) place(h *hold) {
+	p := h.prog
+	for _, s := range h.seats {
+		p.move(s, h.from, h.to, SeatFree, SeatHeld)
+	}
+	p.updateRuns(h.seats, h.from, h.to)
+	e.index(h)
+}
+
+// index adds a hold to the engine's maps and the program's per-user and
+// per-holder indexes (also used when decoding a snapshot).
+func (e *Engine) index(h *hold) {
+	p := h.prog
+	e.holds[h.id] = h
+	if h.status == HoldHeld {
+		e.live++
+	}
+	if h.status == HoldHeld || h.status == HoldConfirmed {
+		p.userSeats[h.user] += int32(len(h.seats) - bits.OnesCount64(h.refunded))
+		for i, hd := range h.holders {
+			if h.refunded&(1<<i) == 0 {
+				p.holders[hd.IDNumber] = append(p.holders[hd.IDNumber], holderRange{h.from, h.to, h.id})
+			}
+		}
+	}
+	if h.inHeap {
+		e.expiry.push(expiryEntry{at: h.heapAt(), id: h.id})
+		if !h.retiring && h.req != (RequestID{}) {
+			e.dedupe[dedupeKey{h.user, p.idx, h.req}] = h.id
+		}
+	}
+}
+
+// checkHolders validates real-name holders: one per seat, each named, no ID
+// number twice in the request or already holding an overlapping range.
+func (p *Program) checkHolders(hs []Holder, n int, from, to uint8) Result {
+	if len(hs) != n {
+		return ResultHoldersMismatch
+	}
+	for i, h := range hs {
+		if h.Name == "" || h.IDNumber == "" || len(h.Name) > MaxNameLen || len(h.IDNumber) > MaxIDLen {
+			return ResultHoldersMismatch
+		}
+		for _, o := range hs[:i] {
+			if o.IDNumber == h.IDNumber {
+				return ResultHolderLimitExceeded
+			}
+		}
+		for _, r := range p.holders[h.IDNumber] {
+			if r.from < to && from < r.to {
+				return ResultHolderLimitExceeded
+			}
+		}
+	}
+	return ResultOK
+}
+
+// unindexHolders removes the real-name ranges of the seats of h in mask.
+func (p *Program) unindexHolders(h *hold, mask uint64) {
+	for i, hd := range h.holders {
+		if mask&(1<<i) == 0 {
+			continue
+		}
+		rs := p.holders[hd.IDNumber]
+		if j := slices.IndexFunc(rs, func(r holderRange) bool { return r.hold == h.id }); j >= 0 {
+			rs = slices.Delete(rs, j, j+1)
+		}
+		if len(rs) == 0 {
+			delete(p.holders, hd.IDNumber)
+		} else {
+			p.holders[hd.IDNumber] = rs
+		}
+	}
+}
+
+// Confirm marks a hold's seats sold (the buyer paid). Confirming a confirmed
+// or refunded hold is a no-op with ResultOK, so retries are safe. Results,
+// in order: HoldNotFound, HoldReleased, HoldExpired (also when now is past
+// the expiry and no Tick has expired the hold yet: it is expired here).
+func (e *Engine) Confirm(now int64, id HoldID) Result {
+	now = e.advance(now)
+	h, ok := e.holds[id]
+	if !ok {
+		return ResultHoldNotFound
+	}
+	switch h.status {
+	case HoldConfirmed, HoldRefunded:
+		return ResultOK
+	case HoldReleased:
+		return releasedResult(h)
+	}
+	if now >= h.expiresAt() {
+		e.release(h, ReleaseExpired)
+		return ResultHoldExpired
+	}
+	for _, s := range h.seats {
+		h.prog.move(s, h.from, h.to, SeatHeld, SeatSold)
+	}
+	h.status = HoldConfirmed
+	e.live--
+	return ResultOK
+}
+
+func releasedResult(h *hold) Result {
+	if h.reason == ReleaseExpired {
+		return ResultHoldExpired
+	}
+	return ResultHoldReleased
+}
+
+// Release gives a held hold's seats back. owner 0 is the system (no owner
+// check). Releasing a released hold is a no-op with ResultOK. Results, in
+// order: HoldNotFound, NotOwner, HoldConfirmed (confirmed or refunded
+// holds are refunded, not released), InvalidArgument (reason).
+func (e *Engine) Release(now int64, id HoldID, owner uint64, reason ReleaseReason) Result {
+	e.advance(now)
+	h, ok := e.holds[id]
+	if !ok {
+		return ResultHoldNotFound
+	}
+	if owner != 0 && owner != h.user {
+		return ResultNotOwner
+	}
+	switch h.status {
+	case HoldReleased:
+		return ResultOK
+	case HoldConfirmed, HoldRefunded:
+		return ResultHoldConfirmed
+	}
+	if reason != ReleaseCancelled && reason != ReleaseRefused {
+		return ResultInvalidArgument
+	}
+	e.release(h, reason)
+	return ResultOK
+}
+
+func (e *Engine) release(h *hold, reason ReleaseReason) {
+	p := h.prog
+	for _, s := range h.seats {
+		p.move(s, h.from, h.to, SeatHeld, SeatFree)
+	}
+	p.updateRuns(h.seats, h.from, h.to)
+	e.dropUser(h, ^uint64(0)>>(64-len(h.seats)))
+	h.status, h.reason = HoldReleased, reason
+	e.live--
+}
+
+// dropUser removes the seats of h in mask from the per-user and real-name
+// indexes.
+func (e *Engine) dropUser(h *hold, mask uint64) {
+	p := h.prog
+	n := p.userSeats[h.user] - int32(bits.OnesCount64(mask))
+	if n == 0 {
+		delete(p.userSeats, h.user)
+	} else {
+		p.userSeats[h.user] = n
+	}
+	if h.holders != nil {
+		p.unindexHolders(h, mask)
+	}
+}
+
+// Refund gives back some or all seats of a confirmed hold (seats nil or
+// empty: every seat not refunded yet). The seats go back on sale if the
+// program resells refunds, else they are blocked. It returns the refunded
+// amount. Results, in order: HoldNotFound, NotConfirmed (held or released),
+// AlreadyRefunded (a refunded hold), InvalidArgument (too many or repeated
+// seats), then per seat: SeatNotInHold, AlreadyRefunded.
+func (e *Engine) Refund(now int64, id HoldID, seats []string) (Result, int64, string) {
+	e.advance(now)
+	h, ok := e.holds[id]
+	if !ok {
+		return ResultHoldNotFound, 0, ""
+	}
+	switch h.status {
+	case HoldHeld, HoldReleased:
+		return ResultNotConfirmed, 0, ""
+	case HoldRefunded:
+		return ResultAlreadyRefunded, 0, ""
+	}
+	p := h.prog
+	var mask uint64
+	if len(seats) == 0 {
+		mask = ^h.refunded & (^uint64(0) >> (64 - len(h.seats)))
+	} else {
+		if len(seats) > len(h.seats) {
+			return ResultInvalidArgument, 0, ""
+		}
+		for _, sid := range seats {
+			s, ok := p.lookupSeat(sid)
+			i := -1
+			if ok {
+				i = slices.Index(h.seats, s)
+			}
+			switch {
+			case i < 0:
+				return ResultSeatNotInHold, 0, sid
+			case mask&(1<<i) != 0:
+				return ResultInvalidArgument, 0, sid
+			case h.refunded&(1<<i) != 0:
+				return ResultAlreadyRefunded, 0, sid
+			}
+			mask |= 1 << i
+		}
+	}
+	next := SeatBlocked
+	if p.refundResells {
+		next = SeatFree
+	}
+	var amount int64
+	var changed [MaxSeatsPerHoldLimit]uint32
+	n := 0
+	for i, s := range h.seats {
+		if mask&(1<<i) == 0 {
+			continue
+		}
+		p.move(s, h.from, h.to, SeatSold, next)
+		amount += p.cats[p.seatCat[s]].PriceCents
+		changed[n] = s
+		n++
+	}
+	p.updateRuns(changed[:n], h.from, h.to)
+	e.dropUser(h, mask)
+	h.refunded |= mask
+	if bits.OnesCount64(h.refunded) == len(h.seats) {
+		h.status = HoldRefunded
+	}
+	return ResultOK, amount, ""
+}
+
+// Tick expires every held hold whose TTL has ended by now, forgets the
+// request ids of holds past their TTL, and purges released holds one TTL
+// after their expiry. It appends the ids of the holds it expired to
+// expired and returns it.
+func (e *Engine) Tick(now int64, expired []HoldID) []HoldID {
+	now = e.advance(now)
+	for len(e.expiry) > 0 && e.expiry[0].at <= now {
+		h := e.holds[e.expiry.pop().id]
+		if h.retiring {
+			delete(e.holds, h.id)
+			continue
+		}
+		if h.req != (RequestID{}) {
+			delete(e.dedupe, dedupeKey{h.user, h.prog.idx, h.req})
+		}
+		if h.status == HoldHeld {
+			e.release(h, ReleaseExpired)
+			expired = append(expired, h.id)
+		}
+		if h.status == HoldReleased {
+			h.retiring = true
+			e.expiry.push(expiryEntry{at: h.heapAt(), id: h.id})
+		} else {
+			h.inHeap = false
+		}
+	}
+	return expired
+}
+
+// NextExpiry returns the earliest time a Tick has work to do, if any.
+func (e *Engine) NextExpiry() (int64, bool) {
+	if len(e.expiry) == 0 {
+		return 0, false
+	}
+	return e.expiry[0].at, true
+}
+
+// expiryEntry is a hold's place in the expiry heap, ordered by time then id
+// so that the order of expiry is total and the same on every replica.
+type expiryEntry struct {
+	at int64
+	id HoldID
+}
+
+func (a expiryEntry) less(b expiryEntry) bool {
+	return a.at < b.at || (a.at == b.at && a.id < b.id)
+}
+
+// expiryHeap is a binary min-heap of expiryEntry (typed, so that pushing
+// does not box values the way container/heap does).
+type expiryHeap []expiryEntry
+
+func (h *expiryHeap) push(x expiryEntry) {
+	*h = append(*h, x)
+	s := *h
+	i := len(s) - 1
+	for i > 0 {
+		parent := (i - 1) / 2
+		if !s[i].less(s[parent]) {
+			break
+		}
+		s[i], s[parent] = s[parent], s[i]
+		i = parent
+	}
+}
+
+func (h *expiryHeap) pop() expiryEntry {
+	s := *h
+	top := s[0]
+	last := len(s) - 1
+	s[0] = s[last]
+	s = s[:last]
+	i := 0
+	for {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < len(s) && s[l].less(s[m]) {
+			m = l
+		}
+		if r < len(s) && s[r].less(s[m]) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	*h = s
+	return top
+}

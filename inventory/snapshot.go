@@ -1,0 +1,536 @@
+package inventory
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math/bits"
+	"slices"
+	"time"
+)
+
+// Snapshot format. All integers are varints (signed ones zig-zag), strings
+// are a length and bytes.
+//
+//	magic "seatdsn" | version byte
+//	group | now | seq | programs | holds
+//	CRC-32C of everything before it, 4 bytes little endian
+//
+// A program is its description in canonical form (sections, rows, and seats
+// sorted by column; a row of consecutive plain seats of one category is one
+// record) plus its blocked seat-legs. A hold is its fields, seats as deltas.
+// Everything else - free, held and sold bitsets, counters, run summaries,
+// per-user and real-name indexes, the request-id table and the expiry
+// heap - is rebuilt from those on restore, so the size is
+// O(seats x legs / 8) plus holds, and the encoding of a given state is
+// unique: a restored engine encodes to the same bytes.
+const (
+	snapshotMagic   = "seatdsn"
+	snapshotVersion = 1
+)
+
+// Snapshot errors.
+var (
+	ErrSnapshotCorrupt = errors.New("inventory: snapshot corrupt")
+	ErrSnapshotVersion = errors.New("inventory: snapshot version not supported")
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// row record kinds
+const (
+	rowPlain = 0 // columns minCol.., one category, no flags, default labels
+	rowSeats = 1 // one record per seat
+)
+
+// hold flag bits
+const (
+	holdInHeap = 1 << iota
+	holdHasReq
+	holdRetiring
+)
+
+// AppendSnapshot appends the engine's encoded state to b.
+func (e *Engine) AppendSnapshot(b []byte) []byte {
+	start := len(b)
+	b = append(b, snapshotMagic...)
+	b = append(b, snapshotVersion)
+	b = binary.AppendUvarint(b, uint64(e.cfg.Group))
+	b = binary.AppendVarint(b, e.now)
+	b = binary.AppendUvarint(b, e.seq)
+	b = binary.AppendUvarint(b, uint64(len(e.programs)))
+	for _, p := range e.programs {
+		b = p.appendTo(b)
+	}
+	ids := make([]HoldID, 0, len(e.holds))
+	for id := range e.holds {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	b = binary.AppendUvarint(b, uint64(len(ids)))
+	var prevID HoldID
+	var prevAt int64
+	for _, id := range ids {
+		h := e.holds[id]
+		b = binary.AppendUvarint(b, uint64(id-prevID))
+		prevID = id
+		b = binary.AppendUvarint(b, h.user)
+		b = binary.AppendUvarint(b, uint64(h.prog.idx))
+		b = append(b, h.from, h.to, byte(h.status), byte(h.reason))
+		var f byte
+		if h.inHeap {
+			f |= holdInHeap
+			if h.retiring {
+				f |= holdRetiring
+			} else if h.req != (RequestID{}) {
+				f |= holdHasReq
+			}
+		}
+		b = append(b, f)
+		if f&holdHasReq != 0 {
+			b = append(b, h.req[:]...)
+		}
+		b = binary.AppendVarint(b, h.createdAt-prevAt)
+		prevAt = h.createdAt
+		b = binary.AppendUvarint(b, h.refunded)
+		b = binary.AppendUvarint(b, uint64(len(h.seats)))
+		prev := uint32(0)
+		for _, s := range h.seats {
+			b = binary.AppendUvarint(b, uint64(s-prev))
+			prev = s
+		}
+		if h.prog.realName {
+			for _, hd := range h.holders {
+				b = appendString(b, hd.Name)
+				b = appendString(b, hd.IDNumber)
+			}
+		}
+	}
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func (p *Program) appendTo(b []byte) []byte {
+	b = appendString(b, p.id)
+	b = appendString(b, p.name)
+	b = binary.AppendUvarint(b, uint64(len(p.stops)))
+	for _, s := range p.stops {
+		b = appendString(b, s)
+	}
+	b = binary.AppendUvarint(b, uint64(len(p.cats)))
+	for _, c := range p.cats {
+		b = appendString(b, c.ID)
+		b = appendString(b, c.Name)
+		b = binary.AppendUvarint(b, uint64(c.PriceCents))
+	}
+	b = binary.AppendUvarint(b, uint64(p.ttl))
+	b = binary.AppendUvarint(b, uint64(p.maxPerHold))
+	b = binary.AppendUvarint(b, uint64(p.maxPerUser))
+	var f byte
+	if p.realName {
+		f |= 1
+	}
+	if p.refundResells {
+		f |= 2
+	}
+	if p.open {
+		f |= 4
+	}
+	b = append(b, f)
+	b = binary.AppendUvarint(b, uint64(len(p.sections)))
+	for si := range p.sections {
+		sec := &p.sections[si]
+		b = appendString(b, sec.id)
+		b = appendString(b, sec.name)
+		b = binary.AppendUvarint(b, uint64(len(sec.rows)))
+		for _, ri := range sec.rows {
+			b = p.appendRow(b, &p.rows[ri])
+		}
+	}
+	// Blocked seat-legs: per seat blocked on some leg, the seat (as a delta)
+	// and its legs as a mask.
+	var n int
+	for ri := range p.rows {
+		r := &p.rows[ri]
+		for s := r.firstSeat; s < r.firstSeat+r.nSeats; s++ {
+			if p.blockedLegs(s) != 0 {
+				n++
+			}
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(n))
+	prev := uint32(0)
+	for s := range uint32(len(p.seatRow)) {
+		if legs := p.blockedLegs(s); legs != 0 {
+			b = binary.AppendUvarint(b, uint64(s-prev))
+			b = binary.AppendUvarint(b, legs)
+			prev = s
+		}
+	}
+	return b
+}
+
+// blockedLegs returns the legs on which seat s is blocked, as a mask.
+func (p *Program) blockedLegs(s uint32) uint64 {
+	i, bit := p.bit(s, 0)
+	var legs uint64
+	for l := range p.legs {
+		if p.block[i+l]&bit != 0 {
+			legs |= 1 << l
+		}
+	}
+	return legs
+}
+
+func (p *Program) appendRow(b []byte, r *row) []byte {
+	b = appendString(b, r.id)
+	b = binary.AppendVarint(b, int64(r.rank))
+	b = binary.AppendUvarint(b, uint64(r.nSeats))
+	b = binary.AppendUvarint(b, uint64(r.minCol))
+	plain := int(r.nSeats) == int(r.width) && r.cat >= 0
+	for s := r.firstSeat; plain && s < r.firstSeat+r.nSeats; s++ {
+		plain = p.seatFlags[s] == 0 && (p.labels == nil || p.labels[s] == "")
+	}
+	if plain {
+		b = append(b, rowPlain)
+		return binary.AppendUvarint(b, uint64(r.cat))
+	}
+	b = append(b, rowSeats)
+	prev := uint16(0)
+	for s := r.firstSeat; s < r.firstSeat+r.nSeats; s++ {
+		b = binary.AppendUvarint(b, uint64(p.seatPos[s]-prev))
+		prev = p.seatPos[s]
+		b = append(b, p.seatCat[s], p.seatFlags[s])
+		label := ""
+		if p.labels != nil {
+			label = p.labels[s]
+		}
+		b = appendString(b, label)
+	}
+	return b
+}
+
+// decoder reads a snapshot; the first error sticks and every later read
+// returns zero values, so decoding code reads straight through.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s", ErrSnapshotCorrupt, fmt.Sprintf(format, args...))
+	}
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// count reads a length that announces items of at least min bytes each, and
+// refuses one the remaining input cannot hold (so garbage cannot make the
+// decoder allocate without bound).
+func (d *decoder) count(min int, limit uint64) int {
+	n := d.uvarint()
+	if n > limit || n*uint64(min) > uint64(len(d.b)) {
+		d.fail("count %d out of range", n)
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) bytes(n int) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n > len(d.b) {
+		d.fail("truncated")
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) byte() byte {
+	v := d.bytes(1)
+	if v == nil {
+		return 0
+	}
+	return v[0]
+}
+
+func (d *decoder) string() string {
+	return string(d.bytes(d.count(1, MaxNameLen)))
+}
+
+// Restore decodes a snapshot into a new engine with cfg's limits. It
+// returns an error, never a partial engine, for input that is truncated,
+// corrupt, of another version or group, or decodes to a state that fails
+// Check.
+func Restore(cfg Config, data []byte) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if len(data) < len(snapshotMagic)+1+4 || string(data[:len(snapshotMagic)]) != snapshotMagic {
+		return nil, fmt.Errorf("%w: not a seatd snapshot", ErrSnapshotCorrupt)
+	}
+	if v := data[len(snapshotMagic)]; v != snapshotVersion {
+		return nil, fmt.Errorf("%w: version %d", ErrSnapshotVersion, v)
+	}
+	body := data[:len(data)-4]
+	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(data[len(data)-4:]) {
+		return nil, fmt.Errorf("%w: checksum mismatch", ErrSnapshotCorrupt)
+	}
+	return decodeBody(cfg.withDefaults(), body[len(snapshotMagic)+1:])
+}
+
+func decodeBody(cfg Config, body []byte) (*Engine, error) {
+	d := &decoder{b: body}
+	if g := d.uvarint(); d.err == nil && g != uint64(cfg.Group) {
+		return nil, fmt.Errorf("%w: snapshot of group %d, engine of group %d", ErrSnapshotCorrupt, g, cfg.Group)
+	}
+	e := newEngine(cfg)
+	e.now = d.varint()
+	e.seq = d.uvarint()
+	nProg := d.count(8, uint64(cfg.MaxPrograms))
+	for range nProg {
+		p := d.program()
+		if d.err != nil {
+			return nil, d.err
+		}
+		if _, dup := e.programIndex[p.id]; dup {
+			return nil, fmt.Errorf("%w: program %q twice", ErrSnapshotCorrupt, p.id)
+		}
+		e.addProgram(p)
+	}
+	nHolds := d.count(10, uint64(cfg.MaxHolds))
+	var id HoldID
+	var at int64
+	for range nHolds {
+		h := &hold{}
+		id += HoldID(d.uvarint())
+		h.id = id
+		h.user = d.uvarint()
+		pi := d.uvarint()
+		h.from, h.to = d.byte(), d.byte()
+		h.status, h.reason = HoldStatus(d.byte()), ReleaseReason(d.byte())
+		f := d.byte()
+		h.inHeap = f&holdInHeap != 0
+		h.retiring = f&holdRetiring != 0
+		if f&holdHasReq != 0 {
+			copy(h.req[:], d.bytes(len(h.req)))
+		}
+		at += d.varint()
+		h.createdAt = at
+		h.refunded = d.uvarint()
+		n := d.count(1, MaxSeatsPerHoldLimit)
+		if d.err != nil {
+			return nil, d.err
+		}
+		if pi >= uint64(len(e.programs)) || h.user == 0 || n == 0 || h.status < HoldHeld || h.status > HoldRefunded ||
+			h.reason > ReleaseRefused || (h.reason != ReleaseNone) != (h.status == HoldReleased) || f > holdInHeap|holdHasReq|holdRetiring || f&(holdHasReq|holdRetiring) == holdHasReq|holdRetiring ||
+			id&MaxGroup != HoldID(cfg.Group) || uint64(id)>>GroupBits == 0 || uint64(id)>>GroupBits > e.seq || (id > 0 && e.holds[id] != nil) {
+			return nil, fmt.Errorf("%w: hold %d malformed", ErrSnapshotCorrupt, id)
+		}
+		p := e.programs[pi]
+		h.prog = p
+		if h.from >= h.to || int(h.to) > p.legs || n < 64 && h.refunded>>n != 0 {
+			return nil, fmt.Errorf("%w: hold %d range or refunds malformed", ErrSnapshotCorrupt, id)
+		}
+		h.seats = h.inline[:0]
+		if n > len(h.inline) {
+			h.seats = make([]uint32, 0, n)
+		}
+		s := uint64(0)
+		for i := range n {
+			s += d.uvarint()
+			if s >= uint64(len(p.seatRow)) || (i > 0 && s == uint64(h.seats[i-1])) {
+				return nil, fmt.Errorf("%w: hold %d seats malformed", ErrSnapshotCorrupt, id)
+			}
+			h.seats = append(h.seats, uint32(s))
+			h.total += p.cats[p.seatCat[s]].PriceCents
+		}
+		if p.realName {
+			h.holders = make([]Holder, n)
+			for i := range h.holders {
+				h.holders[i] = Holder{Name: d.string(), IDNumber: d.string()}
+			}
+		}
+		if d.err != nil {
+			return nil, d.err
+		}
+		if err := e.restoreHold(h); err != nil {
+			return nil, err
+		}
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	if len(d.b) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrSnapshotCorrupt, len(d.b))
+	}
+	for _, p := range e.programs {
+		for ri := range p.rows {
+			for l := range p.legs {
+				p.updateMaxRun(uint32(ri), l)
+			}
+		}
+	}
+	if err := e.Check(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSnapshotCorrupt, err)
+	}
+	return e, nil
+}
+
+// restoreHold applies a decoded hold's seats to the bitsets (refusing
+// seats that are not free) and indexes it.
+func (e *Engine) restoreHold(h *hold) error {
+	p := h.prog
+	for i, s := range h.seats {
+		var to SeatStatus
+		switch {
+		case h.status == HoldHeld:
+			to = SeatHeld
+		case h.status == HoldReleased || h.refunded&(1<<i) != 0:
+			continue
+		default:
+			to = SeatSold
+		}
+		for l := h.from; l < h.to; l++ {
+			if p.status(s, l) != SeatFree {
+				return fmt.Errorf("%w: hold %d: seat %s taken twice", ErrSnapshotCorrupt, h.id, p.seatID(s))
+			}
+		}
+		p.move(s, h.from, h.to, SeatFree, to)
+	}
+	if h.status == HoldHeld && e.live >= e.cfg.MaxLiveHolds {
+		return fmt.Errorf("%w: more live holds than this engine allows", ErrSnapshotCorrupt)
+	}
+	e.index(h)
+	return nil
+}
+
+// program decodes one program through compile, so a snapshot is held to
+// the same rules as CreateProgram.
+func (d *decoder) program() *Program {
+	spec := ProgramSpec{ID: d.string(), Name: d.string()}
+	spec.Stops = make([]string, d.count(1, MaxLegs+1))
+	for i := range spec.Stops {
+		spec.Stops[i] = d.string()
+	}
+	spec.Categories = make([]Category, d.count(3, MaxCategories))
+	for i := range spec.Categories {
+		spec.Categories[i] = Category{ID: d.string(), Name: d.string(), PriceCents: int64(min(d.uvarint(), MaxPriceCents+1))}
+	}
+	spec.HoldTTL = time.Duration(min(d.uvarint(), uint64(MaxHoldTTL)+1))
+	spec.MaxSeatsPerHold = int(min(d.uvarint(), MaxSeatsPerHoldLimit+1))
+	spec.MaxSeatsPerUser = int(min(d.uvarint(), MaxSeatsPerUserLimit+1))
+	f := d.byte()
+	spec.RealName, spec.RefundResells = f&1 != 0, f&2 != 0
+	spec.Layout.Sections = make([]Section, d.count(3, MaxSectionsPerProgram))
+	seats := 0
+	for si := range spec.Layout.Sections {
+		sec := &spec.Layout.Sections[si]
+		sec.ID, sec.Name = d.string(), d.string()
+		sec.Rows = make([]Row, d.count(6, MaxRowsPerProgram))
+		for ri := range sec.Rows {
+			r := &sec.Rows[ri]
+			r.ID = d.string()
+			r.Rank = int(d.varint())
+			n := int(min(d.uvarint(), MaxRowWidth+1))
+			col := int(min(d.uvarint(), MaxCol+1))
+			seats += n
+			if n > MaxRowWidth || seats > MaxSeatsPerProgram {
+				d.fail("row of %d seats", n)
+				return nil
+			}
+			r.Seats = make([]Seat, n)
+			switch d.byte() {
+			case rowPlain:
+				c := d.uvarint()
+				if c >= uint64(len(spec.Categories)) {
+					d.fail("category %d", c)
+					return nil
+				}
+				for i := range r.Seats {
+					r.Seats[i] = Seat{Col: col + i, Category: spec.Categories[c].ID}
+				}
+			case rowSeats:
+				for i := range r.Seats {
+					col += int(min(d.uvarint(), MaxCol+1))
+					c, fl := d.byte(), d.byte()
+					if int(c) >= len(spec.Categories) || fl > flagAccessible|flagAisle {
+						d.fail("seat category %d flags %d", c, fl)
+						return nil
+					}
+					r.Seats[i] = Seat{Col: col, Category: spec.Categories[c].ID, Label: d.string(),
+						Accessible: fl&flagAccessible != 0, Aisle: fl&flagAisle != 0}
+				}
+			default:
+				d.fail("row kind")
+				return nil
+			}
+			if d.err != nil {
+				return nil
+			}
+		}
+	}
+	if d.err != nil {
+		return nil
+	}
+	p, err := compile(&spec)
+	if err != nil {
+		d.fail("program %q: %v", spec.ID, err)
+		return nil
+	}
+	p.open = f&4 != 0
+	if f > 7 {
+		d.fail("program flags %d", f)
+		return nil
+	}
+	n := d.count(2, uint64(len(p.seatRow)))
+	s := uint64(0)
+	for i := range n {
+		delta := d.uvarint()
+		legs := d.uvarint()
+		s += delta
+		if d.err != nil || (i > 0 && delta == 0) || s >= uint64(len(p.seatRow)) || legs == 0 || bits.Len64(legs) > p.legs {
+			d.fail("blocked seat malformed")
+			return nil
+		}
+		for l := range uint8(p.legs) {
+			if legs&(1<<l) != 0 {
+				p.move(uint32(s), l, l+1, SeatFree, SeatBlocked)
+			}
+		}
+	}
+	return p
+}
