@@ -25,16 +25,6 @@ func runStarts(m []uint64, k int) {
 	}
 }
 
-// anySet reports whether any bit of m is set.
-func anySet(m []uint64) bool {
-	for _, x := range m {
-		if x != 0 {
-			return true
-		}
-	}
-	return false
-}
-
 // popcount counts the set bits of m.
 func popcount(m []uint64) int {
 	n := 0

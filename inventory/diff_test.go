@@ -68,6 +68,9 @@ func randomSpec(c chooser, id string) ProgramSpec {
 			mixed := c.intn(4) == 0
 			col := 1 + c.intn(3)
 			n := 1 + c.intn(14)
+			if c.intn(10) == 0 {
+				n = 60 + c.intn(80) // several bitset words
+			}
 			for range n {
 				st := Seat{Col: col, Category: cat, Accessible: c.intn(8) == 0}
 				if mixed {

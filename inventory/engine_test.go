@@ -1,0 +1,560 @@
+package inventory
+
+import (
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+const sec = int64(time.Second)
+
+// arena is a 1-section grid of rows x cols with category "a" in row 1 and
+// "b" behind it.
+func arenaSpec(t testing.TB, id string, rows, cols int) ProgramSpec {
+	t.Helper()
+	l, err := Grid{Sections: 1, Rows: rows, Cols: cols, Categories: []GridCategory{{"a", 1, 1}, {"b", 2, rows}}}.Layout()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ProgramSpec{ID: id, Name: "Arena", Layout: l, HoldTTL: time.Minute,
+		Categories: []Category{{ID: "a", Name: "front", PriceCents: 1000}, {ID: "b", Name: "back", PriceCents: 500}}}
+}
+
+// newTestEngine creates the programs, opens their sales and checks
+// invariants after the test.
+func newTestEngine(t testing.TB, specs ...ProgramSpec) *Engine {
+	t.Helper()
+	e, err := New(Config{Group: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range specs {
+		if r, err := e.CreateProgram(0, &specs[i]); r != ResultOK {
+			t.Fatalf("CreateProgram(%s) = %v, %v", specs[i].ID, r, err)
+		}
+		e.OpenSale(0, specs[i].ID)
+	}
+	t.Cleanup(func() {
+		if err := e.Check(); err != nil {
+			t.Errorf("Check() = %v", err)
+		}
+	})
+	return e
+}
+
+func seatIDs(h HoldInfo) []string {
+	var ids []string
+	for _, s := range h.Seats {
+		ids = append(ids, h.Program.Seat(s).ID)
+	}
+	return ids
+}
+
+func TestCreateProgramRejects(t *testing.T) {
+	base := func() ProgramSpec { return arenaSpec(t, "p", 2, 4) }
+	tests := []struct {
+		name   string
+		mutate func(*ProgramSpec)
+		want   string
+	}{
+		{"bad id", func(s *ProgramSpec) { s.ID = "a/b" }, "program id"},
+		{"one stop", func(s *ProgramSpec) { s.Stops = []string{"x"} }, "stops"},
+		{"too many legs", func(s *ProgramSpec) { s.Stops = make([]string, MaxLegs+2) }, "stops"},
+		{"empty stop name", func(s *ProgramSpec) { s.Stops = []string{"a", ""} }, "stops[1]"},
+		{"no categories", func(s *ProgramSpec) { s.Categories = nil }, "categories"},
+		{"duplicate category", func(s *ProgramSpec) { s.Categories[1].ID = "a" }, "duplicate id"},
+		{"negative price", func(s *ProgramSpec) { s.Categories[0].PriceCents = -1 }, "price_cents"},
+		{"ttl too short", func(s *ProgramSpec) { s.HoldTTL = time.Second }, "hold_ttl"},
+		{"per hold too big", func(s *ProgramSpec) { s.MaxSeatsPerHold = 65 }, "max_seats_per_hold"},
+		{"per user below per hold", func(s *ProgramSpec) { s.MaxSeatsPerHold, s.MaxSeatsPerUser = 6, 2 }, "max_seats_per_user"},
+		{"no sections", func(s *ProgramSpec) { s.Layout.Sections = nil }, "sections"},
+		{"duplicate section", func(s *ProgramSpec) { s.Layout.Sections = append(s.Layout.Sections, s.Layout.Sections[0]) }, "duplicate id"},
+		{"empty row", func(s *ProgramSpec) { s.Layout.Sections[0].Rows[1].Seats = nil }, "empty row"},
+		{"no rows", func(s *ProgramSpec) { s.Layout.Sections[0].Rows = nil }, "no rows"},
+		{"duplicate row", func(s *ProgramSpec) { s.Layout.Sections[0].Rows[1].ID = "1" }, "duplicate row"},
+		{"duplicate seat", func(s *ProgramSpec) { s.Layout.Sections[0].Rows[0].Seats[2].Col = 1 }, "duplicate seat A/1/1"},
+		{"unknown category", func(s *ProgramSpec) { s.Layout.Sections[0].Rows[0].Seats[0].Category = "z" }, `unknown category "z"`},
+		{"slash in row id", func(s *ProgramSpec) { s.Layout.Sections[0].Rows[0].ID = "1/2" }, "without '/'"},
+		{"row too wide", func(s *ProgramSpec) { s.Layout.Sections[0].Rows[0].Seats[0].Col = 5000 }, "span more than"},
+		{"negative column", func(s *ProgramSpec) { s.Layout.Sections[0].Rows[0].Seats[0].Col = -1 }, "column out of range"},
+		{"too many seats", func(s *ProgramSpec) {
+			row := Row{Seats: make([]Seat, MaxRowWidth)}
+			for i := range row.Seats {
+				row.Seats[i] = Seat{Col: i, Category: "a"}
+			}
+			s.Layout.Sections[0].Rows = nil
+			for i := range MaxSeatsPerProgram/MaxRowWidth + 1 {
+				row.ID = "r" + strconv.Itoa(i)
+				s.Layout.Sections[0].Rows = append(s.Layout.Sections[0].Rows, row)
+			}
+		}, "seats, want at most"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, _ := New(Config{})
+			spec := base()
+			tt.mutate(&spec)
+			r, err := e.CreateProgram(0, &spec)
+			if r != ResultInvalidLayout || err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("CreateProgram() = %v, %v; want invalid_layout mentioning %q", r, err, tt.want)
+			}
+			if len(e.Programs()) != 0 {
+				t.Fatalf("a rejected program was kept")
+			}
+		})
+	}
+	t.Run("exists", func(t *testing.T) {
+		e := newTestEngine(t, base())
+		spec := base()
+		if r, _ := e.CreateProgram(0, &spec); r != ResultProgramExists {
+			t.Fatalf("CreateProgram(again) = %v; want program_exists", r)
+		}
+	})
+	t.Run("too many programs", func(t *testing.T) {
+		e, _ := New(Config{MaxPrograms: 1})
+		a, b := base(), base()
+		b.ID = "q"
+		e.CreateProgram(0, &a)
+		if r, _ := e.CreateProgram(0, &b); r != ResultTooManyPrograms {
+			t.Fatalf("CreateProgram(second) = %v; want too_many_programs", r)
+		}
+	})
+}
+
+func TestConfigValidate(t *testing.T) {
+	err := (&Config{Group: MaxGroup + 1, MaxLiveHolds: 10, MaxHolds: 5, MaxSeatsPerBlock: -1}).Validate()
+	for _, want := range []string{"group", "max live holds", "max seats per block"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %v; want it to mention %q", err, want)
+		}
+	}
+}
+
+func TestGridAndTrain(t *testing.T) {
+	l, err := Grid{Sections: 28, Rows: 2, Cols: 3, Categories: []GridCategory{{"a", 1, 2}}}.Layout()
+	if err != nil || len(l.Sections) != 28 || l.Sections[27].ID != "AB" || len(l.Sections[0].Rows[1].Seats) != 3 {
+		t.Fatalf("Grid.Layout() = %d sections (last %q), %v", len(l.Sections), l.Sections[27].ID, err)
+	}
+	if _, err := (Grid{Sections: 1, Rows: 3, Cols: 3, Categories: []GridCategory{{"a", 1, 2}}}).Layout(); err == nil {
+		t.Fatalf("Grid with an uncovered row: want an error")
+	}
+	if _, err := (Grid{Sections: 1, Rows: 3, Cols: 3, Categories: []GridCategory{{"a", 1, 2}, {"b", 2, 3}}}).Layout(); err == nil {
+		t.Fatalf("Grid with overlapping categories: want an error")
+	}
+	tr, err := Train{Carriages: 3, Rows: 2, Categories: []GridCategory{{"first", 1, 1}, {"second", 2, 3}}}.Layout()
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := tr.Sections[0].Rows[1]
+	var labels []string
+	for _, s := range row.Seats {
+		labels = append(labels, s.Label)
+	}
+	if !slices.Equal(labels, []string{"02A", "02B", "02C", "02D", "02F"}) || row.Seats[3].Col != 5 {
+		t.Fatalf("train row 2 = %v (D at col %d); want 02A..02F with the aisle after C", labels, row.Seats[3].Col)
+	}
+}
+
+func TestBestAvailable(t *testing.T) {
+	// Row 1 (category a) is best; within a row the block nearest the centre.
+	spec := arenaSpec(t, "p", 3, 10)
+	e := newTestEngine(t, spec)
+	hold := func(req HoldRequest) HoldOutcome {
+		t.Helper()
+		req.Program = "p"
+		return e.Hold(sec, &req)
+	}
+	tests := []struct {
+		name string
+		req  HoldRequest
+		want []string
+		res  Result
+	}{
+		{"centre of best row", HoldRequest{User: 1, Count: 2, Together: true}, []string{"A/1/5", "A/1/6"}, ResultOK},
+		{"odd block leans left", HoldRequest{User: 2, Count: 3, Together: true}, []string{"A/1/2", "A/1/3", "A/1/4"}, ResultOK},
+		{"next nearest on the right", HoldRequest{User: 3, Count: 3, Together: true}, []string{"A/1/7", "A/1/8", "A/1/9"}, ResultOK},
+		{"category b skips row 1", HoldRequest{User: 4, Count: 4, Category: "b", Together: true}, []string{"A/2/4", "A/2/5", "A/2/6", "A/2/7"}, ResultOK},
+		{"fewer free than asked is sold out", HoldRequest{User: 5, Count: 3, Category: "a", Together: true}, nil, ResultSoldOut},
+		{"no accessible seats in category b", HoldRequest{User: 6, Count: 1, Accessible: true, Category: "b"}, nil, ResultSoldOut},
+		{"unknown category", HoldRequest{User: 6, Count: 1, Category: "zz"}, nil, ResultUnknownCategory},
+		{"zero count", HoldRequest{User: 6, Count: 0}, nil, ResultInvalidArgument},
+		{"negative count", HoldRequest{User: 6, Count: -3}, nil, ResultInvalidArgument},
+		{"over the per-hold limit", HoldRequest{User: 6, Count: 7}, nil, ResultHoldLimitExceeded},
+		{"user 0", HoldRequest{User: 0, Count: 1}, nil, ResultInvalidArgument},
+		{"bad range", HoldRequest{User: 6, Count: 1, From: 1, To: 1}, nil, ResultInvalidArgument},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := hold(tt.req)
+			if out.Result != tt.res || (tt.res == ResultOK && !slices.Equal(seatIDs(out.Hold), tt.want)) {
+				t.Fatalf("Hold(%+v) = %v %v; want %v %v", tt.req, out.Result, seatIDs(out.Hold), tt.res, tt.want)
+			}
+		})
+	}
+	// Row 1 now has seats 1 and 10 free: 2 together is impossible there, but
+	// category a has 2 free seats, so a split hold takes both.
+	if out := hold(HoldRequest{User: 7, Count: 2, Category: "a", Together: true}); out.Result != ResultNoAdjacentSeats {
+		t.Fatalf("Hold(2 together of a) = %v; want no_adjacent_seats", out.Result)
+	}
+	out := hold(HoldRequest{User: 7, Count: 2, Category: "a", Together: false})
+	if out.Result != ResultOK || !slices.Equal(seatIDs(out.Hold), []string{"A/1/1", "A/1/10"}) {
+		t.Fatalf("Hold(2 split of a) = %v %v; want A/1/1 and A/1/10", out.Result, seatIDs(out.Hold))
+	}
+}
+
+func TestSplitUsesFewestBlocks(t *testing.T) {
+	spec := arenaSpec(t, "p", 3, 10)
+	spec.MaxSeatsPerHold = 10
+	spec.MaxSeatsPerUser = 50
+	e := newTestEngine(t, spec)
+	// Leave row 2 with free runs of 3 (cols 1-3) and 2 (cols 9-10); row 3 full.
+	block := &BlockRequest{Program: "p", Seats: []string{"A/2/4", "A/2/5", "A/2/6", "A/2/7", "A/2/8"}}
+	if r, bad := e.Block(0, block); r != ResultOK {
+		t.Fatalf("Block = %v %s", r, bad)
+	}
+	// 5 in category b: row 3 has a block of 5, so no split.
+	out := e.Hold(0, &HoldRequest{Program: "p", User: 1, Count: 5, Category: "b", Together: false})
+	if !slices.Equal(seatIDs(out.Hold), []string{"A/3/3", "A/3/4", "A/3/5", "A/3/6", "A/3/7"}) {
+		t.Fatalf("Hold(5 of b) = %v", seatIDs(out.Hold))
+	}
+	// Fill row 3 except 2 seats, then 5 of b: largest blocks first, best rows first.
+	e.Block(0, &BlockRequest{Program: "p", Seats: []string{"A/3/1", "A/3/2", "A/3/8"}})
+	out = e.Hold(0, &HoldRequest{Program: "p", User: 2, Count: 5, Category: "b", Together: false})
+	want := []string{"A/2/1", "A/2/2", "A/2/3", "A/2/9", "A/2/10"}
+	if out.Result != ResultOK || !slices.Equal(seatIDs(out.Hold), want) {
+		t.Fatalf("Hold(5 split of b) = %v %v; want %v", out.Result, seatIDs(out.Hold), want)
+	}
+	// 3 left (A/3/9, A/3/10 and nothing else): asking 3 is sold out, never fewer.
+	if out := e.Hold(0, &HoldRequest{Program: "p", User: 3, Count: 3, Category: "b"}); out.Result != ResultSoldOut {
+		t.Fatalf("Hold(3 of 2 left) = %v; want sold_out", out.Result)
+	}
+}
+
+func TestManualHold(t *testing.T) {
+	e := newTestEngine(t, arenaSpec(t, "p", 3, 10))
+	first := e.Hold(sec, &HoldRequest{Program: "p", User: 1, Seats: []string{"A/2/3", "A/2/4"}})
+	if first.Result != ResultOK || first.Hold.TotalCents != 1000 {
+		t.Fatalf("Hold(A/2/3, A/2/4) = %+v", first)
+	}
+	e.Block(0, &BlockRequest{Program: "p", Seats: []string{"A/3/1"}})
+	e.Tick(2*sec, nil)
+	tests := []struct {
+		name  string
+		req   HoldRequest
+		res   Result
+		bad   string
+	}{
+		{"unknown section", HoldRequest{Seats: []string{"A/2/1", "Q/1/1"}}, ResultUnknownSeat, "Q/1/1"},
+		{"unknown column", HoldRequest{Seats: []string{"A/2/11"}}, ResultUnknownSeat, "A/2/11"},
+		{"not a seat id", HoldRequest{Seats: []string{"A-2-1"}}, ResultUnknownSeat, "A-2-1"},
+		{"taken names the first taken", HoldRequest{Seats: []string{"A/2/5", "A/2/4", "A/2/3"}}, ResultSeatTaken, "A/2/4"},
+		{"blocked", HoldRequest{Seats: []string{"A/3/1"}}, ResultSeatBlocked, "A/3/1"},
+		{"wrong category", HoldRequest{Category: "a", Seats: []string{"A/1/1", "A/2/1"}}, ResultWrongCategory, "A/2/1"},
+		{"repeated seat", HoldRequest{Seats: []string{"A/2/1", "A/2/1"}}, ResultInvalidArgument, "A/2/1"},
+		{"count disagrees", HoldRequest{Count: 3, Seats: []string{"A/2/1"}}, ResultInvalidArgument, ""},
+		{"lower expected price", HoldRequest{Seats: []string{"A/1/1", "A/2/1"}, CheckTotal: true, ExpectedTotalCents: 1499}, ResultPriceMismatch, ""},
+		{"exact expected price", HoldRequest{Seats: []string{"A/1/1", "A/2/1"}, CheckTotal: true, ExpectedTotalCents: 1500}, ResultOK, ""},
+		{"higher expected price is fine", HoldRequest{Seats: []string{"A/1/2"}, CheckTotal: true, ExpectedTotalCents: 5000}, ResultOK, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.req.Program, tt.req.User = "p", 2
+			before := e.AppendSnapshot(nil)
+			out := e.Hold(2*sec, &tt.req)
+			if out.Result != tt.res || out.BadSeat != tt.bad {
+				t.Fatalf("Hold(%v) = %v %q; want %v %q", tt.req.Seats, out.Result, out.BadSeat, tt.res, tt.bad)
+			}
+			if tt.res != ResultOK && !slices.Equal(before, e.AppendSnapshot(nil)) {
+				t.Fatalf("a refused hold changed the state")
+			}
+		})
+	}
+}
+
+func TestLimits(t *testing.T) {
+	spec := arenaSpec(t, "p", 3, 10)
+	spec.MaxSeatsPerHold, spec.MaxSeatsPerUser = 2, 3
+	e := newTestEngine(t, spec)
+	if out := e.Hold(0, &HoldRequest{Program: "p", User: 1, Count: 3}); out.Result != ResultHoldLimitExceeded {
+		t.Fatalf("Hold(3 > per hold 2) = %v", out.Result)
+	}
+	e.Hold(0, &HoldRequest{Program: "p", User: 1, Count: 2})
+	if out := e.Hold(0, &HoldRequest{Program: "p", User: 1, Count: 2}); out.Result != ResultUserLimitExceeded {
+		t.Fatalf("Hold(user at 2 + 2 > 3) = %v", out.Result)
+	}
+	one := e.Hold(0, &HoldRequest{Program: "p", User: 1, Count: 1})
+	if one.Result != ResultOK {
+		t.Fatalf("Hold(user at 2 + 1) = %v", one.Result)
+	}
+	e.Release(0, one.Hold.ID, 1, ReleaseCancelled)
+	if out := e.Hold(0, &HoldRequest{Program: "p", User: 1, Count: 1}); out.Result != ResultOK {
+		t.Fatalf("Hold after a release gave a seat back = %v", out.Result)
+	}
+
+	small, _ := New(Config{MaxLiveHolds: 2, MaxHolds: 3})
+	s2 := arenaSpec(t, "q", 2, 5)
+	small.CreateProgram(0, &s2)
+	small.OpenSale(0, "q")
+	for u := uint64(1); u <= 2; u++ {
+		small.Hold(0, &HoldRequest{Program: "q", User: u, Count: 1})
+	}
+	if out := small.Hold(0, &HoldRequest{Program: "q", User: 3, Count: 1}); out.Result != ResultTooManyHolds {
+		t.Fatalf("Hold(third live of 2) = %v; want too_many_holds", out.Result)
+	}
+}
+
+func TestRealName(t *testing.T) {
+	l, _ := Train{Carriages: 2, Rows: 3, Categories: []GridCategory{{"first", 1, 1}, {"second", 2, 2}}}.Layout()
+	spec := ProgramSpec{ID: "g1", Stops: []string{"Beijing", "Jinan", "Nanjing", "Shanghai"}, RealName: true, Layout: l,
+		Categories: []Category{{ID: "first", PriceCents: 90000}, {ID: "second", PriceCents: 55000}}}
+	e := newTestEngine(t, spec)
+	zhang := Holder{Name: "Zhang San", IDNumber: "110101199003077777"}
+	li := Holder{Name: "Li Si", IDNumber: "110101199003078888"}
+	hold := func(from, to int, hs ...Holder) Result {
+		return e.Hold(0, &HoldRequest{Program: "g1", User: 1, Count: len(hs), From: from, To: to, Category: "second", Holders: hs}).Result
+	}
+	if r := hold(0, 2, zhang, li); r != ResultOK {
+		t.Fatalf("Hold(Beijing-Nanjing for two) = %v", r)
+	}
+	tests := []struct {
+		name     string
+		from, to int
+		hs       []Holder
+		want     Result
+	}{
+		{"same person overlapping leg", 1, 3, []Holder{zhang}, ResultHolderLimitExceeded},
+		{"same person later legs", 2, 3, []Holder{zhang}, ResultOK},
+		{"same id twice in one hold", 2, 3, []Holder{li, li}, ResultHolderLimitExceeded},
+		{"missing id number", 2, 3, []Holder{{Name: "X"}}, ResultHoldersMismatch},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if r := hold(tt.from, tt.to, tt.hs...); r != tt.want {
+				t.Fatalf("Hold(%d-%d, %v) = %v; want %v", tt.from, tt.to, tt.hs, r, tt.want)
+			}
+		})
+	}
+	if r := e.Hold(0, &HoldRequest{Program: "g1", User: 1, Count: 2, Holders: []Holder{li}}).Result; r != ResultHoldersMismatch {
+		t.Fatalf("Hold(2 seats, 1 holder) = %v; want holders_mismatch", r)
+	}
+}
+
+func TestIdempotencyAndOrderNumbers(t *testing.T) {
+	e := newTestEngine(t, arenaSpec(t, "p", 3, 10))
+	req := HoldRequest{Program: "p", User: 12345, Count: 2, RequestID: RequestID{1, 2, 3}}
+	first := e.Hold(sec, &req)
+	again := e.Hold(2*sec, &req)
+	if first.Result != ResultOK || !again.Replayed || again.Hold.ID != first.Hold.ID || !slices.Equal(seatIDs(again.Hold), seatIDs(first.Hold)) {
+		t.Fatalf("Hold(same request id) = %+v; want the first hold %d again", again, first.Hold.ID)
+	}
+	if e.Stats().LiveHolds != 1 {
+		t.Fatalf("a replayed hold made a second hold")
+	}
+	other := req
+	other.User = 999
+	if out := e.Hold(2*sec, &other); out.Replayed || out.Hold.ID == first.Hold.ID {
+		t.Fatalf("another user's equal request id replayed the first hold")
+	}
+	// After the TTL the request id is forgotten: a new hold.
+	e.Tick(sec+int64(time.Minute), nil)
+	if out := e.Hold(sec+int64(time.Minute)+1, &req); out.Replayed || out.Result != ResultOK {
+		t.Fatalf("Hold(request id after TTL) = %+v; want a new hold", out)
+	}
+	o := first.Hold.OrderNo
+	if o.Gene() != UserGene(12345) || o.Group() != 5 || first.Hold.ID.Group() != 5 {
+		t.Fatalf("order number %d: gene %d group %d; want gene %d group 5", o, o.Gene(), o.Group(), UserGene(12345))
+	}
+	if other := e.Hold(3*sec, &HoldRequest{Program: "p", User: 1, Count: 1}); other.Hold.OrderNo == o {
+		t.Fatalf("two holds share order number %d", o)
+	}
+}
+
+func TestLifecycle(t *testing.T) {
+	spec := arenaSpec(t, "p", 3, 10)
+	e := newTestEngine(t, spec)
+	ttl := int64(time.Minute)
+	h := e.Hold(0, &HoldRequest{Program: "p", User: 1, Count: 2, Category: "b"}).Hold
+	if r := e.Release(sec, h.ID, 2, ReleaseCancelled); r != ResultNotOwner {
+		t.Fatalf("Release(by another user) = %v", r)
+	}
+	if r := e.Confirm(sec, h.ID); r != ResultOK {
+		t.Fatalf("Confirm = %v", r)
+	}
+	if r := e.Confirm(sec, h.ID); r != ResultOK {
+		t.Fatalf("Confirm(again) = %v; want ok", r)
+	}
+	if r := e.Release(sec, h.ID, 1, ReleaseCancelled); r != ResultHoldConfirmed {
+		t.Fatalf("Release(confirmed) = %v", r)
+	}
+	avail, _ := e.Availability("p", 0, 0)
+	if avail[1].Sold != 2 || avail[1].Free != 18 {
+		t.Fatalf("Availability after confirm = %+v", avail[1])
+	}
+
+	// Refund one seat: not resold, so it is blocked; then the other.
+	first := h.Program.Seat(h.Seats[0]).ID
+	r, amount, _ := e.Refund(sec, h.ID, []string{first})
+	if r != ResultOK || amount != 500 {
+		t.Fatalf("Refund(%s) = %v %d", first, r, amount)
+	}
+	if r, _, bad := e.Refund(sec, h.ID, []string{first}); r != ResultAlreadyRefunded || bad != first {
+		t.Fatalf("Refund(%s again) = %v %s", first, r, bad)
+	}
+	if r, _, bad := e.Refund(sec, h.ID, []string{"A/1/1"}); r != ResultSeatNotInHold || bad != "A/1/1" {
+		t.Fatalf("Refund(A/1/1) = %v %s", r, bad)
+	}
+	if r, amount, _ := e.Refund(sec, h.ID, nil); r != ResultOK || amount != 500 {
+		t.Fatalf("Refund(rest) = %v %d", r, amount)
+	}
+	if got, _ := e.GetHold(h.ID); got.Status != HoldRefunded {
+		t.Fatalf("status after full refund = %v", got.Status)
+	}
+	avail, _ = e.Availability("p", 0, 0)
+	if avail[1].Blocked != 2 || avail[1].Sold != 0 {
+		t.Fatalf("Availability after refund = %+v; want 2 blocked", avail[1])
+	}
+
+	// Expiry: a hold not paid by its TTL is released by Tick, and a confirm
+	// after the TTL fails even before the Tick.
+	a := e.Hold(2*sec, &HoldRequest{Program: "p", User: 3, Count: 1}).Hold
+	b := e.Hold(3*sec, &HoldRequest{Program: "p", User: 3, Count: 1}).Hold
+	// The confirmed hold's request-id window ends first.
+	if next, ok := e.NextExpiry(); !ok || next != h.ExpiresAt {
+		t.Fatalf("NextExpiry = %d %v; want %d", next, ok, h.ExpiresAt)
+	}
+	if r := e.Confirm(2*sec+ttl, a.ID); r != ResultHoldExpired {
+		t.Fatalf("Confirm(at expiry) = %v", r)
+	}
+	if got := e.Tick(3*sec+ttl, nil); !slices.Equal(got, []HoldID{b.ID}) {
+		t.Fatalf("Tick = %v; want [%d]", got, b.ID)
+	}
+	if r := e.Confirm(4*sec+ttl, b.ID); r != ResultHoldExpired {
+		t.Fatalf("Confirm(expired) = %v", r)
+	}
+	if got, ok := e.GetHold(b.ID); !ok || got.Status != HoldReleased || got.Reason != ReleaseExpired {
+		t.Fatalf("GetHold(expired) = %+v %v", got, ok)
+	}
+	// One TTL after expiry the released record is purged.
+	e.Tick(4*sec+2*ttl, nil)
+	if _, ok := e.GetHold(b.ID); ok {
+		t.Fatalf("expired hold still kept two TTLs after creation")
+	}
+	if r := e.Confirm(5*sec+2*ttl, b.ID); r != ResultHoldNotFound {
+		t.Fatalf("Confirm(purged) = %v", r)
+	}
+	if r, _, _ := e.Refund(sec, b.ID, nil); r != ResultHoldNotFound {
+		t.Fatalf("Refund(purged) = %v", r)
+	}
+	// A closed sale refuses holds but keeps the rest working.
+	e.CloseSale(6*sec+2*ttl, "p")
+	if out := e.Hold(6*sec+2*ttl, &HoldRequest{Program: "p", User: 9, Count: 1}); out.Result != ResultSaleNotOpen {
+		t.Fatalf("Hold(closed sale) = %v", out.Result)
+	}
+	if out := e.Hold(0, &HoldRequest{Program: "nope", User: 9, Count: 1}); out.Result != ResultProgramNotFound {
+		t.Fatalf("Hold(unknown program) = %v", out.Result)
+	}
+}
+
+func TestBlockAndTrainAvailability(t *testing.T) {
+	l, _ := Train{Carriages: 1, Rows: 2, Categories: []GridCategory{{"second", 1, 1}}}.Layout()
+	spec := ProgramSpec{ID: "g", Stops: []string{"A", "B", "C", "D"}, Layout: l, Categories: []Category{{ID: "second", PriceCents: 100}}}
+	e := newTestEngine(t, spec)
+	// Sell 1/1/1 for A-B, hold 1/1/2 for B-D, block 1/2/1 for C-D.
+	sold := e.Hold(0, &HoldRequest{Program: "g", User: 1, Seats: []string{"1/1/1"}, From: 0, To: 1}).Hold
+	e.Confirm(0, sold.ID)
+	e.Hold(0, &HoldRequest{Program: "g", User: 2, Seats: []string{"1/1/2"}, From: 1, To: 3})
+	if r, _ := e.Block(0, &BlockRequest{Program: "g", Seats: []string{"1/2/1"}, From: 2, To: 3}); r != ResultOK {
+		t.Fatalf("Block = %v", r)
+	}
+	tests := []struct {
+		from, to                  int
+		free, held, sold, blocked int
+	}{
+		{0, 1, 9, 0, 1, 0},
+		{0, 3, 7, 1, 1, 1},
+		{1, 3, 8, 1, 0, 1},
+		{1, 2, 9, 1, 0, 0},
+	}
+	for _, tt := range tests {
+		a, r := e.Availability("g", tt.from, tt.to)
+		got := a[0]
+		if r != ResultOK || got.Capacity != 10 || got.Free != tt.free || got.Held != tt.held || got.Sold != tt.sold || got.Blocked != tt.blocked {
+			t.Errorf("Availability(%d, %d) = %+v; want free %d held %d sold %d blocked %d", tt.from, tt.to, got, tt.free, tt.held, tt.sold, tt.blocked)
+		}
+	}
+	// The same seat is free again for a later leg range.
+	if out := e.Hold(0, &HoldRequest{Program: "g", User: 3, Seats: []string{"1/1/1"}, From: 1, To: 3}); out.Result != ResultOK {
+		t.Fatalf("Hold(sold seat, later legs) = %v", out.Result)
+	}
+	for _, tt := range []struct {
+		seats []string
+		block bool
+		want  Result
+	}{
+		{[]string{"1/2/1"}, true, ResultSeatBlocked},
+		{[]string{"1/1/2"}, true, ResultSeatTaken},
+		{[]string{"1/2/2"}, false, ResultNotBlocked},
+		{[]string{"1/9/9"}, true, ResultUnknownSeat},
+		{nil, true, ResultInvalidArgument},
+	} {
+		req := &BlockRequest{Program: "g", Seats: tt.seats}
+		r, _ := e.Unblock(0, req)
+		if tt.block {
+			r, _ = e.Block(0, req)
+		}
+		if r != tt.want {
+			t.Errorf("Block(%v, %v) = %v; want %v", tt.seats, tt.block, r, tt.want)
+		}
+	}
+	m, _ := e.SeatMap("g", "", 2, 3)
+	if m[0].Status != SeatHeld || m[1].Status != SeatHeld || m[5].Status != SeatBlocked {
+		t.Fatalf("SeatMap(C-D) = %v", m[:6])
+	}
+	if _, r := e.SeatMap("g", "first", 0, 0); r != ResultUnknownCategory {
+		t.Fatalf("SeatMap(unknown category) = %v", r)
+	}
+}
+
+func TestSnapshotRejectsDamage(t *testing.T) {
+	e := newTestEngine(t, arenaSpec(t, "p", 3, 10))
+	e.Hold(0, &HoldRequest{Program: "p", User: 1, Count: 2, RequestID: RequestID{9}})
+	snap := e.AppendSnapshot(nil)
+	cfg := Config{Group: 5}
+	if _, err := Restore(cfg, snap); err != nil {
+		t.Fatalf("Restore(good) = %v", err)
+	}
+	for n := range len(snap) {
+		if _, err := Restore(cfg, snap[:n]); !errors.Is(err, ErrSnapshotCorrupt) {
+			t.Fatalf("Restore(first %d of %d bytes) = %v; want ErrSnapshotCorrupt", n, len(snap), err)
+		}
+	}
+	for i := range snap {
+		bad := slices.Clone(snap)
+		bad[i] ^= 0x20
+		if _, err := Restore(cfg, bad); err == nil {
+			t.Fatalf("Restore(byte %d flipped) succeeded", i)
+		}
+	}
+	v := slices.Clone(snap)
+	v[len(snapshotMagic)] = 99
+	if _, err := Restore(cfg, v); !errors.Is(err, ErrSnapshotVersion) {
+		t.Fatalf("Restore(version 99) = %v", err)
+	}
+	if _, err := Restore(Config{Group: 6}, snap); !errors.Is(err, ErrSnapshotCorrupt) {
+		t.Fatalf("Restore(other group) = %v", err)
+	}
+}
+
+func TestResultNames(t *testing.T) {
+	seen := map[string]bool{}
+	for r := ResultOK; r <= ResultHoldConfirmed; r++ {
+		name := r.String()
+		if seen[name] || strings.HasPrefix(name, "result_") {
+			t.Fatalf("Result(%d).String() = %q: missing or repeated", r, name)
+		}
+		seen[name] = true
+	}
+}
