@@ -16,7 +16,8 @@ import (
 //     such holds on an overlapping leg
 //   - free + held + sold + blocked = capacity per shard and leg, and the
 //     counters match the bitsets
-//   - the longest-run summary is exact
+//   - the longest-run summary never understates a row, and is exact
+//     unless flagged stale
 //   - per-user seats, the real-name index, the live count, the request-id
 //     table and the expiry heap match the holds; held and released holds
 //     wait in the heap
@@ -101,6 +102,21 @@ func (e *Engine) Check() error {
 			}
 		}
 	}
+	kept := 0
+	for i, h := range e.order {
+		if i > 0 && h.id <= e.order[i-1].id {
+			return fmt.Errorf("hold order: %d after %d", h.id, e.order[i-1].id)
+		}
+		if !h.purged {
+			kept++
+			if e.holds[h.id] != h {
+				return fmt.Errorf("hold order: %d not kept", h.id)
+			}
+		}
+	}
+	if kept != len(e.holds) || len(e.order)-kept != e.purged {
+		return fmt.Errorf("hold order: %d kept, %d purged, for %d holds and %d purged", kept, len(e.order)-kept, len(e.holds), e.purged)
+	}
 	if live != e.live {
 		return fmt.Errorf("live holds: counted %d, kept %d", live, e.live)
 	}
@@ -155,8 +171,10 @@ func (p *Program) check(owner []HoldID, users map[uint64]int32, holders map[stri
 			for w := range r.nWords {
 				buf[w] = p.free[int(r.word0+w)*p.legs+l]
 			}
-			if got, want := int(p.maxRun[ri*p.legs+l]), longestRun(buf[:r.nWords]); got != want {
-				return fmt.Errorf("row %d leg %d: longest free run %d, really %d", ri, l, got, want)
+			v := p.maxRun[ri*p.legs+l]
+			got, want := int(v&^runStale), longestRun(buf[:r.nWords])
+			if got < want || (v&runStale == 0 && got != want) {
+				return fmt.Errorf("row %d leg %d: longest free run %d (stale %v), really %d", ri, l, got, v&runStale != 0, want)
 			}
 		}
 	}

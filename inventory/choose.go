@@ -149,11 +149,22 @@ func (q *search) mayHold(ri uint32, k int) bool {
 	}
 	runs := p.maxRun[int(ri)*p.legs:]
 	for l := q.from; l < q.to; l++ {
-		if int(runs[l]) < k {
+		if int(runs[l]&^runStale) < k {
 			return false
 		}
 	}
 	return true
+}
+
+// tighten recomputes row ri's stale run bounds on the search's legs, after
+// the bounds let the search look at a row that had no block.
+func (q *search) tighten(ri uint32) {
+	p := q.p
+	for l := q.from; l < q.to; l++ {
+		if p.maxRun[int(ri)*p.legs+int(l)]&runStale != 0 {
+			p.updateMaxRun(ri, int(l))
+		}
+	}
 }
 
 // takeBlock finds the best block of k eligible seats and picks it.
@@ -166,6 +177,7 @@ func (e *Engine) takeBlock(q *search, k int) bool {
 		runStarts(m, k)
 		start := nearestStart(m, k, int(q.p.rows[ri].width))
 		if start < 0 {
+			q.tighten(ri)
 			continue
 		}
 		e.pickRun(q.p, ri, start, k)
@@ -176,24 +188,8 @@ func (e *Engine) takeBlock(q *search, k int) bool {
 
 // pickRun picks the k seats of row ri starting at bit position start.
 func (e *Engine) pickRun(p *Program, ri uint32, start, k int) {
-	r := &p.rows[ri]
-	// Seats of a row are sorted by position; a run has no gaps, so its
-	// seats are consecutive indexes from the first one.
-	first := r.firstSeat
-	if int(r.nSeats) != int(r.width) {
-		lo, hi := r.firstSeat, r.firstSeat+r.nSeats
-		for lo < hi {
-			mid := (lo + hi) / 2
-			if int(p.seatPos[mid]) < start {
-				lo = mid + 1
-			} else {
-				hi = mid
-			}
-		}
-		first = lo
-	} else {
-		first += uint32(start)
-	}
+	// A run has no gaps, so its seats are consecutive indexes.
+	first := p.seatAt(ri, uint16(start))
 	for i := range k {
 		e.picks = append(e.picks, pick{seat: first + uint32(i), order: len(e.picks)})
 	}

@@ -89,7 +89,9 @@ type Engine struct {
 	programIndex map[string]int32
 
 	holds  map[HoldID]*hold
-	live   int // holds in HoldHeld
+	order  []*hold // every kept hold in id order, with purged ones until compacted
+	purged int     // purged holds still in order
+	live   int     // holds in HoldHeld
 	dedupe map[dedupeKey]HoldID
 	expiry expiryHeap
 
@@ -256,7 +258,7 @@ func (e *Engine) block(now int64, req *BlockRequest, block bool) (Result, string
 			p.move(s, from, to, SeatBlocked, SeatFree)
 		}
 	}
-	p.updateRuns(sorted, from, to)
+	p.updateRuns(sorted, from, to, !block)
 	return ResultOK, ""
 }
 
@@ -311,7 +313,8 @@ func (p *Program) status(s uint32, l uint8) SeatStatus {
 
 // move changes seat s from one status to another on legs [from, to),
 // keeping the bitsets and counters in step. The caller has checked the seat
-// is in status from on every leg, and calls updateRuns afterwards.
+// is in status was on every leg, and calls updateRuns afterwards if free
+// bits changed.
 func (p *Program) move(s uint32, from, to uint8, was, now SeatStatus) {
 	c := p.counts[int(p.seatCat[s])*p.legs:]
 	for l := from; l < to; l++ {
@@ -346,8 +349,9 @@ func (p *Program) move(s uint32, from, to uint8, was, now SeatStatus) {
 }
 
 // updateRuns refreshes the longest-free-run summary of the rows of seats
-// (sorted by index, so by row) on legs [from, to).
-func (p *Program) updateRuns(seats []uint32, from, to uint8) {
+// (sorted by index, so by row) on legs [from, to): recomputed when seats
+// were freed, flagged stale when they were taken (see runStale).
+func (p *Program) updateRuns(seats []uint32, from, to uint8, freed bool) {
 	last := ^uint32(0)
 	for _, s := range seats {
 		ri := p.seatRow[s]
@@ -356,7 +360,11 @@ func (p *Program) updateRuns(seats []uint32, from, to uint8) {
 		}
 		last = ri
 		for l := from; l < to; l++ {
-			p.updateMaxRun(ri, int(l))
+			if freed {
+				p.updateMaxRun(ri, int(l))
+			} else {
+				p.maxRun[int(ri)*p.legs+int(l)] |= runStale
+			}
 		}
 	}
 }

@@ -242,10 +242,10 @@ func TestManualHold(t *testing.T) {
 	e.Block(0, &BlockRequest{Program: "p", Seats: []string{"A/3/1"}})
 	e.Tick(2*sec, nil)
 	tests := []struct {
-		name  string
-		req   HoldRequest
-		res   Result
-		bad   string
+		name string
+		req  HoldRequest
+		res  Result
+		bad  string
 	}{
 		{"unknown section", HoldRequest{Seats: []string{"A/2/1", "Q/1/1"}}, ResultUnknownSeat, "Q/1/1"},
 		{"unknown column", HoldRequest{Seats: []string{"A/2/11"}}, ResultUnknownSeat, "A/2/11"},

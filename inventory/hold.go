@@ -126,6 +126,7 @@ type hold struct {
 	reason    ReleaseReason
 	inHeap    bool // it has an entry in the expiry heap
 	retiring  bool // released and past expiry: its entry is the purge time
+	purged    bool // removed from Engine.holds, awaiting compaction of Engine.order
 	req       RequestID
 	createdAt int64
 	total     int64
@@ -300,7 +301,7 @@ func (e *Engine) place(h *hold) {
 	for _, s := range h.seats {
 		p.move(s, h.from, h.to, SeatFree, SeatHeld)
 	}
-	p.updateRuns(h.seats, h.from, h.to)
+	p.updateRuns(h.seats, h.from, h.to, false)
 	e.index(h)
 }
 
@@ -309,6 +310,7 @@ func (e *Engine) place(h *hold) {
 func (e *Engine) index(h *hold) {
 	p := h.prog
 	e.holds[h.id] = h
+	e.order = append(e.order, h)
 	if h.status == HoldHeld {
 		e.live++
 	}
@@ -436,7 +438,7 @@ func (e *Engine) release(h *hold, reason ReleaseReason) {
 	for _, s := range h.seats {
 		p.move(s, h.from, h.to, SeatHeld, SeatFree)
 	}
-	p.updateRuns(h.seats, h.from, h.to)
+	p.updateRuns(h.seats, h.from, h.to, true)
 	e.dropUser(h, ^uint64(0)>>(64-len(h.seats)))
 	h.status, h.reason = HoldReleased, reason
 	e.live--
@@ -516,7 +518,9 @@ func (e *Engine) Refund(now int64, id HoldID, seats []string) (Result, int64, st
 		changed[n] = s
 		n++
 	}
-	p.updateRuns(changed[:n], h.from, h.to)
+	if next == SeatFree {
+		p.updateRuns(changed[:n], h.from, h.to, true)
+	}
 	e.dropUser(h, mask)
 	h.refunded |= mask
 	if bits.OnesCount64(h.refunded) == len(h.seats) {
@@ -534,7 +538,7 @@ func (e *Engine) Tick(now int64, expired []HoldID) []HoldID {
 	for len(e.expiry) > 0 && e.expiry[0].at <= now {
 		h := e.holds[e.expiry.pop().id]
 		if h.retiring {
-			delete(e.holds, h.id)
+			e.purge(h)
 			continue
 		}
 		if h.req != (RequestID{}) {
@@ -552,6 +556,18 @@ func (e *Engine) Tick(now int64, expired []HoldID) []HoldID {
 		}
 	}
 	return expired
+}
+
+// purge forgets a hold. Engine.order drops purged holds once they are half
+// of it, so keeping ids in order costs O(1) amortized per hold.
+func (e *Engine) purge(h *hold) {
+	delete(e.holds, h.id)
+	h.purged = true
+	e.purged++
+	if e.purged > len(e.order)/2 {
+		e.order = slices.DeleteFunc(e.order, func(h *hold) bool { return h.purged })
+		e.purged = 0
+	}
 }
 
 // NextExpiry returns the earliest time a Tick has work to do, if any.

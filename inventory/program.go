@@ -74,6 +74,7 @@ type Program struct {
 	sectionIndex map[string]uint16
 	rows         []row
 	byRank       []uint32   // every row, best first
+	capacity     []int32    // seats per category
 	catRows      [][]uint32 // per category: rows holding it, best first
 
 	seatRow   []uint32
@@ -87,7 +88,7 @@ type Program struct {
 	free   []uint64
 	sold   []uint64
 	block  []uint64
-	maxRun []uint16 // exact longest free run per row and leg: [row*legs+leg]
+	maxRun []uint16 // longest free run per row and leg, [row*legs+leg]; see runStale
 	counts []counts // [cat*legs+leg]
 
 	userSeats map[uint64]int32         // seats held or sold per user
@@ -331,6 +332,10 @@ func (p *Program) buildIndexes() {
 	p.words = 0
 	p.masks = p.masks[:0]
 	p.catRows = make([][]uint32, len(p.cats))
+	p.capacity = make([]int32, len(p.cats))
+	for _, c := range p.seatCat {
+		p.capacity[c]++
+	}
 	for ri := range p.rows {
 		r := &p.rows[ri]
 		r.nWords = uint32(int(r.width)+63) >> 6
@@ -429,6 +434,13 @@ func (p *Program) initState() {
 	p.holders = make(map[string][]holderRange)
 }
 
+// runStale flags a maxRun entry as an upper bound rather than exact. Taking
+// seats can only shorten runs, so the hold path just sets the flag; freeing
+// seats recomputes the entry; a search that finds no block in a row whose
+// bound said it might recomputes the stale entries it used. Either way the
+// entry never understates the row, so skipping rows by it is always safe.
+const runStale = 0x8000
+
 // updateMaxRun recomputes the longest free run of row ri on leg l.
 func (p *Program) updateMaxRun(ri uint32, l int) {
 	r := &p.rows[ri]
@@ -453,6 +465,17 @@ func (p *Program) seatLabel(s uint32) string {
 	}
 	r := &p.rows[p.seatRow[s]]
 	return strconv.Itoa(int(r.minCol) + int(p.seatPos[s]))
+}
+
+// seatAt returns the seat at bit position pos of row ri, which must be a
+// seat. Rows without gaps map positions to seats directly.
+func (p *Program) seatAt(ri uint32, pos uint16) uint32 {
+	r := &p.rows[ri]
+	if r.nSeats == uint32(r.width) {
+		return r.firstSeat + uint32(pos)
+	}
+	k, _ := slices.BinarySearch(p.seatPos[r.firstSeat:r.firstSeat+r.nSeats], pos)
+	return r.firstSeat + uint32(k)
 }
 
 // lookupSeat parses a seat id "section/row/col" and returns its index.

@@ -70,50 +70,57 @@ func (e *Engine) Availability(programID string, from, to int) ([]CategoryAvailab
 		return nil, ResultInvalidArgument
 	}
 	out := make([]CategoryAvailability, len(p.cats))
-	for c := range p.cats {
-		out[c] = p.availability(c, f, t)
+	for c := range out {
+		out[c] = CategoryAvailability{ID: p.cats[c].ID, Capacity: int(p.capacity[c])}
+	}
+	if t-f == 1 {
+		for c := range out {
+			n := p.counts[c*p.legs+int(f)]
+			out[c].Free, out[c].Held, out[c].Sold, out[c].Blocked = int(n.free), int(n.held), int(n.sold), int(n.blocked)
+		}
+		return out, ResultOK
+	}
+	p.countRange(f, t, out)
+	for c := range out {
+		a := &out[c]
+		a.Held = a.Capacity - a.Free - a.Sold - a.Blocked
 	}
 	return out, ResultOK
 }
 
-func (p *Program) availability(c int, from, to uint8) CategoryAvailability {
-	a := CategoryAvailability{ID: p.cats[c].ID}
-	if to-from == 1 {
-		n := p.counts[c*p.legs+int(from)]
-		a.Free, a.Held, a.Sold, a.Blocked = int(n.free), int(n.held), int(n.sold), int(n.blocked)
-		a.Capacity = a.Free + a.Held + a.Sold + a.Blocked
-		return a
-	}
-	legs := p.legs
-	for _, ri := range p.catRows[c] {
+// countRange adds each category's free, sold and blocked seats over legs
+// [from, to) to out, one pass over every row's words. Bits outside a row's
+// seats are always zero, so single-category rows need no mask.
+func (p *Program) countRange(from, to uint8, out []CategoryAvailability) {
+	n := int(to - from)
+	for ri := range p.rows {
 		r := &p.rows[ri]
-		mask := p.masks[r.exists : r.exists+r.nWords]
-		if r.cat < 0 {
+		for w := range r.nWords {
+			base := int(r.word0+w)*p.legs + int(from)
+			free, sold, block := p.free[base:base+n], p.sold[base:base+n], p.block[base:base+n]
+			f, s, b := free[0], sold[0], block[0]
+			for l := 1; l < n; l++ {
+				f &= free[l]
+				s |= sold[l]
+				b |= block[l]
+			}
+			s &^= b
+			if r.cat >= 0 {
+				a := &out[r.cat]
+				a.Free += bits.OnesCount64(f)
+				a.Sold += bits.OnesCount64(s)
+				a.Blocked += bits.OnesCount64(b)
+				continue
+			}
 			for _, cm := range r.catMasks {
-				if int(cm.cat) == c {
-					mask = p.masks[cm.off : cm.off+r.nWords]
-				}
+				m := p.masks[cm.off+w]
+				a := &out[cm.cat]
+				a.Free += bits.OnesCount64(f & m)
+				a.Sold += bits.OnesCount64(s & m)
+				a.Blocked += bits.OnesCount64(b & m)
 			}
-		}
-		for w, m := range mask {
-			base := (int(r.word0) + w) * legs
-			free, sold, block := ^uint64(0), uint64(0), uint64(0)
-			for l := base + int(from); l < base+int(to); l++ {
-				free &= p.free[l]
-				sold |= p.sold[l]
-				block |= p.block[l]
-			}
-			block &= m
-			sold &= m &^ block
-			free &= m
-			a.Capacity += bits.OnesCount64(m)
-			a.Free += bits.OnesCount64(free)
-			a.Sold += bits.OnesCount64(sold)
-			a.Blocked += bits.OnesCount64(block)
 		}
 	}
-	a.Held = a.Capacity - a.Free - a.Sold - a.Blocked
-	return a
 }
 
 // SeatState is one seat's status over a leg range.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math/bits"
-	"slices"
 	"time"
 )
 
@@ -18,8 +17,10 @@ import (
 //	CRC-32C of everything before it, 4 bytes little endian
 //
 // A program is its description in canonical form (sections, rows, and seats
-// sorted by column; a row of consecutive plain seats of one category is one
-// record) plus its blocked seat-legs. A hold is its fields, seats as deltas.
+// sorted by column; per row the column gaps, category runs, flagged seats
+// and custom labels, each only when present) plus its blocked seat-legs. A
+// hold is its fields in id order, status and flags in one byte, seats as
+// deltas.
 // Everything else - free, held and sold bitsets, counters, run summaries,
 // per-user and real-name indexes, the request-id table and the expiry
 // heap - is rebuilt from those on restore, so the size is
@@ -38,18 +39,54 @@ var (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// row record kinds
+// row record bits: which per-seat lists follow
 const (
-	rowPlain = 0 // columns minCol.., one category, no flags, default labels
-	rowSeats = 1 // one record per seat
+	rowGaps   = 1 << iota // column deltas (else columns minCol, minCol+1, ...)
+	rowFlags              // flagged seats
+	rowLabels             // a label per seat
 )
 
-// hold flag bits
+// A hold's state byte: the low 3 bits are its status and release reason,
+// the rest flags.
 const (
-	holdInHeap = 1 << iota
-	holdHasReq
-	holdRetiring
+	stateHeld byte = iota
+	stateConfirmed
+	stateRefunded
+	stateCancelled
+	stateExpired
+	stateRefused
+	stateCount
+
+	holdInHeap   byte = 1 << 3
+	holdHasReq   byte = 1 << 4
+	holdRetiring byte = 1 << 5
+	holdRefunds  byte = 1 << 6
 )
+
+func stateOf(h *hold) byte {
+	switch h.status {
+	case HoldHeld:
+		return stateHeld
+	case HoldConfirmed:
+		return stateConfirmed
+	case HoldRefunded:
+		return stateRefunded
+	}
+	return stateCancelled + byte(h.reason-ReleaseCancelled)
+}
+
+func setState(h *hold, st byte) {
+	switch st {
+	case stateHeld:
+		h.status = HoldHeld
+	case stateConfirmed:
+		h.status = HoldConfirmed
+	case stateRefunded:
+		h.status = HoldRefunded
+	default:
+		h.status, h.reason = HoldReleased, ReleaseCancelled+ReleaseReason(st-stateCancelled)
+	}
+}
 
 // AppendSnapshot appends the engine's encoded state to b.
 func (e *Engine) AppendSnapshot(b []byte) []byte {
@@ -63,22 +100,18 @@ func (e *Engine) AppendSnapshot(b []byte) []byte {
 	for _, p := range e.programs {
 		b = p.appendTo(b)
 	}
-	ids := make([]HoldID, 0, len(e.holds))
-	for id := range e.holds {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	b = binary.AppendUvarint(b, uint64(len(ids)))
+	b = binary.AppendUvarint(b, uint64(len(e.holds)))
 	var prevID HoldID
 	var prevAt int64
-	for _, id := range ids {
-		h := e.holds[id]
-		b = binary.AppendUvarint(b, uint64(id-prevID))
-		prevID = id
+	for _, h := range e.order {
+		if h.purged {
+			continue
+		}
+		b = binary.AppendUvarint(b, uint64(h.id-prevID))
+		prevID = h.id
 		b = binary.AppendUvarint(b, h.user)
 		b = binary.AppendUvarint(b, uint64(h.prog.idx))
-		b = append(b, h.from, h.to, byte(h.status), byte(h.reason))
-		var f byte
+		f := stateOf(h)
 		if h.inHeap {
 			f |= holdInHeap
 			if h.retiring {
@@ -87,13 +120,23 @@ func (e *Engine) AppendSnapshot(b []byte) []byte {
 				f |= holdHasReq
 			}
 		}
+		if h.refunded != 0 {
+			f |= holdRefunds
+		}
 		b = append(b, f)
+		if h.from == 0 && int(h.to) == h.prog.legs {
+			b = append(b, 0)
+		} else {
+			b = append(b, h.from+1, h.to)
+		}
 		if f&holdHasReq != 0 {
 			b = append(b, h.req[:]...)
 		}
 		b = binary.AppendVarint(b, h.createdAt-prevAt)
 		prevAt = h.createdAt
-		b = binary.AppendUvarint(b, h.refunded)
+		if f&holdRefunds != 0 {
+			b = binary.AppendUvarint(b, h.refunded)
+		}
 		b = binary.AppendUvarint(b, uint64(len(h.seats)))
 		prev := uint32(0)
 		for _, s := range h.seats {
@@ -153,24 +196,27 @@ func (p *Program) appendTo(b []byte) []byte {
 		}
 	}
 	// Blocked seat-legs: per seat blocked on some leg, the seat (as a delta)
-	// and its legs as a mask.
-	var n int
+	// and its legs as a mask. Rows are scanned a word at a time.
+	var blocked []uint32
 	for ri := range p.rows {
 		r := &p.rows[ri]
-		for s := r.firstSeat; s < r.firstSeat+r.nSeats; s++ {
-			if p.blockedLegs(s) != 0 {
-				n++
+		for w := range r.nWords {
+			base := int(r.word0+w) * p.legs
+			var any uint64
+			for _, x := range p.block[base : base+p.legs] {
+				any |= x
+			}
+			for ; any != 0; any &= any - 1 {
+				blocked = append(blocked, p.seatAt(uint32(ri), uint16(w<<6)+uint16(bits.TrailingZeros64(any))))
 			}
 		}
 	}
-	b = binary.AppendUvarint(b, uint64(n))
+	b = binary.AppendUvarint(b, uint64(len(blocked)))
 	prev := uint32(0)
-	for s := range uint32(len(p.seatRow)) {
-		if legs := p.blockedLegs(s); legs != 0 {
-			b = binary.AppendUvarint(b, uint64(s-prev))
-			b = binary.AppendUvarint(b, legs)
-			prev = s
-		}
+	for _, s := range blocked {
+		b = binary.AppendUvarint(b, uint64(s-prev))
+		b = binary.AppendUvarint(b, p.blockedLegs(s))
+		prev = s
 	}
 	return b
 }
@@ -192,25 +238,59 @@ func (p *Program) appendRow(b []byte, r *row) []byte {
 	b = binary.AppendVarint(b, int64(r.rank))
 	b = binary.AppendUvarint(b, uint64(r.nSeats))
 	b = binary.AppendUvarint(b, uint64(r.minCol))
-	plain := int(r.nSeats) == int(r.width) && r.cat >= 0
-	for s := r.firstSeat; plain && s < r.firstSeat+r.nSeats; s++ {
-		plain = p.seatFlags[s] == 0 && (p.labels == nil || p.labels[s] == "")
+	seats := r.firstSeat + r.nSeats
+	var kind byte
+	nFlags := 0
+	if int(r.nSeats) != int(r.width) {
+		kind |= rowGaps
 	}
-	if plain {
-		b = append(b, rowPlain)
-		return binary.AppendUvarint(b, uint64(r.cat))
-	}
-	b = append(b, rowSeats)
-	prev := uint16(0)
-	for s := r.firstSeat; s < r.firstSeat+r.nSeats; s++ {
-		b = binary.AppendUvarint(b, uint64(p.seatPos[s]-prev))
-		prev = p.seatPos[s]
-		b = append(b, p.seatCat[s], p.seatFlags[s])
-		label := ""
-		if p.labels != nil {
-			label = p.labels[s]
+	for s := r.firstSeat; s < seats; s++ {
+		if p.seatFlags[s] != 0 {
+			kind |= rowFlags
+			nFlags++
 		}
-		b = appendString(b, label)
+		if p.labels != nil && p.labels[s] != "" {
+			kind |= rowLabels
+		}
+	}
+	b = append(b, kind)
+	if kind&rowGaps != 0 {
+		for s := r.firstSeat + 1; s < seats; s++ {
+			b = binary.AppendUvarint(b, uint64(p.seatPos[s]-p.seatPos[s-1]))
+		}
+	}
+	// categories as runs of (length, category)
+	runs := 0
+	for s := r.firstSeat; s < seats; s++ {
+		if s == r.firstSeat || p.seatCat[s] != p.seatCat[s-1] {
+			runs++
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(runs))
+	for s := r.firstSeat; s < seats; {
+		n := uint32(1)
+		for s+n < seats && p.seatCat[s+n] == p.seatCat[s] {
+			n++
+		}
+		b = binary.AppendUvarint(b, uint64(n))
+		b = append(b, p.seatCat[s])
+		s += n
+	}
+	if kind&rowFlags != 0 {
+		b = binary.AppendUvarint(b, uint64(nFlags))
+		prev := r.firstSeat
+		for s := r.firstSeat; s < seats; s++ {
+			if p.seatFlags[s] != 0 {
+				b = binary.AppendUvarint(b, uint64(s-prev))
+				b = append(b, p.seatFlags[s])
+				prev = s
+			}
+		}
+	}
+	if kind&rowLabels != 0 {
+		for s := r.firstSeat; s < seats; s++ {
+			b = appendString(b, p.labels[s])
+		}
 	}
 	return b
 }
@@ -331,7 +411,7 @@ func decodeBody(cfg Config, body []byte) (*Engine, error) {
 		}
 		e.addProgram(p)
 	}
-	nHolds := d.count(10, uint64(cfg.MaxHolds))
+	nHolds := d.count(8, uint64(cfg.MaxHolds))
 	var id HoldID
 	var at int64
 	for range nHolds {
@@ -340,29 +420,40 @@ func decodeBody(cfg Config, body []byte) (*Engine, error) {
 		h.id = id
 		h.user = d.uvarint()
 		pi := d.uvarint()
-		h.from, h.to = d.byte(), d.byte()
-		h.status, h.reason = HoldStatus(d.byte()), ReleaseReason(d.byte())
 		f := d.byte()
+		setState(h, f&7)
 		h.inHeap = f&holdInHeap != 0
 		h.retiring = f&holdRetiring != 0
+		var from, to byte
+		if from = d.byte(); from != 0 {
+			to = d.byte()
+		}
 		if f&holdHasReq != 0 {
 			copy(h.req[:], d.bytes(len(h.req)))
 		}
 		at += d.varint()
 		h.createdAt = at
-		h.refunded = d.uvarint()
+		if f&holdRefunds != 0 {
+			if h.refunded = d.uvarint(); h.refunded == 0 {
+				d.fail("empty refund mask")
+			}
+		}
 		n := d.count(1, MaxSeatsPerHoldLimit)
 		if d.err != nil {
 			return nil, d.err
 		}
-		if pi >= uint64(len(e.programs)) || h.user == 0 || n == 0 || h.status < HoldHeld || h.status > HoldRefunded ||
-			h.reason > ReleaseRefused || (h.reason != ReleaseNone) != (h.status == HoldReleased) || f > holdInHeap|holdHasReq|holdRetiring || f&(holdHasReq|holdRetiring) == holdHasReq|holdRetiring ||
-			id&MaxGroup != HoldID(cfg.Group) || uint64(id)>>GroupBits == 0 || uint64(id)>>GroupBits > e.seq || (id > 0 && e.holds[id] != nil) {
+		if pi >= uint64(len(e.programs)) || h.user == 0 || n == 0 || f&7 >= stateCount || f&0x80 != 0 ||
+			f&(holdHasReq|holdRetiring) == holdHasReq|holdRetiring || (f&(holdHasReq|holdRetiring) != 0 && f&holdInHeap == 0) ||
+			id&MaxGroup != HoldID(cfg.Group) || uint64(id)>>GroupBits == 0 || uint64(id)>>GroupBits > e.seq || e.holds[id] != nil {
 			return nil, fmt.Errorf("%w: hold %d malformed", ErrSnapshotCorrupt, id)
+		}
+		h.from, h.to = 0, uint8(e.programs[pi].legs)
+		if from != 0 {
+			h.from, h.to = from-1, to
 		}
 		p := e.programs[pi]
 		h.prog = p
-		if h.from >= h.to || int(h.to) > p.legs || n < 64 && h.refunded>>n != 0 {
+		if h.from >= h.to || int(h.to) > p.legs || (from != 0 && h.from == 0 && int(h.to) == p.legs) || n < 64 && h.refunded>>n != 0 {
 			return nil, fmt.Errorf("%w: hold %d range or refunds malformed", ErrSnapshotCorrupt, id)
 		}
 		h.seats = h.inline[:0]
@@ -472,31 +563,51 @@ func (d *decoder) program() *Program {
 				d.fail("row of %d seats", n)
 				return nil
 			}
+			if n == 0 {
+				d.fail("empty row")
+				return nil
+			}
 			r.Seats = make([]Seat, n)
-			switch d.byte() {
-			case rowPlain:
-				c := d.uvarint()
-				if c >= uint64(len(spec.Categories)) {
-					d.fail("category %d", c)
+			kind := d.byte()
+			if kind > rowGaps|rowFlags|rowLabels {
+				d.fail("row kind %d", kind)
+				return nil
+			}
+			for i := range r.Seats {
+				if i > 0 {
+					col++
+					if kind&rowGaps != 0 {
+						col += int(min(d.uvarint(), MaxCol+1)) - 1
+					}
+				}
+				r.Seats[i].Col = col
+			}
+			for i, runs := 0, d.count(2, uint64(n)); runs > 0; runs-- {
+				length, c := int(min(d.uvarint(), uint64(n+1))), d.byte()
+				if length == 0 || i+length > n || int(c) >= len(spec.Categories) {
+					d.fail("category run")
 					return nil
 				}
-				for i := range r.Seats {
-					r.Seats[i] = Seat{Col: col + i, Category: spec.Categories[c].ID}
+				for ; length > 0; length-- {
+					r.Seats[i].Category = spec.Categories[c].ID
+					i++
 				}
-			case rowSeats:
-				for i := range r.Seats {
-					col += int(min(d.uvarint(), MaxCol+1))
-					c, fl := d.byte(), d.byte()
-					if int(c) >= len(spec.Categories) || fl > flagAccessible|flagAisle {
-						d.fail("seat category %d flags %d", c, fl)
+			}
+			if kind&rowFlags != 0 {
+				for i, k := 0, d.count(2, uint64(n)); k > 0; k-- {
+					i += int(min(d.uvarint(), uint64(n)))
+					fl := d.byte()
+					if i >= n || fl == 0 || fl > flagAccessible|flagAisle {
+						d.fail("seat flags")
 						return nil
 					}
-					r.Seats[i] = Seat{Col: col, Category: spec.Categories[c].ID, Label: d.string(),
-						Accessible: fl&flagAccessible != 0, Aisle: fl&flagAisle != 0}
+					r.Seats[i].Accessible, r.Seats[i].Aisle = fl&flagAccessible != 0, fl&flagAisle != 0
 				}
-			default:
-				d.fail("row kind")
-				return nil
+			}
+			if kind&rowLabels != 0 {
+				for i := range r.Seats {
+					r.Seats[i].Label = d.string()
+				}
 			}
 			if d.err != nil {
 				return nil
