@@ -65,7 +65,9 @@ func (e *Engine) pickBest(p *Program, cat, n int, from, to uint8, accessible, to
 	if e.takeBlock(&q, n) {
 		return ResultOK
 	}
-	if e.countEligible(&q) < n {
+	// On one leg without the accessible filter the counters are exact, so
+	// freeBound has already shown there are n free seats.
+	if (q.to-q.from > 1 || q.accessible) && !e.eligibleAtLeast(&q, n) {
 		return ResultSoldOut
 	}
 	if together {
@@ -195,16 +197,18 @@ func (e *Engine) pickRun(p *Program, ri uint32, start, k int) {
 	}
 }
 
-// countEligible counts the eligible free seats exactly.
-func (e *Engine) countEligible(q *search) int {
-	n := 0
+// eligibleAtLeast reports whether there are at least n eligible free
+// seats, counting rows only until it knows.
+func (e *Engine) eligibleAtLeast(q *search, n int) bool {
 	for _, ri := range q.rows {
 		if q.accessible && q.p.rows[ri].access < 0 {
 			continue
 		}
-		n += popcount(e.rowMask(q, ri))
+		if n -= popcount(e.rowMask(q, ri)); n <= 0 {
+			return true
+		}
 	}
-	return n
+	return false
 }
 
 // longestEligible returns the longest block of eligible free seats.

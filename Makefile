@@ -1,0 +1,39 @@
+# seatd — the two commands a new user needs: `make run` and `make test`.
+
+GO       ?= go
+FUZZTIME ?= 10s
+BENCH    ?= .
+GOFILES   = $(shell git ls-files '*.go' 2>/dev/null | grep -v '^kitex_gen/')
+
+.PHONY: build test lint fuzz bench run gen
+
+## build: compile every package and command
+build:
+	$(GO) build ./...
+
+## test: vet, formatting, every test under the race detector, a short fuzz run
+test: lint
+	$(GO) test -race ./...
+	$(MAKE) fuzz
+
+## lint: go vet and gofmt (generated code excluded)
+lint:
+	$(GO) vet ./...
+	@out="$$(gofmt -l $(GOFILES))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## fuzz: run each fuzz target for FUZZTIME (default 10s)
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzSnapshot$$' -fuzztime $(FUZZTIME) ./inventory
+	$(GO) test -run '^$$' -fuzz '^FuzzCommands$$' -fuzztime $(FUZZTIME) ./inventory
+
+## bench: the engine benchmarks (BENCH selects, e.g. BENCH=HoldBestAvailable/venue=arena10k)
+bench:
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem ./inventory
+
+## run: the laptop demo (today: a walkthrough of the inventory engine)
+run:
+	$(GO) run ./cmd/seatdev
+
+## gen: regenerate generated code (go:generate directives)
+gen:
+	$(GO) generate ./...
