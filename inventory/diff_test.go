@@ -375,6 +375,8 @@ func (h *harness) roundTrip() {
 	}
 }
 
+const maxFuzzSteps = 300
+
 func TestDifferential(t *testing.T) {
 	sequences, steps := 3000, 150
 	if testing.Short() {
@@ -393,7 +395,8 @@ func TestDifferential(t *testing.T) {
 }
 
 // FuzzCommands drives the engine and the model with command sequences made
-// from fuzz input.
+// from fuzz input, at most maxFuzzSteps commands per input so that every
+// input runs in milliseconds.
 func FuzzCommands(f *testing.F) {
 	for seed := range uint64(8) {
 		r := rand.New(rand.NewPCG(seed, 1))
@@ -406,7 +409,7 @@ func FuzzCommands(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c := &bytesChooser{b: data}
 		h := newHarness(t, c)
-		for len(c.b) > 0 {
+		for steps := 0; len(c.b) > 0 && steps < maxFuzzSteps; steps++ {
 			h.run()
 		}
 	})

@@ -26,6 +26,9 @@ type Config struct {
 	Group int
 	// MaxPrograms bounds programs per engine. Default 4096.
 	MaxPrograms int
+	// MaxSeats bounds the seats of all programs together. Default 1<<25
+	// (about 33 million: some 300 MiB of engine state per group).
+	MaxSeats int
 	// MaxLiveHolds bounds holds waiting for payment. Default 1<<20: a
 	// flash sale of a million buyers in one group.
 	MaxLiveHolds int
@@ -42,6 +45,9 @@ func (c *Config) withDefaults() Config {
 	d := *c
 	if d.MaxPrograms == 0 {
 		d.MaxPrograms = 4096
+	}
+	if d.MaxSeats == 0 {
+		d.MaxSeats = 1 << 25
 	}
 	if d.MaxLiveHolds == 0 {
 		d.MaxLiveHolds = 1 << 20
@@ -65,6 +71,9 @@ func (c *Config) Validate() error {
 	if d.MaxPrograms < 1 || d.MaxPrograms > 1<<20 {
 		errs = append(errs, fmt.Errorf("inventory: max programs %d, want 1-%d", d.MaxPrograms, 1<<20))
 	}
+	if d.MaxSeats < 1 || d.MaxSeats > 1<<30 {
+		errs = append(errs, fmt.Errorf("inventory: max seats %d, want 1-%d", d.MaxSeats, 1<<30))
+	}
 	if d.MaxLiveHolds < 1 || d.MaxLiveHolds > d.MaxHolds {
 		errs = append(errs, fmt.Errorf("inventory: max live holds %d, want 1-max holds (%d)", d.MaxLiveHolds, d.MaxHolds))
 	}
@@ -87,6 +96,7 @@ type Engine struct {
 
 	programs     []*Program // in creation order
 	programIndex map[string]int32
+	seats        int // seats of all programs
 
 	holds  map[HoldID]*hold
 	order  []*hold // every kept hold in id order, with purged ones until compacted
@@ -143,7 +153,7 @@ func (e *Engine) Programs() []*Program { return slices.Clone(e.programs) }
 
 // CreateProgram adds a program with every seat free and its sale closed.
 // Results, in order: ProgramExists, TooManyPrograms, InvalidLayout (the
-// error says which rule was broken where).
+// error says which rule was broken where), TooManySeats.
 func (e *Engine) CreateProgram(now int64, spec *ProgramSpec) (Result, error) {
 	e.advance(now)
 	if _, ok := e.programIndex[spec.ID]; ok {
@@ -156,6 +166,9 @@ func (e *Engine) CreateProgram(now int64, spec *ProgramSpec) (Result, error) {
 	if err != nil {
 		return ResultInvalidLayout, err
 	}
+	if e.seats+p.NumSeats() > e.cfg.MaxSeats {
+		return ResultTooManySeats, fmt.Errorf("%d more seats would pass the %d this group keeps", p.NumSeats(), e.cfg.MaxSeats)
+	}
 	e.addProgram(p)
 	return ResultOK, nil
 }
@@ -164,6 +177,7 @@ func (e *Engine) addProgram(p *Program) {
 	p.idx = int32(len(e.programs))
 	e.programs = append(e.programs, p)
 	e.programIndex[p.id] = p.idx
+	e.seats += p.NumSeats()
 }
 
 // OpenSale opens a program's sale; opening an open sale is a no-op.

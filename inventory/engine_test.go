@@ -113,6 +113,17 @@ func TestCreateProgramRejects(t *testing.T) {
 			t.Fatalf("CreateProgram(again) = %v; want program_exists", r)
 		}
 	})
+	t.Run("group seat bound", func(t *testing.T) {
+		e, _ := New(Config{MaxSeats: 7})
+		a := base()
+		if r, _ := e.CreateProgram(0, &a); r != ResultTooManySeats {
+			t.Fatalf("CreateProgram(8 seats, bound 7) = %v; want too_many_seats", r)
+		}
+		snap := newTestEngine(t, base()).AppendSnapshot(nil)
+		if _, err := Restore(Config{Group: 5, MaxSeats: 7}, snap); !errors.Is(err, ErrSnapshotCorrupt) {
+			t.Fatalf("Restore(8 seats into an engine of 7) = %v", err)
+		}
+	})
 	t.Run("too many programs", func(t *testing.T) {
 		e, _ := New(Config{MaxPrograms: 1})
 		a, b := base(), base()
@@ -550,7 +561,7 @@ func TestSnapshotRejectsDamage(t *testing.T) {
 
 func TestResultNames(t *testing.T) {
 	seen := map[string]bool{}
-	for r := ResultOK; r <= ResultHoldConfirmed; r++ {
+	for r := ResultOK; r <= ResultTooManySeats; r++ {
 		name := r.String()
 		if seen[name] || strings.HasPrefix(name, "result_") {
 			t.Fatalf("Result(%d).String() = %q: missing or repeated", r, name)

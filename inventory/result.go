@@ -39,6 +39,7 @@ const (
 	ResultAlreadyRefunded     Result = 26 // a refund names a seat refunded before
 	ResultNotBlocked          Result = 27 // an unblock names a seat that is not blocked
 	ResultHoldConfirmed       Result = 28 // a release of a hold that is already confirmed
+	ResultTooManySeats        Result = 29 // Config.MaxSeats would be passed
 )
 
 var resultNames = [...]string{
@@ -71,6 +72,7 @@ var resultNames = [...]string{
 	ResultAlreadyRefunded:     "already_refunded",
 	ResultNotBlocked:          "not_blocked",
 	ResultHoldConfirmed:       "hold_confirmed",
+	ResultTooManySeats:        "too_many_seats",
 }
 
 // String returns the result's stable snake_case name.

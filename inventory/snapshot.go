@@ -402,7 +402,7 @@ func decodeBody(cfg Config, body []byte) (*Engine, error) {
 	e.seq = d.uvarint()
 	nProg := d.count(8, uint64(cfg.MaxPrograms))
 	for range nProg {
-		p := d.program()
+		p := d.program(cfg.MaxSeats - e.seats)
 		if d.err != nil {
 			return nil, d.err
 		}
@@ -531,7 +531,7 @@ func (e *Engine) restoreHold(h *hold) error {
 
 // program decodes one program through compile, so a snapshot is held to
 // the same rules as CreateProgram.
-func (d *decoder) program() *Program {
+func (d *decoder) program(maxSeats int) *Program {
 	spec := ProgramSpec{ID: d.string(), Name: d.string()}
 	spec.Stops = make([]string, d.count(1, MaxLegs+1))
 	for i := range spec.Stops {
@@ -559,7 +559,7 @@ func (d *decoder) program() *Program {
 			n := int(min(d.uvarint(), MaxRowWidth+1))
 			col := int(min(d.uvarint(), MaxCol+1))
 			seats += n
-			if n > MaxRowWidth || seats > MaxSeatsPerProgram {
+			if n > MaxRowWidth || seats > MaxSeatsPerProgram || seats > maxSeats {
 				d.fail("row of %d seats", n)
 				return nil
 			}

@@ -28,7 +28,7 @@ func FuzzSnapshot(f *testing.F) {
 		f.Add(snap, uint16(cfg.Group))
 	}
 	f.Fuzz(func(t *testing.T, data []byte, group uint16) {
-		cfg := Config{Group: int(group % 4), MaxLiveHolds: 16, MaxHolds: 64}
+		cfg := Config{Group: int(group % 4), MaxLiveHolds: 16, MaxHolds: 64, MaxSeats: 4096}
 		if len(data) > 4 {
 			body := data[:len(data)-4]
 			binary.LittleEndian.PutUint32(data[len(data)-4:], crc32.Checksum(body, castagnoli))
