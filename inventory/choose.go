@@ -1,7 +1,8 @@
 package inventory
 
 // pick is one seat chosen for the hold being placed; order is its position
-// in a manual request (to pair it with its holder).
+// in a manual request (to pair it with its holder; best-available holds
+// give holders to seats in seat order).
 type pick struct {
 	seat  uint32
 	order int
@@ -193,7 +194,7 @@ func (e *Engine) pickRun(p *Program, ri uint32, start, k int) {
 	// A run has no gaps, so its seats are consecutive indexes.
 	first := p.seatAt(ri, uint16(start))
 	for i := range k {
-		e.picks = append(e.picks, pick{seat: first + uint32(i), order: len(e.picks)})
+		e.picks = append(e.picks, pick{seat: first + uint32(i)})
 	}
 }
 
