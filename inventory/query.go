@@ -56,18 +56,27 @@ type CategoryAvailability struct {
 	Free, Held, Sold, Blocked int
 }
 
+// programRange resolves a query's program and leg range.
+func (e *Engine) programRange(programID string, from, to int) (*Program, uint8, uint8, Result) {
+	p, ok := e.Program(programID)
+	if !ok {
+		return nil, 0, 0, ResultProgramNotFound
+	}
+	f, t, ok := p.legRange(from, to)
+	if !ok {
+		return nil, 0, 0, ResultInvalidArgument
+	}
+	return p, f, t, ResultOK
+}
+
 // Availability counts each category's seats over legs [from, to) (to == 0:
 // the last stop). A one-leg range reads the counters; a longer one combines
 // the rows' bitsets word by word, never seat by seat. Results:
 // ProgramNotFound, InvalidArgument.
 func (e *Engine) Availability(programID string, from, to int) ([]CategoryAvailability, Result) {
-	p, ok := e.Program(programID)
-	if !ok {
-		return nil, ResultProgramNotFound
-	}
-	f, t, ok := p.legRange(from, to)
-	if !ok {
-		return nil, ResultInvalidArgument
+	p, f, t, r := e.programRange(programID, from, to)
+	if r != ResultOK {
+		return nil, r
 	}
 	out := make([]CategoryAvailability, len(p.cats))
 	for c := range out {
@@ -133,13 +142,9 @@ type SeatState struct {
 // not empty) in layout order with its status over legs [from, to). Results:
 // ProgramNotFound, InvalidArgument, UnknownCategory.
 func (e *Engine) SeatMap(programID, category string, from, to int) ([]SeatState, Result) {
-	p, ok := e.Program(programID)
-	if !ok {
-		return nil, ResultProgramNotFound
-	}
-	f, t, ok := p.legRange(from, to)
-	if !ok {
-		return nil, ResultInvalidArgument
+	p, f, t, r := e.programRange(programID, from, to)
+	if r != ResultOK {
+		return nil, r
 	}
 	cat := -1
 	if category != "" {
