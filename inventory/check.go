@@ -18,6 +18,7 @@ import (
 //     counters match the bitsets
 //   - the longest-run summary never understates a row, and is exact
 //     unless flagged stale
+//   - the outbox numbers its events without gaps after the acknowledged one
 //   - per-user seats, the real-name index, the live count, the request-id
 //     table and the expiry heap match the holds; held and released holds
 //     wait in the heap
@@ -144,6 +145,15 @@ func (e *Engine) Check() error {
 		}
 		if err := p.check(owner[p], users[p], holders[p]); err != nil {
 			return fmt.Errorf("program %s: %w", p.id, err)
+		}
+	}
+	pending := e.pending()
+	if uint64(len(pending)) != e.outSeq-e.acked || e.acked > e.outSeq {
+		return fmt.Errorf("outbox: %d events between acknowledged %d and last %d", len(pending), e.acked, e.outSeq)
+	}
+	for i, ev := range pending {
+		if int(ev.prog) >= len(e.programs) || ev.at > e.now || ev.from >= ev.to || int(ev.to) > e.programs[ev.prog].legs {
+			return fmt.Errorf("outbox: event %d malformed", e.acked+uint64(i)+1)
 		}
 	}
 	if len(e.programIndex) != len(e.programs) {

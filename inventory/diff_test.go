@@ -107,12 +107,12 @@ type harness struct {
 }
 
 func newHarness(t testing.TB, c chooser) *harness {
-	cfg := Config{Group: c.intn(4), MaxLiveHolds: 6 + c.intn(10), MaxHolds: 30 + c.intn(30)}
+	cfg := Config{Group: c.intn(4), MaxLiveHolds: 6 + c.intn(10), MaxHolds: 30 + c.intn(30), MaxOutbox: 10 + c.intn(40)}
 	e, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, c: c, e: e, cfg: cfg, now: 1_000_000_000, m: newModel(cfg.Group, cfg.MaxLiveHolds, cfg.MaxHolds)}
+	h := &harness{t: t, c: c, e: e, cfg: cfg, now: 1_000_000_000, m: newModel(cfg.Group, cfg.MaxLiveHolds, cfg.MaxHolds, cfg.MaxOutbox)}
 	for i := range 1 + c.intn(3) {
 		spec := randomSpec(c, "p"+strconv.Itoa(i))
 		if r, err := e.CreateProgram(h.now, &spec); r != ResultOK {
@@ -304,13 +304,22 @@ func (h *harness) run() {
 			h.fatalf("Tick(%d) = %v; want %v", h.now, got, want)
 		}
 	case op < 19:
-		h.openSale(spec.ID, h.c.intn(4) != 0)
+		if h.c.intn(2) == 0 {
+			h.openSale(spec.ID, h.c.intn(4) != 0)
+			break
+		}
+		// the relay acknowledges some of the events
+		seq := h.m.acked + uint64(h.c.intn(int(h.m.outSeq-h.m.acked)+2))
+		if got, want := h.e.AckOutbox(now, seq), h.m.ack(now, seq); got != want {
+			h.fatalf("AckOutbox(%d) = %v; want %v", seq, got, want)
+		}
 	default:
 		h.compareQueries(spec)
 	}
 	if err := h.e.Check(); err != nil {
 		h.fatalf("Check: %v", err)
 	}
+	h.compareOutbox()
 	if h.c.intn(25) == 0 {
 		h.roundTrip()
 	}
@@ -321,6 +330,25 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// compareOutbox checks the engine's unacknowledged events against the model's.
+func (h *harness) compareOutbox() {
+	got := h.e.Outbox(0, 1<<20)
+	if last, acked := h.e.OutboxSeq(); last != h.m.outSeq || acked != h.m.acked || len(got) != len(h.m.events) {
+		h.fatalf("outbox: last %d acked %d, %d events; want %d %d %d", last, acked, len(got), h.m.outSeq, h.m.acked, len(h.m.events))
+	}
+	for i, ev := range got {
+		want := h.m.events[i]
+		var seats []int
+		for _, s := range ev.Seats {
+			seats = append(seats, int(s))
+		}
+		if ev.Seq != want.seq || ev.Kind != want.kind || ev.Hold != want.hold || ev.Reason != want.reason ||
+			ev.AmountCents != want.amount || !slices.Equal(seats, want.seats) || ev.OrderNo.Gene() != UserGene(ev.User) {
+			h.fatalf("outbox event %d = %+v; want %+v", i, ev, want)
+		}
+	}
 }
 
 // compareQueries checks availability and the seat map of a random range,

@@ -39,6 +39,12 @@ type Config struct {
 	// MaxSeatsPerBlock bounds the seats of one block or unblock command.
 	// Default 65536.
 	MaxSeatsPerBlock int
+	// MaxOutbox bounds the events waiting for the relay before new holds
+	// are refused (ResultOutboxFull): if Kafka is out of reach for long, the
+	// sale pauses rather than losing events. Confirms, releases, expiries
+	// and refunds still add theirs, bounded by the holds they belong to.
+	// Default 1<<20.
+	MaxOutbox int
 }
 
 func (c *Config) withDefaults() Config {
@@ -57,6 +63,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if d.MaxSeatsPerBlock == 0 {
 		d.MaxSeatsPerBlock = 1 << 16
+	}
+	if d.MaxOutbox == 0 {
+		d.MaxOutbox = 1 << 20
 	}
 	return d
 }
@@ -79,6 +88,9 @@ func (c *Config) Validate() error {
 	}
 	if d.MaxHolds > 1<<28 {
 		errs = append(errs, fmt.Errorf("inventory: max holds %d, want at most %d", d.MaxHolds, 1<<28))
+	}
+	if d.MaxOutbox < 1 || d.MaxOutbox > 1<<26 {
+		errs = append(errs, fmt.Errorf("inventory: max outbox %d, want 1-%d", d.MaxOutbox, 1<<26))
 	}
 	if d.MaxSeatsPerBlock < 1 || d.MaxSeatsPerBlock > MaxSeatsPerProgram {
 		errs = append(errs, fmt.Errorf("inventory: max seats per block %d, want 1-%d", d.MaxSeatsPerBlock, MaxSeatsPerProgram))
@@ -104,6 +116,11 @@ type Engine struct {
 	live   int     // holds in HoldHeld
 	dedupe map[dedupeKey]HoldID
 	expiry expiryHeap
+
+	outbox  []event // outbox[outHead:] are the events after acked, oldest first
+	outHead int
+	outSeq  uint64 // the last event's sequence number
+	acked   uint64 // the last sequence number the relay acknowledged
 
 	// scratch for the current command, reused to keep the hold path free
 	// of allocations

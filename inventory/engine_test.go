@@ -569,3 +569,62 @@ func TestResultNames(t *testing.T) {
 		seen[name] = true
 	}
 }
+
+func TestOutbox(t *testing.T) {
+	e, _ := New(Config{Group: 5, MaxOutbox: 3})
+	spec := arenaSpec(t, "p", 3, 10)
+	e.CreateProgram(0, &spec)
+	e.OpenSale(0, "p")
+	a := e.Hold(sec, &HoldRequest{Program: "p", User: 7, Count: 2}).Hold
+	e.Confirm(2*sec, a.ID)
+	e.Refund(3*sec, a.ID, []string{"A/1/6"})
+	evs := e.Outbox(0, 10)
+	kinds := []EventKind{}
+	for _, ev := range evs {
+		kinds = append(kinds, ev.Kind)
+	}
+	if !slices.Equal(kinds, []EventKind{EventHoldPlaced, EventHoldConfirmed, EventSeatsRefunded}) {
+		t.Fatalf("Outbox kinds = %v", kinds)
+	}
+	placed, refund := evs[0], evs[2]
+	if placed.Seq != 1 || placed.OrderNo != a.OrderNo || placed.AmountCents != 2000 || placed.ExpiresAt != a.ExpiresAt || len(placed.Seats) != 2 {
+		t.Fatalf("HoldPlaced = %+v", placed)
+	}
+	if refund.AmountCents != 1000 || len(refund.Seats) != 1 || refund.Program.Seat(refund.Seats[0]).ID != "A/1/6" {
+		t.Fatalf("SeatsRefunded = %+v", refund)
+	}
+	if got := e.Outbox(1, 1); len(got) != 1 || got[0].Seq != 2 {
+		t.Fatalf("Outbox(after 1, max 1) = %+v", got)
+	}
+	// Three events wait: the outbox is full, so new holds are refused, but
+	// expiry and release still work.
+	if out := e.Hold(4*sec, &HoldRequest{Program: "p", User: 8, Count: 1}); out.Result != ResultOutboxFull {
+		t.Fatalf("Hold(outbox full) = %v", out.Result)
+	}
+	if r := e.AckOutbox(4*sec, 4); r != ResultInvalidArgument {
+		t.Fatalf("AckOutbox(beyond last) = %v", r)
+	}
+	if r := e.AckOutbox(4*sec, 2); r != ResultOK || len(e.Outbox(0, 10)) != 1 {
+		t.Fatalf("AckOutbox(2) = %v, %d left", r, len(e.Outbox(0, 10)))
+	}
+	b := e.Hold(5*sec, &HoldRequest{Program: "p", User: 8, Count: 1}).Hold
+	e.Tick(5*sec+int64(time.Minute), nil)
+	last, acked := e.OutboxSeq()
+	if last != 5 || acked != 2 {
+		t.Fatalf("OutboxSeq = %d %d; want 5 2", last, acked)
+	}
+	if ev := e.Outbox(4, 1)[0]; ev.Kind != EventHoldReleased || ev.Reason != ReleaseExpired || ev.Hold != b.ID {
+		t.Fatalf("expiry event = %+v", ev)
+	}
+	// The outbox survives a snapshot.
+	r, err := Restore(Config{Group: 5, MaxOutbox: 3}, e.AppendSnapshot(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := r.Outbox(0, 10), e.Outbox(0, 10); len(got) != 3 || got[2].Hold != want[2].Hold || got[0].Seq != 3 {
+		t.Fatalf("restored outbox = %+v; want %+v", got, want)
+	}
+	if err := e.Check(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -149,8 +149,12 @@ func (h *hold) heapAt() int64 {
 }
 
 func (h *hold) orderNo(group int) OrderNo {
-	seq := uint64(h.id) >> GroupBits
-	return OrderNo(seq<<(GroupBits+GeneBits) | uint64(group)<<GeneBits | UserGene(h.user))
+	return orderNo(uint64(h.id)>>GroupBits, group, h.user)
+}
+
+// orderNo makes the order number of a hold's sequence number.
+func orderNo(seq uint64, group int, user uint64) OrderNo {
+	return OrderNo(seq<<(GroupBits+GeneBits) | uint64(group)<<GeneBits | UserGene(user))
 }
 
 func (e *Engine) info(h *hold) HoldInfo {
@@ -192,6 +196,7 @@ func (e *Engine) GetHold(id HoldID) (HoldInfo, bool) {
 //	HolderLimitExceeded real-name: an ID number twice, or already holding on an overlapping range
 //	UserLimitExceeded
 //	TooManyHolds
+//	OutboxFull
 //	manual, per seat in request order: UnknownSeat, InvalidArgument (repeated),
 //	  WrongCategory, SeatBlocked, SeatTaken — BadSeat names the seat
 //	best-available: SoldOut (fewer eligible free seats than Count),
@@ -245,6 +250,9 @@ func (e *Engine) Hold(now int64, req *HoldRequest) HoldOutcome {
 	if e.live >= e.cfg.MaxLiveHolds || len(e.holds) >= e.cfg.MaxHolds {
 		return HoldOutcome{Result: ResultTooManyHolds}
 	}
+	if len(e.pending()) >= e.cfg.MaxOutbox {
+		return HoldOutcome{Result: ResultOutboxFull}
+	}
 
 	e.picks = e.picks[:0]
 	if manual {
@@ -292,6 +300,7 @@ func (e *Engine) Hold(now int64, req *HoldRequest) HoldOutcome {
 		}
 	}
 	e.place(h)
+	e.emit(EventHoldPlaced, h, h.seats, h.total)
 	return HoldOutcome{Result: ResultOK, Hold: e.info(h)}
 }
 
@@ -397,6 +406,7 @@ func (e *Engine) Confirm(now int64, id HoldID) Result {
 	}
 	h.status = HoldConfirmed
 	e.live--
+	e.emit(EventHoldConfirmed, h, nil, 0)
 	return ResultOK
 }
 
@@ -442,6 +452,7 @@ func (e *Engine) release(h *hold, reason ReleaseReason) {
 	e.dropUser(h, ^uint64(0)>>(64-len(h.seats)))
 	h.status, h.reason = HoldReleased, reason
 	e.live--
+	e.emit(EventHoldReleased, h, nil, 0)
 }
 
 // dropUser removes the seats of h in mask from the per-user and real-name
@@ -507,25 +518,24 @@ func (e *Engine) Refund(now int64, id HoldID, seats []string) (Result, int64, st
 		next = SeatFree
 	}
 	var amount int64
-	var changed [MaxSeatsPerHoldLimit]uint32
-	n := 0
+	changed := make([]uint32, 0, bits.OnesCount64(mask))
 	for i, s := range h.seats {
 		if mask&(1<<i) == 0 {
 			continue
 		}
 		p.move(s, h.from, h.to, SeatSold, next)
 		amount += p.cats[p.seatCat[s]].PriceCents
-		changed[n] = s
-		n++
+		changed = append(changed, s)
 	}
 	if next == SeatFree {
-		p.updateRuns(changed[:n], h.from, h.to, true)
+		p.updateRuns(changed, h.from, h.to, true)
 	}
 	e.dropUser(h, mask)
 	h.refunded |= mask
 	if bits.OnesCount64(h.refunded) == len(h.seats) {
 		h.status = HoldRefunded
 	}
+	e.emit(EventSeatsRefunded, h, changed, amount)
 	return ResultOK, amount, ""
 }
 

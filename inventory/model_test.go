@@ -55,19 +55,50 @@ type modelHold struct {
 	total     int64
 }
 
-type model struct {
-	group    int
-	maxLive  int
-	maxHolds int
-	now      int64
-	seq      uint64
-	programs map[string]*modelProgram
-	nProgs   int
-	holds    map[HoldID]*modelHold
+// modelEvent is an outbox entry as the model keeps it.
+type modelEvent struct {
+	seq    uint64
+	kind   EventKind
+	hold   HoldID
+	reason ReleaseReason
+	amount int64
+	seats  []int
 }
 
-func newModel(group, maxLive, maxHolds int) *model {
-	return &model{group: group, maxLive: maxLive, maxHolds: maxHolds,
+type model struct {
+	events    []modelEvent
+	outSeq    uint64
+	acked     uint64
+	maxOutbox int
+	group     int
+	maxLive   int
+	maxHolds  int
+	now       int64
+	seq       uint64
+	programs  map[string]*modelProgram
+	nProgs    int
+	holds     map[HoldID]*modelHold
+}
+
+func (m *model) emit(kind EventKind, h *modelHold, seats []int, amount int64) {
+	m.outSeq++
+	m.events = append(m.events, modelEvent{seq: m.outSeq, kind: kind, hold: h.id, reason: h.reason, amount: amount, seats: seats})
+}
+
+func (m *model) ack(now int64, seq uint64) Result {
+	m.now = max(m.now, now)
+	if seq > m.outSeq {
+		return ResultInvalidArgument
+	}
+	for len(m.events) > 0 && m.events[0].seq <= seq {
+		m.events = m.events[1:]
+	}
+	m.acked = max(m.acked, seq)
+	return ResultOK
+}
+
+func newModel(group, maxLive, maxHolds, maxOutbox int) *model {
+	return &model{group: group, maxLive: maxLive, maxHolds: maxHolds, maxOutbox: maxOutbox,
 		programs: map[string]*modelProgram{}, holds: map[HoldID]*modelHold{}}
 }
 
@@ -182,6 +213,9 @@ func (m *model) hold(now int64, req *HoldRequest) modelOutcome {
 	if m.live() >= m.maxLive || len(m.holds) >= m.maxHolds {
 		return modelOutcome{result: ResultTooManyHolds}
 	}
+	if len(m.events) >= m.maxOutbox {
+		return modelOutcome{result: ResultOutboxFull}
+	}
 	var picked []int
 	if len(req.Seats) > 0 {
 		for _, id := range req.Seats {
@@ -249,6 +283,7 @@ func (m *model) hold(now int64, req *HoldRequest) modelOutcome {
 		}
 	}
 	m.holds[h.id] = h
+	m.emit(EventHoldPlaced, h, h.seats, total)
 	return modelOutcome{result: ResultOK, id: h.id, seats: p.ids(h.seats), total: total}
 }
 
@@ -358,6 +393,7 @@ func (m *model) confirm(now int64, id HoldID) Result {
 		}
 	}
 	h.status = HoldConfirmed
+	m.emit(EventHoldConfirmed, h, nil, 0)
 	return ResultOK
 }
 
@@ -388,6 +424,7 @@ func (m *model) release(h *modelHold, reason ReleaseReason) {
 		h.prog.dropSeat(h, i)
 	}
 	h.status, h.reason = HoldReleased, reason
+	m.emit(EventHoldReleased, h, nil, 0)
 }
 
 func (p *modelProgram) dropSeat(h *modelHold, i int) {
@@ -448,7 +485,10 @@ func (m *model) refund(now int64, id HoldID, seats []string) (Result, int64, str
 		}
 	}
 	var amount int64
+	slices.Sort(which)
+	var refunded []int
 	for _, i := range which {
+		refunded = append(refunded, h.seats[i])
 		s := h.seats[i]
 		next := SeatBlocked
 		if p.spec.RefundResells {
@@ -464,6 +504,7 @@ func (m *model) refund(now int64, id HoldID, seats []string) (Result, int64, str
 	if !slices.Contains(h.refunded, false) {
 		h.status = HoldRefunded
 	}
+	m.emit(EventSeatsRefunded, h, refunded, amount)
 	return ResultOK, amount, ""
 }
 

@@ -40,6 +40,7 @@ const (
 	ResultNotBlocked          Result = 27 // an unblock names a seat that is not blocked
 	ResultHoldConfirmed       Result = 28 // a release of a hold that is already confirmed
 	ResultTooManySeats        Result = 29 // Config.MaxSeats would be passed
+	ResultOutboxFull          Result = 30 // Config.MaxOutbox events wait for the relay
 )
 
 var resultNames = [...]string{
@@ -73,6 +74,7 @@ var resultNames = [...]string{
 	ResultNotBlocked:          "not_blocked",
 	ResultHoldConfirmed:       "hold_confirmed",
 	ResultTooManySeats:        "too_many_seats",
+	ResultOutboxFull:          "outbox_full",
 }
 
 // String returns the result's stable snake_case name.

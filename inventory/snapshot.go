@@ -13,7 +13,7 @@ import (
 // are a length and bytes.
 //
 //	magic "seatdsn" | version byte
-//	group | now | seq | programs | holds
+//	group | now | seq | programs | holds | outbox
 //	CRC-32C of everything before it, 4 bytes little endian
 //
 // A program is its description in canonical form (sections, rows, and seats
@@ -21,6 +21,8 @@ import (
 // and custom labels, each only when present) plus its blocked seat-legs. A
 // hold is its fields in id order, status and flags in one byte, seats as
 // deltas.
+// The outbox is its last sequence number, the events not yet acknowledged
+// (their count gives the acknowledged number) and their fields.
 // Everything else - free, held and sold bitsets, counters, run summaries,
 // per-user and real-name indexes, the request-id table and the expiry
 // heap - is rebuilt from those on restore, so the size is
@@ -150,7 +152,76 @@ func (e *Engine) AppendSnapshot(b []byte) []byte {
 			}
 		}
 	}
+	b = e.appendOutbox(b)
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
+}
+
+func (e *Engine) appendOutbox(b []byte) []byte {
+	b = binary.AppendUvarint(b, e.outSeq)
+	pending := e.pending()
+	b = binary.AppendUvarint(b, uint64(len(pending)))
+	prevAt := e.now
+	for i := range pending {
+		ev := &pending[i]
+		b = append(b, byte(ev.kind), byte(ev.reason), ev.from, ev.to)
+		b = binary.AppendVarint(b, ev.at-prevAt)
+		prevAt = ev.at
+		b = binary.AppendUvarint(b, uint64(ev.hold))
+		b = binary.AppendUvarint(b, ev.user)
+		b = binary.AppendUvarint(b, uint64(ev.prog))
+		b = binary.AppendUvarint(b, uint64(ev.amount))
+		b = binary.AppendUvarint(b, uint64(len(ev.seats)))
+		prev := uint32(0)
+		for _, s := range ev.seats {
+			b = binary.AppendUvarint(b, uint64(s-prev))
+			prev = s
+		}
+	}
+	return b
+}
+
+func (d *decoder) outbox(e *Engine) {
+	e.outSeq = d.uvarint()
+	n := d.count(10, uint64(e.cfg.MaxOutbox+e.cfg.MaxHolds*(MaxSeatsPerHoldLimit+2)))
+	if uint64(n) > e.outSeq {
+		d.fail("%d events after sequence %d", n, e.outSeq)
+		return
+	}
+	e.acked = e.outSeq - uint64(n)
+	e.outbox = make([]event, n)
+	at := e.now
+	for i := range e.outbox {
+		ev := &e.outbox[i]
+		ev.kind, ev.reason, ev.from, ev.to = EventKind(d.byte()), ReleaseReason(d.byte()), d.byte(), d.byte()
+		at += d.varint()
+		ev.at = at
+		ev.hold = HoldID(d.uvarint())
+		ev.user = d.uvarint()
+		pi := d.uvarint()
+		ev.amount = int64(min(d.uvarint(), MaxPriceCents*MaxSeatsPerHoldLimit+1))
+		ns := d.count(1, MaxSeatsPerHoldLimit)
+		if d.err != nil {
+			return
+		}
+		if pi >= uint64(len(e.programs)) || ev.kind < EventHoldPlaced || ev.kind > EventSeatsRefunded || ev.reason > ReleaseRefused ||
+			ev.hold&MaxGroup != HoldID(e.cfg.Group) || uint64(ev.hold)>>GroupBits == 0 || uint64(ev.hold)>>GroupBits > e.seq || ev.user == 0 {
+			d.fail("event %d malformed", e.acked+uint64(i)+1)
+			return
+		}
+		ev.prog = int32(pi)
+		if ns > 0 {
+			ev.seats = make([]uint32, ns)
+		}
+		s := uint64(0)
+		for j := range ev.seats {
+			s += d.uvarint()
+			if s >= uint64(len(e.programs[pi].seatRow)) {
+				d.fail("event seat out of range")
+				return
+			}
+			ev.seats[j] = uint32(s)
+		}
+	}
 }
 
 func appendString(b []byte, s string) []byte {
@@ -482,6 +553,7 @@ func decodeBody(cfg Config, body []byte) (*Engine, error) {
 			return nil, err
 		}
 	}
+	d.outbox(e)
 	if d.err != nil {
 		return nil, d.err
 	}
