@@ -292,6 +292,15 @@ func (p *Program) appendTo(b []byte) []byte {
 	return b
 }
 
+func anyBlocked(p *Program) bool {
+	for _, c := range p.counts {
+		if c.blocked != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // blockedLegs returns the legs on which seat s is blocked, as a mask.
 func (p *Program) blockedLegs(s uint32) uint64 {
 	i, bit := p.bit(s, 0)
@@ -716,4 +725,29 @@ func (d *decoder) program(maxSeats int) *Program {
 		}
 	}
 	return p
+}
+
+// AppendProgramSpec validates spec as CreateProgram would and appends its
+// canonical encoding (the snapshot's) to b: the compact form in which a
+// create-program command travels through the log.
+func AppendProgramSpec(b []byte, spec *ProgramSpec) ([]byte, error) {
+	p, err := compile(spec)
+	if err != nil {
+		return b, err
+	}
+	return p.appendTo(b), nil
+}
+
+// ReadProgramSpec decodes a spec written by AppendProgramSpec from the
+// front of b and returns the rest of b.
+func ReadProgramSpec(b []byte) (ProgramSpec, []byte, error) {
+	d := &decoder{b: b}
+	p := d.program(MaxSeatsPerProgram)
+	if d.err != nil {
+		return ProgramSpec{}, b, d.err
+	}
+	if p.open || anyBlocked(p) {
+		return ProgramSpec{}, b, fmt.Errorf("%w: a program spec with state", ErrSnapshotCorrupt)
+	}
+	return p.spec(), d.b, nil
 }
