@@ -1,0 +1,116 @@
+package raftfsm
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"seatd/inventory"
+)
+
+func stopAll(t *testing.T, rs []*replica) {
+	for _, r := range rs {
+		r.stop(t)
+	}
+}
+
+// holdsThroughProposer runs n concurrent best-available holds through a
+// proposer on the leader and checks each caller got its own hold.
+func holdsThroughProposer(t *testing.T, cfg ProposerConfig, n int) (entries, commands uint64) {
+	rs := startCluster(t, 3)
+	defer stopAll(t, rs)
+	lead := leaderOf(t, rs)
+	p, err := NewProposer(lead.raft, cfg, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	for _, c := range []*Command{{Op: OpCreateProgram, Spec: arena(t)}, {Op: OpOpenSale, Program: "show"}} {
+		if o, err := p.Propose(ctx, c); err != nil || o.Result != inventory.ResultOK {
+			t.Fatalf("Propose(%v) = %v, %v", c.Op, o.Result, err)
+		}
+	}
+	var mu sync.Mutex
+	seats := map[uint32]uint64{}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			user := uint64(i + 1)
+			o, err := p.Propose(ctx, &Command{Op: OpHold, Hold: &inventory.HoldRequest{Program: "show", User: user, Count: 1}})
+			if err != nil || o.Result != inventory.ResultOK || o.Hold.User != user || o.Index == 0 {
+				t.Errorf("Propose(hold for %d) = %+v, %v", user, o, err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if other, ok := seats[o.Hold.Seats[0]]; ok {
+				t.Errorf("seat %d held by %d and %d", o.Hold.Seats[0], other, user)
+			}
+			seats[o.Hold.Seats[0]] = user
+		}()
+	}
+	wg.Wait()
+	converge(t, rs)
+	return p.Batches()
+}
+
+func TestProposerBatches(t *testing.T) {
+	entries, commands := holdsThroughProposer(t, ProposerConfig{}, 400)
+	t.Logf("batching on: %d commands in %d entries", commands, entries)
+	if commands != 402 || entries >= commands/2 {
+		t.Fatalf("%d commands in %d entries; want 402 in fewer than half as many", commands, entries)
+	}
+}
+
+func TestProposerBatchingOff(t *testing.T) {
+	entries, commands := holdsThroughProposer(t, ProposerConfig{MaxBatch: 1}, 50)
+	if entries != commands {
+		t.Fatalf("MaxBatch 1: %d commands in %d entries", commands, entries)
+	}
+}
+
+func TestProposerRefuses(t *testing.T) {
+	// No loops running: the queue fills and stays full.
+	p := newProposer(nil, ProposerConfig{MaxQueue: 2}.withDefaults(), time.Now)
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	tick := &Command{Op: OpTick}
+	for range 2 {
+		if _, err := p.Propose(cancelled, tick); !errors.Is(err, ErrAmbiguous) {
+			t.Fatalf("Propose(queued, caller gone) = %v; want ErrAmbiguous", err)
+		}
+	}
+	if _, err := p.Propose(context.Background(), tick); !errors.Is(err, ErrOverloaded) {
+		t.Fatalf("Propose(queue full) = %v; want ErrOverloaded", err)
+	}
+	if _, err := p.Propose(context.Background(), &Command{Op: OpHold}); !errors.Is(err, ErrBadCommand) {
+		t.Fatalf("Propose(hold without request) = %v; want ErrBadCommand", err)
+	}
+	if _, err := p.Propose(context.Background(), &Command{Op: OpCreateProgram, Spec: &inventory.ProgramSpec{ID: "x"}}); !errors.Is(err, ErrBadCommand) {
+		t.Fatalf("Propose(invalid program) = %v; want ErrBadCommand", err)
+	}
+	if err := (ProposerConfig{MaxBatch: -1, Linger: time.Second}).Validate(); err == nil {
+		t.Fatal("Validate accepted a negative batch and a 1s linger")
+	}
+
+	rs := startCluster(t, 3)
+	defer stopAll(t, rs)
+	lead := leaderOf(t, rs)
+	for _, r := range rs {
+		if r == lead {
+			continue
+		}
+		fp, _ := NewProposer(r.raft, ProposerConfig{}, time.Now)
+		_, err := fp.Propose(context.Background(), tick)
+		fp.Close()
+		if !errors.Is(err, ErrNotLeader) {
+			t.Fatalf("Propose on a follower = %v; want ErrNotLeader", err)
+		}
+		break
+	}
+}
