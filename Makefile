@@ -25,6 +25,7 @@ lint:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSnapshot$$' -fuzztime $(FUZZTIME) ./inventory
 	$(GO) test -run '^$$' -fuzz '^FuzzCommands$$' -fuzztime $(FUZZTIME) ./inventory
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEntry$$' -fuzztime $(FUZZTIME) ./raftfsm
 
 ## bench: the engine benchmarks (BENCH selects, e.g. BENCH=HoldBestAvailable/venue=arena10k)
 bench:

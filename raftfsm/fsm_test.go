@@ -157,7 +157,7 @@ func converge(t *testing.T, rs []*replica) {
 	}
 }
 
-func arena(t *testing.T) *inventory.ProgramSpec {
+func arena(t testing.TB) *inventory.ProgramSpec {
 	l, err := inventory.Grid{Sections: 2, Rows: 20, Cols: 30, Categories: []inventory.GridCategory{{ID: "a", First: 1, Last: 20}}}.Layout()
 	if err != nil {
 		t.Fatal(err)
