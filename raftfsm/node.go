@@ -1,0 +1,637 @@
+package raftfsm
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+
+	"seatd/inventory"
+)
+
+// MetaGroup is the group that holds the placement table.
+const MetaGroup = 0
+
+// Peer is a cluster member: its Raft server id and address.
+type Peer struct {
+	ID   string
+	Addr string
+}
+
+// NodeConfig configures a node. Zero fields take the defaults noted.
+type NodeConfig struct {
+	ID   string // this node's Raft server id, unique in the cluster
+	Dir  string // data directory: pebble/ and snapshots/<group>/
+	Addr string // Raft listen address for every group, host:port
+	// Advertise is the address peers dial; default the listener's.
+	Advertise string
+	// Groups is the number of inventory groups, 1..inventory.MaxGroup;
+	// default 8. Group 0 (meta) comes in addition. Every node of a
+	// cluster must have the same number.
+	Groups int
+	// Bootstrap forms a new cluster of Peers (which must include this
+	// node) when the node has no Raft state yet. Without it a new node
+	// waits to be added by the leaders (Join).
+	Bootstrap bool
+	Peers     []Peer
+
+	HeartbeatTimeout  time.Duration // default 500ms
+	ElectionTimeout   time.Duration // default 500ms
+	SnapshotThreshold uint64        // entries between snapshots; default 8192
+	SnapshotInterval  time.Duration // how often to check the threshold; default 30s
+	TrailingLogs      uint64        // entries kept after a snapshot; default 10240
+
+	// TickInterval is how often a group leader proposes Tick to expire
+	// holds; default 1s.
+	TickInterval time.Duration
+	Proposer     ProposerConfig
+	// Engine bounds each group's engine (its Group field is set per group).
+	Engine inventory.Config
+
+	Log   *slog.Logger     // default: discard
+	Clock func() time.Time // the leader's clock; default time.Now
+}
+
+func (c NodeConfig) withDefaults() NodeConfig {
+	if c.Groups == 0 {
+		c.Groups = 8
+	}
+	if c.HeartbeatTimeout == 0 {
+		c.HeartbeatTimeout = 500 * time.Millisecond
+	}
+	if c.ElectionTimeout == 0 {
+		c.ElectionTimeout = 500 * time.Millisecond
+	}
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = 8192
+	}
+	if c.SnapshotInterval == 0 {
+		c.SnapshotInterval = 30 * time.Second
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = 10240
+	}
+	if c.TickInterval == 0 {
+		c.TickInterval = time.Second
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	return c
+}
+
+// Validate reports every field out of range.
+func (c NodeConfig) Validate() error {
+	d := c.withDefaults()
+	var errs []error
+	if d.ID == "" {
+		errs = append(errs, errors.New("raftfsm: node id is empty"))
+	}
+	if d.Dir == "" {
+		errs = append(errs, errors.New("raftfsm: data directory is empty"))
+	}
+	if d.Addr == "" {
+		errs = append(errs, errors.New("raftfsm: raft address is empty"))
+	}
+	if d.Groups < 1 || d.Groups > inventory.MaxGroup {
+		errs = append(errs, fmt.Errorf("raftfsm: groups %d, want 1-%d", d.Groups, inventory.MaxGroup))
+	}
+	if d.Bootstrap && !containsPeer(d.Peers, d.ID) {
+		errs = append(errs, fmt.Errorf("raftfsm: bootstrap peers do not include this node %q", d.ID))
+	}
+	if d.ElectionTimeout < d.HeartbeatTimeout {
+		errs = append(errs, fmt.Errorf("raftfsm: election timeout %v below heartbeat timeout %v", d.ElectionTimeout, d.HeartbeatTimeout))
+	}
+	if d.TickInterval < 10*time.Millisecond || d.TickInterval > time.Minute {
+		errs = append(errs, fmt.Errorf("raftfsm: tick interval %v, want 10ms-1m", d.TickInterval))
+	}
+	if d.TrailingLogs < 1 || d.SnapshotThreshold < 1 {
+		errs = append(errs, errors.New("raftfsm: trailing logs and snapshot threshold must be positive"))
+	}
+	if err := d.Proposer.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	eng := d.Engine
+	eng.Group = 1
+	if err := eng.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func containsPeer(ps []Peer, id string) bool {
+	for _, p := range ps {
+		if p.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// Node hosts a meta group and Groups inventory groups on one Raft
+// listener and one pebble store.
+type Node struct {
+	cfg    NodeConfig
+	store  *Store
+	mux    *Mux
+	meta   *group
+	groups []*group // index = group id; groups[0] is meta
+}
+
+// group is one Raft group on this node.
+type group struct {
+	id    uint16
+	node  *Node
+	raft  *raft.Raft
+	trans *raft.NetworkTransport
+	fsm   *FSM          // inventory groups
+	place *placementFSM // the meta group
+
+	mu       sync.Mutex // guards proposer and stopDuty
+	proposer *Proposer  // set while this node leads the group and has caught up
+	stopDuty chan struct{}
+	dutyDone chan struct{}
+
+	hasState  bool          // the group had Raft state when the node started
+	quit      chan struct{} // closed by Shutdown
+	watchDone chan struct{}
+}
+
+// Node errors.
+var (
+	ErrNoGroup = errors.New("raftfsm: no such group")
+)
+
+// NotLeaderError says which node leads a group, when known.
+type NotLeaderError struct {
+	Group      uint16
+	LeaderID   string
+	LeaderAddr string
+}
+
+func (e *NotLeaderError) Error() string {
+	return fmt.Sprintf("raftfsm: group %d is led by %q at %q", e.Group, e.LeaderID, e.LeaderAddr)
+}
+
+func (e *NotLeaderError) Unwrap() error { return ErrNotLeader }
+
+// StartNode opens the store, the listener and every group.
+func StartNode(cfg NodeConfig) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	store, err := OpenStore(filepath.Join(cfg.Dir, "pebble"), cfg.Log)
+	if err != nil {
+		return nil, err
+	}
+	mux, err := Listen(cfg.Addr, cfg.Log)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	if cfg.Advertise == "" {
+		cfg.Advertise = mux.Addr().String()
+	}
+	n := &Node{cfg: cfg, store: store, mux: mux}
+	for g := 0; g <= cfg.Groups; g++ {
+		grp, err := n.startGroup(uint16(g))
+		if err != nil {
+			n.Shutdown(false)
+			return nil, err
+		}
+		n.groups = append(n.groups, grp)
+	}
+	n.meta = n.groups[MetaGroup]
+	if cfg.Bootstrap {
+		if err := n.Bootstrap(cfg.Peers); err != nil {
+			n.Shutdown(false)
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+func (n *Node) startGroup(id uint16) (*group, error) {
+	g := &group{id: id, node: n, quit: make(chan struct{}), watchDone: make(chan struct{})}
+	var fsm raft.FSM
+	if id == MetaGroup {
+		g.place = newPlacementFSM(n.cfg.Groups)
+		fsm = g.place
+	} else {
+		ec := n.cfg.Engine
+		ec.Group = int(id)
+		f, err := NewFSM(ec)
+		if err != nil {
+			return nil, err
+		}
+		g.fsm, fsm = f, f
+	}
+	logw := slogWriter{log: n.cfg.Log.With("group", id)}
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(n.cfg.ID)
+	rc.HeartbeatTimeout = n.cfg.HeartbeatTimeout
+	rc.ElectionTimeout = n.cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = n.cfg.HeartbeatTimeout / 2
+	rc.SnapshotThreshold = n.cfg.SnapshotThreshold
+	rc.SnapshotInterval = n.cfg.SnapshotInterval
+	rc.TrailingLogs = n.cfg.TrailingLogs
+	rc.BatchApplyCh = true
+	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Output: logw, Level: hclog.Info, DisableTime: true})
+	snaps, err := raft.NewFileSnapshotStore(filepath.Join(n.cfg.Dir, "snapshots", strconv.Itoa(int(id))), 2, logw)
+	if err != nil {
+		return nil, err
+	}
+	g.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: n.mux.Layer(id), MaxPool: 4, Timeout: 5 * time.Second, Logger: rc.Logger,
+	})
+	gs := n.store.Group(id)
+	if g.hasState, err = raft.HasExistingState(gs, gs, snaps); err != nil {
+		return nil, err
+	}
+	g.raft, err = raft.NewRaft(rc, fsm, gs, gs, snaps, g.trans)
+	if err != nil {
+		return nil, err
+	}
+	go g.watchLeadership()
+	return g, nil
+}
+
+// Bootstrap forms a new cluster of peers (which must include this node) in
+// every group that has no Raft state yet; groups with state are left as
+// they are, so calling it on a restarted node is harmless.
+func (n *Node) Bootstrap(peers []Peer) error {
+	if !containsPeer(peers, n.cfg.ID) {
+		return fmt.Errorf("raftfsm: bootstrap peers do not include this node %q", n.cfg.ID)
+	}
+	var servers []raft.Server
+	for _, p := range peers {
+		addr := p.Addr
+		if p.ID == n.cfg.ID {
+			addr = n.cfg.Advertise
+		}
+		servers = append(servers, raft.Server{ID: raft.ServerID(p.ID), Address: raft.ServerAddress(addr)})
+	}
+	for _, g := range n.groups {
+		if g.hasState {
+			continue
+		}
+		if err := g.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			return fmt.Errorf("raftfsm: bootstrap group %d: %w", g.id, err)
+		}
+	}
+	return nil
+}
+
+// watchLeadership starts the leader's duties when this node becomes leader
+// and stops them when it stops being leader. (Raft never closes LeaderCh,
+// so Shutdown ends the loop through quit.)
+func (g *group) watchLeadership() {
+	defer close(g.watchDone)
+	for {
+		select {
+		case <-g.quit:
+			return
+		case isLeader := <-g.raft.LeaderCh():
+			if isLeader && g.raft.State() == raft.Leader {
+				g.startDuties()
+			} else {
+				g.stopDuties()
+			}
+		}
+	}
+}
+
+// startDuties waits until the new leader has applied every earlier entry
+// (Barrier), then opens the proposer and the ticker.
+func (g *group) startDuties() {
+	g.stopDuties()
+	stop, done := make(chan struct{}), make(chan struct{})
+	g.mu.Lock()
+	g.stopDuty, g.dutyDone = stop, done
+	g.mu.Unlock()
+	go func() {
+		defer close(done)
+		if err := g.raft.Barrier(10 * time.Second).Error(); err != nil {
+			g.node.cfg.Log.Warn("raft_barrier_failed", "group", g.id, "err", err)
+			return
+		}
+		if g.fsm == nil {
+			g.setProposer(stop)
+			<-stop
+			return
+		}
+		p := g.setProposer(stop)
+		if p == nil {
+			return
+		}
+		t := time.NewTicker(g.node.cfg.TickInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				ctx, cancel := context.WithTimeout(context.Background(), g.node.cfg.TickInterval)
+				if _, err := p.Propose(ctx, &Command{Op: OpTick}); err != nil && !errors.Is(err, ErrClosed) {
+					g.node.cfg.Log.Debug("raft_tick_failed", "group", g.id, "err", err)
+				}
+				cancel()
+			}
+		}
+	}()
+}
+
+func (g *group) setProposer(stop chan struct{}) *Proposer {
+	p, err := NewProposer(g.raft, g.node.cfg.Proposer, g.node.cfg.Clock)
+	if err != nil {
+		g.node.cfg.Log.Error("proposer_failed", "group", g.id, "err", err)
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-stop:
+		p.Close()
+		return nil
+	default:
+	}
+	g.proposer = p
+	return p
+}
+
+func (g *group) stopDuties() {
+	g.mu.Lock()
+	stop, done, p := g.stopDuty, g.dutyDone, g.proposer
+	g.stopDuty, g.dutyDone, g.proposer = nil, nil, nil
+	g.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		<-done
+	}
+	if p != nil {
+		p.Close()
+	}
+}
+
+func (g *group) activeProposer() (*Proposer, error) {
+	g.mu.Lock()
+	p := g.proposer
+	g.mu.Unlock()
+	if p == nil {
+		addr, id := g.raft.LeaderWithID()
+		return nil, &NotLeaderError{Group: g.id, LeaderID: string(id), LeaderAddr: string(addr)}
+	}
+	return p, nil
+}
+
+func (n *Node) group(id uint16) (*group, error) {
+	if int(id) >= len(n.groups) || id == MetaGroup {
+		return nil, fmt.Errorf("%w: %d", ErrNoGroup, id)
+	}
+	return n.groups[id], nil
+}
+
+// Groups returns the number of inventory groups (ids 1..Groups).
+func (n *Node) Groups() int { return n.cfg.Groups }
+
+// ID returns the node's server id.
+func (n *Node) ID() string { return n.cfg.ID }
+
+// Addr returns the address peers dial.
+func (n *Node) Addr() string { return n.cfg.Advertise }
+
+// Propose runs a command on a group whose leader this node is. Elsewhere it
+// fails with a *NotLeaderError naming the leader.
+func (n *Node) Propose(ctx context.Context, groupID uint16, cmd *Command) (Outcome, error) {
+	g, err := n.group(groupID)
+	if err != nil {
+		return Outcome{}, err
+	}
+	p, err := g.activeProposer()
+	if err != nil {
+		return Outcome{}, err
+	}
+	return p.Propose(ctx, cmd)
+}
+
+// Place returns the group of a program, placing it (through the meta
+// group's leader, which must be this node) if it has none.
+func (n *Node) Place(ctx context.Context, program string) (uint16, error) {
+	if g, ok := n.meta.place.lookup(program); ok {
+		return g, nil
+	}
+	p, err := n.meta.activeProposer()
+	if err != nil {
+		return 0, err
+	}
+	if len(program) > inventory.MaxIDLen {
+		return 0, fmt.Errorf("%w: program id of %d bytes", ErrBadCommand, len(program))
+	}
+	f := p.raft.Apply(encodePlace(program), p.cfg.ApplyTimeout)
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return 0, classify(err)
+		}
+	case <-ctx.Done():
+		return 0, fmt.Errorf("%w: %w", ErrAmbiguous, ctx.Err())
+	}
+	res := f.Response().(placeResult)
+	return res.group, res.err
+}
+
+// Placement returns the group of a program from this node's copy of the
+// placement table.
+func (n *Node) Placement(program string) (uint16, bool) { return n.meta.place.lookup(program) }
+
+// PlacementTable returns every placement, sorted by program.
+func (n *Node) PlacementTable() []Placement { return n.meta.place.table() }
+
+// Read runs fn on this replica's copy of a group's engine, with the log
+// index it reflects (bounded staleness: a follower may lag the leader).
+func (n *Node) Read(groupID uint16, fn func(e *inventory.Engine, applied uint64)) error {
+	g, err := n.group(groupID)
+	if err != nil {
+		return err
+	}
+	g.fsm.Read(fn)
+	return nil
+}
+
+// ConsistentRead runs fn on the leader's engine once it has confirmed it
+// still leads and has applied everything committed before the call.
+func (n *Node) ConsistentRead(ctx context.Context, groupID uint16, fn func(e *inventory.Engine, applied uint64)) error {
+	g, err := n.group(groupID)
+	if err != nil {
+		return err
+	}
+	if _, err := g.activeProposer(); err != nil {
+		return err
+	}
+	commit := g.raft.CommitIndex()
+	if err := g.raft.VerifyLeader().Error(); err != nil {
+		return classify(err)
+	}
+	for g.fsm.Applied() < commit {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+	g.fsm.Read(fn)
+	return nil
+}
+
+// forEachLed runs fn on every group (meta included) this node leads and
+// returns the groups it does not lead.
+func (n *Node) forEachLed(fn func(g *group) error) ([]uint16, error) {
+	var notLed []uint16
+	for _, g := range n.groups {
+		if g.raft.State() != raft.Leader {
+			notLed = append(notLed, g.id)
+			continue
+		}
+		if err := fn(g); err != nil {
+			return notLed, fmt.Errorf("group %d: %w", g.id, err)
+		}
+	}
+	return notLed, nil
+}
+
+// AddVoter adds a node to every group this node leads, and returns the
+// groups it does not lead (the caller asks their leaders).
+func (n *Node) AddVoter(id, addr string) ([]uint16, error) {
+	return n.forEachLed(func(g *group) error {
+		return g.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 10*time.Second).Error()
+	})
+}
+
+// RemoveServer removes a node from every group this node leads, and
+// returns the groups it does not lead.
+func (n *Node) RemoveServer(id string) ([]uint16, error) {
+	return n.forEachLed(func(g *group) error {
+		return g.raft.RemoveServer(raft.ServerID(id), 0, 10*time.Second).Error()
+	})
+}
+
+// TransferLeadership hands every group this node leads to another voter.
+func (n *Node) TransferLeadership() error {
+	_, err := n.forEachLed(func(g *group) error { return g.raft.LeadershipTransfer().Error() })
+	return err
+}
+
+// Shutdown stops the node. Graceful first hands its leaderships over, so
+// that the cluster does not wait for an election timeout.
+func (n *Node) Shutdown(graceful bool) error {
+	if graceful {
+		if err := n.TransferLeadership(); err != nil {
+			n.cfg.Log.Warn("leadership_transfer_failed", "err", err)
+		}
+	}
+	var errs []error
+	for _, g := range n.groups {
+		if g.raft == nil {
+			continue
+		}
+		close(g.quit)
+		<-g.watchDone
+		g.stopDuties()
+		if err := g.raft.Shutdown().Error(); err != nil {
+			errs = append(errs, err)
+		}
+		g.trans.Close()
+	}
+	if n.mux != nil {
+		n.mux.Close()
+	}
+	if err := n.store.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// GroupStats is one group's state on this node.
+type GroupStats struct {
+	Group      uint16
+	State      string // Leader, Follower, Candidate, Shutdown
+	LeaderID   string
+	Term       uint64
+	Applied    uint64
+	Commit     uint64
+	Last       uint64
+	QueueDepth int    // commands waiting for group commit (leader only)
+	Entries    uint64 // entries proposed by this node's proposer while leader
+	Commands   uint64 // commands in them
+	Voters     []string
+}
+
+// Stats returns every group's state, meta first.
+func (n *Node) Stats() []GroupStats {
+	out := make([]GroupStats, 0, len(n.groups))
+	for _, g := range n.groups {
+		_, leader := g.raft.LeaderWithID()
+		st := GroupStats{
+			Group: g.id, State: g.raft.State().String(), LeaderID: string(leader), Term: g.raft.CurrentTerm(),
+			Applied: g.raft.AppliedIndex(), Commit: g.raft.CommitIndex(), Last: g.raft.LastIndex(),
+		}
+		g.mu.Lock()
+		if g.proposer != nil {
+			st.QueueDepth = g.proposer.QueueDepth()
+			st.Entries, st.Commands = g.proposer.Batches()
+		}
+		g.mu.Unlock()
+		if f := g.raft.GetConfiguration(); f.Error() == nil {
+			for _, s := range f.Configuration().Servers {
+				if s.Suffrage == raft.Voter {
+					st.Voters = append(st.Voters, string(s.ID))
+				}
+			}
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// slogWriter bridges raft's hclog lines ("[INFO]  raft: message: k=v") to
+// slog, keeping their level.
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	sc := bufio.NewScanner(strings.NewReader(string(p)))
+	for sc.Scan() {
+		line := sc.Text()
+		level := slog.LevelInfo
+		switch {
+		case strings.HasPrefix(line, "[ERROR]"):
+			level = slog.LevelError
+		case strings.HasPrefix(line, "[WARN]"):
+			level = slog.LevelWarn
+		case strings.HasPrefix(line, "[DEBUG]"), strings.HasPrefix(line, "[TRACE]"):
+			level = slog.LevelDebug
+		}
+		if i := strings.IndexByte(line, ']'); i >= 0 {
+			line = strings.TrimSpace(line[i+1:])
+		}
+		w.log.Log(context.Background(), level, "raft", "line", line)
+	}
+	return len(p), nil
+}
+
+var _ io.Writer = slogWriter{}
