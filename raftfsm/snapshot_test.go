@@ -1,0 +1,123 @@
+package raftfsm
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/hashicorp/raft"
+
+	"seatd/inventory"
+)
+
+// snapshotCluster is a cluster that snapshots often and keeps few entries
+// after a snapshot, so that a follower that falls behind must be sent one.
+func snapshotCluster(t *testing.T) *testCluster {
+	c := &testCluster{t: t}
+	var peers []Peer
+	for i := range 3 {
+		cfg := testNodeConfig(fmt.Sprintf("n%d", i+1), t.TempDir(), "127.0.0.1:0")
+		cfg.Groups = 1
+		cfg.SnapshotThreshold, cfg.TrailingLogs, cfg.SnapshotInterval = 32, 8, 50_000_000 // 50ms
+		node, err := StartNode(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Addr = node.Addr()
+		c.nodes, c.cfgs = append(c.nodes, node), append(c.cfgs, cfg)
+		peers = append(peers, Peer{ID: node.ID(), Addr: node.Addr()})
+	}
+	for _, n := range c.nodes {
+		n.Bootstrap(peers)
+	}
+	t.Cleanup(func() {
+		for _, n := range c.live() {
+			n.Shutdown(false)
+		}
+	})
+	c.waitLeaders()
+	g := c.place("show")
+	for _, cmd := range []*Command{{Op: OpCreateProgram, Spec: arena(t)}, {Op: OpOpenSale, Program: "show"}} {
+		if o, err := c.propose(g, cmd); err != nil || o.Result != inventory.ResultOK {
+			t.Fatalf("%v = %v, %v", cmd.Op, o.Result, err)
+		}
+	}
+	return c
+}
+
+func (c *testCluster) holds(n int, user uint64) {
+	for i := range n {
+		req := &inventory.HoldRequest{Program: "show", User: user + uint64(i), Count: 1}
+		if o, err := c.propose(1, &Command{Op: OpHold, Hold: req}); err != nil || o.Result != inventory.ResultOK {
+			c.t.Fatalf("hold = %v, %v", o.Result, err)
+		}
+	}
+}
+
+func followerIndex(c *testCluster, g uint16) int {
+	lead := c.leader(g)
+	for i, n := range c.nodes {
+		if n != nil && n != lead {
+			return i
+		}
+	}
+	return -1
+}
+
+// TestSnapshotInstall: a follower down while the leader compacts its log
+// comes back by snapshot install and converges.
+func TestSnapshotInstall(t *testing.T) {
+	c := snapshotCluster(t)
+	c.holds(20, 1)
+	f := followerIndex(c, 1)
+	behind := c.nodes[f].groups[1].raft.LastIndex()
+	c.kill(f)
+	c.holds(300, 1000) // many snapshots and compactions past the follower
+	if first, _ := c.leader(1).store.Group(1).FirstIndex(); first <= behind+1 {
+		t.Fatalf("leader's log starts at %d, the follower stopped at %d: it could catch up without a snapshot", first, behind)
+	}
+	c.restart(f)
+	c.converge(1)
+	st := c.nodes[f].groups[1].raft.Stats()
+	if idx, _ := strconv.ParseUint(st["last_snapshot_index"], 10, 64); idx == 0 {
+		t.Fatalf("restarted follower has no snapshot: %v", st)
+	}
+	c.holds(5, 5000)
+	c.converge(1)
+}
+
+// TestCorruptSnapshotRefused: a node whose only snapshot is damaged does
+// not start with a partial or empty state.
+func TestCorruptSnapshotRefused(t *testing.T) {
+	c := snapshotCluster(t)
+	c.holds(100, 1)
+	f := followerIndex(c, 1)
+	n := c.nodes[f]
+	if err := n.groups[1].raft.Snapshot().Error(); err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
+		t.Fatal(err)
+	}
+	c.kill(f)
+	dir := filepath.Join(c.cfgs[f].Dir, "snapshots", "1", "snapshots")
+	snaps, err := os.ReadDir(dir)
+	if err != nil || len(snaps) == 0 {
+		t.Fatalf("no snapshots in %s: %v", dir, err)
+	}
+	for _, s := range snaps {
+		state := filepath.Join(dir, s.Name(), "state.bin")
+		data, err := os.ReadFile(state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[len(data)/2] ^= 0xff
+		if err := os.WriteFile(state, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := StartNode(c.cfgs[f]); err == nil {
+		n.Shutdown(false)
+		t.Fatal("a node with only corrupt snapshots started")
+	}
+}
