@@ -1,0 +1,105 @@
+package raftfsm
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"seatd/inventory"
+)
+
+// addToAll asks the leader of every group to run fn (a membership change),
+// as an operator tool does: each group may have a different leader.
+func (c *testCluster) addToAll(fn func(n *Node) ([]uint16, error)) {
+	deadline := time.Now().Add(15 * time.Second)
+	pending := map[uint16]bool{}
+	for g := 0; g <= c.cfgs[0].Groups; g++ {
+		pending[uint16(g)] = true
+	}
+	for len(pending) > 0 {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("groups %v never changed", pending)
+		}
+		for _, n := range c.live() {
+			notLed, err := fn(n)
+			if err != nil {
+				continue
+			}
+			for g := range pending {
+				if !slices.Contains(notLed, g) {
+					delete(pending, g)
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func voters(n *Node, g uint16) []string {
+	v := n.Stats()[g].Voters
+	slices.Sort(v)
+	return v
+}
+
+func TestMembership(t *testing.T) {
+	c := startTestCluster(t, 3)
+	g := c.place("show")
+	for _, cmd := range []*Command{{Op: OpCreateProgram, Spec: arena(t)}, {Op: OpOpenSale, Program: "show"}} {
+		if o, err := c.propose(g, cmd); err != nil || o.Result != inventory.ResultOK {
+			t.Fatalf("%v = %v, %v", cmd.Op, o.Result, err)
+		}
+	}
+	c.holds(10, 1)
+
+	// A new node starts empty (no bootstrap) and is added to every group
+	// by its leaders; it catches up.
+	cfg := testNodeConfig("n4", t.TempDir(), "127.0.0.1:0")
+	n4, err := StartNode(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.nodes, c.cfgs = append(c.nodes, n4), append(c.cfgs, cfg)
+	c.mu.Unlock()
+	c.addToAll(func(n *Node) ([]uint16, error) { return n.AddVoter("n4", n4.Addr()) })
+	for grp := uint16(1); grp <= 2; grp++ {
+		c.converge(grp)
+	}
+	if v := voters(n4, g); !slices.Equal(v, []string{"n1", "n2", "n3", "n4"}) {
+		t.Fatalf("voters after join = %v", v)
+	}
+	if p, ok := n4.Placement("show"); !ok || p != g {
+		t.Fatalf("new node's placement of show = %d %v; want %d", p, ok, g)
+	}
+
+	// Leadership moves off a node on request.
+	lead := c.leader(g)
+	if err := lead.TransferLeadership(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for c.leader(g) == lead || c.leader(g) == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("leadership did not move")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	// Remove n1 from every group, then stop it gracefully.
+	c.addToAll(func(n *Node) ([]uint16, error) { return n.RemoveServer("n1") })
+	c.mu.Lock()
+	n1 := c.nodes[0]
+	c.nodes[0] = nil
+	c.mu.Unlock()
+	if err := n1.Shutdown(true); err != nil {
+		t.Fatalf("graceful shutdown = %v", err)
+	}
+	c.waitLeaders()
+	c.holds(10, 100)
+	c.converge(g)
+	for _, n := range c.live() {
+		if v := voters(n, g); !slices.Equal(v, []string{"n2", "n3", "n4"}) {
+			t.Fatalf("%s: voters after removing n1 = %v", n.ID(), v)
+		}
+	}
+}
