@@ -103,3 +103,49 @@ func TestMembership(t *testing.T) {
 		}
 	}
 }
+
+// TestLeadersSpread: with more groups than nodes, no node keeps more than
+// its share of leaderships for long.
+func TestLeadersSpread(t *testing.T) {
+	c := &testCluster{t: t}
+	var peers []Peer
+	for i := range 3 {
+		cfg := testNodeConfig("n"+string(rune('1'+i)), t.TempDir(), "127.0.0.1:0")
+		cfg.Groups, cfg.BalanceInterval = 5, 100*time.Millisecond
+		n, err := StartNode(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.nodes, c.cfgs = append(c.nodes, n), append(c.cfgs, cfg)
+		peers = append(peers, Peer{ID: n.ID(), Addr: n.Addr()})
+	}
+	t.Cleanup(func() {
+		for _, n := range c.live() {
+			n.Shutdown(false)
+		}
+	})
+	// Bootstrapping from one node makes it win every first election: the
+	// others learn the configuration from it.
+	c.nodes[0].Bootstrap(peers)
+	c.waitLeaders()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		counts := map[string]int{}
+		for g := 0; g <= 5; g++ {
+			if l := c.leader(uint16(g)); l != nil {
+				counts[l.ID()]++
+			}
+		}
+		worst := 0
+		for _, n := range counts {
+			worst = max(worst, n)
+		}
+		if worst <= 2 && len(counts) == 3 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("leaders of 6 groups on 3 nodes still %v", counts)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

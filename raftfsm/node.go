@@ -54,6 +54,9 @@ type NodeConfig struct {
 	// TickInterval is how often a group leader proposes Tick to expire
 	// holds; default 1s.
 	TickInterval time.Duration
+	// BalanceInterval is how often the node checks whether it leads more
+	// than its share of groups and hands one over; default 5s.
+	BalanceInterval time.Duration
 	Proposer     ProposerConfig
 	// Engine bounds each group's engine (its Group field is set per group).
 	Engine inventory.Config
@@ -83,6 +86,9 @@ func (c NodeConfig) withDefaults() NodeConfig {
 	}
 	if c.TickInterval == 0 {
 		c.TickInterval = time.Second
+	}
+	if c.BalanceInterval == 0 {
+		c.BalanceInterval = 5 * time.Second
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
@@ -149,6 +155,9 @@ type Node struct {
 	mux    *Mux
 	meta   *group
 	groups []*group // index = group id; groups[0] is meta
+
+	quit        chan struct{} // closed by Shutdown
+	balanceDone chan struct{}
 }
 
 // group is one Raft group on this node.
@@ -206,7 +215,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	if cfg.Advertise == "" {
 		cfg.Advertise = mux.Addr().String()
 	}
-	n := &Node{cfg: cfg, store: store, mux: mux}
+	n := &Node{cfg: cfg, store: store, mux: mux, quit: make(chan struct{}), balanceDone: make(chan struct{})}
 	for g := 0; g <= cfg.Groups; g++ {
 		grp, err := n.startGroup(uint16(g))
 		if err != nil {
@@ -216,6 +225,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		n.groups = append(n.groups, grp)
 	}
 	n.meta = n.groups[MetaGroup]
+	go n.balanceLoop()
 	if cfg.Bootstrap {
 		if err := n.Bootstrap(cfg.Peers); err != nil {
 			n.Shutdown(false)
@@ -545,6 +555,10 @@ func (n *Node) Shutdown(graceful bool) error {
 			n.cfg.Log.Warn("leadership_transfer_failed", "err", err)
 		}
 	}
+	close(n.quit)
+	if len(n.groups) == n.cfg.Groups+1 {
+		<-n.balanceDone
+	}
 	var errs []error
 	for _, g := range n.groups {
 		if g.raft == nil {
@@ -565,6 +579,73 @@ func (n *Node) Shutdown(graceful bool) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// balanceLoop spreads leaderships: see balance.
+func (n *Node) balanceLoop() {
+	defer close(n.balanceDone)
+	t := time.NewTicker(n.cfg.BalanceInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.quit:
+			return
+		case <-t.C:
+			n.balance()
+		}
+	}
+}
+
+// balance hands one group to the voter leading the fewest groups when this
+// node leads more than its share, ceil(groups / voters). Every node sees
+// every group's leader, so each decides alone; one transfer per interval
+// keeps leaderships from flapping.
+func (n *Node) balance() {
+	led := map[string]int{}
+	var mine []*group
+	var voters []raft.Server
+	for _, g := range n.groups {
+		_, id := g.raft.LeaderWithID()
+		if id == "" {
+			return // an election is under way: wait for a stable view
+		}
+		led[string(id)]++
+		if g.raft.State() == raft.Leader {
+			mine = append(mine, g)
+		}
+		if voters == nil {
+			if f := g.raft.GetConfiguration(); f.Error() == nil {
+				for _, s := range f.Configuration().Servers {
+					if s.Suffrage == raft.Voter {
+						voters = append(voters, s)
+					}
+				}
+			}
+		}
+	}
+	if len(voters) < 2 {
+		return
+	}
+	share := (len(n.groups) + len(voters) - 1) / len(voters)
+	if len(mine) <= share {
+		return
+	}
+	var target *raft.Server
+	for i := range voters {
+		v := &voters[i]
+		if string(v.ID) != n.cfg.ID && (target == nil || led[string(v.ID)] < led[string(target.ID)]) {
+			target = v
+		}
+	}
+	if led[string(target.ID)]+1 >= len(mine) {
+		return // moving one would not even things out
+	}
+	g := mine[len(mine)-1]
+	if err := g.raft.LeadershipTransferToServer(target.ID, target.Address).Error(); err != nil {
+		n.cfg.Log.Warn("leadership_balance_failed", "group", g.id, "to", string(target.ID), "err", err)
+		return
+	}
+	n.cfg.Log.Info("leadership_balanced", "group", g.id, "to", string(target.ID))
 }
 
 // GroupStats is one group's state on this node.
