@@ -57,7 +57,7 @@ type NodeConfig struct {
 	// BalanceInterval is how often the node checks whether it leads more
 	// than its share of groups and hands one over; default 5s.
 	BalanceInterval time.Duration
-	Proposer     ProposerConfig
+	Proposer        ProposerConfig
 	// Engine bounds each group's engine (its Group field is set per group).
 	Engine inventory.Config
 
