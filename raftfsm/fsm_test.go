@@ -38,7 +38,7 @@ func testRaftConfig(id raft.ServerID) *raft.Config {
 	return c
 }
 
-func startReplica(t *testing.T, id raft.ServerID, dir string, trans *raft.InmemTransport) *replica {
+func startReplica(t *testing.T, id raft.ServerID, dir string, trans *raft.InmemTransport, tune ...func(*raft.Config)) *replica {
 	t.Helper()
 	store, err := OpenStore(filepath.Join(dir, "pebble"), slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -53,7 +53,11 @@ func startReplica(t *testing.T, id raft.ServerID, dir string, trans *raft.InmemT
 		t.Fatal(err)
 	}
 	gs := store.Group(1)
-	r, err := raft.NewRaft(testRaftConfig(id), fsm, gs, gs, snaps, trans)
+	rc := testRaftConfig(id)
+	for _, f := range tune {
+		f(rc)
+	}
+	r, err := raft.NewRaft(rc, fsm, gs, gs, snaps, trans)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,12 +74,17 @@ func (r *replica) stop(t *testing.T) {
 
 func startCluster(t *testing.T, n int) []*replica {
 	t.Helper()
+	return startClusterWith(t, n)
+}
+
+func startClusterWith(t *testing.T, n int, tune ...func(*raft.Config)) []*replica {
+	t.Helper()
 	var rs []*replica
 	var servers []raft.Server
 	for i := range n {
 		id := raft.ServerID(fmt.Sprintf("n%d", i+1))
 		_, trans := raft.NewInmemTransport(raft.ServerAddress(id))
-		rs = append(rs, startReplica(t, id, t.TempDir(), trans))
+		rs = append(rs, startReplica(t, id, t.TempDir(), trans, tune...))
 		servers = append(servers, raft.Server{ID: id, Address: trans.LocalAddr()})
 	}
 	for _, a := range rs {

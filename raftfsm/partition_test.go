@@ -1,0 +1,200 @@
+package raftfsm
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"seatd/inventory"
+)
+
+// fastRaftConfig is for in-memory clusters under fault injection: short
+// timeouts so that hundreds of elections fit in a test, and snapshots
+// with short trailing logs so that a node cut off for a while comes back
+// by snapshot install (where hashicorp/raft#697 reports a livelock).
+func fastRaftConfig(c *raft.Config) {
+	c.HeartbeatTimeout = 20 * time.Millisecond
+	c.ElectionTimeout = 20 * time.Millisecond
+	c.LeaderLeaseTimeout = 10 * time.Millisecond
+	c.CommitTimeout = 2 * time.Millisecond
+	c.SnapshotThreshold = 24
+	c.TrailingLogs = 4
+	c.SnapshotInterval = 20 * time.Millisecond
+}
+
+// tryPropose proposes one entry on r, reporting errors instead of failing.
+func tryPropose(r *raft.Raft, stamp int64, cmds ...*Command) ([]Outcome, error) {
+	var enc []encodedCommand
+	for _, c := range cmds {
+		e, err := encodeCommand(c)
+		if err != nil {
+			return nil, err
+		}
+		enc = append(enc, e)
+	}
+	f := r.Apply(appendEntry(nil, stamp, enc), 200*time.Millisecond)
+	if err := f.Error(); err != nil {
+		return nil, err
+	}
+	return f.Response().([]Outcome), nil
+}
+
+func isolate(rs []*replica, victim *replica) {
+	for _, r := range rs {
+		if r != victim {
+			r.trans.Disconnect(victim.trans.LocalAddr())
+			victim.trans.Disconnect(r.trans.LocalAddr())
+		}
+	}
+}
+
+func heal(rs []*replica) {
+	for _, a := range rs {
+		for _, b := range rs {
+			if a != b {
+				a.trans.Connect(b.trans.LocalAddr(), b.trans)
+			}
+		}
+	}
+}
+
+// stressSeed returns the seed of a stress test: SEATD_SEED if set (to
+// replay a failure), else a fixed one.
+func stressSeed(t *testing.T) uint64 {
+	if s := os.Getenv("SEATD_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("SEATD_SEED: %v", err)
+		}
+		return v
+	}
+	return 20261123
+}
+
+// TestPartitionHeal isolates a random node (often the leader) hundreds of
+// times while holds go to whichever node leads, heals, and checks that the
+// replicas agree byte for byte, pass Check, and keep every acknowledged
+// hold. It is the check for divergence such as hashicorp/raft#695.
+func TestPartitionHeal(t *testing.T) {
+	seed := stressSeed(t)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	cycles := 200
+	if testing.Short() {
+		cycles = 40
+	}
+	rs := startClusterWith(t, 3, fastRaftConfig)
+	defer stopAll(t, rs)
+	lead := leaderOf(t, rs)
+	spec := arena(t)
+	spec.MaxSeatsPerUser = 64
+	now := int64(1)
+	if _, err := tryPropose(lead.raft, now, &Command{Op: OpCreateProgram, Spec: spec}, &Command{Op: OpOpenSale, Program: "show"}); err != nil {
+		t.Fatal(err)
+	}
+	acked := map[inventory.HoldID]bool{}
+	var attempts, failures, leaderCuts int
+	for cycle := range cycles {
+		for wait := time.Now().Add(300 * time.Millisecond); currentLeader(rs) == nil && time.Now().Before(wait); {
+			time.Sleep(2 * time.Millisecond)
+		}
+		victim := rs[rng.IntN(len(rs))]
+		if rng.IntN(2) == 0 {
+			if l := currentLeader(rs); l != nil {
+				victim = l
+				leaderCuts++
+			}
+		}
+		isolate(rs, victim)
+		for range 1 + rng.IntN(6) {
+			r := rs[rng.IntN(len(rs))]
+			if l := currentLeader(rs); l != nil && rng.IntN(4) != 0 {
+				r = l
+			}
+			now++
+			req := &inventory.HoldRequest{Program: "show", User: uint64(1 + rng.IntN(20)), Count: 1 + rng.IntN(2)}
+			binary.BigEndian.PutUint64(req.RequestID[:], uint64(cycle)<<8|uint64(attempts&0xff))
+			attempts++
+			outs, err := tryPropose(r.raft, now, &Command{Op: OpHold, Hold: req})
+			if err != nil {
+				failures++
+				continue
+			}
+			if outs[0].Result == inventory.ResultOK {
+				acked[outs[0].Hold.ID] = true
+			}
+		}
+		time.Sleep(time.Duration(rng.IntN(30)) * time.Millisecond)
+		heal(rs)
+		if cycle%20 == 19 {
+			convergeOrFail(t, rs, seed)
+		}
+	}
+	convergeOrFail(t, rs, seed)
+	for id := range acked {
+		var ok bool
+		rs[0].fsm.Read(func(e *inventory.Engine, _ uint64) { _, ok = e.GetHold(id) })
+		if !ok {
+			t.Fatalf("seed %d: acknowledged hold %d lost", seed, id)
+		}
+	}
+	var installs uint64
+	for _, r := range rs {
+		n, _ := strconv.ParseUint(r.raft.Stats()["last_snapshot_index"], 10, 64)
+		installs += min(n, 1)
+	}
+	t.Logf("seed %d: %d cycles (%d isolating the leader), %d proposals, %d failed, %d holds acknowledged, %d replicas that snapshotted", seed, cycles, leaderCuts, attempts, failures, len(acked), installs)
+}
+
+func currentLeader(rs []*replica) *replica {
+	for _, r := range rs {
+		if r.raft.State() == raft.Leader {
+			return r
+		}
+	}
+	return nil
+}
+
+// convergeOrFail waits for a quiet, agreed log and compares the replicas.
+func convergeOrFail(t *testing.T, rs []*replica, seed uint64) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		l := currentLeader(rs)
+		if l != nil {
+			// An entry of the leader's term commits everything before it.
+			if _, err := tryPropose(l.raft, 0, &Command{Op: OpAckOutbox, Seq: 0}); err == nil {
+				want := l.raft.LastIndex()
+				time.Sleep(20 * time.Millisecond)
+				done := true
+				for _, r := range rs {
+					done = done && r.fsm.Applied() >= want
+				}
+				if done {
+					break
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("seed %d: no convergence", seed)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	idx0, d0 := digest(rs[0])
+	for _, r := range rs {
+		var err error
+		r.fsm.Read(func(e *inventory.Engine, _ uint64) { err = e.Check() })
+		if err != nil {
+			t.Fatalf("seed %d: %s: Check: %v", seed, r.id, err)
+		}
+		if idx, d := digest(r); idx == idx0 && string(d) != string(d0) {
+			t.Fatalf("seed %d: %s diverged from %s at index %d", seed, r.id, rs[0].id, idx)
+		} else if idx != idx0 {
+			t.Fatalf("seed %d: %s at index %d, %s at %d after convergence", seed, r.id, idx, rs[0].id, idx0)
+		}
+	}
+}
