@@ -142,11 +142,18 @@ func BenchmarkHoldManual(b *testing.B) {
 // benchHold runs holds made by fill. setup, if given, prepares the engine
 // and returns a cap on the release batch.
 func benchHold(b *testing.B, v venue, free int, fill func(*rand.Rand, *HoldRequest), k int, setup ...func(*Engine, *Program) int) {
-	e, p, r := benchEngine(b, v, free)
+	e, p, _ := benchEngine(b, v, free)
 	batch := max(1, min(64, p.NumSeats()*free/100/(8*k)))
 	for _, f := range setup {
 		batch = max(1, min(batch, f(e, p)))
 	}
+	benchHoldOn(b, e, batch, fill)
+}
+
+// benchHoldOn times holds made by fill on program "bench" of e, releasing
+// them (untimed) every batch successes.
+func benchHoldOn(b *testing.B, e *Engine, batch int, fill func(*rand.Rand, *HoldRequest)) {
+	r := rand.New(rand.NewPCG(1, 2))
 	const nReqs = 1024
 	reqs := make([]HoldRequest, nReqs)
 	for i := range reqs {
@@ -268,5 +275,39 @@ func TestMemoryPerSeat(t *testing.T) {
 	t.Logf("engine state: %.2f bytes per seat (1,000,000 seats)", perSeat)
 	if perSeat > 16 {
 		t.Fatalf("engine state = %.2f bytes per seat; want at most 16", perSeat)
+	}
+}
+
+// BenchmarkHoldSellingOut measures a best-available hold in a 1,000,000
+// seat venue whose best rows sold first, as they do in an on-sale: the
+// first soldPct percent of the rows in rank order are full.
+func BenchmarkHoldSellingOut(b *testing.B) {
+	for _, soldPct := range []int{0, 50, 90} {
+		b.Run(fmt.Sprintf("venue=arena1m/sold=%d/k=2", soldPct), func(b *testing.B) {
+			spec := benchSpec(Grid{Sections: 10, Rows: 100, Cols: 1000, Categories: []GridCategory{{"a", 1, 100}}}.Layout())
+			e, _ := New(Config{MaxLiveHolds: 1 << 22, MaxHolds: 1 << 23, MaxOutbox: 1 << 23})
+			spec.Stops = []string{"a", "b"}
+			e.CreateProgram(0, &spec)
+			e.OpenSale(0, "bench")
+			p, _ := e.Program("bench")
+			// Block whole rows, best first (blocked seats are as taken as sold
+			// ones for the search, and cheap to make).
+			full := len(p.byRank.rows) * soldPct / 100
+			req := BlockRequest{Program: "bench"}
+			for _, ri := range p.byRank.rows[:full] {
+				r := &p.rows[ri]
+				for s := r.firstSeat; s < r.firstSeat+r.nSeats; s++ {
+					req.Seats = append(req.Seats, p.seatID(s))
+				}
+				if len(req.Seats) >= 60000 {
+					e.Block(0, &req)
+					req.Seats = req.Seats[:0]
+				}
+			}
+			if len(req.Seats) > 0 {
+				e.Block(0, &req)
+			}
+			benchHoldOn(b, e, 64, func(_ *rand.Rand, hr *HoldRequest) { hr.Count = 2 })
+		})
 	}
 }

@@ -17,7 +17,7 @@ import (
 //   - free + held + sold + blocked = capacity per shard and leg, and the
 //     counters match the bitsets
 //   - the longest-run summary never understates a row, and is exact
-//     unless flagged stale
+//     unless flagged stale; rows in a list's full prefix have no free seat
 //   - the outbox numbers its events without gaps after the acknowledged one
 //   - per-user seats, the real-name index, the live count, the request-id
 //     table and the expiry heap match the holds; held and released holds
@@ -185,6 +185,18 @@ func (p *Program) check(owner []HoldID, users map[uint64]int32, holders map[stri
 			got, want := int(v&^runStale), longestRun(buf[:r.nWords])
 			if got < want || (v&runStale == 0 && got != want) {
 				return fmt.Errorf("row %d leg %d: longest free run %d (stale %v), really %d", ri, l, got, v&runStale != 0, want)
+			}
+		}
+	}
+	for _, list := range append([]rowList{p.byRank}, p.catRows...) {
+		for _, ri := range list.rows[:list.full] {
+			r := &p.rows[ri]
+			for w := range r.nWords {
+				for l := range p.legs {
+					if p.free[int(r.word0+w)*p.legs+l] != 0 {
+						return fmt.Errorf("row %d: in a list's full prefix with a free seat on leg %d", ri, l)
+					}
+				}
 			}
 		}
 	}

@@ -44,7 +44,7 @@ func (e *Engine) pickManual(p *Program, ids []string, cat int, from, to uint8) (
 // search is one best-available request.
 type search struct {
 	p          *Program
-	rows       []uint32 // candidate rows, best first
+	list       *rowList // candidate rows, best first
 	cat        int      // -1: any
 	from, to   uint8
 	accessible bool
@@ -56,9 +56,9 @@ type search struct {
 // again the largest block still available (at most the seats still needed),
 // chosen by the same rule. It never picks fewer than n.
 func (e *Engine) pickBest(p *Program, cat, n int, from, to uint8, accessible, together bool) Result {
-	q := search{p: p, rows: p.byRank, cat: cat, from: from, to: to, accessible: accessible}
+	q := search{p: p, list: &p.byRank, cat: cat, from: from, to: to, accessible: accessible}
 	if cat >= 0 {
-		q.rows = p.catRows[cat]
+		q.list = &p.catRows[cat]
 	}
 	if e.freeBound(&q) < n {
 		return ResultSoldOut
@@ -170,9 +170,18 @@ func (q *search) tighten(ri uint32) {
 	}
 }
 
-// takeBlock finds the best block of k eligible seats and picks it.
+// rows returns the candidate rows after the list's full prefix.
+func (q *search) rows() []uint32 { return q.list.rows[q.list.full:] }
+
+// takeBlock finds the best block of k eligible seats and picks it. It
+// extends the list's full prefix over full rows it meets at its front.
 func (e *Engine) takeBlock(q *search, k int) bool {
-	for _, ri := range q.rows {
+	for i := q.list.full; i < len(q.list.rows); i++ {
+		ri := q.list.rows[i]
+		if i == q.list.full && q.p.rowFull(ri) {
+			q.list.full++
+			continue
+		}
 		if !q.mayHold(ri, k) {
 			continue
 		}
@@ -201,7 +210,7 @@ func (e *Engine) pickRun(p *Program, ri uint32, start, k int) {
 // eligibleAtLeast reports whether there are at least n eligible free
 // seats, counting rows only until it knows.
 func (e *Engine) eligibleAtLeast(q *search, n int) bool {
-	for _, ri := range q.rows {
+	for _, ri := range q.rows() {
 		if q.accessible && q.p.rows[ri].access < 0 {
 			continue
 		}
@@ -215,7 +224,7 @@ func (e *Engine) eligibleAtLeast(q *search, n int) bool {
 // longestEligible returns the longest block of eligible free seats.
 func (e *Engine) longestEligible(q *search) int {
 	best := 0
-	for _, ri := range q.rows {
+	for _, ri := range q.rows() {
 		if !q.mayHold(ri, best+1) {
 			continue
 		}

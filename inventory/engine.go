@@ -397,5 +397,8 @@ func (p *Program) updateRuns(seats []uint32, from, to uint8, freed bool) {
 				p.maxRun[int(ri)*p.legs+int(l)] |= runStale
 			}
 		}
+		if freed {
+			p.freedRow(ri)
+		}
 	}
 }

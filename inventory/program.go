@@ -20,10 +20,21 @@ type counts struct {
 }
 
 // catMask is a category's seats in a row that mixes categories: an offset
-// into Program.masks.
+// into Program.masks, and the row's place in the category's row list.
 type catMask struct {
 	cat uint8
 	off uint32
+	pos uint32
+}
+
+// rowList is rows in rank order, best first, for best-available search.
+// Its first full rows have no free seat on any leg: searches start after
+// them, so a program that sells out front to back (as on-sales do) is not
+// searched more slowly. Freeing a seat in one of them moves full back. It
+// is derived state: not in the snapshot, and it never changes a choice.
+type rowList struct {
+	rows []uint32
+	full int
 }
 
 // row is one row of the compiled layout. Its seats are the contiguous seat
@@ -73,9 +84,11 @@ type Program struct {
 	sections     []section
 	sectionIndex map[string]uint16
 	rows         []row
-	byRank       []uint32   // every row, best first
-	capacity     []int32    // seats per category
-	catRows      [][]uint32 // per category: rows holding it, best first
+	byRank   rowList   // every row
+	capacity []int32   // seats per category
+	catRows  []rowList // per category: the rows holding it
+	rankPos  []uint32  // per row: its place in byRank
+	catPos   []uint32  // per single-category row: its place in its category's list
 
 	seatRow   []uint32
 	seatPos   []uint16 // col - row.minCol
@@ -331,7 +344,7 @@ func validPart(s string) bool {
 func (p *Program) buildIndexes() {
 	p.words = 0
 	p.masks = p.masks[:0]
-	p.catRows = make([][]uint32, len(p.cats))
+	p.catRows = make([]rowList, len(p.cats))
 	p.capacity = make([]int32, len(p.cats))
 	for _, c := range p.seatCat {
 		p.capacity[c]++
@@ -380,15 +393,15 @@ func (p *Program) buildIndexes() {
 				p.masks[int(r.catMasks[i].off)+int(pos>>6)] |= 1 << (pos & 63)
 			}
 			for _, m := range r.catMasks {
-				p.catRows[m.cat] = append(p.catRows[m.cat], uint32(ri))
+				p.catRows[m.cat].rows = append(p.catRows[m.cat].rows, uint32(ri))
 			}
 		} else {
-			p.catRows[r.cat] = append(p.catRows[r.cat], uint32(ri))
+			p.catRows[r.cat].rows = append(p.catRows[r.cat].rows, uint32(ri))
 		}
 	}
-	p.byRank = make([]uint32, len(p.rows))
-	for i := range p.byRank {
-		p.byRank[i] = uint32(i)
+	p.byRank = rowList{rows: make([]uint32, len(p.rows))}
+	for i := range p.byRank.rows {
+		p.byRank.rows[i] = uint32(i)
 	}
 	byRank := func(a, b uint32) int {
 		if ra, rb := p.rows[a].rank, p.rows[b].rank; ra != rb {
@@ -399,9 +412,57 @@ func (p *Program) buildIndexes() {
 		}
 		return int(a) - int(b)
 	}
-	slices.SortFunc(p.byRank, byRank)
-	for _, rs := range p.catRows {
-		slices.SortFunc(rs, byRank)
+	slices.SortFunc(p.byRank.rows, byRank)
+	p.rankPos = make([]uint32, len(p.rows))
+	for i, ri := range p.byRank.rows {
+		p.rankPos[ri] = uint32(i)
+	}
+	p.catPos = make([]uint32, len(p.rows))
+	for c := range p.catRows {
+		slices.SortFunc(p.catRows[c].rows, byRank)
+		for i, ri := range p.catRows[c].rows {
+			r := &p.rows[ri]
+			if r.cat >= 0 {
+				p.catPos[ri] = uint32(i)
+				continue
+			}
+			for k := range r.catMasks {
+				if int(r.catMasks[k].cat) == c {
+					r.catMasks[k].pos = uint32(i)
+				}
+			}
+		}
+	}
+}
+
+// rowFull reports whether row ri has no free seat on any leg, making its
+// run bounds exact first.
+func (p *Program) rowFull(ri uint32) bool {
+	runs := p.maxRun[int(ri)*p.legs : int(ri+1)*p.legs]
+	for l, v := range runs {
+		if v&runStale != 0 {
+			p.updateMaxRun(ri, l)
+		}
+		if runs[l] != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// freedRow keeps the row lists' full prefixes true after row ri got a free
+// seat.
+func (p *Program) freedRow(ri uint32) {
+	p.byRank.full = min(p.byRank.full, int(p.rankPos[ri]))
+	r := &p.rows[ri]
+	if r.cat >= 0 {
+		l := &p.catRows[r.cat]
+		l.full = min(l.full, int(p.catPos[ri]))
+		return
+	}
+	for _, cm := range r.catMasks {
+		l := &p.catRows[cm.cat]
+		l.full = min(l.full, int(cm.pos))
 	}
 }
 
