@@ -84,11 +84,11 @@ type Program struct {
 	sections     []section
 	sectionIndex map[string]uint16
 	rows         []row
-	byRank   rowList   // every row
-	capacity []int32   // seats per category
-	catRows  []rowList // per category: the rows holding it
-	rankPos  []uint32  // per row: its place in byRank
-	catPos   []uint32  // per single-category row: its place in its category's list
+	byRank       rowList   // every row
+	capacity     []int32   // seats per category
+	catRows      []rowList // per category: the rows holding it
+	rankPos      []uint32  // per row: its place in byRank
+	catPos       []uint32  // per single-category row: its place in its category's list
 
 	seatRow   []uint32
 	seatPos   []uint16 // col - row.minCol
