@@ -6,6 +6,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -26,6 +27,22 @@ type FSM struct {
 	e  *inventory.Engine
 
 	applied atomic.Uint64 // the last log index applied
+
+	// apply statistics, for metrics
+	entries   atomic.Uint64 // command entries applied
+	commands  atomic.Uint64 // commands in them
+	applyTime atomic.Int64  // nanoseconds spent applying them
+}
+
+// ApplyStats are an FSM's cumulative apply counters.
+type ApplyStats struct {
+	Entries, Commands uint64
+	Time              time.Duration
+}
+
+// ApplyStats returns the FSM's apply counters.
+func (f *FSM) ApplyStats() ApplyStats {
+	return ApplyStats{Entries: f.entries.Load(), Commands: f.commands.Load(), Time: time.Duration(f.applyTime.Load())}
 }
 
 var _ raft.BatchingFSM = (*FSM)(nil)
@@ -64,11 +81,15 @@ func (f *FSM) applyEntryLocked(l *raft.Log) []Outcome {
 	if err != nil {
 		panic(fmt.Sprintf("raftfsm: log index %d: %v", l.Index, err))
 	}
+	start := time.Now()
 	outs := make([]Outcome, len(cmds))
 	for i := range cmds {
 		outs[i] = apply(f.e, stamp, &cmds[i])
 		outs[i].Index = l.Index
 	}
+	f.applyTime.Add(int64(time.Since(start)))
+	f.entries.Add(1)
+	f.commands.Add(uint64(len(cmds)))
 	return outs
 }
 

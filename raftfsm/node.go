@@ -660,6 +660,7 @@ type GroupStats struct {
 	QueueDepth int    // commands waiting for group commit (leader only)
 	Entries    uint64 // entries proposed by this node's proposer while leader
 	Commands   uint64 // commands in them
+	Apply      ApplyStats
 	Voters     []string
 }
 
@@ -678,6 +679,9 @@ func (n *Node) Stats() []GroupStats {
 			st.Entries, st.Commands = g.proposer.Batches()
 		}
 		g.mu.Unlock()
+		if g.fsm != nil {
+			st.Apply = g.fsm.ApplyStats()
+		}
 		if f := g.raft.GetConfiguration(); f.Error() == nil {
 			for _, s := range f.Configuration().Servers {
 				if s.Suffrage == raft.Voter {

@@ -1,7 +1,9 @@
 package raftfsm
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -120,4 +122,66 @@ func TestCorruptSnapshotRefused(t *testing.T) {
 		n.Shutdown(false)
 		t.Fatal("a node with only corrupt snapshots started")
 	}
+}
+
+// failingReader returns data, then an error: a snapshot cut off mid-read.
+type failingReader struct {
+	data []byte
+}
+
+func (r *failingReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, errors.New("connection reset")
+	}
+	n := copy(p, r.data)
+	r.data = r.data[n:]
+	return n, nil
+}
+
+func (r *failingReader) Close() error { return nil }
+
+// TestFSMRestoreFailureKeepsState: a restore that fails part-way (the
+// stream breaks, or the data is cut short) leaves the FSM as it was.
+func TestFSMRestoreFailureKeepsState(t *testing.T) {
+	f, _ := NewFSM(inventory.Config{Group: 1})
+	spec := arena(t)
+	f.e.CreateProgram(0, spec)
+	snap, _ := f.Snapshot()
+	full := []byte(snap.(snapshot))
+	before := string(full)
+
+	other, _ := NewFSM(inventory.Config{Group: 1})
+	for _, data := range [][]byte{full[:len(full)/2], full[:5]} {
+		if err := f.Restore(&failingReader{data: data}); err == nil {
+			t.Fatal("Restore from a broken stream succeeded")
+		}
+		if err := f.Restore(io.NopCloser(bytes.NewReader(data))); err == nil {
+			t.Fatal("Restore from a truncated snapshot succeeded")
+		}
+	}
+	if after, _ := f.Snapshot(); string(after.(snapshot)) != before {
+		t.Fatal("a failed restore changed the FSM")
+	}
+	if err := other.Restore(io.NopCloser(bytes.NewReader(full))); err != nil {
+		t.Fatalf("Restore(good) = %v", err)
+	}
+}
+
+// TestTornSnapshotIgnored: a node that crashed while writing or receiving
+// a snapshot leaves a temporary directory behind; it restarts from the
+// last complete snapshot and its log, and catches up.
+func TestTornSnapshotIgnored(t *testing.T) {
+	c := snapshotCluster(t)
+	c.holds(100, 1)
+	f := followerIndex(c, 1)
+	c.kill(f)
+	dir := filepath.Join(c.cfgs[f].Dir, "snapshots", "1", "snapshots")
+	torn := filepath.Join(dir, "9-999999-1700000000000.tmp")
+	if err := os.MkdirAll(torn, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(torn, "state.bin"), []byte("half a snap"), 0o600)
+	c.holds(50, 1000)
+	c.restart(f)
+	c.converge(1)
 }
