@@ -27,9 +27,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzCommands$$' -fuzztime $(FUZZTIME) ./inventory
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEntry$$' -fuzztime $(FUZZTIME) ./raftfsm
 
-## bench: the engine benchmarks (BENCH selects, e.g. BENCH=HoldBestAvailable/venue=arena10k)
+## bench: the engine and replication benchmarks (BENCH selects, e.g. BENCH=HoldBestAvailable/venue=arena10k)
 bench:
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem ./inventory
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem ./inventory ./raftfsm
 
 ## run: the laptop demo (today: a walkthrough of the inventory engine)
 run:

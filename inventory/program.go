@@ -435,15 +435,13 @@ func (p *Program) buildIndexes() {
 	}
 }
 
-// rowFull reports whether row ri has no free seat on any leg, making its
-// run bounds exact first.
+// rowFull reports whether row ri has no free seat on any leg: its words
+// are contiguous over all legs, so that is a few word reads.
 func (p *Program) rowFull(ri uint32) bool {
-	runs := p.maxRun[int(ri)*p.legs : int(ri+1)*p.legs]
-	for l, v := range runs {
-		if v&runStale != 0 {
-			p.updateMaxRun(ri, l)
-		}
-		if runs[l] != 0 {
+	r := &p.rows[ri]
+	base := int(r.word0) * p.legs
+	for _, x := range p.free[base : base+int(r.nWords)*p.legs] {
+		if x != 0 {
 			return false
 		}
 	}
