@@ -35,6 +35,7 @@ bench:
 run:
 	$(GO) run ./cmd/seatdev
 
-## gen: regenerate generated code (go:generate directives)
+## gen: regenerate the Kitex code in kitex_gen/ from idl/ (committed; never edit it by hand)
 gen:
-	$(GO) generate ./...
+	rm -rf kitex_gen
+	$(GO) tool kitex -module seatd idl/inventory.thrift

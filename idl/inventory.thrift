@@ -1,0 +1,287 @@
+// The inventory node's RPC contract (Kitex). Callers: the gateway and the
+// order flow, through the routing client. Regenerate kitex_gen/ with
+// `make gen`.
+namespace go inventoryrpc
+
+// Route says whether the call reached a group leader and what became of it.
+// A call with route OK has an engine result in Status.code.
+enum Route {
+    OK = 0,
+    NOT_LEADER = 1,  // nothing applied; go to Status.leader_addr
+    OVERLOADED = 2,  // nothing applied; back off
+    AMBIGUOUS = 3,   // may have applied; retry with the same request id
+    UNAVAILABLE = 4, // no leader or node shutting down; retry later
+    BAD_REQUEST = 5, // the request is malformed; Status.detail says how
+    NO_PROGRAM = 6,  // the program is not placed on any group
+}
+
+// Status ends every response.
+struct Status {
+    1: Route route
+    2: i32 code            // the engine's stable result code (inventory.Result), 0 = ok
+    3: string code_name    // its stable name, e.g. "seat_taken"
+    4: string detail       // the offending seat or field, for messages only
+    5: i64 applied_index   // the log index the answer reflects
+    6: i32 group           // the Raft group that answered
+    7: string leader_id    // NOT_LEADER: the group's leader, when known
+    8: string leader_addr  // NOT_LEADER: its RPC address, when known
+}
+
+struct Category {
+    1: string id
+    2: string name
+    3: i64 price_cents
+}
+
+struct Seat {
+    1: i32 col
+    2: string label
+    3: string category
+    4: bool accessible
+    5: bool aisle
+}
+
+struct Row {
+    1: string id
+    2: i32 rank
+    3: list<Seat> seats
+}
+
+struct Section {
+    1: string id
+    2: string name
+    3: list<Row> rows
+}
+
+struct ProgramSpec {
+    1: string id
+    2: string name
+    3: list<string> stops
+    4: list<Category> categories
+    5: list<Section> sections
+    6: i64 hold_ttl_seconds
+    7: i32 max_seats_per_hold
+    8: i32 max_seats_per_user
+    9: bool real_name
+    10: bool refund_resells
+}
+
+struct CreateProgramRequest {
+    1: ProgramSpec spec
+}
+
+struct CreateProgramResponse {
+    1: Status status
+}
+
+struct GetProgramRequest {
+    1: string program_id
+}
+
+struct GetProgramResponse {
+    1: Status status
+    2: ProgramSpec spec
+    3: bool sale_open
+}
+
+struct SetSaleRequest {
+    1: string program_id
+    2: bool open
+}
+
+struct SetSaleResponse {
+    1: Status status
+}
+
+struct BlockRequest {
+    1: string program_id
+    2: list<string> seat_ids
+    3: i32 from_leg
+    4: i32 to_leg  // 0 = the last stop
+    5: bool unblock
+}
+
+struct BlockResponse {
+    1: Status status
+}
+
+struct Holder {
+    1: string name
+    2: string id_number
+}
+
+struct HoldRequest {
+    1: binary request_id  // 16 bytes: the hashed Idempotency-Key; empty = none
+    2: string program_id
+    3: i64 user_id
+    4: string category    // empty = any
+    5: i32 count          // best-available; 0 with seat_ids
+    6: bool together
+    7: bool accessible
+    8: i32 from_leg
+    9: i32 to_leg         // 0 = the last stop
+    10: list<string> seat_ids
+    11: list<Holder> holders
+    12: optional i64 expected_total_cents
+}
+
+struct HeldSeat {
+    1: string id
+    2: string label
+    3: string category
+    4: i64 price_cents
+    5: bool refunded
+}
+
+struct Hold {
+    1: i64 hold_id
+    2: i64 order_no
+    3: string program_id
+    4: i64 user_id
+    5: string status      // HELD, CONFIRMED, RELEASED, REFUNDED
+    6: string reason      // RELEASED: cancelled, expired, refused
+    7: i32 from_leg
+    8: i32 to_leg
+    9: list<HeldSeat> seats
+    10: i64 total_cents
+    11: i64 created_at_unix_ms
+    12: i64 expires_at_unix_ms
+    13: list<Holder> holders
+}
+
+struct HoldResponse {
+    1: Status status
+    2: Hold hold
+    3: bool replayed  // the request id matched an earlier hold
+}
+
+struct GetHoldRequest {
+    1: i64 hold_id
+    2: bool consistent  // read through the leader
+}
+
+struct ConfirmRequest {
+    1: i64 hold_id
+}
+
+struct ReleaseRequest {
+    1: i64 hold_id
+    2: i64 user_id  // 0 = the system
+    3: string reason  // cancelled or refused
+}
+
+struct RefundRequest {
+    1: i64 hold_id
+    2: list<string> seat_ids  // empty = every seat not refunded yet
+}
+
+struct RefundResponse {
+    1: Status status
+    2: i64 amount_cents
+}
+
+struct AvailabilityRequest {
+    1: string program_id
+    2: i32 from_leg
+    3: i32 to_leg
+    4: bool consistent
+}
+
+struct CategoryAvailability {
+    1: string id
+    2: i32 capacity
+    3: i32 free
+    4: i32 held
+    5: i32 sold
+    6: i32 blocked
+}
+
+struct AvailabilityResponse {
+    1: Status status
+    2: list<CategoryAvailability> categories
+}
+
+struct SeatMapRequest {
+    1: string program_id
+    2: string category
+    3: i32 from_leg
+    4: i32 to_leg
+    5: bool consistent
+}
+
+struct SeatState {
+    1: string id
+    2: string section
+    3: string row
+    4: i32 col
+    5: string label
+    6: string category
+    7: string status  // free, held, sold, blocked
+}
+
+struct SeatMapResponse {
+    1: Status status
+    2: list<SeatState> seats
+}
+
+struct GroupStatus {
+    1: i32 group
+    2: string state
+    3: string leader_id
+    4: i64 term
+    5: i64 applied_index
+    6: i64 commit_index
+    7: i64 last_index
+    8: list<string> voters
+}
+
+struct Placement {
+    1: string program_id
+    2: i32 group
+}
+
+struct ClusterStatusRequest {}
+
+struct ClusterStatusResponse {
+    1: Status status
+    2: string node_id
+    3: string raft_addr
+    4: list<GroupStatus> groups
+    5: list<Placement> placements
+}
+
+struct JoinRequest {
+    1: string node_id
+    2: string raft_addr
+}
+
+struct RemoveRequest {
+    1: string node_id
+}
+
+// MembershipResponse lists the groups this node does not lead: the caller
+// asks their leaders.
+struct MembershipResponse {
+    1: Status status
+    2: list<i32> not_led_groups
+}
+
+struct TransferRequest {}
+
+service Inventory {
+    CreateProgramResponse CreateProgram(1: CreateProgramRequest req)
+    GetProgramResponse GetProgram(1: GetProgramRequest req)
+    SetSaleResponse SetSale(1: SetSaleRequest req)
+    BlockResponse Block(1: BlockRequest req)
+    HoldResponse PlaceHold(1: HoldRequest req)
+    HoldResponse GetHold(1: GetHoldRequest req)
+    HoldResponse Confirm(1: ConfirmRequest req)
+    HoldResponse Release(1: ReleaseRequest req)
+    RefundResponse Refund(1: RefundRequest req)
+    AvailabilityResponse Availability(1: AvailabilityRequest req)
+    SeatMapResponse SeatMap(1: SeatMapRequest req)
+    ClusterStatusResponse ClusterStatus(1: ClusterStatusRequest req)
+    MembershipResponse Join(1: JoinRequest req)
+    MembershipResponse Remove(1: RemoveRequest req)
+    MembershipResponse TransferLeadership(1: TransferRequest req)
+}

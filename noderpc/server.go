@@ -1,0 +1,441 @@
+// Package noderpc serves an inventory node (raftfsm.Node) over Kitex. Its
+// handlers are thin: bind the generated request, convert it to a domain
+// command or query, run it on the node, map the outcome to the response's
+// Status. Generated types stop here.
+//
+// Concurrency: Kitex calls the handlers from many goroutines; the node is
+// safe for concurrent use, and a Server keeps no state of its own.
+package noderpc
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"seatd/inventory"
+	rpc "seatd/kitex_gen/inventoryrpc"
+	"seatd/raftfsm"
+)
+
+// Server implements the generated Inventory service over a node.
+type Server struct {
+	node *raftfsm.Node
+}
+
+var _ rpc.Inventory = (*Server)(nil)
+
+// New returns a Server for node.
+func New(node *raftfsm.Node) *Server { return &Server{node: node} }
+
+// status maps a call's outcome or adapter error to the RPC Status.
+func status(group uint16, o raftfsm.Outcome, err error) *rpc.Status {
+	st := &rpc.Status{Group: int32(group)}
+	var nle *raftfsm.NotLeaderError
+	switch {
+	case err == nil:
+		st.Route = rpc.Route_OK
+		st.Code, st.CodeName, st.Detail = int32(o.Result), o.Result.String(), o.Detail
+		st.AppliedIndex = int64(o.Index)
+	case errors.As(err, &nle):
+		st.Route, st.LeaderId, st.Group = rpc.Route_NOT_LEADER, nle.LeaderID, int32(nle.Group)
+	case errors.Is(err, raftfsm.ErrNotLeader):
+		st.Route = rpc.Route_NOT_LEADER
+	case errors.Is(err, raftfsm.ErrOverloaded):
+		st.Route = rpc.Route_OVERLOADED
+	case errors.Is(err, raftfsm.ErrAmbiguous):
+		st.Route = rpc.Route_AMBIGUOUS
+	case errors.Is(err, raftfsm.ErrBadCommand):
+		st.Route, st.Detail = rpc.Route_BAD_REQUEST, err.Error()
+	default:
+		st.Route, st.Detail = rpc.Route_UNAVAILABLE, err.Error()
+	}
+	return st
+}
+
+func badRequest(detail string) *rpc.Status {
+	return &rpc.Status{Route: rpc.Route_BAD_REQUEST, Detail: detail}
+}
+
+func noProgram(id string) *rpc.Status {
+	return &rpc.Status{Route: rpc.Route_NO_PROGRAM, Detail: id}
+}
+
+// propose runs a command on the program's group.
+func (s *Server) propose(ctx context.Context, program string, cmd *raftfsm.Command) (uint16, raftfsm.Outcome, *rpc.Status) {
+	g, ok := s.node.Placement(program)
+	if !ok {
+		return 0, raftfsm.Outcome{}, noProgram(program)
+	}
+	o, err := s.node.Propose(ctx, g, cmd)
+	st := status(g, o, err)
+	return g, o, st
+}
+
+// read runs a query on a group, through the leader if consistent.
+func (s *Server) read(ctx context.Context, g uint16, consistent bool, fn func(e *inventory.Engine, applied uint64)) *rpc.Status {
+	var err error
+	if consistent {
+		err = s.node.ConsistentRead(ctx, g, fn)
+	} else {
+		err = s.node.Read(g, fn)
+	}
+	if err != nil {
+		return status(g, raftfsm.Outcome{}, err)
+	}
+	return &rpc.Status{Route: rpc.Route_OK, Group: int32(g), CodeName: inventory.ResultOK.String()}
+}
+
+// CreateProgram places the program on a group (through the meta group's
+// leader) and creates it there.
+func (s *Server) CreateProgram(ctx context.Context, req *rpc.CreateProgramRequest) (*rpc.CreateProgramResponse, error) {
+	if req.Spec == nil {
+		return &rpc.CreateProgramResponse{Status: badRequest("spec is missing")}, nil
+	}
+	spec := specFromRPC(req.Spec)
+	// Validate before placing, so a refused program takes no place.
+	if _, err := inventory.AppendProgramSpec(nil, &spec); err != nil {
+		return &rpc.CreateProgramResponse{Status: badRequest(err.Error())}, nil
+	}
+	g, err := s.node.Place(ctx, spec.ID)
+	if err != nil {
+		return &rpc.CreateProgramResponse{Status: status(raftfsm.MetaGroup, raftfsm.Outcome{}, err)}, nil
+	}
+	o, err := s.node.Propose(ctx, g, &raftfsm.Command{Op: raftfsm.OpCreateProgram, Spec: &spec})
+	return &rpc.CreateProgramResponse{Status: status(g, o, err)}, nil
+}
+
+// GetProgram returns a program's description and sale state.
+func (s *Server) GetProgram(ctx context.Context, req *rpc.GetProgramRequest) (*rpc.GetProgramResponse, error) {
+	g, ok := s.node.Placement(req.ProgramId)
+	if !ok {
+		return &rpc.GetProgramResponse{Status: noProgram(req.ProgramId)}, nil
+	}
+	resp := &rpc.GetProgramResponse{}
+	var applied uint64
+	var found bool
+	st := s.read(ctx, g, false, func(e *inventory.Engine, a uint64) {
+		applied = a
+		p, ok := e.Program(req.ProgramId)
+		if found = ok; ok {
+			spec := p.Spec()
+			resp.Spec, resp.SaleOpen = specToRPC(&spec), p.SaleOpen()
+		}
+	})
+	st.AppliedIndex = int64(applied)
+	if st.Route == rpc.Route_OK && !found {
+		st.Code, st.CodeName = int32(inventory.ResultProgramNotFound), inventory.ResultProgramNotFound.String()
+	}
+	resp.Status = st
+	return resp, nil
+}
+
+// SetSale opens or closes a program's sale.
+func (s *Server) SetSale(ctx context.Context, req *rpc.SetSaleRequest) (*rpc.SetSaleResponse, error) {
+	op := raftfsm.OpCloseSale
+	if req.Open {
+		op = raftfsm.OpOpenSale
+	}
+	_, _, st := s.propose(ctx, req.ProgramId, &raftfsm.Command{Op: op, Program: req.ProgramId})
+	return &rpc.SetSaleResponse{Status: st}, nil
+}
+
+// Block blocks or unblocks seats.
+func (s *Server) Block(ctx context.Context, req *rpc.BlockRequest) (*rpc.BlockResponse, error) {
+	op := raftfsm.OpBlock
+	if req.Unblock {
+		op = raftfsm.OpUnblock
+	}
+	br := &inventory.BlockRequest{Program: req.ProgramId, Seats: req.SeatIds, From: int(req.FromLeg), To: int(req.ToLeg)}
+	_, _, st := s.propose(ctx, req.ProgramId, &raftfsm.Command{Op: op, Block: br})
+	return &rpc.BlockResponse{Status: st}, nil
+}
+
+// PlaceHold holds seats. The request id makes retries safe across leader
+// changes: the same user, program and id within the TTL get the first hold.
+func (s *Server) PlaceHold(ctx context.Context, req *rpc.HoldRequest) (*rpc.HoldResponse, error) {
+	if len(req.RequestId) != 0 && len(req.RequestId) != len(inventory.RequestID{}) {
+		return &rpc.HoldResponse{Status: badRequest("request_id: want 16 bytes or none")}, nil
+	}
+	if req.UserId <= 0 {
+		return &rpc.HoldResponse{Status: badRequest("user_id: want a positive id")}, nil
+	}
+	hr := &inventory.HoldRequest{
+		Program: req.ProgramId, User: uint64(req.UserId), Category: req.Category, Count: int(req.Count),
+		Together: req.Together, Accessible: req.Accessible, From: int(req.FromLeg), To: int(req.ToLeg), Seats: req.SeatIds,
+	}
+	copy(hr.RequestID[:], req.RequestId)
+	for _, h := range req.Holders {
+		if h != nil {
+			hr.Holders = append(hr.Holders, inventory.Holder{Name: h.Name, IDNumber: h.IdNumber})
+		}
+	}
+	if req.ExpectedTotalCents != nil {
+		hr.CheckTotal, hr.ExpectedTotalCents = true, *req.ExpectedTotalCents
+	}
+	_, o, st := s.propose(ctx, req.ProgramId, &raftfsm.Command{Op: raftfsm.OpHold, Hold: hr})
+	resp := &rpc.HoldResponse{Status: st, Replayed: o.Replayed}
+	if st.Route == rpc.Route_OK && o.Result == inventory.ResultOK {
+		resp.Hold = holdToRPC(&o.Hold)
+	}
+	return resp, nil
+}
+
+// holdGroup returns the group a hold id names, if this cluster has it.
+func (s *Server) holdGroup(id inventory.HoldID) (uint16, bool) {
+	g := id.Group()
+	return uint16(g), g >= 1 && g <= s.node.Groups()
+}
+
+// holdNotFound answers for a hold id whose group does not exist: no such
+// hold exists anywhere.
+func holdNotFound() *rpc.Status {
+	return &rpc.Status{Route: rpc.Route_OK, Code: int32(inventory.ResultHoldNotFound), CodeName: inventory.ResultHoldNotFound.String()}
+}
+
+// GetHold reads a hold from its group (the group is in the hold id).
+func (s *Server) GetHold(ctx context.Context, req *rpc.GetHoldRequest) (*rpc.HoldResponse, error) {
+	id := inventory.HoldID(req.HoldId)
+	g, ok := s.holdGroup(id)
+	if !ok {
+		return &rpc.HoldResponse{Status: holdNotFound()}, nil
+	}
+	resp := &rpc.HoldResponse{}
+	var applied uint64
+	st := s.read(ctx, g, req.Consistent, func(e *inventory.Engine, a uint64) {
+		applied = a
+		if h, ok := e.GetHold(id); ok {
+			resp.Hold = holdToRPC(&h)
+		}
+	})
+	st.AppliedIndex = int64(applied)
+	if st.Route == rpc.Route_OK && resp.Hold == nil {
+		st.Code, st.CodeName = int32(inventory.ResultHoldNotFound), inventory.ResultHoldNotFound.String()
+	}
+	resp.Status = st
+	return resp, nil
+}
+
+// holdCommand runs a command on the hold's group and returns the hold as
+// it is after it.
+func (s *Server) holdCommand(ctx context.Context, id inventory.HoldID, cmd *raftfsm.Command) (*rpc.HoldResponse, raftfsm.Outcome) {
+	g, ok := s.holdGroup(id)
+	if !ok {
+		return &rpc.HoldResponse{Status: holdNotFound()}, raftfsm.Outcome{}
+	}
+	o, err := s.node.Propose(ctx, g, cmd)
+	resp := &rpc.HoldResponse{Status: status(g, o, err)}
+	if err == nil {
+		s.node.Read(g, func(e *inventory.Engine, _ uint64) {
+			if h, ok := e.GetHold(id); ok {
+				resp.Hold = holdToRPC(&h)
+			}
+		})
+	}
+	return resp, o
+}
+
+// Confirm marks a hold paid.
+func (s *Server) Confirm(ctx context.Context, req *rpc.ConfirmRequest) (*rpc.HoldResponse, error) {
+	resp, _ := s.holdCommand(ctx, inventory.HoldID(req.HoldId), &raftfsm.Command{Op: raftfsm.OpConfirm, HoldID: inventory.HoldID(req.HoldId)})
+	return resp, nil
+}
+
+// Release gives a hold back.
+func (s *Server) Release(ctx context.Context, req *rpc.ReleaseRequest) (*rpc.HoldResponse, error) {
+	reason := inventory.ReleaseCancelled
+	switch req.Reason {
+	case "", "cancelled":
+	case "refused":
+		reason = inventory.ReleaseRefused
+	default:
+		return &rpc.HoldResponse{Status: badRequest("reason: want cancelled or refused")}, nil
+	}
+	if req.UserId < 0 {
+		return &rpc.HoldResponse{Status: badRequest("user_id: negative")}, nil
+	}
+	cmd := &raftfsm.Command{Op: raftfsm.OpRelease, HoldID: inventory.HoldID(req.HoldId), Owner: uint64(req.UserId), Reason: reason}
+	resp, _ := s.holdCommand(ctx, inventory.HoldID(req.HoldId), cmd)
+	return resp, nil
+}
+
+// Refund refunds some or all seats of a confirmed hold.
+func (s *Server) Refund(ctx context.Context, req *rpc.RefundRequest) (*rpc.RefundResponse, error) {
+	id := inventory.HoldID(req.HoldId)
+	g, ok := s.holdGroup(id)
+	if !ok {
+		return &rpc.RefundResponse{Status: holdNotFound()}, nil
+	}
+	o, err := s.node.Propose(ctx, g, &raftfsm.Command{Op: raftfsm.OpRefund, HoldID: id, Seats: req.SeatIds})
+	return &rpc.RefundResponse{Status: status(g, o, err), AmountCents: o.Amount}, nil
+}
+
+// Availability counts seats per category over a leg range.
+func (s *Server) Availability(ctx context.Context, req *rpc.AvailabilityRequest) (*rpc.AvailabilityResponse, error) {
+	g, ok := s.node.Placement(req.ProgramId)
+	if !ok {
+		return &rpc.AvailabilityResponse{Status: noProgram(req.ProgramId)}, nil
+	}
+	resp := &rpc.AvailabilityResponse{}
+	var res inventory.Result
+	var applied uint64
+	st := s.read(ctx, g, req.Consistent, func(e *inventory.Engine, a uint64) {
+		applied = a
+		var cats []inventory.CategoryAvailability
+		cats, res = e.Availability(req.ProgramId, int(req.FromLeg), int(req.ToLeg))
+		for _, c := range cats {
+			resp.Categories = append(resp.Categories, &rpc.CategoryAvailability{
+				Id: c.ID, Capacity: int32(c.Capacity), Free: int32(c.Free), Held: int32(c.Held), Sold: int32(c.Sold), Blocked: int32(c.Blocked),
+			})
+		}
+	})
+	st.Code, st.CodeName, st.AppliedIndex = int32(res), res.String(), int64(applied)
+	resp.Status = st
+	return resp, nil
+}
+
+// SeatMap returns every seat with its status over a leg range.
+func (s *Server) SeatMap(ctx context.Context, req *rpc.SeatMapRequest) (*rpc.SeatMapResponse, error) {
+	g, ok := s.node.Placement(req.ProgramId)
+	if !ok {
+		return &rpc.SeatMapResponse{Status: noProgram(req.ProgramId)}, nil
+	}
+	resp := &rpc.SeatMapResponse{}
+	var res inventory.Result
+	var applied uint64
+	st := s.read(ctx, g, req.Consistent, func(e *inventory.Engine, a uint64) {
+		applied = a
+		var states []inventory.SeatState
+		states, res = e.SeatMap(req.ProgramId, req.Category, int(req.FromLeg), int(req.ToLeg))
+		if res != inventory.ResultOK {
+			return
+		}
+		p, _ := e.Program(req.ProgramId)
+		resp.Seats = make([]*rpc.SeatState, len(states))
+		for i, ss := range states {
+			info := p.Seat(ss.Seat)
+			resp.Seats[i] = &rpc.SeatState{Id: info.ID, Section: info.Section, Row: info.Row, Col: int32(info.Col),
+				Label: info.Label, Category: info.Category, Status: ss.Status.String()}
+		}
+	})
+	st.Code, st.CodeName, st.AppliedIndex = int32(res), res.String(), int64(applied)
+	resp.Status = st
+	return resp, nil
+}
+
+// ClusterStatus reports this node's view of every group and the placement
+// table.
+func (s *Server) ClusterStatus(ctx context.Context, _ *rpc.ClusterStatusRequest) (*rpc.ClusterStatusResponse, error) {
+	resp := &rpc.ClusterStatusResponse{Status: &rpc.Status{Route: rpc.Route_OK}, NodeId: s.node.ID(), RaftAddr: s.node.Addr()}
+	for _, g := range s.node.Stats() {
+		resp.Groups = append(resp.Groups, &rpc.GroupStatus{
+			Group: int32(g.Group), State: g.State, LeaderId: g.LeaderID, Term: int64(g.Term),
+			AppliedIndex: int64(g.Applied), CommitIndex: int64(g.Commit), LastIndex: int64(g.Last), Voters: g.Voters,
+		})
+	}
+	for _, p := range s.node.PlacementTable() {
+		resp.Placements = append(resp.Placements, &rpc.Placement{ProgramId: p.Program, Group: int32(p.Group)})
+	}
+	return resp, nil
+}
+
+func membership(notLed []uint16, err error) *rpc.MembershipResponse {
+	resp := &rpc.MembershipResponse{Status: status(0, raftfsm.Outcome{}, err)}
+	for _, g := range notLed {
+		resp.NotLedGroups = append(resp.NotLedGroups, int32(g))
+	}
+	return resp
+}
+
+// Join adds a node to every group this node leads.
+func (s *Server) Join(ctx context.Context, req *rpc.JoinRequest) (*rpc.MembershipResponse, error) {
+	if req.NodeId == "" || req.RaftAddr == "" {
+		return &rpc.MembershipResponse{Status: badRequest("node_id and raft_addr are required")}, nil
+	}
+	return membership(s.node.AddVoter(req.NodeId, req.RaftAddr)), nil
+}
+
+// Remove removes a node from every group this node leads.
+func (s *Server) Remove(ctx context.Context, req *rpc.RemoveRequest) (*rpc.MembershipResponse, error) {
+	if req.NodeId == "" {
+		return &rpc.MembershipResponse{Status: badRequest("node_id is required")}, nil
+	}
+	return membership(s.node.RemoveServer(req.NodeId)), nil
+}
+
+// TransferLeadership hands every group this node leads to another voter.
+func (s *Server) TransferLeadership(ctx context.Context, _ *rpc.TransferRequest) (*rpc.MembershipResponse, error) {
+	return membership(nil, s.node.TransferLeadership()), nil
+}
+
+func specFromRPC(r *rpc.ProgramSpec) inventory.ProgramSpec {
+	spec := inventory.ProgramSpec{
+		ID: r.Id, Name: r.Name, Stops: r.Stops, HoldTTL: time.Duration(r.HoldTtlSeconds) * time.Second,
+		MaxSeatsPerHold: int(r.MaxSeatsPerHold), MaxSeatsPerUser: int(r.MaxSeatsPerUser),
+		RealName: r.RealName, RefundResells: r.RefundResells,
+	}
+	for _, c := range r.Categories {
+		if c != nil {
+			spec.Categories = append(spec.Categories, inventory.Category{ID: c.Id, Name: c.Name, PriceCents: c.PriceCents})
+		}
+	}
+	for _, sec := range r.Sections {
+		if sec == nil {
+			continue
+		}
+		out := inventory.Section{ID: sec.Id, Name: sec.Name}
+		for _, row := range sec.Rows {
+			if row == nil {
+				continue
+			}
+			rr := inventory.Row{ID: row.Id, Rank: int(row.Rank)}
+			for _, st := range row.Seats {
+				if st != nil {
+					rr.Seats = append(rr.Seats, inventory.Seat{Col: int(st.Col), Label: st.Label, Category: st.Category, Accessible: st.Accessible, Aisle: st.Aisle})
+				}
+			}
+			out.Rows = append(out.Rows, rr)
+		}
+		spec.Layout.Sections = append(spec.Layout.Sections, out)
+	}
+	return spec
+}
+
+func specToRPC(s *inventory.ProgramSpec) *rpc.ProgramSpec {
+	r := &rpc.ProgramSpec{
+		Id: s.ID, Name: s.Name, Stops: s.Stops, HoldTtlSeconds: int64(s.HoldTTL / time.Second),
+		MaxSeatsPerHold: int32(s.MaxSeatsPerHold), MaxSeatsPerUser: int32(s.MaxSeatsPerUser),
+		RealName: s.RealName, RefundResells: s.RefundResells,
+	}
+	for _, c := range s.Categories {
+		r.Categories = append(r.Categories, &rpc.Category{Id: c.ID, Name: c.Name, PriceCents: c.PriceCents})
+	}
+	for _, sec := range s.Layout.Sections {
+		out := &rpc.Section{Id: sec.ID, Name: sec.Name}
+		for _, row := range sec.Rows {
+			rr := &rpc.Row{Id: row.ID, Rank: int32(row.Rank)}
+			for _, st := range row.Seats {
+				rr.Seats = append(rr.Seats, &rpc.Seat{Col: int32(st.Col), Label: st.Label, Category: st.Category, Accessible: st.Accessible, Aisle: st.Aisle})
+			}
+			out.Rows = append(out.Rows, rr)
+		}
+		r.Sections = append(r.Sections, out)
+	}
+	return r
+}
+
+func holdToRPC(h *inventory.HoldInfo) *rpc.Hold {
+	r := &rpc.Hold{
+		HoldId: int64(h.ID), OrderNo: int64(h.OrderNo), ProgramId: h.Program.ID(), UserId: int64(h.User),
+		Status: h.Status.String(), Reason: h.Reason.String(), FromLeg: int32(h.From), ToLeg: int32(h.To),
+		TotalCents: h.TotalCents, CreatedAtUnixMs: h.CreatedAt / int64(time.Millisecond), ExpiresAtUnixMs: h.ExpiresAt / int64(time.Millisecond),
+	}
+	for i, s := range h.Seats {
+		info := h.Program.Seat(s)
+		r.Seats = append(r.Seats, &rpc.HeldSeat{Id: info.ID, Label: info.Label, Category: info.Category, PriceCents: info.PriceCents,
+			Refunded: h.Refunded&(1<<i) != 0})
+	}
+	for _, hd := range h.Holders {
+		r.Holders = append(r.Holders, &rpc.Holder{Name: hd.Name, IdNumber: hd.IDNumber})
+	}
+	return r
+}

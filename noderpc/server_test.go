@@ -1,0 +1,214 @@
+package noderpc
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/cloudwego/kitex/client"
+	"github.com/cloudwego/kitex/server"
+
+	rpc "seatd/kitex_gen/inventoryrpc"
+	invsvc "seatd/kitex_gen/inventoryrpc/inventory"
+	"seatd/raftfsm"
+)
+
+// startNode runs a one-node cluster behind a real Kitex server on
+// loopback and returns a generated client for it.
+func startNode(t *testing.T) invsvc.Client {
+	t.Helper()
+	node, err := raftfsm.StartNode(raftfsm.NodeConfig{
+		ID: "n1", Dir: t.TempDir(), Addr: "127.0.0.1:0", Groups: 2,
+		HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Bootstrap([]raftfsm.Peer{{ID: "n1", Addr: node.Addr()}}); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svr := invsvc.NewServer(New(node), server.WithListener(ln), server.WithExitWaitTime(time.Millisecond))
+	go svr.Run()
+	t.Cleanup(func() {
+		svr.Stop()
+		node.Shutdown(false)
+	})
+	c, err := invsvc.NewClient("seatd", client.WithHostPorts(ln.Addr().String()), client.WithRPCTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the node leads every group.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := c.ClusterStatus(context.Background(), &rpc.ClusterStatusRequest{})
+		led := 0
+		if err == nil {
+			for _, g := range st.Groups {
+				if g.State == "Leader" {
+					led++
+				}
+			}
+		}
+		if led == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node does not lead its groups: %v %v", st, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Leader duties start after a barrier: wait for a write to go through.
+	for {
+		r, err := c.SetSale(context.Background(), &rpc.SetSaleRequest{ProgramId: "none", Open: true})
+		if err == nil && r.Status.Route == rpc.Route_NO_PROGRAM {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node not ready: %v %v", r, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return c
+}
+
+func arenaSpec() *rpc.ProgramSpec {
+	spec := &rpc.ProgramSpec{Id: "show", Name: "Show", HoldTtlSeconds: 600,
+		Categories: []*rpc.Category{{Id: "a", PriceCents: 5000}, {Id: "b", PriceCents: 3000}}}
+	sec := &rpc.Section{Id: "A"}
+	for r := int32(1); r <= 3; r++ {
+		row := &rpc.Row{Id: string(rune('0' + r)), Rank: r}
+		for c := int32(1); c <= 10; c++ {
+			cat := "b"
+			if r == 1 {
+				cat = "a"
+			}
+			row.Seats = append(row.Seats, &rpc.Seat{Col: c, Category: cat})
+		}
+		sec.Rows = append(sec.Rows, row)
+	}
+	spec.Sections = []*rpc.Section{sec}
+	return spec
+}
+
+func code(st *rpc.Status) string {
+	if st.Route != rpc.Route_OK {
+		return st.Route.String()
+	}
+	return st.CodeName
+}
+
+func TestRPCEndToEnd(t *testing.T) {
+	c := startNode(t)
+	ctx := context.Background()
+
+	cp, err := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: arenaSpec()})
+	if err != nil || code(cp.Status) != "ok" {
+		t.Fatalf("CreateProgram = %v, %v", cp, err)
+	}
+	again, _ := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: arenaSpec()})
+	if code(again.Status) != "program_exists" {
+		t.Fatalf("CreateProgram(again) = %v", again.Status)
+	}
+	bad := arenaSpec()
+	bad.Id = "bad"
+	bad.Sections[0].Rows[0].Seats[1].Col = 1
+	if r, _ := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: bad}); r.Status.Route != rpc.Route_BAD_REQUEST {
+		t.Fatalf("CreateProgram(duplicate seat) = %v", r.Status)
+	}
+	if r, _ := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: 1, Count: 2}); code(r.Status) != "sale_not_open" {
+		t.Fatalf("PlaceHold before the sale = %v", r.Status)
+	}
+	if r, _ := c.SetSale(ctx, &rpc.SetSaleRequest{ProgramId: "show", Open: true}); code(r.Status) != "ok" {
+		t.Fatalf("SetSale = %v", r.Status)
+	}
+	gp, _ := c.GetProgram(ctx, &rpc.GetProgramRequest{ProgramId: "show"})
+	if code(gp.Status) != "ok" || !gp.SaleOpen || len(gp.Spec.Sections[0].Rows) != 3 {
+		t.Fatalf("GetProgram = %v", gp)
+	}
+
+	// Best-available, and the same request id again after it.
+	rid := make([]byte, 16)
+	rid[0] = 7
+	h, err := c.PlaceHold(ctx, &rpc.HoldRequest{RequestId: rid, ProgramId: "show", UserId: 42, Category: "a", Count: 2, Together: true})
+	if err != nil || code(h.Status) != "ok" || len(h.Hold.Seats) != 2 || h.Hold.Seats[0].Id != "A/1/5" || h.Hold.TotalCents != 10000 {
+		t.Fatalf("PlaceHold = %v, %v", h, err)
+	}
+	if h.Hold.OrderNo%64 != 42 {
+		t.Fatalf("order number %d does not end in the user's gene", h.Hold.OrderNo)
+	}
+	rep, _ := c.PlaceHold(ctx, &rpc.HoldRequest{RequestId: rid, ProgramId: "show", UserId: 42, Category: "a", Count: 2, Together: true})
+	if !rep.Replayed || rep.Hold.HoldId != h.Hold.HoldId {
+		t.Fatalf("PlaceHold(same request id) = %v; want the first hold", rep)
+	}
+	// Manual: a taken seat is named; a low expected price is refused.
+	if r, _ := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: 43, SeatIds: []string{"A/1/1", "A/1/5"}}); code(r.Status) != "seat_taken" || r.Status.Detail != "A/1/5" {
+		t.Fatalf("PlaceHold(taken seat) = %v", r.Status)
+	}
+	low := int64(100)
+	if r, _ := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: 43, SeatIds: []string{"A/2/1"}, ExpectedTotalCents: &low}); code(r.Status) != "price_mismatch" {
+		t.Fatalf("PlaceHold(low price) = %v", r.Status)
+	}
+	// Bad input changes nothing.
+	for _, req := range []*rpc.HoldRequest{
+		{ProgramId: "nope", UserId: 1, Count: 1},
+		{ProgramId: "show", UserId: 1, Count: 0},
+		{ProgramId: "show", UserId: 1, Count: 1000},
+		{ProgramId: "show", UserId: 1, SeatIds: []string{"Z/9/9"}},
+		{ProgramId: "show", UserId: 0, Count: 1},
+		{ProgramId: "show", UserId: 1, Count: 1, RequestId: []byte{1, 2, 3}},
+	} {
+		if r, _ := c.PlaceHold(ctx, req); code(r.Status) == "ok" {
+			t.Fatalf("PlaceHold(%v) succeeded", req)
+		}
+	}
+	av, _ := c.Availability(ctx, &rpc.AvailabilityRequest{ProgramId: "show", Consistent: true})
+	if code(av.Status) != "ok" || av.Categories[0].Held != 2 || av.Categories[0].Free != 8 || av.Categories[1].Free != 20 || av.Status.AppliedIndex == 0 {
+		t.Fatalf("Availability = %v", av)
+	}
+
+	if r, _ := c.Confirm(ctx, &rpc.ConfirmRequest{HoldId: h.Hold.HoldId}); code(r.Status) != "ok" || r.Hold.Status != "CONFIRMED" {
+		t.Fatalf("Confirm = %v", r)
+	}
+	if r, _ := c.Release(ctx, &rpc.ReleaseRequest{HoldId: h.Hold.HoldId, UserId: 42}); code(r.Status) != "hold_confirmed" {
+		t.Fatalf("Release(confirmed) = %v", r.Status)
+	}
+	rf, _ := c.Refund(ctx, &rpc.RefundRequest{HoldId: h.Hold.HoldId, SeatIds: []string{"A/1/5"}})
+	if code(rf.Status) != "ok" || rf.AmountCents != 5000 {
+		t.Fatalf("Refund = %v", rf)
+	}
+	gh, _ := c.GetHold(ctx, &rpc.GetHoldRequest{HoldId: h.Hold.HoldId, Consistent: true})
+	if code(gh.Status) != "ok" || !gh.Hold.Seats[0].Refunded || gh.Hold.Status != "CONFIRMED" {
+		t.Fatalf("GetHold = %v", gh)
+	}
+	if r, _ := c.GetHold(ctx, &rpc.GetHoldRequest{HoldId: 99 << 10}); code(r.Status) != "hold_not_found" {
+		t.Fatalf("GetHold(missing) = %v", r.Status)
+	}
+	if r, _ := c.Confirm(ctx, &rpc.ConfirmRequest{HoldId: 99<<10 | 1}); code(r.Status) != "hold_not_found" {
+		t.Fatalf("Confirm(missing) = %v", r.Status)
+	}
+
+	if r, _ := c.Block(ctx, &rpc.BlockRequest{ProgramId: "show", SeatIds: []string{"A/3/1"}}); code(r.Status) != "ok" {
+		t.Fatalf("Block = %v", r.Status)
+	}
+	sm, _ := c.SeatMap(ctx, &rpc.SeatMapRequest{ProgramId: "show"})
+	statuses := map[string]string{}
+	for _, s := range sm.Seats {
+		statuses[s.Id] = s.Status
+	}
+	if code(sm.Status) != "ok" || len(sm.Seats) != 30 || statuses["A/1/6"] != "sold" || statuses["A/1/5"] != "blocked" || statuses["A/3/1"] != "blocked" || statuses["A/2/2"] != "free" {
+		t.Fatalf("SeatMap = %v", statuses)
+	}
+
+	cs, _ := c.ClusterStatus(ctx, &rpc.ClusterStatusRequest{})
+	if cs.NodeId != "n1" || len(cs.Groups) != 3 || len(cs.Placements) != 1 || cs.Placements[0].ProgramId != "show" {
+		t.Fatalf("ClusterStatus = %v", cs)
+	}
+	if r, _ := c.Join(ctx, &rpc.JoinRequest{}); r.Status.Route != rpc.Route_BAD_REQUEST {
+		t.Fatalf("Join(empty) = %v", r.Status)
+	}
+}
