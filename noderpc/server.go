@@ -56,7 +56,14 @@ func badRequest(detail string) *rpc.Status {
 	return &rpc.Status{Route: rpc.Route_BAD_REQUEST, Detail: detail}
 }
 
-func noProgram(id string) *rpc.Status {
+// unplaced answers for a program this node has no placement for. Only the
+// meta group's leader knows for sure that a program does not exist; a
+// follower may simply not have applied the placement yet, so it sends the
+// caller to the meta leader.
+func (s *Server) unplaced(id string) *rpc.Status {
+	if self, leader := s.node.MetaLeader(); !self {
+		return &rpc.Status{Route: rpc.Route_NOT_LEADER, Group: raftfsm.MetaGroup, LeaderId: leader, Detail: id}
+	}
 	return &rpc.Status{Route: rpc.Route_NO_PROGRAM, Detail: id}
 }
 
@@ -64,7 +71,7 @@ func noProgram(id string) *rpc.Status {
 func (s *Server) propose(ctx context.Context, program string, cmd *raftfsm.Command) (uint16, raftfsm.Outcome, *rpc.Status) {
 	g, ok := s.node.Placement(program)
 	if !ok {
-		return 0, raftfsm.Outcome{}, noProgram(program)
+		return 0, raftfsm.Outcome{}, s.unplaced(program)
 	}
 	o, err := s.node.Propose(ctx, g, cmd)
 	st := status(g, o, err)
@@ -108,7 +115,7 @@ func (s *Server) CreateProgram(ctx context.Context, req *rpc.CreateProgramReques
 func (s *Server) GetProgram(ctx context.Context, req *rpc.GetProgramRequest) (*rpc.GetProgramResponse, error) {
 	g, ok := s.node.Placement(req.ProgramId)
 	if !ok {
-		return &rpc.GetProgramResponse{Status: noProgram(req.ProgramId)}, nil
+		return &rpc.GetProgramResponse{Status: s.unplaced(req.ProgramId)}, nil
 	}
 	resp := &rpc.GetProgramResponse{}
 	var applied uint64
@@ -273,7 +280,7 @@ func (s *Server) Refund(ctx context.Context, req *rpc.RefundRequest) (*rpc.Refun
 func (s *Server) Availability(ctx context.Context, req *rpc.AvailabilityRequest) (*rpc.AvailabilityResponse, error) {
 	g, ok := s.node.Placement(req.ProgramId)
 	if !ok {
-		return &rpc.AvailabilityResponse{Status: noProgram(req.ProgramId)}, nil
+		return &rpc.AvailabilityResponse{Status: s.unplaced(req.ProgramId)}, nil
 	}
 	resp := &rpc.AvailabilityResponse{}
 	var res inventory.Result
@@ -297,7 +304,7 @@ func (s *Server) Availability(ctx context.Context, req *rpc.AvailabilityRequest)
 func (s *Server) SeatMap(ctx context.Context, req *rpc.SeatMapRequest) (*rpc.SeatMapResponse, error) {
 	g, ok := s.node.Placement(req.ProgramId)
 	if !ok {
-		return &rpc.SeatMapResponse{Status: noProgram(req.ProgramId)}, nil
+		return &rpc.SeatMapResponse{Status: s.unplaced(req.ProgramId)}, nil
 	}
 	resp := &rpc.SeatMapResponse{}
 	var res inventory.Result

@@ -470,6 +470,13 @@ func (n *Node) Place(ctx context.Context, program string) (uint16, error) {
 // placement table.
 func (n *Node) Placement(program string) (uint16, bool) { return n.meta.place.lookup(program) }
 
+// MetaLeader reports whether this node leads the meta group (and so knows
+// every placement), and the meta leader's id.
+func (n *Node) MetaLeader() (self bool, leaderID string) {
+	_, id := n.meta.raft.LeaderWithID()
+	return n.meta.raft.State() == raft.Leader, string(id)
+}
+
 // PlacementTable returns every placement, sorted by program.
 func (n *Node) PlacementTable() []Placement { return n.meta.place.table() }
 

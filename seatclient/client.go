@@ -1,0 +1,392 @@
+// Package seatclient is the routing client of the inventory nodes, used by
+// every caller of seatd (the gateway, the order flow, tools). It knows
+// which group holds each program and which node leads each group, sends
+// every call to that leader, follows not-leader answers, and retries
+// ambiguous failures with the same request id, so that a retried hold
+// takes effect once.
+//
+// Concurrency: a Client is safe for concurrent use.
+package seatclient
+
+import (
+	"context"
+	crand "crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/cloudwego/kitex/client"
+
+	rpc "seatd/kitex_gen/inventoryrpc"
+	invsvc "seatd/kitex_gen/inventoryrpc/inventory"
+)
+
+// Errors a call can end with besides its response.
+var (
+	// ErrUnavailable means no attempt reached a leader that could answer
+	// within MaxAttempts.
+	ErrUnavailable = errors.New("seatclient: inventory unavailable")
+	// ErrOverloaded means the leader kept refusing for load.
+	ErrOverloaded = errors.New("seatclient: inventory overloaded")
+)
+
+// Config configures a Client. Zero fields take the defaults.
+type Config struct {
+	// Seeds are RPC addresses of some nodes; the client learns the rest.
+	Seeds []string
+	// MaxAttempts bounds tries per call, redirects included. Default 8.
+	MaxAttempts int
+	// BaseBackoff and MaxBackoff bound the jittered exponential wait
+	// between retries. Defaults 10ms and 500ms.
+	BaseBackoff, MaxBackoff time.Duration
+	// CallTimeout bounds one RPC. Default 3s.
+	CallTimeout time.Duration
+	// MaxNodes bounds the nodes the client keeps connections to. Default 64.
+	MaxNodes int
+	Log      *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 8
+	}
+	if c.BaseBackoff == 0 {
+		c.BaseBackoff = 10 * time.Millisecond
+	}
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = 500 * time.Millisecond
+	}
+	if c.CallTimeout == 0 {
+		c.CallTimeout = 3 * time.Second
+	}
+	if c.MaxNodes == 0 {
+		c.MaxNodes = 64
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Client routes calls to the inventory nodes.
+type Client struct {
+	cfg Config
+
+	mu        sync.Mutex // guards the fields below
+	conns     map[string]invsvc.Client
+	addrOf    map[string]string // node id -> RPC address
+	leader    map[int32]string  // group -> node id
+	placement map[string]int32  // program -> group
+	groups    int32
+}
+
+// New returns a client; it connects lazily.
+func New(cfg Config) (*Client, error) {
+	if len(cfg.Seeds) == 0 {
+		return nil, errors.New("seatclient: no seed addresses")
+	}
+	cfg = cfg.withDefaults()
+	if cfg.MaxAttempts < 1 || cfg.BaseBackoff <= 0 || cfg.MaxBackoff < cfg.BaseBackoff {
+		return nil, fmt.Errorf("seatclient: attempts %d, backoff %v-%v: out of range", cfg.MaxAttempts, cfg.BaseBackoff, cfg.MaxBackoff)
+	}
+	return &Client{cfg: cfg, conns: map[string]invsvc.Client{}, addrOf: map[string]string{},
+		leader: map[int32]string{}, placement: map[string]int32{}}, nil
+}
+
+func (c *Client) conn(addr string) (invsvc.Client, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cl, ok := c.conns[addr]; ok {
+		return cl, nil
+	}
+	if len(c.conns) >= c.cfg.MaxNodes {
+		return nil, fmt.Errorf("seatclient: more than %d nodes", c.cfg.MaxNodes)
+	}
+	cl, err := invsvc.NewClient("seatd", client.WithHostPorts(addr), client.WithRPCTimeout(c.cfg.CallTimeout))
+	if err != nil {
+		return nil, err
+	}
+	c.conns[addr] = cl
+	return cl, nil
+}
+
+// Refresh asks the seeds and known nodes for cluster status: node
+// addresses, group leaders and placements. A node reports its own RPC
+// address as the one it was reached at.
+func (c *Client) Refresh(ctx context.Context) error {
+	c.mu.Lock()
+	addrs := append([]string(nil), c.cfg.Seeds...)
+	for _, a := range c.addrOf {
+		addrs = append(addrs, a)
+	}
+	c.mu.Unlock()
+	var errs []error
+	seen := map[string]bool{}
+	for _, addr := range addrs {
+		if seen[addr] {
+			continue
+		}
+		seen[addr] = true
+		cl, err := c.conn(addr)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		st, err := cl.ClusterStatus(ctx, &rpc.ClusterStatusRequest{})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+			continue
+		}
+		c.mu.Lock()
+		c.addrOf[st.NodeId] = addr
+		c.groups = int32(len(st.Groups)) - 1
+		for _, g := range st.Groups {
+			if g.LeaderId != "" {
+				c.leader[g.Group] = g.LeaderId
+			}
+		}
+		for _, p := range st.Placements {
+			c.placement[p.ProgramId] = p.Group
+		}
+		c.mu.Unlock()
+	}
+	if len(errs) == len(seen) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, errors.Join(errs...))
+	}
+	return nil
+}
+
+// target returns the address to try for a group: its leader if known,
+// else a seed chosen by attempt.
+func (c *Client) target(group int32, attempt int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if id, ok := c.leader[group]; ok {
+		if addr, ok := c.addrOf[id]; ok {
+			return addr
+		}
+	}
+	return c.cfg.Seeds[attempt%len(c.cfg.Seeds)]
+}
+
+func (c *Client) forgetLeader(group int32) {
+	c.mu.Lock()
+	delete(c.leader, group)
+	c.mu.Unlock()
+}
+
+func (c *Client) setLeader(group int32, id string) {
+	c.mu.Lock()
+	c.leader[group] = id
+	_, known := c.addrOf[id]
+	c.mu.Unlock()
+	if !known {
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.CallTimeout)
+		defer cancel()
+		c.Refresh(ctx)
+	}
+}
+
+func (c *Client) backoff(ctx context.Context, attempt int) error {
+	d := min(c.cfg.MaxBackoff, c.cfg.BaseBackoff<<min(attempt, 16))
+	d = d/2 + rand.N(d/2+1) // jitter: spread retries of many clients
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// do runs call against the leader of group until it gets an answer it can
+// return: an engine result, a bad request, or no program. A group of -1
+// means "the program's group", resolved (and refreshed) from placement. A
+// not-leader answer names the group it is about (the program's group for a
+// create that was placed) and the client goes to that group's leader.
+func (c *Client) do(ctx context.Context, group int32, program string, call func(invsvc.Client) (*rpc.Status, error)) error {
+	var last error
+	target := group
+attempts:
+	for attempt := range c.cfg.MaxAttempts {
+		if target < 0 {
+			c.mu.Lock()
+			pg, ok := c.placement[program]
+			c.mu.Unlock()
+			if !ok {
+				c.Refresh(ctx)
+				c.mu.Lock()
+				pg = c.placement[program] // unknown: group 0, which answers NO_PROGRAM
+				c.mu.Unlock()
+			}
+			target = pg
+		}
+		cl, err := c.conn(c.target(target, attempt))
+		if err != nil {
+			return err
+		}
+		st, err := call(cl)
+		if err != nil {
+			// The call may or may not have run: retry the same request.
+			last = err
+			c.forgetLeader(target)
+			if c.backoff(ctx, attempt) != nil {
+				break attempts
+			}
+			continue
+		}
+		switch st.Route {
+		case rpc.Route_OK, rpc.Route_BAD_REQUEST:
+			return nil
+		case rpc.Route_NO_PROGRAM:
+			if group >= 0 || attempt > 0 {
+				return nil
+			}
+			c.Refresh(ctx)
+			target = group
+		case rpc.Route_NOT_LEADER:
+			last = fmt.Errorf("group %d: not the leader", st.Group)
+			target = st.Group
+			if st.Group == 0 && group != 0 {
+				// Sent to the meta leader to learn the placement: come back
+				// to the program's group after it.
+				target = -1
+			}
+			if st.LeaderId != "" {
+				c.setLeader(st.Group, st.LeaderId)
+				// A redirect can bounce while a placement or a leadership
+				// is still replicating: wait a little after the first.
+				if attempt > 0 && c.backoff(ctx, 0) != nil {
+					break attempts
+				}
+			} else {
+				c.forgetLeader(st.Group)
+				if c.backoff(ctx, attempt) != nil {
+					break attempts
+				}
+			}
+		case rpc.Route_OVERLOADED:
+			last = ErrOverloaded
+			if c.backoff(ctx, attempt) != nil {
+				break attempts
+			}
+		default: // AMBIGUOUS, UNAVAILABLE: the same request again
+			last = fmt.Errorf("route %v: %s", st.Route, st.Detail)
+			if c.backoff(ctx, attempt) != nil {
+				break attempts
+			}
+		}
+	}
+	if errors.Is(last, ErrOverloaded) {
+		return ErrOverloaded
+	}
+	return fmt.Errorf("%w: %v", ErrUnavailable, last)
+}
+
+// holdGroup is the group in a hold id's low bits.
+func holdGroup(id int64) int32 { return int32(id & 1023) }
+
+// CreateProgram creates a program; the node it reaches places it.
+func (c *Client) CreateProgram(ctx context.Context, req *rpc.CreateProgramRequest) (*rpc.CreateProgramResponse, error) {
+	var resp *rpc.CreateProgramResponse
+	err := c.do(ctx, 0, "", func(cl invsvc.Client) (*rpc.Status, error) {
+		r, err := cl.CreateProgram(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		resp = r
+		if r.Status.Route == rpc.Route_OK && r.Status.Code == 0 {
+			c.mu.Lock()
+			c.placement[req.Spec.Id] = r.Status.Group
+			c.mu.Unlock()
+		}
+		return r.Status, nil
+	})
+	return resp, err
+}
+
+// SetSale opens or closes a sale.
+func (c *Client) SetSale(ctx context.Context, req *rpc.SetSaleRequest) (*rpc.SetSaleResponse, error) {
+	var resp *rpc.SetSaleResponse
+	err := c.do(ctx, -1, req.ProgramId, func(cl invsvc.Client) (*rpc.Status, error) {
+		r, err := cl.SetSale(ctx, req)
+		resp = r
+		return status(r, err)
+	})
+	return resp, err
+}
+
+// PlaceHold holds seats. A request without a request id gets a random one,
+// so that the client's own retries take effect once; callers pass their
+// Idempotency-Key (hashed to 16 bytes) to make their retries safe too.
+func (c *Client) PlaceHold(ctx context.Context, req *rpc.HoldRequest) (*rpc.HoldResponse, error) {
+	if len(req.RequestId) == 0 {
+		req.RequestId = make([]byte, 16)
+		crand.Read(req.RequestId) // never fails
+	}
+	var resp *rpc.HoldResponse
+	err := c.do(ctx, -1, req.ProgramId, func(cl invsvc.Client) (*rpc.Status, error) {
+		r, err := cl.PlaceHold(ctx, req)
+		resp = r
+		return status(r, err)
+	})
+	return resp, err
+}
+
+// Confirm marks a hold paid (idempotent).
+func (c *Client) Confirm(ctx context.Context, req *rpc.ConfirmRequest) (*rpc.HoldResponse, error) {
+	var resp *rpc.HoldResponse
+	err := c.do(ctx, holdGroup(req.HoldId), "", func(cl invsvc.Client) (*rpc.Status, error) {
+		r, err := cl.Confirm(ctx, req)
+		resp = r
+		return status(r, err)
+	})
+	return resp, err
+}
+
+// Release gives a hold back (idempotent).
+func (c *Client) Release(ctx context.Context, req *rpc.ReleaseRequest) (*rpc.HoldResponse, error) {
+	var resp *rpc.HoldResponse
+	err := c.do(ctx, holdGroup(req.HoldId), "", func(cl invsvc.Client) (*rpc.Status, error) {
+		r, err := cl.Release(ctx, req)
+		resp = r
+		return status(r, err)
+	})
+	return resp, err
+}
+
+// GetHold reads a hold.
+func (c *Client) GetHold(ctx context.Context, req *rpc.GetHoldRequest) (*rpc.HoldResponse, error) {
+	var resp *rpc.HoldResponse
+	err := c.do(ctx, holdGroup(req.HoldId), "", func(cl invsvc.Client) (*rpc.Status, error) {
+		r, err := cl.GetHold(ctx, req)
+		resp = r
+		return status(r, err)
+	})
+	return resp, err
+}
+
+// Availability counts a program's seats.
+func (c *Client) Availability(ctx context.Context, req *rpc.AvailabilityRequest) (*rpc.AvailabilityResponse, error) {
+	var resp *rpc.AvailabilityResponse
+	err := c.do(ctx, -1, req.ProgramId, func(cl invsvc.Client) (*rpc.Status, error) {
+		r, err := cl.Availability(ctx, req)
+		resp = r
+		return status(r, err)
+	})
+	return resp, err
+}
+
+// response is any generated response with a Status.
+type response interface{ GetStatus() *rpc.Status }
+
+func status[R response](r R, err error) (*rpc.Status, error) {
+	if err != nil {
+		return nil, err
+	}
+	return r.GetStatus(), nil
+}

@@ -1,0 +1,168 @@
+package seatclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cloudwego/kitex/pkg/endpoint"
+	"github.com/cloudwego/kitex/pkg/rpcinfo"
+	"github.com/cloudwego/kitex/server"
+
+	"seatd/inventory"
+	rpc "seatd/kitex_gen/inventoryrpc"
+	invsvc "seatd/kitex_gen/inventoryrpc/inventory"
+	"seatd/noderpc"
+	"seatd/raftfsm"
+)
+
+type testNode struct {
+	node    *raftfsm.Node
+	svr     server.Server
+	rpcAddr string
+}
+
+// dropFirstHold makes the first PlaceHold that reaches any node take
+// effect and then lose its response, as when a leader dies right after
+// committing: the caller cannot know whether the hold was placed.
+var dropFirstHold atomic.Bool
+
+func lossyMiddleware(next endpoint.Endpoint) endpoint.Endpoint {
+	return func(ctx context.Context, req, resp any) error {
+		err := next(ctx, req, resp)
+		if rpcinfo.GetRPCInfo(ctx).To().Method() == "PlaceHold" && dropFirstHold.CompareAndSwap(true, false) {
+			return errors.New("response lost")
+		}
+		return err
+	}
+}
+
+func startCluster(t *testing.T, n int) []*testNode {
+	var nodes []*testNode
+	var peers []raftfsm.Peer
+	for i := range n {
+		node, err := raftfsm.StartNode(raftfsm.NodeConfig{
+			ID: fmt.Sprintf("n%d", i+1), Dir: t.TempDir(), Addr: "127.0.0.1:0", Groups: 2,
+			HeartbeatTimeout: 150 * time.Millisecond, ElectionTimeout: 150 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		svr := invsvc.NewServer(noderpc.New(node), server.WithListener(ln), server.WithExitWaitTime(time.Millisecond),
+			server.WithMiddleware(lossyMiddleware))
+		go svr.Run()
+		nodes = append(nodes, &testNode{node: node, svr: svr, rpcAddr: ln.Addr().String()})
+		peers = append(peers, raftfsm.Peer{ID: node.ID(), Addr: node.Addr()})
+	}
+	nodes[0].node.Bootstrap(peers)
+	t.Cleanup(func() {
+		for _, tn := range nodes {
+			if tn.svr != nil {
+				tn.svr.Stop()
+				tn.node.Shutdown(false)
+			}
+		}
+	})
+	return nodes
+}
+
+func newClient(t *testing.T, nodes []*testNode) *Client {
+	var seeds []string
+	for _, tn := range nodes {
+		seeds = append(seeds, tn.rpcAddr)
+	}
+	c, err := New(Config{Seeds: seeds, MaxAttempts: 30, CallTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func code(st *rpc.Status) string {
+	if st.Route != rpc.Route_OK {
+		return st.Route.String()
+	}
+	return st.CodeName
+}
+
+func arena() *rpc.ProgramSpec {
+	row := &rpc.Row{Id: "1", Rank: 1}
+	for c := int32(1); c <= 20; c++ {
+		row.Seats = append(row.Seats, &rpc.Seat{Col: c, Category: "a"})
+	}
+	return &rpc.ProgramSpec{Id: "show", MaxSeatsPerUser: 20, Categories: []*rpc.Category{{Id: "a", PriceCents: 100}},
+		Sections: []*rpc.Section{{Id: "A", Rows: []*rpc.Row{row}}}}
+}
+
+func TestRoutingExactlyOnce(t *testing.T) {
+	nodes := startCluster(t, 3)
+	c := newClient(t, nodes)
+	ctx := context.Background()
+	// Until every group has a leader with its duties running, calls are
+	// refused and retried by the client.
+	cp, err := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: arena()})
+	if err != nil || code(cp.Status) != "ok" {
+		t.Fatalf("CreateProgram = %v, %v", cp, err)
+	}
+	if r, err := c.SetSale(ctx, &rpc.SetSaleRequest{ProgramId: "show", Open: true}); err != nil || code(r.Status) != "ok" {
+		t.Fatalf("SetSale = %v, %v", r, err)
+	}
+
+	// An ambiguous failure: the hold is placed, its answer lost. The retry
+	// carries the same request id and gets the same hold back.
+	dropFirstHold.Store(true)
+	h, err := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: 7, Count: 2})
+	if err != nil || code(h.Status) != "ok" {
+		t.Fatalf("PlaceHold = %v, %v", h, err)
+	}
+	if dropFirstHold.Load() {
+		t.Fatal("the lossy middleware never fired")
+	}
+	if !h.Replayed {
+		t.Fatal("the retried hold was not recognised as a replay")
+	}
+	av, _ := c.Availability(ctx, &rpc.AvailabilityRequest{ProgramId: "show", Consistent: true})
+	if av.Categories[0].Held != 2 {
+		t.Fatalf("%d seats held after one retried hold of 2; want 2", av.Categories[0].Held)
+	}
+
+	// The leader of the program's group goes away; the client follows.
+	group := int32(cp.Status.Group)
+	var stopped string
+	for _, tn := range nodes {
+		for _, g := range tn.node.Stats() {
+			if int32(g.Group) == group && g.State == "Leader" {
+				stopped = tn.node.ID()
+				tn.svr.Stop()
+				tn.node.Shutdown(false)
+				tn.svr = nil
+			}
+		}
+		if stopped != "" {
+			break
+		}
+	}
+	if stopped == "" {
+		t.Fatal("no leader found for the program's group")
+	}
+	for i := range 5 {
+		r, err := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: uint64ToUser(i), Count: 1})
+		if err != nil || code(r.Status) != "ok" {
+			t.Fatalf("PlaceHold after %s stopped = %v, %v", stopped, r, err)
+		}
+	}
+	h2, err := c.GetHold(ctx, &rpc.GetHoldRequest{HoldId: h.Hold.HoldId, Consistent: true})
+	if err != nil || code(h2.Status) != "ok" || h2.Hold.Status != inventory.HoldHeld.String() {
+		t.Fatalf("GetHold on the new leader = %v, %v", h2, err)
+	}
+}
+
+func uint64ToUser(i int) int64 { return int64(100 + i) }
