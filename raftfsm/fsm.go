@@ -32,17 +32,27 @@ type FSM struct {
 	entries   atomic.Uint64 // command entries applied
 	commands  atomic.Uint64 // commands in them
 	applyTime atomic.Int64  // nanoseconds spent applying them
+	holds     [256]atomic.Uint64 // hold commands applied, by result code
 }
 
 // ApplyStats are an FSM's cumulative apply counters.
 type ApplyStats struct {
 	Entries, Commands uint64
 	Time              time.Duration
+	// Holds counts hold commands by result code (index = inventory.Result).
+	Holds map[inventory.Result]uint64
 }
 
 // ApplyStats returns the FSM's apply counters.
 func (f *FSM) ApplyStats() ApplyStats {
-	return ApplyStats{Entries: f.entries.Load(), Commands: f.commands.Load(), Time: time.Duration(f.applyTime.Load())}
+	st := ApplyStats{Entries: f.entries.Load(), Commands: f.commands.Load(), Time: time.Duration(f.applyTime.Load()),
+		Holds: map[inventory.Result]uint64{}}
+	for r := range f.holds {
+		if n := f.holds[r].Load(); n > 0 {
+			st.Holds[inventory.Result(r)] = n
+		}
+	}
+	return st
 }
 
 var _ raft.BatchingFSM = (*FSM)(nil)
@@ -86,6 +96,9 @@ func (f *FSM) applyEntryLocked(l *raft.Log) []Outcome {
 	for i := range cmds {
 		outs[i] = apply(f.e, stamp, &cmds[i])
 		outs[i].Index = l.Index
+		if cmds[i].Op == OpHold {
+			f.holds[outs[i].Result].Add(1)
+		}
 	}
 	f.applyTime.Add(int64(time.Since(start)))
 	f.entries.Add(1)
