@@ -29,9 +29,9 @@ type FSM struct {
 	applied atomic.Uint64 // the last log index applied
 
 	// apply statistics, for metrics
-	entries   atomic.Uint64 // command entries applied
-	commands  atomic.Uint64 // commands in them
-	applyTime atomic.Int64  // nanoseconds spent applying them
+	entries   atomic.Uint64      // command entries applied
+	commands  atomic.Uint64      // commands in them
+	applyTime atomic.Int64       // nanoseconds spent applying them
 	holds     [256]atomic.Uint64 // hold commands applied, by result code
 }
 
