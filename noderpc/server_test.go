@@ -3,6 +3,7 @@ package noderpc
 import (
 	"context"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,12 +17,16 @@ import (
 
 // startNode runs a one-node cluster behind a real Kitex server on
 // loopback and returns a generated client for it.
-func startNode(t *testing.T) invsvc.Client {
+func startNode(t *testing.T, tune ...func(*raftfsm.NodeConfig)) invsvc.Client {
 	t.Helper()
-	node, err := raftfsm.StartNode(raftfsm.NodeConfig{
+	cfg := raftfsm.NodeConfig{
 		ID: "n1", Dir: t.TempDir(), Addr: "127.0.0.1:0", Groups: 2,
 		HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond,
-	})
+	}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	node, err := raftfsm.StartNode(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,5 +215,42 @@ func TestRPCEndToEnd(t *testing.T) {
 	}
 	if r, _ := c.Join(ctx, &rpc.JoinRequest{}); r.Status.Route != rpc.Route_BAD_REQUEST {
 		t.Fatalf("Join(empty) = %v", r.Status)
+	}
+}
+
+// TestRPCConfirmAfterExpiry: a hold not paid within its TTL is expired by
+// the leader's ticker, and a late confirm is refused with hold_expired.
+func TestRPCConfirmAfterExpiry(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	c := startNode(t, func(cfg *raftfsm.NodeConfig) {
+		cfg.Clock = func() time.Time { return time.Unix(0, clock.Load()) }
+		cfg.TickInterval = 20 * time.Millisecond
+	})
+	ctx := context.Background()
+	c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: arenaSpec()})
+	c.SetSale(ctx, &rpc.SetSaleRequest{ProgramId: "show", Open: true})
+	h, _ := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: 9, Count: 1})
+	if code(h.Status) != "ok" {
+		t.Fatalf("PlaceHold = %v", h.Status)
+	}
+	clock.Add(int64(11 * time.Minute)) // the program's TTL is 10 minutes
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r, _ := c.GetHold(ctx, &rpc.GetHoldRequest{HoldId: h.Hold.HoldId, Consistent: true})
+		if r.Hold != nil && r.Hold.Status == "RELEASED" && r.Hold.Reason == "expired" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hold not expired: %v", r)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if r, _ := c.Confirm(ctx, &rpc.ConfirmRequest{HoldId: h.Hold.HoldId}); code(r.Status) != "hold_expired" {
+		t.Fatalf("Confirm(after expiry) = %v", r.Status)
+	}
+	av, _ := c.Availability(ctx, &rpc.AvailabilityRequest{ProgramId: "show", Consistent: true})
+	if av.Categories[0].Free+av.Categories[1].Free != 30 {
+		t.Fatalf("seats not back on sale after expiry: %v", av.Categories)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/cloudwego/kitex/client"
+	"github.com/cloudwego/kitex/pkg/connpool"
 
 	rpc "seatd/kitex_gen/inventoryrpc"
 	invsvc "seatd/kitex_gen/inventoryrpc/inventory"
@@ -46,6 +47,10 @@ type Config struct {
 	CallTimeout time.Duration
 	// MaxNodes bounds the nodes the client keeps connections to. Default 64.
 	MaxNodes int
+	// MaxIdleConnsPerNode bounds the pooled connections to one node. Kitex
+	// suggests about calls per second x response time; too few and every
+	// call past them opens and closes a TCP connection. Default 256.
+	MaxIdleConnsPerNode int
 	Log      *slog.Logger
 }
 
@@ -64,6 +69,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxNodes == 0 {
 		c.MaxNodes = 64
+	}
+	if c.MaxIdleConnsPerNode == 0 {
+		c.MaxIdleConnsPerNode = 256
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
@@ -105,7 +113,11 @@ func (c *Client) conn(addr string) (invsvc.Client, error) {
 	if len(c.conns) >= c.cfg.MaxNodes {
 		return nil, fmt.Errorf("seatclient: more than %d nodes", c.cfg.MaxNodes)
 	}
-	cl, err := invsvc.NewClient("seatd", client.WithHostPorts(addr), client.WithRPCTimeout(c.cfg.CallTimeout))
+	cl, err := invsvc.NewClient("seatd", client.WithHostPorts(addr), client.WithRPCTimeout(c.cfg.CallTimeout),
+		client.WithLongConnection(connpool.IdleConfig{
+			MinIdlePerAddress: 2, MaxIdlePerAddress: c.cfg.MaxIdleConnsPerNode,
+			MaxIdleGlobal: c.cfg.MaxIdleConnsPerNode * c.cfg.MaxNodes, MaxIdleTimeout: time.Minute,
+		}))
 	if err != nil {
 		return nil, err
 	}

@@ -17,7 +17,7 @@ import (
 )
 
 // freePort returns a loopback address that was free a moment ago.
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -27,13 +27,14 @@ func freePort(t *testing.T) string {
 }
 
 type proc struct {
+	bin  string
 	args []string
 	cmd  *exec.Cmd
 	rpc  string
 }
 
-func (p *proc) start(t *testing.T, bin string) {
-	p.cmd = exec.Command(bin, p.args...)
+func (p *proc) start(t testing.TB) {
+	p.cmd = exec.Command(p.bin, p.args...)
 	p.cmd.Stderr = os.Stderr
 	if !testing.Verbose() {
 		p.cmd.Stderr = nil
@@ -49,60 +50,8 @@ func (p *proc) start(t *testing.T, bin string) {
 // checks: no acknowledged hold lost, no seat held twice, every replica the
 // same.
 func TestProcessesSurviveSIGKILL(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "seatd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	var procs []*proc
-	var peers, seeds []string
-	raftAddrs := []string{freePort(t), freePort(t), freePort(t)}
-	for i := range 3 {
-		peers = append(peers, fmt.Sprintf("n%d=%s", i+1, raftAddrs[i]))
-	}
-	for i := range 3 {
-		rpcAddr := freePort(t)
-		p := &proc{rpc: rpcAddr, args: []string{"run", "-id", fmt.Sprintf("n%d", i+1), "-data-dir", t.TempDir(),
-			"-raft-addr", raftAddrs[i], "-rpc-addr", rpcAddr, "-admin-addr", freePort(t), "-groups", "2",
-			"-bootstrap", "-peers", joinComma(peers), "-log-level", "warn"}}
-		p.start(t, bin)
-		procs = append(procs, p)
-		seeds = append(seeds, rpcAddr)
-	}
-	t.Cleanup(func() {
-		for _, p := range procs {
-			p.cmd.Process.Kill()
-			p.cmd.Wait()
-		}
-	})
-	c, err := seatclient.New(seatclient.Config{Seeds: seeds, MaxAttempts: 60, CallTimeout: 2 * time.Second, MaxBackoff: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	procs, c, cp := startProcesses(t, arenaRPC(20, 30))
 	ctx := context.Background()
-	spec := &rpc.ProgramSpec{Id: "show", MaxSeatsPerUser: 200, MaxSeatsPerHold: 4, Categories: []*rpc.Category{{Id: "a", PriceCents: 100}}}
-	sec := &rpc.Section{Id: "A"}
-	for r := range 20 {
-		row := &rpc.Row{Id: fmt.Sprint(r + 1), Rank: int32(r + 1)}
-		for col := range 30 {
-			row.Seats = append(row.Seats, &rpc.Seat{Col: int32(col + 1), Category: "a"})
-		}
-		sec.Rows = append(sec.Rows, row)
-	}
-	spec.Sections = []*rpc.Section{sec}
-	var cp *rpc.CreateProgramResponse
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		cp, err = c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: spec})
-		if err == nil && cp.Status.Route == rpc.Route_OK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("CreateProgram = %v, %v", cp, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if r, err := c.SetSale(ctx, &rpc.SetSaleRequest{ProgramId: "show", Open: true}); err != nil || r.Status.CodeName != "ok" {
-		t.Fatalf("SetSale = %v, %v", r, err)
-	}
 
 	var mu sync.Mutex
 	acked := map[int64][]string{}
@@ -151,7 +100,7 @@ func TestProcessesSurviveSIGKILL(t *testing.T) {
 	victim.cmd.Process.Signal(syscall.SIGKILL)
 	victim.cmd.Wait()
 	time.Sleep(time.Second)
-	victim.start(t, bin)
+	victim.start(t)
 	time.Sleep(2 * time.Second)
 	close(stop)
 	wg.Wait()
@@ -209,6 +158,71 @@ func TestProcessesSurviveSIGKILL(t *testing.T) {
 	if len(acked) < 20 {
 		t.Fatalf("only %d holds acknowledged", len(acked))
 	}
+}
+
+// startProcesses builds seatd, runs three processes on loopback, creates
+// spec through the routing client and opens its sale.
+func startProcesses(t testing.TB, spec *rpc.ProgramSpec) ([]*proc, *seatclient.Client, *rpc.CreateProgramResponse) {
+	bin := filepath.Join(t.TempDir(), "seatd")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	var procs []*proc
+	var peers, seeds []string
+	raftAddrs := []string{freePort(t), freePort(t), freePort(t)}
+	for i := range 3 {
+		peers = append(peers, fmt.Sprintf("n%d=%s", i+1, raftAddrs[i]))
+	}
+	for i := range 3 {
+		rpcAddr := freePort(t)
+		p := &proc{bin: bin, rpc: rpcAddr, args: []string{"run", "-id", fmt.Sprintf("n%d", i+1), "-data-dir", t.TempDir(),
+			"-raft-addr", raftAddrs[i], "-rpc-addr", rpcAddr, "-admin-addr", freePort(t), "-groups", "2",
+			"-bootstrap", "-peers", joinComma(peers), "-log-level", "warn"}}
+		p.start(t)
+		procs = append(procs, p)
+		seeds = append(seeds, rpcAddr)
+	}
+	t.Cleanup(func() {
+		for _, p := range procs {
+			p.cmd.Process.Kill()
+			p.cmd.Wait()
+		}
+	})
+	c, err := seatclient.New(seatclient.Config{Seeds: seeds, MaxAttempts: 60, CallTimeout: 2 * time.Second, MaxBackoff: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var cp *rpc.CreateProgramResponse
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		cp, err = c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: spec})
+		if err == nil && cp.Status.Route == rpc.Route_OK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("CreateProgram = %v, %v", cp, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if r, err := c.SetSale(ctx, &rpc.SetSaleRequest{ProgramId: spec.Id, Open: true}); err != nil || r.Status.CodeName != "ok" {
+		t.Fatalf("SetSale = %v, %v", r, err)
+	}
+	return procs, c, cp
+}
+
+// arenaRPC is a one-section venue of rows x cols seats, program "show".
+func arenaRPC(rows, cols int) *rpc.ProgramSpec {
+	spec := &rpc.ProgramSpec{Id: "show", MaxSeatsPerUser: 1 << 16, MaxSeatsPerHold: 4, Categories: []*rpc.Category{{Id: "a", PriceCents: 100}}}
+	sec := &rpc.Section{Id: "A"}
+	for r := range rows {
+		row := &rpc.Row{Id: fmt.Sprint(r + 1), Rank: int32(r + 1)}
+		for col := range cols {
+			row.Seats = append(row.Seats, &rpc.Seat{Col: int32(col + 1), Category: "a"})
+		}
+		sec.Rows = append(sec.Rows, row)
+	}
+	spec.Sections = []*rpc.Section{sec}
+	return spec
 }
 
 func joinComma(ss []string) string {
