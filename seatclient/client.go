@@ -51,7 +51,7 @@ type Config struct {
 	// suggests about calls per second x response time; too few and every
 	// call past them opens and closes a TCP connection. Default 256.
 	MaxIdleConnsPerNode int
-	Log      *slog.Logger
+	Log                 *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
