@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -22,11 +23,20 @@ import (
 // stable key.
 type Store struct {
 	db *pebble.DB
+
+	// mu is held for reading by every operation and for writing by Close:
+	// raft's transport can still run a heartbeat or vote handler (which
+	// writes the term) after raft.Shutdown returns, and pebble panics when
+	// used after Close. With the lock those late calls fail with
+	// ErrStoreClosed instead.
+	mu     sync.RWMutex
+	closed bool // guarded by mu
 }
 
 // Store errors.
 var (
-	ErrCorruptLog = errors.New("raftfsm: corrupt log entry")
+	ErrCorruptLog  = errors.New("raftfsm: corrupt log entry")
+	ErrStoreClosed = errors.New("raftfsm: store closed")
 )
 
 const (
@@ -44,19 +54,40 @@ func OpenStore(dir string, log *slog.Logger) (*Store, error) {
 	return &Store{db: db}, nil
 }
 
-// Close closes the database. Group stores must not be used after.
-func (s *Store) Close() error { return s.db.Close() }
+// Close waits for operations in flight and closes the database; group
+// stores fail with ErrStoreClosed after it.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return s.db.Close()
+}
 
 // Group returns the log and stable store of one group.
 func (s *Store) Group(group uint16) *GroupStore {
-	return &GroupStore{db: s.db, group: group}
+	return &GroupStore{store: s, db: s.db, group: group}
 }
 
 // GroupStore is one group's raft.LogStore and raft.StableStore inside a
 // node's Store. It is safe for concurrent use, as pebble is.
 type GroupStore struct {
+	store *Store
 	db    *pebble.DB
 	group uint16
+}
+
+// open holds the store open for one operation; call the returned func
+// when done. It fails once the store is closed.
+func (g *GroupStore) open() (func(), error) {
+	g.store.mu.RLock()
+	if g.store.closed {
+		g.store.mu.RUnlock()
+		return nil, ErrStoreClosed
+	}
+	return g.store.mu.RUnlock, nil
 }
 
 var (
@@ -83,6 +114,11 @@ func (g *GroupStore) logBounds() (lower, upper []byte) {
 }
 
 func (g *GroupStore) edgeIndex(last bool) (uint64, error) {
+	done, err := g.open()
+	if err != nil {
+		return 0, err
+	}
+	defer done()
 	lower, upper := g.logBounds()
 	it, err := g.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
@@ -107,6 +143,11 @@ func (g *GroupStore) LastIndex() (uint64, error) { return g.edgeIndex(true) }
 
 // GetLog reads the entry at index into log, or returns raft.ErrLogNotFound.
 func (g *GroupStore) GetLog(index uint64, log *raft.Log) error {
+	done, err := g.open()
+	if err != nil {
+		return err
+	}
+	defer done()
 	v, closer, err := g.db.Get(g.logKey(index))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return raft.ErrLogNotFound
@@ -127,6 +168,11 @@ func (g *GroupStore) StoreLog(log *raft.Log) error { return g.StoreLogs([]*raft.
 
 // StoreLogs stores entries in one synced batch.
 func (g *GroupStore) StoreLogs(logs []*raft.Log) error {
+	done, err := g.open()
+	if err != nil {
+		return err
+	}
+	defer done()
 	b := g.db.NewBatch()
 	defer b.Close()
 	var buf []byte
@@ -141,6 +187,11 @@ func (g *GroupStore) StoreLogs(logs []*raft.Log) error {
 
 // DeleteRange deletes entries min..max, inclusive.
 func (g *GroupStore) DeleteRange(min, max uint64) error {
+	done, err := g.open()
+	if err != nil {
+		return err
+	}
+	defer done()
 	end := g.logKey(max + 1)
 	if max == ^uint64(0) {
 		_, end = g.logBounds()
@@ -154,11 +205,21 @@ func (g *GroupStore) stableKey(key []byte) []byte {
 
 // Set stores a stable value.
 func (g *GroupStore) Set(key, val []byte) error {
+	done, err := g.open()
+	if err != nil {
+		return err
+	}
+	defer done()
 	return g.db.Set(g.stableKey(key), val, pebble.Sync)
 }
 
 // Get returns a stable value, empty if the key was never set.
 func (g *GroupStore) Get(key []byte) ([]byte, error) {
+	done, err := g.open()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	v, closer, err := g.db.Get(g.stableKey(key))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return []byte{}, nil

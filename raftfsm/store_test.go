@@ -127,3 +127,30 @@ func TestGroupStoreStable(t *testing.T) {
 		t.Fatalf("GetUint64(term) leaked across groups = %d", v)
 	}
 }
+
+// TestStoreClosed: calls after Close (a raft transport handler that
+// outlives raft.Shutdown) fail with ErrStoreClosed instead of panicking.
+func TestStoreClosed(t *testing.T) {
+	s := openTestStore(t, t.TempDir())
+	g := s.Group(3)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var l raft.Log
+	for name, err := range map[string]error{
+		"SetUint64":   g.SetUint64([]byte("term"), 2),
+		"StoreLog":    g.StoreLog(testLog(1)),
+		"GetLog":      g.GetLog(1, &l),
+		"DeleteRange": g.DeleteRange(1, 2),
+	} {
+		if !errors.Is(err, ErrStoreClosed) {
+			t.Errorf("%s after Close = %v; want ErrStoreClosed", name, err)
+		}
+	}
+	if _, err := g.LastIndex(); !errors.Is(err, ErrStoreClosed) {
+		t.Errorf("LastIndex after Close = %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close = %v", err)
+	}
+}
