@@ -2,6 +2,7 @@ package raftfsm
 
 import (
 	"encoding/binary"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -27,7 +28,13 @@ func fastRaftConfig(c *raft.Config) {
 	c.SnapshotInterval = 20 * time.Millisecond
 }
 
+// errApplyWait is tryPropose giving up on an entry's outcome.
+var errApplyWait = errors.New("no outcome within 2s")
+
 // tryPropose proposes one entry on r, reporting errors instead of failing.
+// Raft's timeout bounds only the enqueue; like a real client, tryPropose
+// stops waiting for the outcome after 2s and reports the call ambiguous
+// (under fault injection a future can stay unresolved for a long time).
 func tryPropose(r *raft.Raft, stamp int64, cmds ...*Command) ([]Outcome, error) {
 	var enc []encodedCommand
 	for _, c := range cmds {
@@ -38,10 +45,17 @@ func tryPropose(r *raft.Raft, stamp int64, cmds ...*Command) ([]Outcome, error) 
 		enc = append(enc, e)
 	}
 	f := r.Apply(appendEntry(nil, stamp, enc), 200*time.Millisecond)
-	if err := f.Error(); err != nil {
-		return nil, err
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return nil, err
+		}
+		return f.Response().([]Outcome), nil
+	case <-time.After(2 * time.Second):
+		return nil, errApplyWait
 	}
-	return f.Response().([]Outcome), nil
 }
 
 func isolate(rs []*replica, victim *replica) {
