@@ -272,7 +272,7 @@ func (n *Node) startGroup(id uint16) (*group, error) {
 	if g.hasState, err = raft.HasExistingState(gs, gs, snaps); err != nil {
 		return nil, err
 	}
-	g.raft, err = raft.NewRaft(rc, fsm, gs, gs, snaps, g.trans)
+	g.raft, err = raft.NewRaft(rc, fsm, gs, gs, snaps, serialTransport{g.trans})
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package raftfsm
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -206,9 +207,69 @@ func convergeOrFail(t *testing.T, rs []*replica, seed uint64) {
 			t.Fatalf("seed %d: %s: Check: %v", seed, r.id, err)
 		}
 		if idx, d := digest(r); idx == idx0 && string(d) != string(d0) {
-			t.Fatalf("seed %d: %s diverged from %s at index %d", seed, r.id, rs[0].id, idx)
+			t.Fatalf("seed %d: %s diverged from %s at index %d; %s; %s", seed, r.id, rs[0].id, idx, compareLogs(rs[0], r), compareEngines(rs[0], r))
 		} else if idx != idx0 {
 			t.Fatalf("seed %d: %s at index %d, %s at %d after convergence", seed, r.id, idx, rs[0].id, idx0)
 		}
 	}
+}
+
+// compareLogs reports the first log index at which two replicas' stored
+// entries differ (skipping entries one of them no longer has), to tell a
+// log divergence from a state machine one.
+func compareLogs(a, b *replica) string {
+	ga, gb := a.store.Group(1), b.store.Group(1)
+	fa, _ := ga.FirstIndex()
+	fb, _ := gb.FirstIndex()
+	la, _ := ga.LastIndex()
+	lb, _ := gb.LastIndex()
+	snaps := fmt.Sprintf("snapshots %s/%s", a.raft.Stats()["last_snapshot_index"], b.raft.Stats()["last_snapshot_index"])
+	compared := 0
+	for i := max(fa, fb); i <= min(la, lb); i++ {
+		var x, y raft.Log
+		if ga.GetLog(i, &x) != nil || gb.GetLog(i, &y) != nil {
+			continue
+		}
+		compared++
+		if x.Term != y.Term || x.Type != y.Type || string(x.Data) != string(y.Data) {
+			return fmt.Sprintf("logs differ at index %d: term %d/%d type %v/%v, %d/%d bytes; %s", i, x.Term, y.Term, x.Type, y.Type, len(x.Data), len(y.Data), snaps)
+		}
+	}
+	return fmt.Sprintf("%d stored entries agree in %d..%d (first %d/%d, last %d/%d; %s): the state machines diverged",
+		compared, max(fa, fb), min(la, lb), fa, fb, la, lb, snaps)
+}
+
+// compareEngines reports the first difference between two replicas'
+// engines: clock, sequences, outbox, then hold by hold.
+func compareEngines(a, b *replica) string {
+	var out string
+	a.fsm.Read(func(ea *inventory.Engine, _ uint64) {
+		b.fsm.Read(func(eb *inventory.Engine, _ uint64) {
+			la, aa := ea.OutboxSeq()
+			lb, ab := eb.OutboxSeq()
+			sa, sb := ea.Stats(), eb.Stats()
+			if ea.Now() != eb.Now() || la != lb || aa != ab || sa.Holds != sb.Holds || sa.LiveHolds != sb.LiveHolds || sa.Dedupe != sb.Dedupe {
+				out = fmt.Sprintf("now %d/%d outbox %d,%d/%d,%d holds %d/%d live %d/%d dedupe %d/%d",
+					ea.Now(), eb.Now(), la, aa, lb, ab, sa.Holds, sb.Holds, sa.LiveHolds, sb.LiveHolds, sa.Dedupe, sb.Dedupe)
+				return
+			}
+			for seq := uint64(1); seq < 1<<20; seq++ {
+				id := inventory.HoldID(seq<<inventory.GroupBits | 1)
+				ha, oka := ea.GetHold(id)
+				hb, okb := eb.GetHold(id)
+				if !oka && !okb {
+					if seq > 4096 {
+						break
+					}
+					continue
+				}
+				if oka != okb || ha.Status != hb.Status || ha.Reason != hb.Reason || fmt.Sprint(ha.Seats) != fmt.Sprint(hb.Seats) || ha.CreatedAt != hb.CreatedAt {
+					out = fmt.Sprintf("hold %d: %v %v %v %v / %v %v %v %v", id, oka, ha.Status, ha.Seats, ha.CreatedAt, okb, hb.Status, hb.Seats, hb.CreatedAt)
+					return
+				}
+			}
+			out = "engines agree hold by hold"
+		})
+	})
+	return out
 }
