@@ -78,18 +78,28 @@ func (s *Server) propose(ctx context.Context, program string, cmd *raftfsm.Comma
 	return g, o, st
 }
 
-// read runs a query on a group, through the leader if consistent.
-func (s *Server) read(ctx context.Context, g uint16, consistent bool, fn func(e *inventory.Engine, applied uint64)) *rpc.Status {
+// read runs a query on a group, through the leader if consistent, and
+// returns an OK status carrying the log index the answer reflects.
+func (s *Server) read(ctx context.Context, g uint16, consistent bool, fn func(e *inventory.Engine)) *rpc.Status {
+	var applied uint64
+	run := func(e *inventory.Engine, a uint64) { applied = a; fn(e) }
 	var err error
 	if consistent {
-		err = s.node.ConsistentRead(ctx, g, fn)
+		err = s.node.ConsistentRead(ctx, g, run)
 	} else {
-		err = s.node.Read(g, fn)
+		err = s.node.Read(g, run)
 	}
 	if err != nil {
 		return status(g, raftfsm.Outcome{}, err)
 	}
-	return &rpc.Status{Route: rpc.Route_OK, Group: int32(g), CodeName: inventory.ResultOK.String()}
+	return &rpc.Status{Route: rpc.Route_OK, Group: int32(g), CodeName: inventory.ResultOK.String(), AppliedIndex: int64(applied)}
+}
+
+// setResult puts a query's engine result on an OK status.
+func setResult(st *rpc.Status, r inventory.Result) {
+	if st.Route == rpc.Route_OK {
+		st.Code, st.CodeName = int32(r), r.String()
+	}
 }
 
 // CreateProgram places the program on a group (through the meta group's
@@ -118,21 +128,17 @@ func (s *Server) GetProgram(ctx context.Context, req *rpc.GetProgramRequest) (*r
 		return &rpc.GetProgramResponse{Status: s.unplaced(req.ProgramId)}, nil
 	}
 	resp := &rpc.GetProgramResponse{}
-	var applied uint64
-	var found bool
-	st := s.read(ctx, g, false, func(e *inventory.Engine, a uint64) {
-		applied = a
+	found := false
+	resp.Status = s.read(ctx, g, false, func(e *inventory.Engine) {
 		p, ok := e.Program(req.ProgramId)
 		if found = ok; ok {
 			spec := p.Spec()
 			resp.Spec, resp.SaleOpen = specToRPC(&spec), p.SaleOpen()
 		}
 	})
-	st.AppliedIndex = int64(applied)
-	if st.Route == rpc.Route_OK && !found {
-		st.Code, st.CodeName = int32(inventory.ResultProgramNotFound), inventory.ResultProgramNotFound.String()
+	if !found {
+		setResult(resp.Status, inventory.ResultProgramNotFound)
 	}
-	resp.Status = st
 	return resp, nil
 }
 
@@ -207,18 +213,14 @@ func (s *Server) GetHold(ctx context.Context, req *rpc.GetHoldRequest) (*rpc.Hol
 		return &rpc.HoldResponse{Status: holdNotFound()}, nil
 	}
 	resp := &rpc.HoldResponse{}
-	var applied uint64
-	st := s.read(ctx, g, req.Consistent, func(e *inventory.Engine, a uint64) {
-		applied = a
+	resp.Status = s.read(ctx, g, req.Consistent, func(e *inventory.Engine) {
 		if h, ok := e.GetHold(id); ok {
 			resp.Hold = holdToRPC(&h)
 		}
 	})
-	st.AppliedIndex = int64(applied)
-	if st.Route == rpc.Route_OK && resp.Hold == nil {
-		st.Code, st.CodeName = int32(inventory.ResultHoldNotFound), inventory.ResultHoldNotFound.String()
+	if resp.Hold == nil {
+		setResult(resp.Status, inventory.ResultHoldNotFound)
 	}
-	resp.Status = st
 	return resp, nil
 }
 
@@ -284,9 +286,7 @@ func (s *Server) Availability(ctx context.Context, req *rpc.AvailabilityRequest)
 	}
 	resp := &rpc.AvailabilityResponse{}
 	var res inventory.Result
-	var applied uint64
-	st := s.read(ctx, g, req.Consistent, func(e *inventory.Engine, a uint64) {
-		applied = a
+	resp.Status = s.read(ctx, g, req.Consistent, func(e *inventory.Engine) {
 		var cats []inventory.CategoryAvailability
 		cats, res = e.Availability(req.ProgramId, int(req.FromLeg), int(req.ToLeg))
 		for _, c := range cats {
@@ -295,8 +295,7 @@ func (s *Server) Availability(ctx context.Context, req *rpc.AvailabilityRequest)
 			})
 		}
 	})
-	st.Code, st.CodeName, st.AppliedIndex = int32(res), res.String(), int64(applied)
-	resp.Status = st
+	setResult(resp.Status, res)
 	return resp, nil
 }
 
@@ -308,9 +307,7 @@ func (s *Server) SeatMap(ctx context.Context, req *rpc.SeatMapRequest) (*rpc.Sea
 	}
 	resp := &rpc.SeatMapResponse{}
 	var res inventory.Result
-	var applied uint64
-	st := s.read(ctx, g, req.Consistent, func(e *inventory.Engine, a uint64) {
-		applied = a
+	resp.Status = s.read(ctx, g, req.Consistent, func(e *inventory.Engine) {
 		var states []inventory.SeatState
 		states, res = e.SeatMap(req.ProgramId, req.Category, int(req.FromLeg), int(req.ToLeg))
 		if res != inventory.ResultOK {
@@ -324,8 +321,7 @@ func (s *Server) SeatMap(ctx context.Context, req *rpc.SeatMapRequest) (*rpc.Sea
 				Label: info.Label, Category: info.Category, Status: ss.Status.String()}
 		}
 	})
-	st.Code, st.CodeName, st.AppliedIndex = int32(res), res.String(), int64(applied)
-	resp.Status = st
+	setResult(resp.Status, res)
 	return resp, nil
 }
 
