@@ -35,10 +35,20 @@ func testNodeConfig(id, dir, addr string) NodeConfig {
 }
 
 func startTestCluster(t *testing.T, n int) *testCluster {
+	return startTestClusterWith(t, n, false, nil)
+}
+
+// startTestClusterWith starts n nodes on loopback, tune adjusting each
+// config, and bootstraps them all (or only the first, which then wins the
+// first elections), waiting for every group to have a leader.
+func startTestClusterWith(t *testing.T, n int, bootstrapFirstOnly bool, tune func(*NodeConfig)) *testCluster {
 	c := &testCluster{t: t}
 	var peers []Peer
 	for i := range n {
 		cfg := testNodeConfig(fmt.Sprintf("n%d", i+1), t.TempDir(), "127.0.0.1:0")
+		if tune != nil {
+			tune(&cfg)
+		}
 		node, err := StartNode(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -47,7 +57,10 @@ func startTestCluster(t *testing.T, n int) *testCluster {
 		c.nodes, c.cfgs = append(c.nodes, node), append(c.cfgs, cfg)
 		peers = append(peers, Peer{ID: node.ID(), Addr: node.Addr()})
 	}
-	for _, node := range c.nodes {
+	for i, node := range c.nodes {
+		if bootstrapFirstOnly && i > 0 {
+			break
+		}
 		if err := node.Bootstrap(peers); err != nil {
 			t.Fatal(err)
 		}
@@ -59,6 +72,18 @@ func startTestCluster(t *testing.T, n int) *testCluster {
 	})
 	c.waitLeaders()
 	return c
+}
+
+// openShow places, creates and opens the arena program "show" and
+// returns its group.
+func (c *testCluster) openShow() uint16 {
+	g := c.place("show")
+	for _, cmd := range []*Command{{Op: OpCreateProgram, Spec: arena(c.t)}, {Op: OpOpenSale, Program: "show"}} {
+		if o, err := c.propose(g, cmd); err != nil || o.Result != inventory.ResultOK {
+			c.t.Fatalf("%v = %v, %v", cmd.Op, o.Result, err)
+		}
+	}
+	return g
 }
 
 func (c *testCluster) live() []*Node {
@@ -315,34 +340,11 @@ func slicesEqual(a, b []uint32) bool {
 func TestClusterExpiry(t *testing.T) {
 	var clock atomic.Int64
 	clock.Store(time.Date(2027, 1, 1, 10, 0, 0, 0, time.UTC).UnixNano())
-	c := &testCluster{t: t}
-	var peers []Peer
-	for i := range 3 {
-		cfg := testNodeConfig(fmt.Sprintf("n%d", i+1), t.TempDir(), "127.0.0.1:0")
+	c := startTestClusterWith(t, 3, false, func(cfg *NodeConfig) {
 		cfg.TickInterval = 50 * time.Millisecond
 		cfg.Clock = func() time.Time { return time.Unix(0, clock.Load()) }
-		node, err := StartNode(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.nodes, c.cfgs = append(c.nodes, node), append(c.cfgs, cfg)
-		peers = append(peers, Peer{ID: node.ID(), Addr: node.Addr()})
-	}
-	for _, n := range c.nodes {
-		n.Bootstrap(peers)
-	}
-	t.Cleanup(func() {
-		for _, n := range c.live() {
-			n.Shutdown(true)
-		}
 	})
-	c.waitLeaders()
-	g := c.place("show")
-	for _, cmd := range []*Command{{Op: OpCreateProgram, Spec: arena(t)}, {Op: OpOpenSale, Program: "show"}} {
-		if o, err := c.propose(g, cmd); err != nil || o.Result != inventory.ResultOK {
-			t.Fatalf("%v = %v, %v", cmd.Op, o.Result, err)
-		}
-	}
+	g := c.openShow()
 	o, err := c.propose(g, &Command{Op: OpHold, Hold: &inventory.HoldRequest{Program: "show", User: 5, Count: 2}})
 	if err != nil || o.Result != inventory.ResultOK {
 		t.Fatalf("hold = %v, %v", o.Result, err)

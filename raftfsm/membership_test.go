@@ -4,8 +4,6 @@ import (
 	"slices"
 	"testing"
 	"time"
-
-	"seatd/inventory"
 )
 
 // addToAll asks the leader of every group to run fn (a membership change),
@@ -43,12 +41,7 @@ func voters(n *Node, g uint16) []string {
 
 func TestMembership(t *testing.T) {
 	c := startTestCluster(t, 3)
-	g := c.place("show")
-	for _, cmd := range []*Command{{Op: OpCreateProgram, Spec: arena(t)}, {Op: OpOpenSale, Program: "show"}} {
-		if o, err := c.propose(g, cmd); err != nil || o.Result != inventory.ResultOK {
-			t.Fatalf("%v = %v, %v", cmd.Op, o.Result, err)
-		}
-	}
+	g := c.openShow()
 	c.holds(10, 1)
 
 	// A new node starts empty (no bootstrap) and is added to every group
@@ -107,27 +100,11 @@ func TestMembership(t *testing.T) {
 // TestLeadersSpread: with more groups than nodes, no node keeps more than
 // its share of leaderships for long.
 func TestLeadersSpread(t *testing.T) {
-	c := &testCluster{t: t}
-	var peers []Peer
-	for i := range 3 {
-		cfg := testNodeConfig("n"+string(rune('1'+i)), t.TempDir(), "127.0.0.1:0")
-		cfg.Groups, cfg.BalanceInterval = 5, 100*time.Millisecond
-		n, err := StartNode(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.nodes, c.cfgs = append(c.nodes, n), append(c.cfgs, cfg)
-		peers = append(peers, Peer{ID: n.ID(), Addr: n.Addr()})
-	}
-	t.Cleanup(func() {
-		for _, n := range c.live() {
-			n.Shutdown(false)
-		}
-	})
 	// Bootstrapping from one node makes it win every first election: the
 	// others learn the configuration from it.
-	c.nodes[0].Bootstrap(peers)
-	c.waitLeaders()
+	c := startTestClusterWith(t, 3, true, func(cfg *NodeConfig) {
+		cfg.Groups, cfg.BalanceInterval = 5, 100*time.Millisecond
+	})
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		counts := map[string]int{}

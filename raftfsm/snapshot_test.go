@@ -3,7 +3,6 @@ package raftfsm
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -18,35 +17,11 @@ import (
 // snapshotCluster is a cluster that snapshots often and keeps few entries
 // after a snapshot, so that a follower that falls behind must be sent one.
 func snapshotCluster(t *testing.T) *testCluster {
-	c := &testCluster{t: t}
-	var peers []Peer
-	for i := range 3 {
-		cfg := testNodeConfig(fmt.Sprintf("n%d", i+1), t.TempDir(), "127.0.0.1:0")
+	c := startTestClusterWith(t, 3, false, func(cfg *NodeConfig) {
 		cfg.Groups = 1
 		cfg.SnapshotThreshold, cfg.TrailingLogs, cfg.SnapshotInterval = 32, 8, 50_000_000 // 50ms
-		node, err := StartNode(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Addr = node.Addr()
-		c.nodes, c.cfgs = append(c.nodes, node), append(c.cfgs, cfg)
-		peers = append(peers, Peer{ID: node.ID(), Addr: node.Addr()})
-	}
-	for _, n := range c.nodes {
-		n.Bootstrap(peers)
-	}
-	t.Cleanup(func() {
-		for _, n := range c.live() {
-			n.Shutdown(false)
-		}
 	})
-	c.waitLeaders()
-	g := c.place("show")
-	for _, cmd := range []*Command{{Op: OpCreateProgram, Spec: arena(t)}, {Op: OpOpenSale, Program: "show"}} {
-		if o, err := c.propose(g, cmd); err != nil || o.Result != inventory.ResultOK {
-			t.Fatalf("%v = %v, %v", cmd.Op, o.Result, err)
-		}
-	}
+	c.openShow()
 	return c
 }
 
