@@ -24,7 +24,7 @@ struct Status {
     5: i64 applied_index   // the log index the answer reflects
     6: i32 group           // the Raft group that answered
     7: string leader_id    // NOT_LEADER: the group's leader, when known
-    8: string leader_addr  // NOT_LEADER: its RPC address, when known
+    8: string leader_addr  // NOT_LEADER: its RPC address, when the directory has it
 }
 
 struct Category {
@@ -233,6 +233,13 @@ struct GroupStatus {
     6: i64 commit_index
     7: i64 last_index
     8: list<string> voters
+    9: bool writable  // this node leads the group and its leader duties run: writes are taken
+}
+
+// NodeInfo is a cluster member as the meta group's directory knows it.
+struct NodeInfo {
+    1: string id
+    2: string rpc_addr
 }
 
 struct Placement {
@@ -248,6 +255,8 @@ struct ClusterStatusResponse {
     3: string raft_addr
     4: list<GroupStatus> groups
     5: list<Placement> placements
+    6: list<NodeInfo> nodes  // every member that announced its RPC address, by id
+    7: string rpc_addr       // this node's announced RPC address
 }
 
 struct JoinRequest {

@@ -10,6 +10,7 @@ package noderpc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"seatd/inventory"
@@ -20,12 +21,36 @@ import (
 // Server implements the generated Inventory service over a node.
 type Server struct {
 	node *raftfsm.Node
+	cfg  Config
 }
 
 var _ rpc.Inventory = (*Server)(nil)
 
+// Config holds the defaults the server fills into requests before they
+// reach the log. They live here, at the edge, and not in the engine: a
+// default inside Apply would make replicas with different settings
+// diverge, while a filled-in request is the same command everywhere.
+type Config struct {
+	// DefaultHoldTTL is the hold TTL of a program created without one.
+	// Zero leaves it to the engine (inventory.DefaultHoldTTL).
+	DefaultHoldTTL time.Duration
+}
+
+// Validate reports a default out of the engine's range.
+func (c Config) Validate() error {
+	if c.DefaultHoldTTL != 0 && (c.DefaultHoldTTL < inventory.MinHoldTTL || c.DefaultHoldTTL > inventory.MaxHoldTTL) {
+		return fmt.Errorf("noderpc: default hold TTL %v, want %v-%v", c.DefaultHoldTTL, inventory.MinHoldTTL, inventory.MaxHoldTTL)
+	}
+	return nil
+}
+
 // New returns a Server for node.
-func New(node *raftfsm.Node) *Server { return &Server{node: node} }
+func New(node *raftfsm.Node, cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Server{node: node, cfg: cfg}, nil
+}
 
 // status maps a call's outcome or adapter error to the RPC Status.
 func status(group uint16, o raftfsm.Outcome, err error) *rpc.Status {
@@ -37,7 +62,7 @@ func status(group uint16, o raftfsm.Outcome, err error) *rpc.Status {
 		st.Code, st.CodeName, st.Detail = int32(o.Result), o.Result.String(), o.Detail
 		st.AppliedIndex = int64(o.Index)
 	case errors.As(err, &nle):
-		st.Route, st.LeaderId, st.Group = rpc.Route_NOT_LEADER, nle.LeaderID, int32(nle.Group)
+		st.Route, st.LeaderId, st.LeaderAddr, st.Group = rpc.Route_NOT_LEADER, nle.LeaderID, nle.LeaderRPCAddr, int32(nle.Group)
 	case errors.Is(err, raftfsm.ErrNotLeader):
 		st.Route = rpc.Route_NOT_LEADER
 	case errors.Is(err, raftfsm.ErrOverloaded):
@@ -62,7 +87,8 @@ func badRequest(detail string) *rpc.Status {
 // caller to the meta leader.
 func (s *Server) unplaced(id string) *rpc.Status {
 	if self, leader := s.node.MetaLeader(); !self {
-		return &rpc.Status{Route: rpc.Route_NOT_LEADER, Group: raftfsm.MetaGroup, LeaderId: leader, Detail: id}
+		return &rpc.Status{Route: rpc.Route_NOT_LEADER, Group: raftfsm.MetaGroup, LeaderId: leader,
+			LeaderAddr: s.node.NodeRPCAddr(leader), Detail: id}
 	}
 	return &rpc.Status{Route: rpc.Route_NO_PROGRAM, Detail: id}
 }
@@ -109,6 +135,9 @@ func (s *Server) CreateProgram(ctx context.Context, req *rpc.CreateProgramReques
 		return &rpc.CreateProgramResponse{Status: badRequest("spec is missing")}, nil
 	}
 	spec := specFromRPC(req.Spec)
+	if spec.HoldTTL == 0 {
+		spec.HoldTTL = s.cfg.DefaultHoldTTL
+	}
 	// Validate before placing, so a refused program takes no place.
 	if _, err := inventory.AppendProgramSpec(nil, &spec); err != nil {
 		return &rpc.CreateProgramResponse{Status: badRequest(err.Error())}, nil
@@ -328,15 +357,20 @@ func (s *Server) SeatMap(ctx context.Context, req *rpc.SeatMapRequest) (*rpc.Sea
 // ClusterStatus reports this node's view of every group and the placement
 // table.
 func (s *Server) ClusterStatus(ctx context.Context, _ *rpc.ClusterStatusRequest) (*rpc.ClusterStatusResponse, error) {
-	resp := &rpc.ClusterStatusResponse{Status: &rpc.Status{Route: rpc.Route_OK}, NodeId: s.node.ID(), RaftAddr: s.node.Addr()}
+	resp := &rpc.ClusterStatusResponse{Status: &rpc.Status{Route: rpc.Route_OK}, NodeId: s.node.ID(), RaftAddr: s.node.Addr(),
+		RpcAddr: s.node.RPCAddr()}
 	for _, g := range s.node.Stats() {
 		resp.Groups = append(resp.Groups, &rpc.GroupStatus{
 			Group: int32(g.Group), State: g.State, LeaderId: g.LeaderID, Term: int64(g.Term),
 			AppliedIndex: int64(g.Applied), CommitIndex: int64(g.Commit), LastIndex: int64(g.Last), Voters: g.Voters,
+			Writable: g.Writable,
 		})
 	}
 	for _, p := range s.node.PlacementTable() {
 		resp.Placements = append(resp.Placements, &rpc.Placement{ProgramId: p.Program, Group: int32(p.Group)})
+	}
+	for _, n := range s.node.Directory() {
+		resp.Nodes = append(resp.Nodes, &rpc.NodeInfo{Id: n.ID, RpcAddr: n.RPCAddr})
 	}
 	return resp, nil
 }

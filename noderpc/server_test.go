@@ -16,15 +16,21 @@ import (
 )
 
 // startNode runs a one-node cluster behind a real Kitex server on
-// loopback and returns a generated client for it.
-func startNode(t *testing.T, tune ...func(*raftfsm.NodeConfig)) invsvc.Client {
+// loopback and returns a generated client for it, once the node takes
+// writes on every group.
+func startNode(t *testing.T, tune ...func(*raftfsm.NodeConfig, *Config)) invsvc.Client {
 	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := raftfsm.NodeConfig{
-		ID: "n1", Dir: t.TempDir(), Addr: "127.0.0.1:0", Groups: 2,
+		ID: "n1", Dir: t.TempDir(), Addr: "127.0.0.1:0", Groups: 2, RPCAddr: ln.Addr().String(),
 		HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond,
 	}
+	var scfg Config
 	for _, f := range tune {
-		f(&cfg)
+		f(&cfg, &scfg)
 	}
 	node, err := raftfsm.StartNode(cfg)
 	if err != nil {
@@ -33,11 +39,11 @@ func startNode(t *testing.T, tune ...func(*raftfsm.NodeConfig)) invsvc.Client {
 	if err := node.Bootstrap([]raftfsm.Peer{{ID: "n1", Addr: node.Addr()}}); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	s, err := New(node, scfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	svr := invsvc.NewServer(New(node), server.WithListener(ln), server.WithExitWaitTime(time.Millisecond))
+	svr := invsvc.NewServer(s, server.WithListener(ln), server.WithExitWaitTime(time.Millisecond))
 	go svr.Run()
 	t.Cleanup(func() {
 		svr.Stop()
@@ -47,38 +53,34 @@ func startNode(t *testing.T, tune ...func(*raftfsm.NodeConfig)) invsvc.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Wait until the node leads every group.
+	waitWritable(t, c, 3)
+	return c
+}
+
+// waitWritable waits until the node reports groups writable groups (its
+// leader duties run after a barrier, a little after it becomes leader) and
+// its own entry in the directory.
+func waitWritable(t *testing.T, c invsvc.Client, groups int) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		st, err := c.ClusterStatus(context.Background(), &rpc.ClusterStatusRequest{})
-		led := 0
+		writable := 0
 		if err == nil {
 			for _, g := range st.Groups {
-				if g.State == "Leader" {
-					led++
+				if g.Writable {
+					writable++
 				}
 			}
 		}
-		if led == 3 {
-			break
+		if writable == groups && len(st.Nodes) == 1 {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("node does not lead its groups: %v %v", st, err)
+			t.Fatalf("node does not take writes on its groups: %v %v", st, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	// Leader duties start after a barrier: wait for a write to go through.
-	for {
-		r, err := c.SetSale(context.Background(), &rpc.SetSaleRequest{ProgramId: "none", Open: true})
-		if err == nil && r.Status.Route == rpc.Route_NO_PROGRAM {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node not ready: %v %v", r, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return c
 }
 
 func arenaSpec() *rpc.ProgramSpec {
@@ -223,16 +225,20 @@ func TestRPCEndToEnd(t *testing.T) {
 func TestRPCConfirmAfterExpiry(t *testing.T) {
 	var clock atomic.Int64
 	clock.Store(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	c := startNode(t, func(cfg *raftfsm.NodeConfig) {
+	c := startNode(t, func(cfg *raftfsm.NodeConfig, _ *Config) {
 		cfg.Clock = func() time.Time { return time.Unix(0, clock.Load()) }
 		cfg.TickInterval = 20 * time.Millisecond
 	})
 	ctx := context.Background()
-	c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: arenaSpec()})
-	c.SetSale(ctx, &rpc.SetSaleRequest{ProgramId: "show", Open: true})
-	h, _ := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: 9, Count: 1})
-	if code(h.Status) != "ok" {
-		t.Fatalf("PlaceHold = %v", h.Status)
+	if r, err := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: arenaSpec()}); err != nil || code(r.Status) != "ok" {
+		t.Fatalf("CreateProgram = %v, %v", r, err)
+	}
+	if r, err := c.SetSale(ctx, &rpc.SetSaleRequest{ProgramId: "show", Open: true}); err != nil || code(r.Status) != "ok" {
+		t.Fatalf("SetSale = %v, %v", r, err)
+	}
+	h, err := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: 9, Count: 1})
+	if err != nil || code(h.Status) != "ok" {
+		t.Fatalf("PlaceHold = %v, %v", h, err)
 	}
 	clock.Add(int64(11 * time.Minute)) // the program's TTL is 10 minutes
 	deadline := time.Now().Add(10 * time.Second)
@@ -252,5 +258,31 @@ func TestRPCConfirmAfterExpiry(t *testing.T) {
 	av, _ := c.Availability(ctx, &rpc.AvailabilityRequest{ProgramId: "show", Consistent: true})
 	if av.Categories[0].Free+av.Categories[1].Free != 30 {
 		t.Fatalf("seats not back on sale after expiry: %v", av.Categories)
+	}
+}
+
+// TestRPCDefaultHoldTTL: a program created without a hold TTL gets the
+// server's default, written into the command, so every replica has it.
+func TestRPCDefaultHoldTTL(t *testing.T) {
+	c := startNode(t, func(_ *raftfsm.NodeConfig, cfg *Config) { cfg.DefaultHoldTTL = 2 * time.Minute })
+	ctx := context.Background()
+	spec := arenaSpec()
+	spec.HoldTtlSeconds = 0
+	if r, err := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: spec}); err != nil || code(r.Status) != "ok" {
+		t.Fatalf("CreateProgram = %v, %v", r, err)
+	}
+	spec2 := arenaSpec()
+	spec2.Id = "own-ttl"
+	if r, err := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: spec2}); err != nil || code(r.Status) != "ok" {
+		t.Fatalf("CreateProgram = %v, %v", r, err)
+	}
+	for id, want := range map[string]int64{"show": 120, "own-ttl": 600} {
+		r, err := c.GetProgram(ctx, &rpc.GetProgramRequest{ProgramId: id})
+		if err != nil || code(r.Status) != "ok" || r.Spec.HoldTtlSeconds != want {
+			t.Fatalf("GetProgram(%s) = %v, %v; want hold_ttl_seconds %d", id, r, err, want)
+		}
+	}
+	if _, err := New(nil, Config{DefaultHoldTTL: time.Second}); err == nil {
+		t.Fatal("New(default hold TTL 1s) = nil error; want out of range")
 	}
 }

@@ -1,6 +1,8 @@
 package raftfsm
 
 import (
+	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -39,14 +41,63 @@ func voters(n *Node, g uint16) []string {
 	return v
 }
 
+// withRPCAddr gives a node an RPC address to announce (nothing listens
+// there: the directory only records it).
+func withRPCAddr(cfg *NodeConfig) { cfg.RPCAddr = "rpc-" + cfg.ID + ":7100" }
+
+// waitDirectory waits until every live node's copy of the directory lists
+// exactly ids, each at the address withRPCAddr gives it.
+func (c *testCluster) waitDirectory(ids ...string) {
+	c.t.Helper()
+	var want []NodeInfo
+	for _, id := range ids {
+		want = append(want, NodeInfo{ID: id, RPCAddr: "rpc-" + id + ":7100"})
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ok := true
+		for _, n := range c.live() {
+			ok = ok && slices.Equal(n.Directory(), want)
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, n := range c.live() {
+				c.t.Logf("%s: directory %v", n.ID(), n.Directory())
+			}
+			c.t.Fatalf("directory never became %v", want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestMembership: join, leadership transfer, removal and graceful
+// shutdown, with the node directory following each change.
 func TestMembership(t *testing.T) {
-	c := startTestCluster(t, 3)
+	c := startTestClusterWith(t, 3, false, withRPCAddr)
 	g := c.openShow()
 	c.holds(10, 1)
+	c.waitDirectory("n1", "n2", "n3")
+
+	// A follower's refusal names the leader and where its RPC server is.
+	lead := c.leader(g)
+	for _, n := range c.live() {
+		if n == lead {
+			continue
+		}
+		_, err := n.Propose(context.Background(), g, &Command{Op: OpTick})
+		var nle *NotLeaderError
+		if !errors.As(err, &nle) || nle.LeaderID != lead.ID() || nle.LeaderRPCAddr != "rpc-"+lead.ID()+":7100" {
+			t.Fatalf("Propose on follower %s = %v; want a NotLeaderError naming %s and its RPC address", n.ID(), err, lead.ID())
+		}
+	}
 
 	// A new node starts empty (no bootstrap) and is added to every group
-	// by its leaders; it catches up.
+	// by its leaders; it catches up, and announces its RPC address to the
+	// meta leader.
 	cfg := testNodeConfig("n4", t.TempDir(), "127.0.0.1:0")
+	withRPCAddr(&cfg)
 	n4, err := StartNode(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -64,9 +115,10 @@ func TestMembership(t *testing.T) {
 	if p, ok := n4.Placement("show"); !ok || p != g {
 		t.Fatalf("new node's placement of show = %d %v; want %d", p, ok, g)
 	}
+	c.waitDirectory("n1", "n2", "n3", "n4")
 
 	// Leadership moves off a node on request.
-	lead := c.leader(g)
+	lead = c.leader(g)
 	if err := lead.TransferLeadership(); err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +142,7 @@ func TestMembership(t *testing.T) {
 	c.waitLeaders()
 	c.holds(10, 100)
 	c.converge(g)
+	c.waitDirectory("n2", "n3", "n4")
 	for _, n := range c.live() {
 		if v := voters(n, g); !slices.Equal(v, []string{"n2", "n3", "n4"}) {
 			t.Fatalf("%s: voters after removing n1 = %v", n.ID(), v)

@@ -1,6 +1,7 @@
 package raftfsm
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -17,13 +18,18 @@ import (
 // opens with a header naming its group (magic byte, group as 2 bytes big
 // endian); the mux hands it to that group's stream layer. So a node needs
 // one port however many groups it hosts.
+//
+// One more channel, announceChannel, carries a node's announcement of its
+// RPC address to the meta group's leader: every member knows the leader's
+// Raft address, and no other.
 type Mux struct {
 	ln  net.Listener
 	log *slog.Logger
 
-	mu     sync.Mutex // guards layers and closed
-	layers map[uint16]*groupLayer
-	closed bool
+	mu       sync.Mutex // guards layers, closed and announce
+	layers   map[uint16]*groupLayer
+	closed   bool
+	announce func(id, addr string) error
 
 	wg sync.WaitGroup
 }
@@ -36,6 +42,9 @@ const (
 	// headerTimeout bounds how long a new connection may take to name its
 	// group.
 	headerTimeout = 5 * time.Second
+	// announceChannel is the header's group number of an announcement;
+	// no Raft group has it (groups stop at inventory.MaxGroup).
+	announceChannel = 0xffff
 )
 
 // Listen opens the node's Raft listener on addr.
@@ -108,6 +117,10 @@ func (m *Mux) route(c net.Conn) {
 	}
 	c.SetReadDeadline(time.Time{})
 	g := binary.BigEndian.Uint16(hdr[1:])
+	if g == announceChannel {
+		m.serveAnnounce(c)
+		return
+	}
 	m.mu.Lock()
 	l, ok := m.layers[g]
 	m.mu.Unlock()
@@ -124,6 +137,89 @@ func (m *Mux) route(c net.Conn) {
 		m.log.Warn("raft_group_backlog_full", "group", g)
 		c.Close()
 	}
+}
+
+// HandleAnnounce sets the function that records announcements.
+func (m *Mux) HandleAnnounce(fn func(id, addr string) error) {
+	m.mu.Lock()
+	m.announce = fn
+	m.mu.Unlock()
+}
+
+// serveAnnounce reads one announcement (node id, RPC address), records it
+// and answers with an empty string for success or the error's text.
+func (m *Mux) serveAnnounce(c net.Conn) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(headerTimeout))
+	br := bufio.NewReader(io.LimitReader(c, 2*(maxStringLen+binary.MaxVarintLen64)))
+	id, err1 := readStr(br)
+	addr, err2 := readStr(br)
+	m.mu.Lock()
+	fn := m.announce
+	m.mu.Unlock()
+	var err error
+	switch {
+	case err1 != nil || err2 != nil:
+		err = fmt.Errorf("%w: malformed announcement", ErrBadCommand)
+	case fn == nil:
+		err = errors.New("raftfsm: node takes no announcements")
+	default:
+		err = fn(id, addr)
+	}
+	answer := ""
+	if err != nil {
+		answer = err.Error()
+		if len(answer) > maxStringLen {
+			answer = answer[:maxStringLen]
+		}
+	}
+	b, _ := appendStr(nil, answer)
+	c.Write(b)
+}
+
+// announce sends a node's RPC address to the mux at raftAddr (the meta
+// group's leader) and waits for it to be recorded.
+func announce(raftAddr, id, rpcAddr string, timeout time.Duration) error {
+	c, err := net.DialTimeout("tcp", raftAddr, timeout)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout))
+	b := []byte{muxMagic, announceChannel >> 8, announceChannel & 0xff}
+	if b, err = appendStr(b, id); err == nil {
+		b, err = appendStr(b, rpcAddr)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadCommand, err)
+	}
+	if _, err := c.Write(b); err != nil {
+		return err
+	}
+	answer, err := readStr(bufio.NewReader(c))
+	if err != nil {
+		return err
+	}
+	if answer != "" {
+		return fmt.Errorf("raftfsm: announcement refused by %s: %s", raftAddr, answer)
+	}
+	return nil
+}
+
+// readStr reads a string as appendStr writes it.
+func readStr(r *bufio.Reader) (string, error) {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		return "", err
+	}
+	if n > maxStringLen {
+		return "", fmt.Errorf("%w: string of %d bytes", ErrBadCommand, n)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return "", err
+	}
+	return string(b), nil
 }
 
 // groupLayer is one group's view of the mux as a raft.StreamLayer.

@@ -35,6 +35,11 @@ type NodeConfig struct {
 	Addr string // Raft listen address for every group, host:port
 	// Advertise is the address peers dial; default the listener's.
 	Advertise string
+	// RPCAddr is the address callers reach this node's RPC server at. The
+	// node announces it in the meta group's directory, so that not-leader
+	// answers can name where the leader is and a client that knows one
+	// node finds the others. Empty: not announced.
+	RPCAddr string
 	// Groups is the number of inventory groups, 1..inventory.MaxGroup;
 	// default 8. Group 0 (meta) comes in addition. Every node of a
 	// cluster must have the same number.
@@ -156,8 +161,9 @@ type Node struct {
 	meta   *group
 	groups []*group // index = group id; groups[0] is meta
 
-	quit        chan struct{} // closed by Shutdown
-	balanceDone chan struct{}
+	quit         chan struct{} // closed by Shutdown
+	balanceDone  chan struct{}
+	announceDone chan struct{}
 }
 
 // group is one Raft group on this node.
@@ -167,7 +173,7 @@ type group struct {
 	raft  *raft.Raft
 	trans *raft.NetworkTransport
 	fsm   *FSM          // inventory groups
-	place *placementFSM // the meta group
+	tables *metaFSM     // the meta group
 
 	mu       sync.Mutex // guards proposer and stopDuty
 	proposer *Proposer  // set while this node leads the group and has caught up
@@ -188,11 +194,14 @@ var (
 type NotLeaderError struct {
 	Group      uint16
 	LeaderID   string
-	LeaderAddr string
+	LeaderAddr string // its Raft address
+	// LeaderRPCAddr is its RPC address from the node directory; empty
+	// until the leader has announced it.
+	LeaderRPCAddr string
 }
 
 func (e *NotLeaderError) Error() string {
-	return fmt.Sprintf("raftfsm: group %d is led by %q at %q", e.Group, e.LeaderID, e.LeaderAddr)
+	return fmt.Sprintf("raftfsm: group %d is led by %q at %q (rpc %q)", e.Group, e.LeaderID, e.LeaderAddr, e.LeaderRPCAddr)
 }
 
 func (e *NotLeaderError) Unwrap() error { return ErrNotLeader }
@@ -215,7 +224,8 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	if cfg.Advertise == "" {
 		cfg.Advertise = mux.Addr().String()
 	}
-	n := &Node{cfg: cfg, store: store, mux: mux, quit: make(chan struct{}), balanceDone: make(chan struct{})}
+	n := &Node{cfg: cfg, store: store, mux: mux, quit: make(chan struct{}),
+		balanceDone: make(chan struct{}), announceDone: make(chan struct{})}
 	for g := 0; g <= cfg.Groups; g++ {
 		grp, err := n.startGroup(uint16(g))
 		if err != nil {
@@ -225,7 +235,9 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		n.groups = append(n.groups, grp)
 	}
 	n.meta = n.groups[MetaGroup]
+	mux.HandleAnnounce(n.acceptAnnouncement)
 	go n.balanceLoop()
+	go n.announceLoop()
 	if cfg.Bootstrap {
 		if err := n.Bootstrap(cfg.Peers); err != nil {
 			n.Shutdown(false)
@@ -239,8 +251,8 @@ func (n *Node) startGroup(id uint16) (*group, error) {
 	g := &group{id: id, node: n, quit: make(chan struct{}), watchDone: make(chan struct{})}
 	var fsm raft.FSM
 	if id == MetaGroup {
-		g.place = newPlacementFSM(n.cfg.Groups)
-		fsm = g.place
+		g.tables = newMetaFSM(n.cfg.Groups)
+		fsm = g.tables
 	} else {
 		ec := n.cfg.Engine
 		ec.Group = int(id)
@@ -403,7 +415,8 @@ func (g *group) activeProposer() (*Proposer, error) {
 	g.mu.Unlock()
 	if p == nil {
 		addr, id := g.raft.LeaderWithID()
-		return nil, &NotLeaderError{Group: g.id, LeaderID: string(id), LeaderAddr: string(addr)}
+		return nil, &NotLeaderError{Group: g.id, LeaderID: string(id), LeaderAddr: string(addr),
+			LeaderRPCAddr: g.node.NodeRPCAddr(string(id))}
 	}
 	return p, nil
 }
@@ -424,6 +437,32 @@ func (n *Node) ID() string { return n.cfg.ID }
 // Addr returns the address peers dial.
 func (n *Node) Addr() string { return n.cfg.Advertise }
 
+// Fresh reports whether the node started without Raft state: a new node
+// that is not a member of any cluster until it bootstraps one or joins.
+func (n *Node) Fresh() bool {
+	for _, g := range n.groups {
+		if g.hasState {
+			return false
+		}
+	}
+	return true
+}
+
+// RPCAddr returns the RPC address this node announces.
+func (n *Node) RPCAddr() string { return n.cfg.RPCAddr }
+
+// NodeRPCAddr returns a node's RPC address from this replica's copy of
+// the directory, or "" if it has not announced one.
+func (n *Node) NodeRPCAddr(id string) string {
+	if id == "" {
+		return ""
+	}
+	return n.meta.tables.nodeAddr(id)
+}
+
+// Directory returns every node that announced its RPC address, by id.
+func (n *Node) Directory() []NodeInfo { return n.meta.tables.directory() }
+
 // Propose runs a command on a group whose leader this node is. Elsewhere it
 // fails with a *NotLeaderError naming the leader.
 func (n *Node) Propose(ctx context.Context, groupID uint16, cmd *Command) (Outcome, error) {
@@ -441,34 +480,119 @@ func (n *Node) Propose(ctx context.Context, groupID uint16, cmd *Command) (Outco
 // Place returns the group of a program, placing it (through the meta
 // group's leader, which must be this node) if it has none.
 func (n *Node) Place(ctx context.Context, program string) (uint16, error) {
-	if g, ok := n.meta.place.lookup(program); ok {
+	if g, ok := n.meta.tables.lookup(program); ok {
 		return g, nil
-	}
-	p, err := n.meta.activeProposer()
-	if err != nil {
-		return 0, err
 	}
 	if len(program) > inventory.MaxIDLen {
 		return 0, fmt.Errorf("%w: program id of %d bytes", ErrBadCommand, len(program))
 	}
-	f := p.raft.Apply(encodePlace(program), p.cfg.ApplyTimeout)
+	resp, err := n.applyMeta(ctx, encodePlace(program))
+	if err != nil {
+		return 0, err
+	}
+	res := resp.(placeResult)
+	return res.group, res.err
+}
+
+// applyMeta runs an entry on the meta group, whose leader this node must
+// be, and returns what Apply answered.
+func (n *Node) applyMeta(ctx context.Context, entry []byte) (any, error) {
+	p, err := n.meta.activeProposer()
+	if err != nil {
+		return nil, err
+	}
+	f := p.raft.Apply(entry, p.cfg.ApplyTimeout)
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }()
 	select {
 	case err := <-done:
 		if err != nil {
-			return 0, classify(err)
+			return nil, classify(err)
 		}
+		return f.Response(), nil
 	case <-ctx.Done():
-		return 0, fmt.Errorf("%w: %w", ErrAmbiguous, ctx.Err())
+		return nil, fmt.Errorf("%w: %w", ErrAmbiguous, ctx.Err())
 	}
-	res := f.Response().(placeResult)
-	return res.group, res.err
+}
+
+// recordNodeAddr puts a node's RPC address in the directory through the
+// meta group, whose leader this node must be. It serves the announcements
+// that reach this node's mux.
+func (n *Node) recordNodeAddr(id, addr string) error {
+	entry, err := encodeNodeAddr(id, addr)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), announceInterval)
+	defer cancel()
+	resp, err := n.applyMeta(ctx, entry)
+	if err != nil {
+		return err
+	}
+	if err, _ := resp.(error); err != nil {
+		return err
+	}
+	return nil
+}
+
+// acceptAnnouncement records the RPC address a member announced to this
+// node's mux. A node that is not in the meta group's configuration (one
+// removed but still running) is refused, so that it cannot put itself
+// back in the directory.
+func (n *Node) acceptAnnouncement(id, addr string) error {
+	f := n.meta.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return err
+	}
+	for _, s := range f.Configuration().Servers {
+		if string(s.ID) == id {
+			return n.recordNodeAddr(id, addr)
+		}
+	}
+	return fmt.Errorf("raftfsm: node %q is not a member", id)
+}
+
+// announceInterval is how often a node checks that the directory has its
+// RPC address, and how long one announcement may take.
+const announceInterval = 500 * time.Millisecond
+
+// announceLoop keeps this node's RPC address in the directory: whenever
+// this replica's copy lacks it (a new node, a changed address, a node
+// removed and added again), the node records it itself if it leads the
+// meta group, or sends it to the meta leader's mux.
+func (n *Node) announceLoop() {
+	defer close(n.announceDone)
+	if n.cfg.RPCAddr == "" {
+		return
+	}
+	t := time.NewTicker(announceInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.quit:
+			return
+		case <-t.C:
+		}
+		if n.meta.tables.nodeAddr(n.cfg.ID) == n.cfg.RPCAddr {
+			continue
+		}
+		var err error
+		if n.meta.raft.State() == raft.Leader {
+			err = n.recordNodeAddr(n.cfg.ID, n.cfg.RPCAddr)
+		} else if addr, _ := n.meta.raft.LeaderWithID(); addr != "" {
+			err = announce(string(addr), n.cfg.ID, n.cfg.RPCAddr, announceInterval)
+		} else {
+			continue // no meta leader known yet
+		}
+		if err != nil {
+			n.cfg.Log.Debug("announce_failed", "err", err)
+		}
+	}
 }
 
 // Placement returns the group of a program from this node's copy of the
 // placement table.
-func (n *Node) Placement(program string) (uint16, bool) { return n.meta.place.lookup(program) }
+func (n *Node) Placement(program string) (uint16, bool) { return n.meta.tables.lookup(program) }
 
 // MetaLeader reports whether this node leads the meta group (and so knows
 // every placement), and the meta leader's id.
@@ -478,7 +602,7 @@ func (n *Node) MetaLeader() (self bool, leaderID string) {
 }
 
 // PlacementTable returns every placement, sorted by program.
-func (n *Node) PlacementTable() []Placement { return n.meta.place.table() }
+func (n *Node) PlacementTable() []Placement { return n.meta.tables.table() }
 
 // Read runs fn on this replica's copy of a group's engine, with the log
 // index it reflects (bounded staleness: a follower may lag the leader).
@@ -541,10 +665,17 @@ func (n *Node) AddVoter(id, addr string) ([]uint16, error) {
 }
 
 // RemoveServer removes a node from every group this node leads, and
-// returns the groups it does not lead.
+// returns the groups it does not lead. The meta group's leader also takes
+// the node out of the directory.
 func (n *Node) RemoveServer(id string) ([]uint16, error) {
 	return n.forEachLed(func(g *group) error {
-		return g.raft.RemoveServer(raft.ServerID(id), 0, 10*time.Second).Error()
+		if err := g.raft.RemoveServer(raft.ServerID(id), 0, 10*time.Second).Error(); err != nil {
+			return err
+		}
+		if g.id != MetaGroup {
+			return nil
+		}
+		return n.recordNodeAddr(id, "")
 	})
 }
 
@@ -565,6 +696,7 @@ func (n *Node) Shutdown(graceful bool) error {
 	close(n.quit)
 	if len(n.groups) == n.cfg.Groups+1 {
 		<-n.balanceDone
+		<-n.announceDone
 	}
 	var errs []error
 	for _, g := range n.groups {
@@ -664,11 +796,19 @@ type GroupStats struct {
 	Applied    uint64
 	Commit     uint64
 	Last       uint64
+	// Writable: this node leads the group and its leader duties run (the
+	// barrier has passed), so it takes writes.
+	Writable   bool
 	QueueDepth int    // commands waiting for group commit (leader only)
 	Entries    uint64 // entries proposed by this node's proposer while leader
 	Commands   uint64 // commands in them
 	Apply      ApplyStats
 	Voters     []string
+	// Seats counts this replica's seat-legs by status over every shard of
+	// the group (a seat of a train with n legs counts n times), and
+	// LiveHolds the holds waiting for payment. Inventory groups only.
+	Seats     inventory.LegCounts
+	LiveHolds int
 }
 
 // Stats returns every group's state, meta first.
@@ -682,12 +822,25 @@ func (n *Node) Stats() []GroupStats {
 		}
 		g.mu.Lock()
 		if g.proposer != nil {
+			st.Writable = true
 			st.QueueDepth = g.proposer.QueueDepth()
 			st.Entries, st.Commands = g.proposer.Batches()
 		}
 		g.mu.Unlock()
 		if g.fsm != nil {
 			st.Apply = g.fsm.ApplyStats()
+			g.fsm.Read(func(e *inventory.Engine, _ uint64) {
+				es := e.Stats()
+				st.LiveHolds = es.LiveHolds
+				for _, sh := range es.Shards {
+					for _, l := range sh.Legs {
+						st.Seats.Free += l.Free
+						st.Seats.Held += l.Held
+						st.Seats.Sold += l.Sold
+						st.Seats.Blocked += l.Blocked
+					}
+				}
+			})
 		}
 		if f := g.raft.GetConfiguration(); f.Error() == nil {
 			for _, s := range f.Configuration().Servers {

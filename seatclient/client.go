@@ -14,7 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -125,9 +127,9 @@ func (c *Client) conn(addr string) (invsvc.Client, error) {
 	return cl, nil
 }
 
-// Refresh asks the seeds and known nodes for cluster status: node
-// addresses, group leaders and placements. A node reports its own RPC
-// address as the one it was reached at.
+// Refresh asks the seeds and known nodes for cluster status: the node
+// directory (every member's RPC address), group leaders and placements.
+// A node reached at an address is known there, whatever it announced.
 func (c *Client) Refresh(ctx context.Context) error {
 	c.mu.Lock()
 	addrs := append([]string(nil), c.cfg.Seeds...)
@@ -153,6 +155,11 @@ func (c *Client) Refresh(ctx context.Context) error {
 			continue
 		}
 		c.mu.Lock()
+		for _, n := range st.Nodes {
+			if len(c.addrOf) < c.cfg.MaxNodes || c.addrOf[n.Id] != "" {
+				c.addrOf[n.Id] = n.RpcAddr
+			}
+		}
 		c.addrOf[st.NodeId] = addr
 		c.groups = int32(len(st.Groups)) - 1
 		for _, g := range st.Groups {
@@ -190,9 +197,15 @@ func (c *Client) forgetLeader(group int32) {
 	c.mu.Unlock()
 }
 
-func (c *Client) setLeader(group int32, id string) {
+// setLeader records a group's leader and, when the answer named it, the
+// leader's RPC address; a leader of unknown address sends the client to
+// the cluster status.
+func (c *Client) setLeader(group int32, id, addr string) {
 	c.mu.Lock()
 	c.leader[group] = id
+	if addr != "" && (len(c.addrOf) < c.cfg.MaxNodes || c.addrOf[id] != "") {
+		c.addrOf[id] = addr
+	}
 	_, known := c.addrOf[id]
 	c.mu.Unlock()
 	if !known {
@@ -269,7 +282,7 @@ attempts:
 				target = -1
 			}
 			if st.LeaderId != "" {
-				c.setLeader(st.Group, st.LeaderId)
+				c.setLeader(st.Group, st.LeaderId, st.LeaderAddr)
 				// A redirect can bounce while a placement or a leadership
 				// is still replicating: wait a little after the first.
 				if attempt > 0 && c.backoff(ctx, 0) != nil {
@@ -401,4 +414,116 @@ func status[R response](r R, err error) (*rpc.Status, error) {
 		return nil, err
 	}
 	return r.GetStatus(), nil
+}
+
+// ClusterStatus returns the first answer of a seed or known node.
+func (c *Client) ClusterStatus(ctx context.Context) (*rpc.ClusterStatusResponse, error) {
+	var errs []error
+	for _, addr := range c.knownAddrs() {
+		cl, err := c.conn(addr)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		st, err := cl.ClusterStatus(ctx, &rpc.ClusterStatusRequest{})
+		if err == nil {
+			return st, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+	}
+	return nil, fmt.Errorf("%w: %w", ErrUnavailable, errors.Join(errs...))
+}
+
+// knownAddrs returns the seeds and then every other node's address, in
+// a stable order.
+func (c *Client) knownAddrs() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	addrs := append([]string(nil), c.cfg.Seeds...)
+	ids := make([]string, 0, len(c.addrOf))
+	for id := range c.addrOf {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		if a := c.addrOf[id]; !slices.Contains(addrs, a) {
+			addrs = append(addrs, a)
+		}
+	}
+	return addrs
+}
+
+// Join adds a node (its id and Raft address) to every group, meta
+// included. See changeMembership.
+func (c *Client) Join(ctx context.Context, nodeID, raftAddr string) error {
+	return c.changeMembership(ctx, func(cl invsvc.Client) (*rpc.MembershipResponse, error) {
+		return cl.Join(ctx, &rpc.JoinRequest{NodeId: nodeID, RaftAddr: raftAddr})
+	})
+}
+
+// Remove takes a node out of every group and out of the directory.
+func (c *Client) Remove(ctx context.Context, nodeID string) error {
+	return c.changeMembership(ctx, func(cl invsvc.Client) (*rpc.MembershipResponse, error) {
+		return cl.Remove(ctx, &rpc.RemoveRequest{NodeId: nodeID})
+	})
+}
+
+// changeMembership runs a membership change on every group. A node
+// applies it to the groups it leads and names the others, so the client
+// asks every node it knows, keeps the groups that none of them led, and
+// asks again (refreshing its view, with backoff) until none is left:
+// leaders move while it works. Applying a change twice is harmless.
+func (c *Client) changeMembership(ctx context.Context, call func(invsvc.Client) (*rpc.MembershipResponse, error)) error {
+	var pending map[int32]bool
+	var last error
+	for attempt := range c.cfg.MaxAttempts {
+		if err := c.Refresh(ctx); err != nil {
+			last = err
+		} else if pending == nil {
+			c.mu.Lock()
+			pending = map[int32]bool{}
+			for g := range c.groups + 1 {
+				pending[g] = true
+			}
+			c.mu.Unlock()
+		}
+		if pending != nil {
+			for _, addr := range c.knownAddrs() {
+				cl, err := c.conn(addr)
+				if err != nil {
+					last = err
+					continue
+				}
+				r, err := call(cl)
+				if err != nil {
+					last = fmt.Errorf("%s: %w", addr, err)
+					continue
+				}
+				if r.Status.Route != rpc.Route_OK {
+					last = fmt.Errorf("%s: route %v: %s", addr, r.Status.Route, r.Status.Detail)
+					if r.Status.Route == rpc.Route_BAD_REQUEST {
+						return last
+					}
+					continue
+				}
+				notLed := map[int32]bool{}
+				for _, g := range r.NotLedGroups {
+					notLed[g] = true
+				}
+				for g := range pending {
+					if !notLed[g] {
+						delete(pending, g)
+					}
+				}
+			}
+			if len(pending) == 0 {
+				return nil
+			}
+			last = fmt.Errorf("groups %v: no leader reached", slices.Sorted(maps.Keys(pending)))
+		}
+		if c.backoff(ctx, attempt) != nil {
+			break
+		}
+	}
+	return fmt.Errorf("%w: %v", ErrUnavailable, last)
 }

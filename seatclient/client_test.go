@@ -45,18 +45,22 @@ func startCluster(t *testing.T, n int) []*testNode {
 	var nodes []*testNode
 	var peers []raftfsm.Peer
 	for i := range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
 		node, err := raftfsm.StartNode(raftfsm.NodeConfig{
-			ID: fmt.Sprintf("n%d", i+1), Dir: t.TempDir(), Addr: "127.0.0.1:0", Groups: 2,
+			ID: fmt.Sprintf("n%d", i+1), Dir: t.TempDir(), Addr: "127.0.0.1:0", Groups: 2, RPCAddr: ln.Addr().String(),
 			HeartbeatTimeout: 150 * time.Millisecond, ElectionTimeout: 150 * time.Millisecond,
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		handler, err := noderpc.New(node, noderpc.Config{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		svr := invsvc.NewServer(noderpc.New(node), server.WithListener(ln), server.WithExitWaitTime(time.Millisecond),
+		svr := invsvc.NewServer(handler, server.WithListener(ln), server.WithExitWaitTime(time.Millisecond),
 			server.WithMiddleware(lossyMiddleware))
 		go svr.Run()
 		nodes = append(nodes, &testNode{node: node, svr: svr, rpcAddr: ln.Addr().String()})
@@ -166,3 +170,78 @@ func TestRoutingExactlyOnce(t *testing.T) {
 }
 
 func uint64ToUser(i int) int64 { return int64(100 + i) }
+
+// TestRoutingFromOneSeed: a client that knows one node reaches a leader
+// elsewhere through the node directory (the not-leader answer names the
+// leader's RPC address, and cluster status lists every member), and runs
+// membership changes on every group's leader.
+func TestRoutingFromOneSeed(t *testing.T) {
+	nodes := startCluster(t, 3)
+	c, err := New(Config{Seeds: []string{nodes[0].rpcAddr}, MaxAttempts: 30, CallTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	cp, err := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: arena()})
+	if err != nil || code(cp.Status) != "ok" {
+		t.Fatalf("CreateProgram = %v, %v", cp, err)
+	}
+	// Move the program's group off the seed.
+	group := uint16(cp.Status.Group)
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		if nodes[0].node.Stats()[group].State != "Leader" {
+			break
+		}
+		nodes[0].node.TransferLeadership()
+		if time.Now().After(deadline) {
+			t.Fatal("the seed keeps leading the program's group")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if r, err := c.SetSale(ctx, &rpc.SetSaleRequest{ProgramId: "show", Open: true}); err != nil || code(r.Status) != "ok" {
+		t.Fatalf("SetSale = %v, %v", r, err)
+	}
+	if r, err := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: 1, Count: 1}); err != nil || code(r.Status) != "ok" {
+		t.Fatalf("PlaceHold = %v, %v", r, err)
+	}
+	want := fmt.Sprint([]string{"n1=" + nodes[0].rpcAddr, "n2=" + nodes[1].rpcAddr, "n3=" + nodes[2].rpcAddr})
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		st, err := c.ClusterStatus(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var listed []string
+		for _, n := range st.Nodes {
+			listed = append(listed, n.Id+"="+n.RpcAddr)
+		}
+		if fmt.Sprint(listed) == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cluster status lists nodes %v; want %v", listed, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// Remove n3 through the one-seed client: every group loses it,
+	// whichever node leads it.
+	if err := c.Remove(ctx, "n3"); err != nil {
+		t.Fatalf("Remove(n3) = %v", err)
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		done := true
+		for _, g := range nodes[0].node.Stats() {
+			done = done && len(g.Voters) == 2
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("n3 still a voter: %v", nodes[0].node.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := c.Remove(ctx, ""); err == nil {
+		t.Fatal("Remove(no id) = nil; want a bad request")
+	}
+}

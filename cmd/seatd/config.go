@@ -1,67 +1,104 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"os"
 	"strings"
 	"time"
 
+	"seatd/noderpc"
 	"seatd/raftfsm"
 )
 
 // Config is seatd's configuration: the node's and the servers'.
 type Config struct {
 	Node      raftfsm.NodeConfig
-	RPCAddr   string
+	Server    noderpc.Config
+	RPCAddr   string // the Kitex listener
 	AdminAddr string
-	LogLevel  slog.Level
+	// Join lists RPC addresses of members of an existing cluster. A node
+	// with no Raft state asks them to add it to every group; a node that
+	// has state (a restart) is a member already and skips it.
+	Join        []string
+	JoinTimeout time.Duration
+	LogLevel    slog.Level
 }
 
-// parseConfig reads flags, with SEATD_<NAME> environment variables (the
-// flag name upper-cased, dashes as underscores) as defaults, and validates
-// the result, reporting every violation.
+// parseConfig reads the configuration. Each setting comes from, in order
+// of precedence: its flag; the SEATD_<NAME> environment variable (the
+// flag name upper-cased, dashes as underscores); the configuration file
+// (-config or SEATD_CONFIG: "name = value" lines with the flags' names,
+// "#" comments); the default. The result is validated, and every
+// violation is reported at once.
 func parseConfig(args []string, getenv func(string) string) (Config, error) {
 	var cfg Config
 	fs := flag.NewFlagSet("seatd", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	var peers, logLevel string
+	var peers, join, logLevel, configFile string
+	fs.StringVar(&configFile, "config", "", "configuration file of name = value lines")
 	fs.StringVar(&cfg.Node.ID, "id", "", "this node's id, unique in the cluster")
 	fs.StringVar(&cfg.Node.Dir, "data-dir", "", "data directory (pebble store and snapshots)")
 	fs.StringVar(&cfg.Node.Addr, "raft-addr", "127.0.0.1:7000", "Raft listen address for every group")
 	fs.StringVar(&cfg.Node.Advertise, "raft-advertise", "", "Raft address peers dial (default: the listener's)")
 	fs.StringVar(&cfg.RPCAddr, "rpc-addr", "127.0.0.1:7100", "Kitex listen address")
+	fs.StringVar(&cfg.Node.RPCAddr, "rpc-advertise", "", "RPC address clients dial, announced to the cluster (default: -rpc-addr)")
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", "127.0.0.1:7200", "admin HTTP address: /metrics, /healthz, /readyz, /debug/pprof")
 	fs.IntVar(&cfg.Node.Groups, "groups", 8, "inventory groups (the same on every node)")
 	fs.BoolVar(&cfg.Node.Bootstrap, "bootstrap", false, "form a new cluster of -peers if this node has no state")
 	fs.StringVar(&peers, "peers", "", "bootstrap peers: id=raftaddr,id=raftaddr,...")
+	fs.StringVar(&join, "join", "", "join the cluster of these members' RPC addresses (addr,addr,...) if this node has no state")
+	fs.DurationVar(&cfg.JoinTimeout, "join-timeout", time.Minute, "how long to try to join before giving up")
 	fs.Uint64Var(&cfg.Node.SnapshotThreshold, "snapshot-threshold", 8192, "log entries between snapshots")
 	fs.Uint64Var(&cfg.Node.TrailingLogs, "trailing-logs", 10240, "log entries kept after a snapshot")
 	fs.DurationVar(&cfg.Node.TickInterval, "tick-interval", time.Second, "how often a leader expires holds")
 	fs.IntVar(&cfg.Node.Proposer.MaxQueue, "max-queue", 4096, "commands waiting for group commit before ErrOverloaded")
 	fs.IntVar(&cfg.Node.Proposer.MaxBatch, "max-batch", 256, "commands per log entry (1 disables batching)")
 	fs.DurationVar(&cfg.Node.Proposer.Linger, "linger", 200*time.Microsecond, "how long a lone command waits for a batch")
+	fs.DurationVar(&cfg.Server.DefaultHoldTTL, "default-hold-ttl", 15*time.Minute, "hold TTL of a program created without one")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 
-	// Environment variables are the defaults flags override.
-	var envErrs []error
-	fs.VisitAll(func(f *flag.Flag) {
-		name := "SEATD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v := getenv(name); v != "" {
-			if err := f.Value.Set(v); err != nil {
-				envErrs = append(envErrs, fmt.Errorf("%s: %w", name, err))
-			}
-		}
-	})
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
-	errs := envErrs
+	var errs []error
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}
+	explicit := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+	if configFile == "" {
+		configFile = getenv(envName("config"))
+	}
+	file := map[string]string{}
+	if configFile != "" {
+		var err error
+		if file, err = readConfigFile(configFile, fs); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		if explicit[f.Name] || f.Name == "config" {
+			return
+		}
+		name := envName(f.Name)
+		v, from := getenv(name), name
+		if v == "" {
+			v, from = file[f.Name], configFile+": "+f.Name
+		}
+		if v == "" {
+			return
+		}
+		if err := f.Value.Set(v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", from, err))
+		}
+	})
+
 	if peers != "" {
 		for _, p := range strings.Split(peers, ",") {
 			id, addr, ok := strings.Cut(strings.TrimSpace(p), "=")
@@ -72,14 +109,73 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 			cfg.Node.Peers = append(cfg.Node.Peers, raftfsm.Peer{ID: id, Addr: addr})
 		}
 	}
+	if join != "" {
+		for _, a := range strings.Split(join, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				cfg.Join = append(cfg.Join, a)
+			}
+		}
+	}
+	if len(cfg.Join) > 0 && cfg.Node.Bootstrap {
+		errs = append(errs, errors.New("join and bootstrap: a node forms a new cluster or joins one, not both"))
+	}
+	if cfg.JoinTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("join-timeout %v: want a positive duration", cfg.JoinTimeout))
+	}
 	if err := cfg.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
 		errs = append(errs, fmt.Errorf("log-level: %w", err))
 	}
 	if cfg.RPCAddr == "" || cfg.AdminAddr == "" {
 		errs = append(errs, errors.New("rpc-addr and admin-addr are required"))
 	}
+	if cfg.Node.RPCAddr == "" {
+		cfg.Node.RPCAddr = cfg.RPCAddr
+		if host, _, err := net.SplitHostPort(cfg.RPCAddr); err == nil && (host == "" || net.ParseIP(host).IsUnspecified()) {
+			errs = append(errs, fmt.Errorf("rpc-advertise is required when rpc-addr %q listens on every interface", cfg.RPCAddr))
+		}
+	}
+	if err := cfg.Server.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := cfg.Node.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return cfg, errors.Join(errs...)
+}
+
+func envName(flagName string) string {
+	return "SEATD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// readConfigFile reads "name = value" lines, checking each name against
+// the flags.
+func readConfigFile(path string, fs *flag.FlagSet) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	out := map[string]string{}
+	var errs []error
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, value, ok := strings.Cut(line, "=")
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("%s:%d: want name = value", path, n))
+		case name == "config" || fs.Lookup(name) == nil:
+			errs = append(errs, fmt.Errorf("%s:%d: unknown setting %q", path, n, name))
+		default:
+			out[name] = value
+		}
+	}
+	if err := sc.Err(); err != nil {
+		errs = append(errs, fmt.Errorf("config: %w", err))
+	}
+	return out, errors.Join(errs...)
 }

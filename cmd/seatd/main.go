@@ -2,14 +2,19 @@
 // server over them (noderpc), and an admin HTTP server with /metrics,
 // /healthz, /readyz and pprof.
 //
-//	seatd [run] [flags]      run a node (flags below, or SEATD_* environment variables)
-//	seatd status -rpc ADDR   print a node's view of the cluster as JSON
+//	seatd [run] [flags]                  run a node: -bootstrap a new cluster, or -join one
+//	seatd status -rpc ADDR               print a node's view of the cluster as JSON
+//	seatd remove -rpc ADDR,... -node ID  take a node out of every group
+//
+// run's settings come from flags, SEATD_* environment variables or a
+// -config file; see parseConfig.
 package main
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -17,25 +22,25 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
-	"github.com/cloudwego/kitex/client"
 	"github.com/cloudwego/kitex/server"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	rpc "seatd/kitex_gen/inventoryrpc"
 	invsvc "seatd/kitex_gen/inventoryrpc/inventory"
 	"seatd/noderpc"
 	"seatd/raftfsm"
+	"seatd/seatclient"
 )
 
 func main() {
 	args := os.Args[1:]
 	cmd := "run"
-	if len(args) > 0 && (args[0] == "run" || args[0] == "status") {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
 	}
 	var err error
@@ -44,6 +49,10 @@ func main() {
 		err = run(args)
 	case "status":
 		err = status(args)
+	case "remove":
+		err = remove(args)
+	default:
+		err = fmt.Errorf("unknown command %q (want run, status or remove)", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "seatd:", err)
@@ -57,18 +66,27 @@ func run(args []string) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	nc := cfg.Node
-	nc.Log = log
-	node, err := raftfsm.StartNode(nc)
-	if err != nil {
-		return err
-	}
 	ln, err := net.Listen("tcp", cfg.RPCAddr)
 	if err != nil {
-		node.Shutdown(false)
 		return fmt.Errorf("listen rpc %s: %w", cfg.RPCAddr, err)
 	}
-	svr := invsvc.NewServer(noderpc.New(node), server.WithListener(ln), server.WithExitWaitTime(2*time.Second))
+	nc := cfg.Node
+	nc.Log = log
+	if nc.RPCAddr == cfg.RPCAddr {
+		nc.RPCAddr = ln.Addr().String() // the port, when asked for any
+	}
+	node, err := raftfsm.StartNode(nc)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	handler, err := noderpc.New(node, cfg.Server)
+	if err != nil {
+		ln.Close()
+		node.Shutdown(false)
+		return err
+	}
+	svr := invsvc.NewServer(handler, server.WithListener(ln), server.WithExitWaitTime(2*time.Second))
 	go func() {
 		if err := svr.Run(); err != nil {
 			log.Error("rpc_server_failed", "err", err)
@@ -80,7 +98,20 @@ func run(args []string) error {
 			log.Error("admin_server_failed", "err", err)
 		}
 	}()
-	log.Info("seatd_started", "id", nc.ID, "raft", node.Addr(), "rpc", ln.Addr().String(), "admin", cfg.AdminAddr, "groups", nc.Groups)
+	stop := func() {
+		svr.Stop()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		admin.Shutdown(ctx)
+	}
+	if len(cfg.Join) > 0 && node.Fresh() {
+		if err := join(cfg, node.ID(), node.Addr(), log); err != nil {
+			node.Shutdown(false)
+			stop()
+			return err
+		}
+	}
+	log.Info("seatd_started", "id", nc.ID, "raft", node.Addr(), "rpc", nc.RPCAddr, "admin", cfg.AdminAddr, "groups", nc.Groups)
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
@@ -89,10 +120,7 @@ func run(args []string) error {
 	// Hand leaderships over first, so the cluster does not wait out an
 	// election timeout; then stop serving.
 	err = node.Shutdown(true)
-	svr.Stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	admin.Shutdown(ctx)
+	stop()
 	return err
 }
 
@@ -121,26 +149,65 @@ func adminHandler(node *raftfsm.Node) http.Handler {
 	return mux
 }
 
-// status prints a node's ClusterStatus.
-func status(args []string) error {
-	addr := "127.0.0.1:7100"
-	for i := 0; i < len(args); i++ {
-		if args[i] == "-rpc" && i+1 < len(args) {
-			addr = args[i+1]
-			i++
-		} else {
-			return fmt.Errorf("status: unknown argument %q (want -rpc ADDR)", args[i])
-		}
-	}
-	c, err := invsvc.NewClient("seatd", client.WithHostPorts(addr), client.WithRPCTimeout(5*time.Second))
+// join asks the members in cfg.Join to add this new node to every group.
+// The node announces its RPC address itself once it is a member.
+func join(cfg Config, id, raftAddr string, log *slog.Logger) error {
+	c, err := seatclient.New(seatclient.Config{Seeds: cfg.Join, MaxAttempts: 1 << 10, MaxBackoff: time.Second, Log: log})
 	if err != nil {
 		return err
 	}
-	st, err := c.ClusterStatus(context.Background(), &rpc.ClusterStatusRequest{})
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.JoinTimeout)
+	defer cancel()
+	log.Info("seatd_joining", "via", cfg.Join)
+	if err := c.Join(ctx, id, raftAddr); err != nil {
+		return fmt.Errorf("join %v: %w", cfg.Join, err)
+	}
+	log.Info("seatd_joined")
+	return nil
+}
+
+// adminFlags parses an admin subcommand's flags: -rpc, the members to
+// ask, and any others fs declares.
+func adminFlags(fs *flag.FlagSet, args []string) (*seatclient.Client, error) {
+	rpcAddrs := fs.String("rpc", "127.0.0.1:7100", "RPC addresses of cluster members: addr,addr,...")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("%s: unexpected arguments %q", fs.Name(), fs.Args())
+	}
+	return seatclient.New(seatclient.Config{Seeds: strings.Split(*rpcAddrs, ","), MaxAttempts: 20})
+}
+
+// status prints the cluster status of the first member that answers.
+func status(args []string) error {
+	c, err := adminFlags(flag.NewFlagSet("status", flag.ContinueOnError), args)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := c.ClusterStatus(ctx)
 	if err != nil {
 		return err
 	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(st)
+}
+
+// remove takes a node out of every group and the directory.
+func remove(args []string) error {
+	fs := flag.NewFlagSet("remove", flag.ContinueOnError)
+	id := fs.String("node", "", "the id of the node to remove")
+	c, err := adminFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if *id == "" {
+		return errors.New("remove: -node is required")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return c.Remove(ctx, *id)
 }

@@ -15,7 +15,7 @@ type nodeCollector struct {
 
 	leader, term, applied, commit, last, queue *prometheus.Desc
 	entries, commands, applyEntries, applyCmds *prometheus.Desc
-	applySeconds, holds                        *prometheus.Desc
+	applySeconds, holds, seats, liveHolds      *prometheus.Desc
 }
 
 func newNodeCollector(node *raftfsm.Node) *nodeCollector {
@@ -36,12 +36,14 @@ func newNodeCollector(node *raftfsm.Node) *nodeCollector {
 		applyCmds:    d("fsm_commands_total", "commands applied"),
 		applySeconds: d("fsm_apply_seconds_total", "time spent applying entries"),
 		holds:        d("holds_total", "hold commands applied, by result", "result"),
+		seats:        d("seat_legs", "seats by status over every shard of the group, a seat counted once per leg", "status"),
+		liveHolds:    d("live_holds", "holds waiting for payment"),
 	}
 }
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.leader, c.term, c.applied, c.commit, c.last, c.queue,
-		c.entries, c.commands, c.applyEntries, c.applyCmds, c.applySeconds, c.holds} {
+		c.entries, c.commands, c.applyEntries, c.applyCmds, c.applySeconds, c.holds, c.seats, c.liveHolds} {
 		ch <- d
 	}
 }
@@ -70,6 +72,13 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.applyEntries, float64(g.Apply.Entries))
 		counter(c.applyCmds, float64(g.Apply.Commands))
 		counter(c.applySeconds, g.Apply.Time.Seconds())
+		if g.Group == raftfsm.MetaGroup {
+			continue
+		}
+		for status, n := range map[string]int{"free": g.Seats.Free, "held": g.Seats.Held, "sold": g.Seats.Sold, "blocked": g.Seats.Blocked} {
+			ch <- prometheus.MustNewConstMetric(c.seats, prometheus.GaugeValue, float64(n), group, status)
+		}
+		gauge(c.liveHolds, float64(g.LiveHolds))
 		for r, n := range g.Apply.Holds {
 			ch <- prometheus.MustNewConstMetric(c.holds, prometheus.CounterValue, float64(n), group, r.String())
 		}

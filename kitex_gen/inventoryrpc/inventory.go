@@ -1855,6 +1855,7 @@ type GroupStatus struct {
 	CommitIndex  int64    `thrift:"commit_index,6" frugal:"6,default,i64" json:"commit_index"`
 	LastIndex    int64    `thrift:"last_index,7" frugal:"7,default,i64" json:"last_index"`
 	Voters       []string `thrift:"voters,8" frugal:"8,default,list<string>" json:"voters"`
+	Writable     bool     `thrift:"writable,9" frugal:"9,default,bool" json:"writable"`
 }
 
 func NewGroupStatus() *GroupStatus {
@@ -1895,6 +1896,10 @@ func (p *GroupStatus) GetLastIndex() (v int64) {
 func (p *GroupStatus) GetVoters() (v []string) {
 	return p.Voters
 }
+
+func (p *GroupStatus) GetWritable() (v bool) {
+	return p.Writable
+}
 func (p *GroupStatus) SetGroup(val int32) {
 	p.Group = val
 }
@@ -1919,6 +1924,9 @@ func (p *GroupStatus) SetLastIndex(val int64) {
 func (p *GroupStatus) SetVoters(val []string) {
 	p.Voters = val
 }
+func (p *GroupStatus) SetWritable(val bool) {
+	p.Writable = val
+}
 
 func (p *GroupStatus) String() string {
 	if p == nil {
@@ -1936,6 +1944,45 @@ var fieldIDToName_GroupStatus = map[int16]string{
 	6: "commit_index",
 	7: "last_index",
 	8: "voters",
+	9: "writable",
+}
+
+type NodeInfo struct {
+	Id      string `thrift:"id,1" frugal:"1,default,string" json:"id"`
+	RpcAddr string `thrift:"rpc_addr,2" frugal:"2,default,string" json:"rpc_addr"`
+}
+
+func NewNodeInfo() *NodeInfo {
+	return &NodeInfo{}
+}
+
+func (p *NodeInfo) InitDefault() {
+}
+
+func (p *NodeInfo) GetId() (v string) {
+	return p.Id
+}
+
+func (p *NodeInfo) GetRpcAddr() (v string) {
+	return p.RpcAddr
+}
+func (p *NodeInfo) SetId(val string) {
+	p.Id = val
+}
+func (p *NodeInfo) SetRpcAddr(val string) {
+	p.RpcAddr = val
+}
+
+func (p *NodeInfo) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("NodeInfo(%+v)", *p)
+}
+
+var fieldIDToName_NodeInfo = map[int16]string{
+	1: "id",
+	2: "rpc_addr",
 }
 
 type Placement struct {
@@ -2001,6 +2048,8 @@ type ClusterStatusResponse struct {
 	RaftAddr   string         `thrift:"raft_addr,3" frugal:"3,default,string" json:"raft_addr"`
 	Groups     []*GroupStatus `thrift:"groups,4" frugal:"4,default,list<GroupStatus>" json:"groups"`
 	Placements []*Placement   `thrift:"placements,5" frugal:"5,default,list<Placement>" json:"placements"`
+	Nodes      []*NodeInfo    `thrift:"nodes,6" frugal:"6,default,list<NodeInfo>" json:"nodes"`
+	RpcAddr    string         `thrift:"rpc_addr,7" frugal:"7,default,string" json:"rpc_addr"`
 }
 
 func NewClusterStatusResponse() *ClusterStatusResponse {
@@ -2034,6 +2083,14 @@ func (p *ClusterStatusResponse) GetGroups() (v []*GroupStatus) {
 func (p *ClusterStatusResponse) GetPlacements() (v []*Placement) {
 	return p.Placements
 }
+
+func (p *ClusterStatusResponse) GetNodes() (v []*NodeInfo) {
+	return p.Nodes
+}
+
+func (p *ClusterStatusResponse) GetRpcAddr() (v string) {
+	return p.RpcAddr
+}
 func (p *ClusterStatusResponse) SetStatus(val *Status) {
 	p.Status = val
 }
@@ -2048,6 +2105,12 @@ func (p *ClusterStatusResponse) SetGroups(val []*GroupStatus) {
 }
 func (p *ClusterStatusResponse) SetPlacements(val []*Placement) {
 	p.Placements = val
+}
+func (p *ClusterStatusResponse) SetNodes(val []*NodeInfo) {
+	p.Nodes = val
+}
+func (p *ClusterStatusResponse) SetRpcAddr(val string) {
+	p.RpcAddr = val
 }
 
 func (p *ClusterStatusResponse) IsSetStatus() bool {
@@ -2067,6 +2130,8 @@ var fieldIDToName_ClusterStatusResponse = map[int16]string{
 	3: "raft_addr",
 	4: "groups",
 	5: "placements",
+	6: "nodes",
+	7: "rpc_addr",
 }
 
 type JoinRequest struct {

@@ -1,0 +1,266 @@
+package raftfsm
+
+import (
+	"cmp"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+
+	"github.com/hashicorp/raft"
+)
+
+// Bounds on the meta group's tables.
+const (
+	// MaxPlacements bounds the placement table (programs across the
+	// cluster).
+	MaxPlacements = 1 << 20
+	// MaxDirectoryNodes bounds the node directory. Raft clusters stay far
+	// smaller (every voter receives every entry); the bound only stops a
+	// misbehaving announcer from growing the table.
+	MaxDirectoryNodes = 256
+)
+
+// Meta entry ops. Never renumber: they are in the meta group's log.
+const (
+	metaPlace    = 1 // place a program on a group
+	metaNodeAddr = 2 // set (or, with an empty address, forget) a node's RPC address
+)
+
+// metaSnapshotVersion is the first byte of a meta group snapshot.
+const metaSnapshotVersion = 1
+
+// metaFSM is the meta group's state: which group holds each program, and
+// the directory of the members' RPC addresses. A place command for a
+// program not yet placed puts it on the group with the fewest programs
+// (the lowest id on a tie), deterministically, and returns that group; for
+// a placed program it returns the group it has. The directory lets any
+// node name a leader's RPC address in a not-leader answer, and lets a
+// client that knows one node find all of them.
+type metaFSM struct {
+	groups int // inventory groups 1..groups
+
+	mu     sync.RWMutex // guards places, counts, nodes
+	places map[string]uint16
+	counts []int             // programs per group, index = group
+	nodes  map[string]string // node id -> RPC address
+}
+
+func newMetaFSM(groups int) *metaFSM {
+	return &metaFSM{groups: groups, places: make(map[string]uint16), counts: make([]int, groups+1), nodes: make(map[string]string)}
+}
+
+var _ raft.FSM = (*metaFSM)(nil)
+
+// placeResult is Apply's answer to a place command.
+type placeResult struct {
+	group uint16
+	err   error
+}
+
+func encodePlace(program string) []byte {
+	b := []byte{entryVersion, metaPlace}
+	b = binary.AppendUvarint(b, uint64(len(program)))
+	return append(b, program...)
+}
+
+// encodeNodeAddr records (or, with addr empty, forgets) a node's RPC
+// address.
+func encodeNodeAddr(id, addr string) ([]byte, error) {
+	if id == "" || len(id) > maxStringLen || len(addr) > maxStringLen {
+		return nil, fmt.Errorf("%w: node id %q, address of %d bytes", ErrBadCommand, id, len(addr))
+	}
+	b := []byte{entryVersion, metaNodeAddr}
+	b, _ = appendStr(b, id)
+	b, _ = appendStr(b, addr)
+	return b, nil
+}
+
+// ErrDirectoryFull is the answer to a node announcing itself when the
+// directory has MaxDirectoryNodes other nodes.
+var ErrDirectoryFull = errors.New("raftfsm: node directory full")
+
+func (f *metaFSM) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	r := &reader{b: l.Data}
+	if v := r.byte(); v != entryVersion {
+		panic(fmt.Sprintf("raftfsm: meta log index %d: version %d", l.Index, v))
+	}
+	switch op := r.byte(); op {
+	case metaPlace:
+		program := r.str()
+		if r.err != nil || len(r.b) != 0 {
+			panic(fmt.Sprintf("raftfsm: meta log index %d: malformed place", l.Index))
+		}
+		return f.place(program)
+	case metaNodeAddr:
+		id, addr := r.str(), r.str()
+		if r.err != nil || len(r.b) != 0 {
+			panic(fmt.Sprintf("raftfsm: meta log index %d: malformed node address", l.Index))
+		}
+		return f.setNode(id, addr)
+	default:
+		panic(fmt.Sprintf("raftfsm: meta log index %d: op %d", l.Index, op))
+	}
+}
+
+func (f *metaFSM) place(program string) placeResult {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if g, ok := f.places[program]; ok {
+		return placeResult{group: g}
+	}
+	if len(f.places) >= MaxPlacements {
+		return placeResult{err: fmt.Errorf("%w: %d programs placed, the most the cluster keeps", ErrOverloaded, MaxPlacements)}
+	}
+	best := uint16(1)
+	for g := 2; g <= f.groups; g++ {
+		if f.counts[g] < f.counts[best] {
+			best = uint16(g)
+		}
+	}
+	f.places[program] = best
+	f.counts[best]++
+	return placeResult{group: best}
+}
+
+// setNode returns nil or ErrDirectoryFull.
+func (f *metaFSM) setNode(id, addr string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if addr == "" {
+		delete(f.nodes, id)
+		return nil
+	}
+	if _, ok := f.nodes[id]; !ok && len(f.nodes) >= MaxDirectoryNodes {
+		return ErrDirectoryFull
+	}
+	f.nodes[id] = addr
+	return nil
+}
+
+// lookup returns a program's group.
+func (f *metaFSM) lookup(program string) (uint16, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	g, ok := f.places[program]
+	return g, ok
+}
+
+// nodeAddr returns a node's RPC address from the directory.
+func (f *metaFSM) nodeAddr(id string) string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.nodes[id]
+}
+
+// table returns the placement table sorted by program.
+func (f *metaFSM) table() []Placement {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make([]Placement, 0, len(f.places))
+	for p, g := range f.places {
+		out = append(out, Placement{Program: p, Group: g})
+	}
+	slices.SortFunc(out, func(a, b Placement) int { return cmp.Compare(a.Program, b.Program) })
+	return out
+}
+
+// directory returns the node directory sorted by id.
+func (f *metaFSM) directory() []NodeInfo {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make([]NodeInfo, 0, len(f.nodes))
+	for id, addr := range f.nodes {
+		out = append(out, NodeInfo{ID: id, RPCAddr: addr})
+	}
+	slices.SortFunc(out, func(a, b NodeInfo) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Placement is one row of the placement table.
+type Placement struct {
+	Program string
+	Group   uint16
+}
+
+// NodeInfo is one row of the node directory: a member and the address of
+// its RPC server.
+type NodeInfo struct {
+	ID      string
+	RPCAddr string
+}
+
+// Snapshot encodes both tables in sorted order, so that equal states
+// give equal snapshots.
+func (f *metaFSM) Snapshot() (raft.FSMSnapshot, error) {
+	b := []byte{metaSnapshotVersion}
+	b = binary.AppendUvarint(b, uint64(f.groups))
+	t := f.table()
+	b = binary.AppendUvarint(b, uint64(len(t)))
+	for _, p := range t {
+		b, _ = appendStr(b, p.Program)
+		b = binary.AppendUvarint(b, uint64(p.Group))
+	}
+	d := f.directory()
+	b = binary.AppendUvarint(b, uint64(len(d)))
+	for _, n := range d {
+		b, _ = appendStr(b, n.ID)
+		b, _ = appendStr(b, n.RPCAddr)
+	}
+	return snapshot(b), nil
+}
+
+// Restore replaces both tables, or keeps the old ones if the snapshot does
+// not decode.
+func (f *metaFSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return err
+	}
+	r := &reader{b: data}
+	if v := r.byte(); r.err == nil && v != metaSnapshotVersion {
+		return fmt.Errorf("raftfsm: meta snapshot version %d, want %d", v, metaSnapshotVersion)
+	}
+	if g := r.uvarint(); r.err == nil && g != uint64(f.groups) {
+		return fmt.Errorf("raftfsm: placement snapshot of %d groups, node has %d", g, f.groups)
+	}
+	n := r.uvarint()
+	if n > MaxPlacements || n > uint64(len(r.b)) {
+		return fmt.Errorf("raftfsm: placement snapshot of %d programs", n)
+	}
+	places := make(map[string]uint16, n)
+	counts := make([]int, f.groups+1)
+	for range n {
+		p, g := r.str(), r.uvarint()
+		if r.err != nil || g < 1 || g > uint64(f.groups) {
+			return errors.New("raftfsm: placement snapshot corrupt")
+		}
+		places[p] = uint16(g)
+		counts[g]++
+	}
+	n = r.uvarint()
+	if n > MaxDirectoryNodes || n > uint64(len(r.b)) {
+		return fmt.Errorf("raftfsm: meta snapshot of %d nodes", n)
+	}
+	nodes := make(map[string]string, n)
+	for range n {
+		id, addr := r.str(), r.str()
+		if r.err != nil || id == "" || addr == "" {
+			return errors.New("raftfsm: node directory snapshot corrupt")
+		}
+		nodes[id] = addr
+	}
+	if r.err != nil || len(r.b) != 0 {
+		return errors.New("raftfsm: meta snapshot corrupt")
+	}
+	f.mu.Lock()
+	f.places, f.counts, f.nodes = places, counts, nodes
+	f.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,94 @@
+package raftfsm
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"testing"
+
+	"github.com/hashicorp/raft"
+)
+
+func metaApply(f *metaFSM, index uint64, entry []byte) any {
+	return f.Apply(&raft.Log{Index: index, Type: raft.LogCommand, Data: entry})
+}
+
+func nodeEntry(t *testing.T, id, addr string) []byte {
+	b, err := encodeNodeAddr(id, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestMetaFSM: placement spreads programs and is stable; the directory
+// records, replaces and forgets addresses, and refuses past its bound;
+// a snapshot restores both tables, and a damaged one is refused with the
+// old state kept.
+func TestMetaFSM(t *testing.T) {
+	f := newMetaFSM(3)
+	var idx uint64
+	apply := func(entry []byte) any { idx++; return metaApply(f, idx, entry) }
+	var got []uint16
+	for _, p := range []string{"a", "b", "c", "d", "a"} {
+		got = append(got, apply(encodePlace(p)).(placeResult).group)
+	}
+	if want := []uint16{1, 2, 3, 1, 1}; !slices.Equal(got, want) {
+		t.Fatalf("places = %v; want %v", got, want)
+	}
+	for _, e := range [][]byte{nodeEntry(t, "n1", "10.0.0.1:7100"), nodeEntry(t, "n2", "10.0.0.2:7100"),
+		nodeEntry(t, "n1", "10.0.0.9:7100"), nodeEntry(t, "n3", "x:1"), nodeEntry(t, "n3", "")} {
+		if err := apply(e); err != nil {
+			t.Fatalf("node entry = %v", err)
+		}
+	}
+	want := []NodeInfo{{"n1", "10.0.0.9:7100"}, {"n2", "10.0.0.2:7100"}}
+	if d := f.directory(); !slices.Equal(d, want) {
+		t.Fatalf("directory = %v; want %v", d, want)
+	}
+	if _, err := encodeNodeAddr("", "x"); !errors.Is(err, ErrBadCommand) {
+		t.Fatalf("encodeNodeAddr(no id) = %v; want ErrBadCommand", err)
+	}
+
+	snap := func(f *metaFSM) []byte {
+		s, err := f.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.(snapshot)
+	}
+	data := snap(f)
+	g := newMetaFSM(3)
+	if err := g.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(snap(g), data) || !slices.Equal(g.directory(), want) || !slices.Equal(g.table(), f.table()) {
+		t.Fatalf("restored meta state differs: %v %v", g.directory(), g.table())
+	}
+	for i := range data {
+		damaged := append([]byte(nil), data[:i]...)
+		if err := g.Restore(io.NopCloser(bytes.NewReader(damaged))); err == nil {
+			t.Fatalf("Restore(first %d of %d bytes) = nil; want an error", i, len(data))
+		}
+	}
+	if err := newMetaFSM(4).Restore(io.NopCloser(bytes.NewReader(data))); err == nil {
+		t.Fatal("Restore(snapshot of 3 groups) on a node of 4 = nil; want an error")
+	}
+	if !bytes.Equal(snap(g), data) {
+		t.Fatal("a refused restore changed the state")
+	}
+
+	for i := len(f.directory()); i < MaxDirectoryNodes; i++ {
+		if err := apply(nodeEntry(t, fmt.Sprintf("m%03d", i), "a:1")); err != nil {
+			t.Fatalf("node %d: %v", i, err)
+		}
+	}
+	if err := apply(nodeEntry(t, "one-too-many", "a:1")); !errors.Is(err.(error), ErrDirectoryFull) {
+		t.Fatalf("node past the bound = %v; want ErrDirectoryFull", err)
+	}
+	if err := apply(nodeEntry(t, "n1", "a:2")); err != nil {
+		t.Fatalf("a known node's new address in a full directory = %v", err)
+	}
+}
