@@ -168,12 +168,12 @@ type Node struct {
 
 // group is one Raft group on this node.
 type group struct {
-	id    uint16
-	node  *Node
-	raft  *raft.Raft
-	trans *raft.NetworkTransport
-	fsm   *FSM          // inventory groups
-	tables *metaFSM     // the meta group
+	id     uint16
+	node   *Node
+	raft   *raft.Raft
+	trans  *raft.NetworkTransport
+	fsm    *FSM     // inventory groups
+	tables *metaFSM // the meta group
 
 	mu       sync.Mutex // guards proposer and stopDuty
 	proposer *Proposer  // set while this node leads the group and has caught up
@@ -789,13 +789,13 @@ func (n *Node) balance() {
 
 // GroupStats is one group's state on this node.
 type GroupStats struct {
-	Group      uint16
-	State      string // Leader, Follower, Candidate, Shutdown
-	LeaderID   string
-	Term       uint64
-	Applied    uint64
-	Commit     uint64
-	Last       uint64
+	Group    uint16
+	State    string // Leader, Follower, Candidate, Shutdown
+	LeaderID string
+	Term     uint64
+	Applied  uint64
+	Commit   uint64
+	Last     uint64
 	// Writable: this node leads the group and its leader duties run (the
 	// barrier has passed), so it takes writes.
 	Writable   bool
