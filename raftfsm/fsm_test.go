@@ -57,18 +57,12 @@ func startReplica(t *testing.T, id raft.ServerID, dir string, trans *raft.InmemT
 	for _, f := range tune {
 		f(rc)
 	}
-	r, err := raft.NewRaft(rc, fsm, gs, gs, snaps, serialInmem{trans})
+	r, err := raft.NewRaft(rc, fsm, gs, gs, snaps, guardTransport(trans))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &replica{id: id, dir: dir, store: store, fsm: fsm, trans: trans, raft: r}
 }
-
-// serialInmem is serialTransport for the in-memory transport: no
-// heartbeat fast path (hashicorp/raft#695).
-type serialInmem struct{ *raft.InmemTransport }
-
-func (serialInmem) SetHeartbeatHandler(func(raft.RPC)) {}
 
 func (r *replica) stop(t *testing.T) {
 	t.Helper()

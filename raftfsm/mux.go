@@ -265,20 +265,3 @@ func (l *groupLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.C
 	c.SetWriteDeadline(time.Time{})
 	return c, nil
 }
-
-// serialTransport keeps raft from handling heartbeats on the transport's
-// I/O goroutine. Raft installs that fast path so that a follower busy with
-// a slow fsync still answers heartbeats, but a heartbeat carrying a newer
-// term then changes the node's term concurrently with its main loop, and
-// an old leader can append a client entry under the new term:
-// hashicorp/raft#695, replicas diverging after a partition heals (seen
-// here by TestPartitionHeal). Without the fast path every RPC goes through
-// the main loop, in order. The cost: heartbeats wait behind the follower's
-// disk, so election timeouts must cover an fsync.
-//
-// The concrete transport is embedded so that raft still finds its optional
-// interfaces (pre-vote, close).
-type serialTransport struct{ *raft.NetworkTransport }
-
-// SetHeartbeatHandler ignores the fast path; see serialTransport.
-func (serialTransport) SetHeartbeatHandler(func(raft.RPC)) {}

@@ -284,7 +284,7 @@ func (n *Node) startGroup(id uint16) (*group, error) {
 	if g.hasState, err = raft.HasExistingState(gs, gs, snaps); err != nil {
 		return nil, err
 	}
-	g.raft, err = raft.NewRaft(rc, fsm, gs, gs, snaps, serialTransport{g.trans})
+	g.raft, err = raft.NewRaft(rc, fsm, gs, gs, snaps, guardTransport(g.trans))
 	if err != nil {
 		return nil, err
 	}
