@@ -198,9 +198,9 @@ func (c *Client) forgetLeader(group int32) {
 }
 
 // setLeader records a group's leader and, when the answer named it, the
-// leader's RPC address; a leader of unknown address sends the client to
-// the cluster status.
-func (c *Client) setLeader(group int32, id, addr string) {
+// leader's RPC address; for a leader of unknown address it refreshes its
+// view from cluster status. It reports whether the address is known.
+func (c *Client) setLeader(group int32, id, addr string) bool {
 	c.mu.Lock()
 	c.leader[group] = id
 	if addr != "" && (len(c.addrOf) < c.cfg.MaxNodes || c.addrOf[id] != "") {
@@ -208,11 +208,16 @@ func (c *Client) setLeader(group int32, id, addr string) {
 	}
 	_, known := c.addrOf[id]
 	c.mu.Unlock()
-	if !known {
-		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.CallTimeout)
-		defer cancel()
-		c.Refresh(ctx)
+	if known {
+		return true
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.CallTimeout)
+	defer cancel()
+	c.Refresh(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, known = c.addrOf[id]
+	return known
 }
 
 func (c *Client) backoff(ctx context.Context, attempt int) error {
@@ -282,10 +287,15 @@ attempts:
 				target = -1
 			}
 			if st.LeaderId != "" {
-				c.setLeader(st.Group, st.LeaderId, st.LeaderAddr)
 				// A redirect can bounce while a placement or a leadership
 				// is still replicating: wait a little after the first.
-				if attempt > 0 && c.backoff(ctx, 0) != nil {
+				wait := 0
+				if !c.setLeader(st.Group, st.LeaderId, st.LeaderAddr) {
+					// Nobody knows where the leader serves yet (it has not
+					// announced its address): back off as for no leader.
+					wait = attempt
+				}
+				if attempt > 0 && c.backoff(ctx, wait) != nil {
 					break attempts
 				}
 			} else {

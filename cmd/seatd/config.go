@@ -64,6 +64,12 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			var usage strings.Builder
+			fs.SetOutput(&usage)
+			fs.PrintDefaults()
+			return cfg, fmt.Errorf("%w\nusage: seatd [run] [flags]\n%s", err, usage.String())
+		}
 		return cfg, err
 	}
 	var errs []error

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,11 +18,45 @@ func TestParseConfig(t *testing.T) {
 	if cfg.Node.ID != "n1" || cfg.Node.Groups != 6 || cfg.Node.Proposer.Linger != time.Millisecond || len(cfg.Node.Peers) != 2 || !cfg.Node.Bootstrap {
 		t.Fatalf("parseConfig = %+v; want env defaults with the flag overriding groups", cfg.Node)
 	}
-	_, err = parseConfig([]string{"-peers", "oops", "-log-level", "loud", "-tick-interval", "1ms", "-max-batch", "-3"},
+	if cfg.Node.RPCAddr != cfg.RPCAddr || cfg.Server.DefaultHoldTTL != 15*time.Minute {
+		t.Fatalf("parseConfig: rpc advertise %q, default hold TTL %v; want the listen address and 15m", cfg.Node.RPCAddr, cfg.Server.DefaultHoldTTL)
+	}
+	_, err = parseConfig([]string{"-peers", "oops", "-log-level", "loud", "-tick-interval", "1ms", "-max-batch", "-3",
+		"-join", "127.0.0.1:7100", "-bootstrap", "-rpc-addr", "0.0.0.0:7100", "-default-hold-ttl", "1s"},
 		func(k string) string { return map[string]string{"SEATD_GROUPS": "many"}[k] })
-	for _, want := range []string{"SEATD_GROUPS", "peers", "log-level", "node id is empty", "data directory", "tick interval", "max batch"} {
+	for _, want := range []string{"SEATD_GROUPS", "peers", "log-level", "node id is empty", "data directory", "tick interval",
+		"max batch", "join and bootstrap", "rpc-advertise is required", "default hold TTL"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("parseConfig(bad) = %v; want it to report %q", err, want)
 		}
+	}
+}
+
+// TestConfigFile: a file's settings sit under the environment and the
+// flags; a bad line or an unknown name is reported with its line.
+func TestConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "seatd.conf")
+	os.WriteFile(path, []byte("# node 2\nid = n2\ndata-dir = /var/lib/seatd\ngroups = 3\njoin = 10.0.0.1:7100, 10.0.0.2:7100\nmax-batch = 64\n"), 0o644)
+	env := map[string]string{"SEATD_CONFIG": path, "SEATD_MAX_BATCH": "128"}
+	cfg, err := parseConfig([]string{"-groups", "5"}, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Node.ID != "n2" || cfg.Node.Dir != "/var/lib/seatd" || cfg.Node.Groups != 5 || cfg.Node.Proposer.MaxBatch != 128 ||
+		strings.Join(cfg.Join, " ") != "10.0.0.1:7100 10.0.0.2:7100" {
+		t.Fatalf("parseConfig(file) = %+v, join %v; want the file under env and flags", cfg.Node, cfg.Join)
+	}
+
+	bad := filepath.Join(dir, "bad.conf")
+	os.WriteFile(bad, []byte("id = n1\ndata-dir = /x\nno equals sign\ncolour = blue\ngroups = lots\n"), 0o644)
+	_, err = parseConfig([]string{"-config", bad}, func(string) string { return "" })
+	for _, want := range []string{"bad.conf:3: want name = value", `bad.conf:4: unknown setting "colour"`, "bad.conf: groups"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("parseConfig(bad file) = %v; want it to report %q", err, want)
+		}
+	}
+	if _, err := parseConfig([]string{"-config", filepath.Join(dir, "missing")}, func(string) string { return "" }); err == nil {
+		t.Error("parseConfig(missing file) = nil error")
 	}
 }

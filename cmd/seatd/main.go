@@ -54,6 +54,13 @@ func main() {
 	default:
 		err = fmt.Errorf("unknown command %q (want run, status or remove)", cmd)
 	}
+	if errors.Is(err, flag.ErrHelp) {
+		// The subcommands' flag sets print their own usage.
+		if usage := strings.TrimPrefix(err.Error(), flag.ErrHelp.Error()); usage != "" {
+			fmt.Println(strings.TrimSpace(usage))
+		}
+		return
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "seatd:", err)
 		os.Exit(1)

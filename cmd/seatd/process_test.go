@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -27,10 +28,10 @@ func freePort(t testing.TB) string {
 }
 
 type proc struct {
-	bin  string
-	args []string
-	cmd  *exec.Cmd
-	rpc  string
+	bin        string
+	args       []string
+	cmd        *exec.Cmd
+	rpc, admin string
 }
 
 func (p *proc) start(t testing.TB) {
@@ -160,13 +161,33 @@ func TestProcessesSurviveSIGKILL(t *testing.T) {
 	}
 }
 
-// startProcesses builds seatd, runs three processes on loopback, creates
-// spec through the routing client and opens its sale.
-func startProcesses(t testing.TB, spec *rpc.ProgramSpec) ([]*proc, *seatclient.Client, *rpc.CreateProgramResponse) {
+// buildSeatd builds the seatd binary into a temporary directory.
+func buildSeatd(t testing.TB) string {
 	bin := filepath.Join(t.TempDir(), "seatd")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// startProc starts a seatd node with its own data directory and ports on
+// loopback, killed at the end of the test.
+func startProc(t testing.TB, bin, id, raftAddr string, extra ...string) *proc {
+	p := &proc{bin: bin, rpc: freePort(t), admin: freePort(t)}
+	p.args = append([]string{"run", "-id", id, "-data-dir", t.TempDir(), "-raft-addr", raftAddr, "-rpc-addr", p.rpc,
+		"-admin-addr", p.admin, "-groups", "2", "-log-level", "warn"}, extra...)
+	p.start(t)
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		p.cmd.Wait()
+	})
+	return p
+}
+
+// startProcesses builds seatd, runs three processes on loopback, creates
+// spec through the routing client and opens its sale.
+func startProcesses(t testing.TB, spec *rpc.ProgramSpec) ([]*proc, *seatclient.Client, *rpc.CreateProgramResponse) {
+	bin := buildSeatd(t)
 	var procs []*proc
 	var peers, seeds []string
 	raftAddrs := []string{freePort(t), freePort(t), freePort(t)}
@@ -174,26 +195,23 @@ func startProcesses(t testing.TB, spec *rpc.ProgramSpec) ([]*proc, *seatclient.C
 		peers = append(peers, fmt.Sprintf("n%d=%s", i+1, raftAddrs[i]))
 	}
 	for i := range 3 {
-		rpcAddr := freePort(t)
-		p := &proc{bin: bin, rpc: rpcAddr, args: []string{"run", "-id", fmt.Sprintf("n%d", i+1), "-data-dir", t.TempDir(),
-			"-raft-addr", raftAddrs[i], "-rpc-addr", rpcAddr, "-admin-addr", freePort(t), "-groups", "2",
-			"-bootstrap", "-peers", joinComma(peers), "-log-level", "warn"}}
-		p.start(t)
+		p := startProc(t, bin, fmt.Sprintf("n%d", i+1), raftAddrs[i], "-bootstrap", "-peers", strings.Join(peers, ","))
 		procs = append(procs, p)
-		seeds = append(seeds, rpcAddr)
+		seeds = append(seeds, p.rpc)
 	}
-	t.Cleanup(func() {
-		for _, p := range procs {
-			p.cmd.Process.Kill()
-			p.cmd.Wait()
-		}
-	})
 	c, err := seatclient.New(seatclient.Config{Seeds: seeds, MaxAttempts: 60, CallTimeout: 2 * time.Second, MaxBackoff: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return procs, c, createOpen(t, c, spec)
+}
+
+// createOpen creates spec through the client, retrying while the cluster
+// elects its leaders, and opens its sale.
+func createOpen(t testing.TB, c *seatclient.Client, spec *rpc.ProgramSpec) *rpc.CreateProgramResponse {
 	ctx := context.Background()
 	var cp *rpc.CreateProgramResponse
+	var err error
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		cp, err = c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: spec})
 		if err == nil && cp.Status.Route == rpc.Route_OK {
@@ -207,7 +225,7 @@ func startProcesses(t testing.TB, spec *rpc.ProgramSpec) ([]*proc, *seatclient.C
 	if r, err := c.SetSale(ctx, &rpc.SetSaleRequest{ProgramId: spec.Id, Open: true}); err != nil || r.Status.CodeName != "ok" {
 		t.Fatalf("SetSale = %v, %v", r, err)
 	}
-	return procs, c, cp
+	return cp
 }
 
 // arenaRPC is a one-section venue of rows x cols seats, program "show".
@@ -223,15 +241,4 @@ func arenaRPC(rows, cols int) *rpc.ProgramSpec {
 	}
 	spec.Sections = []*rpc.Section{sec}
 	return spec
-}
-
-func joinComma(ss []string) string {
-	out := ""
-	for i, s := range ss {
-		if i > 0 {
-			out += ","
-		}
-		out += s
-	}
-	return out
 }
