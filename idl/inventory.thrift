@@ -155,6 +155,21 @@ struct HoldResponse {
     3: bool replayed  // the request id matched an earlier hold
 }
 
+// MAX_HOLD_BATCH bounds the holds of one PlaceHolds call.
+const i32 MAX_HOLD_BATCH = 256
+
+// PlaceHoldsRequest carries holds that travel together to one node, so
+// that a busy caller pays one call for many holds. Each hold keeps its
+// own request id, route and result: the batch is not atomic.
+struct PlaceHoldsRequest {
+    1: list<HoldRequest> holds
+}
+
+struct PlaceHoldsResponse {
+    1: Status status             // BAD_REQUEST for an empty or oversize batch, which changes nothing
+    2: list<HoldResponse> holds  // one per request, in order, when status is OK
+}
+
 struct GetHoldRequest {
     1: i64 hold_id
     2: bool consistent  // read through the leader
@@ -283,6 +298,7 @@ service Inventory {
     SetSaleResponse SetSale(1: SetSaleRequest req)
     BlockResponse Block(1: BlockRequest req)
     HoldResponse PlaceHold(1: HoldRequest req)
+    PlaceHoldsResponse PlaceHolds(1: PlaceHoldsRequest req)
     HoldResponse GetHold(1: GetHoldRequest req)
     HoldResponse Confirm(1: ConfirmRequest req)
     HoldResponse Release(1: ReleaseRequest req)

@@ -11,6 +11,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"seatd/inventory"
@@ -195,11 +197,76 @@ func (s *Server) Block(ctx context.Context, req *rpc.BlockRequest) (*rpc.BlockRe
 // PlaceHold holds seats. The request id makes retries safe across leader
 // changes: the same user, program and id within the TTL get the first hold.
 func (s *Server) PlaceHold(ctx context.Context, req *rpc.HoldRequest) (*rpc.HoldResponse, error) {
+	cmd, bad := holdFromRPC(req)
+	if bad != nil {
+		return &rpc.HoldResponse{Status: bad}, nil
+	}
+	_, o, st := s.propose(ctx, req.ProgramId, cmd)
+	return holdResponse(st, &o), nil
+}
+
+// PlaceHolds places a batch of holds, each as PlaceHold would: its own
+// request id, route and result. The holds of one group are proposed
+// together, so they tend to share log entries.
+func (s *Server) PlaceHolds(ctx context.Context, req *rpc.PlaceHoldsRequest) (*rpc.PlaceHoldsResponse, error) {
+	if n := len(req.Holds); n == 0 || n > int(rpc.MAX_HOLD_BATCH) {
+		return &rpc.PlaceHoldsResponse{Status: badRequest(fmt.Sprintf("holds: %d in a batch, want 1-%d", n, rpc.MAX_HOLD_BATCH))}, nil
+	}
+	resp := &rpc.PlaceHoldsResponse{Status: &rpc.Status{Route: rpc.Route_OK, CodeName: inventory.ResultOK.String()}, Holds: make([]*rpc.HoldResponse, len(req.Holds))}
+	type groupBatch struct {
+		group uint16
+		index []int // into req.Holds
+		cmds  []*raftfsm.Command
+	}
+	var batches []*groupBatch // in order of first appearance
+	for i, h := range req.Holds {
+		cmd, bad := holdFromRPC(h)
+		if bad != nil {
+			resp.Holds[i] = &rpc.HoldResponse{Status: bad}
+			continue
+		}
+		g, ok := s.node.Placement(h.ProgramId)
+		if !ok {
+			resp.Holds[i] = &rpc.HoldResponse{Status: s.unplaced(h.ProgramId)}
+			continue
+		}
+		j := slices.IndexFunc(batches, func(b *groupBatch) bool { return b.group == g })
+		if j < 0 {
+			j = len(batches)
+			batches = append(batches, &groupBatch{group: g})
+		}
+		batches[j].index = append(batches[j].index, i)
+		batches[j].cmds = append(batches[j].cmds, cmd)
+	}
+	run := func(b *groupBatch) {
+		outs, errs := s.node.ProposeAll(ctx, b.group, b.cmds)
+		for j, i := range b.index {
+			resp.Holds[i] = holdResponse(status(b.group, outs[j], errs[j]), &outs[j])
+		}
+	}
+	// The usual batch has one group: it runs on this goroutine.
+	var wg sync.WaitGroup
+	for _, b := range batches[min(1, len(batches)):] {
+		wg.Go(func() { run(b) })
+	}
+	if len(batches) > 0 {
+		run(batches[0])
+	}
+	wg.Wait()
+	return resp, nil
+}
+
+// holdFromRPC converts a hold request to its command, or says what is
+// wrong with it.
+func holdFromRPC(req *rpc.HoldRequest) (*raftfsm.Command, *rpc.Status) {
+	if req == nil {
+		return nil, badRequest("hold request is missing")
+	}
 	if len(req.RequestId) != 0 && len(req.RequestId) != len(inventory.RequestID{}) {
-		return &rpc.HoldResponse{Status: badRequest("request_id: want 16 bytes or none")}, nil
+		return nil, badRequest("request_id: want 16 bytes or none")
 	}
 	if req.UserId <= 0 {
-		return &rpc.HoldResponse{Status: badRequest("user_id: want a positive id")}, nil
+		return nil, badRequest("user_id: want a positive id")
 	}
 	hr := &inventory.HoldRequest{
 		Program: req.ProgramId, User: uint64(req.UserId), Category: req.Category, Count: int(req.Count),
@@ -214,12 +281,16 @@ func (s *Server) PlaceHold(ctx context.Context, req *rpc.HoldRequest) (*rpc.Hold
 	if req.ExpectedTotalCents != nil {
 		hr.CheckTotal, hr.ExpectedTotalCents = true, *req.ExpectedTotalCents
 	}
-	_, o, st := s.propose(ctx, req.ProgramId, &raftfsm.Command{Op: raftfsm.OpHold, Hold: hr})
+	return &raftfsm.Command{Op: raftfsm.OpHold, Hold: hr}, nil
+}
+
+// holdResponse is a hold command's answer: the hold when it was placed.
+func holdResponse(st *rpc.Status, o *raftfsm.Outcome) *rpc.HoldResponse {
 	resp := &rpc.HoldResponse{Status: st, Replayed: o.Replayed}
 	if st.Route == rpc.Route_OK && o.Result == inventory.ResultOK {
 		resp.Hold = holdToRPC(&o.Hold)
 	}
-	return resp, nil
+	return resp
 }
 
 // holdGroup returns the group a hold id names, if this cluster has it.

@@ -286,3 +286,67 @@ func TestRPCDefaultHoldTTL(t *testing.T) {
 		t.Fatal("New(default hold TTL 1s) = nil error; want out of range")
 	}
 }
+
+// TestPlaceHolds: each hold of a batch gets its own answer; a request id
+// repeated inside the batch gets the first hold back; an empty or
+// oversize batch is refused whole and changes nothing.
+func TestPlaceHolds(t *testing.T) {
+	c := startNode(t)
+	ctx := context.Background()
+	if r, err := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: arenaSpec()}); err != nil || code(r.Status) != "ok" {
+		t.Fatalf("CreateProgram = %v, %v", r, err)
+	}
+	if r, err := c.SetSale(ctx, &rpc.SetSaleRequest{ProgramId: "show", Open: true}); err != nil || code(r.Status) != "ok" {
+		t.Fatalf("SetSale = %v, %v", r, err)
+	}
+	free := func() int32 {
+		av, err := c.Availability(ctx, &rpc.AvailabilityRequest{ProgramId: "show", Consistent: true})
+		if err != nil || code(av.Status) != "ok" {
+			t.Fatalf("Availability = %v, %v", av, err)
+		}
+		return av.Categories[0].Free + av.Categories[1].Free
+	}
+	for _, n := range []int{0, int(rpc.MAX_HOLD_BATCH) + 1} {
+		req := &rpc.PlaceHoldsRequest{}
+		for i := range n {
+			req.Holds = append(req.Holds, &rpc.HoldRequest{ProgramId: "show", UserId: int64(i + 1), Count: 1})
+		}
+		r, err := c.PlaceHolds(ctx, req)
+		if err != nil || r.Status.Route != rpc.Route_BAD_REQUEST || len(r.Holds) != 0 {
+			t.Fatalf("PlaceHolds(%d holds) = %v, %v; want BAD_REQUEST", n, r, err)
+		}
+	}
+	if f := free(); f != 30 {
+		t.Fatalf("%d seats free after refused batches; want 30", f)
+	}
+
+	id := []byte("0123456789abcdef")
+	req := &rpc.PlaceHoldsRequest{Holds: []*rpc.HoldRequest{
+		{ProgramId: "show", UserId: 1, Count: 2, Together: true, RequestId: id},
+		{ProgramId: "show", UserId: 2, Count: 1, RequestId: []byte("short")},
+		nil,
+		{ProgramId: "nope", UserId: 3, Count: 1},
+		{ProgramId: "show", UserId: 4, Count: 50},
+		{ProgramId: "show", UserId: 5, SeatIds: []string{"A/3/1"}},
+		{ProgramId: "show", UserId: 1, Count: 2, Together: true, RequestId: id},
+	}}
+	r, err := c.PlaceHolds(ctx, req)
+	if err != nil || code(r.Status) != "ok" || len(r.Holds) != len(req.Holds) {
+		t.Fatalf("PlaceHolds = %v, %v", r, err)
+	}
+	want := []string{"ok", "BAD_REQUEST", "BAD_REQUEST", "NO_PROGRAM", "hold_limit_exceeded", "ok", "ok"}
+	for i, h := range r.Holds {
+		if code(h.Status) != want[i] {
+			t.Errorf("PlaceHolds: hold %d = %v; want %s", i, h.Status, want[i])
+		}
+	}
+	if r.Holds[6].Hold.HoldId != r.Holds[0].Hold.HoldId || !r.Holds[6].Replayed || r.Holds[0].Replayed {
+		t.Fatalf("repeated request id: holds %v and %v; want the first one replayed", r.Holds[0].Hold, r.Holds[6].Hold)
+	}
+	if got := r.Holds[5].Hold.Seats[0].Id; got != "A/3/1" {
+		t.Fatalf("manual hold in a batch got %s; want A/3/1", got)
+	}
+	if f := free(); f != 27 {
+		t.Fatalf("%d seats free after a batch holding 3; want 27", f)
+	}
+}

@@ -477,6 +477,24 @@ func (n *Node) Propose(ctx context.Context, groupID uint16, cmd *Command) (Outco
 	return p.Propose(ctx, cmd)
 }
 
+// ProposeAll runs commands together on a group whose leader this node
+// is; see Proposer.ProposeAll. Elsewhere every command fails with a
+// *NotLeaderError naming the leader.
+func (n *Node) ProposeAll(ctx context.Context, groupID uint16, cmds []*Command) ([]Outcome, []error) {
+	g, err := n.group(groupID)
+	if err == nil {
+		var p *Proposer
+		if p, err = g.activeProposer(); err == nil {
+			return p.ProposeAll(ctx, cmds)
+		}
+	}
+	errs := make([]error, len(cmds))
+	for i := range errs {
+		errs[i] = err
+	}
+	return make([]Outcome, len(cmds)), errs
+}
+
 // Place returns the group of a program, placing it (through the meta
 // group's leader, which must be this node) if it has none.
 func (n *Node) Place(ctx context.Context, program string) (uint16, error) {

@@ -179,6 +179,51 @@ func (p *Proposer) Propose(ctx context.Context, cmd *Command) (Outcome, error) {
 	}
 }
 
+// ProposeAll submits commands together and waits for their outcomes: the
+// i-th outcome or error is the i-th command's, as Propose would give it.
+// The commands join the queue at once, so they tend to share entries, and
+// the caller needs no goroutine per command. A command that does not fit
+// in the queue gets ErrOverloaded, a malformed one ErrBadCommand; the
+// others go ahead.
+func (p *Proposer) ProposeAll(ctx context.Context, cmds []*Command) ([]Outcome, []error) {
+	outs, errs := make([]Outcome, len(cmds)), make([]error, len(cmds))
+	props := make([]*proposal, len(cmds))
+	select {
+	case <-p.stop:
+		for i := range errs {
+			errs[i] = ErrClosed
+		}
+		return outs, errs
+	default:
+	}
+	for i, cmd := range cmds {
+		enc, err := encodeCommand(cmd)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		prop := &proposal{cmd: enc, done: make(chan result, 1)}
+		select {
+		case p.queue <- prop:
+			props[i] = prop
+		default:
+			errs[i] = ErrOverloaded
+		}
+	}
+	for i, prop := range props {
+		if prop == nil {
+			continue
+		}
+		select {
+		case r := <-prop.done:
+			outs[i], errs[i] = r.out, r.err
+		case <-ctx.Done():
+			errs[i] = fmt.Errorf("%w: %w", ErrAmbiguous, ctx.Err())
+		}
+	}
+	return outs, errs
+}
+
 // QueueDepth returns the commands waiting to be batched.
 func (p *Proposer) QueueDepth() int { return len(p.queue) }
 

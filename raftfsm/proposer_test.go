@@ -67,6 +67,48 @@ func TestProposerBatches(t *testing.T) {
 	}
 }
 
+// TestProposeAll: holds submitted together share entries and each gets
+// its own outcome, a malformed one among them refused alone.
+func TestProposeAll(t *testing.T) {
+	rs := startCluster(t, 3)
+	defer stopAll(t, rs)
+	p, err := NewProposer(leaderOf(t, rs).raft, ProposerConfig{}, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	_, errs := p.ProposeAll(ctx, []*Command{{Op: OpCreateProgram, Spec: arena(t)}, {Op: OpOpenSale, Program: "show"}})
+	if errors.Join(errs...) != nil {
+		t.Fatal(errs)
+	}
+	var cmds []*Command
+	for i := range 100 {
+		cmds = append(cmds, &Command{Op: OpHold, Hold: &inventory.HoldRequest{Program: "show", User: uint64(i + 1), Count: 1}})
+	}
+	cmds[50] = &Command{Op: OpHold}
+	entries0, _ := p.Batches()
+	outs, errs := p.ProposeAll(ctx, cmds)
+	entries, _ := p.Batches()
+	seats := map[uint32]bool{}
+	for i := range cmds {
+		if i == 50 {
+			if !errors.Is(errs[i], ErrBadCommand) {
+				t.Fatalf("ProposeAll: malformed hold = %v; want ErrBadCommand", errs[i])
+			}
+			continue
+		}
+		if errs[i] != nil || outs[i].Result != inventory.ResultOK || outs[i].Hold.User != uint64(i+1) || seats[outs[i].Hold.Seats[0]] {
+			t.Fatalf("ProposeAll: hold %d = %+v, %v", i, outs[i], errs[i])
+		}
+		seats[outs[i].Hold.Seats[0]] = true
+	}
+	if entries-entries0 > 10 {
+		t.Fatalf("99 holds proposed together took %d entries", entries-entries0)
+	}
+	converge(t, rs)
+}
+
 func TestProposerBatchingOff(t *testing.T) {
 	entries, commands := holdsThroughProposer(t, ProposerConfig{MaxBatch: 1}, 50)
 	if entries != commands {
@@ -93,6 +135,14 @@ func TestProposerRefuses(t *testing.T) {
 	}
 	if _, err := p.Propose(context.Background(), &Command{Op: OpCreateProgram, Spec: &inventory.ProgramSpec{ID: "x"}}); !errors.Is(err, ErrBadCommand) {
 		t.Fatalf("Propose(invalid program) = %v; want ErrBadCommand", err)
+	}
+	// ProposeAll answers each command on its own: queue full, malformed.
+	p2 := newProposer(nil, ProposerConfig{MaxQueue: 1}.withDefaults(), time.Now)
+	_, errs := p2.ProposeAll(cancelled, []*Command{tick, {Op: OpHold}, tick})
+	for i, want := range []error{ErrAmbiguous, ErrBadCommand, ErrOverloaded} {
+		if !errors.Is(errs[i], want) {
+			t.Fatalf("ProposeAll: command %d = %v; want %v", i, errs[i], want)
+		}
 	}
 	if err := (ProposerConfig{MaxBatch: -1, Linger: time.Second}).Validate(); err == nil {
 		t.Fatal("Validate accepted a negative batch and a 1s linger")

@@ -18,6 +18,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cloudwego/kitex/client"
@@ -53,7 +54,16 @@ type Config struct {
 	// suggests about calls per second x response time; too few and every
 	// call past them opens and closes a TCP connection. Default 256.
 	MaxIdleConnsPerNode int
-	Log                 *slog.Logger
+	// HoldCallsPerNode bounds the PlaceHolds calls under way to one node;
+	// holds that find them all busy wait for the next call and travel
+	// together. Default 2: on the 2-core test machine 1 call capped the
+	// throughput, and more calls meant smaller batches and more CPU per
+	// hold.
+	HoldCallsPerNode int
+	// MaxQueuedHolds bounds the holds waiting for a call to one node;
+	// past it a hold fails at once with ErrOverloaded. Default 4096.
+	MaxQueuedHolds int
+	Log            *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -75,6 +85,12 @@ func (c Config) withDefaults() Config {
 	if c.MaxIdleConnsPerNode == 0 {
 		c.MaxIdleConnsPerNode = 256
 	}
+	if c.HoldCallsPerNode == 0 {
+		c.HoldCallsPerNode = 2
+	}
+	if c.MaxQueuedHolds == 0 {
+		c.MaxQueuedHolds = 4096
+	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
@@ -87,10 +103,24 @@ type Client struct {
 
 	mu        sync.Mutex // guards the fields below
 	conns     map[string]invsvc.Client
-	addrOf    map[string]string // node id -> RPC address
-	leader    map[int32]string  // group -> node id
-	placement map[string]int32  // program -> group
+	batchers  map[string]*holdBatcher // by RPC address, as conns
+	addrOf    map[string]string       // node id -> RPC address
+	leader    map[int32]string        // group -> node id
+	placement map[string]int32        // program -> group
 	groups    int32
+
+	holdCalls, batchedHolds atomic.Uint64
+}
+
+// Stats counts the client's batched hold traffic.
+type Stats struct {
+	HoldCalls    uint64 // PlaceHolds calls made
+	BatchedHolds uint64 // holds they carried (BatchedHolds/HoldCalls = mean batch)
+}
+
+// Stats returns the client's counters.
+func (c *Client) Stats() Stats {
+	return Stats{HoldCalls: c.holdCalls.Load(), BatchedHolds: c.batchedHolds.Load()}
 }
 
 // New returns a client; it connects lazily.
@@ -102,7 +132,11 @@ func New(cfg Config) (*Client, error) {
 	if cfg.MaxAttempts < 1 || cfg.BaseBackoff <= 0 || cfg.MaxBackoff < cfg.BaseBackoff {
 		return nil, fmt.Errorf("seatclient: attempts %d, backoff %v-%v: out of range", cfg.MaxAttempts, cfg.BaseBackoff, cfg.MaxBackoff)
 	}
-	return &Client{cfg: cfg, conns: map[string]invsvc.Client{}, addrOf: map[string]string{},
+	if cfg.HoldCallsPerNode < 1 || cfg.HoldCallsPerNode > 64 || cfg.MaxQueuedHolds < 1 || cfg.MaxQueuedHolds > 1<<20 {
+		return nil, fmt.Errorf("seatclient: hold calls per node %d (want 1-64), queued holds %d (want 1-%d): out of range",
+			cfg.HoldCallsPerNode, cfg.MaxQueuedHolds, 1<<20)
+	}
+	return &Client{cfg: cfg, conns: map[string]invsvc.Client{}, batchers: map[string]*holdBatcher{}, addrOf: map[string]string{},
 		leader: map[int32]string{}, placement: map[string]int32{}}, nil
 }
 
@@ -191,6 +225,18 @@ func (c *Client) target(group int32, attempt int) string {
 	return c.cfg.Seeds[attempt%len(c.cfg.Seeds)]
 }
 
+// knowsLeader reports whether the client knows where a group's leader
+// serves.
+func (c *Client) knowsLeader(group int32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id, ok := c.leader[group]
+	if ok {
+		_, ok = c.addrOf[id]
+	}
+	return ok
+}
+
 func (c *Client) forgetLeader(group int32) {
 	c.mu.Lock()
 	delete(c.leader, group)
@@ -254,6 +300,9 @@ attempts:
 				c.mu.Unlock()
 			}
 			target = pg
+		}
+		if attempt == 0 && !c.knowsLeader(target) {
+			c.Refresh(ctx) // a cold start: learn the leaders, not only this answer
 		}
 		cl, err := c.conn(c.target(target, attempt))
 		if err != nil {
@@ -358,10 +407,26 @@ func (c *Client) SetSale(ctx context.Context, req *rpc.SetSaleRequest) (*rpc.Set
 // PlaceHold holds seats. A request without a request id gets a random one,
 // so that the client's own retries take effect once; callers pass their
 // Idempotency-Key (hashed to 16 bytes) to make their retries safe too.
+//
+// When the program's leader is known the hold travels in a batch (see
+// holdBatcher); an answer that is not final (not the leader, no answer,
+// ambiguous) sends it through the routing loop with the same request id.
+// A full batch queue fails at once with ErrOverloaded.
 func (c *Client) PlaceHold(ctx context.Context, req *rpc.HoldRequest) (*rpc.HoldResponse, error) {
 	if len(req.RequestId) == 0 {
 		req.RequestId = make([]byte, 16)
 		crand.Read(req.RequestId) // never fails
+	}
+	if b := c.holdBatcher(req.ProgramId); b != nil {
+		r, err := b.place(ctx, req)
+		switch {
+		case err == nil && (r.Status.Route == rpc.Route_OK || r.Status.Route == rpc.Route_BAD_REQUEST):
+			return r, nil
+		case errors.Is(err, ErrOverloaded), ctx.Err() != nil:
+			return nil, err
+		case err == nil && r.Status.Route == rpc.Route_NOT_LEADER && r.Status.LeaderId != "":
+			c.setLeader(r.Status.Group, r.Status.LeaderId, r.Status.LeaderAddr)
+		}
 	}
 	var resp *rpc.HoldResponse
 	err := c.do(ctx, -1, req.ProgramId, func(cl invsvc.Client) (*rpc.Status, error) {
@@ -370,6 +435,30 @@ func (c *Client) PlaceHold(ctx context.Context, req *rpc.HoldRequest) (*rpc.Hold
 		return status(r, err)
 	})
 	return resp, err
+}
+
+// holdBatcher returns the batcher of the node leading a program's group,
+// or nil when the client does not know it yet.
+func (c *Client) holdBatcher(program string) *holdBatcher {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g, ok := c.placement[program]
+	if !ok {
+		return nil
+	}
+	addr, ok := c.addrOf[c.leader[g]]
+	if !ok {
+		return nil
+	}
+	b, ok := c.batchers[addr]
+	if !ok {
+		if len(c.batchers) >= c.cfg.MaxNodes {
+			return nil
+		}
+		b = &holdBatcher{c: c, addr: addr}
+		c.batchers[addr] = b
+	}
+	return b
 }
 
 // Confirm marks a hold paid (idempotent).

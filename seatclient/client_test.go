@@ -26,15 +26,24 @@ type testNode struct {
 	rpcAddr string
 }
 
-// dropFirstHold makes the first PlaceHold that reaches any node take
-// effect and then lose its response, as when a leader dies right after
-// committing: the caller cannot know whether the hold was placed.
+// dropFirstHold makes the first PlaceHold or PlaceHolds call that
+// reaches any node take effect and then lose its response, as when a
+// leader dies right after committing: the caller cannot know whether the
+// hold was placed.
 var dropFirstHold atomic.Bool
+
+// holdGate, when set, keeps PlaceHolds calls at the server until it is
+// closed.
+var holdGate atomic.Pointer[chan struct{}]
 
 func lossyMiddleware(next endpoint.Endpoint) endpoint.Endpoint {
 	return func(ctx context.Context, req, resp any) error {
+		method := rpcinfo.GetRPCInfo(ctx).To().Method()
+		if gate := holdGate.Load(); gate != nil && method == "PlaceHolds" {
+			<-*gate
+		}
 		err := next(ctx, req, resp)
-		if rpcinfo.GetRPCInfo(ctx).To().Method() == "PlaceHold" && dropFirstHold.CompareAndSwap(true, false) {
+		if (method == "PlaceHold" || method == "PlaceHolds") && dropFirstHold.CompareAndSwap(true, false) {
 			return errors.New("response lost")
 		}
 		return err
@@ -243,5 +252,97 @@ func TestRoutingFromOneSeed(t *testing.T) {
 	}
 	if err := c.Remove(ctx, ""); err == nil {
 		t.Fatal("Remove(no id) = nil; want a bad request")
+	}
+}
+
+// TestHoldsTravelTogether: while the one call allowed to the node is
+// under way, holds wait and then leave together in the next call; a
+// caller that gives up takes its hold out of the queue, and a full queue
+// answers ErrOverloaded at once.
+func TestHoldsTravelTogether(t *testing.T) {
+	nodes := startCluster(t, 1)
+	c, err := New(Config{Seeds: []string{nodes[0].rpcAddr}, MaxAttempts: 30, HoldCallsPerNode: 1, MaxQueuedHolds: 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if cp, err := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: arena()}); err != nil || code(cp.Status) != "ok" {
+		t.Fatalf("CreateProgram = %v, %v", cp, err)
+	}
+	if r, err := c.SetSale(ctx, &rpc.SetSaleRequest{ProgramId: "show", Open: true}); err != nil || code(r.Status) != "ok" {
+		t.Fatalf("SetSale = %v, %v", r, err)
+	}
+	// The first hold finds its way (and the leader) through the routing loop.
+	if r, err := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: 1, Count: 1}); err != nil || code(r.Status) != "ok" {
+		t.Fatalf("PlaceHold = %v, %v", r, err)
+	}
+	base := c.Stats()
+	b := c.holdBatcher("show")
+	if b == nil {
+		t.Fatal("no batcher after the leader is known")
+	}
+	waiting := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			b.mu.Lock()
+			got := len(b.waiting)
+			b.mu.Unlock()
+			if got == n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d holds waiting; want %d", got, n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+
+	gate := make(chan struct{})
+	holdGate.Store(&gate)
+	defer holdGate.Store(nil)
+	results := make(chan error, 32)
+	hold := func(ctx context.Context, user int64) {
+		r, err := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: user, Count: 1})
+		if err == nil && code(r.Status) != "ok" {
+			err = fmt.Errorf("hold for %d: %v", user, r.Status)
+		}
+		results <- err
+	}
+	go hold(ctx, 2) // leaves at once, and waits at the gate
+	waiting(0)
+	for deadline := time.Now().Add(5 * time.Second); c.Stats().HoldCalls == base.HoldCalls; {
+		if time.Now().After(deadline) {
+			t.Fatal("the first batched hold never left")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	quitter, quit := context.WithCancel(ctx)
+	go hold(quitter, 3)
+	waiting(1)
+	for user := range 11 {
+		go hold(ctx, int64(user+10))
+	}
+	waiting(12)
+	if _, err := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: 99, Count: 1}); !errors.Is(err, ErrOverloaded) {
+		t.Fatalf("PlaceHold(queue full) = %v; want ErrOverloaded", err)
+	}
+	quit()
+	if err := <-results; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the abandoned hold = %v; want context.Canceled", err)
+	}
+	waiting(11)
+	close(gate)
+	for range 12 {
+		if err := <-results; err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := c.Stats()
+	if calls, holds := st.HoldCalls-base.HoldCalls, st.BatchedHolds-base.BatchedHolds; calls != 2 || holds != 12 {
+		t.Fatalf("%d holds in %d calls; want 12 in 2 (1, then 11 together)", holds, calls)
+	}
+	av, err := c.Availability(ctx, &rpc.AvailabilityRequest{ProgramId: "show", Consistent: true})
+	if err != nil || av.Categories[0].Held != 13 {
+		t.Fatalf("Availability = %v, %v; want 13 held (the abandoned hold never sent)", av, err)
 	}
 }

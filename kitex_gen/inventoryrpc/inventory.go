@@ -9,6 +9,10 @@ import (
 	"fmt"
 )
 
+const (
+	MAX_HOLD_BATCH = 256
+)
+
 type Route int64
 
 const (
@@ -1275,6 +1279,82 @@ var fieldIDToName_HoldResponse = map[int16]string{
 	3: "replayed",
 }
 
+type PlaceHoldsRequest struct {
+	Holds []*HoldRequest `thrift:"holds,1" frugal:"1,default,list<HoldRequest>" json:"holds"`
+}
+
+func NewPlaceHoldsRequest() *PlaceHoldsRequest {
+	return &PlaceHoldsRequest{}
+}
+
+func (p *PlaceHoldsRequest) InitDefault() {
+}
+
+func (p *PlaceHoldsRequest) GetHolds() (v []*HoldRequest) {
+	return p.Holds
+}
+func (p *PlaceHoldsRequest) SetHolds(val []*HoldRequest) {
+	p.Holds = val
+}
+
+func (p *PlaceHoldsRequest) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("PlaceHoldsRequest(%+v)", *p)
+}
+
+var fieldIDToName_PlaceHoldsRequest = map[int16]string{
+	1: "holds",
+}
+
+type PlaceHoldsResponse struct {
+	Status *Status         `thrift:"status,1" frugal:"1,default,Status" json:"status"`
+	Holds  []*HoldResponse `thrift:"holds,2" frugal:"2,default,list<HoldResponse>" json:"holds"`
+}
+
+func NewPlaceHoldsResponse() *PlaceHoldsResponse {
+	return &PlaceHoldsResponse{}
+}
+
+func (p *PlaceHoldsResponse) InitDefault() {
+}
+
+var PlaceHoldsResponse_Status_DEFAULT *Status
+
+func (p *PlaceHoldsResponse) GetStatus() (v *Status) {
+	if !p.IsSetStatus() {
+		return PlaceHoldsResponse_Status_DEFAULT
+	}
+	return p.Status
+}
+
+func (p *PlaceHoldsResponse) GetHolds() (v []*HoldResponse) {
+	return p.Holds
+}
+func (p *PlaceHoldsResponse) SetStatus(val *Status) {
+	p.Status = val
+}
+func (p *PlaceHoldsResponse) SetHolds(val []*HoldResponse) {
+	p.Holds = val
+}
+
+func (p *PlaceHoldsResponse) IsSetStatus() bool {
+	return p.Status != nil
+}
+
+func (p *PlaceHoldsResponse) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("PlaceHoldsResponse(%+v)", *p)
+}
+
+var fieldIDToName_PlaceHoldsResponse = map[int16]string{
+	1: "status",
+	2: "holds",
+}
+
 type GetHoldRequest struct {
 	HoldId     int64 `thrift:"hold_id,1" frugal:"1,default,i64" json:"hold_id"`
 	Consistent bool  `thrift:"consistent,2" frugal:"2,default,bool" json:"consistent"`
@@ -2278,6 +2358,8 @@ type Inventory interface {
 
 	PlaceHold(ctx context.Context, req *HoldRequest) (r *HoldResponse, err error)
 
+	PlaceHolds(ctx context.Context, req *PlaceHoldsRequest) (r *PlaceHoldsResponse, err error)
+
 	GetHold(ctx context.Context, req *GetHoldRequest) (r *HoldResponse, err error)
 
 	Confirm(ctx context.Context, req *ConfirmRequest) (r *HoldResponse, err error)
@@ -2676,6 +2758,82 @@ func (p *InventoryPlaceHoldResult) String() string {
 }
 
 var fieldIDToName_InventoryPlaceHoldResult = map[int16]string{
+	0: "success",
+}
+
+type InventoryPlaceHoldsArgs struct {
+	Req *PlaceHoldsRequest `thrift:"req,1" frugal:"1,default,PlaceHoldsRequest" json:"req"`
+}
+
+func NewInventoryPlaceHoldsArgs() *InventoryPlaceHoldsArgs {
+	return &InventoryPlaceHoldsArgs{}
+}
+
+func (p *InventoryPlaceHoldsArgs) InitDefault() {
+}
+
+var InventoryPlaceHoldsArgs_Req_DEFAULT *PlaceHoldsRequest
+
+func (p *InventoryPlaceHoldsArgs) GetReq() (v *PlaceHoldsRequest) {
+	if !p.IsSetReq() {
+		return InventoryPlaceHoldsArgs_Req_DEFAULT
+	}
+	return p.Req
+}
+func (p *InventoryPlaceHoldsArgs) SetReq(val *PlaceHoldsRequest) {
+	p.Req = val
+}
+
+func (p *InventoryPlaceHoldsArgs) IsSetReq() bool {
+	return p.Req != nil
+}
+
+func (p *InventoryPlaceHoldsArgs) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("InventoryPlaceHoldsArgs(%+v)", *p)
+}
+
+var fieldIDToName_InventoryPlaceHoldsArgs = map[int16]string{
+	1: "req",
+}
+
+type InventoryPlaceHoldsResult struct {
+	Success *PlaceHoldsResponse `thrift:"success,0,optional" frugal:"0,optional,PlaceHoldsResponse" json:"success,omitempty"`
+}
+
+func NewInventoryPlaceHoldsResult() *InventoryPlaceHoldsResult {
+	return &InventoryPlaceHoldsResult{}
+}
+
+func (p *InventoryPlaceHoldsResult) InitDefault() {
+}
+
+var InventoryPlaceHoldsResult_Success_DEFAULT *PlaceHoldsResponse
+
+func (p *InventoryPlaceHoldsResult) GetSuccess() (v *PlaceHoldsResponse) {
+	if !p.IsSetSuccess() {
+		return InventoryPlaceHoldsResult_Success_DEFAULT
+	}
+	return p.Success
+}
+func (p *InventoryPlaceHoldsResult) SetSuccess(x interface{}) {
+	p.Success = x.(*PlaceHoldsResponse)
+}
+
+func (p *InventoryPlaceHoldsResult) IsSetSuccess() bool {
+	return p.Success != nil
+}
+
+func (p *InventoryPlaceHoldsResult) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("InventoryPlaceHoldsResult(%+v)", *p)
+}
+
+var fieldIDToName_InventoryPlaceHoldsResult = map[int16]string{
 	0: "success",
 }
 

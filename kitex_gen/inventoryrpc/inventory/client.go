@@ -16,6 +16,7 @@ type Client interface {
 	SetSale(ctx context.Context, req *inventoryrpc.SetSaleRequest, callOptions ...callopt.Option) (r *inventoryrpc.SetSaleResponse, err error)
 	Block(ctx context.Context, req *inventoryrpc.BlockRequest, callOptions ...callopt.Option) (r *inventoryrpc.BlockResponse, err error)
 	PlaceHold(ctx context.Context, req *inventoryrpc.HoldRequest, callOptions ...callopt.Option) (r *inventoryrpc.HoldResponse, err error)
+	PlaceHolds(ctx context.Context, req *inventoryrpc.PlaceHoldsRequest, callOptions ...callopt.Option) (r *inventoryrpc.PlaceHoldsResponse, err error)
 	GetHold(ctx context.Context, req *inventoryrpc.GetHoldRequest, callOptions ...callopt.Option) (r *inventoryrpc.HoldResponse, err error)
 	Confirm(ctx context.Context, req *inventoryrpc.ConfirmRequest, callOptions ...callopt.Option) (r *inventoryrpc.HoldResponse, err error)
 	Release(ctx context.Context, req *inventoryrpc.ReleaseRequest, callOptions ...callopt.Option) (r *inventoryrpc.HoldResponse, err error)
@@ -80,6 +81,11 @@ func (p *kInventoryClient) Block(ctx context.Context, req *inventoryrpc.BlockReq
 func (p *kInventoryClient) PlaceHold(ctx context.Context, req *inventoryrpc.HoldRequest, callOptions ...callopt.Option) (r *inventoryrpc.HoldResponse, err error) {
 	ctx = client.NewCtxWithCallOptions(ctx, callOptions)
 	return p.kClient.PlaceHold(ctx, req)
+}
+
+func (p *kInventoryClient) PlaceHolds(ctx context.Context, req *inventoryrpc.PlaceHoldsRequest, callOptions ...callopt.Option) (r *inventoryrpc.PlaceHoldsResponse, err error) {
+	ctx = client.NewCtxWithCallOptions(ctx, callOptions)
+	return p.kClient.PlaceHolds(ctx, req)
 }
 
 func (p *kInventoryClient) GetHold(ctx context.Context, req *inventoryrpc.GetHoldRequest, callOptions ...callopt.Option) (r *inventoryrpc.HoldResponse, err error) {

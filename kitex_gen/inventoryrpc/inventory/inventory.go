@@ -48,6 +48,13 @@ var serviceMethods = map[string]kitex.MethodInfo{
 		false,
 		kitex.WithStreamingMode(kitex.StreamingNone),
 	),
+	"PlaceHolds": kitex.NewMethodInfo(
+		placeHoldsHandler,
+		newInventoryPlaceHoldsArgs,
+		newInventoryPlaceHoldsResult,
+		false,
+		kitex.WithStreamingMode(kitex.StreamingNone),
+	),
 	"GetHold": kitex.NewMethodInfo(
 		getHoldHandler,
 		newInventoryGetHoldArgs,
@@ -272,6 +279,24 @@ func newInventoryPlaceHoldArgs() interface{} {
 
 func newInventoryPlaceHoldResult() interface{} {
 	return inventoryrpc.NewInventoryPlaceHoldResult()
+}
+
+func placeHoldsHandler(ctx context.Context, handler interface{}, arg, result interface{}) error {
+	realArg := arg.(*inventoryrpc.InventoryPlaceHoldsArgs)
+	realResult := result.(*inventoryrpc.InventoryPlaceHoldsResult)
+	success, err := handler.(inventoryrpc.Inventory).PlaceHolds(ctx, realArg.Req)
+	if err != nil {
+		return err
+	}
+	realResult.Success = success
+	return nil
+}
+func newInventoryPlaceHoldsArgs() interface{} {
+	return inventoryrpc.NewInventoryPlaceHoldsArgs()
+}
+
+func newInventoryPlaceHoldsResult() interface{} {
+	return inventoryrpc.NewInventoryPlaceHoldsResult()
 }
 
 func getHoldHandler(ctx context.Context, handler interface{}, arg, result interface{}) error {
@@ -509,6 +534,16 @@ func (p *kClient) PlaceHold(ctx context.Context, req *inventoryrpc.HoldRequest) 
 	_args.Req = req
 	var _result inventoryrpc.InventoryPlaceHoldResult
 	if err = p.c.Call(ctx, "PlaceHold", &_args, &_result); err != nil {
+		return
+	}
+	return _result.GetSuccess(), nil
+}
+
+func (p *kClient) PlaceHolds(ctx context.Context, req *inventoryrpc.PlaceHoldsRequest) (r *inventoryrpc.PlaceHoldsResponse, err error) {
+	var _args inventoryrpc.InventoryPlaceHoldsArgs
+	_args.Req = req
+	var _result inventoryrpc.InventoryPlaceHoldsResult
+	if err = p.c.Call(ctx, "PlaceHolds", &_args, &_result); err != nil {
 		return
 	}
 	return _result.GetSuccess(), nil
