@@ -236,8 +236,12 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	}
 	n.meta = n.groups[MetaGroup]
 	mux.HandleAnnounce(n.acceptAnnouncement)
-	go n.balanceLoop()
-	go n.announceLoop()
+	go n.every(cfg.BalanceInterval, n.balanceDone, n.balance)
+	if cfg.RPCAddr != "" {
+		go n.every(announceInterval, n.announceDone, n.announceSelf)
+	} else {
+		close(n.announceDone)
+	}
 	if cfg.Bootstrap {
 		if err := n.Bootstrap(cfg.Peers); err != nil {
 			n.Shutdown(false)
@@ -574,37 +578,25 @@ func (n *Node) acceptAnnouncement(id, addr string) error {
 // RPC address, and how long one announcement may take.
 const announceInterval = 500 * time.Millisecond
 
-// announceLoop keeps this node's RPC address in the directory: whenever
+// announceSelf keeps this node's RPC address in the directory: whenever
 // this replica's copy lacks it (a new node, a changed address, a node
 // removed and added again), the node records it itself if it leads the
-// meta group, or sends it to the meta leader's mux.
-func (n *Node) announceLoop() {
-	defer close(n.announceDone)
-	if n.cfg.RPCAddr == "" {
+// meta group, or sends it to the meta leader's mux. It runs every
+// announceInterval.
+func (n *Node) announceSelf() {
+	if n.meta.tables.nodeAddr(n.cfg.ID) == n.cfg.RPCAddr {
 		return
 	}
-	t := time.NewTicker(announceInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-n.quit:
-			return
-		case <-t.C:
-		}
-		if n.meta.tables.nodeAddr(n.cfg.ID) == n.cfg.RPCAddr {
-			continue
-		}
-		var err error
-		if n.meta.raft.State() == raft.Leader {
-			err = n.recordNodeAddr(n.cfg.ID, n.cfg.RPCAddr)
-		} else if addr, _ := n.meta.raft.LeaderWithID(); addr != "" {
-			err = announce(string(addr), n.cfg.ID, n.cfg.RPCAddr, announceInterval)
-		} else {
-			continue // no meta leader known yet
-		}
-		if err != nil {
-			n.cfg.Log.Debug("announce_failed", "err", err)
-		}
+	var err error
+	if n.meta.raft.State() == raft.Leader {
+		err = n.recordNodeAddr(n.cfg.ID, n.cfg.RPCAddr)
+	} else if addr, _ := n.meta.raft.LeaderWithID(); addr != "" {
+		err = announce(string(addr), n.cfg.ID, n.cfg.RPCAddr, announceInterval)
+	} else {
+		return // no meta leader known yet
+	}
+	if err != nil {
+		n.cfg.Log.Debug("announce_failed", "err", err)
 	}
 }
 
@@ -738,17 +730,18 @@ func (n *Node) Shutdown(graceful bool) error {
 	return errors.Join(errs...)
 }
 
-// balanceLoop spreads leaderships: see balance.
-func (n *Node) balanceLoop() {
-	defer close(n.balanceDone)
-	t := time.NewTicker(n.cfg.BalanceInterval)
+// every runs fn every interval until the node shuts down, then closes
+// done.
+func (n *Node) every(interval time.Duration, done chan struct{}, fn func()) {
+	defer close(done)
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-n.quit:
 			return
 		case <-t.C:
-			n.balance()
+			fn()
 		}
 	}
 }
