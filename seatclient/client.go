@@ -626,3 +626,36 @@ func (c *Client) changeMembership(ctx context.Context, call func(invsvc.Client) 
 	}
 	return fmt.Errorf("%w: %v", ErrUnavailable, last)
 }
+
+// GetProgram reads a program's description and sale state.
+func (c *Client) GetProgram(ctx context.Context, req *rpc.GetProgramRequest) (*rpc.GetProgramResponse, error) {
+	var resp *rpc.GetProgramResponse
+	err := c.do(ctx, -1, req.ProgramId, func(cl invsvc.Client) (*rpc.Status, error) {
+		r, err := cl.GetProgram(ctx, req)
+		resp = r
+		return status(r, err)
+	})
+	return resp, err
+}
+
+// Block blocks or unblocks seats.
+func (c *Client) Block(ctx context.Context, req *rpc.BlockRequest) (*rpc.BlockResponse, error) {
+	var resp *rpc.BlockResponse
+	err := c.do(ctx, -1, req.ProgramId, func(cl invsvc.Client) (*rpc.Status, error) {
+		r, err := cl.Block(ctx, req)
+		resp = r
+		return status(r, err)
+	})
+	return resp, err
+}
+
+// SeatMap reads a program's seats with their status.
+func (c *Client) SeatMap(ctx context.Context, req *rpc.SeatMapRequest) (*rpc.SeatMapResponse, error) {
+	var resp *rpc.SeatMapResponse
+	err := c.do(ctx, -1, req.ProgramId, func(cl invsvc.Client) (*rpc.Status, error) {
+		r, err := cl.SeatMap(ctx, req)
+		resp = r
+		return status(r, err)
+	})
+	return resp, err
+}

@@ -1,0 +1,124 @@
+package gateway
+
+import (
+	"crypto/ed25519"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// AuthConfig says how buyers and operators prove who they are.
+type AuthConfig struct {
+	// HS256Secret verifies buyer tokens signed with HS256 (at least 32
+	// bytes). Empty: HS256 tokens are refused.
+	HS256Secret []byte
+	// Ed25519Key verifies buyer tokens signed with EdDSA. Nil: refused.
+	Ed25519Key ed25519.PublicKey
+	// AdminToken is the operators' bearer token (at least 16 bytes).
+	AdminToken string
+	// DevTokens enables POST /v1/dev/tokens, which mints HS256 buyer
+	// tokens for local use and the load harness. Never in production.
+	DevTokens bool
+	// Leeway tolerates clock skew on exp and nbf. Default 30s.
+	Leeway time.Duration
+}
+
+// Validate reports every problem with the settings.
+func (c AuthConfig) Validate() error {
+	var errs []error
+	if len(c.HS256Secret) == 0 && c.Ed25519Key == nil {
+		errs = append(errs, errors.New("gateway: no buyer token key: give an HS256 secret or an Ed25519 public key"))
+	}
+	if len(c.HS256Secret) > 0 && len(c.HS256Secret) < 32 {
+		errs = append(errs, fmt.Errorf("gateway: HS256 secret of %d bytes, want at least 32", len(c.HS256Secret)))
+	}
+	if c.Ed25519Key != nil && len(c.Ed25519Key) != ed25519.PublicKeySize {
+		errs = append(errs, fmt.Errorf("gateway: Ed25519 key of %d bytes, want %d", len(c.Ed25519Key), ed25519.PublicKeySize))
+	}
+	if len(c.AdminToken) < 16 {
+		errs = append(errs, errors.New("gateway: admin token shorter than 16 bytes"))
+	}
+	if c.DevTokens && len(c.HS256Secret) == 0 {
+		errs = append(errs, errors.New("gateway: dev tokens need an HS256 secret to sign with"))
+	}
+	return errors.Join(errs...)
+}
+
+// bearer returns the token of an "Authorization: Bearer ..." header.
+func bearer(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", false
+	}
+	return strings.TrimSpace(token), true
+}
+
+// buyer verifies a buyer's token and returns the user id in its sub.
+func (a *AuthConfig) buyer(header string) (int64, *apiError) {
+	token, ok := bearer(header)
+	if !ok {
+		return 0, errorf(http.StatusUnauthorized, "UNAUTHENTICATED", "want an Authorization: Bearer token")
+	}
+	claims := &jwt.RegisteredClaims{}
+	_, err := jwt.ParseWithClaims(token, claims, a.key,
+		jwt.WithValidMethods([]string{"HS256", "EdDSA"}), jwt.WithExpirationRequired(), jwt.WithLeeway(a.leeway()))
+	if err != nil {
+		return 0, errorf(http.StatusUnauthorized, "UNAUTHENTICATED", "token refused: "+err.Error())
+	}
+	user, err := strconv.ParseInt(claims.Subject, 10, 64)
+	if err != nil || user <= 0 {
+		return 0, errorf(http.StatusUnauthorized, "UNAUTHENTICATED", "token sub is not a positive user id")
+	}
+	return user, nil
+}
+
+func (a *AuthConfig) leeway() time.Duration {
+	if a.Leeway == 0 {
+		return 30 * time.Second
+	}
+	return a.Leeway
+}
+
+// key picks the verification key by the token's algorithm.
+func (a *AuthConfig) key(t *jwt.Token) (any, error) {
+	switch t.Method.Alg() {
+	case "HS256":
+		if len(a.HS256Secret) > 0 {
+			return a.HS256Secret, nil
+		}
+	case "EdDSA":
+		if a.Ed25519Key != nil {
+			return a.Ed25519Key, nil
+		}
+	}
+	return nil, fmt.Errorf("%s tokens are not accepted here", t.Method.Alg())
+}
+
+// admin checks the operators' token in constant time.
+func (a *AuthConfig) admin(header string) *apiError {
+	token, ok := bearer(header)
+	if !ok {
+		return errorf(http.StatusUnauthorized, "UNAUTHENTICATED", "want an Authorization: Bearer admin token")
+	}
+	if subtle.ConstantTimeCompare([]byte(token), []byte(a.AdminToken)) != 1 {
+		return errorf(http.StatusForbidden, "FORBIDDEN", "this needs the admin token")
+	}
+	return nil
+}
+
+// MintHS256 signs a buyer token for user, valid for ttl: what the dev
+// endpoint and the load harness use.
+func MintHS256(secret []byte, user int64, now time.Time, ttl time.Duration) (string, error) {
+	claims := jwt.RegisteredClaims{
+		Subject:   strconv.FormatInt(user, 10),
+		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+}

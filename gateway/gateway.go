@@ -1,0 +1,598 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/cloudwego/hertz/pkg/app"
+	"github.com/cloudwego/hertz/pkg/app/server"
+	"github.com/cloudwego/hertz/pkg/common/adaptor"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	rpc "seatd/kitex_gen/inventoryrpc"
+	"seatd/seatclient"
+)
+
+// Config configures a gateway. Zero fields take the defaults noted.
+type Config struct {
+	Auth AuthConfig
+	// Inventory is the routing client to seatd.
+	Inventory *seatclient.Client
+	// MaxInFlight bounds requests being served at once; past it a request
+	// is answered 503 OVERLOADED at once. Default 4096.
+	MaxInFlight int
+	// UserRate and UserBurst are each buyer's token bucket: requests per
+	// second, and how many may come at once. Defaults 5 and 10.
+	UserRate  float64
+	UserBurst int
+	// RequestTimeout bounds one request's calls to seatd. Default 5s.
+	RequestTimeout time.Duration
+	// MaxBodyBytes bounds a request body; program creates may carry
+	// large layouts. Default 16 MiB; holds and blocks take at most 64 KiB.
+	MaxBodyBytes int
+	// SeatMapMaxAge is how long a cached seat map or availability answer
+	// is served before seatd is asked again. Default 200ms.
+	SeatMapMaxAge time.Duration
+	// MaxCachedMaps bounds the cached answers. Default 4096.
+	MaxCachedMaps int
+	Log           *slog.Logger
+	Clock         func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = 4096
+	}
+	if c.UserRate == 0 {
+		c.UserRate = 5
+	}
+	if c.UserBurst == 0 {
+		c.UserBurst = 10
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = 5 * time.Second
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 16 << 20
+	}
+	if c.SeatMapMaxAge == 0 {
+		c.SeatMapMaxAge = 200 * time.Millisecond
+	}
+	if c.MaxCachedMaps == 0 {
+		c.MaxCachedMaps = 4096
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	return c
+}
+
+// Validate reports every setting out of range.
+func (c Config) Validate() error {
+	d := c.withDefaults()
+	errs := []error{d.Auth.Validate()}
+	if d.Inventory == nil {
+		errs = append(errs, errors.New("gateway: no inventory client"))
+	}
+	if d.MaxInFlight < 1 || d.MaxInFlight > 1<<20 {
+		errs = append(errs, fmt.Errorf("gateway: max in flight %d, want 1-%d", d.MaxInFlight, 1<<20))
+	}
+	if d.UserRate <= 0 || d.UserBurst < 1 {
+		errs = append(errs, fmt.Errorf("gateway: user rate %v/s burst %d, want both positive", d.UserRate, d.UserBurst))
+	}
+	if d.RequestTimeout <= 0 || d.SeatMapMaxAge < 0 || d.MaxCachedMaps < 1 || d.MaxBodyBytes < smallBody {
+		errs = append(errs, errors.New("gateway: request timeout, seat map age, cached maps and body size must be positive (body at least 64 KiB)"))
+	}
+	return errors.Join(errs...)
+}
+
+// smallBody bounds the bodies of everything but program creates.
+const smallBody = 64 << 10
+
+// Gateway serves the HTTP contract of DESIGN.md section 6 over seatd.
+type Gateway struct {
+	cfg      Config
+	inv      *seatclient.Client
+	limiter  *userLimiter
+	inFlight chan struct{} // a slot per request being served
+	maps     *answerCache
+	stops    *stopsCache
+	metrics  *metrics
+	registry *prometheus.Registry
+	hz       *server.Hertz
+}
+
+// New returns a gateway; Start serves it.
+func New(cfg Config) (*Gateway, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	g := &Gateway{cfg: cfg, inv: cfg.Inventory, limiter: newUserLimiter(cfg.UserRate, cfg.UserBurst),
+		inFlight: make(chan struct{}, cfg.MaxInFlight), maps: newAnswerCache(cfg.MaxCachedMaps, cfg.SeatMapMaxAge),
+		stops: newStopsCache(cfg.MaxCachedMaps)}
+	g.registry = prometheus.NewRegistry()
+	g.metrics = newMetrics(g.registry, g)
+	g.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return g, nil
+}
+
+// Start serves on ln until Stop.
+func (g *Gateway) Start(ln net.Listener) {
+	g.hz = server.New(server.WithListener(ln), server.WithMaxRequestBodySize(g.cfg.MaxBodyBytes+1),
+		server.WithReadTimeout(30*time.Second), server.WithWriteTimeout(30*time.Second), server.WithIdleTimeout(2*time.Minute),
+		server.WithExitWaitTime(2*time.Second), server.WithDisablePrintRoute(true), server.WithHandleMethodNotAllowed(true))
+	g.routes(g.hz)
+	go func() {
+		if err := g.hz.Run(); err != nil {
+			g.cfg.Log.Error("gateway_server_failed", "err", err)
+		}
+	}()
+}
+
+// Stop stops serving, letting requests under way finish until ctx ends.
+func (g *Gateway) Stop(ctx context.Context) error {
+	if g.hz == nil {
+		return nil
+	}
+	return g.hz.Shutdown(ctx)
+}
+
+// access is who may call a route.
+type access int
+
+const (
+	public access = iota
+	buyer
+	admin
+)
+
+// handlerFunc serves one route; user is the buyer's id (0 elsewhere).
+type handlerFunc func(ctx context.Context, c *app.RequestContext, user int64) *apiError
+
+func (g *Gateway) routes(h *server.Hertz) {
+	r := func(method, path, name string, who access, fn handlerFunc) {
+		h.Handle(method, path, g.wrap(name, who, fn))
+	}
+	r("POST", "/v1/programs", "create_program", admin, g.createProgram)
+	r("GET", "/v1/programs/:id", "get_program", public, g.getProgram)
+	r("POST", "/v1/programs/:id/open", "open_sale", admin, g.setSale(true))
+	r("POST", "/v1/programs/:id/close", "close_sale", admin, g.setSale(false))
+	r("POST", "/v1/programs/:id/blocks", "block", admin, g.block)
+	r("GET", "/v1/programs/:id/availability", "availability", public, g.availability)
+	r("GET", "/v1/programs/:id/seats", "seat_map", public, g.seatMap)
+	r("POST", "/v1/programs/:id/holds", "hold", buyer, g.hold)
+	r("GET", "/v1/holds/:hold_id", "get_hold", buyer, g.getHold)
+	r("DELETE", "/v1/holds/:hold_id", "release_hold", buyer, g.releaseHold)
+	r("GET", "/v1/cluster", "cluster", admin, g.cluster)
+	for _, rt := range [][2]string{{"GET", "/v1/orders/:order_no"}, {"GET", "/v1/orders"}, {"POST", "/v1/orders/:order_no/pay"},
+		{"GET", "/v1/orders/:order_no/payment"}, {"POST", "/v1/payments/alipay/notify"}, {"POST", "/v1/orders/:order_no/refunds"},
+		{"GET", "/v1/refunds/:refund_no"}} {
+		r(rt[0], rt[1], "order_flow", public, g.notAvailable)
+	}
+	if g.cfg.Auth.DevTokens {
+		r("POST", "/v1/dev/tokens", "dev_token", public, g.devToken)
+	}
+	r("GET", "/", "page", public, g.page)
+	r("GET", "/openapi.yaml", "openapi", public, g.openAPI)
+	h.GET("/metrics", adaptor.HertzHandler(promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{})))
+	h.GET("/healthz", func(ctx context.Context, c *app.RequestContext) { c.String(http.StatusOK, "ok\n") })
+	h.GET("/readyz", g.wrap("readyz", public, g.ready))
+	h.NoRoute(g.wrap("no_route", public, func(context.Context, *app.RequestContext, int64) *apiError {
+		return errorf(http.StatusNotFound, "NOT_FOUND", "no such route")
+	}))
+	h.NoMethod(g.wrap("no_method", public, func(context.Context, *app.RequestContext, int64) *apiError {
+		return errorf(http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "the route does not take that method")
+	}))
+}
+
+// wrap adds what every route shares: admission (the in-flight bound,
+// then the buyer's rate), authentication, a deadline, metrics, and the
+// error body.
+func (g *Gateway) wrap(name string, who access, fn handlerFunc) app.HandlerFunc {
+	return func(ctx context.Context, c *app.RequestContext) {
+		start := time.Now()
+		defer func() { g.metrics.observe(name, c.Response.StatusCode(), time.Since(start)) }()
+		select {
+		case g.inFlight <- struct{}{}:
+			defer func() { <-g.inFlight }()
+		default:
+			g.metrics.rejected.WithLabelValues("overloaded").Inc()
+			g.fail(c, &apiError{Status: http.StatusServiceUnavailable, Code: "OVERLOADED", Message: "the gateway is at its limit; retry shortly",
+				Details: map[string]any{"retry_after_seconds": 1}})
+			return
+		}
+		var user int64
+		switch who {
+		case buyer:
+			var err *apiError
+			if user, err = g.cfg.Auth.buyer(string(c.GetHeader("Authorization"))); err != nil {
+				g.fail(c, err)
+				return
+			}
+			if ok, wait := g.limiter.allow(user, g.cfg.Clock()); !ok {
+				g.metrics.rejected.WithLabelValues("rate_limited").Inc()
+				secs := int(wait/time.Second) + 1
+				g.fail(c, &apiError{Status: http.StatusTooManyRequests, Code: "RATE_LIMITED", Message: "too many requests from this user",
+					Details: map[string]any{"retry_after_seconds": secs}})
+				return
+			}
+		case admin:
+			if err := g.cfg.Auth.admin(string(c.GetHeader("Authorization"))); err != nil {
+				g.fail(c, err)
+				return
+			}
+		}
+		ctx, cancel := context.WithTimeout(ctx, g.cfg.RequestTimeout)
+		defer cancel()
+		if err := fn(ctx, c, user); err != nil {
+			g.fail(c, err)
+		}
+	}
+}
+
+// fail writes an error answer; 429 and 503 carry Retry-After.
+func (g *Gateway) fail(c *app.RequestContext, e *apiError) {
+	if e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable {
+		secs := 1
+		if s, ok := e.Details["retry_after_seconds"].(int); ok {
+			secs = s
+		}
+		c.Header("Retry-After", strconv.Itoa(secs))
+	}
+	if e.Status >= 500 && e.Code == "INTERNAL" {
+		g.cfg.Log.Error("gateway_internal_error", "err", e.Message)
+		e = errorf(http.StatusInternalServerError, "INTERNAL", "internal error")
+	}
+	details := e.Details
+	if details == nil {
+		details = map[string]any{}
+	}
+	writeJSON(c, e.Status, map[string]any{"error": map[string]any{"code": e.Code, "message": e.Message, "details": details}})
+}
+
+func writeJSON(c *app.RequestContext, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("gateway: encode %T: %v", v, err)) // every answer type encodes
+	}
+	c.Data(status, "application/json; charset=utf-8", b)
+}
+
+// body returns the request body if it is within limit.
+func body(c *app.RequestContext, limit int) ([]byte, *apiError) {
+	b := c.Request.Body()
+	if len(b) > limit {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", fmt.Sprintf("the body has %d bytes, at most %d", len(b), limit))
+	}
+	return b, nil
+}
+
+// requestID makes a hold's request id from the buyer's Idempotency-Key:
+// the same key from the same user is the same request, across gateways
+// and seatd leader changes. No key: the routing client picks one.
+func requestID(user int64, key string) []byte {
+	if key == "" {
+		return nil
+	}
+	sum := sha256.Sum256([]byte(strconv.FormatInt(user, 10) + "\x00" + key))
+	return sum[:16]
+}
+
+func (g *Gateway) createProgram(ctx context.Context, c *app.RequestContext, _ int64) *apiError {
+	b, aerr := body(c, g.cfg.MaxBodyBytes)
+	if aerr != nil {
+		return aerr
+	}
+	var in programIn
+	if aerr := decodeJSON(b, &in); aerr != nil {
+		return aerr
+	}
+	spec, aerr := in.spec()
+	if aerr != nil {
+		return aerr
+	}
+	resp, err := g.inv.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: spec})
+	if err != nil {
+		return callError(err)
+	}
+	if aerr := statusError(resp.Status); aerr != nil {
+		if aerr.Code != "PROGRAM_EXISTS" {
+			return aerr
+		}
+		// A repeated create of the same program is the same request:
+		// answer with the program if it is the one asked for.
+		p, perr := g.inv.GetProgram(ctx, &rpc.GetProgramRequest{ProgramId: in.ID})
+		if perr != nil || statusError(p.Status) != nil || !sameProgram(p.Spec, spec) {
+			return aerr
+		}
+	}
+	return g.writeProgram(ctx, c, in.ID, http.StatusCreated)
+}
+
+// sameProgram reports whether a create request asks for the program
+// seatd stores, counting the fields it left out as the defaults seatd
+// filled in.
+func sameProgram(stored, asked *rpc.ProgramSpec) bool {
+	a := *asked
+	if a.HoldTtlSeconds == 0 {
+		a.HoldTtlSeconds = stored.HoldTtlSeconds
+	}
+	if a.MaxSeatsPerHold == 0 {
+		a.MaxSeatsPerHold = stored.MaxSeatsPerHold
+	}
+	if a.MaxSeatsPerUser == 0 {
+		a.MaxSeatsPerUser = stored.MaxSeatsPerUser
+	}
+	if len(a.Stops) == 0 {
+		a.Stops = stored.Stops
+	}
+	ja, _ := json.Marshal(programToJSON(stored, false))
+	jb, _ := json.Marshal(programToJSON(&a, false))
+	return string(ja) == string(jb)
+}
+
+func (g *Gateway) writeProgram(ctx context.Context, c *app.RequestContext, id string, status int) *apiError {
+	p, err := g.inv.GetProgram(ctx, &rpc.GetProgramRequest{ProgramId: id})
+	if err != nil {
+		return callError(err)
+	}
+	if aerr := statusError(p.Status); aerr != nil {
+		return aerr
+	}
+	writeJSON(c, status, programToJSON(p.Spec, p.SaleOpen))
+	return nil
+}
+
+func (g *Gateway) getProgram(ctx context.Context, c *app.RequestContext, _ int64) *apiError {
+	return g.writeProgram(ctx, c, c.Param("id"), http.StatusOK)
+}
+
+func (g *Gateway) setSale(open bool) handlerFunc {
+	return func(ctx context.Context, c *app.RequestContext, _ int64) *apiError {
+		id := c.Param("id")
+		resp, err := g.inv.SetSale(ctx, &rpc.SetSaleRequest{ProgramId: id, Open: open})
+		if err != nil {
+			return callError(err)
+		}
+		if aerr := statusError(resp.Status); aerr != nil {
+			return aerr
+		}
+		writeJSON(c, http.StatusOK, map[string]any{"program_id": id, "sale_open": open})
+		return nil
+	}
+}
+
+func (g *Gateway) block(ctx context.Context, c *app.RequestContext, _ int64) *apiError {
+	b, aerr := body(c, smallBody)
+	if aerr != nil {
+		return aerr
+	}
+	var in blockIn
+	if aerr := decodeJSON(b, &in); aerr != nil {
+		return aerr
+	}
+	if len(in.Seats) == 0 {
+		return errorf(http.StatusUnprocessableEntity, "INVALID_ARGUMENT", "seats: name at least one seat")
+	}
+	req := &rpc.BlockRequest{ProgramId: c.Param("id"), SeatIds: in.Seats, Unblock: in.Unblock}
+	if in.From != nil {
+		req.FromLeg = int32(*in.From)
+	}
+	if in.To != nil {
+		req.ToLeg = int32(*in.To)
+	}
+	resp, err := g.inv.Block(ctx, req)
+	if err != nil {
+		return callError(err)
+	}
+	if aerr := statusError(resp.Status); aerr != nil {
+		return aerr
+	}
+	writeJSON(c, http.StatusOK, map[string]any{"program_id": req.ProgramId, "seats": in.Seats, "blocked": !in.Unblock})
+	return nil
+}
+
+// legRange reads from and to of a query: stop indexes, to defaulting to
+// the last stop (0 to seatd).
+func legRange(c *app.RequestContext) (from, to int32, aerr *apiError) {
+	parse := func(name string) (int32, *apiError) {
+		v := c.Query(name)
+		if v == "" {
+			return 0, nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 64 {
+			return 0, errorf(http.StatusUnprocessableEntity, "INVALID_ARGUMENT", name+": want a stop index 0-64")
+		}
+		return int32(n), nil
+	}
+	if from, aerr = parse("from"); aerr != nil {
+		return
+	}
+	to, aerr = parse("to")
+	if aerr == nil && to != 0 && to <= from {
+		aerr = errorf(http.StatusUnprocessableEntity, "INVALID_ARGUMENT", "to: want a stop index after from")
+	}
+	return
+}
+
+func (g *Gateway) hold(ctx context.Context, c *app.RequestContext, user int64) *apiError {
+	b, aerr := body(c, smallBody)
+	if aerr != nil {
+		return aerr
+	}
+	var in holdIn
+	if aerr := decodeJSON(b, &in); aerr != nil {
+		return aerr
+	}
+	req, aerr := in.request(c.Param("id"), user)
+	if aerr != nil {
+		return aerr
+	}
+	req.RequestId = requestID(user, string(c.GetHeader("Idempotency-Key")))
+	resp, err := g.inv.PlaceHold(ctx, req)
+	if err != nil {
+		return callError(err)
+	}
+	if aerr := statusError(resp.Status); aerr != nil {
+		return aerr
+	}
+	if resp.Replayed {
+		c.Header("Idempotent-Replayed", "true")
+	}
+	writeJSON(c, http.StatusCreated, holdToJSON(resp.Hold))
+	return nil
+}
+
+func holdID(c *app.RequestContext) (int64, *apiError) {
+	id, err := strconv.ParseInt(c.Param("hold_id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, errorf(http.StatusNotFound, "NOT_FOUND", "no hold "+c.Param("hold_id"))
+	}
+	return id, nil
+}
+
+// getHold reads a hold; another buyer's hold is not found, so ids cannot
+// be probed.
+func (g *Gateway) getHold(ctx context.Context, c *app.RequestContext, user int64) *apiError {
+	id, aerr := holdID(c)
+	if aerr != nil {
+		return aerr
+	}
+	resp, err := g.inv.GetHold(ctx, &rpc.GetHoldRequest{HoldId: id, Consistent: true})
+	if err != nil {
+		return callError(err)
+	}
+	if aerr := statusError(resp.Status); aerr != nil {
+		return aerr
+	}
+	if resp.Hold.UserId != user {
+		return errorf(http.StatusNotFound, "NOT_FOUND", "no hold "+c.Param("hold_id"))
+	}
+	writeJSON(c, http.StatusOK, holdToJSON(resp.Hold))
+	return nil
+}
+
+func (g *Gateway) releaseHold(ctx context.Context, c *app.RequestContext, user int64) *apiError {
+	id, aerr := holdID(c)
+	if aerr != nil {
+		return aerr
+	}
+	resp, err := g.inv.Release(ctx, &rpc.ReleaseRequest{HoldId: id, UserId: user, Reason: "cancelled"})
+	if err != nil {
+		return callError(err)
+	}
+	if aerr := statusError(resp.Status); aerr != nil {
+		if aerr.Code == "FORBIDDEN" {
+			return errorf(http.StatusNotFound, "NOT_FOUND", "no hold "+c.Param("hold_id"))
+		}
+		return aerr
+	}
+	writeJSON(c, http.StatusOK, holdToJSON(resp.Hold))
+	return nil
+}
+
+func (g *Gateway) cluster(ctx context.Context, c *app.RequestContext, _ int64) *apiError {
+	st, err := g.inv.ClusterStatus(ctx)
+	if err != nil {
+		return callError(err)
+	}
+	type groupOut struct {
+		Group        int32    `json:"group"`
+		State        string   `json:"state"`
+		LeaderID     string   `json:"leader_id"`
+		Term         int64    `json:"term"`
+		AppliedIndex int64    `json:"applied_index"`
+		CommitIndex  int64    `json:"commit_index"`
+		Voters       []string `json:"voters"`
+	}
+	out := map[string]any{"node_id": st.NodeId}
+	groups, nodes, places := []groupOut{}, []map[string]string{}, []map[string]any{}
+	for _, gr := range st.Groups {
+		groups = append(groups, groupOut{gr.Group, gr.State, gr.LeaderId, gr.Term, gr.AppliedIndex, gr.CommitIndex, gr.Voters})
+	}
+	for _, n := range st.Nodes {
+		nodes = append(nodes, map[string]string{"id": n.Id, "rpc_addr": n.RpcAddr})
+	}
+	for _, p := range st.Placements {
+		places = append(places, map[string]any{"program_id": p.ProgramId, "group": p.Group})
+	}
+	out["groups"], out["nodes"], out["placements"] = groups, nodes, places
+	writeJSON(c, http.StatusOK, out)
+	return nil
+}
+
+func (g *Gateway) notAvailable(context.Context, *app.RequestContext, int64) *apiError {
+	return errorf(http.StatusServiceUnavailable, "NOT_AVAILABLE", "orders, payments and refunds come with the order flow, which is not deployed")
+}
+
+func (g *Gateway) devToken(_ context.Context, c *app.RequestContext, _ int64) *apiError {
+	b, aerr := body(c, smallBody)
+	if aerr != nil {
+		return aerr
+	}
+	var in struct {
+		UserID string `json:"user_id"`
+	}
+	if aerr := decodeJSON(b, &in); aerr != nil {
+		return aerr
+	}
+	user, err := strconv.ParseInt(in.UserID, 10, 64)
+	if err != nil || user <= 0 {
+		return errorf(http.StatusUnprocessableEntity, "INVALID_ARGUMENT", "user_id: want a positive integer as a string")
+	}
+	now := g.cfg.Clock()
+	token, err := MintHS256(g.cfg.Auth.HS256Secret, user, now, 24*time.Hour)
+	if err != nil {
+		return &apiError{Status: http.StatusInternalServerError, Code: "INTERNAL", Message: err.Error()}
+	}
+	writeJSON(c, http.StatusCreated, map[string]string{"token": token, "user_id": in.UserID,
+		"expires_at": now.Add(24 * time.Hour).UTC().Format(time.RFC3339)})
+	return nil
+}
+
+// ready answers 200 when every group of the cluster has a leader.
+func (g *Gateway) ready(ctx context.Context, c *app.RequestContext, _ int64) *apiError {
+	st, err := g.inv.ClusterStatus(ctx)
+	if err != nil {
+		return callError(err)
+	}
+	for _, gr := range st.Groups {
+		if gr.LeaderId == "" {
+			return errorf(http.StatusServiceUnavailable, "UNAVAILABLE", fmt.Sprintf("group %d has no leader", gr.Group))
+		}
+	}
+	c.String(http.StatusOK, "ready\n")
+	return nil
+}
+
+//go:embed openapi.yaml
+var openAPISpec []byte
+
+func (g *Gateway) openAPI(_ context.Context, c *app.RequestContext, _ int64) *apiError {
+	c.Data(http.StatusOK, "application/yaml", openAPISpec)
+	return nil
+}
+
+//go:embed web/index.html
+var seatMapPage []byte
+
+func (g *Gateway) page(_ context.Context, c *app.RequestContext, _ int64) *apiError {
+	c.Data(http.StatusOK, "text/html; charset=utf-8", seatMapPage)
+	return nil
+}

@@ -1,0 +1,431 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudwego/kitex/server"
+	"github.com/golang-jwt/jwt/v5"
+
+	invsvc "seatd/kitex_gen/inventoryrpc/inventory"
+	"seatd/noderpc"
+	"seatd/raftfsm"
+	"seatd/seatclient"
+)
+
+const adminToken = "test-admin-token-0123456789"
+
+var testSecret = []byte("test-secret-test-secret-test-secret!")
+
+// testSystem is a one-node seatd behind real Kitex and a real gateway,
+// all on loopback.
+type testSystem struct {
+	t     *testing.T
+	url   string
+	gw    *Gateway
+	edKey ed25519.PrivateKey
+}
+
+func startSystem(t *testing.T, tune ...func(*Config)) *testSystem {
+	t.Helper()
+	rpcLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := raftfsm.StartNode(raftfsm.NodeConfig{ID: "n1", Dir: t.TempDir(), Addr: "127.0.0.1:0", Groups: 2,
+		RPCAddr: rpcLn.Addr().String(), HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Bootstrap([]raftfsm.Peer{{ID: "n1", Addr: node.Addr()}}); err != nil {
+		t.Fatal(err)
+	}
+	handler, err := noderpc.New(node, noderpc.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svr := invsvc.NewServer(handler, server.WithListener(rpcLn), server.WithExitWaitTime(time.Millisecond))
+	go svr.Run()
+	client, err := seatclient.New(seatclient.Config{Seeds: []string{rpcLn.Addr().String()}, MaxAttempts: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	cfg := Config{Auth: AuthConfig{HS256Secret: testSecret, Ed25519Key: pub, AdminToken: adminToken, DevTokens: true}, Inventory: client,
+		UserRate: 1000, UserBurst: 1000}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	gw, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw.Start(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		gw.Stop(ctx)
+		svr.Stop()
+		node.Shutdown(false)
+	})
+	s := &testSystem{t: t, url: "http://" + ln.Addr().String(), gw: gw, edKey: priv}
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		if r := s.do("GET", "/readyz", "", nil, nil); r.status == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("gateway never ready")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return s
+}
+
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r reply) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("answer %d is not a JSON object: %v\n%s", r.status, err, r.body)
+	}
+	return m
+}
+
+// code is the error code of an error answer.
+func (r reply) code(t *testing.T) string {
+	e, _ := r.json(t)["error"].(map[string]any)
+	code, _ := e["code"].(string)
+	return code
+}
+
+func (s *testSystem) do(method, path, token string, body any, header map[string]string) reply {
+	s.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, _ := json.Marshal(b)
+		rd = bytes.NewReader(j)
+	}
+	req, _ := http.NewRequest(method, s.url+path, rd)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return reply{resp.StatusCode, resp.Header, b}
+}
+
+func (s *testSystem) token(user int64) string {
+	tok, err := MintHS256(testSecret, user, time.Now(), time.Hour)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return tok
+}
+
+func (s *testSystem) want(r reply, status int, code string) {
+	s.t.Helper()
+	if r.status != status || (code != "" && r.code(s.t) != code) {
+		s.t.Fatalf("answer %d %s; want %d %s", r.status, r.body, status, code)
+	}
+}
+
+// arena is a 2-category grid program open for sale: 3 rows of 10.
+func (s *testSystem) arena(id string) {
+	s.t.Helper()
+	r := s.do("POST", "/v1/programs", adminToken, map[string]any{
+		"id": id, "name": "Arena", "max_seats_per_hold": 4, "max_seats_per_user": 8,
+		"categories": []map[string]any{{"id": "vip", "name": "VIP", "price_cents": 50000}, {"id": "std", "name": "Standard", "price_cents": 20000}},
+		"grid": map[string]any{"sections": 1, "rows": 3, "cols": 10, "categories": []map[string]any{{"id": "vip", "rows": []int{1, 1}}, {"id": "std", "rows": []int{2, 3}}}},
+	}, nil)
+	s.want(r, http.StatusCreated, "")
+	s.want(s.do("POST", "/v1/programs/"+id+"/open", adminToken, nil, nil), http.StatusOK, "")
+}
+
+func TestProgramsAndHolds(t *testing.T) {
+	s := startSystem(t)
+	s.arena("show")
+	p := s.do("GET", "/v1/programs/show", "", nil, nil)
+	if p.status != 200 || p.json(t)["sale_open"] != true || len(p.json(t)["layout"].(map[string]any)["sections"].([]any)) != 1 {
+		t.Fatalf("GET program = %d %s", p.status, p.body)
+	}
+	s.want(s.do("GET", "/v1/programs/nope", "", nil, nil), 404, "NOT_FOUND")
+	// Operators block seats: the VIP row is now 2 | 4 | 2 free seats.
+	s.want(s.do("POST", "/v1/programs/show/blocks", adminToken, map[string]any{"seats": []string{"A/1/3", "A/1/8"}}, nil), 200, "")
+
+	buyer := s.token(7)
+	h := s.do("POST", "/v1/programs/show/holds", buyer, map[string]any{"category": "vip", "count": 2}, nil)
+	s.want(h, http.StatusCreated, "")
+	hold := h.json(t)
+	seats := hold["seats"].([]any)
+	if len(seats) != 2 || hold["total_cents"].(float64) != 100000 || hold["status"] != "HELD" || hold["to"].(float64) != 1 {
+		t.Fatalf("hold = %s", h.body)
+	}
+	id := hold["hold_id"].(string)
+	if _, err := time.Parse(time.RFC3339, hold["expires_at"].(string)); err != nil {
+		t.Fatalf("expires_at %v: %v", hold["expires_at"], err)
+	}
+	got := s.do("GET", "/v1/holds/"+id, buyer, nil, nil)
+	if got.status != 200 || got.json(t)["order_no"] != hold["order_no"] {
+		t.Fatalf("GET hold = %d %s", got.status, got.body)
+	}
+	// Another buyer neither sees nor releases it.
+	s.want(s.do("GET", "/v1/holds/"+id, s.token(8), nil, nil), 404, "NOT_FOUND")
+	s.want(s.do("DELETE", "/v1/holds/"+id, s.token(8), nil, nil), 404, "NOT_FOUND")
+
+	// Manual choice: a taken seat is refused, a low price too.
+	taken := seats[0].(map[string]any)["id"].(string)
+	s.want(s.do("POST", "/v1/programs/show/holds", s.token(9), map[string]any{"seats": []string{taken}}, nil), 409, "SEAT_TAKEN")
+	s.want(s.do("POST", "/v1/programs/show/holds", s.token(9), map[string]any{"seats": []string{"A/2/1"}, "expected_total_cents": 100}, nil), 409, "PRICE_MISMATCH")
+	s.want(s.do("POST", "/v1/programs/show/holds", s.token(9), map[string]any{"seats": []string{"A/9/1"}}, nil), 422, "UNKNOWN_SEAT")
+	s.want(s.do("POST", "/v1/programs/show/holds", s.token(9), map[string]any{"count": 5}, nil), 422, "LIMIT_EXCEEDED")
+	s.want(s.do("POST", "/v1/programs/show/holds", s.token(9), map[string]any{"category": "vip", "count": 3, "together": true}, nil), 409, "NO_ADJACENT_SEATS")
+	s.want(s.do("POST", "/v1/programs/show/holds", s.token(9), map[string]any{"category": "balcony", "count": 1}, nil), 422, "UNKNOWN_CATEGORY")
+	s.want(s.do("POST", "/v1/programs/nope/holds", s.token(9), map[string]any{"count": 1}, nil), 404, "NOT_FOUND")
+
+	// A blocked seat cannot be held, nor a free one unblocked.
+	s.want(s.do("POST", "/v1/programs/show/holds", s.token(9), map[string]any{"seats": []string{"A/1/3"}}, nil), 409, "SEAT_BLOCKED")
+	s.want(s.do("POST", "/v1/programs/show/blocks", adminToken, map[string]any{"seats": []string{"A/3/9"}, "unblock": true}, nil), 409, "NOT_BLOCKED")
+
+	av := s.do("GET", "/v1/programs/show/availability", "", nil, nil)
+	cats := av.json(t)["categories"].([]any)
+	vip := cats[0].(map[string]any)
+	if av.status != 200 || vip["id"] != "vip" || vip["held"].(float64) != 2 || vip["free"].(float64) != 6 || vip["blocked"].(float64) != 2 {
+		t.Fatalf("availability = %d %s", av.status, av.body)
+	}
+	sm := s.do("GET", "/v1/programs/show/seats?category=vip", "", nil, nil)
+	if sm.status != 200 || len(sm.json(t)["seats"].([]any)) != 10 || !strings.Contains(string(sm.body), `"id":"A/1/3","section":"A","row":"1","col":3,"label":"3","category":"vip","status":"blocked"`) {
+		t.Fatalf("seat map = %d %s", sm.status, sm.body)
+	}
+
+	// Give the hold back; the seats are free again.
+	rel := s.do("DELETE", "/v1/holds/"+id, buyer, nil, nil)
+	if rel.status != 200 || rel.json(t)["status"] != "RELEASED" || rel.json(t)["reason"] != "cancelled" {
+		t.Fatalf("DELETE hold = %d %s", rel.status, rel.body)
+	}
+	s.want(s.do("POST", "/v1/programs/show/close", adminToken, nil, nil), 200, "")
+	s.want(s.do("POST", "/v1/programs/show/holds", buyer, map[string]any{"count": 1}, nil), 409, "SALE_NOT_OPEN")
+
+	// A repeated create of the same program answers with it; a different
+	// one with the same id is a conflict.
+	cl := s.do("GET", "/v1/cluster", adminToken, nil, nil)
+	if cl.status != 200 || len(cl.json(t)["groups"].([]any)) != 3 || len(cl.json(t)["placements"].([]any)) != 1 {
+		t.Fatalf("cluster = %d %s", cl.status, cl.body)
+	}
+}
+
+func TestIdempotentHold(t *testing.T) {
+	s := startSystem(t)
+	s.arena("show")
+	buyer := s.token(7)
+	key := map[string]string{"Idempotency-Key": "order-attempt-1"}
+	first := s.do("POST", "/v1/programs/show/holds", buyer, map[string]any{"count": 2}, key)
+	again := s.do("POST", "/v1/programs/show/holds", buyer, map[string]any{"count": 2}, key)
+	s.want(first, 201, "")
+	s.want(again, 201, "")
+	if first.json(t)["hold_id"] != again.json(t)["hold_id"] || again.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("retry with the same key = %s; want the first hold %s", again.body, first.body)
+	}
+	// The same key from another buyer is another request.
+	other := s.do("POST", "/v1/programs/show/holds", s.token(8), map[string]any{"count": 2}, key)
+	if other.status != 201 || other.json(t)["hold_id"] == first.json(t)["hold_id"] {
+		t.Fatalf("another buyer's hold with the same key = %d %s", other.status, other.body)
+	}
+	av := s.do("GET", "/v1/programs/show/availability", "", nil, nil).json(t)["categories"].([]any)
+	held := av[0].(map[string]any)["held"].(float64) + av[1].(map[string]any)["held"].(float64)
+	if held != 4 {
+		t.Fatalf("%v seats held after a retried hold and another; want 4", held)
+	}
+	// A repeated program create is answered with the program.
+	spec := map[string]any{"id": "twice", "categories": []map[string]any{{"id": "a", "price_cents": 100}},
+		"grid": map[string]any{"sections": 1, "rows": 1, "cols": 4, "categories": []map[string]any{{"id": "a", "rows": []int{1, 1}}}}}
+	s.want(s.do("POST", "/v1/programs", adminToken, spec, nil), 201, "")
+	s.want(s.do("POST", "/v1/programs", adminToken, spec, nil), 201, "")
+	spec["name"] = "changed"
+	s.want(s.do("POST", "/v1/programs", adminToken, spec, nil), 409, "PROGRAM_EXISTS")
+}
+
+func TestAuth(t *testing.T) {
+	s := startSystem(t)
+	s.arena("show")
+	path := "/v1/programs/show/holds"
+	body := map[string]any{"count": 1}
+	expired, _ := MintHS256(testSecret, 7, time.Now().Add(-2*time.Hour), time.Hour)
+	wrongKey, _ := MintHS256([]byte("another-secret-another-secret-xyz"), 7, time.Now(), time.Hour)
+	noExp, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{Subject: "7"}).SignedString(testSecret)
+	badSub, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{Subject: "alice",
+		ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}).SignedString(testSecret)
+	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.RegisteredClaims{Subject: "7",
+		ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	for name, tok := range map[string]string{"none": "", "garbage": "not-a-jwt", "expired": expired, "wrong key": wrongKey,
+		"no exp": noExp, "sub not a user id": badSub, "alg none": none, "admin token": adminToken} {
+		if r := s.do("POST", path, tok, body, nil); r.status != 401 || r.code(t) != "UNAUTHENTICATED" {
+			t.Errorf("hold with %s token = %d %s; want 401 UNAUTHENTICATED", name, r.status, r.body)
+		}
+	}
+	ed, _ := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.RegisteredClaims{Subject: "11",
+		ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}).SignedString(s.edKey)
+	s.want(s.do("POST", path, ed, body, nil), 201, "")
+
+	// Operators' routes take the admin token only.
+	s.want(s.do("POST", "/v1/programs/show/close", "", nil, nil), 401, "UNAUTHENTICATED")
+	s.want(s.do("POST", "/v1/programs/show/close", s.token(7), nil, nil), 403, "FORBIDDEN")
+	s.want(s.do("GET", "/v1/cluster", "wrong-admin-token-wrong", nil, nil), 403, "FORBIDDEN")
+
+	// Dev tokens, when enabled, are buyer tokens.
+	d := s.do("POST", "/v1/dev/tokens", "", map[string]any{"user_id": "42"}, nil)
+	s.want(d, 201, "")
+	s.want(s.do("POST", path, d.json(t)["token"].(string), body, nil), 201, "")
+	s.want(s.do("POST", "/v1/dev/tokens", "", map[string]any{"user_id": "-1"}, nil), 422, "INVALID_ARGUMENT")
+}
+
+func TestBadInput(t *testing.T) {
+	s := startSystem(t)
+	s.arena("show")
+	buyer := s.token(7)
+	path := "/v1/programs/show/holds"
+	for _, tc := range []struct {
+		body   any
+		status int
+		code   string
+		says   string
+	}{
+		{"", 400, "INVALID_JSON", "empty"},
+		{`{"count": 1`, 400, "INVALID_JSON", "malformed JSON"},
+		{`{"count": "two"}`, 400, "INVALID_JSON", "count: want int"},
+		{`{"count": 1, "colour": "red"}`, 400, "INVALID_JSON", `unknown field "colour"`},
+		{`{"count": 1} {}`, 400, "INVALID_JSON", "data after"},
+		{`{"count": -1}`, 422, "INVALID_ARGUMENT", "count: -1"},
+		{`{"count": 1000000}`, 422, "INVALID_ARGUMENT", "count: 1000000"},
+		{`{"count": 0}`, 422, "INVALID_ARGUMENT", "count: 0"},
+		{`{"count": 1, "from": -2}`, 422, "INVALID_ARGUMENT", "from"},
+		{`{"count": 1, "from": 1, "to": 1}`, 422, "INVALID_ARGUMENT", "to"},
+		{`{"count": 1, "expected_total_cents": -5}`, 422, "INVALID_ARGUMENT", "expected_total_cents"},
+		{strings.Repeat(" ", 70<<10) + `{}`, 413, "BODY_TOO_LARGE", "at most"},
+	} {
+		r := s.do("POST", path, buyer, tc.body, nil)
+		msg, _ := r.json(t)["error"].(map[string]any)["message"].(string)
+		if r.status != tc.status || r.code(t) != tc.code || !strings.Contains(msg, tc.says) {
+			b := fmt.Sprint(tc.body)
+			t.Errorf("hold %.40q = %d %s; want %d %s saying %q", b, r.status, r.body, tc.status, tc.code, tc.says)
+		}
+	}
+	s.want(s.do("POST", "/v1/programs", adminToken, `{"id":"g","categories":[{"id":"a","price_cents":1}],"grid":{"sections":1,"rows":2,"cols":3,"categories":[{"id":"a","rows":[1,1]}]}}`, nil), 422, "INVALID_LAYOUT")
+	s.want(s.do("POST", "/v1/programs", adminToken, `{"id":"g","categories":[{"id":"a","price_cents":1}]}`, nil), 422, "INVALID_ARGUMENT")
+	s.want(s.do("GET", "/v1/programs/show/seats?from=x", "", nil, nil), 422, "INVALID_ARGUMENT")
+	s.want(s.do("GET", "/v1/programs/show/availability?from=1", "", nil, nil), 422, "INVALID_ARGUMENT")
+	s.want(s.do("GET", "/v1/holds/abc", buyer, nil, nil), 404, "NOT_FOUND")
+	s.want(s.do("GET", "/v1/holds/999999", buyer, nil, nil), 404, "NOT_FOUND")
+	s.want(s.do("GET", "/v1/nowhere", "", nil, nil), 404, "NOT_FOUND")
+	s.want(s.do("PUT", "/v1/programs/show", "", nil, nil), 405, "METHOD_NOT_ALLOWED")
+	for _, path := range []string{"/v1/orders/1", "/v1/orders", "/v1/refunds/1"} {
+		s.want(s.do("GET", path, buyer, nil, nil), 503, "NOT_AVAILABLE")
+	}
+	// Nothing above changed the inventory.
+	av := s.do("GET", "/v1/programs/show/availability", "", nil, nil).json(t)["categories"].([]any)
+	for _, c := range av {
+		if c.(map[string]any)["held"].(float64) != 0 {
+			t.Fatalf("bad requests held seats: %v", av)
+		}
+	}
+}
+
+func TestAdmission(t *testing.T) {
+	s := startSystem(t, func(c *Config) { c.UserRate, c.UserBurst = 1, 3 })
+	s.arena("show")
+	buyer := s.token(7)
+	var codes []int
+	for range 5 {
+		codes = append(codes, s.do("GET", "/v1/holds/1", buyer, nil, nil).status)
+	}
+	r := s.do("GET", "/v1/holds/1", buyer, nil, nil)
+	if fmt.Sprint(codes[:3]) != "[404 404 404]" || r.status != 429 || r.code(t) != "RATE_LIMITED" || r.header.Get("Retry-After") == "" {
+		t.Fatalf("a burst of 3 then more: %v, then %d %s (Retry-After %q)", codes, r.status, r.body, r.header.Get("Retry-After"))
+	}
+	// Another buyer has a budget of their own.
+	s.want(s.do("GET", "/v1/holds/1", s.token(8), nil, nil), 404, "NOT_FOUND")
+
+	// A full gateway answers 503 at once rather than queueing.
+	for range cap(s.gw.inFlight) {
+		s.gw.inFlight <- struct{}{}
+	}
+	full := s.do("GET", "/v1/programs/show", "", nil, nil)
+	for range cap(s.gw.inFlight) {
+		<-s.gw.inFlight
+	}
+	if full.status != 503 || full.code(t) != "OVERLOADED" || full.header.Get("Retry-After") != "1" {
+		t.Fatalf("request to a full gateway = %d %s", full.status, full.body)
+	}
+	m := s.do("GET", "/metrics", "", nil, nil)
+	for _, line := range []string{`gateway_rejected_total{reason="rate_limited"}`, `gateway_rejected_total{reason="overloaded"} 1`,
+		`gateway_requests_total{code="404",route="get_hold"}`} {
+		if !strings.Contains(string(m.body), line) {
+			t.Errorf("/metrics lacks %s", line)
+		}
+	}
+}
+
+// TestSeatMapCache: buyers refreshing a seat map cost one render per
+// change; If-None-Match with the current version answers 304.
+func TestSeatMapCache(t *testing.T) {
+	s := startSystem(t, func(c *Config) { c.SeatMapMaxAge = time.Hour })
+	s.arena("show")
+	first := s.do("GET", "/v1/programs/show/seats", "", nil, nil)
+	etag := first.header.Get("ETag")
+	if first.status != 200 || etag == "" || etag != `"`+first.json(t)["version"].(string)+`"` {
+		t.Fatalf("seat map = %d ETag %q %s", first.status, etag, first.body)
+	}
+	for range 20 {
+		r := s.do("GET", "/v1/programs/show/seats", "", nil, nil)
+		if !bytes.Equal(r.body, first.body) {
+			t.Fatal("a cached seat map changed")
+		}
+	}
+	s.want(s.do("GET", "/v1/programs/show/seats", "", nil, map[string]string{"If-None-Match": etag}), 304, "")
+	m := s.do("GET", "/metrics", "", nil, nil)
+	if !strings.Contains(string(m.body), `gateway_versioned_answers_total{kind="seats",rendered="true"} 1`+"\n") ||
+		!strings.Contains(string(m.body), `gateway_versioned_answers_total{kind="seats",rendered="false"} 21`+"\n") {
+		t.Fatalf("22 reads of an unchanged map: want 1 render and 21 cache hits\n%s", m.body)
+	}
+
+	// With no cache age, a change shows at once under a new version.
+	s2 := startSystem(t, func(c *Config) { c.SeatMapMaxAge = time.Nanosecond })
+	s2.arena("show")
+	before := s2.do("GET", "/v1/programs/show/seats", "", nil, nil)
+	s2.want(s2.do("POST", "/v1/programs/show/holds", s2.token(1), map[string]any{"seats": []string{"A/1/1"}}, nil), 201, "")
+	after := s2.do("GET", "/v1/programs/show/seats", "", nil, map[string]string{"If-None-Match": before.header.Get("ETag")})
+	if after.status != 200 || after.header.Get("ETag") == before.header.Get("ETag") || !strings.Contains(string(after.body), `"id":"A/1/1","section":"A","row":"1","col":1,"label":"1","category":"vip","status":"held"`) {
+		t.Fatalf("seat map after a hold = %d %s", after.status, after.body)
+	}
+}
