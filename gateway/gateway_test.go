@@ -167,7 +167,7 @@ func (s *testSystem) arena(id string) {
 	r := s.do("POST", "/v1/programs", adminToken, map[string]any{
 		"id": id, "name": "Arena", "max_seats_per_hold": 4, "max_seats_per_user": 8,
 		"categories": []map[string]any{{"id": "vip", "name": "VIP", "price_cents": 50000}, {"id": "std", "name": "Standard", "price_cents": 20000}},
-		"grid": map[string]any{"sections": 1, "rows": 3, "cols": 10, "categories": []map[string]any{{"id": "vip", "rows": []int{1, 1}}, {"id": "std", "rows": []int{2, 3}}}},
+		"grid":       map[string]any{"sections": 1, "rows": 3, "cols": 10, "categories": []map[string]any{{"id": "vip", "rows": []int{1, 1}}, {"id": "std", "rows": []int{2, 3}}}},
 	}, nil)
 	s.want(r, http.StatusCreated, "")
 	s.want(s.do("POST", "/v1/programs/"+id+"/open", adminToken, nil, nil), http.StatusOK, "")
