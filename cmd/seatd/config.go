@@ -1,17 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"time"
 
+	"seatd/internal/settings"
 	"seatd/noderpc"
 	"seatd/raftfsm"
 )
@@ -30,18 +28,13 @@ type Config struct {
 	LogLevel    slog.Level
 }
 
-// parseConfig reads the configuration. Each setting comes from, in order
-// of precedence: its flag; the SEATD_<NAME> environment variable (the
-// flag name upper-cased, dashes as underscores); the configuration file
-// (-config or SEATD_CONFIG: "name = value" lines with the flags' names,
-// "#" comments); the default. The result is validated, and every
-// violation is reported at once.
+// parseConfig reads the configuration (see package settings: flags, then
+// SEATD_* environment variables, then a -config file) and validates it,
+// reporting every violation at once.
 func parseConfig(args []string, getenv func(string) string) (Config, error) {
 	var cfg Config
 	fs := flag.NewFlagSet("seatd", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	var peers, join, logLevel, configFile string
-	fs.StringVar(&configFile, "config", "", "configuration file of name = value lines")
+	var peers, join, logLevel string
 	fs.StringVar(&cfg.Node.ID, "id", "", "this node's id, unique in the cluster")
 	fs.StringVar(&cfg.Node.Dir, "data-dir", "", "data directory (pebble store and snapshots)")
 	fs.StringVar(&cfg.Node.Addr, "raft-addr", "127.0.0.1:7000", "Raft listen address for every group")
@@ -63,48 +56,13 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.DurationVar(&cfg.Server.DefaultHoldTTL, "default-hold-ttl", 15*time.Minute, "hold TTL of a program created without one")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			var usage strings.Builder
-			fs.SetOutput(&usage)
-			fs.PrintDefaults()
-			return cfg, fmt.Errorf("%w\nusage: seatd [run] [flags]\n%s", err, usage.String())
-		}
-		return cfg, err
-	}
 	var errs []error
-	if fs.NArg() > 0 {
-		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
+	if err := settings.Parse(fs, args, "SEATD", getenv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, err
+		}
+		errs = append(errs, err)
 	}
-	explicit := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
-	if configFile == "" {
-		configFile = getenv(envName("config"))
-	}
-	file := map[string]string{}
-	if configFile != "" {
-		var err error
-		if file, err = readConfigFile(configFile, fs); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	fs.VisitAll(func(f *flag.Flag) {
-		if explicit[f.Name] || f.Name == "config" {
-			return
-		}
-		name := envName(f.Name)
-		v, from := getenv(name), name
-		if v == "" {
-			v, from = file[f.Name], configFile+": "+f.Name
-		}
-		if v == "" {
-			return
-		}
-		if err := f.Value.Set(v); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", from, err))
-		}
-	})
-
 	if peers != "" {
 		for _, p := range strings.Split(peers, ",") {
 			id, addr, ok := strings.Cut(strings.TrimSpace(p), "=")
@@ -115,13 +73,7 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 			cfg.Node.Peers = append(cfg.Node.Peers, raftfsm.Peer{ID: id, Addr: addr})
 		}
 	}
-	if join != "" {
-		for _, a := range strings.Split(join, ",") {
-			if a = strings.TrimSpace(a); a != "" {
-				cfg.Join = append(cfg.Join, a)
-			}
-		}
-	}
+	cfg.Join = settings.List(join)
 	if len(cfg.Join) > 0 && cfg.Node.Bootstrap {
 		errs = append(errs, errors.New("join and bootstrap: a node forms a new cluster or joins one, not both"))
 	}
@@ -147,41 +99,4 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 		errs = append(errs, err)
 	}
 	return cfg, errors.Join(errs...)
-}
-
-func envName(flagName string) string {
-	return "SEATD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
-
-// readConfigFile reads "name = value" lines, checking each name against
-// the flags.
-func readConfigFile(path string, fs *flag.FlagSet) (map[string]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	defer f.Close()
-	out := map[string]string{}
-	var errs []error
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		name, value, ok := strings.Cut(line, "=")
-		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
-		switch {
-		case !ok:
-			errs = append(errs, fmt.Errorf("%s:%d: want name = value", path, n))
-		case name == "config" || fs.Lookup(name) == nil:
-			errs = append(errs, fmt.Errorf("%s:%d: unknown setting %q", path, n, name))
-		default:
-			out[name] = value
-		}
-	}
-	if err := sc.Err(); err != nil {
-		errs = append(errs, fmt.Errorf("config: %w", err))
-	}
-	return out, errors.Join(errs...)
 }

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseConfig(t *testing.T) {
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	der, _ := x509.MarshalPKIXPublicKey(pub)
+	keyFile := filepath.Join(t.TempDir(), "jwt.pem")
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644)
+	env := map[string]string{"GATEWAY_ADMIN_TOKEN": "admin-token-of-enough-length", "GATEWAY_JWT_ED25519_KEY": keyFile,
+		"GATEWAY_USER_RATE": "20"}
+	cfg, err := parseConfig([]string{"-seatd", "10.0.0.1:7100, 10.0.0.2:7100", "-seatmap-max-age", "1s"}, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.Client.Seeds, " ") != "10.0.0.1:7100 10.0.0.2:7100" || !pub.Equal(cfg.Gateway.Auth.Ed25519Key) ||
+		cfg.Gateway.UserRate != 20 || cfg.Gateway.SeatMapMaxAge != time.Second {
+		t.Fatalf("parseConfig = %+v", cfg)
+	}
+	_, err = parseConfig([]string{"-jwt-secret", "short", "-dev-tokens", "-seatd", "", "-log-level", "loud", "-jwt-ed25519-key", "/nonexistent"},
+		func(string) string { return "" })
+	for _, want := range []string{"HS256 secret of 5 bytes", "admin token", "seatd: give", "log-level", "jwt-ed25519-key"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("parseConfig(bad) = %v; want it to report %q", err, want)
+		}
+	}
+}
