@@ -5,7 +5,7 @@ FUZZTIME ?= 10s
 BENCH    ?= .
 GOFILES   = $(shell git ls-files '*.go' 2>/dev/null | grep -v '^kitex_gen/')
 
-.PHONY: build test lint fuzz bench run gen
+.PHONY: build test lint fuzz bench run walkthrough gen
 
 ## build: compile every package and command
 build:
@@ -31,9 +31,13 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem ./inventory ./raftfsm
 
-## run: the laptop demo (today: a walkthrough of the inventory engine)
+## run: the whole system in one process: a seatd node, the gateway, two demo programs (Ctrl-C stops)
 run:
 	$(GO) run ./cmd/seatdev
+
+## walkthrough: a guided tour of the inventory engine alone, printed
+walkthrough:
+	$(GO) run ./cmd/seatdev -walkthrough
 
 ## gen: regenerate the Kitex code in kitex_gen/ from idl/ (committed; never edit it by hand)
 gen:

@@ -10,8 +10,8 @@ import (
 // refusals and the final snapshot check are the ones the demo promises.
 func TestDemo(t *testing.T) {
 	var out strings.Builder
-	if err := run(&out); err != nil {
-		t.Fatalf("run() = %v\n%s", err, out.String())
+	if err := walkthrough(&out); err != nil {
+		t.Fatalf("walkthrough() = %v\n%s", err, out.String())
 	}
 	for _, want := range []string{
 		"hold refused before the sale opens: sale_not_open",

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/cloudwego/hertz/pkg/common/hlog"
+	"github.com/cloudwego/kitex/pkg/klog"
+	"github.com/cloudwego/kitex/server"
+
+	"seatd/gateway"
+	"seatd/inventory"
+	invsvc "seatd/kitex_gen/inventoryrpc/inventory"
+	"seatd/noderpc"
+	"seatd/raftfsm"
+	"seatd/seatclient"
+)
+
+// systemConfig places the one-process system.
+type systemConfig struct {
+	HTTPAddr, RPCAddr, RaftAddr string
+	DataDir                     string // "" = a temporary directory
+}
+
+// systemInfo is what a running system tells whoever started it.
+type systemInfo struct {
+	URL        string // the gateway
+	AdminToken string
+	BuyerToken string // user 1001
+}
+
+// runSystem starts a one-node cluster, the gateway and the demo
+// programs, prints how to use them to out, reports on ready (if not nil),
+// and runs until ctx ends.
+func runSystem(ctx context.Context, cfg systemConfig, out io.Writer, ready chan<- systemInfo) error {
+	klog.SetLevel(klog.LevelWarn)
+	hlog.SetLevel(hlog.LevelWarn)
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	dir := cfg.DataDir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "seatdev-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	rpcLn, err := net.Listen("tcp", cfg.RPCAddr)
+	if err != nil {
+		return fmt.Errorf("listen rpc: %w", err)
+	}
+	node, err := raftfsm.StartNode(raftfsm.NodeConfig{ID: "dev", Dir: dir, Addr: cfg.RaftAddr, Groups: 2,
+		RPCAddr: rpcLn.Addr().String(), Log: log, HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond})
+	if err != nil {
+		rpcLn.Close()
+		return err
+	}
+	defer node.Shutdown(false)
+	if err := node.Bootstrap([]raftfsm.Peer{{ID: "dev", Addr: node.Addr()}}); err != nil {
+		rpcLn.Close()
+		return err
+	}
+	handler, err := noderpc.New(node, noderpc.Config{})
+	if err != nil {
+		rpcLn.Close()
+		return err
+	}
+	svr := invsvc.NewServer(handler, server.WithListener(rpcLn), server.WithExitWaitTime(time.Second))
+	go svr.Run()
+	defer svr.Stop()
+
+	client, err := seatclient.New(seatclient.Config{Seeds: []string{rpcLn.Addr().String()}, MaxAttempts: 40, Log: log})
+	if err != nil {
+		return err
+	}
+	secret, adminToken := randomHex(32), randomHex(16)
+	gw, err := gateway.New(gateway.Config{Inventory: client, Log: log,
+		Auth: gateway.AuthConfig{HS256Secret: []byte(secret), AdminToken: adminToken, DevTokens: true}})
+	if err != nil {
+		return err
+	}
+	httpLn, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen http: %w", err)
+	}
+	gw.Start(httpLn)
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		gw.Stop(stopCtx)
+	}()
+
+	info := systemInfo{URL: "http://" + httpLn.Addr().String(), AdminToken: adminToken}
+	if info.BuyerToken, err = gateway.MintHS256([]byte(secret), 1001, time.Now(), 24*time.Hour); err != nil {
+		return err
+	}
+	if err := waitReady(ctx, info.URL); err != nil {
+		return err
+	}
+	if err := createDemo(info); err != nil {
+		return err
+	}
+	printGuide(out, info)
+	if ready != nil {
+		ready <- info
+	}
+	<-ctx.Done()
+	fmt.Fprintln(out, "\nseatdev: stopping")
+	return nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // never fails
+	return hex.EncodeToString(b)
+}
+
+// waitReady waits until the gateway reaches a node that leads every group.
+func waitReady(ctx context.Context, url string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if resp, err := http.Get(url + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return errors.New("the node did not become ready in 30s")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// createDemo puts an arena and a train on sale through the HTTP API, as
+// an operator would.
+func createDemo(info systemInfo) error {
+	arena := map[string]any{
+		"id": "demo-arena", "name": "Demo Arena", "hold_ttl_seconds": 600, "max_seats_per_hold": 6, "max_seats_per_user": 12,
+		"categories": []map[string]any{{"id": "vip", "name": "VIP", "price_cents": 128000},
+			{"id": "a", "name": "Category A", "price_cents": 68000}, {"id": "b", "name": "Category B", "price_cents": 38000}},
+		"grid": map[string]any{"sections": 2, "rows": 12, "cols": 20, "categories": []map[string]any{
+			{"id": "vip", "rows": []int{1, 2}}, {"id": "a", "rows": []int{3, 7}}, {"id": "b", "rows": []int{8, 12}}}},
+	}
+	train, err := inventory.Train{Carriages: 4, Rows: 10, Categories: []inventory.GridCategory{
+		{ID: "first", First: 1, Last: 1}, {ID: "second", First: 2, Last: 4}}}.Layout()
+	if err != nil {
+		return err
+	}
+	trainProgram := map[string]any{
+		"id": "demo-train", "name": "G101 Beijing - Shanghai", "stops": []string{"Beijing", "Jinan", "Nanjing", "Shanghai"},
+		"real_name": true, "max_seats_per_hold": 5, "max_seats_per_user": 5,
+		"categories": []map[string]any{{"id": "first", "name": "First class", "price_cents": 93000},
+			{"id": "second", "name": "Second class", "price_cents": 55300}},
+		"layout": layoutJSON(train),
+	}
+	for _, p := range []map[string]any{arena, trainProgram} {
+		if err := post(info, "/v1/programs", p, http.StatusCreated); err != nil {
+			return err
+		}
+		if err := post(info, "/v1/programs/"+p["id"].(string)+"/open", nil, http.StatusOK); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// layoutJSON is a layout in the contract's JSON shape.
+func layoutJSON(l inventory.Layout) map[string]any {
+	var sections []map[string]any
+	for _, sec := range l.Sections {
+		var rows []map[string]any
+		for _, row := range sec.Rows {
+			var seats []map[string]any
+			for _, s := range row.Seats {
+				seats = append(seats, map[string]any{"col": s.Col, "label": s.Label, "category": s.Category, "aisle": s.Aisle})
+			}
+			rows = append(rows, map[string]any{"id": row.ID, "rank": row.Rank, "seats": seats})
+		}
+		sections = append(sections, map[string]any{"id": sec.ID, "name": sec.Name, "rows": rows})
+	}
+	return map[string]any{"sections": sections}
+}
+
+func post(info systemInfo, path string, body any, want int) error {
+	var rd io.Reader = http.NoBody
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest("POST", info.URL+path, rd)
+	req.Header.Set("Authorization", "Bearer "+info.AdminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != want {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("POST %s = %d %s", path, resp.StatusCode, b)
+	}
+	return nil
+}
+
+func printGuide(w io.Writer, info systemInfo) {
+	fmt.Fprintf(w, `seatdev: one seatd node, the gateway and two programs on sale (demo-arena, demo-train).
+
+  live seat map   %[1]s/
+  API             %[1]s/openapi.yaml
+  metrics         %[1]s/metrics
+
+  buyer token (user 1001):
+    export TOKEN=%[2]s
+  admin token:
+    export ADMIN=%[3]s
+
+Try:
+  curl -s %[1]s/v1/programs/demo-arena/availability
+  curl -s -X POST %[1]s/v1/programs/demo-arena/holds -H "Authorization: Bearer $TOKEN" \
+       -H 'Idempotency-Key: try-1' -d '{"category":"vip","count":2}'
+  curl -s -X POST %[1]s/v1/programs/demo-train/holds -H "Authorization: Bearer $TOKEN" \
+       -d '{"category":"second","count":1,"from":1,"to":3,"holders":[{"name":"Li Lei","id_number":"110101199001011234"}]}'
+  curl -s %[1]s/v1/programs/demo-arena/seats?category=vip
+  curl -s %[1]s/v1/cluster -H "Authorization: Bearer $ADMIN"
+  curl -s -X POST %[1]s/v1/dev/tokens -d '{"user_id":"1002"}'
+
+Ctrl-C stops everything.
+`, info.URL, info.BuyerToken, info.AdminToken)
+}
