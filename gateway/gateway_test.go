@@ -34,6 +34,13 @@ type testSystem struct {
 	url   string
 	gw    *Gateway
 	edKey ed25519.PrivateKey
+	seen  []exchange // every answer, when recording
+}
+
+// exchange is one request and its answer, for the contract test.
+type exchange struct {
+	method, path string
+	reply
 }
 
 func startSystem(t *testing.T, tune ...func(*Config)) *testSystem {
@@ -143,7 +150,11 @@ func (s *testSystem) do(method, path, token string, body any, header map[string]
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return reply{resp.StatusCode, resp.Header, b}
+	r := reply{resp.StatusCode, resp.Header, b}
+	if s.seen != nil {
+		s.seen = append(s.seen, exchange{method, req.URL.Path, r})
+	}
+	return r
 }
 
 func (s *testSystem) token(user int64) string {
