@@ -46,7 +46,8 @@ type systemInfo struct {
 func runSystem(ctx context.Context, cfg systemConfig, out io.Writer, ready chan<- systemInfo) error {
 	klog.SetLevel(klog.LevelWarn)
 	hlog.SetLevel(hlog.LevelWarn)
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// Warnings too would show the node's first elections on every start.
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	dir := cfg.DataDir
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "seatdev-")
