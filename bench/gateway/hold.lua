@@ -7,8 +7,16 @@ end
 local path = "/v1/programs/" .. (os.getenv("PROGRAM") or "bench") .. "/holds"
 local body = '{"count":1}'
 local requests = {}
-for i, t in ipairs(tokens) do
-  requests[i] = wrk.format("POST", path, {["Authorization"] = "Bearer " .. t, ["Content-Type"] = "application/json"}, body)
+
+-- Formatted once, in init, where wrk.headers holds the Host header.
+init = function()
+  for i, t in ipairs(tokens) do
+    local headers = {}
+    for k, v in pairs(wrk.headers) do headers[k] = v end
+    headers["Authorization"] = "Bearer " .. t
+    headers["Content-Type"] = "application/json"
+    requests[i] = wrk.format("POST", path, headers, body)
+  end
 end
 local n = 0
 
