@@ -104,6 +104,10 @@ type Proposer struct {
 	raft  *raft.Raft
 	clock func() time.Time
 
+	// mu guards closing: proposals join the queue under the read lock, so
+	// that none joins after Close has drained it (it would wait forever).
+	mu       sync.RWMutex
+	closing  bool
 	queue    chan *proposal
 	inflight chan inflight
 	stop     chan struct{}
@@ -161,16 +165,18 @@ func (p *Proposer) Propose(ctx context.Context, cmd *Command) (Outcome, error) {
 		return Outcome{}, err
 	}
 	prop := &proposal{cmd: enc, done: make(chan result, 1)}
-	select {
-	case <-p.stop:
+	p.mu.RLock()
+	if p.closing {
+		p.mu.RUnlock()
 		return Outcome{}, ErrClosed
-	default:
 	}
 	select {
 	case p.queue <- prop:
 	default:
+		p.mu.RUnlock()
 		return Outcome{}, ErrOverloaded
 	}
+	p.mu.RUnlock()
 	select {
 	case r := <-prop.done:
 		return r.out, r.err
@@ -188,28 +194,29 @@ func (p *Proposer) Propose(ctx context.Context, cmd *Command) (Outcome, error) {
 func (p *Proposer) ProposeAll(ctx context.Context, cmds []*Command) ([]Outcome, []error) {
 	outs, errs := make([]Outcome, len(cmds)), make([]error, len(cmds))
 	props := make([]*proposal, len(cmds))
-	select {
-	case <-p.stop:
-		for i := range errs {
-			errs[i] = ErrClosed
-		}
-		return outs, errs
-	default:
-	}
 	for i, cmd := range cmds {
 		enc, err := encodeCommand(cmd)
 		if err != nil {
 			errs[i] = err
 			continue
 		}
-		prop := &proposal{cmd: enc, done: make(chan result, 1)}
-		select {
-		case p.queue <- prop:
-			props[i] = prop
+		props[i] = &proposal{cmd: enc, done: make(chan result, 1)}
+	}
+	p.mu.RLock()
+	for i, prop := range props {
+		switch {
+		case prop == nil:
+		case p.closing:
+			props[i], errs[i] = nil, ErrClosed
 		default:
-			errs[i] = ErrOverloaded
+			select {
+			case p.queue <- prop:
+			default:
+				props[i], errs[i] = nil, ErrOverloaded
+			}
 		}
 	}
+	p.mu.RUnlock()
 	for i, prop := range props {
 		if prop == nil {
 			continue
@@ -236,6 +243,9 @@ func (p *Proposer) Batches() (entries, commands uint64) {
 // Close stops the proposer; queued and in-flight callers get ErrClosed or
 // their outcome.
 func (p *Proposer) Close() {
+	p.mu.Lock()
+	p.closing = true
+	p.mu.Unlock()
 	p.stopOnce.Do(func() { close(p.stop) })
 	p.wg.Wait()
 	for {

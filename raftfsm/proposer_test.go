@@ -144,6 +144,26 @@ func TestProposerRefuses(t *testing.T) {
 			t.Fatalf("ProposeAll: command %d = %v; want %v", i, errs[i], want)
 		}
 	}
+	// Close answers what waits in the queue, and everything after it.
+	p3 := newProposer(nil, ProposerConfig{}.withDefaults(), time.Now)
+	waiting := make(chan error, 1)
+	go func() {
+		_, err := p3.Propose(context.Background(), tick)
+		waiting <- err
+	}()
+	for p3.QueueDepth() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	p3.Close()
+	if err := <-waiting; !errors.Is(err, ErrClosed) {
+		t.Fatalf("Propose(queued at Close) = %v; want ErrClosed", err)
+	}
+	if _, err := p3.Propose(context.Background(), tick); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Propose(after Close) = %v; want ErrClosed", err)
+	}
+	if _, errs := p3.ProposeAll(context.Background(), []*Command{tick}); !errors.Is(errs[0], ErrClosed) {
+		t.Fatalf("ProposeAll(after Close) = %v; want ErrClosed", errs)
+	}
 	if err := (ProposerConfig{MaxBatch: -1, Linger: time.Second}).Validate(); err == nil {
 		t.Fatal("Validate accepted a negative batch and a 1s linger")
 	}
