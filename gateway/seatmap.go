@@ -69,6 +69,15 @@ func (g *Gateway) versioned(ctx context.Context, c *app.RequestContext, kind str
 	return nil
 }
 
+// versionHead starts every versioned answer: what it is about, and the
+// applied index it was read at.
+type versionHead struct {
+	ProgramID string `json:"program_id"`
+	Version   string `json:"version"`
+	From      int32  `json:"from"`
+	To        int32  `json:"to"`
+}
+
 type seatStateJSON struct {
 	ID       string `json:"id"`
 	Section  string `json:"section"`
@@ -91,12 +100,9 @@ func (g *Gateway) seatMap(ctx context.Context, c *app.RequestContext, _ int64) *
 		version := resp.Status.AppliedIndex
 		return version, func() ([]byte, *apiError) {
 			out := struct {
-				ProgramID string          `json:"program_id"`
-				Version   string          `json:"version"`
-				From      int32           `json:"from"`
-				To        int32           `json:"to"`
-				Seats     []seatStateJSON `json:"seats"`
-			}{program, strconv.FormatInt(version, 10), from, to, make([]seatStateJSON, len(resp.Seats))}
+				versionHead
+				Seats []seatStateJSON `json:"seats"`
+			}{versionHead{program, strconv.FormatInt(version, 10), from, to}, make([]seatStateJSON, len(resp.Seats))}
 			for i, s := range resp.Seats {
 				out.Seats[i] = seatStateJSON{s.Id, s.Section, s.Row, s.Col, s.Label, s.Category, s.Status}
 			}
@@ -127,12 +133,9 @@ func (g *Gateway) availability(ctx context.Context, c *app.RequestContext, _ int
 		version := resp.Status.AppliedIndex
 		return version, func() ([]byte, *apiError) {
 			out := struct {
-				ProgramID  string              `json:"program_id"`
-				Version    string              `json:"version"`
-				From       int32               `json:"from"`
-				To         int32               `json:"to"`
+				versionHead
 				Categories []categoryCountJSON `json:"categories"`
-			}{program, strconv.FormatInt(version, 10), from, to, make([]categoryCountJSON, len(resp.Categories))}
+			}{versionHead{program, strconv.FormatInt(version, 10), from, to}, make([]categoryCountJSON, len(resp.Categories))}
 			for i, cc := range resp.Categories {
 				out.Categories[i] = categoryCountJSON{cc.Id, cc.Capacity, cc.Free, cc.Held, cc.Sold, cc.Blocked}
 			}

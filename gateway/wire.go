@@ -58,8 +58,9 @@ type gridJSON struct {
 	} `json:"categories"`
 }
 
-// programIn is a program create request: an explicit layout, or a grid.
-type programIn struct {
+// programFields are the fields a program create request and a program
+// answer share.
+type programFields struct {
 	ID              string         `json:"id"`
 	Name            string         `json:"name"`
 	Stops           []string       `json:"stops"`
@@ -69,22 +70,19 @@ type programIn struct {
 	MaxSeatsPerUser int32          `json:"max_seats_per_user"`
 	RealName        bool           `json:"real_name"`
 	RefundResells   bool           `json:"refund_resells"`
-	Layout          *layoutJSON    `json:"layout"`
-	Grid            *gridJSON      `json:"grid"`
+}
+
+// programIn is a program create request: an explicit layout, or a grid.
+type programIn struct {
+	programFields
+	Layout *layoutJSON `json:"layout"`
+	Grid   *gridJSON   `json:"grid"`
 }
 
 type programOut struct {
-	ID              string         `json:"id"`
-	Name            string         `json:"name"`
-	Stops           []string       `json:"stops"`
-	Categories      []categoryJSON `json:"categories"`
-	HoldTTLSeconds  int64          `json:"hold_ttl_seconds"`
-	MaxSeatsPerHold int32          `json:"max_seats_per_hold"`
-	MaxSeatsPerUser int32          `json:"max_seats_per_user"`
-	RealName        bool           `json:"real_name"`
-	RefundResells   bool           `json:"refund_resells"`
-	SaleOpen        bool           `json:"sale_open"`
-	Layout          layoutJSON     `json:"layout"`
+	programFields
+	SaleOpen bool       `json:"sale_open"`
+	Layout   layoutJSON `json:"layout"`
 }
 
 // spec converts a create request, generating the grid's layout.
@@ -146,9 +144,9 @@ func layoutToJSON(l inventory.Layout) *layoutJSON {
 }
 
 func programToJSON(spec *rpc.ProgramSpec, open bool) programOut {
-	p := programOut{ID: spec.Id, Name: spec.Name, Stops: spec.Stops, HoldTTLSeconds: spec.HoldTtlSeconds,
-		MaxSeatsPerHold: spec.MaxSeatsPerHold, MaxSeatsPerUser: spec.MaxSeatsPerUser, RealName: spec.RealName,
-		RefundResells: spec.RefundResells, SaleOpen: open, Categories: []categoryJSON{}}
+	p := programOut{SaleOpen: open, programFields: programFields{ID: spec.Id, Name: spec.Name, Stops: spec.Stops,
+		HoldTTLSeconds: spec.HoldTtlSeconds, MaxSeatsPerHold: spec.MaxSeatsPerHold, MaxSeatsPerUser: spec.MaxSeatsPerUser,
+		RealName: spec.RealName, RefundResells: spec.RefundResells, Categories: []categoryJSON{}}}
 	for _, c := range spec.Categories {
 		p.Categories = append(p.Categories, categoryJSON{ID: c.Id, Name: c.Name, PriceCents: c.PriceCents})
 	}
