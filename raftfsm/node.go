@@ -64,6 +64,9 @@ type NodeConfig struct {
 	BalanceInterval time.Duration
 	Proposer        ProposerConfig
 	// Engine bounds each group's engine (its Group field is set per group).
+	// Apply enforces these bounds, so every node of a cluster must have
+	// the same, or replicas could answer one command differently; the
+	// seatd binary always uses the defaults.
 	Engine inventory.Config
 
 	Log   *slog.Logger     // default: discard
