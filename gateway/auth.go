@@ -59,21 +59,28 @@ func bearer(header string) (string, bool) {
 	return strings.TrimSpace(token), true
 }
 
-// buyer verifies a buyer's token and returns the user id in its sub.
-func (a *AuthConfig) buyer(header string) (int64, *apiError) {
+// buyer verifies a buyer's token and returns the user id in its sub. A
+// token verified before comes from cache until its expiry.
+func (a *AuthConfig) buyer(header string, cache *tokenCache, now time.Time) (int64, *apiError) {
 	token, ok := bearer(header)
 	if !ok {
 		return 0, errorf(http.StatusUnauthorized, "UNAUTHENTICATED", "want an Authorization: Bearer token")
 	}
+	if user, ok := cache.get(token, now); ok {
+		return user, nil
+	}
 	claims := &jwt.RegisteredClaims{}
-	_, err := jwt.ParseWithClaims(token, claims, a.key,
-		jwt.WithValidMethods([]string{"HS256", "EdDSA"}), jwt.WithExpirationRequired(), jwt.WithLeeway(a.leeway()))
+	_, err := jwt.ParseWithClaims(token, claims, a.key, jwt.WithValidMethods([]string{"HS256", "EdDSA"}),
+		jwt.WithExpirationRequired(), jwt.WithLeeway(a.leeway()), jwt.WithTimeFunc(func() time.Time { return now }))
 	if err != nil {
 		return 0, errorf(http.StatusUnauthorized, "UNAUTHENTICATED", "token refused: "+err.Error())
 	}
 	user, err := strconv.ParseInt(claims.Subject, 10, 64)
 	if err != nil || user <= 0 {
 		return 0, errorf(http.StatusUnauthorized, "UNAUTHENTICATED", "token sub is not a positive user id")
+	}
+	if claims.NotBefore == nil || !claims.NotBefore.After(now) {
+		cache.put(token, user, claims.ExpiresAt.Add(a.leeway()))
 	}
 	return user, nil
 }

@@ -108,6 +108,7 @@ type Gateway struct {
 	cfg      Config
 	inv      *seatclient.Client
 	limiter  *userLimiter
+	tokens   *tokenCache
 	inFlight chan struct{} // a slot per request being served
 	maps     *answerCache
 	stops    *stopsCache
@@ -122,7 +123,7 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	g := &Gateway{cfg: cfg, inv: cfg.Inventory, limiter: newUserLimiter(cfg.UserRate, cfg.UserBurst),
+	g := &Gateway{cfg: cfg, inv: cfg.Inventory, limiter: newUserLimiter(cfg.UserRate, cfg.UserBurst), tokens: newTokenCache(),
 		inFlight: make(chan struct{}, cfg.MaxInFlight), maps: newAnswerCache(cfg.MaxCachedMaps, cfg.SeatMapMaxAge),
 		stops: newStopsCache(cfg.MaxCachedMaps)}
 	g.registry = prometheus.NewRegistry()
@@ -222,11 +223,12 @@ func (g *Gateway) wrap(name string, who access, fn handlerFunc) app.HandlerFunc 
 		switch who {
 		case buyer:
 			var err *apiError
-			if user, err = g.cfg.Auth.buyer(string(c.GetHeader("Authorization"))); err != nil {
+			now := g.cfg.Clock()
+			if user, err = g.cfg.Auth.buyer(string(c.GetHeader("Authorization")), g.tokens, now); err != nil {
 				g.fail(c, err)
 				return
 			}
-			if ok, wait := g.limiter.allow(user, g.cfg.Clock()); !ok {
+			if ok, wait := g.limiter.allow(user, now); !ok {
 				g.metrics.rejected.WithLabelValues("rate_limited").Inc()
 				secs := int(wait/time.Second) + 1
 				g.fail(c, &apiError{Status: http.StatusTooManyRequests, Code: "RATE_LIMITED", Message: "too many requests from this user",

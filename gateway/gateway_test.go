@@ -440,3 +440,28 @@ func TestSeatMapCache(t *testing.T) {
 		t.Fatalf("seat map after a hold = %d %s", after.status, after.body)
 	}
 }
+
+// TestTokenCache: a verified token is served from the cache until its
+// expiry (plus leeway), and never after.
+func TestTokenCache(t *testing.T) {
+	a := &AuthConfig{HS256Secret: testSecret, AdminToken: adminToken}
+	cache := newTokenCache()
+	now := time.Now()
+	tok, _ := MintHS256(testSecret, 5, now, time.Minute)
+	if user, err := a.buyer("Bearer "+tok, cache, now); err != nil || user != 5 {
+		t.Fatalf("buyer(fresh token) = %d, %v", user, err)
+	}
+	// Another key would refuse the token: a hit shows the cache answered.
+	other := &AuthConfig{HS256Secret: []byte("another-secret-another-secret-xyz"), AdminToken: adminToken}
+	if user, err := other.buyer("Bearer "+tok, cache, now.Add(time.Second)); err != nil || user != 5 {
+		t.Fatalf("buyer(cached token) = %d, %v; want the cached user", user, err)
+	}
+	for _, at := range []time.Duration{time.Minute + 31*time.Second, time.Hour} {
+		if _, err := a.buyer("Bearer "+tok, cache, now.Add(at)); err == nil || err.Code != "UNAUTHENTICATED" {
+			t.Fatalf("buyer(token %v after it was minted, exp 1m, leeway 30s) = %v; want refused", at, err)
+		}
+	}
+	if _, err := other.buyer("Bearer "+tok+"x", cache, now); err == nil {
+		t.Fatal("a token that differs from the cached one was taken")
+	}
+}
