@@ -165,19 +165,9 @@ func (c *Client) conn(addr string) (invsvc.Client, error) {
 // directory (every member's RPC address), group leaders and placements.
 // A node reached at an address is known there, whatever it announced.
 func (c *Client) Refresh(ctx context.Context) error {
-	c.mu.Lock()
-	addrs := append([]string(nil), c.cfg.Seeds...)
-	for _, a := range c.addrOf {
-		addrs = append(addrs, a)
-	}
-	c.mu.Unlock()
+	addrs := c.knownAddrs()
 	var errs []error
-	seen := map[string]bool{}
 	for _, addr := range addrs {
-		if seen[addr] {
-			continue
-		}
-		seen[addr] = true
 		cl, err := c.conn(addr)
 		if err != nil {
 			errs = append(errs, err)
@@ -190,9 +180,7 @@ func (c *Client) Refresh(ctx context.Context) error {
 		}
 		c.mu.Lock()
 		for _, n := range st.Nodes {
-			if len(c.addrOf) < c.cfg.MaxNodes || c.addrOf[n.Id] != "" {
-				c.addrOf[n.Id] = n.RpcAddr
-			}
+			c.rememberLocked(n.Id, n.RpcAddr)
 		}
 		c.addrOf[st.NodeId] = addr
 		c.groups = int32(len(st.Groups)) - 1
@@ -206,10 +194,17 @@ func (c *Client) Refresh(ctx context.Context) error {
 		}
 		c.mu.Unlock()
 	}
-	if len(errs) == len(seen) {
+	if len(errs) == len(addrs) {
 		return fmt.Errorf("%w: %w", ErrUnavailable, errors.Join(errs...))
 	}
 	return nil
+}
+
+// rememberLocked records a node's RPC address, within MaxNodes.
+func (c *Client) rememberLocked(id, addr string) {
+	if addr != "" && (len(c.addrOf) < c.cfg.MaxNodes || c.addrOf[id] != "") {
+		c.addrOf[id] = addr
+	}
 }
 
 // target returns the address to try for a group: its leader if known,
@@ -249,9 +244,7 @@ func (c *Client) forgetLeader(group int32) {
 func (c *Client) setLeader(group int32, id, addr string) bool {
 	c.mu.Lock()
 	c.leader[group] = id
-	if addr != "" && (len(c.addrOf) < c.cfg.MaxNodes || c.addrOf[id] != "") {
-		c.addrOf[id] = addr
-	}
+	c.rememberLocked(id, addr)
 	_, known := c.addrOf[id]
 	c.mu.Unlock()
 	if known {
@@ -395,13 +388,7 @@ func (c *Client) CreateProgram(ctx context.Context, req *rpc.CreateProgramReques
 
 // SetSale opens or closes a sale.
 func (c *Client) SetSale(ctx context.Context, req *rpc.SetSaleRequest) (*rpc.SetSaleResponse, error) {
-	var resp *rpc.SetSaleResponse
-	err := c.do(ctx, -1, req.ProgramId, func(cl invsvc.Client) (*rpc.Status, error) {
-		r, err := cl.SetSale(ctx, req)
-		resp = r
-		return status(r, err)
-	})
-	return resp, err
+	return routed(ctx, c, -1, req.ProgramId, func(cl invsvc.Client) (*rpc.SetSaleResponse, error) { return cl.SetSale(ctx, req) })
 }
 
 // PlaceHold holds seats. A request without a request id gets a random one,
@@ -428,13 +415,7 @@ func (c *Client) PlaceHold(ctx context.Context, req *rpc.HoldRequest) (*rpc.Hold
 			c.setLeader(r.Status.Group, r.Status.LeaderId, r.Status.LeaderAddr)
 		}
 	}
-	var resp *rpc.HoldResponse
-	err := c.do(ctx, -1, req.ProgramId, func(cl invsvc.Client) (*rpc.Status, error) {
-		r, err := cl.PlaceHold(ctx, req)
-		resp = r
-		return status(r, err)
-	})
-	return resp, err
+	return routed(ctx, c, -1, req.ProgramId, func(cl invsvc.Client) (*rpc.HoldResponse, error) { return cl.PlaceHold(ctx, req) })
 }
 
 // holdBatcher returns the batcher of the node leading a program's group,
@@ -463,56 +444,40 @@ func (c *Client) holdBatcher(program string) *holdBatcher {
 
 // Confirm marks a hold paid (idempotent).
 func (c *Client) Confirm(ctx context.Context, req *rpc.ConfirmRequest) (*rpc.HoldResponse, error) {
-	var resp *rpc.HoldResponse
-	err := c.do(ctx, holdGroup(req.HoldId), "", func(cl invsvc.Client) (*rpc.Status, error) {
-		r, err := cl.Confirm(ctx, req)
-		resp = r
-		return status(r, err)
-	})
-	return resp, err
+	return routed(ctx, c, holdGroup(req.HoldId), "", func(cl invsvc.Client) (*rpc.HoldResponse, error) { return cl.Confirm(ctx, req) })
 }
 
 // Release gives a hold back (idempotent).
 func (c *Client) Release(ctx context.Context, req *rpc.ReleaseRequest) (*rpc.HoldResponse, error) {
-	var resp *rpc.HoldResponse
-	err := c.do(ctx, holdGroup(req.HoldId), "", func(cl invsvc.Client) (*rpc.Status, error) {
-		r, err := cl.Release(ctx, req)
-		resp = r
-		return status(r, err)
-	})
-	return resp, err
+	return routed(ctx, c, holdGroup(req.HoldId), "", func(cl invsvc.Client) (*rpc.HoldResponse, error) { return cl.Release(ctx, req) })
 }
 
 // GetHold reads a hold.
 func (c *Client) GetHold(ctx context.Context, req *rpc.GetHoldRequest) (*rpc.HoldResponse, error) {
-	var resp *rpc.HoldResponse
-	err := c.do(ctx, holdGroup(req.HoldId), "", func(cl invsvc.Client) (*rpc.Status, error) {
-		r, err := cl.GetHold(ctx, req)
-		resp = r
-		return status(r, err)
-	})
-	return resp, err
+	return routed(ctx, c, holdGroup(req.HoldId), "", func(cl invsvc.Client) (*rpc.HoldResponse, error) { return cl.GetHold(ctx, req) })
 }
 
 // Availability counts a program's seats.
 func (c *Client) Availability(ctx context.Context, req *rpc.AvailabilityRequest) (*rpc.AvailabilityResponse, error) {
-	var resp *rpc.AvailabilityResponse
-	err := c.do(ctx, -1, req.ProgramId, func(cl invsvc.Client) (*rpc.Status, error) {
-		r, err := cl.Availability(ctx, req)
-		resp = r
-		return status(r, err)
-	})
-	return resp, err
+	return routed(ctx, c, -1, req.ProgramId, func(cl invsvc.Client) (*rpc.AvailabilityResponse, error) { return cl.Availability(ctx, req) })
 }
 
 // response is any generated response with a Status.
 type response interface{ GetStatus() *rpc.Status }
 
-func status[R response](r R, err error) (*rpc.Status, error) {
-	if err != nil {
-		return nil, err
-	}
-	return r.GetStatus(), nil
+// routed runs call through do (see there for group and program) and
+// returns the last answer.
+func routed[R response](ctx context.Context, c *Client, group int32, program string, call func(invsvc.Client) (R, error)) (R, error) {
+	var resp R
+	err := c.do(ctx, group, program, func(cl invsvc.Client) (*rpc.Status, error) {
+		r, err := call(cl)
+		resp = r
+		if err != nil {
+			return nil, err
+		}
+		return r.GetStatus(), nil
+	})
+	return resp, err
 }
 
 // ClusterStatus returns the first answer of a seed or known node.
@@ -629,33 +594,15 @@ func (c *Client) changeMembership(ctx context.Context, call func(invsvc.Client) 
 
 // GetProgram reads a program's description and sale state.
 func (c *Client) GetProgram(ctx context.Context, req *rpc.GetProgramRequest) (*rpc.GetProgramResponse, error) {
-	var resp *rpc.GetProgramResponse
-	err := c.do(ctx, -1, req.ProgramId, func(cl invsvc.Client) (*rpc.Status, error) {
-		r, err := cl.GetProgram(ctx, req)
-		resp = r
-		return status(r, err)
-	})
-	return resp, err
+	return routed(ctx, c, -1, req.ProgramId, func(cl invsvc.Client) (*rpc.GetProgramResponse, error) { return cl.GetProgram(ctx, req) })
 }
 
 // Block blocks or unblocks seats.
 func (c *Client) Block(ctx context.Context, req *rpc.BlockRequest) (*rpc.BlockResponse, error) {
-	var resp *rpc.BlockResponse
-	err := c.do(ctx, -1, req.ProgramId, func(cl invsvc.Client) (*rpc.Status, error) {
-		r, err := cl.Block(ctx, req)
-		resp = r
-		return status(r, err)
-	})
-	return resp, err
+	return routed(ctx, c, -1, req.ProgramId, func(cl invsvc.Client) (*rpc.BlockResponse, error) { return cl.Block(ctx, req) })
 }
 
 // SeatMap reads a program's seats with their status.
 func (c *Client) SeatMap(ctx context.Context, req *rpc.SeatMapRequest) (*rpc.SeatMapResponse, error) {
-	var resp *rpc.SeatMapResponse
-	err := c.do(ctx, -1, req.ProgramId, func(cl invsvc.Client) (*rpc.Status, error) {
-		r, err := cl.SeatMap(ctx, req)
-		resp = r
-		return status(r, err)
-	})
-	return resp, err
+	return routed(ctx, c, -1, req.ProgramId, func(cl invsvc.Client) (*rpc.SeatMapResponse, error) { return cl.SeatMap(ctx, req) })
 }
