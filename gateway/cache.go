@@ -39,18 +39,12 @@ func newAnswerCache(max int, maxAge time.Duration) *answerCache {
 // younger than maxAge, else through fetch, which reads seatd and returns
 // the version and a render for it (called only if the version changed).
 // rendered says whether this call rendered.
-func (c *answerCache) get(k answerKey, now time.Time, fetch func() (int64, func() ([]byte, *apiError), *apiError)) (body []byte, version int64, rendered bool, aerr *apiError) {
+func (c *answerCache) get(k answerKey, now time.Time, fetch func() (int64, func() []byte, *apiError)) (body []byte, version int64, rendered bool, aerr *apiError) {
 	c.mu.Lock()
 	a, ok := c.entries[k]
 	if !ok {
-		if len(c.entries) >= c.max {
-			for old := range c.entries { // any one: the bound matters, not which
-				delete(c.entries, old)
-				break
-			}
-		}
 		a = &answer{}
-		c.entries[k] = a
+		putBounded(c.entries, c.max, k, a)
 	}
 	c.mu.Unlock()
 
@@ -64,11 +58,7 @@ func (c *answerCache) get(k answerKey, now time.Time, fetch func() (int64, func(
 		return nil, 0, false, aerr
 	}
 	if a.body == nil || v != a.version {
-		b, aerr := render()
-		if aerr != nil {
-			return nil, 0, false, aerr
-		}
-		a.body, a.version, rendered = b, v, true
+		a.body, a.version, rendered = render(), v, true
 	}
 	a.fetched = now
 	return a.body, a.version, rendered, nil
@@ -97,11 +87,17 @@ func (c *stopsCache) get(program string) (int32, bool) {
 func (c *stopsCache) put(program string, n int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.stops[program]; !ok && len(c.stops) >= c.max {
-		for old := range c.stops {
-			delete(c.stops, old)
+	putBounded(c.stops, c.max, program, n)
+}
+
+// putBounded stores k in m, first dropping another key if m holds max:
+// any one, as the bound matters and not which entry goes.
+func putBounded[K comparable, V any](m map[K]V, max int, k K, v V) {
+	if _, ok := m[k]; !ok && len(m) >= max {
+		for old := range m {
+			delete(m, old)
 			break
 		}
 	}
-	c.stops[program] = n
+	m[k] = v
 }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -36,9 +37,11 @@ func (g *Gateway) resolveTo(ctx context.Context, program string, to int32) (int3
 }
 
 // versioned answers from the answer cache, honouring If-None-Match: the
-// ETag is the applied index the answer was read at.
+// ETag is the applied index the answer was read at. fetch reads seatd for
+// a key and returns the answer's status and a body to render under the
+// head every versioned answer starts with.
 func (g *Gateway) versioned(ctx context.Context, c *app.RequestContext, kind string,
-	fetch func(program, category string, from, to int32) (int64, func() ([]byte, *apiError), *apiError)) *apiError {
+	fetch func(k answerKey) (*rpc.Status, func(versionHead) any, error)) *apiError {
 	from, to, aerr := legRange(c)
 	if aerr != nil {
 		return aerr
@@ -51,8 +54,22 @@ func (g *Gateway) versioned(ctx context.Context, c *app.RequestContext, kind str
 		return errorf(http.StatusUnprocessableEntity, "INVALID_ARGUMENT", "from: want a stop index before the last stop")
 	}
 	k := answerKey{kind: kind, program: program, category: category, from: from, to: to}
-	b, version, rendered, aerr := g.maps.get(k, g.cfg.Clock(), func() (int64, func() ([]byte, *apiError), *apiError) {
-		return fetch(program, category, from, to)
+	b, version, rendered, aerr := g.maps.get(k, g.cfg.Clock(), func() (int64, func() []byte, *apiError) {
+		st, body, err := fetch(k)
+		if err != nil {
+			return 0, nil, callError(err)
+		}
+		if aerr := statusError(st); aerr != nil {
+			return 0, nil, aerr
+		}
+		v := st.AppliedIndex
+		return v, func() []byte {
+			b, err := json.Marshal(body(versionHead{program, strconv.FormatInt(v, 10), from, to}))
+			if err != nil {
+				panic(fmt.Sprintf("gateway: encode a %s answer: %v", kind, err)) // every answer type encodes
+			}
+			return b
+		}, nil
 	})
 	if aerr != nil {
 		return aerr
@@ -89,25 +106,20 @@ type seatStateJSON struct {
 }
 
 func (g *Gateway) seatMap(ctx context.Context, c *app.RequestContext, _ int64) *apiError {
-	return g.versioned(ctx, c, "seats", func(program, category string, from, to int32) (int64, func() ([]byte, *apiError), *apiError) {
-		resp, err := g.inv.SeatMap(ctx, &rpc.SeatMapRequest{ProgramId: program, Category: category, FromLeg: from, ToLeg: to})
+	return g.versioned(ctx, c, "seats", func(k answerKey) (*rpc.Status, func(versionHead) any, error) {
+		resp, err := g.inv.SeatMap(ctx, &rpc.SeatMapRequest{ProgramId: k.program, Category: k.category, FromLeg: k.from, ToLeg: k.to})
 		if err != nil {
-			return 0, nil, callError(err)
+			return nil, nil, err
 		}
-		if aerr := statusError(resp.Status); aerr != nil {
-			return 0, nil, aerr
-		}
-		version := resp.Status.AppliedIndex
-		return version, func() ([]byte, *apiError) {
+		return resp.Status, func(h versionHead) any {
 			out := struct {
 				versionHead
 				Seats []seatStateJSON `json:"seats"`
-			}{versionHead{program, strconv.FormatInt(version, 10), from, to}, make([]seatStateJSON, len(resp.Seats))}
+			}{h, make([]seatStateJSON, len(resp.Seats))}
 			for i, s := range resp.Seats {
 				out.Seats[i] = seatStateJSON{s.Id, s.Section, s.Row, s.Col, s.Label, s.Category, s.Status}
 			}
-			b, _ := json.Marshal(out)
-			return b, nil
+			return out
 		}, nil
 	})
 }
@@ -122,25 +134,20 @@ type categoryCountJSON struct {
 }
 
 func (g *Gateway) availability(ctx context.Context, c *app.RequestContext, _ int64) *apiError {
-	return g.versioned(ctx, c, "availability", func(program, _ string, from, to int32) (int64, func() ([]byte, *apiError), *apiError) {
-		resp, err := g.inv.Availability(ctx, &rpc.AvailabilityRequest{ProgramId: program, FromLeg: from, ToLeg: to})
+	return g.versioned(ctx, c, "availability", func(k answerKey) (*rpc.Status, func(versionHead) any, error) {
+		resp, err := g.inv.Availability(ctx, &rpc.AvailabilityRequest{ProgramId: k.program, FromLeg: k.from, ToLeg: k.to})
 		if err != nil {
-			return 0, nil, callError(err)
+			return nil, nil, err
 		}
-		if aerr := statusError(resp.Status); aerr != nil {
-			return 0, nil, aerr
-		}
-		version := resp.Status.AppliedIndex
-		return version, func() ([]byte, *apiError) {
+		return resp.Status, func(h versionHead) any {
 			out := struct {
 				versionHead
 				Categories []categoryCountJSON `json:"categories"`
-			}{versionHead{program, strconv.FormatInt(version, 10), from, to}, make([]categoryCountJSON, len(resp.Categories))}
+			}{h, make([]categoryCountJSON, len(resp.Categories))}
 			for i, cc := range resp.Categories {
 				out.Categories[i] = categoryCountJSON{cc.Id, cc.Capacity, cc.Free, cc.Held, cc.Sold, cc.Blocked}
 			}
-			b, _ := json.Marshal(out)
-			return b, nil
+			return out
 		}, nil
 	})
 }
