@@ -127,6 +127,11 @@ func (p *programIn) spec() (*rpc.ProgramSpec, *apiError) {
 	return spec, nil
 }
 
+// LayoutJSON is a layout in the contract's JSON shape, as a program
+// create request's "layout" carries it: for clients that generate layouts
+// the grid does not cover (seatdev's demo train).
+func LayoutJSON(l inventory.Layout) any { return layoutToJSON(l) }
+
 func layoutToJSON(l inventory.Layout) *layoutJSON {
 	out := &layoutJSON{}
 	for _, sec := range l.Sections {

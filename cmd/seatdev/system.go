@@ -168,7 +168,7 @@ func createDemo(info systemInfo) error {
 		"real_name": true, "max_seats_per_hold": 5, "max_seats_per_user": 5,
 		"categories": []map[string]any{{"id": "first", "name": "First class", "price_cents": 93000},
 			{"id": "second", "name": "Second class", "price_cents": 55300}},
-		"layout": layoutJSON(train),
+		"layout": gateway.LayoutJSON(train),
 	}
 	for _, p := range []map[string]any{arena, trainProgram} {
 		if err := post(info, "/v1/programs", p, http.StatusCreated); err != nil {
@@ -179,23 +179,6 @@ func createDemo(info systemInfo) error {
 		}
 	}
 	return nil
-}
-
-// layoutJSON is a layout in the contract's JSON shape.
-func layoutJSON(l inventory.Layout) map[string]any {
-	var sections []map[string]any
-	for _, sec := range l.Sections {
-		var rows []map[string]any
-		for _, row := range sec.Rows {
-			var seats []map[string]any
-			for _, s := range row.Seats {
-				seats = append(seats, map[string]any{"col": s.Col, "label": s.Label, "category": s.Category, "aisle": s.Aisle})
-			}
-			rows = append(rows, map[string]any{"id": row.ID, "rank": row.Rank, "seats": seats})
-		}
-		sections = append(sections, map[string]any{"id": sec.ID, "name": sec.Name, "rows": rows})
-	}
-	return map[string]any{"sections": sections}
 }
 
 func post(info systemInfo, path string, body any, want int) error {
