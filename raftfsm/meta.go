@@ -1,11 +1,11 @@
 package raftfsm
 
 import (
-	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sync"
 
@@ -162,23 +162,23 @@ func (f *metaFSM) nodeAddr(id string) string {
 func (f *metaFSM) table() []Placement {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	out := make([]Placement, 0, len(f.places))
-	for p, g := range f.places {
-		out = append(out, Placement{Program: p, Group: g})
-	}
-	slices.SortFunc(out, func(a, b Placement) int { return cmp.Compare(a.Program, b.Program) })
-	return out
+	return sortedRows(f.places, func(p string, g uint16) Placement { return Placement{Program: p, Group: g} })
 }
 
 // directory returns the node directory sorted by id.
 func (f *metaFSM) directory() []NodeInfo {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	out := make([]NodeInfo, 0, len(f.nodes))
-	for id, addr := range f.nodes {
-		out = append(out, NodeInfo{ID: id, RPCAddr: addr})
+	return sortedRows(f.nodes, func(id, addr string) NodeInfo { return NodeInfo{ID: id, RPCAddr: addr} })
+}
+
+// sortedRows lists a table's rows in key order, so that snapshots and
+// answers do not depend on map iteration order.
+func sortedRows[V, R any](m map[string]V, row func(string, V) R) []R {
+	out := make([]R, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, row(k, m[k]))
 	}
-	slices.SortFunc(out, func(a, b NodeInfo) int { return cmp.Compare(a.ID, b.ID) })
 	return out
 }
 
