@@ -473,15 +473,8 @@ func (n *Node) Directory() []NodeInfo { return n.meta.tables.directory() }
 // Propose runs a command on a group whose leader this node is. Elsewhere it
 // fails with a *NotLeaderError naming the leader.
 func (n *Node) Propose(ctx context.Context, groupID uint16, cmd *Command) (Outcome, error) {
-	g, err := n.group(groupID)
-	if err != nil {
-		return Outcome{}, err
-	}
-	p, err := g.activeProposer()
-	if err != nil {
-		return Outcome{}, err
-	}
-	return p.Propose(ctx, cmd)
+	outs, errs := n.ProposeAll(ctx, groupID, []*Command{cmd})
+	return outs[0], errs[0]
 }
 
 // ProposeAll runs commands together on a group whose leader this node

@@ -160,29 +160,8 @@ func newProposer(r *raft.Raft, cfg ProposerConfig, clock func() time.Time) *Prop
 // command is malformed. If ctx ends first the command may still apply:
 // ctx's error is returned wrapped in ErrAmbiguous.
 func (p *Proposer) Propose(ctx context.Context, cmd *Command) (Outcome, error) {
-	enc, err := encodeCommand(cmd)
-	if err != nil {
-		return Outcome{}, err
-	}
-	prop := &proposal{cmd: enc, done: make(chan result, 1)}
-	p.mu.RLock()
-	if p.closing {
-		p.mu.RUnlock()
-		return Outcome{}, ErrClosed
-	}
-	select {
-	case p.queue <- prop:
-	default:
-		p.mu.RUnlock()
-		return Outcome{}, ErrOverloaded
-	}
-	p.mu.RUnlock()
-	select {
-	case r := <-prop.done:
-		return r.out, r.err
-	case <-ctx.Done():
-		return Outcome{}, fmt.Errorf("%w: %w", ErrAmbiguous, ctx.Err())
-	}
+	outs, errs := p.ProposeAll(ctx, []*Command{cmd})
+	return outs[0], errs[0]
 }
 
 // ProposeAll submits commands together and waits for their outcomes: the
