@@ -197,12 +197,8 @@ func (s *Server) Block(ctx context.Context, req *rpc.BlockRequest) (*rpc.BlockRe
 // PlaceHold holds seats. The request id makes retries safe across leader
 // changes: the same user, program and id within the TTL get the first hold.
 func (s *Server) PlaceHold(ctx context.Context, req *rpc.HoldRequest) (*rpc.HoldResponse, error) {
-	cmd, bad := holdFromRPC(req)
-	if bad != nil {
-		return &rpc.HoldResponse{Status: bad}, nil
-	}
-	_, o, st := s.propose(ctx, req.ProgramId, cmd)
-	return holdResponse(st, &o), nil
+	resp, err := s.PlaceHolds(ctx, &rpc.PlaceHoldsRequest{Holds: []*rpc.HoldRequest{req}})
+	return resp.Holds[0], err
 }
 
 // PlaceHolds places a batch of holds, each as PlaceHold would: its own
