@@ -40,7 +40,7 @@ func Parse(fs *flag.FlagSet, args []string, prefix string, getenv func(string) s
 	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
 	path := *configFile
 	if path == "" {
-		path = getenv(EnvName(prefix, "config"))
+		path = getenv(envName(prefix, "config"))
 	}
 	file := map[string]string{}
 	if path != "" {
@@ -53,7 +53,7 @@ func Parse(fs *flag.FlagSet, args []string, prefix string, getenv func(string) s
 		if explicit[f.Name] || f.Name == "config" {
 			return
 		}
-		name := EnvName(prefix, f.Name)
+		name := envName(prefix, f.Name)
 		v, from := getenv(name), name
 		if v == "" {
 			v, from = file[f.Name], path+": "+f.Name
@@ -68,8 +68,8 @@ func Parse(fs *flag.FlagSet, args []string, prefix string, getenv func(string) s
 	return errors.Join(errs...)
 }
 
-// EnvName is the environment variable of a flag.
-func EnvName(prefix, flagName string) string {
+// envName is the environment variable of a flag.
+func envName(prefix, flagName string) string {
 	return prefix + "_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
