@@ -107,22 +107,47 @@ type seatStateJSON struct {
 
 func (g *Gateway) seatMap(ctx context.Context, c *app.RequestContext, _ int64) *apiError {
 	return g.versioned(ctx, c, "seats", func(k answerKey) (*rpc.Status, func(versionHead) any, error) {
-		resp, err := g.inv.SeatMap(ctx, &rpc.SeatMapRequest{ProgramId: k.program, Category: k.category, FromLeg: k.from, ToLeg: k.to})
-		if err != nil {
-			return nil, nil, err
+		resp, err := g.inv.SeatMap(ctx, &rpc.SeatMapRequest{ProgramId: k.program, FromLeg: k.from, ToLeg: k.to})
+		if err != nil || resp.Status.Route != rpc.Route_OK || resp.Status.Code != 0 {
+			if resp == nil {
+				return nil, nil, err
+			}
+			return resp.Status, nil, err
+		}
+		p, err := g.inv.GetProgram(ctx, &rpc.GetProgramRequest{ProgramId: k.program})
+		if err != nil || p.Status.Route != rpc.Route_OK || p.Status.Code != 0 {
+			if p == nil {
+				return nil, nil, err
+			}
+			return p.Status, nil, err
 		}
 		return resp.Status, func(h versionHead) any {
 			out := struct {
 				versionHead
 				Seats []seatStateJSON `json:"seats"`
-			}{h, make([]seatStateJSON, len(resp.Seats))}
-			for i, s := range resp.Seats {
-				out.Seats[i] = seatStateJSON{s.Id, s.Section, s.Row, s.Col, s.Label, s.Category, s.Status}
+			}{h, []seatStateJSON{}}
+			i := 0
+			for _, sec := range p.Spec.Sections {
+				for _, row := range sec.Rows {
+					for _, st := range row.Seats {
+						if i < len(resp.Statuses) && (k.category == "" || st.Category == k.category) {
+							label := st.Label
+							if label == "" {
+								label = strconv.Itoa(int(st.Col))
+							}
+							out.Seats = append(out.Seats, seatStateJSON{sec.Id + "/" + row.Id + "/" + strconv.Itoa(int(st.Col)),
+								sec.Id, row.Id, st.Col, label, st.Category, seatStatusNames[resp.Statuses[i]&3]})
+						}
+						i++
+					}
+				}
 			}
 			return out
 		}, nil
 	})
 }
+
+var seatStatusNames = [4]string{"free", "held", "sold", "blocked"}
 
 type categoryCountJSON struct {
 	ID       string `json:"id"`

@@ -25,6 +25,12 @@ struct Status {
     6: i32 group           // the Raft group that answered
     7: string leader_id    // NOT_LEADER: the group's leader, when known
     8: string leader_addr  // NOT_LEADER: its RPC address, when the directory has it
+    // The machine-readable part of a refusal (route OK with a result, or
+    // BAD_REQUEST), each set when it applies:
+    9: string field          // the request field at fault, as this RPC names it ("to_leg", "seat_ids", "holders", "hold_ttl_seconds", ...)
+    10: optional i32 index   // the offending item's position in that list field (a seat in seat_ids, a holder in holders)
+    11: optional i64 limit   // the bound that was passed, or the largest value allowed (last stop index, seats per hold or per user)
+    12: optional i64 actual  // what was found: the real total in cents (price_mismatch), the seats the user already has (user limit)
 }
 
 struct Category {
@@ -105,9 +111,13 @@ struct BlockResponse {
     1: Status status
 }
 
+// Holder is a ticket holder of a real-name program. The node normalises
+// id_number (Unicode compatibility forms, whitespace, letter case) before
+// the hold reaches the log; see docs/inventory.md.
 struct Holder {
     1: string name
     2: string id_number
+    3: string id_type  // "resident_id" (default: GB 11643-1999) or "passport"
 }
 
 struct HoldRequest {
@@ -147,12 +157,14 @@ struct Hold {
     11: i64 created_at_unix_ms
     12: i64 expires_at_unix_ms
     13: list<Holder> holders
+    14: i64 created_at_unix_ns  // the leader's stamp, exact
+    15: i64 expires_at_unix_ns  // from this instant on the hold is expired, whether or not a tick has run
 }
 
 struct HoldResponse {
     1: Status status
-    2: Hold hold
-    3: bool replayed  // the request id matched an earlier hold
+    2: Hold hold      // the hold as it is now (also after a replay, and for a replayed refusal: none)
+    3: bool replayed  // the request id matched an earlier attempt: this is its outcome, success or refusal
 }
 
 // MAX_HOLD_BATCH bounds the holds of one PlaceHolds call.
@@ -214,29 +226,29 @@ struct CategoryAvailability {
 struct AvailabilityResponse {
     1: Status status
     2: list<CategoryAvailability> categories
+    3: string version  // the program's version as this read saw it (see SeatMapResponse)
 }
 
 struct SeatMapRequest {
     1: string program_id
-    2: string category
     3: i32 from_leg
     4: i32 to_leg
     5: bool consistent
 }
 
-struct SeatState {
-    1: string id
-    2: string section
-    3: string row
-    4: i32 col
-    5: string label
-    6: string category
-    7: string status  // free, held, sold, blocked
-}
-
+// SeatMapResponse is every seat's status over the leg range, one byte per
+// seat in the program's seat order (layout order: sections, rows, columns,
+// as GetProgram lists them): 0 free, 1 held, 2 sold, 3 blocked. The layout
+// never changes, so callers join the two themselves and a million-seat map
+// costs a megabyte.
 struct SeatMapResponse {
     1: Status status
-    2: list<SeatState> seats
+    3: binary statuses
+    // version names the program's state as this read saw it: the log
+    // index of its last change, then ".n" when n of its holds had expired
+    // by the reading node's clock but no tick had tidied them yet. It moves
+    // only when the program's seats or holds change.
+    4: string version
 }
 
 struct GroupStatus {

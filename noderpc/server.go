@@ -395,7 +395,8 @@ func (s *Server) Availability(ctx context.Context, req *rpc.AvailabilityRequest)
 	return resp, nil
 }
 
-// SeatMap returns every seat with its status over a leg range.
+// SeatMap returns every seat's status over a leg range, a byte per seat
+// in the program's seat order.
 func (s *Server) SeatMap(ctx context.Context, req *rpc.SeatMapRequest) (*rpc.SeatMapResponse, error) {
 	g, ok := s.node.Placement(req.ProgramId)
 	if !ok {
@@ -405,16 +406,13 @@ func (s *Server) SeatMap(ctx context.Context, req *rpc.SeatMapRequest) (*rpc.Sea
 	var res inventory.Result
 	resp.Status = s.read(ctx, g, req.Consistent, func(e *inventory.Engine) {
 		var states []inventory.SeatState
-		states, res = e.SeatMap(req.ProgramId, req.Category, int(req.FromLeg), int(req.ToLeg))
+		states, res = e.SeatMap(req.ProgramId, "", int(req.FromLeg), int(req.ToLeg))
 		if res != inventory.ResultOK {
 			return
 		}
-		p, _ := e.Program(req.ProgramId)
-		resp.Seats = make([]*rpc.SeatState, len(states))
+		resp.Statuses = make([]byte, len(states))
 		for i, ss := range states {
-			info := p.Seat(ss.Seat)
-			resp.Seats[i] = &rpc.SeatState{Id: info.ID, Section: info.Section, Row: info.Row, Col: int32(info.Col),
-				Label: info.Label, Category: info.Category, Status: ss.Status.String()}
+			resp.Statuses[i] = byte(ss.Status)
 		}
 	})
 	setResult(resp.Status, res)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -23,7 +24,8 @@ func statusOf(addr string) (*rpc.ClusterStatusResponse, error) {
 	return c.ClusterStatus(context.Background(), &rpc.ClusterStatusRequest{})
 }
 
-// seatMapOf reads one replica's own seat map (not through the leader).
+// seatMapOf reads one replica's own seat map (not through the leader):
+// seat ids, in the program's seat order, to their status.
 func seatMapOf(t *testing.T, addr string) map[string]string {
 	c, err := directClient(addr)
 	if err != nil {
@@ -33,9 +35,22 @@ func seatMapOf(t *testing.T, addr string) map[string]string {
 	if err != nil {
 		return nil
 	}
+	p, err := c.GetProgram(context.Background(), &rpc.GetProgramRequest{ProgramId: "show"})
+	if err != nil || p.Spec == nil {
+		return nil
+	}
+	names := [4]string{"free", "held", "sold", "blocked"}
 	out := map[string]string{}
-	for _, s := range r.Seats {
-		out[s.Id] = s.Status
+	i := 0
+	for _, sec := range p.Spec.Sections {
+		for _, row := range sec.Rows {
+			for _, st := range row.Seats {
+				if i < len(r.Statuses) {
+					out[fmt.Sprintf("%s/%s/%d", sec.Id, row.Id, st.Col)] = names[r.Statuses[i]&3]
+				}
+				i++
+			}
+		}
 	}
 	return out
 }

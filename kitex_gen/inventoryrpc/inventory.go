@@ -89,6 +89,10 @@ type Status struct {
 	Group        int32  `thrift:"group,6" frugal:"6,default,i32" json:"group"`
 	LeaderId     string `thrift:"leader_id,7" frugal:"7,default,string" json:"leader_id"`
 	LeaderAddr   string `thrift:"leader_addr,8" frugal:"8,default,string" json:"leader_addr"`
+	Field        string `thrift:"field,9" frugal:"9,default,string" json:"field"`
+	Index        *int32 `thrift:"index,10,optional" frugal:"10,optional,i32" json:"index,omitempty"`
+	Limit        *int64 `thrift:"limit,11,optional" frugal:"11,optional,i64" json:"limit,omitempty"`
+	Actual       *int64 `thrift:"actual,12,optional" frugal:"12,optional,i64" json:"actual,omitempty"`
 }
 
 func NewStatus() *Status {
@@ -129,6 +133,37 @@ func (p *Status) GetLeaderId() (v string) {
 func (p *Status) GetLeaderAddr() (v string) {
 	return p.LeaderAddr
 }
+
+func (p *Status) GetField() (v string) {
+	return p.Field
+}
+
+var Status_Index_DEFAULT int32
+
+func (p *Status) GetIndex() (v int32) {
+	if !p.IsSetIndex() {
+		return Status_Index_DEFAULT
+	}
+	return *p.Index
+}
+
+var Status_Limit_DEFAULT int64
+
+func (p *Status) GetLimit() (v int64) {
+	if !p.IsSetLimit() {
+		return Status_Limit_DEFAULT
+	}
+	return *p.Limit
+}
+
+var Status_Actual_DEFAULT int64
+
+func (p *Status) GetActual() (v int64) {
+	if !p.IsSetActual() {
+		return Status_Actual_DEFAULT
+	}
+	return *p.Actual
+}
 func (p *Status) SetRoute(val Route) {
 	p.Route = val
 }
@@ -153,6 +188,30 @@ func (p *Status) SetLeaderId(val string) {
 func (p *Status) SetLeaderAddr(val string) {
 	p.LeaderAddr = val
 }
+func (p *Status) SetField(val string) {
+	p.Field = val
+}
+func (p *Status) SetIndex(val *int32) {
+	p.Index = val
+}
+func (p *Status) SetLimit(val *int64) {
+	p.Limit = val
+}
+func (p *Status) SetActual(val *int64) {
+	p.Actual = val
+}
+
+func (p *Status) IsSetIndex() bool {
+	return p.Index != nil
+}
+
+func (p *Status) IsSetLimit() bool {
+	return p.Limit != nil
+}
+
+func (p *Status) IsSetActual() bool {
+	return p.Actual != nil
+}
 
 func (p *Status) String() string {
 	if p == nil {
@@ -162,14 +221,18 @@ func (p *Status) String() string {
 }
 
 var fieldIDToName_Status = map[int16]string{
-	1: "route",
-	2: "code",
-	3: "code_name",
-	4: "detail",
-	5: "applied_index",
-	6: "group",
-	7: "leader_id",
-	8: "leader_addr",
+	1:  "route",
+	2:  "code",
+	3:  "code_name",
+	4:  "detail",
+	5:  "applied_index",
+	6:  "group",
+	7:  "leader_id",
+	8:  "leader_addr",
+	9:  "field",
+	10: "index",
+	11: "limit",
+	12: "actual",
 }
 
 type Category struct {
@@ -840,6 +903,7 @@ var fieldIDToName_BlockResponse = map[int16]string{
 type Holder struct {
 	Name     string `thrift:"name,1" frugal:"1,default,string" json:"name"`
 	IdNumber string `thrift:"id_number,2" frugal:"2,default,string" json:"id_number"`
+	IdType   string `thrift:"id_type,3" frugal:"3,default,string" json:"id_type"`
 }
 
 func NewHolder() *Holder {
@@ -856,11 +920,18 @@ func (p *Holder) GetName() (v string) {
 func (p *Holder) GetIdNumber() (v string) {
 	return p.IdNumber
 }
+
+func (p *Holder) GetIdType() (v string) {
+	return p.IdType
+}
 func (p *Holder) SetName(val string) {
 	p.Name = val
 }
 func (p *Holder) SetIdNumber(val string) {
 	p.IdNumber = val
+}
+func (p *Holder) SetIdType(val string) {
+	p.IdType = val
 }
 
 func (p *Holder) String() string {
@@ -873,6 +944,7 @@ func (p *Holder) String() string {
 var fieldIDToName_Holder = map[int16]string{
 	1: "name",
 	2: "id_number",
+	3: "id_type",
 }
 
 type HoldRequest struct {
@@ -1091,6 +1163,8 @@ type Hold struct {
 	CreatedAtUnixMs int64       `thrift:"created_at_unix_ms,11" frugal:"11,default,i64" json:"created_at_unix_ms"`
 	ExpiresAtUnixMs int64       `thrift:"expires_at_unix_ms,12" frugal:"12,default,i64" json:"expires_at_unix_ms"`
 	Holders         []*Holder   `thrift:"holders,13" frugal:"13,default,list<Holder>" json:"holders"`
+	CreatedAtUnixNs int64       `thrift:"created_at_unix_ns,14" frugal:"14,default,i64" json:"created_at_unix_ns"`
+	ExpiresAtUnixNs int64       `thrift:"expires_at_unix_ns,15" frugal:"15,default,i64" json:"expires_at_unix_ns"`
 }
 
 func NewHold() *Hold {
@@ -1151,6 +1225,14 @@ func (p *Hold) GetExpiresAtUnixMs() (v int64) {
 func (p *Hold) GetHolders() (v []*Holder) {
 	return p.Holders
 }
+
+func (p *Hold) GetCreatedAtUnixNs() (v int64) {
+	return p.CreatedAtUnixNs
+}
+
+func (p *Hold) GetExpiresAtUnixNs() (v int64) {
+	return p.ExpiresAtUnixNs
+}
 func (p *Hold) SetHoldId(val int64) {
 	p.HoldId = val
 }
@@ -1190,6 +1272,12 @@ func (p *Hold) SetExpiresAtUnixMs(val int64) {
 func (p *Hold) SetHolders(val []*Holder) {
 	p.Holders = val
 }
+func (p *Hold) SetCreatedAtUnixNs(val int64) {
+	p.CreatedAtUnixNs = val
+}
+func (p *Hold) SetExpiresAtUnixNs(val int64) {
+	p.ExpiresAtUnixNs = val
+}
 
 func (p *Hold) String() string {
 	if p == nil {
@@ -1212,6 +1300,8 @@ var fieldIDToName_Hold = map[int16]string{
 	11: "created_at_unix_ms",
 	12: "expires_at_unix_ms",
 	13: "holders",
+	14: "created_at_unix_ns",
+	15: "expires_at_unix_ns",
 }
 
 type HoldResponse struct {
@@ -1687,6 +1777,7 @@ var fieldIDToName_CategoryAvailability = map[int16]string{
 type AvailabilityResponse struct {
 	Status     *Status                 `thrift:"status,1" frugal:"1,default,Status" json:"status"`
 	Categories []*CategoryAvailability `thrift:"categories,2" frugal:"2,default,list<CategoryAvailability>" json:"categories"`
+	Version    string                  `thrift:"version,3" frugal:"3,default,string" json:"version"`
 }
 
 func NewAvailabilityResponse() *AvailabilityResponse {
@@ -1708,11 +1799,18 @@ func (p *AvailabilityResponse) GetStatus() (v *Status) {
 func (p *AvailabilityResponse) GetCategories() (v []*CategoryAvailability) {
 	return p.Categories
 }
+
+func (p *AvailabilityResponse) GetVersion() (v string) {
+	return p.Version
+}
 func (p *AvailabilityResponse) SetStatus(val *Status) {
 	p.Status = val
 }
 func (p *AvailabilityResponse) SetCategories(val []*CategoryAvailability) {
 	p.Categories = val
+}
+func (p *AvailabilityResponse) SetVersion(val string) {
+	p.Version = val
 }
 
 func (p *AvailabilityResponse) IsSetStatus() bool {
@@ -1729,11 +1827,11 @@ func (p *AvailabilityResponse) String() string {
 var fieldIDToName_AvailabilityResponse = map[int16]string{
 	1: "status",
 	2: "categories",
+	3: "version",
 }
 
 type SeatMapRequest struct {
 	ProgramId  string `thrift:"program_id,1" frugal:"1,default,string" json:"program_id"`
-	Category   string `thrift:"category,2" frugal:"2,default,string" json:"category"`
 	FromLeg    int32  `thrift:"from_leg,3" frugal:"3,default,i32" json:"from_leg"`
 	ToLeg      int32  `thrift:"to_leg,4" frugal:"4,default,i32" json:"to_leg"`
 	Consistent bool   `thrift:"consistent,5" frugal:"5,default,bool" json:"consistent"`
@@ -1750,10 +1848,6 @@ func (p *SeatMapRequest) GetProgramId() (v string) {
 	return p.ProgramId
 }
 
-func (p *SeatMapRequest) GetCategory() (v string) {
-	return p.Category
-}
-
 func (p *SeatMapRequest) GetFromLeg() (v int32) {
 	return p.FromLeg
 }
@@ -1767,9 +1861,6 @@ func (p *SeatMapRequest) GetConsistent() (v bool) {
 }
 func (p *SeatMapRequest) SetProgramId(val string) {
 	p.ProgramId = val
-}
-func (p *SeatMapRequest) SetCategory(val string) {
-	p.Category = val
 }
 func (p *SeatMapRequest) SetFromLeg(val int32) {
 	p.FromLeg = val
@@ -1790,98 +1881,15 @@ func (p *SeatMapRequest) String() string {
 
 var fieldIDToName_SeatMapRequest = map[int16]string{
 	1: "program_id",
-	2: "category",
 	3: "from_leg",
 	4: "to_leg",
 	5: "consistent",
 }
 
-type SeatState struct {
-	Id       string `thrift:"id,1" frugal:"1,default,string" json:"id"`
-	Section  string `thrift:"section,2" frugal:"2,default,string" json:"section"`
-	Row      string `thrift:"row,3" frugal:"3,default,string" json:"row"`
-	Col      int32  `thrift:"col,4" frugal:"4,default,i32" json:"col"`
-	Label    string `thrift:"label,5" frugal:"5,default,string" json:"label"`
-	Category string `thrift:"category,6" frugal:"6,default,string" json:"category"`
-	Status   string `thrift:"status,7" frugal:"7,default,string" json:"status"`
-}
-
-func NewSeatState() *SeatState {
-	return &SeatState{}
-}
-
-func (p *SeatState) InitDefault() {
-}
-
-func (p *SeatState) GetId() (v string) {
-	return p.Id
-}
-
-func (p *SeatState) GetSection() (v string) {
-	return p.Section
-}
-
-func (p *SeatState) GetRow() (v string) {
-	return p.Row
-}
-
-func (p *SeatState) GetCol() (v int32) {
-	return p.Col
-}
-
-func (p *SeatState) GetLabel() (v string) {
-	return p.Label
-}
-
-func (p *SeatState) GetCategory() (v string) {
-	return p.Category
-}
-
-func (p *SeatState) GetStatus() (v string) {
-	return p.Status
-}
-func (p *SeatState) SetId(val string) {
-	p.Id = val
-}
-func (p *SeatState) SetSection(val string) {
-	p.Section = val
-}
-func (p *SeatState) SetRow(val string) {
-	p.Row = val
-}
-func (p *SeatState) SetCol(val int32) {
-	p.Col = val
-}
-func (p *SeatState) SetLabel(val string) {
-	p.Label = val
-}
-func (p *SeatState) SetCategory(val string) {
-	p.Category = val
-}
-func (p *SeatState) SetStatus(val string) {
-	p.Status = val
-}
-
-func (p *SeatState) String() string {
-	if p == nil {
-		return "<nil>"
-	}
-	return fmt.Sprintf("SeatState(%+v)", *p)
-}
-
-var fieldIDToName_SeatState = map[int16]string{
-	1: "id",
-	2: "section",
-	3: "row",
-	4: "col",
-	5: "label",
-	6: "category",
-	7: "status",
-}
-
 type SeatMapResponse struct {
-	Status *Status      `thrift:"status,1" frugal:"1,default,Status" json:"status"`
-	Seats  []*SeatState `thrift:"seats,2" frugal:"2,default,list<SeatState>" json:"seats"`
+	Status   *Status `thrift:"status,1" frugal:"1,default,Status" json:"status"`
+	Statuses []byte  `thrift:"statuses,3" frugal:"3,default,binary" json:"statuses"`
+	Version  string  `thrift:"version,4" frugal:"4,default,string" json:"version"`
 }
 
 func NewSeatMapResponse() *SeatMapResponse {
@@ -1900,14 +1908,21 @@ func (p *SeatMapResponse) GetStatus() (v *Status) {
 	return p.Status
 }
 
-func (p *SeatMapResponse) GetSeats() (v []*SeatState) {
-	return p.Seats
+func (p *SeatMapResponse) GetStatuses() (v []byte) {
+	return p.Statuses
+}
+
+func (p *SeatMapResponse) GetVersion() (v string) {
+	return p.Version
 }
 func (p *SeatMapResponse) SetStatus(val *Status) {
 	p.Status = val
 }
-func (p *SeatMapResponse) SetSeats(val []*SeatState) {
-	p.Seats = val
+func (p *SeatMapResponse) SetStatuses(val []byte) {
+	p.Statuses = val
+}
+func (p *SeatMapResponse) SetVersion(val string) {
+	p.Version = val
 }
 
 func (p *SeatMapResponse) IsSetStatus() bool {
@@ -1923,7 +1938,8 @@ func (p *SeatMapResponse) String() string {
 
 var fieldIDToName_SeatMapResponse = map[int16]string{
 	1: "status",
-	2: "seats",
+	3: "statuses",
+	4: "version",
 }
 
 type GroupStatus struct {
