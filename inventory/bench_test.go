@@ -123,10 +123,10 @@ func BenchmarkHoldManual(b *testing.B) {
 				req.From, req.To = 0, 1
 			}, 2, func(e *Engine, p *Program) int {
 				// disjoint pairs of neighbours free on the first leg
-				states, _ := e.SeatMap("bench", "", 0, 1)
+				states, _, _ := e.SeatMap("bench", 0, 1, 0, nil)
 				for i := 0; i+1 < len(states); i++ {
-					a, c := p.Seat(states[i].Seat), p.Seat(states[i+1].Seat)
-					if states[i].Status == SeatFree && states[i+1].Status == SeatFree && a.Row == c.Row && a.Section == c.Section {
+					a, c := p.Seat(uint32(i)), p.Seat(uint32(i+1))
+					if states[i] == SeatFree && states[i+1] == SeatFree && a.Row == c.Row && a.Section == c.Section {
 						pairs = append(pairs, []string{a.ID, c.ID})
 						i++
 					}
@@ -209,7 +209,7 @@ func BenchmarkAvailability(b *testing.B) {
 			b.ResetTimer()
 			for i := range b.N {
 				rg := ranges[i%len(ranges)]
-				if _, res := e.Availability("bench", rg[0], rg[1]); res != ResultOK {
+				if _, _, res := e.Availability("bench", rg[0], rg[1], 0); res != ResultOK {
 					b.Fatal(res)
 				}
 			}

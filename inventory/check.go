@@ -55,6 +55,11 @@ func (e *Engine) Check() error {
 		if h.holders != nil && len(h.holders) != len(h.seats) {
 			return fmt.Errorf("hold %d: %d holders for %d seats", id, len(h.holders), len(h.seats))
 		}
+		for i := range h.holders {
+			if f := checkHolder(&h.holders[i]); f != FieldNone {
+				return fmt.Errorf("hold %d: holder %d: bad %v", id, i, f)
+			}
+		}
 		var total int64
 		for i, s := range h.seats {
 			if int(s) >= len(p.seatRow) || (i > 0 && s <= h.seats[i-1]) {
@@ -85,7 +90,7 @@ func (e *Engine) Check() error {
 			}
 			users[p][h.user]++
 			if h.holders != nil {
-				holders[p][h.holders[i].IDNumber]++
+				holders[p][holderKey(&h.holders[i])]++
 			}
 			for l := h.from; l < h.to; l++ {
 				o := &owner[p][int(s)*p.legs+int(l)]
@@ -138,6 +143,9 @@ func (e *Engine) Check() error {
 		if !ok || !h.inHeap || h.retiring || h.req != k.req || h.user != k.user || h.prog.idx != k.prog {
 			return fmt.Errorf("request id table: stale entry for hold %d", id)
 		}
+	}
+	if err := e.checkRefusals(); err != nil {
+		return err
 	}
 	for i, p := range e.programs {
 		if p.idx != int32(i) || e.programIndex[p.id] != p.idx {
@@ -239,6 +247,34 @@ func (p *Program) check(owner []HoldID, users map[uint64]int32, holders map[stri
 		if len(p.holders[id]) != n {
 			return fmt.Errorf("real-name index: an id number has %d ranges, holds have %d", len(p.holders[id]), n)
 		}
+	}
+	return nil
+}
+
+// checkRefusals checks the remembered refusals: each has exactly one live
+// entry in the queue, in the order they were made, within the bounds.
+func (e *Engine) checkRefusals() error {
+	if len(e.refusals) > e.cfg.MaxRefusals || len(e.refusalQ)-e.refusalHead > 2*e.cfg.MaxRefusals {
+		return fmt.Errorf("refusals: %d kept, %d queued, bound %d", len(e.refusals), len(e.refusalQ)-e.refusalHead, e.cfg.MaxRefusals)
+	}
+	live := 0
+	var prev int64
+	for i, en := range e.refusalQ[e.refusalHead:] {
+		if i > 0 && en.at < prev {
+			return fmt.Errorf("refusals: queue out of order at %d", i)
+		}
+		prev = en.at
+		if !e.liveRefusal(en) {
+			continue
+		}
+		live++
+		r := e.refusals[en.key]
+		if int(en.key.prog) >= len(e.programs) || !remembered(r.result) || r.at > e.now {
+			return fmt.Errorf("refusals: entry %d malformed", i)
+		}
+	}
+	if live != len(e.refusals) {
+		return fmt.Errorf("refusals: %d live queue entries for %d kept", live, len(e.refusals))
 	}
 	return nil
 }

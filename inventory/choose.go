@@ -9,36 +9,36 @@ type pick struct {
 }
 
 // pickManual checks the named seats in request order and picks them all, or
-// returns the first offending seat with its result.
-func (e *Engine) pickManual(p *Program, ids []string, cat int, from, to uint8) (Result, string) {
+// returns the first offending seat's position in ids with its result.
+func (e *Engine) pickManual(p *Program, ids []string, cat int, from, to uint8) (Result, int) {
 	for i, id := range ids {
 		s, ok := p.lookupSeat(id)
 		if !ok {
-			return ResultUnknownSeat, id
+			return ResultUnknownSeat, i
 		}
 		for _, pk := range e.picks {
 			if pk.seat == s {
-				return ResultInvalidArgument, id
+				return ResultInvalidArgument, i
 			}
 		}
 		if cat >= 0 && int(p.seatCat[s]) != cat {
-			return ResultWrongCategory, id
+			return ResultWrongCategory, i
 		}
 		taken := false
 		for l := from; l < to; l++ {
 			switch p.status(s, l) {
 			case SeatBlocked:
-				return ResultSeatBlocked, id
+				return ResultSeatBlocked, i
 			case SeatHeld, SeatSold:
 				taken = true
 			}
 		}
 		if taken {
-			return ResultSeatTaken, id
+			return ResultSeatTaken, i
 		}
 		e.picks = append(e.picks, pick{seat: s, order: i})
 	}
-	return ResultOK, ""
+	return ResultOK, -1
 }
 
 // search is one best-available request.

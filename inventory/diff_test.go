@@ -102,17 +102,20 @@ type harness struct {
 	cfg   Config
 	now   int64
 	specs []ProgramSpec
-	ids   []HoldID // every hold id issued, to pick from
+	ids   []HoldID       // every hold id issued, to pick from
+	reqs  []*HoldRequest // recent hold requests, to retry
 	step  int
 }
 
 func newHarness(t testing.TB, c chooser) *harness {
-	cfg := Config{Group: c.intn(4), MaxLiveHolds: 6 + c.intn(10), MaxHolds: 30 + c.intn(30), MaxOutbox: 10 + c.intn(40)}
+	cfg := Config{Group: c.intn(4), MaxLiveHolds: 6 + c.intn(10), MaxHolds: 30 + c.intn(30), MaxOutbox: 10 + c.intn(40),
+		MaxRefusals: 2 + c.intn(12)}
 	e, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, c: c, e: e, cfg: cfg, now: 1_000_000_000, m: newModel(cfg.Group, cfg.MaxLiveHolds, cfg.MaxHolds, cfg.MaxOutbox)}
+	h := &harness{t: t, c: c, e: e, cfg: cfg, now: 1_000_000_000,
+		m: newModel(cfg.Group, cfg.MaxLiveHolds, cfg.MaxHolds, cfg.MaxOutbox, cfg.MaxRefusals)}
 	for i := range 1 + c.intn(3) {
 		spec := randomSpec(c, "p"+strconv.Itoa(i))
 		if r, err := e.CreateProgram(h.now, &spec); r != ResultOK {
@@ -141,8 +144,11 @@ func (h *harness) openSale(id string, open bool) {
 	if r != ResultOK {
 		h.fatalf("sale %s open=%v: %v", id, open, r)
 	}
-	h.m.programs[id].open = open
-	h.m.now = max(h.m.now, h.now)
+	h.m.advance(h.now)
+	if p := h.m.programs[id]; p.open != open {
+		p.open = open
+		h.m.touch(p)
+	}
 }
 
 func (h *harness) pickSpec() *ProgramSpec { return &h.specs[h.c.intn(len(h.specs))] }
@@ -179,13 +185,47 @@ func (h *harness) legs(spec *ProgramSpec) (int, int) {
 	return from, to
 }
 
+// testIDs are well-formed ID numbers: resident IDs (GB 11643-1999, check
+// characters computed by hand) and passports, with their types.
+var testIDs = []Holder{
+	{IDType: IDResident, IDNumber: "11010519491231002X"},
+	{IDType: IDResident, IDNumber: "110101199003077774"},
+	{IDType: IDResident, IDNumber: "44030820000229001X"}, // 29 February 2000
+	{IDType: IDResident, IDNumber: "51010419700101001X"},
+	{IDType: IDResident, IDNumber: "320102198511151230"},
+	{IDType: IDPassport, IDNumber: "E12345678"},
+	{IDType: IDPassport, IDNumber: "K1234567"},
+	{IDType: IDPassport, IDNumber: "110101199003077774"}, // a passport whose number reads like a resident ID: another person
+}
+
+// badIDs are malformed holders' ID numbers, each for a reason.
+var badIDs = []Holder{
+	{IDType: IDResident, IDNumber: "110105194912310022"}, // check character
+	{IDType: IDResident, IDNumber: "11010519491231002x"}, // not normalised
+	{IDType: IDResident, IDNumber: "110101190002290054"}, // 29 February 1900: checksum right, no such day
+	{IDType: IDResident, IDNumber: "1101051949123100"},   // short
+	{IDType: IDPassport, IDNumber: "E1234"},
+	{IDType: IDPassport, IDNumber: "E-1234567"},
+	{IDType: 7, IDNumber: "E12345678"},
+}
+
 func (h *harness) holders(n int) []Holder {
 	var hs []Holder
 	for range n {
-		hs = append(hs, Holder{Name: "N", IDNumber: "id" + strconv.Itoa(h.c.intn(8))})
+		hd := testIDs[h.c.intn(len(testIDs))]
+		hd.Name = "N"
+		hs = append(hs, hd)
 	}
-	if n > 0 && h.c.intn(10) == 0 {
-		hs[0].Name = ""
+	if n > 0 {
+		switch h.c.intn(20) {
+		case 0:
+			hs[n-1].Name = ""
+		case 1:
+			hs[n-1].Name = " N"
+		case 2:
+			bad := badIDs[h.c.intn(len(badIDs))]
+			hs[n-1].IDType, hs[n-1].IDNumber = bad.IDType, bad.IDNumber
+		}
 	}
 	return hs
 }
@@ -193,6 +233,8 @@ func (h *harness) holders(n int) []Holder {
 // run performs one random command on both sides and compares.
 func (h *harness) run() {
 	h.step++
+	h.e.SetLogIndex(uint64(h.step))
+	h.m.index = uint64(h.step)
 	h.now += int64(h.c.intn(8)) * int64(time.Second)
 	now := h.now
 	if h.c.intn(20) == 0 {
@@ -233,6 +275,14 @@ func (h *harness) run() {
 		if h.c.intn(50) == 0 {
 			req.Program = "missing"
 		}
+		if len(h.reqs) > 0 && h.c.intn(5) == 0 {
+			req = h.reqs[h.c.intn(len(h.reqs))] // a retry
+		} else if req.RequestID != (RequestID{}) {
+			h.reqs = append(h.reqs, req)
+			if len(h.reqs) > 8 {
+				h.reqs = h.reqs[1:]
+			}
+		}
 		got := h.e.Hold(now, req)
 		want := h.m.hold(now, req)
 		var seats []string
@@ -244,7 +294,8 @@ func (h *harness) run() {
 				h.ids = append(h.ids, got.Hold.ID)
 			}
 		}
-		gotO := modelOutcome{result: got.Result, bad: got.BadSeat, id: got.Hold.ID, seats: seats, total: got.Hold.TotalCents, replay: got.Replayed}
+		gotO := modelOutcome{result: got.Result, bad: got.BadSeat, fault: got.Fault, id: got.Hold.ID, seats: seats,
+			total: got.Hold.TotalCents, replay: got.Replayed}
 		if fmt.Sprint(gotO) != fmt.Sprint(want) {
 			h.fatalf("Hold(%+v) = %+v; want %+v", *req, gotO, want)
 		}
@@ -353,9 +404,14 @@ func (h *harness) compareOutbox() {
 
 // compareQueries checks availability and the seat map of a random range,
 // and every hold's status.
+//
+// Reads come at a clock of their own, often past the engine's, so that
+// holds whose TTL has ended but that no command has expired yet read as
+// expired (their seats free), as they must.
 func (h *harness) compareQueries(spec *ProgramSpec) {
 	from, to := h.legs(spec)
-	got, r := h.e.Availability(spec.ID, from, to)
+	qnow := h.m.now + int64(h.c.intn(60))*int64(time.Second)
+	got, ver, r := h.e.Availability(spec.ID, from, to, qnow)
 	mp := h.m.programs[spec.ID]
 	f, t, ok := mp.legRange(from, to)
 	if !ok {
@@ -364,22 +420,28 @@ func (h *harness) compareQueries(spec *ProgramSpec) {
 		}
 		return
 	}
-	if want := mp.availability(f, t); !slices.Equal(got, want) {
-		h.fatalf("Availability(%s, %d, %d) = %v; want %v", spec.ID, from, to, got, want)
+	view := h.m.view(mp, qnow)
+	wantVer := Version{Index: mp.version, Lapsed: len(h.m.lapsed(mp, qnow))}
+	if want := view.availability(f, t); !slices.Equal(got, want) || ver != wantVer {
+		h.fatalf("Availability(%s, %d, %d, %d) = %v %v; want %v %v", spec.ID, from, to, qnow, got, ver, want, wantVer)
 	}
-	states, r := h.e.SeatMap(spec.ID, "", from, to)
-	if r != ResultOK || len(states) != len(mp.seats) {
-		h.fatalf("SeatMap = %v, %d seats; want %d", r, len(states), len(mp.seats))
+	states, ver, r := h.e.SeatMap(spec.ID, from, to, qnow, nil)
+	if r != ResultOK || len(states) != len(mp.seats) || ver != wantVer {
+		h.fatalf("SeatMap = %v %v, %d seats; want %v, %d", r, ver, len(states), wantVer, len(mp.seats))
 	}
-	for _, st := range states {
-		if want := mp.rangeStatus(int(st.Seat), f, t); st.Status != want {
-			h.fatalf("SeatMap: seat %s %v; want %v", mp.seats[st.Seat].id, st.Status, want)
+	for s, st := range states {
+		if want := view.rangeStatus(s, f, t); st != want {
+			h.fatalf("SeatMap: seat %s %v; want %v", mp.seats[s].id, st, want)
 		}
 	}
 	for id, mh := range h.m.holds {
-		hi, ok := h.e.GetHold(id)
-		if !ok || hi.Status != mh.status || hi.Reason != mh.reason || hi.ExpiresAt != mh.expiresAt {
-			h.fatalf("GetHold(%d) = %+v, %v; want %v %v", id, hi, ok, mh.status, mh.reason)
+		hi, ok := h.e.GetHold(id, qnow)
+		status, reason := mh.status, mh.reason
+		if status == HoldHeld && qnow >= mh.expiresAt {
+			status, reason = HoldReleased, ReleaseExpired
+		}
+		if !ok || hi.Status != status || hi.Reason != reason || hi.ExpiresAt != mh.expiresAt {
+			h.fatalf("GetHold(%d, %d) = %+v, %v; want %v %v", id, qnow, hi, ok, status, reason)
 		}
 	}
 	if len(h.m.holds) != h.e.Stats().Holds {

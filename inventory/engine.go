@@ -45,6 +45,11 @@ type Config struct {
 	// and refunds still add theirs, bounded by the holds they belong to.
 	// Default 1<<20.
 	MaxOutbox int
+	// MaxRefusals bounds the refusals remembered for idempotent retries
+	// (see request.go): each costs about 150 bytes of memory and 40 of
+	// snapshot. Default 1<<20, some 150 MiB: at 50,000 refused holds a
+	// second, 20 s of refusals, well past RefusalGrace's reason.
+	MaxRefusals int
 }
 
 func (c *Config) withDefaults() Config {
@@ -66,6 +71,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if d.MaxOutbox == 0 {
 		d.MaxOutbox = 1 << 20
+	}
+	if d.MaxRefusals == 0 {
+		d.MaxRefusals = 1 << 20
 	}
 	return d
 }
@@ -92,6 +100,9 @@ func (c *Config) Validate() error {
 	if d.MaxOutbox < 1 || d.MaxOutbox > 1<<26 {
 		errs = append(errs, fmt.Errorf("inventory: max outbox %d, want 1-%d", d.MaxOutbox, 1<<26))
 	}
+	if d.MaxRefusals < 1 || d.MaxRefusals > 1<<26 {
+		errs = append(errs, fmt.Errorf("inventory: max refusals %d, want 1-%d", d.MaxRefusals, 1<<26))
+	}
 	if d.MaxSeatsPerBlock < 1 || d.MaxSeatsPerBlock > MaxSeatsPerProgram {
 		errs = append(errs, fmt.Errorf("inventory: max seats per block %d, want 1-%d", d.MaxSeatsPerBlock, MaxSeatsPerProgram))
 	}
@@ -103,8 +114,9 @@ func (c *Config) Validate() error {
 type Engine struct {
 	cfg Config
 
-	now int64  // the largest now seen
-	seq uint64 // holds issued
+	now      int64  // the largest now seen
+	seq      uint64 // holds issued
+	logIndex uint64 // the log index of the command being applied (SetLogIndex)
 
 	programs     []*Program // in creation order
 	programIndex map[string]int32
@@ -116,6 +128,10 @@ type Engine struct {
 	live   int     // holds in HoldHeld
 	dedupe map[dedupeKey]HoldID
 	expiry expiryHeap
+
+	refusals    map[dedupeKey]refusal // remembered refusals (request.go)
+	refusalQ    []refusalEntry        // refusalQ[refusalHead:] in the order they were made, oldest first
+	refusalHead int
 
 	outbox  []event // outbox[outHead:] are the events after acked, oldest first
 	outHead int
@@ -142,16 +158,31 @@ func newEngine(cfg Config) *Engine {
 		programIndex: make(map[string]int32),
 		holds:        make(map[HoldID]*hold),
 		dedupe:       make(map[dedupeKey]HoldID),
+		refusals:     make(map[dedupeKey]refusal),
 	}
 }
 
-// advance moves the engine's clock to now unless that would go backwards:
-// a new leader's clock may be behind the old one's, and holds must never
-// outlive their TTL twice.
+// advance moves the engine's clock to now unless that would go backwards
+// (a new leader's clock may be behind the old one's, and holds must never
+// outlive their TTL twice), then does what a Tick would: from the instant
+// a hold's TTL ends, every command finds it expired, whether or not a Tick
+// has come since.
 func (e *Engine) advance(now int64) int64 {
 	e.now = max(e.now, now)
+	if len(e.expiry) > 0 && e.expiry[0].at <= e.now || e.refusalHead < len(e.refusalQ) &&
+		e.now >= e.refusalQ[e.refusalHead].at+e.programs[e.refusalQ[e.refusalHead].key.prog].ttl {
+		e.tidy(nil)
+	}
 	return e.now
 }
+
+// SetLogIndex tells the engine the log index of the commands it applies
+// next, so that each program's Version names the index of its last change.
+// Replicas apply the same commands at the same indexes, so versions agree.
+func (e *Engine) SetLogIndex(i uint64) { e.logIndex = i }
+
+// touch records that p's seats, holds or sale changed at this log index.
+func (e *Engine) touch(p *Program) { p.version = e.logIndex }
 
 // Now returns the engine's clock: the largest now any command carried.
 func (e *Engine) Now() int64 { return e.now }
@@ -187,6 +218,7 @@ func (e *Engine) CreateProgram(now int64, spec *ProgramSpec) (Result, error) {
 		return ResultTooManySeats, fmt.Errorf("%d more seats would pass the %d this group keeps", p.NumSeats(), e.cfg.MaxSeats)
 	}
 	e.addProgram(p)
+	e.touch(p)
 	return ResultOK, nil
 }
 
@@ -215,7 +247,10 @@ func (e *Engine) setOpen(now int64, programID string, open bool) Result {
 	if !ok {
 		return ResultProgramNotFound
 	}
-	p.open = open
+	if p.open != open {
+		p.open = open
+		e.touch(p)
+	}
 	return ResultOK
 }
 
@@ -248,8 +283,8 @@ func (e *Engine) block(now int64, req *BlockRequest, block bool) (Result, string
 	if !ok {
 		return ResultProgramNotFound, ""
 	}
-	from, to, ok := p.legRange(req.From, req.To)
-	if !ok || len(req.Seats) == 0 || len(req.Seats) > e.cfg.MaxSeatsPerBlock {
+	from, to, f := p.checkRange(req.From, req.To)
+	if f.Field != FieldNone || len(req.Seats) == 0 || len(req.Seats) > e.cfg.MaxSeatsPerBlock {
 		return ResultInvalidArgument, ""
 	}
 	seats := make([]uint32, 0, len(req.Seats))
@@ -282,6 +317,7 @@ func (e *Engine) block(now int64, req *BlockRequest, block bool) (Result, string
 			}
 		}
 	}
+	e.touch(p)
 	for _, s := range sorted {
 		if block {
 			p.move(s, from, to, SeatFree, SeatBlocked)
@@ -295,13 +331,24 @@ func (e *Engine) block(now int64, req *BlockRequest, block bool) (Result, string
 
 // legRange validates a leg range; to == 0 means the last stop.
 func (p *Program) legRange(from, to int) (uint8, uint8, bool) {
+	f, t, fault := p.checkRange(from, to)
+	return f, t, fault.Field == FieldNone
+}
+
+// checkRange validates a leg range [from, to) of stop indexes (to == 0
+// means the last stop) and says which end is wrong: Limit is the largest
+// index that end may take.
+func (p *Program) checkRange(from, to int) (uint8, uint8, Fault) {
 	if to == 0 {
 		to = p.legs
 	}
-	if from < 0 || from >= to || to > p.legs {
-		return 0, 0, false
+	switch {
+	case from < 0 || from >= p.legs:
+		return 0, 0, Fault{Field: FieldFrom, Index: -1, Limit: int64(p.legs - 1), Actual: int64(from)}
+	case to <= from || to > p.legs:
+		return 0, 0, Fault{Field: FieldTo, Index: -1, Limit: int64(p.legs), Actual: int64(to)}
 	}
-	return uint8(from), uint8(to), true
+	return uint8(from), uint8(to), noFault
 }
 
 // SeatStatus is a seat's state on one leg, or over a leg range (the worst

@@ -322,34 +322,64 @@ func TestRealName(t *testing.T) {
 	spec := ProgramSpec{ID: "g1", Stops: []string{"Beijing", "Jinan", "Nanjing", "Shanghai"}, RealName: true, Layout: l,
 		Categories: []Category{{ID: "first", PriceCents: 90000}, {ID: "second", PriceCents: 55000}}}
 	e := newTestEngine(t, spec)
-	zhang := Holder{Name: "Zhang San", IDNumber: "110101199003077777"}
-	li := Holder{Name: "Li Si", IDNumber: "110101199003078888"}
-	hold := func(from, to int, hs ...Holder) Result {
-		return e.Hold(0, &HoldRequest{Program: "g1", User: 1, Count: len(hs), From: from, To: to, Category: "second", Holders: hs}).Result
+	zhang := Holder{Name: "Zhang San", IDNumber: "110101199003077774"}
+	li := Holder{Name: "Li Si", IDNumber: "11010519491231002X"}
+	hold := func(from, to int, hs ...Holder) HoldOutcome {
+		return e.Hold(0, &HoldRequest{Program: "g1", User: 1, Count: len(hs), From: from, To: to, Category: "second", Holders: hs})
 	}
-	if r := hold(0, 2, zhang, li); r != ResultOK {
-		t.Fatalf("Hold(Beijing-Nanjing for two) = %v", r)
+	if out := hold(0, 2, zhang, li); out.Result != ResultOK {
+		t.Fatalf("Hold(Beijing-Nanjing for two) = %v", out.Result)
 	}
+	passport := Holder{Name: "Zhang San", IDType: IDPassport, IDNumber: "110101199003077774"}
 	tests := []struct {
 		name     string
 		from, to int
 		hs       []Holder
 		want     Result
+		fault    Fault
 	}{
-		{"same person overlapping leg", 1, 3, []Holder{zhang}, ResultHolderLimitExceeded},
-		{"same person later legs", 2, 3, []Holder{zhang}, ResultOK},
-		{"same id twice in one hold", 2, 3, []Holder{li, li}, ResultHolderLimitExceeded},
-		{"missing id number", 2, 3, []Holder{{Name: "X"}}, ResultHoldersMismatch},
+		{"same person overlapping leg", 1, 3, []Holder{zhang}, ResultHolderLimitExceeded, Fault{Field: FieldHolderIDNumber}},
+		{"same person later legs", 2, 3, []Holder{zhang}, ResultOK, noFault},
+		{"same id twice in one hold", 2, 3, []Holder{passport, passport}, ResultHoldersMismatch, Fault{Field: FieldHolderIDNumber, Index: 1}},
+		{"a passport's number is not a resident ID's", 1, 3, []Holder{passport}, ResultOK, noFault},
+		{"missing id number", 2, 3, []Holder{{Name: "X"}}, ResultHoldersMismatch, Fault{Field: FieldHolderIDNumber}},
+		{"wrong check character", 2, 3, []Holder{{Name: "X", IDNumber: "110101199003077775"}}, ResultHoldersMismatch, Fault{Field: FieldHolderIDNumber}},
+		{"not normalised", 2, 3, []Holder{{Name: "X", IDNumber: "11010519491231002x"}}, ResultHoldersMismatch, Fault{Field: FieldHolderIDNumber}},
+		{"no such birthday", 2, 3, []Holder{{Name: "X", IDNumber: "110101190002290054"}}, ResultHoldersMismatch, Fault{Field: FieldHolderIDNumber}},
+		{"unknown id type", 2, 3, []Holder{{Name: "X", IDType: 9, IDNumber: "E12345678"}}, ResultHoldersMismatch, Fault{Field: FieldHolderIDType}},
+		{"no name", 2, 3, []Holder{{IDNumber: "320102198511151230"}}, ResultHoldersMismatch, Fault{Field: FieldHolderName}},
+		{"control character in a name", 2, 3, []Holder{{Name: "A\x00B", IDNumber: "320102198511151230"}}, ResultHoldersMismatch, Fault{Field: FieldHolderName}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if r := hold(tt.from, tt.to, tt.hs...); r != tt.want {
-				t.Fatalf("Hold(%d-%d, %v) = %v; want %v", tt.from, tt.to, tt.hs, r, tt.want)
+			out := hold(tt.from, tt.to, tt.hs...)
+			if out.Result != tt.want || out.Fault != tt.fault {
+				t.Fatalf("Hold(%d-%d, %v) = %v %+v; want %v %+v", tt.from, tt.to, tt.hs, out.Result, out.Fault, tt.want, tt.fault)
 			}
 		})
 	}
-	if r := e.Hold(0, &HoldRequest{Program: "g1", User: 1, Count: 2, Holders: []Holder{li}}).Result; r != ResultHoldersMismatch {
-		t.Fatalf("Hold(2 seats, 1 holder) = %v; want holders_mismatch", r)
+	out := e.Hold(0, &HoldRequest{Program: "g1", User: 1, Count: 2, Holders: []Holder{li}})
+	if want := (Fault{Field: FieldHolders, Index: -1, Limit: 2, Actual: 1}); out.Result != ResultHoldersMismatch || out.Fault != want {
+		t.Fatalf("Hold(2 seats, 1 holder) = %v %+v; want holders_mismatch %+v", out.Result, out.Fault, want)
+	}
+}
+
+// TestNormalizeIDNumber: the forms people type an ID number in come out as
+// the one form the engine compares.
+func TestNormalizeIDNumber(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"11010519491231002X", "11010519491231002X"},
+		{"11010519491231002x", "11010519491231002X"},
+		{" 110105 19491231 002x\t", "11010519491231002X"},
+		{"１１０１０５１９４９１２３１００２Ｘ", "11010519491231002X"}, // full-width, as Chinese input methods type
+		{"１１０１０５１９４９１２３１００２ｘ", "11010519491231002X"},
+		{"110105\u300019491231002X", "11010519491231002X"}, // ideographic space
+		{"e 1234 5678", "E12345678"},
+	}
+	for _, tt := range tests {
+		if got := NormalizeIDNumber(tt.in); got != tt.want {
+			t.Errorf("NormalizeIDNumber(%q) = %q; want %q", tt.in, got, tt.want)
+		}
 	}
 }
 
@@ -400,7 +430,7 @@ func TestLifecycle(t *testing.T) {
 	if r := e.Release(sec, h.ID, 1, ReleaseCancelled); r != ResultHoldConfirmed {
 		t.Fatalf("Release(confirmed) = %v", r)
 	}
-	avail, _ := e.Availability("p", 0, 0)
+	avail, _, _ := e.Availability("p", 0, 0, sec)
 	if avail[1].Sold != 2 || avail[1].Free != 18 {
 		t.Fatalf("Availability after confirm = %+v", avail[1])
 	}
@@ -420,10 +450,10 @@ func TestLifecycle(t *testing.T) {
 	if r, amount, _ := e.Refund(sec, h.ID, nil); r != ResultOK || amount != 500 {
 		t.Fatalf("Refund(rest) = %v %d", r, amount)
 	}
-	if got, _ := e.GetHold(h.ID); got.Status != HoldRefunded {
+	if got, _ := e.GetHold(h.ID, sec); got.Status != HoldRefunded {
 		t.Fatalf("status after full refund = %v", got.Status)
 	}
-	avail, _ = e.Availability("p", 0, 0)
+	avail, _, _ = e.Availability("p", 0, 0, sec)
 	if avail[1].Blocked != 2 || avail[1].Sold != 0 {
 		t.Fatalf("Availability after refund = %+v; want 2 blocked", avail[1])
 	}
@@ -445,12 +475,12 @@ func TestLifecycle(t *testing.T) {
 	if r := e.Confirm(4*sec+ttl, b.ID); r != ResultHoldExpired {
 		t.Fatalf("Confirm(expired) = %v", r)
 	}
-	if got, ok := e.GetHold(b.ID); !ok || got.Status != HoldReleased || got.Reason != ReleaseExpired {
+	if got, ok := e.GetHold(b.ID, 4*sec+ttl); !ok || got.Status != HoldReleased || got.Reason != ReleaseExpired {
 		t.Fatalf("GetHold(expired) = %+v %v", got, ok)
 	}
 	// One TTL after expiry the released record is purged.
 	e.Tick(4*sec+2*ttl, nil)
-	if _, ok := e.GetHold(b.ID); ok {
+	if _, ok := e.GetHold(b.ID, 4*sec+2*ttl); ok {
 		t.Fatalf("expired hold still kept two TTLs after creation")
 	}
 	if r := e.Confirm(5*sec+2*ttl, b.ID); r != ResultHoldNotFound {
@@ -490,7 +520,7 @@ func TestBlockAndTrainAvailability(t *testing.T) {
 		{1, 2, 9, 1, 0, 0},
 	}
 	for _, tt := range tests {
-		a, r := e.Availability("g", tt.from, tt.to)
+		a, _, r := e.Availability("g", tt.from, tt.to, 0)
 		got := a[0]
 		if r != ResultOK || got.Capacity != 10 || got.Free != tt.free || got.Held != tt.held || got.Sold != tt.sold || got.Blocked != tt.blocked {
 			t.Errorf("Availability(%d, %d) = %+v; want free %d held %d sold %d blocked %d", tt.from, tt.to, got, tt.free, tt.held, tt.sold, tt.blocked)
@@ -520,12 +550,12 @@ func TestBlockAndTrainAvailability(t *testing.T) {
 			t.Errorf("Block(%v, %v) = %v; want %v", tt.seats, tt.block, r, tt.want)
 		}
 	}
-	m, _ := e.SeatMap("g", "", 2, 3)
-	if m[0].Status != SeatHeld || m[1].Status != SeatHeld || m[5].Status != SeatBlocked {
+	m, _, _ := e.SeatMap("g", 2, 3, 0, nil)
+	if m[0] != SeatHeld || m[1] != SeatHeld || m[5] != SeatBlocked {
 		t.Fatalf("SeatMap(C-D) = %v", m[:6])
 	}
-	if _, r := e.SeatMap("g", "first", 0, 0); r != ResultUnknownCategory {
-		t.Fatalf("SeatMap(unknown category) = %v", r)
+	if _, _, r := e.SeatMap("g", 2, 9, 0, nil); r != ResultInvalidArgument {
+		t.Fatalf("SeatMap(to past the last stop) = %v", r)
 	}
 }
 

@@ -62,25 +62,19 @@ func (r ReleaseReason) String() string { return releaseReasonNames[r] }
 // caller to 16 bytes). The zero value means "no idempotency".
 type RequestID [16]byte
 
-// Holder is the named person of one seat in a real-name program.
-type Holder struct {
-	Name     string
-	IDNumber string
-}
-
 // HoldRequest asks for seats. Either Seats names them (manual choice) or
 // Count asks for best-available seats.
 type HoldRequest struct {
 	Program    string
 	User       uint64    // the buyer, >= 1
-	RequestID  RequestID // same user, program and id within the TTL: the first hold again
+	RequestID  RequestID // same user, program and id within the TTL: the first outcome again (see request.go)
 	Category   string    // "" = any category
 	Count      int       // best-available: 1..MaxSeatsPerHold; manual: 0 or len(Seats)
 	Together   bool      // best-available: all seats in one block; false allows splitting when no block exists
 	Accessible bool      // best-available: accessible seats only
 	From, To   int       // leg range [From, To); To == 0 means the last stop
 	Seats      []string  // manual choice: seat ids
-	Holders    []Holder  // real-name programs: one per seat, in seat order of the request
+	Holders    []Holder  // real-name programs: one per seat, in seat order of the request, IDNumber normalised
 	// CheckTotal asks the engine to refuse the hold when ExpectedTotalCents
 	// is below the real total (the client saw an older, lower price).
 	CheckTotal         bool
@@ -91,7 +85,8 @@ type HoldRequest struct {
 type HoldOutcome struct {
 	Result   Result
 	BadSeat  string // the first offending seat id, for seat results
-	Replayed bool   // the request id matched an earlier hold, returned here
+	Fault    Fault  // what was wrong, for refusals (see Hold)
+	Replayed bool   // the request id matched an earlier attempt: this is its outcome
 	Hold     HoldInfo
 }
 
@@ -128,6 +123,7 @@ type hold struct {
 	retiring  bool // released and past expiry: its entry is the purge time
 	purged    bool // removed from Engine.holds, awaiting compaction of Engine.order
 	req       RequestID
+	fp        uint64 // the request's fingerprint, when req is set
 	createdAt int64
 	total     int64
 	refunded  uint64
@@ -166,6 +162,10 @@ func (e *Engine) info(h *hold) HoldInfo {
 	}
 }
 
+// lapsed reports whether a held hold's TTL has ended by now, though no
+// command has expired it yet: reads show it expired.
+func (h *hold) lapsed(now int64) bool { return h.status == HoldHeld && now >= h.expiresAt() }
+
 // dedupeKey is a request id as the engine remembers it: per user and
 // program, for the hold's TTL.
 type dedupeKey struct {
@@ -174,106 +174,153 @@ type dedupeKey struct {
 	req  RequestID
 }
 
-// GetHold returns a hold by id.
-func (e *Engine) GetHold(id HoldID) (HoldInfo, bool) {
+// GetHold returns a hold by id as it is at now, the reader's clock: a held
+// hold whose TTL has ended reads as released (expired), as every command
+// from then on treats it, though no command has expired it yet.
+func (e *Engine) GetHold(id HoldID, now int64) (HoldInfo, bool) {
 	h, ok := e.holds[id]
 	if !ok {
 		return HoldInfo{}, false
 	}
-	return e.info(h), true
+	info := e.info(h)
+	if h.lapsed(now) {
+		info.Status, info.Reason = HoldReleased, ReleaseExpired
+	}
+	return info, true
 }
 
 // Hold locks seats for a user and a leg range until the program's TTL ends,
-// all or nothing. Results, in this order:
+// all or nothing. Results, in this order, with what their Fault says:
 //
 //	ProgramNotFound
-//	(a matching request id returns the first hold, Replayed set)
+//	(a request id seen within the TTL: its first outcome, Replayed set, or
+//	 RequestReused when the id came with a different request; see request.go)
 //	SaleNotOpen
-//	InvalidArgument     user 0, leg range, count, holders on a non-real-name program, negative expected total
-//	UnknownCategory
-//	HoldLimitExceeded   more seats than the program's MaxSeatsPerHold
-//	HoldersMismatch     real-name: not one holder with name and ID number per seat
-//	HolderLimitExceeded real-name: an ID number twice, or already holding on an overlapping range
-//	UserLimitExceeded
+//	InvalidArgument     Field: user 0, the leg range (From or To, Limit the
+//	                    last stop), Count, Holders on a program that is not
+//	                    real-name, a negative ExpectedTotal
+//	UnknownCategory     Field Category
+//	HoldLimitExceeded   Field Count or Seats: Limit the program's MaxSeatsPerHold, Actual the seats asked
+//	HoldersMismatch     real-name: Field Holders (not one per seat: Limit the
+//	                    seats, Actual the holders), or Index and HolderName,
+//	                    HolderIDType or HolderIDNumber (malformed, or the
+//	                    same person as an earlier holder of the request)
+//	HolderLimitExceeded real-name: Index, the holder already holding a seat on an overlapping range
+//	UserLimitExceeded   Limit the program's MaxSeatsPerUser, Actual the seats the user has
 //	TooManyHolds
 //	OutboxFull
 //	manual, per seat in request order: UnknownSeat, InvalidArgument (repeated),
-//	  WrongCategory, SeatBlocked, SeatTaken — BadSeat names the seat
+//	  WrongCategory, SeatBlocked, SeatTaken — Field Seats, Index and BadSeat name the seat
 //	best-available: SoldOut (fewer eligible free seats than Count),
 //	  NoAdjacentSeats (Together and no block of Count)
-//	PriceMismatch
+//	PriceMismatch       Field ExpectedTotal, Actual the real total
+//	RefusalsFull        a refusal to remember, and no room (see request.go)
 func (e *Engine) Hold(now int64, req *HoldRequest) HoldOutcome {
 	now = e.advance(now)
 	p, ok := e.Program(req.Program)
 	if !ok {
-		return HoldOutcome{Result: ResultProgramNotFound}
+		return HoldOutcome{Result: ResultProgramNotFound, Fault: noFault}
 	}
-	if req.RequestID != (RequestID{}) {
-		if id, ok := e.dedupe[dedupeKey{req.User, p.idx, req.RequestID}]; ok {
-			return HoldOutcome{Result: ResultOK, Replayed: true, Hold: e.info(e.holds[id])}
+	var fp uint64
+	var k dedupeKey
+	keyed := req.RequestID != (RequestID{})
+	if keyed {
+		fp = req.fingerprint(p.legs)
+		k = dedupeKey{req.User, p.idx, req.RequestID}
+		if out, ok := e.lookupRequest(p, req, k, fp); ok {
+			return out
 		}
 	}
-	if !p.open {
-		return HoldOutcome{Result: ResultSaleNotOpen}
+	r, f, h := e.hold(now, p, req, fp)
+	if keyed && remembered(r) && !e.rememberRefusal(k, fp, r, f) {
+		return HoldOutcome{Result: ResultRefusalsFull, Fault: noFault}
 	}
-	from, to, ok := p.legRange(req.From, req.To)
+	out := HoldOutcome{Result: r, Fault: f}
+	if h != nil {
+		out.Hold = e.info(h)
+	} else if f.Field == FieldSeats && f.Index >= 0 {
+		out.BadSeat = req.Seats[f.Index]
+	}
+	return out
+}
+
+// hold is Hold past the request id: the result and fault, and the hold
+// when one was placed.
+func (e *Engine) hold(now int64, p *Program, req *HoldRequest, fp uint64) (Result, Fault, *hold) {
+	refuse := func(r Result, f Fault) (Result, Fault, *hold) { return r, f, nil }
+	if !p.open {
+		return refuse(ResultSaleNotOpen, noFault)
+	}
+	from, to, f := p.checkRange(req.From, req.To)
 	manual := len(req.Seats) > 0
 	n := req.Count
+	countField := FieldCount
 	if manual {
-		if n != 0 && n != len(req.Seats) {
-			ok = false
+		if f.Field == FieldNone && n != 0 && n != len(req.Seats) {
+			f = Fault{Field: FieldCount, Index: -1, Limit: int64(len(req.Seats)), Actual: int64(n)}
 		}
-		n = len(req.Seats)
+		n, countField = len(req.Seats), FieldSeats
 	}
-	if !ok || req.User == 0 || n < 1 || req.ExpectedTotalCents < 0 || (!p.realName && len(req.Holders) > 0) {
-		return HoldOutcome{Result: ResultInvalidArgument}
+	switch {
+	case f.Field != FieldNone:
+	case req.User == 0:
+		f = Fault{Field: FieldUser, Index: -1}
+	case n < 1:
+		f = Fault{Field: FieldCount, Index: -1, Actual: int64(n)}
+	case req.ExpectedTotalCents < 0:
+		f = Fault{Field: FieldExpectedTotal, Index: -1, Actual: req.ExpectedTotalCents}
+	case !p.realName && len(req.Holders) > 0:
+		f = Fault{Field: FieldHolders, Index: -1, Actual: int64(len(req.Holders))}
+	}
+	if f.Field != FieldNone {
+		return refuse(ResultInvalidArgument, f)
 	}
 	cat := -1
 	if req.Category != "" {
 		c, ok := p.catIndex[req.Category]
 		if !ok {
-			return HoldOutcome{Result: ResultUnknownCategory}
+			return refuse(ResultUnknownCategory, Fault{Field: FieldCategory, Index: -1})
 		}
 		cat = int(c)
 	}
 	if n > p.maxPerHold {
-		return HoldOutcome{Result: ResultHoldLimitExceeded}
+		return refuse(ResultHoldLimitExceeded, Fault{Field: countField, Index: -1, Limit: int64(p.maxPerHold), Actual: int64(n)})
 	}
 	if p.realName {
-		if r := p.checkHolders(req.Holders, n, from, to); r != ResultOK {
-			return HoldOutcome{Result: r}
+		if r, f := p.checkHolders(req.Holders, n, from, to); r != ResultOK {
+			return refuse(r, f)
 		}
 	}
-	if int(p.userSeats[req.User])+n > p.maxPerUser {
-		return HoldOutcome{Result: ResultUserLimitExceeded}
+	if has := int(p.userSeats[req.User]); has+n > p.maxPerUser {
+		return refuse(ResultUserLimitExceeded, Fault{Field: countField, Index: -1, Limit: int64(p.maxPerUser), Actual: int64(has)})
 	}
 	if e.live >= e.cfg.MaxLiveHolds || len(e.holds) >= e.cfg.MaxHolds {
-		return HoldOutcome{Result: ResultTooManyHolds}
+		return refuse(ResultTooManyHolds, noFault)
 	}
 	if len(e.pending()) >= e.cfg.MaxOutbox {
-		return HoldOutcome{Result: ResultOutboxFull}
+		return refuse(ResultOutboxFull, noFault)
 	}
 
 	e.picks = e.picks[:0]
 	if manual {
-		if r, bad := e.pickManual(p, req.Seats, cat, from, to); r != ResultOK {
-			return HoldOutcome{Result: r, BadSeat: bad}
+		if r, i := e.pickManual(p, req.Seats, cat, from, to); r != ResultOK {
+			return refuse(r, Fault{Field: FieldSeats, Index: i})
 		}
 	} else if r := e.pickBest(p, cat, n, from, to, req.Accessible, req.Together); r != ResultOK {
-		return HoldOutcome{Result: r}
+		return refuse(r, noFault)
 	}
 	var total int64
 	for _, pk := range e.picks {
 		total += p.cats[p.seatCat[pk.seat]].PriceCents
 	}
 	if req.CheckTotal && req.ExpectedTotalCents < total {
-		return HoldOutcome{Result: ResultPriceMismatch}
+		return refuse(ResultPriceMismatch, Fault{Field: FieldExpectedTotal, Index: -1, Actual: total})
 	}
 
 	e.seq++
 	h := &hold{
 		id: HoldID(e.seq<<GroupBits | uint64(e.cfg.Group)), user: req.User, prog: p,
-		from: from, to: to, status: HoldHeld, req: req.RequestID, createdAt: now, total: total, inHeap: true,
+		from: from, to: to, status: HoldHeld, req: req.RequestID, fp: fp, createdAt: now, total: total, inHeap: true,
 	}
 	// Seats are kept sorted by index; holders follow their seats.
 	if len(e.picks) > 1 {
@@ -301,12 +348,13 @@ func (e *Engine) Hold(now int64, req *HoldRequest) HoldOutcome {
 	}
 	e.place(h)
 	e.emit(EventHoldPlaced, h, h.seats, h.total)
-	return HoldOutcome{Result: ResultOK, Hold: e.info(h)}
+	return ResultOK, noFault, h
 }
 
 // place records a new hold: seats held, counters, indexes, expiry.
 func (e *Engine) place(h *hold) {
 	p := h.prog
+	e.touch(p)
 	for _, s := range h.seats {
 		p.move(s, h.from, h.to, SeatFree, SeatHeld)
 	}
@@ -325,9 +373,10 @@ func (e *Engine) index(h *hold) {
 	}
 	if h.status == HoldHeld || h.status == HoldConfirmed {
 		p.userSeats[h.user] += int32(len(h.seats) - bits.OnesCount64(h.refunded))
-		for i, hd := range h.holders {
+		for i := range h.holders {
 			if h.refunded&(1<<i) == 0 {
-				p.holders[hd.IDNumber] = append(p.holders[hd.IDNumber], holderRange{h.from, h.to, h.id})
+				k := holderKey(&h.holders[i])
+				p.holders[k] = append(p.holders[k], holderRange{h.from, h.to, h.id})
 			}
 		}
 	}
@@ -339,44 +388,47 @@ func (e *Engine) index(h *hold) {
 	}
 }
 
-// checkHolders validates real-name holders: one per seat, each named, no ID
-// number twice in the request or already holding an overlapping range.
-func (p *Program) checkHolders(hs []Holder, n int, from, to uint8) Result {
+// checkHolders validates real-name holders: one per seat, each well
+// formed (checkHolder), no person twice in the request, and none already
+// holding a seat on an overlapping range. The Fault names the holder.
+func (p *Program) checkHolders(hs []Holder, n int, from, to uint8) (Result, Fault) {
 	if len(hs) != n {
-		return ResultHoldersMismatch
+		return ResultHoldersMismatch, Fault{Field: FieldHolders, Index: -1, Limit: int64(n), Actual: int64(len(hs))}
 	}
-	for i, h := range hs {
-		if h.Name == "" || h.IDNumber == "" || len(h.Name) > MaxNameLen || len(h.IDNumber) > MaxIDLen {
-			return ResultHoldersMismatch
+	for i := range hs {
+		h := &hs[i]
+		if f := checkHolder(h); f != FieldNone {
+			return ResultHoldersMismatch, Fault{Field: f, Index: i}
 		}
-		for _, o := range hs[:i] {
-			if o.IDNumber == h.IDNumber {
-				return ResultHolderLimitExceeded
+		for j := range hs[:i] {
+			if hs[j].IDType == h.IDType && hs[j].IDNumber == h.IDNumber {
+				return ResultHoldersMismatch, Fault{Field: FieldHolderIDNumber, Index: i}
 			}
 		}
-		for _, r := range p.holders[h.IDNumber] {
+		for _, r := range p.holders[holderKey(h)] {
 			if r.from < to && from < r.to {
-				return ResultHolderLimitExceeded
+				return ResultHolderLimitExceeded, Fault{Field: FieldHolderIDNumber, Index: i}
 			}
 		}
 	}
-	return ResultOK
+	return ResultOK, noFault
 }
 
 // unindexHolders removes the real-name ranges of the seats of h in mask.
 func (p *Program) unindexHolders(h *hold, mask uint64) {
-	for i, hd := range h.holders {
+	for i := range h.holders {
 		if mask&(1<<i) == 0 {
 			continue
 		}
-		rs := p.holders[hd.IDNumber]
+		k := holderKey(&h.holders[i])
+		rs := p.holders[k]
 		if j := slices.IndexFunc(rs, func(r holderRange) bool { return r.hold == h.id }); j >= 0 {
 			rs = slices.Delete(rs, j, j+1)
 		}
 		if len(rs) == 0 {
-			delete(p.holders, hd.IDNumber)
+			delete(p.holders, k)
 		} else {
-			p.holders[hd.IDNumber] = rs
+			p.holders[k] = rs
 		}
 	}
 }
@@ -384,9 +436,9 @@ func (p *Program) unindexHolders(h *hold, mask uint64) {
 // Confirm marks a hold's seats sold (the buyer paid). Confirming a confirmed
 // or refunded hold is a no-op with ResultOK, so retries are safe. Results,
 // in order: HoldNotFound, HoldReleased, HoldExpired (also when now is past
-// the expiry and no Tick has expired the hold yet: it is expired here).
+// the expiry and no Tick has run since: every command expires first).
 func (e *Engine) Confirm(now int64, id HoldID) Result {
-	now = e.advance(now)
+	e.advance(now)
 	h, ok := e.holds[id]
 	if !ok {
 		return ResultHoldNotFound
@@ -397,10 +449,7 @@ func (e *Engine) Confirm(now int64, id HoldID) Result {
 	case HoldReleased:
 		return releasedResult(h)
 	}
-	if now >= h.expiresAt() {
-		e.release(h, ReleaseExpired)
-		return ResultHoldExpired
-	}
+	e.touch(h.prog)
 	for _, s := range h.seats {
 		h.prog.move(s, h.from, h.to, SeatHeld, SeatSold)
 	}
@@ -445,6 +494,7 @@ func (e *Engine) Release(now int64, id HoldID, owner uint64, reason ReleaseReaso
 
 func (e *Engine) release(h *hold, reason ReleaseReason) {
 	p := h.prog
+	e.touch(p)
 	for _, s := range h.seats {
 		p.move(s, h.from, h.to, SeatHeld, SeatFree)
 	}
@@ -517,6 +567,7 @@ func (e *Engine) Refund(now int64, id HoldID, seats []string) (Result, int64, st
 	if p.refundResells {
 		next = SeatFree
 	}
+	e.touch(p)
 	var amount int64
 	changed := make([]uint32, 0, bits.OnesCount64(mask))
 	for i, s := range h.seats {
@@ -540,11 +591,20 @@ func (e *Engine) Refund(now int64, id HoldID, seats []string) (Result, int64, st
 }
 
 // Tick expires every held hold whose TTL has ended by now, forgets the
-// request ids of holds past their TTL, and purges released holds one TTL
-// after their expiry. It appends the ids of the holds it expired to
-// expired and returns it.
+// request ids and refusals whose window has ended, and purges released
+// holds one TTL after their expiry. It appends the ids of the holds it
+// expired to expired and returns it. Every command does the same first
+// (see advance), so Tick only tidies: it matters when no other command
+// comes, to expire holds and emit their events.
 func (e *Engine) Tick(now int64, expired []HoldID) []HoldID {
-	now = e.advance(now)
+	e.now = max(e.now, now)
+	return e.tidy(expired)
+}
+
+// tidy is Tick at the engine's clock.
+func (e *Engine) tidy(expired []HoldID) []HoldID {
+	now := e.now
+	e.expireRefusals()
 	for len(e.expiry) > 0 && e.expiry[0].at <= now {
 		h := e.holds[e.expiry.pop().id]
 		if h.retiring {

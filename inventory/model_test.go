@@ -1,8 +1,11 @@
 package inventory
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
+	"strings"
+	"time"
 )
 
 // model is the reference the engine is tested against: the same rules
@@ -29,6 +32,7 @@ type modelProgram struct {
 	idx     int
 	legs    int
 	open    bool
+	version uint64 // the model's log index at the last change
 	seats   []modelSeat
 	rows    []modelRow
 	byID    map[string]int
@@ -49,6 +53,7 @@ type modelHold struct {
 	waiting   bool // not yet passed by a Tick
 	retiring  bool // released, past expiry, purged one TTL later
 	req       RequestID
+	canon     string // the request, canonical (see canonical)
 	seats     []int
 	refunded  []bool
 	holders   []Holder
@@ -65,19 +70,37 @@ type modelEvent struct {
 	seats  []int
 }
 
+// modelKey is what a request id is remembered under.
+type modelKey struct {
+	user uint64
+	prog *modelProgram
+	req  RequestID
+}
+
+// modelRefusal is a remembered refusal.
+type modelRefusal struct {
+	key   modelKey
+	canon string
+	out   modelOutcome
+	at    int64
+}
+
 type model struct {
-	events    []modelEvent
-	outSeq    uint64
-	acked     uint64
-	maxOutbox int
-	group     int
-	maxLive   int
-	maxHolds  int
-	now       int64
-	seq       uint64
-	programs  map[string]*modelProgram
-	nProgs    int
-	holds     map[HoldID]*modelHold
+	index       uint64          // the log index of the command being applied
+	refusals    []*modelRefusal // oldest first
+	maxRefusals int
+	events      []modelEvent
+	outSeq      uint64
+	acked       uint64
+	maxOutbox   int
+	group       int
+	maxLive     int
+	maxHolds    int
+	now         int64
+	seq         uint64
+	programs    map[string]*modelProgram
+	nProgs      int
+	holds       map[HoldID]*modelHold
 }
 
 func (m *model) emit(kind EventKind, h *modelHold, seats []int, amount int64) {
@@ -86,7 +109,7 @@ func (m *model) emit(kind EventKind, h *modelHold, seats []int, amount int64) {
 }
 
 func (m *model) ack(now int64, seq uint64) Result {
-	m.now = max(m.now, now)
+	m.advance(now)
 	if seq > m.outSeq {
 		return ResultInvalidArgument
 	}
@@ -97,10 +120,19 @@ func (m *model) ack(now int64, seq uint64) Result {
 	return ResultOK
 }
 
-func newModel(group, maxLive, maxHolds, maxOutbox int) *model {
-	return &model{group: group, maxLive: maxLive, maxHolds: maxHolds, maxOutbox: maxOutbox,
+func newModel(group, maxLive, maxHolds, maxOutbox, maxRefusals int) *model {
+	return &model{group: group, maxLive: maxLive, maxHolds: maxHolds, maxOutbox: maxOutbox, maxRefusals: maxRefusals,
 		programs: map[string]*modelProgram{}, holds: map[HoldID]*modelHold{}}
 }
+
+// advance moves the clock and does what a Tick would, as every command
+// does first.
+func (m *model) advance(now int64) {
+	m.now = max(m.now, now)
+	m.tick(m.now)
+}
+
+func (m *model) touch(p *modelProgram) { p.version = m.index }
 
 // addProgram takes the spec as the engine returns it (defaults filled in,
 // seats by column), so the model tests behaviour, not validation.
@@ -148,93 +180,210 @@ func (p *modelProgram) legRange(from, to int) (int, int, bool) {
 type modelOutcome struct {
 	result Result
 	bad    string
+	fault  Fault
 	id     HoldID
 	seats  []string
 	total  int64
 	replay bool
 }
 
+// canonical writes a hold request the way two requests compare as the
+// same: every field but user, program and request id, with To 0 as the
+// last stop and a manual Count 0 as the number of seats.
+func (p *modelProgram) canonical(req *HoldRequest) string {
+	to, count := req.To, req.Count
+	if to == 0 {
+		to = p.legs
+	}
+	if len(req.Seats) > 0 && count == 0 {
+		count = len(req.Seats)
+	}
+	return fmt.Sprintf("%q %d %v %v %d %d %v %d %q %+v", req.Category, count, req.Together, req.Accessible, req.From, to,
+		req.CheckTotal, req.ExpectedTotalCents, req.Seats, req.Holders)
+}
+
+// modelRemembered are the refusals that depend on the state of the sale.
+var modelRemembered = []Result{ResultSaleNotOpen, ResultHolderLimitExceeded, ResultUserLimitExceeded, ResultSeatBlocked,
+	ResultSeatTaken, ResultSoldOut, ResultNoAdjacentSeats, ResultPriceMismatch}
+
 func (m *model) hold(now int64, req *HoldRequest) modelOutcome {
-	m.now = max(m.now, now)
+	m.advance(now)
 	p := m.programs[req.Program]
 	if p == nil {
-		return modelOutcome{result: ResultProgramNotFound}
+		return modelOutcome{result: ResultProgramNotFound, fault: noFault}
 	}
-	if req.RequestID != (RequestID{}) {
-		for _, h := range m.holds {
-			if h.waiting && !h.retiring && h.user == req.User && h.prog == p && h.req == req.RequestID {
-				return modelOutcome{result: ResultOK, id: h.id, seats: p.ids(h.seats), total: h.total, replay: true}
+	if req.RequestID == (RequestID{}) {
+		return m.place(p, req, "")
+	}
+	key, canon := modelKey{req.User, p, req.RequestID}, p.canonical(req)
+	for _, h := range m.holds {
+		if h.waiting && !h.retiring && h.user == req.User && h.prog == p && h.req == req.RequestID {
+			if h.canon != canon {
+				return modelOutcome{result: ResultRequestReused, fault: noFault}
 			}
+			return modelOutcome{result: ResultOK, fault: noFault, id: h.id, seats: p.ids(h.seats), total: h.total, replay: true}
 		}
 	}
+	i := slices.IndexFunc(m.refusals, func(r *modelRefusal) bool { return r.key == key })
+	if i >= 0 && m.now < m.refusals[i].at+int64(p.spec.HoldTTL) {
+		r := m.refusals[i]
+		if r.canon != canon {
+			return modelOutcome{result: ResultRequestReused, fault: noFault}
+		}
+		out := r.out
+		out.replay = true
+		return out
+	}
+	out := m.place(p, req, canon)
+	if slices.Contains(modelRemembered, out.result) {
+		if len(m.refusals) >= m.maxRefusals {
+			if m.now-m.refusals[0].at < int64(time.Minute) {
+				return modelOutcome{result: ResultRefusalsFull, fault: noFault}
+			}
+			m.refusals = m.refusals[1:]
+		}
+		if i := slices.IndexFunc(m.refusals, func(r *modelRefusal) bool { return r.key == key }); i >= 0 {
+			m.refusals = slices.Delete(m.refusals, i, i+1) // lapsed: the new one replaces it
+		}
+		m.refusals = append(m.refusals, &modelRefusal{key: key, canon: canon, out: out, at: m.now})
+	}
+	return out
+}
+
+// modelHolderFault is the holder rule written out: a trimmed, printable name,
+// a known type, and a well-formed number in normal form.
+func modelHolderFault(h Holder) Field {
+	if h.Name == "" || len(h.Name) > MaxNameLen || h.Name != NormalizeName(h.Name) || slices.ContainsFunc([]rune(h.Name), func(r rune) bool {
+		return r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 || r == 0xfffd
+	}) {
+		return FieldHolderName
+	}
+	switch h.IDType {
+	case IDResident:
+		ok := len(h.IDNumber) == 18
+		sum := 0
+		for i := 0; ok && i < 17; i++ {
+			d, err := strconv.Atoi(h.IDNumber[i : i+1])
+			ok = err == nil
+			w := 1
+			for range 17 - i {
+				w = w * 2 % 11
+			}
+			sum += d * w
+		}
+		if ok {
+			ok = "10X98765432"[sum%11] == h.IDNumber[17]
+			y, _ := strconv.Atoi(h.IDNumber[6:10])
+			d, err := time.Parse("20060102", h.IDNumber[6:14])
+			ok = ok && err == nil && y >= 1800 && d.Format("20060102") == h.IDNumber[6:14]
+		}
+		if !ok {
+			return FieldHolderIDNumber
+		}
+	case IDPassport:
+		if len(h.IDNumber) < 5 || len(h.IDNumber) > 20 || strings.Trim(h.IDNumber, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != "" {
+			return FieldHolderIDNumber
+		}
+	default:
+		return FieldHolderIDType
+	}
+	return FieldNone
+}
+
+func (m *model) place(p *modelProgram, req *HoldRequest, canon string) modelOutcome {
+	refuse := func(r Result, f Fault) modelOutcome { return modelOutcome{result: r, fault: f} }
 	if !p.open {
-		return modelOutcome{result: ResultSaleNotOpen}
+		return refuse(ResultSaleNotOpen, noFault)
 	}
-	from, to, ok := p.legRange(req.From, req.To)
+	from, to := req.From, req.To
+	if to == 0 {
+		to = p.legs
+	}
 	n := req.Count
-	if len(req.Seats) > 0 {
-		if n != 0 && n != len(req.Seats) {
-			ok = false
-		}
-		n = len(req.Seats)
+	countField := FieldCount
+	var f Fault
+	switch {
+	case from < 0 || from >= p.legs:
+		f = Fault{Field: FieldFrom, Index: -1, Limit: int64(p.legs - 1), Actual: int64(from)}
+	case to <= from || to > p.legs:
+		f = Fault{Field: FieldTo, Index: -1, Limit: int64(p.legs), Actual: int64(to)}
+	case len(req.Seats) > 0 && n != 0 && n != len(req.Seats):
+		f = Fault{Field: FieldCount, Index: -1, Limit: int64(len(req.Seats)), Actual: int64(n)}
 	}
-	if !ok || req.User == 0 || n < 1 || req.ExpectedTotalCents < 0 || (!p.spec.RealName && len(req.Holders) > 0) {
-		return modelOutcome{result: ResultInvalidArgument}
+	if len(req.Seats) > 0 {
+		n, countField = len(req.Seats), FieldSeats
+	}
+	switch {
+	case f.Field != FieldNone:
+	case req.User == 0:
+		f = Fault{Field: FieldUser, Index: -1}
+	case n < 1:
+		f = Fault{Field: FieldCount, Index: -1, Actual: int64(n)}
+	case req.ExpectedTotalCents < 0:
+		f = Fault{Field: FieldExpectedTotal, Index: -1, Actual: req.ExpectedTotalCents}
+	case !p.spec.RealName && len(req.Holders) > 0:
+		f = Fault{Field: FieldHolders, Index: -1, Actual: int64(len(req.Holders))}
+	}
+	if f.Field != FieldNone {
+		return refuse(ResultInvalidArgument, f)
 	}
 	if req.Category != "" && !slices.ContainsFunc(p.spec.Categories, func(c Category) bool { return c.ID == req.Category }) {
-		return modelOutcome{result: ResultUnknownCategory}
+		return refuse(ResultUnknownCategory, Fault{Field: FieldCategory, Index: -1})
 	}
 	if n > p.spec.MaxSeatsPerHold {
-		return modelOutcome{result: ResultHoldLimitExceeded}
+		return refuse(ResultHoldLimitExceeded, Fault{Field: countField, Index: -1, Limit: int64(p.spec.MaxSeatsPerHold), Actual: int64(n)})
 	}
 	if p.spec.RealName {
 		if len(req.Holders) != n {
-			return modelOutcome{result: ResultHoldersMismatch}
+			return refuse(ResultHoldersMismatch, Fault{Field: FieldHolders, Index: -1, Limit: int64(n), Actual: int64(len(req.Holders))})
 		}
 		for i, h := range req.Holders {
-			if h.Name == "" || h.IDNumber == "" || len(h.Name) > MaxNameLen || len(h.IDNumber) > MaxIDLen {
-				return modelOutcome{result: ResultHoldersMismatch}
+			if f := modelHolderFault(h); f != FieldNone {
+				return refuse(ResultHoldersMismatch, Fault{Field: f, Index: i})
 			}
 			for _, o := range req.Holders[:i] {
-				if o.IDNumber == h.IDNumber {
-					return modelOutcome{result: ResultHolderLimitExceeded}
+				if o.IDType == h.IDType && o.IDNumber == h.IDNumber {
+					return refuse(ResultHoldersMismatch, Fault{Field: FieldHolderIDNumber, Index: i})
 				}
 			}
-			for _, r := range p.holders[h.IDNumber] {
+			for _, r := range p.holders[h.IDType.String()+h.IDNumber] {
 				if r[0] < to && from < r[1] {
-					return modelOutcome{result: ResultHolderLimitExceeded}
+					return refuse(ResultHolderLimitExceeded, Fault{Field: FieldHolderIDNumber, Index: i})
 				}
 			}
 		}
 	}
 	if p.users[req.User]+n > p.spec.MaxSeatsPerUser {
-		return modelOutcome{result: ResultUserLimitExceeded}
+		return refuse(ResultUserLimitExceeded, Fault{Field: countField, Index: -1, Limit: int64(p.spec.MaxSeatsPerUser), Actual: int64(p.users[req.User])})
 	}
 	if m.live() >= m.maxLive || len(m.holds) >= m.maxHolds {
-		return modelOutcome{result: ResultTooManyHolds}
+		return refuse(ResultTooManyHolds, noFault)
 	}
 	if len(m.events) >= m.maxOutbox {
-		return modelOutcome{result: ResultOutboxFull}
+		return refuse(ResultOutboxFull, noFault)
 	}
 	var picked []int
 	if len(req.Seats) > 0 {
-		for _, id := range req.Seats {
+		for i, id := range req.Seats {
+			bad := func(r Result) modelOutcome {
+				return modelOutcome{result: r, bad: id, fault: Fault{Field: FieldSeats, Index: i}}
+			}
 			s, ok := p.byID[id]
 			if !ok {
-				return modelOutcome{result: ResultUnknownSeat, bad: id}
+				return bad(ResultUnknownSeat)
 			}
 			if slices.Contains(picked, s) {
-				return modelOutcome{result: ResultInvalidArgument, bad: id}
+				return bad(ResultInvalidArgument)
 			}
 			if req.Category != "" && p.seats[s].cat != req.Category {
-				return modelOutcome{result: ResultWrongCategory, bad: id}
+				return bad(ResultWrongCategory)
 			}
 			if slices.Contains(p.status[s][from:to], SeatBlocked) {
-				return modelOutcome{result: ResultSeatBlocked, bad: id}
+				return bad(ResultSeatBlocked)
 			}
 			for l := from; l < to; l++ {
 				if p.status[s][l] != SeatFree {
-					return modelOutcome{result: ResultSeatTaken, bad: id}
+					return bad(ResultSeatTaken)
 				}
 			}
 			picked = append(picked, s)
@@ -243,7 +392,7 @@ func (m *model) hold(now int64, req *HoldRequest) modelOutcome {
 		var r Result
 		picked, r = p.best(req, n, from, to)
 		if r != ResultOK {
-			return modelOutcome{result: r}
+			return refuse(r, noFault)
 		}
 	}
 	var total int64
@@ -251,12 +400,13 @@ func (m *model) hold(now int64, req *HoldRequest) modelOutcome {
 		total += p.seats[s].price
 	}
 	if req.CheckTotal && req.ExpectedTotalCents < total {
-		return modelOutcome{result: ResultPriceMismatch}
+		return refuse(ResultPriceMismatch, Fault{Field: FieldExpectedTotal, Index: -1, Actual: total})
 	}
 	m.seq++
+	m.touch(p)
 	h := &modelHold{id: HoldID(m.seq<<GroupBits | uint64(m.group)), user: req.User, prog: p, from: from, to: to,
 		status: HoldHeld, createdAt: m.now, expiresAt: m.now + int64(p.spec.HoldTTL), waiting: true,
-		req: req.RequestID, total: total}
+		req: req.RequestID, canon: canon, total: total}
 	order := make([]int, len(picked))
 	for i := range order {
 		order[i] = i
@@ -279,12 +429,13 @@ func (m *model) hold(now int64, req *HoldRequest) modelOutcome {
 		}
 		p.users[h.user]++
 		if h.holders != nil {
-			p.holders[h.holders[i].IDNumber] = append(p.holders[h.holders[i].IDNumber], [2]int{from, to})
+			k := h.holders[i].IDType.String() + h.holders[i].IDNumber
+			p.holders[k] = append(p.holders[k], [2]int{from, to})
 		}
 	}
 	m.holds[h.id] = h
 	m.emit(EventHoldPlaced, h, h.seats, total)
-	return modelOutcome{result: ResultOK, id: h.id, seats: p.ids(h.seats), total: total}
+	return modelOutcome{result: ResultOK, fault: noFault, id: h.id, seats: p.ids(h.seats), total: total}
 }
 
 func (p *modelProgram) ids(seats []int) []string {
@@ -369,7 +520,7 @@ func (p *modelProgram) best(req *HoldRequest, n, from, to int) ([]int, Result) {
 }
 
 func (m *model) confirm(now int64, id HoldID) Result {
-	m.now = max(m.now, now)
+	m.advance(now)
 	h := m.holds[id]
 	if h == nil {
 		return ResultHoldNotFound
@@ -383,10 +534,7 @@ func (m *model) confirm(now int64, id HoldID) Result {
 		}
 		return ResultHoldReleased
 	}
-	if m.now >= h.expiresAt {
-		m.release(h, ReleaseExpired)
-		return ResultHoldExpired
-	}
+	m.touch(h.prog)
 	for _, s := range h.seats {
 		for l := h.from; l < h.to; l++ {
 			h.prog.status[s][l] = SeatSold
@@ -398,7 +546,7 @@ func (m *model) confirm(now int64, id HoldID) Result {
 }
 
 func (m *model) releaseCmd(now int64, id HoldID, owner uint64, reason ReleaseReason) Result {
-	m.now = max(m.now, now)
+	m.advance(now)
 	h := m.holds[id]
 	switch {
 	case h == nil:
@@ -417,6 +565,7 @@ func (m *model) releaseCmd(now int64, id HoldID, owner uint64, reason ReleaseRea
 }
 
 func (m *model) release(h *modelHold, reason ReleaseReason) {
+	m.touch(h.prog)
 	for i, s := range h.seats {
 		for l := h.from; l < h.to; l++ {
 			h.prog.status[s][l] = SeatFree
@@ -433,7 +582,7 @@ func (p *modelProgram) dropSeat(h *modelHold, i int) {
 		delete(p.users, h.user)
 	}
 	if h.holders != nil {
-		id := h.holders[i].IDNumber
+		id := h.holders[i].IDType.String() + h.holders[i].IDNumber
 		rs := p.holders[id]
 		j := slices.Index(rs, [2]int{h.from, h.to})
 		p.holders[id] = slices.Delete(rs, j, j+1)
@@ -444,7 +593,7 @@ func (p *modelProgram) dropSeat(h *modelHold, i int) {
 }
 
 func (m *model) refund(now int64, id HoldID, seats []string) (Result, int64, string) {
-	m.now = max(m.now, now)
+	m.advance(now)
 	h := m.holds[id]
 	if h == nil {
 		return ResultHoldNotFound, 0, ""
@@ -485,6 +634,7 @@ func (m *model) refund(now int64, id HoldID, seats []string) (Result, int64, str
 		}
 	}
 	var amount int64
+	m.touch(p)
 	slices.Sort(which)
 	var refunded []int
 	for _, i := range which {
@@ -510,6 +660,9 @@ func (m *model) refund(now int64, id HoldID, seats []string) (Result, int64, str
 
 func (m *model) tick(now int64) []HoldID {
 	m.now = max(m.now, now)
+	for len(m.refusals) > 0 && m.now >= m.refusals[0].at+int64(m.refusals[0].key.prog.spec.HoldTTL) {
+		m.refusals = m.refusals[1:]
+	}
 	var expired []HoldID
 	for {
 		// the next due hold: earliest due time, then lowest id
@@ -544,7 +697,7 @@ func (m *model) tick(now int64) []HoldID {
 }
 
 func (m *model) block(now int64, req *BlockRequest, block bool) (Result, string) {
-	m.now = max(m.now, now)
+	m.advance(now)
 	p := m.programs[req.Program]
 	if p == nil {
 		return ResultProgramNotFound, ""
@@ -583,6 +736,7 @@ func (m *model) block(now int64, req *BlockRequest, block bool) (Result, string)
 			}
 		}
 	}
+	m.touch(p)
 	for _, s := range seats {
 		for l := from; l < to; l++ {
 			if block {
@@ -593,6 +747,35 @@ func (m *model) block(now int64, req *BlockRequest, block bool) (Result, string)
 		}
 	}
 	return ResultOK, ""
+}
+
+// lapsed returns the held holds of p whose TTL has ended by now.
+func (m *model) lapsed(p *modelProgram, now int64) []*modelHold {
+	var out []*modelHold
+	for _, h := range m.holds {
+		if h.prog == p && h.status == HoldHeld && now >= h.expiresAt {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// view is p's seat status per leg as a read at now sees it: the seats of
+// lapsed holds free.
+func (m *model) view(p *modelProgram, now int64) *modelProgram {
+	v := *p
+	v.status = make([][]SeatStatus, len(p.status))
+	for s := range p.status {
+		v.status[s] = slices.Clone(p.status[s])
+	}
+	for _, h := range m.lapsed(p, now) {
+		for _, s := range h.seats {
+			for l := h.from; l < h.to; l++ {
+				v.status[s][l] = SeatFree
+			}
+		}
+	}
+	return &v
 }
 
 // availability counts per category over a range, seat by seat.

@@ -80,6 +80,7 @@ type Program struct {
 	refundResells bool
 	open          bool
 	legs          int
+	version       uint64 // the log index of the last change to its seats, holds or sale (Engine.SetLogIndex)
 
 	sections     []section
 	sectionIndex map[string]uint16
@@ -114,8 +115,13 @@ type holderRange struct {
 	hold     HoldID
 }
 
+// validID reports whether s can be a program or category id: 1-MaxIDLen
+// of [A-Za-z0-9._-], starting with a letter or digit. Such ids travel in
+// URL paths and queries as they are, with nothing to escape, and none is
+// a dot segment ("." or ".."), which URL clients resolve away (RFC 3986
+// section 5.2.4).
 func validID(s string) bool {
-	if s == "" || len(s) > MaxIDLen {
+	if s == "" || len(s) > MaxIDLen || !isAlnum(s[0]) {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -134,7 +140,7 @@ func validID(s string) bool {
 func compile(spec *ProgramSpec) (*Program, error) {
 	p := &Program{id: spec.ID, name: spec.Name}
 	if !validID(spec.ID) {
-		return nil, fmt.Errorf("program id %q: want 1-%d of [A-Za-z0-9._-]", spec.ID, MaxIDLen)
+		return nil, fmt.Errorf("program id %q: want 1-%d of [A-Za-z0-9._-], starting with a letter or digit", spec.ID, MaxIDLen)
 	}
 	if len(spec.Name) > MaxNameLen {
 		return nil, fmt.Errorf("name: longer than %d bytes", MaxNameLen)
@@ -160,7 +166,7 @@ func compile(spec *ProgramSpec) (*Program, error) {
 	p.catIndex = make(map[string]uint8, len(p.cats))
 	for i, c := range p.cats {
 		if !validID(c.ID) {
-			return nil, fmt.Errorf("categories[%d]: id %q: want 1-%d of [A-Za-z0-9._-]", i, c.ID, MaxIDLen)
+			return nil, fmt.Errorf("categories[%d]: id %q: want 1-%d of [A-Za-z0-9._-], starting with a letter or digit", i, c.ID, MaxIDLen)
 		}
 		if _, dup := p.catIndex[c.ID]; dup {
 			return nil, fmt.Errorf("categories[%d]: duplicate id %q", i, c.ID)
@@ -324,6 +330,10 @@ func (p *Program) compileLayout(l *Layout) error {
 	}
 	p.buildIndexes()
 	return nil
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 // validPart reports whether s can be a section or row id inside a seat id.

@@ -1,6 +1,10 @@
 package inventory
 
-import "math/bits"
+import (
+	"math/bits"
+	"slices"
+	"strconv"
+)
 
 // ID returns the program's id.
 func (p *Program) ID() string { return p.id }
@@ -8,6 +12,10 @@ func (p *Program) ID() string { return p.id }
 // Spec returns the program's description (seats sorted by column, defaults
 // filled in).
 func (p *Program) Spec() ProgramSpec { return p.spec() }
+
+// Version returns the log index of the last change to the program's seats,
+// holds or sale (see Engine.SetLogIndex).
+func (p *Program) Version() uint64 { return p.version }
 
 // SaleOpen reports whether holds are accepted.
 func (p *Program) SaleOpen() bool { return p.open }
@@ -69,14 +77,37 @@ func (e *Engine) programRange(programID string, from, to int) (*Program, uint8, 
 	return p, f, t, ResultOK
 }
 
+// Version names a program's state as a read at some clock saw it: the log
+// index of the program's last change, and how many of its held holds had
+// reached the end of their TTL by the read's clock without a command
+// having expired them yet (a read shows those expired). Given Index, the
+// lapsed holds only grow as the clock moves, so their number names the
+// set: two reads with equal Versions saw the same state.
+type Version struct {
+	Index  uint64
+	Lapsed int
+}
+
+// String formats the version as the contract's opaque version string:
+// the index, then "." and Lapsed when it is not zero.
+func (v Version) String() string {
+	s := strconv.FormatUint(v.Index, 10)
+	if v.Lapsed > 0 {
+		s += "." + strconv.Itoa(v.Lapsed)
+	}
+	return s
+}
+
 // Availability counts each category's seats over legs [from, to) (to == 0:
-// the last stop). A one-leg range reads the counters; a longer one combines
-// the rows' bitsets word by word, never seat by seat. Results:
-// ProgramNotFound, InvalidArgument.
-func (e *Engine) Availability(programID string, from, to int) ([]CategoryAvailability, Result) {
+// the last stop) as they are at now, the reader's clock: seats of holds
+// whose TTL has ended count as free, though no command has expired them
+// yet. A one-leg range reads the counters; a longer one combines the rows'
+// bitsets word by word, never seat by seat. Results: ProgramNotFound,
+// InvalidArgument.
+func (e *Engine) Availability(programID string, from, to int, now int64) ([]CategoryAvailability, Version, Result) {
 	p, f, t, r := e.programRange(programID, from, to)
 	if r != ResultOK {
-		return nil, r
+		return nil, Version{}, r
 	}
 	out := make([]CategoryAvailability, len(p.cats))
 	for c := range out {
@@ -87,14 +118,86 @@ func (e *Engine) Availability(programID string, from, to int) ([]CategoryAvailab
 			n := p.counts[c*p.legs+int(f)]
 			out[c].Free, out[c].Held, out[c].Sold, out[c].Blocked = int(n.free), int(n.held), int(n.sold), int(n.blocked)
 		}
-		return out, ResultOK
+	} else {
+		p.countRange(f, t, out)
+		for c := range out {
+			a := &out[c]
+			a.Held = a.Capacity - a.Free - a.Sold - a.Blocked
+		}
 	}
-	p.countRange(f, t, out)
-	for c := range out {
-		a := &out[c]
-		a.Held = a.Capacity - a.Free - a.Sold - a.Blocked
+	lapsed := e.lapsed(p, now)
+	for _, ls := range lapsedSeats(lapsed) {
+		was, is := p.rangeStatus(ls.seat, f, t), p.rangeStatusFreed(ls.seat, f, t, ls.legs)
+		if was != is {
+			a := &out[p.seatCat[ls.seat]]
+			*a.count(was)--
+			*a.count(is)++
+		}
 	}
-	return out, ResultOK
+	return out, Version{Index: p.version, Lapsed: len(lapsed)}, ResultOK
+}
+
+// count returns the counter of one status.
+func (a *CategoryAvailability) count(s SeatStatus) *int {
+	switch s {
+	case SeatFree:
+		return &a.Free
+	case SeatHeld:
+		return &a.Held
+	case SeatSold:
+		return &a.Sold
+	}
+	return &a.Blocked
+}
+
+// lapsed returns program p's held holds whose TTL has ended by now. They
+// are the expiry heap's entries due by now, which form a subtree at its
+// root: the walk visits only them and their children.
+func (e *Engine) lapsed(p *Program, now int64) []*hold {
+	var out []*hold
+	var walk func(i int)
+	walk = func(i int) {
+		if i >= len(e.expiry) || e.expiry[i].at > now {
+			return
+		}
+		if h := e.holds[e.expiry[i].id]; h.prog == p && !h.retiring && h.lapsed(now) {
+			out = append(out, h)
+		}
+		walk(2*i + 1)
+		walk(2*i + 2)
+	}
+	walk(0)
+	return out
+}
+
+// lapsedSeat is a seat of lapsed holds with the legs they free.
+type lapsedSeat struct {
+	seat uint32
+	legs uint64 // bit l: leg l
+}
+
+// lapsedSeats lists the seats of holds, each once, by seat.
+func lapsedSeats(hs []*hold) []lapsedSeat {
+	var out []lapsedSeat
+	for _, h := range hs {
+		var legs uint64
+		for l := h.from; l < h.to; l++ {
+			legs |= 1 << l
+		}
+		for _, s := range h.seats {
+			out = append(out, lapsedSeat{seat: s, legs: legs})
+		}
+	}
+	slices.SortFunc(out, func(a, b lapsedSeat) int { return int(a.seat) - int(b.seat) })
+	merged := out[:0]
+	for _, ls := range out {
+		if n := len(merged); n > 0 && merged[n-1].seat == ls.seat {
+			merged[n-1].legs |= ls.legs
+			continue
+		}
+		merged = append(merged, ls)
+	}
+	return merged
 }
 
 // countRange adds each category's free, sold and blocked seats over legs
@@ -132,36 +235,68 @@ func (p *Program) countRange(from, to uint8, out []CategoryAvailability) {
 	}
 }
 
-// SeatState is one seat's status over a leg range.
-type SeatState struct {
-	Seat   uint32
-	Status SeatStatus
-}
-
-// SeatMap returns every seat of the program (of one category if category is
-// not empty) in layout order with its status over legs [from, to). Results:
-// ProgramNotFound, InvalidArgument, UnknownCategory.
-func (e *Engine) SeatMap(programID, category string, from, to int) ([]SeatState, Result) {
+// SeatMap returns every seat's status over legs [from, to) (to == 0: the
+// last stop), indexed by seat in the program's seat order (sections, rows
+// and seats by column, as Spec lists them), as they are at now, the
+// reader's clock (see Availability). It reuses dst's memory. Results:
+// ProgramNotFound, InvalidArgument.
+func (e *Engine) SeatMap(programID string, from, to int, now int64, dst []SeatStatus) ([]SeatStatus, Version, Result) {
 	p, f, t, r := e.programRange(programID, from, to)
 	if r != ResultOK {
-		return nil, r
+		return dst[:0], Version{}, r
 	}
-	cat := -1
-	if category != "" {
-		c, ok := p.catIndex[category]
-		if !ok {
-			return nil, ResultUnknownCategory
+	out := slices.Grow(dst[:0], len(p.seatRow))[:len(p.seatRow)]
+	n := int(t - f)
+	for ri := range p.rows {
+		r := &p.rows[ri]
+		word := ^uint32(0)
+		var fr, so, bl uint64 // the row's current word over the range: free on every leg, sold or blocked on some
+		for s := r.firstSeat; s < r.firstSeat+r.nSeats; s++ {
+			pos := uint32(p.seatPos[s])
+			if w := pos >> 6; w != word {
+				word = w
+				base := int(r.word0+w)*p.legs + int(f)
+				fr, so, bl = p.free[base], p.sold[base], p.block[base]
+				for l := 1; l < n; l++ {
+					fr &= p.free[base+l]
+					so |= p.sold[base+l]
+					bl |= p.block[base+l]
+				}
+			}
+			bit := uint64(1) << (pos & 63)
+			switch {
+			case bl&bit != 0:
+				out[s] = SeatBlocked
+			case so&bit != 0:
+				out[s] = SeatSold
+			case fr&bit != 0:
+				out[s] = SeatFree
+			default:
+				out[s] = SeatHeld
+			}
 		}
-		cat = int(c)
 	}
-	out := make([]SeatState, 0, len(p.seatRow))
-	for s := range uint32(len(p.seatRow)) {
-		if cat >= 0 && int(p.seatCat[s]) != cat {
+	lapsed := e.lapsed(p, now)
+	for _, ls := range lapsedSeats(lapsed) {
+		out[ls.seat] = p.rangeStatusFreed(ls.seat, f, t, ls.legs)
+	}
+	return out, Version{Index: p.version, Lapsed: len(lapsed)}, ResultOK
+}
+
+// rangeStatusFreed is rangeStatus with the legs in freed counted free.
+func (p *Program) rangeStatusFreed(s uint32, from, to uint8, freed uint64) SeatStatus {
+	worst := SeatFree
+	for l := from; l < to; l++ {
+		if freed&(1<<l) != 0 {
 			continue
 		}
-		out = append(out, SeatState{Seat: s, Status: p.rangeStatus(s, f, t)})
+		st := p.status(s, l)
+		if st == SeatBlocked {
+			return st
+		}
+		worst = max(worst, st)
 	}
-	return out, ResultOK
+	return worst
 }
 
 // rangeStatus is seat s's worst status over legs [from, to).
@@ -182,7 +317,8 @@ type Stats struct {
 	Programs  int
 	Holds     int // hold records kept
 	LiveHolds int // holds waiting for payment
-	Dedupe    int // request ids remembered
+	Dedupe    int // request ids of holds remembered
+	Refusals  int // refusals remembered
 	Expiries  int // entries in the expiry heap
 	Shards    []ShardStats
 }
@@ -204,7 +340,7 @@ type LegCounts struct {
 func (e *Engine) Stats() Stats {
 	st := Stats{
 		Programs: len(e.programs), Holds: len(e.holds), LiveHolds: e.live,
-		Dedupe: len(e.dedupe), Expiries: len(e.expiry),
+		Dedupe: len(e.dedupe), Refusals: len(e.refusals), Expiries: len(e.expiry),
 	}
 	for _, p := range e.programs {
 		for c := range p.cats {

@@ -41,6 +41,8 @@ const (
 	ResultHoldConfirmed       Result = 28 // a release of a hold that is already confirmed
 	ResultTooManySeats        Result = 29 // Config.MaxSeats would be passed
 	ResultOutboxFull          Result = 30 // Config.MaxOutbox events wait for the relay
+	ResultRequestReused       Result = 31 // the request id was used, within its window, for a different request
+	ResultRefusalsFull        Result = 32 // Config.MaxRefusals refusals are remembered, none old enough to forget
 )
 
 var resultNames = [...]string{
@@ -75,6 +77,8 @@ var resultNames = [...]string{
 	ResultHoldConfirmed:       "hold_confirmed",
 	ResultTooManySeats:        "too_many_seats",
 	ResultOutboxFull:          "outbox_full",
+	ResultRequestReused:       "request_reused",
+	ResultRefusalsFull:        "refusals_full",
 }
 
 // String returns the result's stable snake_case name.

@@ -13,16 +13,19 @@ import (
 // are a length and bytes.
 //
 //	magic "seatdsn" | version byte
-//	group | now | seq | programs | holds | outbox
+//	group | now | seq | programs | holds | outbox | refusals
 //	CRC-32C of everything before it, 4 bytes little endian
 //
 // A program is its description in canonical form (sections, rows, and seats
 // sorted by column; per row the column gaps, category runs, flagged seats
-// and custom labels, each only when present) plus its blocked seat-legs. A
-// hold is its fields in id order, status and flags in one byte, seats as
-// deltas.
+// and custom labels, each only when present) plus its blocked seat-legs,
+// then its version. A hold is its fields in id order, status and flags in
+// one byte, seats as deltas, and, while its request id is remembered, the
+// id and the request's fingerprint.
 // The outbox is its last sequence number, the events not yet acknowledged
 // (their count gives the acknowledged number) and their fields.
+// Refusals are the remembered ones, oldest first, with their key,
+// fingerprint and fault.
 // Everything else - free, held and sold bitsets, counters, run summaries,
 // per-user and real-name indexes, the request-id table and the expiry
 // heap - is rebuilt from those on restore, so the size is
@@ -30,7 +33,7 @@ import (
 // unique: a restored engine encodes to the same bytes.
 const (
 	snapshotMagic   = "seatdsn"
-	snapshotVersion = 1
+	snapshotVersion = 2
 )
 
 // Snapshot errors.
@@ -101,6 +104,7 @@ func (e *Engine) AppendSnapshot(b []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(len(e.programs)))
 	for _, p := range e.programs {
 		b = p.appendTo(b)
+		b = binary.AppendUvarint(b, p.version)
 	}
 	b = binary.AppendUvarint(b, uint64(len(e.holds)))
 	var prevID HoldID
@@ -133,6 +137,7 @@ func (e *Engine) AppendSnapshot(b []byte) []byte {
 		}
 		if f&holdHasReq != 0 {
 			b = append(b, h.req[:]...)
+			b = binary.LittleEndian.AppendUint64(b, h.fp)
 		}
 		b = binary.AppendVarint(b, h.createdAt-prevAt)
 		prevAt = h.createdAt
@@ -148,12 +153,77 @@ func (e *Engine) AppendSnapshot(b []byte) []byte {
 		if h.prog.realName {
 			for _, hd := range h.holders {
 				b = appendString(b, hd.Name)
+				b = append(b, byte(hd.IDType))
 				b = appendString(b, hd.IDNumber)
 			}
 		}
 	}
 	b = e.appendOutbox(b)
+	b = e.appendRefusals(b)
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
+}
+
+// appendRefusals encodes the remembered refusals in the order they were
+// made (stale queue entries stand for nothing and are left out).
+func (e *Engine) appendRefusals(b []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(e.refusals)))
+	prevAt := e.now
+	for _, en := range e.refusalQ[e.refusalHead:] {
+		if !e.liveRefusal(en) {
+			continue
+		}
+		r := e.refusals[en.key]
+		b = binary.AppendUvarint(b, en.key.user)
+		b = binary.AppendUvarint(b, uint64(en.key.prog))
+		b = append(b, en.key.req[:]...)
+		b = binary.LittleEndian.AppendUint64(b, r.fp)
+		b = binary.AppendVarint(b, r.at-prevAt)
+		prevAt = r.at
+		b = append(b, byte(r.result), byte(r.field))
+		b = binary.AppendVarint(b, int64(r.index))
+		b = binary.AppendVarint(b, r.limit)
+		b = binary.AppendVarint(b, r.actual)
+	}
+	return b
+}
+
+func (d *decoder) refusals(e *Engine) {
+	n := d.count(30, uint64(e.cfg.MaxRefusals))
+	at := e.now
+	for range n {
+		var k dedupeKey
+		k.user = d.uvarint()
+		pi := d.uvarint()
+		copy(k.req[:], d.bytes(len(k.req)))
+		var r refusal
+		if fp := d.bytes(8); fp != nil {
+			r.fp = binary.LittleEndian.Uint64(fp)
+		}
+		at += d.varint()
+		r.at = at
+		r.result, r.field = Result(d.byte()), Field(d.byte())
+		index := d.varint()
+		r.limit, r.actual = d.varint(), d.varint()
+		if d.err != nil {
+			return
+		}
+		if pi >= uint64(len(e.programs)) || k.user == 0 || k.req == (RequestID{}) || !remembered(r.result) ||
+			int(r.field) >= len(fieldNames) || index < -1 || index >= MaxSeatsPerHoldLimit || r.at > e.now {
+			d.fail("refusal malformed")
+			return
+		}
+		if n := len(e.refusalQ); n > 0 && e.refusalQ[n-1].at > r.at {
+			d.fail("refusals out of order")
+			return
+		}
+		k.prog, r.index = int32(pi), int16(index)
+		if _, dup := e.refusals[k]; dup {
+			d.fail("refusal twice")
+			return
+		}
+		e.refusals[k] = r
+		e.refusalQ = append(e.refusalQ, refusalEntry{key: k, at: r.at})
+	}
 }
 
 func (e *Engine) appendOutbox(b []byte) []byte {
@@ -490,6 +560,7 @@ func decodeBody(cfg Config, body []byte) (*Engine, error) {
 			return nil, fmt.Errorf("%w: program %q twice", ErrSnapshotCorrupt, p.id)
 		}
 		e.addProgram(p)
+		p.version = d.uvarint()
 	}
 	nHolds := d.count(8, uint64(cfg.MaxHolds))
 	var id HoldID
@@ -510,6 +581,9 @@ func decodeBody(cfg Config, body []byte) (*Engine, error) {
 		}
 		if f&holdHasReq != 0 {
 			copy(h.req[:], d.bytes(len(h.req)))
+			if fp := d.bytes(8); fp != nil {
+				h.fp = binary.LittleEndian.Uint64(fp)
+			}
 		}
 		at += d.varint()
 		h.createdAt = at
@@ -552,7 +626,10 @@ func decodeBody(cfg Config, body []byte) (*Engine, error) {
 		if p.realName {
 			h.holders = make([]Holder, n)
 			for i := range h.holders {
-				h.holders[i] = Holder{Name: d.string(), IDNumber: d.string()}
+				h.holders[i] = Holder{Name: d.string(), IDType: IDType(d.byte()), IDNumber: d.string()}
+				if d.err == nil && checkHolder(&h.holders[i]) != FieldNone {
+					d.fail("hold %d: holder %d malformed", id, i)
+				}
 			}
 		}
 		if d.err != nil {
@@ -563,6 +640,7 @@ func decodeBody(cfg Config, body []byte) (*Engine, error) {
 		}
 	}
 	d.outbox(e)
+	d.refusals(e)
 	if d.err != nil {
 		return nil, d.err
 	}

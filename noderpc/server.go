@@ -36,6 +36,9 @@ type Config struct {
 	// DefaultHoldTTL is the hold TTL of a program created without one.
 	// Zero leaves it to the engine (inventory.DefaultHoldTTL).
 	DefaultHoldTTL time.Duration
+	// Clock is the reading node's clock: reads show holds whose TTL has
+	// ended by it as expired. Default time.Now.
+	Clock func() time.Time
 }
 
 // Validate reports a default out of the engine's range.
@@ -51,8 +54,41 @@ func New(node *raftfsm.Node, cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
 	return &Server{node: node, cfg: cfg}, nil
 }
+
+// now is the reading node's clock, as the engine counts time.
+func (s *Server) now() int64 { return s.cfg.Clock().UnixNano() }
+
+// fieldNames are the engine's fields as this RPC names them.
+var fieldNames = map[inventory.Field]string{
+	inventory.FieldUser: "user_id", inventory.FieldFrom: "from_leg", inventory.FieldTo: "to_leg", inventory.FieldCount: "count",
+	inventory.FieldSeats: "seat_ids", inventory.FieldHolders: "holders", inventory.FieldHolderName: "holders.name",
+	inventory.FieldHolderIDNumber: "holders.id_number", inventory.FieldHolderIDType: "holders.id_type",
+	inventory.FieldExpectedTotal: "expected_total_cents", inventory.FieldCategory: "category", inventory.FieldReason: "reason",
+}
+
+// setFault puts a refusal's machine-readable part on a status.
+func setFault(st *rpc.Status, f inventory.Fault) {
+	if f.Field == inventory.FieldNone {
+		return
+	}
+	st.Field = fieldNames[f.Field]
+	if f.Index >= 0 {
+		st.Index = thrift32(int32(f.Index))
+	}
+	if f.Limit != 0 {
+		st.Limit = &f.Limit
+	}
+	if f.Actual != 0 || f.Field == inventory.FieldExpectedTotal {
+		st.Actual = &f.Actual
+	}
+}
+
+func thrift32(v int32) *int32 { return &v }
 
 // status maps a call's outcome or adapter error to the RPC Status.
 func status(group uint16, o raftfsm.Outcome, err error) *rpc.Status {
@@ -63,6 +99,9 @@ func status(group uint16, o raftfsm.Outcome, err error) *rpc.Status {
 		st.Route = rpc.Route_OK
 		st.Code, st.CodeName, st.Detail = int32(o.Result), o.Result.String(), o.Detail
 		st.AppliedIndex = int64(o.Index)
+		if o.Result != inventory.ResultOK {
+			setFault(st, o.Fault)
+		}
 	case errors.As(err, &nle):
 		st.Route, st.LeaderId, st.LeaderAddr, st.Group = rpc.Route_NOT_LEADER, nle.LeaderID, nle.LeaderRPCAddr, int32(nle.Group)
 	case errors.Is(err, raftfsm.ErrNotLeader):
@@ -81,6 +120,16 @@ func status(group uint16, o raftfsm.Outcome, err error) *rpc.Status {
 
 func badRequest(detail string) *rpc.Status {
 	return &rpc.Status{Route: rpc.Route_BAD_REQUEST, Detail: detail}
+}
+
+// badField refuses a request for one field, as the RPC names it, with the
+// largest value it may take when there is one (limit 0: none).
+func badField(field, detail string, limit int64) *rpc.Status {
+	st := &rpc.Status{Route: rpc.Route_BAD_REQUEST, Field: field, Detail: field + ": " + detail}
+	if limit != 0 {
+		st.Limit = &limit
+	}
+	return st
 }
 
 // unplaced answers for a program this node has no placement for. Only the
@@ -135,6 +184,12 @@ func setResult(st *rpc.Status, r inventory.Result) {
 func (s *Server) CreateProgram(ctx context.Context, req *rpc.CreateProgramRequest) (*rpc.CreateProgramResponse, error) {
 	if req.Spec == nil {
 		return &rpc.CreateProgramResponse{Status: badRequest("spec is missing")}, nil
+	}
+	if ttl := req.Spec.HoldTtlSeconds; ttl != 0 && (ttl < int64(inventory.MinHoldTTL/time.Second) || ttl > int64(inventory.MaxHoldTTL/time.Second)) {
+		// Checked before any arithmetic: seconds times time.Second wraps
+		// past about 292 years.
+		return &rpc.CreateProgramResponse{Status: badField("hold_ttl_seconds", fmt.Sprintf("%d, want %d-%d (0: the default)", ttl,
+			int64(inventory.MinHoldTTL/time.Second), int64(inventory.MaxHoldTTL/time.Second)), int64(inventory.MaxHoldTTL/time.Second))}, nil
 	}
 	spec := specFromRPC(req.Spec)
 	if spec.HoldTTL == 0 {
@@ -253,26 +308,35 @@ func (s *Server) PlaceHolds(ctx context.Context, req *rpc.PlaceHoldsRequest) (*r
 }
 
 // holdFromRPC converts a hold request to its command, or says what is
-// wrong with it.
+// wrong with it. Holders are normalised here, before the log, so that
+// every replica stores the same bytes (see inventory.NormalizeIDNumber).
 func holdFromRPC(req *rpc.HoldRequest) (*raftfsm.Command, *rpc.Status) {
 	if req == nil {
 		return nil, badRequest("hold request is missing")
 	}
 	if len(req.RequestId) != 0 && len(req.RequestId) != len(inventory.RequestID{}) {
-		return nil, badRequest("request_id: want 16 bytes or none")
+		return nil, badField("request_id", "want 16 bytes or none", 0)
 	}
 	if req.UserId <= 0 {
-		return nil, badRequest("user_id: want a positive id")
+		return nil, badField("user_id", "want a positive id", 0)
 	}
 	hr := &inventory.HoldRequest{
 		Program: req.ProgramId, User: uint64(req.UserId), Category: req.Category, Count: int(req.Count),
 		Together: req.Together, Accessible: req.Accessible, From: int(req.FromLeg), To: int(req.ToLeg), Seats: req.SeatIds,
 	}
 	copy(hr.RequestID[:], req.RequestId)
-	for _, h := range req.Holders {
-		if h != nil {
-			hr.Holders = append(hr.Holders, inventory.Holder{Name: h.Name, IDNumber: h.IdNumber})
+	for i, h := range req.Holders {
+		if h == nil {
+			continue
 		}
+		t, ok := inventory.ParseIDType(h.IdType)
+		if !ok {
+			st := badField("holders.id_type", fmt.Sprintf("holder %d: %q, want resident_id or passport", i, h.IdType), 0)
+			st.Index = thrift32(int32(i))
+			return nil, st
+		}
+		hr.Holders = append(hr.Holders, inventory.Holder{Name: inventory.NormalizeName(h.Name), IDType: t,
+			IDNumber: inventory.NormalizeIDNumber(h.IdNumber)})
 	}
 	if req.ExpectedTotalCents != nil {
 		hr.CheckTotal, hr.ExpectedTotalCents = true, *req.ExpectedTotalCents
@@ -310,7 +374,7 @@ func (s *Server) GetHold(ctx context.Context, req *rpc.GetHoldRequest) (*rpc.Hol
 	}
 	resp := &rpc.HoldResponse{}
 	resp.Status = s.read(ctx, g, req.Consistent, func(e *inventory.Engine) {
-		if h, ok := e.GetHold(id); ok {
+		if h, ok := e.GetHold(id, s.now()); ok {
 			resp.Hold = holdToRPC(&h)
 		}
 	})
@@ -331,7 +395,7 @@ func (s *Server) holdCommand(ctx context.Context, id inventory.HoldID, cmd *raft
 	resp := &rpc.HoldResponse{Status: status(g, o, err)}
 	if err == nil {
 		s.node.Read(g, func(e *inventory.Engine, _ uint64) {
-			if h, ok := e.GetHold(id); ok {
+			if h, ok := e.GetHold(id, s.now()); ok {
 				resp.Hold = holdToRPC(&h)
 			}
 		})
@@ -384,7 +448,9 @@ func (s *Server) Availability(ctx context.Context, req *rpc.AvailabilityRequest)
 	var res inventory.Result
 	resp.Status = s.read(ctx, g, req.Consistent, func(e *inventory.Engine) {
 		var cats []inventory.CategoryAvailability
-		cats, res = e.Availability(req.ProgramId, int(req.FromLeg), int(req.ToLeg))
+		var v inventory.Version
+		cats, v, res = e.Availability(req.ProgramId, int(req.FromLeg), int(req.ToLeg), s.now())
+		resp.Version = v.String()
 		for _, c := range cats {
 			resp.Categories = append(resp.Categories, &rpc.CategoryAvailability{
 				Id: c.ID, Capacity: int32(c.Capacity), Free: int32(c.Free), Held: int32(c.Held), Sold: int32(c.Sold), Blocked: int32(c.Blocked),
@@ -405,14 +471,16 @@ func (s *Server) SeatMap(ctx context.Context, req *rpc.SeatMapRequest) (*rpc.Sea
 	resp := &rpc.SeatMapResponse{}
 	var res inventory.Result
 	resp.Status = s.read(ctx, g, req.Consistent, func(e *inventory.Engine) {
-		var states []inventory.SeatState
-		states, res = e.SeatMap(req.ProgramId, "", int(req.FromLeg), int(req.ToLeg))
+		var states []inventory.SeatStatus
+		var v inventory.Version
+		states, v, res = e.SeatMap(req.ProgramId, int(req.FromLeg), int(req.ToLeg), s.now(), nil)
 		if res != inventory.ResultOK {
 			return
 		}
+		resp.Version = v.String()
 		resp.Statuses = make([]byte, len(states))
-		for i, ss := range states {
-			resp.Statuses[i] = byte(ss.Status)
+		for i, st := range states {
+			resp.Statuses[i] = byte(st)
 		}
 	})
 	setResult(resp.Status, res)
@@ -530,6 +598,7 @@ func holdToRPC(h *inventory.HoldInfo) *rpc.Hold {
 		HoldId: int64(h.ID), OrderNo: int64(h.OrderNo), ProgramId: h.Program.ID(), UserId: int64(h.User),
 		Status: h.Status.String(), Reason: h.Reason.String(), FromLeg: int32(h.From), ToLeg: int32(h.To),
 		TotalCents: h.TotalCents, CreatedAtUnixMs: h.CreatedAt / int64(time.Millisecond), ExpiresAtUnixMs: h.ExpiresAt / int64(time.Millisecond),
+		CreatedAtUnixNs: h.CreatedAt, ExpiresAtUnixNs: h.ExpiresAt,
 	}
 	for i, s := range h.Seats {
 		info := h.Program.Seat(s)
@@ -537,7 +606,7 @@ func holdToRPC(h *inventory.HoldInfo) *rpc.Hold {
 			Refunded: h.Refunded&(1<<i) != 0})
 	}
 	for _, hd := range h.Holders {
-		r.Holders = append(r.Holders, &rpc.Holder{Name: hd.Name, IdNumber: hd.IDNumber})
+		r.Holders = append(r.Holders, &rpc.Holder{Name: hd.Name, IdNumber: hd.IDNumber, IdType: hd.IDType.String()})
 	}
 	return r
 }

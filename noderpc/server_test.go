@@ -348,3 +348,114 @@ func TestPlaceHolds(t *testing.T) {
 		t.Fatalf("%d seats free after a batch holding 3; want 27", f)
 	}
 }
+
+// TestRPCRefusalDetails: a refusal carries what was wrong, machine
+// readable, named as the RPC names it; numbers are checked before any
+// arithmetic; holders' ID numbers are normalised before the log.
+func TestRPCRefusalDetails(t *testing.T) {
+	c := startNode(t)
+	ctx := context.Background()
+	spec := arenaSpec()
+	spec.RealName = true
+	spec.Stops = []string{"Beijing", "Jinan", "Nanjing", "Shanghai"}
+	if r, _ := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: spec}); code(r.Status) != "ok" {
+		t.Fatalf("CreateProgram = %v", r.Status)
+	}
+	c.SetSale(ctx, &rpc.SetSaleRequest{ProgramId: "show", Open: true})
+	// 11010519491231002X, as typed in full-width digits, a lower-case check
+	// character and spaces: one person.
+	typed := "１１０１０５ １９４９１２３１ ００２ｘ"
+	h, _ := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: 1, SeatIds: []string{"A/2/1"}, FromLeg: 0, ToLeg: 2,
+		Holders: []*rpc.Holder{{Name: " Zhang San ", IdNumber: typed}}})
+	if code(h.Status) != "ok" || h.Hold.Holders[0].IdNumber != "11010519491231002X" || h.Hold.Holders[0].Name != "Zhang San" ||
+		h.Hold.Holders[0].IdType != "resident_id" {
+		t.Fatalf("PlaceHold(typed id) = %v %+v", h.Status, h.Hold)
+	}
+	i32 := func(v int32) *int32 { return &v }
+	i64 := func(v int64) *int64 { return &v }
+	low := int64(1)
+	tests := []struct {
+		name  string
+		req   *rpc.HoldRequest
+		want  string
+		field string
+		index *int32
+		limit *int64
+	}{
+		{"to past the last stop", &rpc.HoldRequest{Count: 1, ToLeg: 9}, "invalid_argument", "to_leg", nil, i64(3)},
+		{"from past the last leg", &rpc.HoldRequest{Count: 1, FromLeg: 3}, "invalid_argument", "from_leg", nil, i64(2)},
+		{"too many seats", &rpc.HoldRequest{Count: 7}, "hold_limit_exceeded", "count", nil, i64(6)},
+		{"holders missing", &rpc.HoldRequest{Count: 2, Holders: []*rpc.Holder{{Name: "A", IdNumber: "320102198511151230"}}},
+			"holders_mismatch", "holders", nil, i64(2)},
+		{"a malformed id", &rpc.HoldRequest{Count: 2, Holders: []*rpc.Holder{{Name: "A", IdNumber: "320102198511151230"}, {Name: "B", IdNumber: "320102198511151231"}}},
+			"holders_mismatch", "holders.id_number", i32(1), nil},
+		{"one person twice", &rpc.HoldRequest{Count: 2, Holders: []*rpc.Holder{{Name: "A", IdNumber: "320102198511151230"}, {Name: "B", IdNumber: "32010219851115123 0"}}},
+			"holders_mismatch", "holders.id_number", i32(1), nil},
+		{"the same person on an overlapping leg", &rpc.HoldRequest{Count: 1, FromLeg: 1, ToLeg: 3, Holders: []*rpc.Holder{{Name: "Z", IdNumber: "11010519491231002X"}}},
+			"holder_limit_exceeded", "holders.id_number", i32(0), nil},
+		{"an unknown id type", &rpc.HoldRequest{Count: 1, Holders: []*rpc.Holder{{Name: "Z", IdNumber: "E12345678", IdType: "visa"}}},
+			"", "holders.id_type", i32(0), nil},
+		{"a seat taken", &rpc.HoldRequest{SeatIds: []string{"A/3/1", "A/2/1"}, Holders: []*rpc.Holder{{Name: "A", IdNumber: "320102198511151230"}, {Name: "B", IdType: "passport", IdNumber: "E12345678"}}},
+			"seat_taken", "seat_ids", i32(1), nil},
+		{"a price too low", &rpc.HoldRequest{SeatIds: []string{"A/3/1"}, ExpectedTotalCents: &low, Holders: []*rpc.Holder{{Name: "A", IdNumber: "320102198511151230"}}},
+			"price_mismatch", "expected_total_cents", nil, nil},
+	}
+	for _, tt := range tests {
+		tt.req.ProgramId, tt.req.UserId = "show", 2
+		r, err := c.PlaceHold(ctx, tt.req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := r.Status
+		if tt.want == "" && st.Route != rpc.Route_BAD_REQUEST || tt.want != "" && code(st) != tt.want || st.Field != tt.field ||
+			(tt.index == nil) != (st.Index == nil) || tt.index != nil && *tt.index != *st.Index ||
+			(tt.limit == nil) != (st.Limit == nil) || tt.limit != nil && *tt.limit != *st.Limit {
+			t.Errorf("%s: PlaceHold = %v", tt.name, st)
+		}
+	}
+	r, _ := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: 2, SeatIds: []string{"A/3/1"}, ExpectedTotalCents: &low,
+		Holders: []*rpc.Holder{{Name: "A", IdNumber: "320102198511151230"}}})
+	if r.Status.Actual == nil || *r.Status.Actual != 3000 {
+		t.Errorf("price_mismatch: actual %v; want the real total 3000", r.Status.Actual)
+	}
+
+	wrap := arenaSpec()
+	wrap.Id, wrap.HoldTtlSeconds = "wrap", 36028797018964568 // times 10^9 wraps to 600 s
+	if r, _ := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: wrap}); r.Status.Route != rpc.Route_BAD_REQUEST || r.Status.Field != "hold_ttl_seconds" {
+		t.Fatalf("CreateProgram(huge TTL) = %v; want bad request naming hold_ttl_seconds", r.Status)
+	}
+	if r, _ := c.GetProgram(ctx, &rpc.GetProgramRequest{ProgramId: "wrap"}); code(r.Status) == "ok" {
+		t.Fatalf("a refused program exists: %v", r.Spec)
+	}
+}
+
+// TestRPCReadsAtExpiry: from a hold's expiry on, reads show it expired and
+// its seats free, before any tick; the version says so.
+func TestRPCReadsAtExpiry(t *testing.T) {
+	var skew atomic.Int64
+	c := startNode(t, func(n *raftfsm.NodeConfig, s *Config) {
+		n.TickInterval = time.Minute // no tick comes during the test
+		s.Clock = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	})
+	ctx := context.Background()
+	spec := arenaSpec()
+	spec.HoldTtlSeconds = 10
+	c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: spec})
+	c.SetSale(ctx, &rpc.SetSaleRequest{ProgramId: "show", Open: true})
+	h, _ := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: 1, SeatIds: []string{"A/1/1"}})
+	if code(h.Status) != "ok" || h.Hold.ExpiresAtUnixNs-h.Hold.CreatedAtUnixNs != int64(10*time.Second) {
+		t.Fatalf("PlaceHold = %v %+v", h.Status, h.Hold)
+	}
+	before, _ := c.SeatMap(ctx, &rpc.SeatMapRequest{ProgramId: "show", Consistent: true})
+	skew.Store(int64(11 * time.Second)) // the reader's clock is past the expiry
+	g, _ := c.GetHold(ctx, &rpc.GetHoldRequest{HoldId: h.Hold.HoldId, Consistent: true})
+	if g.Hold.Status != "RELEASED" || g.Hold.Reason != "expired" {
+		t.Fatalf("GetHold after expiry = %s %s; want RELEASED expired", g.Hold.Status, g.Hold.Reason)
+	}
+	after, _ := c.SeatMap(ctx, &rpc.SeatMapRequest{ProgramId: "show", Consistent: true})
+	av, _ := c.Availability(ctx, &rpc.AvailabilityRequest{ProgramId: "show", Consistent: true})
+	if before.Statuses[0] != 1 || after.Statuses[0] != 0 || after.Version != before.Version+".1" || av.Categories[0].Free != 10 || av.Version != after.Version {
+		t.Fatalf("seat map %v (%s) then %v (%s), availability %+v (%s)", before.Statuses[:2], before.Version, after.Statuses[:2], after.Version,
+			av.Categories[0], av.Version)
+	}
+}

@@ -312,7 +312,7 @@ func TestClusterFailover(t *testing.T) {
 	for id, a := range acks {
 		var h inventory.HoldInfo
 		var ok bool
-		n.Read(uint16(id.Group()), func(e *inventory.Engine, _ uint64) { h, ok = e.GetHold(id) })
+		n.Read(uint16(id.Group()), func(e *inventory.Engine, _ uint64) { h, ok = e.GetHold(id, e.Now()) })
 		if !ok || h.Program.ID() != a.program || !slicesEqual(h.Seats, a.seats) {
 			t.Fatalf("acknowledged hold %d (%s %v) lost: %+v %v", id, a.program, a.seats, h, ok)
 		}
@@ -357,7 +357,7 @@ func TestClusterExpiry(t *testing.T) {
 	status := func(n *Node, consistent bool) inventory.HoldStatus {
 		var st inventory.HoldStatus
 		read := func(e *inventory.Engine, _ uint64) {
-			if h, ok := e.GetHold(o.Hold.ID); ok {
+			if h, ok := e.GetHold(o.Hold.ID, e.Now()); ok {
 				st = h.Status
 			}
 		}

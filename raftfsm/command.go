@@ -46,6 +46,7 @@ type Command struct {
 type Outcome struct {
 	Result   inventory.Result
 	Detail   string             // CreateProgram: which rule was broken; seat results: the seat
+	Fault    inventory.Fault    // Hold: what was wrong, for refusals
 	Hold     inventory.HoldInfo // Hold
 	Replayed bool               // Hold: the request id matched an earlier hold
 	Amount   int64              // Refund: cents refunded
@@ -58,8 +59,9 @@ var (
 	ErrBadCommand = errors.New("raftfsm: bad command")
 )
 
-// entryVersion is the first byte of every command entry.
-const entryVersion = 1
+// entryVersion is the first byte of every command entry. Version 2 added
+// the holders' ID types.
+const entryVersion = 2
 
 // Limits on what one command may carry, so that an entry stays well under
 // raft's SuggestedMaxDataSize whatever a client sends.
@@ -167,6 +169,7 @@ func appendHold(b []byte, h *inventory.HoldRequest) ([]byte, error) {
 		if b, err = appendStr(b, hd.Name); err != nil {
 			return nil, err
 		}
+		b = append(b, byte(hd.IDType))
 		if b, err = appendStr(b, hd.IDNumber); err != nil {
 			return nil, err
 		}
@@ -327,7 +330,7 @@ func (r *reader) command(c *Command) {
 			return
 		}
 		for range n {
-			h.Holders = append(h.Holders, inventory.Holder{Name: r.str(), IDNumber: r.str()})
+			h.Holders = append(h.Holders, inventory.Holder{Name: r.str(), IDType: inventory.IDType(r.byte()), IDNumber: r.str()})
 		}
 		c.Hold = h
 	case OpConfirm:
@@ -369,7 +372,7 @@ func apply(e *inventory.Engine, now int64, c *Command) Outcome {
 		return Outcome{Result: r, Detail: bad}
 	case OpHold:
 		out := e.Hold(now, c.Hold)
-		return Outcome{Result: out.Result, Detail: out.BadSeat, Hold: out.Hold, Replayed: out.Replayed}
+		return Outcome{Result: out.Result, Detail: out.BadSeat, Fault: out.Fault, Hold: out.Hold, Replayed: out.Replayed}
 	case OpConfirm:
 		return Outcome{Result: e.Confirm(now, c.HoldID)}
 	case OpRelease:

@@ -17,7 +17,7 @@ func sampleCommands(t testing.TB) []*Command {
 		{Op: OpUnblock, Block: &inventory.BlockRequest{Program: "show", Seats: []string{"A/1/1"}}},
 		{Op: OpHold, Hold: &inventory.HoldRequest{Program: "show", User: 7, RequestID: inventory.RequestID{1, 2}, Category: "a", Count: 2,
 			Together: true, Accessible: true, From: 1, To: 2, CheckTotal: true, ExpectedTotalCents: 500,
-			Seats: []string{"A/1/3"}, Holders: []inventory.Holder{{Name: "N", IDNumber: "1"}}}},
+			Seats: []string{"A/1/3"}, Holders: []inventory.Holder{{Name: "N", IDType: inventory.IDPassport, IDNumber: "E12345678"}}}},
 		{Op: OpConfirm, HoldID: 1025},
 		{Op: OpRelease, HoldID: 1025, Owner: 7, Reason: inventory.ReleaseCancelled},
 		{Op: OpRefund, HoldID: 1025, Seats: []string{"A/1/3"}},

@@ -92,6 +92,7 @@ func (f *FSM) applyEntryLocked(l *raft.Log) []Outcome {
 		panic(fmt.Sprintf("raftfsm: log index %d: %v", l.Index, err))
 	}
 	start := time.Now()
+	f.e.SetLogIndex(l.Index)
 	outs := make([]Outcome, len(cmds))
 	for i := range cmds {
 		outs[i] = apply(f.e, stamp, &cmds[i])

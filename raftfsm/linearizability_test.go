@@ -262,7 +262,7 @@ func TestLinearizability(t *testing.T) {
 		}
 		var h inventory.HoldInfo
 		var ok bool
-		c.rs[0].fsm.Read(func(e *inventory.Engine, _ uint64) { h, ok = e.GetHold(out.hold) })
+		c.rs[0].fsm.Read(func(e *inventory.Engine, _ uint64) { h, ok = e.GetHold(out.hold, e.Now()) })
 		if !ok || h.Status == inventory.HoldReleased && h.Reason != inventory.ReleaseCancelled {
 			lost++
 		}

@@ -152,7 +152,7 @@ func TestPartitionHeal(t *testing.T) {
 	convergeOrFail(t, rs, seed)
 	for id := range acked {
 		var ok bool
-		rs[0].fsm.Read(func(e *inventory.Engine, _ uint64) { _, ok = e.GetHold(id) })
+		rs[0].fsm.Read(func(e *inventory.Engine, _ uint64) { _, ok = e.GetHold(id, e.Now()) })
 		if !ok {
 			t.Fatalf("seed %d: acknowledged hold %d lost", seed, id)
 		}
@@ -255,8 +255,8 @@ func compareEngines(a, b *replica) string {
 			}
 			for seq := uint64(1); seq < 1<<20; seq++ {
 				id := inventory.HoldID(seq<<inventory.GroupBits | 1)
-				ha, oka := ea.GetHold(id)
-				hb, okb := eb.GetHold(id)
+				ha, oka := ea.GetHold(id, ea.Now())
+				hb, okb := eb.GetHold(id, eb.Now())
 				if !oka && !okb {
 					if seq > 4096 {
 						break

@@ -218,7 +218,7 @@ Try:
   curl -s -X POST %[1]s/v1/programs/demo-arena/holds -H "Authorization: Bearer $TOKEN" \
        -H 'Idempotency-Key: try-1' -d '{"category":"vip","count":2}'
   curl -s -X POST %[1]s/v1/programs/demo-train/holds -H "Authorization: Bearer $TOKEN" \
-       -d '{"category":"second","count":1,"from":1,"to":3,"holders":[{"name":"Li Lei","id_number":"110101199001011234"}]}'
+       -d '{"category":"second","count":1,"from":1,"to":3,"holders":[{"name":"Li Lei","id_number":"110101199001011237"}]}'
   curl -s %[1]s/v1/programs/demo-arena/seats?category=vip
   curl -s %[1]s/v1/cluster -H "Authorization: Bearer $ADMIN"
   curl -s -X POST %[1]s/v1/dev/tokens -d '{"user_id":"1002"}'

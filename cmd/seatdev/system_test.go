@@ -54,7 +54,7 @@ func TestSystem(t *testing.T) {
 	if h := hold("demo-arena", `{"category":"vip","count":2}`); len(h["seats"].([]any)) != 2 || h["total_cents"].(float64) != 256000 {
 		t.Fatalf("arena hold = %v", h)
 	}
-	if h := hold("demo-train", `{"category":"second","count":1,"from":1,"to":3,"holders":[{"name":"Li Lei","id_number":"110101199001011234"}]}`); h["from"].(float64) != 1 || h["to"].(float64) != 3 {
+	if h := hold("demo-train", `{"category":"second","count":1,"from":1,"to":3,"holders":[{"name":"Li Lei","id_number":"110101199001011237"}]}`); h["from"].(float64) != 1 || h["to"].(float64) != 3 {
 		t.Fatalf("train hold = %v", h)
 	}
 	cancel()

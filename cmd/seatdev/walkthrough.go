@@ -143,14 +143,14 @@ func (d *demo) train() error {
 	}
 	d.say("== %s: %d stops, real-name, refunds resold", spec.Name, len(spec.Stops))
 	d.check("open sale", d.e.OpenSale(d.now, spec.ID))
-	zhang := inventory.Holder{Name: "Zhang San", IDNumber: "110101199003074321"}
+	zhang := inventory.Holder{Name: "Zhang San", IDNumber: "11010119900307432X"}
 	li := inventory.Holder{Name: "Li Si", IDNumber: "110101198807151234"}
 	d.hold("Zhang", inventory.HoldRequest{Program: spec.ID, User: 2001, Seats: []string{"2/1/1"}, From: 0, To: 1, Holders: []inventory.Holder{zhang}})
 	d.hold("Li", inventory.HoldRequest{Program: spec.ID, User: 2002, Seats: []string{"2/1/1"}, From: 1, To: 3, Holders: []inventory.Holder{li}})
 	d.say("  one ID number, one seat per overlapping leg range:")
 	d.hold("Zhang", inventory.HoldRequest{Program: spec.ID, User: 2001, Category: "second", Count: 1, From: 0, To: 2, Holders: []inventory.Holder{zhang}})
 	for _, rg := range [][2]int{{0, 1}, {1, 3}, {0, 3}} {
-		a, _ := d.e.Availability(spec.ID, rg[0], rg[1])
+		a, _, _ := d.e.Availability(spec.ID, rg[0], rg[1], d.now)
 		d.say("  availability %s -> %s: %s", spec.Stops[rg[0]], spec.Stops[rg[1]], formatAvailability(a))
 	}
 	return nil
@@ -168,21 +168,21 @@ func formatAvailability(as []inventory.CategoryAvailability) string {
 // section side by side.
 func (d *demo) printMap(programID, title string) {
 	p, _ := d.e.Program(programID)
-	states, _ := d.e.SeatMap(programID, "", 0, 0)
+	states, _, _ := d.e.SeatMap(programID, 0, 0, d.now, nil)
 	glyph := [...]byte{inventory.SeatFree: '.', inventory.SeatHeld: 'h', inventory.SeatSold: 'S', inventory.SeatBlocked: 'x'}
 	rows := map[string][]byte{} // "row" -> glyphs of every section, separated
 	var order []string
-	for _, st := range states {
-		s := p.Seat(st.Seat)
+	for i, st := range states {
+		s := p.Seat(uint32(i))
 		if _, ok := rows[s.Row]; !ok {
 			order = append(order, s.Row)
 		}
 		if s.Col == 1 && len(rows[s.Row]) > 0 {
 			rows[s.Row] = append(rows[s.Row], "   "...)
 		}
-		rows[s.Row] = append(rows[s.Row], glyph[st.Status])
+		rows[s.Row] = append(rows[s.Row], glyph[st])
 	}
-	a, _ := d.e.Availability(programID, 0, 0)
+	a, _, _ := d.e.Availability(programID, 0, 0, d.now)
 	d.say("\n  %s   [%s]", title, formatAvailability(a))
 	d.say("         stage\n       A                  B")
 	for _, r := range order {
