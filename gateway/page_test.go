@@ -10,12 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
@@ -120,8 +122,9 @@ func TestSeatMapPage(t *testing.T) {
 // TestSeatMapPageShowsHostileNamesAsText gives every name, id and label
 // the page shows a piece of markup that would run script if it were
 // inserted as HTML, in each place the engine accepts one, and checks
-// that nothing ran, that the page holds no element the data made, and
-// that every string shows as text.
+// that nothing ran, that the page holds no element the data made, that
+// every string shows as text, and that the browser got the page and its
+// assets under the Content-Security-Policy.
 func TestSeatMapPageShowsHostileNamesAsText(t *testing.T) {
 	ctx := browse(t)
 	s := startSystem(t)
@@ -156,11 +159,16 @@ func TestSeatMapPageShowsHostileNamesAsText(t *testing.T) {
 	s.want(s.do("POST", "/v1/programs/hostile/open", adminToken, nil, nil), http.StatusOK, "")
 
 	var mu sync.Mutex
-	var complaints []string // exceptions, and the browser refusing what the page does
+	headers := map[network.ResourceType]network.Headers{} // by kind: the document, its script, its style
+	var complaints []string                               // exceptions, and the browser refusing what the page does
 	err := chromedp.Listen(ctx, func(ev any) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch ev := ev.(type) {
+		case *network.EventResponseReceived:
+			if strings.HasPrefix(ev.Response.URL, s.url) {
+				headers[ev.Type] = ev.Response.Headers
+			}
 		case *runtime.EventExceptionThrown:
 			d := ev.ExceptionDetails
 			if d.Exception != nil {
@@ -248,4 +256,74 @@ func TestSeatMapPageShowsHostileNamesAsText(t *testing.T) {
 	}
 	nothingRan("after a hold")
 
+	mu.Lock()
+	defer mu.Unlock()
+	for _, kind := range []network.ResourceType{network.ResourceTypeDocument, network.ResourceTypeScript, network.ResourceTypeStylesheet} {
+		h, ok := headers[kind]
+		if !ok {
+			t.Errorf("the page loaded no %s from the gateway", kind)
+			continue
+		}
+		if got := header(h, "Content-Security-Policy"); got != contentSecurityPolicy {
+			t.Errorf("%s: Content-Security-Policy %q; want %q", kind, got, contentSecurityPolicy)
+		}
+	}
+}
+
+// header reads a header the browser reported, whatever its case.
+func header(h network.Headers, name string) string {
+	for k, v := range h {
+		if strings.EqualFold(k, name) {
+			s, _ := v.(string)
+			return s
+		}
+	}
+	return ""
+}
+
+// TestSecurityHeaders checks, without a browser, that every kind of
+// answer carries the security headers: the page, each file it loads,
+// JSON, errors, plain text. The page's files must also have their content
+// types: under nosniff a browser runs a script or applies a style sheet
+// only if its type says it is one.
+func TestSecurityHeaders(t *testing.T) {
+	s := startSystem(t)
+	s.arena("show")
+	type answer struct {
+		path   string
+		status int
+		typ    string // "": not checked
+	}
+	answers := []answer{{"/", http.StatusOK, "text/html; charset=utf-8"}}
+	types := map[string]string{".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+	page := s.do("GET", "/", "", nil, nil)
+	for _, m := range regexp.MustCompile(`(?:src|href)="([^"]*)"`).FindAllStringSubmatch(string(page.body), -1) {
+		typ, ok := types[filepath.Ext(m[1])]
+		if !ok {
+			t.Errorf("the page loads %q, of a kind this test does not know", m[1])
+		}
+		answers = append(answers, answer{m[1], http.StatusOK, typ})
+	}
+	if len(answers) != 3 {
+		t.Errorf("the page loads %v; want its script and its style", answers[1:])
+	}
+	answers = append(answers, answer{"/v1/programs/show", http.StatusOK, "application/json; charset=utf-8"},
+		answer{"/v1/programs/none", http.StatusNotFound, "application/json; charset=utf-8"},
+		answer{"/nowhere", http.StatusNotFound, "application/json; charset=utf-8"},
+		answer{"/healthz", http.StatusOK, ""}, answer{"/metrics", http.StatusOK, ""})
+	want := map[string]string{"Content-Security-Policy": contentSecurityPolicy, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+	for _, a := range answers {
+		r := s.do("GET", a.path, "", nil, nil)
+		if r.status != a.status {
+			t.Errorf("GET %s = %d; want %d", a.path, r.status, a.status)
+		}
+		if got := r.header.Get("Content-Type"); a.typ != "" && got != a.typ {
+			t.Errorf("GET %s: Content-Type %q; want %q", a.path, got, a.typ)
+		}
+		for name, v := range want {
+			if got := r.header.Get(name); got != v {
+				t.Errorf("GET %s: %s %q; want %q", a.path, name, got, v)
+			}
+		}
+	}
 }
