@@ -160,7 +160,7 @@ func tour(s *testSystem) {
 	s.do("POST", "/v1/dev/tokens", "", `{"user_id":"5"}`, nil)
 	s.do("POST", "/v1/dev/tokens", "", `{"user_id":5}`, nil)
 	s.do("POST", "/v1/dev/tokens", "", `{"user_id":"x"}`, nil)
-	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/openapi.yaml", "/"} {
+	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/openapi.yaml", "/", "/seatmap.js", "/seatmap.css"} {
 		s.do("GET", p, "", nil, nil)
 	}
 }
