@@ -135,10 +135,14 @@ func (e *Engine) Check() error {
 			return fmt.Errorf("expiry heap: bad entry %d for hold %d", i, ent.id)
 		}
 	}
-	if withReq != len(e.dedupe) {
-		return fmt.Errorf("request id table: %d entries for %d holds with request ids", len(e.dedupe), withReq)
+	if withReq != len(e.requests)-e.refusals {
+		return fmt.Errorf("request id table: %d holds' entries for %d holds with request ids", len(e.requests)-e.refusals, withReq)
 	}
-	for k, id := range e.dedupe {
+	for k, rec := range e.requests {
+		if rec.refusal != nil {
+			continue
+		}
+		id := rec.hold
 		h, ok := e.holds[id]
 		if !ok || !h.inHeap || h.retiring || h.req != k.req || h.user != k.user || h.prog.idx != k.prog {
 			return fmt.Errorf("request id table: stale entry for hold %d", id)
@@ -254,8 +258,8 @@ func (p *Program) check(owner []HoldID, users map[uint64]int32, holders map[stri
 // checkRefusals checks the remembered refusals: each has exactly one live
 // entry in the queue, in the order they were made, within the bounds.
 func (e *Engine) checkRefusals() error {
-	if len(e.refusals) > e.cfg.MaxRefusals || len(e.refusalQ)-e.refusalHead > 2*e.cfg.MaxRefusals {
-		return fmt.Errorf("refusals: %d kept, %d queued, bound %d", len(e.refusals), len(e.refusalQ)-e.refusalHead, e.cfg.MaxRefusals)
+	if e.refusals > e.cfg.MaxRefusals || len(e.refusalQ)-e.refusalHead > 2*e.cfg.MaxRefusals {
+		return fmt.Errorf("refusals: %d kept, %d queued, bound %d", e.refusals, len(e.refusalQ)-e.refusalHead, e.cfg.MaxRefusals)
 	}
 	live := 0
 	var prev int64
@@ -268,13 +272,13 @@ func (e *Engine) checkRefusals() error {
 			continue
 		}
 		live++
-		r := e.refusals[en.key]
+		r := e.requests[en.key].refusal
 		if int(en.key.prog) >= len(e.programs) || !remembered(r.result) || r.at > e.now {
 			return fmt.Errorf("refusals: entry %d malformed", i)
 		}
 	}
-	if live != len(e.refusals) {
-		return fmt.Errorf("refusals: %d live queue entries for %d kept", live, len(e.refusals))
+	if live != e.refusals {
+		return fmt.Errorf("refusals: %d live queue entries for %d kept", live, e.refusals)
 	}
 	return nil
 }

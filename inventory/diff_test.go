@@ -444,8 +444,8 @@ func (h *harness) compareQueries(spec *ProgramSpec) {
 			h.fatalf("GetHold(%d, %d) = %+v, %v; want %v %v", id, qnow, hi, ok, status, reason)
 		}
 	}
-	if len(h.m.holds) != h.e.Stats().Holds {
-		h.fatalf("Stats().Holds = %d; want %d", h.e.Stats().Holds, len(h.m.holds))
+	if st := h.e.Stats(); st.Holds != len(h.m.holds) || st.Refusals != len(h.m.refusals) {
+		h.fatalf("Stats() holds %d, refusals %d; want %d, %d", st.Holds, st.Refusals, len(h.m.holds), len(h.m.refusals))
 	}
 }
 

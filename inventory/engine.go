@@ -126,11 +126,14 @@ type Engine struct {
 	order  []*hold // every kept hold in id order, with purged ones until compacted
 	purged int     // purged holds still in order
 	live   int     // holds in HoldHeld
-	dedupe map[dedupeKey]HoldID
 	expiry expiryHeap
 
-	refusals    map[dedupeKey]refusal // remembered refusals (request.go)
-	refusalQ    []refusalEntry        // refusalQ[refusalHead:] in the order they were made, oldest first
+	// requests remembers request ids (request.go): the hold each placed,
+	// or its refusal. One table, so the hold path looks a request id up
+	// once.
+	requests    map[dedupeKey]request
+	refusals    int            // refusals in requests
+	refusalQ    []refusalEntry // refusalQ[refusalHead:] in the order they were made, oldest first
 	refusalHead int
 
 	outbox  []event // outbox[outHead:] are the events after acked, oldest first
@@ -157,8 +160,7 @@ func newEngine(cfg Config) *Engine {
 		cfg:          cfg,
 		programIndex: make(map[string]int32),
 		holds:        make(map[HoldID]*hold),
-		dedupe:       make(map[dedupeKey]HoldID),
-		refusals:     make(map[dedupeKey]refusal),
+		requests:     make(map[dedupeKey]request),
 	}
 }
 

@@ -383,7 +383,7 @@ func (e *Engine) index(h *hold) {
 	if h.inHeap {
 		e.expiry.push(expiryEntry{at: h.heapAt(), id: h.id})
 		if !h.retiring && h.req != (RequestID{}) {
-			e.dedupe[dedupeKey{h.user, p.idx, h.req}] = h.id
+			e.rememberHold(dedupeKey{h.user, p.idx, h.req}, h.id)
 		}
 	}
 }
@@ -612,7 +612,7 @@ func (e *Engine) tidy(expired []HoldID) []HoldID {
 			continue
 		}
 		if h.req != (RequestID{}) {
-			delete(e.dedupe, dedupeKey{h.user, h.prog.idx, h.req})
+			e.forgetHold(dedupeKey{h.user, h.prog.idx, h.req}, h.id)
 		}
 		if h.status == HoldHeld {
 			e.release(h, ReleaseExpired)

@@ -235,6 +235,10 @@ func (m *model) hold(now int64, req *HoldRequest) modelOutcome {
 		return out
 	}
 	out := m.place(p, req, canon)
+	if out.result == ResultOK {
+		// a lapsed refusal of the id gives way to the hold
+		m.refusals = slices.DeleteFunc(m.refusals, func(r *modelRefusal) bool { return r.key == key })
+	}
 	if slices.Contains(modelRemembered, out.result) {
 		if len(m.refusals) >= m.maxRefusals {
 			if m.now-m.refusals[0].at < int64(time.Minute) {

@@ -340,7 +340,7 @@ type LegCounts struct {
 func (e *Engine) Stats() Stats {
 	st := Stats{
 		Programs: len(e.programs), Holds: len(e.holds), LiveHolds: e.live,
-		Dedupe: len(e.dedupe), Refusals: len(e.refusals), Expiries: len(e.expiry),
+		Dedupe: len(e.requests) - e.refusals, Refusals: e.refusals, Expiries: len(e.expiry),
 	}
 	for _, p := range e.programs {
 		for c := range p.cats {

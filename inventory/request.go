@@ -8,8 +8,7 @@ import (
 // Idempotent holds: the engine remembers the outcome of each request id
 // (per user and program) for the program's hold TTL, counted from the
 // first outcome, so that every attempt of one request gets the answer the
-// first one to apply got: its hold (kept in Engine.dedupe), or its refusal
-// (kept in Engine.refusals). Each record keeps a fingerprint of the request,
+// first one to apply got: its hold or its refusal (Engine.requests). Each record keeps a fingerprint of the request,
 // so that a request id reused for a different request is refused
 // (ResultRequestReused) instead of answered with another request's outcome.
 //
@@ -95,6 +94,28 @@ type refusal struct {
 	result Result
 	field  Field
 	index  int16 // -1 none
+}
+
+// request is a remembered request id: the hold it placed, or its refusal.
+type request struct {
+	hold    HoldID   // 0 for a refusal
+	refusal *refusal // nil for a hold
+}
+
+// rememberHold keeps a hold's request id for its window. A lapsed refusal
+// of the same id gives way (its queue entry goes stale).
+func (e *Engine) rememberHold(k dedupeKey, id HoldID) {
+	if old, ok := e.requests[k]; ok && old.refusal != nil {
+		e.refusals--
+	}
+	e.requests[k] = request{hold: id}
+}
+
+// forgetHold forgets a hold's request id at the end of its window.
+func (e *Engine) forgetHold(k dedupeKey, id HoldID) {
+	if e.requests[k].hold == id {
+		delete(e.requests, k)
+	}
 }
 
 // refusalEntry is a refusal's place in Engine.refusalQ, oldest first.
@@ -193,15 +214,19 @@ func (h fpHash) sum() uint64 {
 // the first hold or refusal again, or RequestReused when the id was used
 // for a different request.
 func (e *Engine) lookupRequest(p *Program, req *HoldRequest, k dedupeKey, fp uint64) (HoldOutcome, bool) {
-	if id, ok := e.dedupe[k]; ok {
-		h := e.holds[id]
+	rec, ok := e.requests[k]
+	if !ok {
+		return HoldOutcome{}, false
+	}
+	if rec.refusal == nil {
+		h := e.holds[rec.hold]
 		if h.fp != fp {
 			return HoldOutcome{Result: ResultRequestReused, Fault: noFault}, true
 		}
 		return HoldOutcome{Result: ResultOK, Replayed: true, Hold: e.info(h), Fault: noFault}, true
 	}
-	r, ok := e.refusals[k]
-	if !ok || e.now >= r.at+p.ttl {
+	r := rec.refusal
+	if e.now >= r.at+p.ttl {
 		return HoldOutcome{}, false
 	}
 	if r.fp != fp {
@@ -219,14 +244,17 @@ func (e *Engine) lookupRequest(p *Program, req *HoldRequest, k dedupeKey, fp uin
 // false when the table is full and its oldest refusal is younger than
 // RefusalGrace.
 func (e *Engine) rememberRefusal(k dedupeKey, fp uint64, r Result, f Fault) bool {
-	if len(e.refusals) >= e.cfg.MaxRefusals {
+	if e.refusals >= e.cfg.MaxRefusals {
 		e.skipStaleRefusals()
 		if e.now-e.refusalQ[e.refusalHead].at < RefusalGrace {
 			return false
 		}
 		e.popRefusal()
 	}
-	e.refusals[k] = refusal{fp: fp, at: e.now, result: r, field: f.Field, index: int16(f.Index), limit: f.Limit, actual: f.Actual}
+	if _, lapsed := e.requests[k]; !lapsed {
+		e.refusals++
+	}
+	e.requests[k] = request{refusal: &refusal{fp: fp, at: e.now, result: r, field: f.Field, index: int16(f.Index), limit: f.Limit, actual: f.Actual}}
 	e.refusalQ = append(e.refusalQ, refusalEntry{key: k, at: e.now})
 	if len(e.refusalQ)-e.refusalHead > 2*e.cfg.MaxRefusals {
 		// Stale entries (see popRefusal) are more than half: drop them,
@@ -240,11 +268,11 @@ func (e *Engine) rememberRefusal(k dedupeKey, fp uint64, r Result, f Fault) bool
 }
 
 // liveRefusal reports whether a queue entry is its key's current record.
-// A key refused again after its record lapsed has a newer record; the
-// older entry is stale and stands for nothing.
+// A key refused again, or given a hold, after its refusal lapsed has a
+// newer record; the older entry is stale and stands for nothing.
 func (e *Engine) liveRefusal(en refusalEntry) bool {
-	r, ok := e.refusals[en.key]
-	return ok && r.at == en.at
+	r := e.requests[en.key].refusal
+	return r != nil && r.at == en.at
 }
 
 // skipStaleRefusals drops stale entries from the front of the queue, so
@@ -259,7 +287,8 @@ func (e *Engine) skipStaleRefusals() {
 func (e *Engine) popRefusal() {
 	head := e.refusalQ[e.refusalHead]
 	if e.liveRefusal(head) {
-		delete(e.refusals, head.key)
+		delete(e.requests, head.key)
+		e.refusals--
 	}
 	e.refusalQ[e.refusalHead] = refusalEntry{}
 	e.refusalHead++

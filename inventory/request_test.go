@@ -184,3 +184,36 @@ func TestVersionMovesOnlyWithChanges(t *testing.T) {
 		t.Fatalf("version never moved")
 	}
 }
+
+// TestLapsedRefusalGivesWay: a request id whose refusal has lapsed, but
+// waits in the queue behind a longer-lived one, is free for a hold, and
+// the hold's record replaces the refusal's in the count the bound uses.
+func TestLapsedRefusalGivesWay(t *testing.T) {
+	long := arenaSpec(t, "long", 2, 1)
+	long.HoldTTL = time.Hour
+	short := arenaSpec(t, "short", 2, 1)
+	short.HoldTTL = 10 * time.Second
+	e := newTestEngine(t, long, short)
+	e.Hold(0, &HoldRequest{Program: "long", User: 9, Count: 2})
+	e.Hold(0, &HoldRequest{Program: "short", User: 9, Count: 2})
+	if out := e.Hold(sec, &HoldRequest{Program: "long", User: 1, RequestID: RequestID{1}, Count: 1}); out.Result != ResultSoldOut {
+		t.Fatalf("Hold(long) = %v", out.Result)
+	}
+	req := &HoldRequest{Program: "short", User: 1, RequestID: RequestID{2}, Count: 1}
+	if out := e.Hold(2*sec, req); out.Result != ResultSoldOut {
+		t.Fatalf("Hold(short) = %v", out.Result)
+	}
+	if n := e.Stats().Refusals; n != 2 {
+		t.Fatalf("refusals = %d; want 2", n)
+	}
+	// The holds of user 9 expire at 10 s; the short refusal lapses at 12 s.
+	if out := e.Hold(13*sec, req); out.Result != ResultOK || out.Replayed {
+		t.Fatalf("Hold(short, after its refusal lapsed) = %v replayed %v; want a new hold", out.Result, out.Replayed)
+	}
+	if n := e.Stats().Refusals; n != 1 {
+		t.Fatalf("refusals = %d; want 1 (the hold replaced the lapsed refusal)", n)
+	}
+	if out := e.Hold(14*sec, req); !out.Replayed || out.Result != ResultOK {
+		t.Fatalf("Hold(short again) = %v replayed %v; want the hold again", out.Result, out.Replayed)
+	}
+}

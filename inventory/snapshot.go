@@ -166,13 +166,13 @@ func (e *Engine) AppendSnapshot(b []byte) []byte {
 // appendRefusals encodes the remembered refusals in the order they were
 // made (stale queue entries stand for nothing and are left out).
 func (e *Engine) appendRefusals(b []byte) []byte {
-	b = binary.AppendUvarint(b, uint64(len(e.refusals)))
+	b = binary.AppendUvarint(b, uint64(e.refusals))
 	prevAt := e.now
 	for _, en := range e.refusalQ[e.refusalHead:] {
 		if !e.liveRefusal(en) {
 			continue
 		}
-		r := e.refusals[en.key]
+		r := e.requests[en.key].refusal
 		b = binary.AppendUvarint(b, en.key.user)
 		b = binary.AppendUvarint(b, uint64(en.key.prog))
 		b = append(b, en.key.req[:]...)
@@ -217,11 +217,12 @@ func (d *decoder) refusals(e *Engine) {
 			return
 		}
 		k.prog, r.index = int32(pi), int16(index)
-		if _, dup := e.refusals[k]; dup {
-			d.fail("refusal twice")
+		if _, dup := e.requests[k]; dup {
+			d.fail("refusal twice, or of a remembered hold")
 			return
 		}
-		e.refusals[k] = r
+		e.requests[k] = request{refusal: &r}
+		e.refusals++
 		e.refusalQ = append(e.refusalQ, refusalEntry{key: k, at: r.at})
 	}
 }
