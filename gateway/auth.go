@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
@@ -59,8 +61,33 @@ func bearer(header string) (string, bool) {
 	return strings.TrimSpace(token), true
 }
 
-// buyer verifies a buyer's token and returns the user id in its sub. A
-// token verified before comes from cache until its expiry.
+// MaxNumericUser is the largest user id a numeric sub names as itself.
+// Every other sub maps above it (see UserID), so the two never meet.
+const MaxNumericUser = 1<<62 - 1
+
+// UserID maps a token's sub, any non-empty string an identity provider
+// issues, to the 64-bit user id seatd keys buyers by: deterministic, the
+// same on every gateway, always positive. A sub in canonical decimal
+// (digits only, no leading zero) of at most MaxNumericUser is that
+// number, as numeric subs have always meant. Any other sub (a UUID,
+// "auth0|abc", an email, "007") is 2^62 plus the first 8 bytes of the
+// SHA-256 of its UTF-8 bytes, big-endian, modulo 2^62: a range of its
+// own, where two of a million subs share an id with a chance of about
+// 10^-7. The user's gene (the id mod 64) comes out of the hash as evenly
+// as from a number. An empty sub names nobody.
+func UserID(sub string) (int64, bool) {
+	if sub == "" {
+		return 0, false
+	}
+	if n, err := strconv.ParseInt(sub, 10, 64); err == nil && n >= 1 && n <= MaxNumericUser && strconv.FormatInt(n, 10) == sub {
+		return n, true
+	}
+	sum := sha256.Sum256([]byte(sub))
+	return int64(1<<62 | binary.BigEndian.Uint64(sum[:8])&MaxNumericUser), true
+}
+
+// buyer verifies a buyer's token and returns the user id its sub maps to
+// (UserID). A token verified before comes from cache until its expiry.
 func (a *AuthConfig) buyer(header string, cache *tokenCache, now time.Time) (int64, *apiError) {
 	token, ok := bearer(header)
 	if !ok {
@@ -75,9 +102,9 @@ func (a *AuthConfig) buyer(header string, cache *tokenCache, now time.Time) (int
 	if err != nil {
 		return 0, errorf(http.StatusUnauthorized, "UNAUTHENTICATED", "token refused: "+err.Error())
 	}
-	user, err := strconv.ParseInt(claims.Subject, 10, 64)
-	if err != nil || user <= 0 {
-		return 0, errorf(http.StatusUnauthorized, "UNAUTHENTICATED", "token sub is not a positive user id")
+	user, ok := UserID(claims.Subject)
+	if !ok {
+		return 0, errorf(http.StatusUnauthorized, "UNAUTHENTICATED", "token refused: it has no sub")
 	}
 	if claims.NotBefore == nil || !claims.NotBefore.After(now) {
 		cache.put(token, user, claims.ExpiresAt.Add(a.leeway()))
@@ -107,23 +134,29 @@ func (a *AuthConfig) key(t *jwt.Token) (any, error) {
 	return nil, fmt.Errorf("%s tokens are not accepted here", t.Method.Alg())
 }
 
-// admin checks the operators' token in constant time.
+// admin checks the operators' token.
 func (a *AuthConfig) admin(header string) *apiError {
-	token, ok := bearer(header)
-	if !ok {
+	if _, ok := bearer(header); !ok {
 		return errorf(http.StatusUnauthorized, "UNAUTHENTICATED", "want an Authorization: Bearer admin token")
 	}
-	if subtle.ConstantTimeCompare([]byte(token), []byte(a.AdminToken)) != 1 {
+	if !a.isAdmin(header) {
 		return errorf(http.StatusForbidden, "FORBIDDEN", "this needs the admin token")
 	}
 	return nil
 }
 
-// MintHS256 signs a buyer token for user, valid for ttl: what the dev
-// endpoint and the load harness use.
-func MintHS256(secret []byte, user int64, now time.Time, ttl time.Duration) (string, error) {
+// isAdmin reports whether a header carries the admin token, comparing in
+// constant time.
+func (a *AuthConfig) isAdmin(header string) bool {
+	token, ok := bearer(header)
+	return ok && subtle.ConstantTimeCompare([]byte(token), []byte(a.AdminToken)) == 1
+}
+
+// MintHS256 signs a buyer token for sub, valid for ttl: what the dev
+// endpoint, seatdev and tests use.
+func MintHS256(secret []byte, sub string, now time.Time, ttl time.Duration) (string, error) {
 	claims := jwt.RegisteredClaims{
-		Subject:   strconv.FormatInt(user, 10),
+		Subject:   sub,
 		IssuedAt:  jwt.NewNumericDate(now),
 		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"seatd/inventory"
 	rpc "seatd/kitex_gen/inventoryrpc"
 	"seatd/seatclient"
 )
@@ -162,9 +164,13 @@ const (
 	public access = iota
 	buyer
 	admin
+	// buyerOrAdmin routes serve a buyer, or an operator acting for any
+	// buyer (the admin token), to whom the handler gets user 0.
+	buyerOrAdmin
 )
 
-// handlerFunc serves one route; user is the buyer's id (0 elsewhere).
+// handlerFunc serves one route; user is the buyer's id, 0 when the
+// caller is not a buyer (public routes, the admin token).
 type handlerFunc func(ctx context.Context, c *app.RequestContext, user int64) *apiError
 
 func (g *Gateway) routes(h *server.Hertz) {
@@ -180,14 +186,19 @@ func (g *Gateway) routes(h *server.Hertz) {
 	r("GET", "/v1/programs/:id/availability", "availability", public, g.availability)
 	r("GET", "/v1/programs/:id/seats", "seat_map", public, g.seatMap)
 	r("POST", "/v1/programs/:id/holds", "hold", buyer, g.hold)
-	r("GET", "/v1/holds/:hold_id", "get_hold", buyer, g.getHold)
-	r("DELETE", "/v1/holds/:hold_id", "release_hold", buyer, g.releaseHold)
+	r("GET", "/v1/holds/:hold_id", "get_hold", buyerOrAdmin, g.getHold)
+	r("DELETE", "/v1/holds/:hold_id", "release_hold", buyerOrAdmin, g.releaseHold)
 	r("GET", "/v1/cluster", "cluster", admin, g.cluster)
+	// The order flow's routes authenticate as they will when it is built,
+	// so that clients see the contract's answers up to the missing part.
 	for _, rt := range [][2]string{{"GET", "/v1/orders/:order_no"}, {"GET", "/v1/orders"}, {"POST", "/v1/orders/:order_no/pay"},
-		{"GET", "/v1/orders/:order_no/payment"}, {"POST", "/v1/payments/alipay/notify"}, {"POST", "/v1/orders/:order_no/refunds"},
-		{"GET", "/v1/refunds/:refund_no"}} {
-		r(rt[0], rt[1], "order_flow", public, g.notAvailable)
+		{"GET", "/v1/orders/:order_no/payment"}, {"POST", "/v1/orders/:order_no/refunds"}, {"GET", "/v1/refunds/:refund_no"}} {
+		r(rt[0], rt[1], "order_flow", buyer, g.notImplemented)
 	}
+	// Payment providers call these unauthenticated; their signatures
+	// will be checked in the body.
+	r("POST", "/v1/payments/alipay/notify", "payment_notify", public, g.notImplemented)
+	r("POST", "/v1/payments/wechat/notify", "payment_notify", public, g.notImplemented)
 	if g.cfg.Auth.DevTokens {
 		r("POST", "/v1/dev/tokens", "dev_token", public, g.devToken)
 	}
@@ -223,11 +234,17 @@ func (g *Gateway) wrap(name string, who access, fn handlerFunc) app.HandlerFunc 
 			return
 		}
 		var user int64
+		header := string(c.GetHeader("Authorization"))
 		switch who {
+		case buyerOrAdmin:
+			if g.cfg.Auth.isAdmin(header) {
+				break
+			}
+			fallthrough
 		case buyer:
 			var err *apiError
 			now := g.cfg.Clock()
-			if user, err = g.cfg.Auth.buyer(string(c.GetHeader("Authorization")), g.tokens, now); err != nil {
+			if user, err = g.cfg.Auth.buyer(header, g.tokens, now); err != nil {
 				g.fail(c, err)
 				return
 			}
@@ -239,7 +256,7 @@ func (g *Gateway) wrap(name string, who access, fn handlerFunc) app.HandlerFunc 
 				return
 			}
 		case admin:
-			if err := g.cfg.Auth.admin(string(c.GetHeader("Authorization"))); err != nil {
+			if err := g.cfg.Auth.admin(header); err != nil {
 				g.fail(c, err)
 				return
 			}
@@ -317,14 +334,35 @@ func (g *Gateway) createProgram(ctx context.Context, c *app.RequestContext, _ in
 	if err != nil {
 		return callError(err)
 	}
-	if aerr := statusError(resp.Status); aerr != nil {
-		if aerr.Code != "PROGRAM_EXISTS" {
-			return aerr
+	aerr = statusError(resp.Status)
+	switch {
+	case aerr == nil:
+	case resp.Status.Route == rpc.Route_BAD_REQUEST && resp.Status.Field == "",
+		resp.Status.Route == rpc.Route_OK && inventory.Result(resp.Status.Code) == inventory.ResultInvalidLayout:
+		// The gateway checked every field but the layout: what the
+		// node refuses beyond them is the layout's.
+		where := "layout"
+		if in.Grid != nil {
+			where = "grid"
 		}
+		return &apiError{Status: http.StatusUnprocessableEntity, Code: "INVALID_LAYOUT", Message: where + ": " + resp.Status.Detail,
+			Details: map[string]any{"field": where, "result": inventory.ResultInvalidLayout.String()}}
+	case aerr.Code != "PROGRAM_EXISTS":
+		return aerr
+	default:
 		// A repeated create of the same program is the same request:
-		// answer with the program if it is the one asked for.
-		p, perr := g.inv.GetProgram(ctx, &rpc.GetProgramRequest{ProgramId: in.ID})
-		if perr != nil || statusError(p.Status) != nil || !sameProgram(p.Spec, spec) {
+		// answer with the program if it is the one asked for. Until
+		// seatd says which program it has, the answer is not known: a
+		// failed read is a 503, never the conflict, because the earlier
+		// attempt that created the program may have been this request's.
+		p, err := g.inv.GetProgram(ctx, &rpc.GetProgramRequest{ProgramId: in.ID})
+		if err != nil {
+			return callError(err)
+		}
+		if perr := statusError(p.Status); perr != nil {
+			return perr
+		}
+		if !sameProgram(p.Spec, spec) {
 			return aerr
 		}
 	}
@@ -394,50 +432,96 @@ func (g *Gateway) block(ctx context.Context, c *app.RequestContext, _ int64) *ap
 		return aerr
 	}
 	if len(in.Seats) == 0 {
-		return errorf(http.StatusUnprocessableEntity, "INVALID_ARGUMENT", "seats: name at least one seat")
+		return invalid("INVALID_ARGUMENT", "seats", "name at least one seat")
 	}
 	req := &rpc.BlockRequest{ProgramId: c.Param("id"), SeatIds: in.Seats, Unblock: in.Unblock}
-	if in.From != nil {
-		req.FromLeg = int32(*in.From)
-	}
-	if in.To != nil {
-		req.ToLeg = int32(*in.To)
+	if in.From != nil || in.To != nil {
+		stops, aerr := g.stopCount(ctx, req.ProgramId)
+		if aerr != nil {
+			return aerr
+		}
+		if req.FromLeg, req.ToLeg, aerr = checkStops(in.From, in.To, stops); aerr != nil {
+			return aerr
+		}
 	}
 	resp, err := g.inv.Block(ctx, req)
 	if err != nil {
 		return callError(err)
 	}
-	if aerr := statusError(resp.Status); aerr != nil {
+	st := resp.Status
+	if i := slices.Index(in.Seats, st.Detail); st.Route == rpc.Route_OK && st.Field == "" && st.Detail != "" && i >= 0 {
+		// A block's refusal names its seat only; place it in the
+		// request as a hold's refusal does: a repeated seat at its
+		// repeat, any other at its first mention.
+		if j := slices.Index(in.Seats[i+1:], st.Detail); j >= 0 && inventory.Result(st.Code) == inventory.ResultInvalidArgument {
+			i += 1 + j
+		}
+		idx := int32(i)
+		st.Field, st.Index = "seat_ids", &idx
+	}
+	if aerr := describe(st, nil); aerr != nil {
 		return aerr
 	}
 	writeJSON(c, http.StatusOK, map[string]any{"program_id": req.ProgramId, "seats": in.Seats, "blocked": !in.Unblock})
 	return nil
 }
 
-// legRange reads from and to of a query: stop indexes, to defaulting to
-// the last stop (0 to seatd).
-func legRange(c *app.RequestContext) (from, to int32, aerr *apiError) {
-	parse := func(name string) (int32, *apiError) {
-		v := c.Query(name)
-		if v == "" {
-			return 0, nil
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > 64 {
-			return 0, errorf(http.StatusUnprocessableEntity, "INVALID_ARGUMENT", name+": want a stop index 0-64")
-		}
-		return int32(n), nil
+// stopCount returns how many stops a program has. Stops never change,
+// so the answer is cached.
+func (g *Gateway) stopCount(ctx context.Context, program string) (int32, *apiError) {
+	if n, ok := g.stops.get(program); ok {
+		return n, nil
 	}
-	if from, aerr = parse("from"); aerr != nil {
-		return
+	p, err := g.inv.GetProgram(ctx, &rpc.GetProgramRequest{ProgramId: program})
+	if err != nil {
+		return 0, callError(err)
 	}
-	to, aerr = parse("to")
-	if aerr == nil && to != 0 && to <= from {
-		aerr = errorf(http.StatusUnprocessableEntity, "INVALID_ARGUMENT", "to: want a stop index after from")
+	if aerr := statusError(p.Status); aerr != nil {
+		return 0, aerr
 	}
-	return
+	n := int32(len(p.Spec.Stops))
+	if n < 2 {
+		n = 2 // a program without stops has doors and end
+	}
+	g.stops.put(program, n)
+	return n, nil
 }
 
+// queryRange reads a query's from and to and checks them against the
+// program's stops: the leg range an availability or seat-map answer is
+// about, to defaulting to the last stop.
+func (g *Gateway) queryRange(ctx context.Context, c *app.RequestContext, program string) (from, to int32, aerr *apiError) {
+	parse := func(name string) (*int64, *apiError) {
+		v := c.Query(name)
+		if v == "" {
+			return nil, nil
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return nil, invalid("INVALID_ARGUMENT", name, "%q, want a stop index (an integer)", v)
+		}
+		return &n, nil
+	}
+	f, aerr := parse("from")
+	if aerr != nil {
+		return 0, 0, aerr
+	}
+	t, aerr := parse("to")
+	if aerr != nil {
+		return 0, 0, aerr
+	}
+	stops, aerr := g.stopCount(ctx, program)
+	if aerr != nil {
+		return 0, 0, aerr
+	}
+	return checkStops(f, t, stops)
+}
+
+// hold places a hold. A request with an Idempotency-Key that seatd
+// has seen answers with that request's first outcome, marked
+// Idempotent-Replayed: a refusal as it was first answered, a hold still
+// held as 201, a hold since released, confirmed or refunded as 200 with
+// its state now.
 func (g *Gateway) hold(ctx context.Context, c *app.RequestContext, user int64) *apiError {
 	b, aerr := body(c, smallBody)
 	if aerr != nil {
@@ -447,66 +531,89 @@ func (g *Gateway) hold(ctx context.Context, c *app.RequestContext, user int64) *
 	if aerr := decodeJSON(b, &in); aerr != nil {
 		return aerr
 	}
-	req, aerr := in.request(c.Param("id"), user)
+	program := c.Param("id")
+	req, aerr := in.request(program, user)
 	if aerr != nil {
 		return aerr
 	}
-	req.RequestId = requestID(user, string(c.GetHeader("Idempotency-Key")))
+	if in.From != nil || in.To != nil {
+		stops, aerr := g.stopCount(ctx, program)
+		if aerr != nil {
+			return aerr
+		}
+		if req.FromLeg, req.ToLeg, aerr = checkStops(in.From, in.To, stops); aerr != nil {
+			return aerr
+		}
+	}
+	key := string(c.GetHeader("Idempotency-Key"))
+	req.RequestId = requestID(user, key)
 	resp, err := g.inv.PlaceHold(ctx, req)
 	if err != nil {
 		return callError(err)
 	}
-	if aerr := statusError(resp.Status); aerr != nil {
-		return aerr
-	}
-	if resp.Replayed {
+	if resp.Replayed && key != "" {
 		c.Header("Idempotent-Replayed", "true")
 	}
-	writeJSON(c, http.StatusCreated, holdToJSON(resp.Hold))
+	if aerr := describe(resp.Status, &in); aerr != nil {
+		return aerr
+	}
+	status := http.StatusCreated
+	if resp.Replayed && resp.Hold.Status != "HELD" {
+		status = http.StatusOK
+	}
+	writeJSON(c, status, holdToJSON(resp.Hold))
 	return nil
 }
 
-func holdID(c *app.RequestContext) (int64, *apiError) {
+// holdID reads a hold id in its one spelling, the decimal seatd gives.
+func holdID(c *app.RequestContext) (int64, bool) {
 	id, err := strconv.ParseInt(c.Param("hold_id"), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, errorf(http.StatusNotFound, "NOT_FOUND", "no hold "+c.Param("hold_id"))
-	}
-	return id, nil
+	return id, err == nil && id > 0 && strconv.FormatInt(id, 10) == c.Param("hold_id")
 }
 
-// getHold reads a hold; another buyer's hold is not found, so ids cannot
-// be probed.
+// getHold reads a hold: a buyer's own, or any for an operator. Every
+// hold the caller may not see answers noHold.
 func (g *Gateway) getHold(ctx context.Context, c *app.RequestContext, user int64) *apiError {
-	id, aerr := holdID(c)
-	if aerr != nil {
-		return aerr
+	id, ok := holdID(c)
+	if !ok {
+		return noHold()
 	}
 	resp, err := g.inv.GetHold(ctx, &rpc.GetHoldRequest{HoldId: id, Consistent: true})
 	if err != nil {
 		return callError(err)
 	}
 	if aerr := statusError(resp.Status); aerr != nil {
+		if aerr.Status == http.StatusNotFound {
+			return noHold()
+		}
 		return aerr
 	}
-	if resp.Hold.UserId != user {
-		return errorf(http.StatusNotFound, "NOT_FOUND", "no hold "+c.Param("hold_id"))
+	if user != 0 && resp.Hold.UserId != user {
+		return noHold()
 	}
 	writeJSON(c, http.StatusOK, holdToJSON(resp.Hold))
 	return nil
 }
 
+// releaseHold gives a hold back: a buyer's own (reason cancelled), or
+// any for an operator, who releases it as the system (reason refused,
+// the engine's reason for releases that are not the buyer's).
 func (g *Gateway) releaseHold(ctx context.Context, c *app.RequestContext, user int64) *apiError {
-	id, aerr := holdID(c)
-	if aerr != nil {
-		return aerr
+	id, ok := holdID(c)
+	if !ok {
+		return noHold()
 	}
-	resp, err := g.inv.Release(ctx, &rpc.ReleaseRequest{HoldId: id, UserId: user, Reason: "cancelled"})
+	reason := "cancelled"
+	if user == 0 {
+		reason = "refused"
+	}
+	resp, err := g.inv.Release(ctx, &rpc.ReleaseRequest{HoldId: id, UserId: user, Reason: reason})
 	if err != nil {
 		return callError(err)
 	}
 	if aerr := statusError(resp.Status); aerr != nil {
-		if aerr.Code == "FORBIDDEN" {
-			return errorf(http.StatusNotFound, "NOT_FOUND", "no hold "+c.Param("hold_id"))
+		if aerr.Status == http.StatusNotFound || aerr.Code == "FORBIDDEN" {
+			return noHold()
 		}
 		return aerr
 	}
@@ -544,31 +651,42 @@ func (g *Gateway) cluster(ctx context.Context, c *app.RequestContext, _ int64) *
 	return nil
 }
 
-func (g *Gateway) notAvailable(context.Context, *app.RequestContext, int64) *apiError {
-	return errorf(http.StatusServiceUnavailable, "NOT_AVAILABLE", "orders, payments and refunds come with the order flow, which is not deployed")
+// notImplemented answers the order flow's routes: they are not built
+// yet, which retrying will not change, so 501 without Retry-After.
+func (g *Gateway) notImplemented(context.Context, *app.RequestContext, int64) *apiError {
+	return errorf(http.StatusNotImplemented, "NOT_IMPLEMENTED", "orders, payments and refunds come with the order flow, which is not built yet")
 }
 
+// devToken mints a buyer token for any sub, as an identity provider
+// would, and says which user id the sub maps to.
 func (g *Gateway) devToken(_ context.Context, c *app.RequestContext, _ int64) *apiError {
 	b, aerr := body(c, smallBody)
 	if aerr != nil {
 		return aerr
 	}
 	var in struct {
-		UserID string `json:"user_id"`
+		Sub    string `json:"sub"`
+		UserID string `json:"user_id"` // sub's first name, which the live page sends
 	}
 	if aerr := decodeJSON(b, &in); aerr != nil {
 		return aerr
 	}
-	user, err := strconv.ParseInt(in.UserID, 10, 64)
-	if err != nil || user <= 0 {
-		return errorf(http.StatusUnprocessableEntity, "INVALID_ARGUMENT", "user_id: want a positive integer as a string")
+	sub := in.Sub
+	if sub == "" {
+		sub = in.UserID
+	} else if in.UserID != "" && in.UserID != sub {
+		return invalid("INVALID_ARGUMENT", "user_id", "give sub, or user_id (its older name), not both")
+	}
+	user, ok := UserID(sub)
+	if !ok {
+		return invalid("INVALID_ARGUMENT", "sub", "want a non-empty string")
 	}
 	now := g.cfg.Clock()
-	token, err := MintHS256(g.cfg.Auth.HS256Secret, user, now, 24*time.Hour)
+	token, err := MintHS256(g.cfg.Auth.HS256Secret, sub, now, 24*time.Hour)
 	if err != nil {
 		return &apiError{Status: http.StatusInternalServerError, Code: "INTERNAL", Message: err.Error()}
 	}
-	writeJSON(c, http.StatusCreated, map[string]string{"token": token, "user_id": in.UserID,
+	writeJSON(c, http.StatusCreated, map[string]string{"token": token, "sub": sub, "user_id": strconv.FormatInt(user, 10),
 		"expires_at": now.Add(24 * time.Hour).UTC().Format(time.RFC3339)})
 	return nil
 }

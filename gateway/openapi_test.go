@@ -153,11 +153,14 @@ func tour(s *testSystem) {
 	s.do("GET", "/v1/cluster", adminToken, nil, nil)
 	s.do("GET", "/v1/cluster", "", nil, nil)
 	s.do("GET", "/v1/cluster", s.token(1), nil, nil)
-	for _, r := range [][2]string{{"GET", "/v1/orders/1"}, {"GET", "/v1/orders"}, {"POST", "/v1/orders/1/pay"}, {"GET", "/v1/orders/1/payment"},
-		{"POST", "/v1/payments/alipay/notify"}, {"POST", "/v1/orders/1/refunds"}, {"GET", "/v1/refunds/1"}} {
+	for i, r := range [][2]string{{"GET", "/v1/orders/1"}, {"GET", "/v1/orders"}, {"POST", "/v1/orders/1/pay"}, {"GET", "/v1/orders/1/payment"},
+		{"POST", "/v1/payments/alipay/notify"}, {"POST", "/v1/payments/wechat/notify"}, {"POST", "/v1/orders/1/refunds"}, {"GET", "/v1/refunds/1"}} {
 		s.do(r[0], r[1], "", nil, nil)
+		s.do(r[0], r[1], s.token(int64(20+i)), nil, nil)
 	}
+	s.do("GET", "/v1/holds/"+id, adminToken, nil, nil)
 	s.do("POST", "/v1/dev/tokens", "", `{"user_id":"5"}`, nil)
+	s.do("POST", "/v1/dev/tokens", "", `{"sub":"auth0|5"}`, nil)
 	s.do("POST", "/v1/dev/tokens", "", `{"user_id":5}`, nil)
 	s.do("POST", "/v1/dev/tokens", "", `{"user_id":"x"}`, nil)
 	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/openapi.yaml", "/", "/seatmap.js", "/seatmap.css"} {

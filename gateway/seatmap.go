@@ -12,46 +12,16 @@ import (
 	rpc "seatd/kitex_gen/inventoryrpc"
 )
 
-// resolveTo turns a query's "to" of 0 (the last stop) into the stop
-// index, so that answers say which range they are about.
-func (g *Gateway) resolveTo(ctx context.Context, program string, to int32) (int32, *apiError) {
-	if to != 0 {
-		return to, nil
-	}
-	if n, ok := g.stops.get(program); ok {
-		return n - 1, nil
-	}
-	p, err := g.inv.GetProgram(ctx, &rpc.GetProgramRequest{ProgramId: program})
-	if err != nil {
-		return 0, callError(err)
-	}
-	if aerr := statusError(p.Status); aerr != nil {
-		return 0, aerr
-	}
-	n := int32(len(p.Spec.Stops))
-	if n < 2 {
-		n = 2 // a program without stops has doors and end
-	}
-	g.stops.put(program, n)
-	return n - 1, nil
-}
-
 // versioned answers from the answer cache, honouring If-None-Match: the
 // ETag is the applied index the answer was read at. fetch reads seatd for
 // a key and returns the answer's status and a body to render under the
 // head every versioned answer starts with.
 func (g *Gateway) versioned(ctx context.Context, c *app.RequestContext, kind string,
 	fetch func(k answerKey) (*rpc.Status, func(versionHead) any, error)) *apiError {
-	from, to, aerr := legRange(c)
+	program, category := c.Param("id"), c.Query("category")
+	from, to, aerr := g.queryRange(ctx, c, program)
 	if aerr != nil {
 		return aerr
-	}
-	program, category := c.Param("id"), c.Query("category")
-	if to, aerr = g.resolveTo(ctx, program, to); aerr != nil {
-		return aerr
-	}
-	if to <= from {
-		return errorf(http.StatusUnprocessableEntity, "INVALID_ARGUMENT", "from: want a stop index before the last stop")
 	}
 	k := answerKey{kind: kind, program: program, category: category, from: from, to: to}
 	b, version, rendered, aerr := g.maps.get(k, g.cfg.Clock(), func() (int64, func() []byte, *apiError) {

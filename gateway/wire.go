@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +19,11 @@ import (
 
 // The JSON shapes of DESIGN.md section 6.1 and their conversion to and
 // from the inventory RPC's types. Ids are strings on the wire.
+//
+// Every number of a request is read as an int64, the widest a JSON
+// integer may be here, and range-checked before any narrowing or
+// arithmetic: reading into an int32 would refuse 2^31 naming a Go type,
+// and narrowing it later would wrap it.
 
 type categoryJSON struct {
 	ID         string `json:"id"`
@@ -25,7 +32,7 @@ type categoryJSON struct {
 }
 
 type seatJSON struct {
-	Col        int32  `json:"col"`
+	Col        int64  `json:"col"`
 	Label      string `json:"label,omitempty"`
 	Category   string `json:"category"`
 	Accessible bool   `json:"accessible,omitempty"`
@@ -34,7 +41,7 @@ type seatJSON struct {
 
 type rowJSON struct {
 	ID    string     `json:"id"`
-	Rank  int32      `json:"rank"`
+	Rank  int64      `json:"rank"`
 	Seats []seatJSON `json:"seats"`
 }
 
@@ -49,12 +56,12 @@ type layoutJSON struct {
 }
 
 type gridJSON struct {
-	Sections   int `json:"sections"`
-	Rows       int `json:"rows"`
-	Cols       int `json:"cols"`
+	Sections   int64 `json:"sections"`
+	Rows       int64 `json:"rows"`
+	Cols       int64 `json:"cols"`
 	Categories []struct {
-		ID   string `json:"id"`
-		Rows [2]int `json:"rows"` // first and last row, 1-based
+		ID   string  `json:"id"`
+		Rows []int64 `json:"rows"` // first and last row, 1-based
 	} `json:"categories"`
 }
 
@@ -66,8 +73,8 @@ type programFields struct {
 	Stops           []string       `json:"stops"`
 	Categories      []categoryJSON `json:"categories"`
 	HoldTTLSeconds  int64          `json:"hold_ttl_seconds"`
-	MaxSeatsPerHold int32          `json:"max_seats_per_hold"`
-	MaxSeatsPerUser int32          `json:"max_seats_per_user"`
+	MaxSeatsPerHold int64          `json:"max_seats_per_hold"`
+	MaxSeatsPerUser int64          `json:"max_seats_per_user"`
 	RealName        bool           `json:"real_name"`
 	RefundResells   bool           `json:"refund_resells"`
 }
@@ -85,46 +92,129 @@ type programOut struct {
 	Layout   layoutJSON `json:"layout"`
 }
 
-// spec converts a create request, generating the grid's layout.
+// spec checks a create request and converts it, generating a grid's
+// layout. The gateway checks every field but the layout itself, so that
+// each error names the field as the client wrote it (the engine says
+// hold_ttl where the client wrote hold_ttl_seconds) and is refused
+// before any conversion; the layout's own rules are the engine's, and
+// their errors come back as INVALID_LAYOUT.
 func (p *programIn) spec() (*rpc.ProgramSpec, *apiError) {
-	if p.ID == "" {
-		return nil, errorf(http.StatusUnprocessableEntity, "INVALID_ARGUMENT", "id: a program needs an id")
+	arg := func(field, format string, args ...any) (*rpc.ProgramSpec, *apiError) {
+		return nil, invalid("INVALID_ARGUMENT", field, format, args...)
+	}
+	if !inventory.ValidID(p.ID) {
+		return arg("id", "%q: want 1-%d of A-Z, a-z, 0-9, '.', '_' and '-', starting with a letter or digit", p.ID, inventory.MaxIDLen)
+	}
+	if len(p.Name) > inventory.MaxNameLen {
+		return arg("name", "%d bytes, at most %d", len(p.Name), inventory.MaxNameLen)
+	}
+	if n := len(p.Stops); n != 0 && (n < 2 || n > inventory.MaxLegs+1) {
+		return arg("stops", "%d stops, want 2-%d (or none: doors and end)", n, inventory.MaxLegs+1)
+	}
+	for i, st := range p.Stops {
+		if st == "" || len(st) > inventory.MaxNameLen {
+			return arg(fmt.Sprintf("stops[%d]", i), "want a name of 1-%d bytes", inventory.MaxNameLen)
+		}
+	}
+	if n := len(p.Categories); n < 1 || n > inventory.MaxCategories {
+		return arg("categories", "%d categories, want 1-%d", n, inventory.MaxCategories)
+	}
+	seen := make(map[string]bool, len(p.Categories))
+	for i, c := range p.Categories {
+		at := fmt.Sprintf("categories[%d]", i)
+		switch {
+		case !inventory.ValidID(c.ID):
+			return arg(at+".id", "%q: want 1-%d of A-Z, a-z, 0-9, '.', '_' and '-', starting with a letter or digit", c.ID, inventory.MaxIDLen)
+		case seen[c.ID]:
+			return arg(at+".id", "%q: an earlier category has this id", c.ID)
+		case len(c.Name) > inventory.MaxNameLen:
+			return arg(at+".name", "%d bytes, at most %d", len(c.Name), inventory.MaxNameLen)
+		case c.PriceCents < 0 || c.PriceCents > inventory.MaxPriceCents:
+			return arg(at+".price_cents", "%d, want 0-%d", c.PriceCents, int64(inventory.MaxPriceCents))
+		}
+		seen[c.ID] = true
+	}
+	minTTL, maxTTL := int64(inventory.MinHoldTTL/time.Second), int64(inventory.MaxHoldTTL/time.Second)
+	if t := p.HoldTTLSeconds; t != 0 && (t < minTTL || t > maxTTL) {
+		return arg("hold_ttl_seconds", "%d, want %d-%d (or 0: the inventory's default)", t, minTTL, maxTTL)
+	}
+	if m := p.MaxSeatsPerHold; m < 0 || m > inventory.MaxSeatsPerHoldLimit {
+		return arg("max_seats_per_hold", "%d, want 1-%d (or 0: %d)", m, inventory.MaxSeatsPerHoldLimit, inventory.DefaultMaxSeatsPerHold)
+	}
+	perHold := p.MaxSeatsPerHold
+	if perHold == 0 {
+		perHold = inventory.DefaultMaxSeatsPerHold
+	}
+	if m := p.MaxSeatsPerUser; m != 0 && (m < perHold || m > inventory.MaxSeatsPerUserLimit) {
+		return arg("max_seats_per_user", "%d, want %d-%d (at least max_seats_per_hold; or 0: the larger of %d and max_seats_per_hold)",
+			m, perHold, inventory.MaxSeatsPerUserLimit, inventory.DefaultMaxSeatsPerUser)
 	}
 	if (p.Layout == nil) == (p.Grid == nil) {
-		return nil, errorf(http.StatusUnprocessableEntity, "INVALID_ARGUMENT", "layout, grid: give exactly one")
-	}
-	if p.HoldTTLSeconds < 0 || p.MaxSeatsPerHold < 0 || p.MaxSeatsPerUser < 0 {
-		return nil, errorf(http.StatusUnprocessableEntity, "INVALID_ARGUMENT", "hold_ttl_seconds, max_seats_per_hold, max_seats_per_user: negative")
+		return arg("layout", "give a layout or a grid, exactly one")
 	}
 	spec := &rpc.ProgramSpec{Id: p.ID, Name: p.Name, Stops: p.Stops, HoldTtlSeconds: p.HoldTTLSeconds,
-		MaxSeatsPerHold: p.MaxSeatsPerHold, MaxSeatsPerUser: p.MaxSeatsPerUser, RealName: p.RealName, RefundResells: p.RefundResells}
+		MaxSeatsPerHold: int32(p.MaxSeatsPerHold), MaxSeatsPerUser: int32(p.MaxSeatsPerUser), RealName: p.RealName, RefundResells: p.RefundResells}
 	for _, c := range p.Categories {
 		spec.Categories = append(spec.Categories, &rpc.Category{Id: c.ID, Name: c.Name, PriceCents: c.PriceCents})
 	}
 	layout := p.Layout
 	if p.Grid != nil {
-		g := inventory.Grid{Sections: p.Grid.Sections, Rows: p.Grid.Rows, Cols: p.Grid.Cols}
-		for _, c := range p.Grid.Categories {
-			g.Categories = append(g.Categories, inventory.GridCategory{ID: c.ID, First: c.Rows[0], Last: c.Rows[1]})
+		var aerr *apiError
+		if layout, aerr = p.Grid.layout(); aerr != nil {
+			return nil, aerr
 		}
-		l, err := g.Layout()
-		if err != nil {
-			return nil, errorf(http.StatusUnprocessableEntity, "INVALID_LAYOUT", err.Error())
-		}
-		layout = layoutToJSON(l)
 	}
-	for _, sec := range layout.Sections {
+	for si, sec := range layout.Sections {
 		s := &rpc.Section{Id: sec.ID, Name: sec.Name}
-		for _, row := range sec.Rows {
-			r := &rpc.Row{Id: row.ID, Rank: row.Rank}
-			for _, st := range row.Seats {
-				r.Seats = append(r.Seats, &rpc.Seat{Col: st.Col, Label: st.Label, Category: st.Category, Accessible: st.Accessible, Aisle: st.Aisle})
+		for ri, row := range sec.Rows {
+			at := fmt.Sprintf("layout.sections[%d].rows[%d]", si, ri)
+			if row.Rank < math.MinInt32 || row.Rank > math.MaxInt32 {
+				return nil, invalid("INVALID_LAYOUT", at+".rank", "%d, want %d-%d", row.Rank, math.MinInt32, math.MaxInt32)
+			}
+			r := &rpc.Row{Id: row.ID, Rank: int32(row.Rank)}
+			for k, st := range row.Seats {
+				if st.Col < 0 || st.Col > inventory.MaxCol {
+					return nil, invalid("INVALID_LAYOUT", fmt.Sprintf("%s.seats[%d].col", at, k), "%d, want 0-%d", st.Col, inventory.MaxCol)
+				}
+				r.Seats = append(r.Seats, &rpc.Seat{Col: int32(st.Col), Label: st.Label, Category: st.Category, Accessible: st.Accessible, Aisle: st.Aisle})
 			}
 			s.Rows = append(s.Rows, r)
 		}
 		spec.Sections = append(spec.Sections, s)
 	}
 	return spec, nil
+}
+
+// layout generates a grid's layout, checking each dimension before the
+// generator multiplies them.
+func (g *gridJSON) layout() (*layoutJSON, *apiError) {
+	bad := func(field, format string, args ...any) (*layoutJSON, *apiError) {
+		return nil, invalid("INVALID_LAYOUT", "grid."+field, format, args...)
+	}
+	switch {
+	case g.Sections < 1 || g.Sections > inventory.MaxSectionsPerProgram:
+		return bad("sections", "%d, want 1-%d", g.Sections, inventory.MaxSectionsPerProgram)
+	case g.Rows < 1 || g.Rows > inventory.MaxRowsPerProgram:
+		return bad("rows", "%d, want 1-%d", g.Rows, inventory.MaxRowsPerProgram)
+	case g.Cols < 1 || g.Cols > inventory.MaxRowWidth:
+		return bad("cols", "%d, want 1-%d", g.Cols, inventory.MaxRowWidth)
+	}
+	gr := inventory.Grid{Sections: int(g.Sections), Rows: int(g.Rows), Cols: int(g.Cols)}
+	for i, c := range g.Categories {
+		at := fmt.Sprintf("categories[%d].rows", i)
+		if len(c.Rows) != 2 {
+			return bad(at, "%d numbers, want 2: the first and last row", len(c.Rows))
+		}
+		if first, last := c.Rows[0], c.Rows[1]; first < 1 || last > g.Rows || first > last {
+			return bad(at, "[%d, %d], want first <= last within rows 1-%d", first, last, g.Rows)
+		}
+		gr.Categories = append(gr.Categories, inventory.GridCategory{ID: c.ID, First: int(c.Rows[0]), Last: int(c.Rows[1])})
+	}
+	l, err := gr.Layout()
+	if err != nil {
+		return nil, &apiError{Status: http.StatusUnprocessableEntity, Code: "INVALID_LAYOUT", Message: err.Error(), Details: map[string]any{"field": "grid"}}
+	}
+	return layoutToJSON(l), nil
 }
 
 // LayoutJSON is a layout in the contract's JSON shape, as a program
@@ -137,9 +227,9 @@ func layoutToJSON(l inventory.Layout) *layoutJSON {
 	for _, sec := range l.Sections {
 		s := sectionJSON{ID: sec.ID, Name: sec.Name}
 		for _, row := range sec.Rows {
-			r := rowJSON{ID: row.ID, Rank: int32(row.Rank)}
+			r := rowJSON{ID: row.ID, Rank: int64(row.Rank)}
 			for _, st := range row.Seats {
-				r.Seats = append(r.Seats, seatJSON{Col: int32(st.Col), Label: st.Label, Category: st.Category, Accessible: st.Accessible, Aisle: st.Aisle})
+				r.Seats = append(r.Seats, seatJSON{Col: int64(st.Col), Label: st.Label, Category: st.Category, Accessible: st.Accessible, Aisle: st.Aisle})
 			}
 			s.Rows = append(s.Rows, r)
 		}
@@ -150,7 +240,7 @@ func layoutToJSON(l inventory.Layout) *layoutJSON {
 
 func programToJSON(spec *rpc.ProgramSpec, open bool) programOut {
 	p := programOut{SaleOpen: open, programFields: programFields{ID: spec.Id, Name: spec.Name, Stops: spec.Stops,
-		HoldTTLSeconds: spec.HoldTtlSeconds, MaxSeatsPerHold: spec.MaxSeatsPerHold, MaxSeatsPerUser: spec.MaxSeatsPerUser,
+		HoldTTLSeconds: spec.HoldTtlSeconds, MaxSeatsPerHold: int64(spec.MaxSeatsPerHold), MaxSeatsPerUser: int64(spec.MaxSeatsPerUser),
 		RealName: spec.RealName, RefundResells: spec.RefundResells, Categories: []categoryJSON{}}}
 	for _, c := range spec.Categories {
 		p.Categories = append(p.Categories, categoryJSON{ID: c.Id, Name: c.Name, PriceCents: c.PriceCents})
@@ -158,9 +248,9 @@ func programToJSON(spec *rpc.ProgramSpec, open bool) programOut {
 	for _, sec := range spec.Sections {
 		s := sectionJSON{ID: sec.Id, Name: sec.Name}
 		for _, row := range sec.Rows {
-			r := rowJSON{ID: row.Id, Rank: row.Rank}
+			r := rowJSON{ID: row.Id, Rank: int64(row.Rank)}
 			for _, st := range row.Seats {
-				r.Seats = append(r.Seats, seatJSON{Col: st.Col, Label: st.Label, Category: st.Category, Accessible: st.Accessible, Aisle: st.Aisle})
+				r.Seats = append(r.Seats, seatJSON{Col: int64(st.Col), Label: st.Label, Category: st.Category, Accessible: st.Accessible, Aisle: st.Aisle})
 			}
 			s.Rows = append(s.Rows, r)
 		}
@@ -169,62 +259,94 @@ func programToJSON(spec *rpc.ProgramSpec, open bool) programOut {
 	return p
 }
 
+// holderJSON is a ticket holder of a real-name program. The node
+// normalises the name and number (see docs/gateway.md), so that every
+// way of typing one ID number is one person.
 type holderJSON struct {
 	Name     string `json:"name"`
 	IDNumber string `json:"id_number"`
+	IDType   string `json:"id_type,omitempty"` // resident_id (the default) or passport
 }
 
 // holdIn is a hold request; absent fields take the contract's defaults.
 type holdIn struct {
 	Category           string       `json:"category"`
-	Count              int          `json:"count"`
+	Count              int64        `json:"count"`
 	Together           *bool        `json:"together"`
 	Accessible         bool         `json:"accessible"`
-	From               *int         `json:"from"`
-	To                 *int         `json:"to"`
+	From               *int64       `json:"from"`
+	To                 *int64       `json:"to"`
 	Seats              []string     `json:"seats"`
 	Holders            []holderJSON `json:"holders"`
 	ExpectedTotalCents *int64       `json:"expected_total_cents"`
 }
 
 // request checks the fields the gateway can judge alone and converts.
+// The leg range is checked against the program's stops by the caller.
 func (h *holdIn) request(program string, user int64) (*rpc.HoldRequest, *apiError) {
-	bad := func(msg string) (*rpc.HoldRequest, *apiError) {
-		return nil, errorf(http.StatusUnprocessableEntity, "INVALID_ARGUMENT", msg)
+	bad := func(field, format string, args ...any) (*rpc.HoldRequest, *apiError) {
+		return nil, invalid("INVALID_ARGUMENT", field, format, args...)
 	}
-	limit := inventory.MaxSeatsPerHoldLimit
+	limit := int64(inventory.MaxSeatsPerHoldLimit)
+	named := int64(len(h.Seats))
 	switch {
-	case len(h.Seats) > limit:
-		return bad(fmt.Sprintf("seats: %d named, at most %d", len(h.Seats), limit))
-	case len(h.Seats) > 0 && h.Count != 0 && h.Count != len(h.Seats):
-		return bad("count: give seats or a count, not both")
-	case len(h.Seats) == 0 && (h.Count < 1 || h.Count > limit):
-		return bad(fmt.Sprintf("count: %d, want 1-%d (or name seats)", h.Count, limit))
-	case len(h.Holders) > limit:
-		return bad(fmt.Sprintf("holders: %d, at most %d", len(h.Holders), limit))
-	case h.From != nil && (*h.From < 0 || *h.From >= inventory.MaxLegs):
-		return bad(fmt.Sprintf("from: %d, want a stop index 0-%d", *h.From, inventory.MaxLegs-1))
-	case h.To != nil && (*h.To < 1 || *h.To > inventory.MaxLegs || (h.From != nil && *h.To <= *h.From)):
-		return bad("to: want a stop index after from")
+	case named > limit:
+		return bad("seats", "%d named, at most %d", named, limit)
+	case named > 0 && h.Count != 0 && h.Count != named:
+		return bad("count", "%d, but %d seats are named: give seats or a count, not both", h.Count, named)
+	case named == 0 && (h.Count < 1 || h.Count > limit):
+		return bad("count", "%d, want 1-%d (or name seats)", h.Count, limit)
+	case int64(len(h.Holders)) > limit:
+		return bad("holders", "%d, at most %d", len(h.Holders), limit)
 	case h.ExpectedTotalCents != nil && *h.ExpectedTotalCents < 0:
-		return bad("expected_total_cents: negative")
+		return bad("expected_total_cents", "%d, want 0 or more", *h.ExpectedTotalCents)
 	}
-	req := &rpc.HoldRequest{ProgramId: program, UserId: user, Category: h.Category, Count: int32(h.Count),
-		Together: h.Together == nil || *h.Together, Accessible: h.Accessible, SeatIds: h.Seats,
-		ExpectedTotalCents: h.ExpectedTotalCents}
-	if len(h.Seats) > 0 {
-		req.Count = 0
+	req := &rpc.HoldRequest{ProgramId: program, UserId: user, Category: h.Category, Together: h.Together == nil || *h.Together,
+		Accessible: h.Accessible, SeatIds: h.Seats, ExpectedTotalCents: h.ExpectedTotalCents}
+	if named == 0 {
+		req.Count = int32(h.Count)
 	}
-	if h.From != nil {
-		req.FromLeg = int32(*h.From)
-	}
-	if h.To != nil {
-		req.ToLeg = int32(*h.To)
-	}
-	for _, hd := range h.Holders {
-		req.Holders = append(req.Holders, &rpc.Holder{Name: hd.Name, IdNumber: hd.IDNumber})
+	for i, hd := range h.Holders {
+		if _, ok := inventory.ParseIDType(hd.IDType); !ok {
+			return nil, invalid("HOLDERS_MISMATCH", fmt.Sprintf("holders[%d].id_type", i), "%q, want resident_id or passport", hd.IDType).
+				with("index", i)
+		}
+		req.Holders = append(req.Holders, &rpc.Holder{Name: hd.Name, IdNumber: hd.IDNumber, IdType: hd.IDType})
 	}
 	return req, nil
+}
+
+// checkStops checks a leg range of stop indexes against a program of
+// stops stops (indexes 0 to stops-1) and resolves it; nil from is the
+// first stop, nil to the last. It runs before any narrowing, on every
+// route that takes a range, so that each says the program's own range.
+func checkStops(from, to *int64, stops int32) (int32, int32, *apiError) {
+	last := int64(stops) - 1
+	f, t := int64(0), last
+	if from != nil {
+		f = *from
+	}
+	if to != nil {
+		t = *to
+	}
+	if f < 0 || f >= last {
+		return 0, 0, stopError("from", f, 0, last-1, last)
+	}
+	if t <= f || t > last {
+		return 0, 0, stopError("to", t, f+1, last, last)
+	}
+	return int32(f), int32(t), nil
+}
+
+// stopError refuses an end of a leg range: v is not within lo-hi, on a
+// program whose stops are 0-last. Limit is the largest value allowed.
+func stopError(field string, v, lo, hi, last int64) *apiError {
+	if lo > hi {
+		return invalid("INVALID_ARGUMENT", field, "%d: no stop fits: this program's stops are 0-%d, and a range ends after it starts", v, last).
+			with("limit", hi)
+	}
+	return invalid("INVALID_ARGUMENT", field, "%d, want a stop index %d-%d: this program's stops are 0-%d, and a range ends after it starts",
+		v, lo, hi, last).with("limit", hi)
 }
 
 type heldSeatJSON struct {
@@ -252,7 +374,7 @@ type holdOut struct {
 func holdToJSON(h *rpc.Hold) holdOut {
 	out := holdOut{HoldID: strconv.FormatInt(h.HoldId, 10), OrderNo: strconv.FormatUint(uint64(h.OrderNo), 10),
 		ProgramID: h.ProgramId, Status: h.Status, Reason: h.Reason, From: h.FromLeg, To: h.ToLeg, TotalCents: h.TotalCents,
-		CreatedAt: rfc3339(h.CreatedAtUnixMs), ExpiresAt: rfc3339(h.ExpiresAtUnixMs), Seats: []heldSeatJSON{}}
+		CreatedAt: exactTime(h.CreatedAtUnixNs), ExpiresAt: exactTime(h.ExpiresAtUnixNs), Seats: []heldSeatJSON{}}
 	if h.Status == "RELEASED" && h.Reason == "" {
 		out.Reason = "cancelled"
 	}
@@ -265,19 +387,23 @@ func holdToJSON(h *rpc.Hold) holdOut {
 	return out
 }
 
-func rfc3339(unixMs int64) string {
-	return time.UnixMilli(unixMs).UTC().Format(time.RFC3339)
+// exactTime formats a hold's time to the nanosecond the leader stamped:
+// a hold is expired from its expires_at on, so a client counting down
+// to it must not be told a time up to a second late.
+func exactTime(unixNs int64) string {
+	return time.Unix(0, unixNs).UTC().Format(time.RFC3339Nano)
 }
 
 type blockIn struct {
 	Seats   []string `json:"seats"`
-	From    *int     `json:"from"`
-	To      *int     `json:"to"`
+	From    *int64   `json:"from"`
+	To      *int64   `json:"to"`
 	Unblock bool     `json:"unblock"`
 }
 
 // decodeJSON reads a request body into v, refusing unknown fields and
-// trailing data, and says which field is wrong.
+// trailing data, and says which field is wrong in the client's terms:
+// the JSON name and the JSON type it wants, never a Go type.
 func decodeJSON(body []byte, v any) *apiError {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return errorf(http.StatusBadRequest, "INVALID_JSON", "the body is empty; want a JSON object")
@@ -294,15 +420,124 @@ func decodeJSON(body []byte, v any) *apiError {
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	msg := err.Error()
+	e := errorf(http.StatusBadRequest, "INVALID_JSON", "")
 	switch {
 	case errors.As(err, &syntax):
 		msg = fmt.Sprintf("malformed JSON at byte %d: %v", syntax.Offset, err)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		msg = "malformed JSON: it ends too soon"
 	case errors.As(err, &typ):
-		msg = fmt.Sprintf("%s: want %s, got %s", typ.Field, typ.Type, typ.Value)
+		field := typ.Field
+		if field == "" {
+			field = "the body"
+		} else {
+			e.Details = map[string]any{"field": field}
+		}
+		msg = field + ": " + wrongType(reflect.TypeOf(v), typ)
 	case strings.HasPrefix(msg, "json: unknown field "):
 		msg = "unknown field " + strings.TrimPrefix(msg, "json: unknown field ")
 	}
-	return errorf(http.StatusBadRequest, "INVALID_JSON", msg)
+	e.Message = msg
+	return e
+}
+
+// wrongType says what a field wants and what it got, in JSON terms.
+// root is the type decoded into; the field's declared type is found
+// from it, so that a wrong item in a list says what the list wants.
+func wrongType(root reflect.Type, typ *json.UnmarshalTypeError) string {
+	declared := fieldType(root, typ.Field)
+	if declared == nil {
+		declared = typ.Type
+	}
+	want, got := jsonType(declared), jsonValue(typ.Value)
+	if k := declared.Kind(); declared != typ.Type && (k == reflect.Slice || k == reflect.Array) {
+		return fmt.Sprintf("want %s, got %s in it", want, got)
+	}
+	if number, ok := strings.CutPrefix(typ.Value, "number "); ok && want == "an integer" && !strings.ContainsAny(number, ".eE") {
+		return fmt.Sprintf("%s is out of range: want an integer from %d to %d", number, math.MinInt64, math.MaxInt64)
+	}
+	return fmt.Sprintf("want %s, got %s", want, got)
+}
+
+// fieldType finds the type of a dotted JSON path (as
+// json.UnmarshalTypeError.Field gives it) in t, or nil.
+func fieldType(t reflect.Type, path string) reflect.Type {
+	if path == "" {
+		return t
+	}
+	for name := range strings.SplitSeq(path, ".") {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			return nil
+		}
+		f, ok := jsonField(t, name)
+		if !ok {
+			return nil
+		}
+		t = f.Type
+	}
+	return t
+}
+
+// jsonField finds the struct field named name in JSON, looking into
+// embedded structs as encoding/json does.
+func jsonField(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.Anonymous && tag == "" {
+			if sub, ok := jsonField(f.Type, name); ok {
+				return sub, true
+			}
+			continue
+		}
+		if tag == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// jsonType names the JSON a Go type reads.
+func jsonType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Pointer:
+		return jsonType(t.Elem())
+	case reflect.Slice, reflect.Array:
+		switch item := jsonType(t.Elem()); item {
+		case "a string", "an integer", "an object":
+			return "a list of " + strings.TrimPrefix(strings.TrimPrefix(item, "a "), "an ") + "s"
+		default:
+			return "a list"
+		}
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Struct, reflect.Map, reflect.Interface:
+		return "an object"
+	}
+	return "an integer" // every number the API reads is an integer
+}
+
+// jsonValue names what encoding/json found ("string", "number 1.5", ...).
+func jsonValue(v string) string {
+	switch v {
+	case "string":
+		return "a string"
+	case "number":
+		return "a number"
+	case "bool":
+		return "true or false"
+	case "array":
+		return "a list"
+	case "object":
+		return "an object"
+	}
+	if n, ok := strings.CutPrefix(v, "number "); ok {
+		return n
+	}
+	return v
 }

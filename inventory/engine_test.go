@@ -169,6 +169,29 @@ func TestGridAndTrain(t *testing.T) {
 	}
 }
 
+// TestGridBounds: dimensions whose product wraps around int are refused
+// by the dimension at fault, never built.
+func TestGridBounds(t *testing.T) {
+	cats := []GridCategory{{"a", 1, 1}}
+	for _, tc := range []struct {
+		gen  interface{ Layout() (Layout, error) }
+		says string
+	}{
+		{Grid{Sections: 4, Rows: 1 << 62, Cols: 1, Categories: cats}, "rows 4611686018427387904"},
+		{Grid{Sections: 2, Rows: 1 << 53, Cols: 1024, Categories: cats}, "rows 9007199254740992"},
+		{Grid{Sections: 1 << 62, Rows: 4, Cols: 1, Categories: cats}, "sections 4611686018427387904"},
+		{Grid{Sections: 1, Rows: 1, Cols: -1 << 62, Categories: cats}, "cols -4611686018427387904"},
+		{Grid{Sections: 4096, Rows: 1024, Cols: 1, Categories: cats}, "4194304 rows, want at most 262144"},
+		{Grid{Sections: 64, Rows: 4096, Cols: 1024, Categories: cats}, "268435456 seats, want at most 4194304"},
+		{Train{Carriages: 4, Rows: 1 << 62, Categories: cats}, "rows 4611686018427387904"},
+		{Train{Carriages: 1 << 61, Rows: 8, Categories: cats}, "carriages 2305843009213693952"},
+	} {
+		if _, err := tc.gen.Layout(); err == nil || !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("%+v.Layout() = %v; want an error saying %q", tc.gen, err, tc.says)
+		}
+	}
+}
+
 func TestBestAvailable(t *testing.T) {
 	// Row 1 (category a) is best; within a row the block nearest the centre.
 	spec := arenaSpec(t, "p", 3, 10)

@@ -25,9 +25,8 @@ type GridCategory struct {
 
 // Layout builds the grid's layout. Every row must get exactly one category.
 func (g Grid) Layout() (Layout, error) {
-	if g.Sections < 1 || g.Rows < 1 || g.Cols < 1 || g.Cols > MaxRowWidth ||
-		g.Sections > MaxSectionsPerProgram || g.Sections*g.Rows*g.Cols > MaxSeatsPerProgram {
-		return Layout{}, fmt.Errorf("grid: %d sections x %d rows x %d cols: out of range", g.Sections, g.Rows, g.Cols)
+	if err := checkBlocks("grid", "sections", g.Sections, MaxSectionsPerProgram, g.Rows, g.Cols); err != nil {
+		return Layout{}, err
 	}
 	cats, err := rowCategories(g.Categories, g.Rows)
 	if err != nil {
@@ -75,8 +74,8 @@ var trainSeats = [...]struct {
 
 // Layout builds the train's layout.
 func (t Train) Layout() (Layout, error) {
-	if t.Carriages < 1 || t.Rows < 1 || t.Carriages > MaxSectionsPerProgram || t.Carriages*t.Rows*len(trainSeats) > MaxSeatsPerProgram {
-		return Layout{}, fmt.Errorf("train: %d carriages x %d rows: out of range", t.Carriages, t.Rows)
+	if err := checkBlocks("train", "carriages", t.Carriages, MaxSectionsPerProgram, t.Rows, len(trainSeats)); err != nil {
+		return Layout{}, err
 	}
 	cats, err := rowCategories(t.Categories, t.Carriages)
 	if err != nil {
@@ -101,6 +100,28 @@ func (t Train) Layout() (Layout, error) {
 		}
 	}
 	return l, nil
+}
+
+// checkBlocks checks a generated layout of sections (or carriages) of
+// rows of cols seats against the program bounds. The factors come from
+// clients, so each is bounded before any product of them: the products
+// below then stay under 2^40, where an unchecked one could wrap around to
+// a small number and pass.
+func checkBlocks(kind, sectionsName string, sections, maxSections, rows, cols int) error {
+	switch {
+	case sections < 1 || sections > maxSections:
+		return fmt.Errorf("%s: %s %d, want 1-%d", kind, sectionsName, sections, maxSections)
+	case rows < 1 || rows > MaxRowsPerProgram:
+		return fmt.Errorf("%s: rows %d, want 1-%d", kind, rows, MaxRowsPerProgram)
+	case cols < 1 || cols > MaxRowWidth:
+		return fmt.Errorf("%s: cols %d, want 1-%d", kind, cols, MaxRowWidth)
+	case sections*rows > MaxRowsPerProgram:
+		return fmt.Errorf("%s: %d %s x %d rows = %d rows, want at most %d", kind, sections, sectionsName, rows, sections*rows, MaxRowsPerProgram)
+	case sections*rows*cols > MaxSeatsPerProgram:
+		return fmt.Errorf("%s: %d %s x %d rows x %d seats = %d seats, want at most %d", kind, sections, sectionsName, rows, cols,
+			sections*rows*cols, MaxSeatsPerProgram)
+	}
+	return nil
 }
 
 // rowCategories gives each of n numbered things (1..n) its category.

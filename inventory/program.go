@@ -115,12 +115,12 @@ type holderRange struct {
 	hold     HoldID
 }
 
-// validID reports whether s can be a program or category id: 1-MaxIDLen
+// ValidID reports whether s can be a program or category id: 1-MaxIDLen
 // of [A-Za-z0-9._-], starting with a letter or digit. Such ids travel in
 // URL paths and queries as they are, with nothing to escape, and none is
 // a dot segment ("." or ".."), which URL clients resolve away (RFC 3986
 // section 5.2.4).
-func validID(s string) bool {
+func ValidID(s string) bool {
 	if s == "" || len(s) > MaxIDLen || !isAlnum(s[0]) {
 		return false
 	}
@@ -139,7 +139,7 @@ func validID(s string) bool {
 // says which rule was broken and where; it is deterministic.
 func compile(spec *ProgramSpec) (*Program, error) {
 	p := &Program{id: spec.ID, name: spec.Name}
-	if !validID(spec.ID) {
+	if !ValidID(spec.ID) {
 		return nil, fmt.Errorf("program id %q: want 1-%d of [A-Za-z0-9._-], starting with a letter or digit", spec.ID, MaxIDLen)
 	}
 	if len(spec.Name) > MaxNameLen {
@@ -165,7 +165,7 @@ func compile(spec *ProgramSpec) (*Program, error) {
 	p.cats = slices.Clone(spec.Categories)
 	p.catIndex = make(map[string]uint8, len(p.cats))
 	for i, c := range p.cats {
-		if !validID(c.ID) {
+		if !ValidID(c.ID) {
 			return nil, fmt.Errorf("categories[%d]: id %q: want 1-%d of [A-Za-z0-9._-], starting with a letter or digit", i, c.ID, MaxIDLen)
 		}
 		if _, dup := p.catIndex[c.ID]; dup {

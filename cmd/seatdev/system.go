@@ -103,7 +103,7 @@ func runSystem(ctx context.Context, cfg systemConfig, out io.Writer, ready chan<
 	}()
 
 	info := systemInfo{URL: "http://" + httpLn.Addr().String(), AdminToken: adminToken}
-	if info.BuyerToken, err = gateway.MintHS256([]byte(secret), 1001, time.Now(), 24*time.Hour); err != nil {
+	if info.BuyerToken, err = gateway.MintHS256([]byte(secret), "1001", time.Now(), 24*time.Hour); err != nil {
 		return err
 	}
 	if err := waitReady(ctx, info.URL); err != nil {
@@ -221,7 +221,7 @@ Try:
        -d '{"category":"second","count":1,"from":1,"to":3,"holders":[{"name":"Li Lei","id_number":"110101199001011237"}]}'
   curl -s %[1]s/v1/programs/demo-arena/seats?category=vip
   curl -s %[1]s/v1/cluster -H "Authorization: Bearer $ADMIN"
-  curl -s -X POST %[1]s/v1/dev/tokens -d '{"user_id":"1002"}'
+  curl -s -X POST %[1]s/v1/dev/tokens -d '{"sub":"alice@example.com"}'
 
 Ctrl-C stops everything.
 `, info.URL, info.BuyerToken, info.AdminToken)
