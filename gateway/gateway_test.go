@@ -11,9 +11,12 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/cloudwego/kitex/pkg/endpoint"
+	"github.com/cloudwego/kitex/pkg/rpcinfo"
 	"github.com/cloudwego/kitex/server"
 	"github.com/golang-jwt/jwt/v5"
 
@@ -27,14 +30,18 @@ const adminToken = "test-admin-token-0123456789"
 
 var testSecret = []byte("test-secret-test-secret-test-secret!")
 
-// testSystem is a one-node seatd behind real Kitex and a real gateway,
-// all on loopback.
+// testSystem is a seatd cluster (one node unless asked) behind real
+// Kitex, the routing client and a real gateway, all on loopback.
 type testSystem struct {
 	t     *testing.T
 	url   string
 	gw    *Gateway
+	nodes []*raftfsm.Node
 	edKey ed25519.PrivateKey
 	seen  []exchange // every answer, when recording
+
+	mu    sync.Mutex     // guards calls
+	calls map[string]int // RPCs the nodes served, by method
 }
 
 // exchange is one request and its answer, for the contract test.
@@ -43,27 +50,55 @@ type exchange struct {
 	reply
 }
 
+// startSystem starts one seatd node and a gateway over it.
 func startSystem(t *testing.T, tune ...func(*Config)) *testSystem {
+	return startCluster(t, 1, time.Second, tune...)
+}
+
+// startCluster starts n seatd nodes whose leaders tick every tick, and a
+// gateway whose routing client knows them all.
+func startCluster(t *testing.T, n int, tick time.Duration, tune ...func(*Config)) *testSystem {
 	t.Helper()
-	rpcLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	s := &testSystem{t: t, calls: map[string]int{}}
+	count := func(next endpoint.Endpoint) endpoint.Endpoint {
+		return func(ctx context.Context, req, resp any) error {
+			s.mu.Lock()
+			s.calls[rpcinfo.GetRPCInfo(ctx).To().Method()]++
+			s.mu.Unlock()
+			return next(ctx, req, resp)
+		}
+	}
+	var seeds []string
+	var peers []raftfsm.Peer
+	for i := range n {
+		rpcLn, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		node, err := raftfsm.StartNode(raftfsm.NodeConfig{ID: fmt.Sprintf("n%d", i+1), Dir: t.TempDir(), Addr: "127.0.0.1:0", Groups: 2,
+			RPCAddr: rpcLn.Addr().String(), HeartbeatTimeout: 100 * time.Millisecond * time.Duration(min(n, 2)),
+			ElectionTimeout: 100 * time.Millisecond * time.Duration(min(n, 2)), TickInterval: tick})
+		if err != nil {
+			t.Fatal(err)
+		}
+		handler, err := noderpc.New(node, noderpc.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		svr := invsvc.NewServer(handler, server.WithListener(rpcLn), server.WithExitWaitTime(time.Millisecond), server.WithMiddleware(count))
+		go svr.Run()
+		t.Cleanup(func() {
+			svr.Stop()
+			node.Shutdown(false)
+		})
+		s.nodes = append(s.nodes, node)
+		seeds = append(seeds, rpcLn.Addr().String())
+		peers = append(peers, raftfsm.Peer{ID: node.ID(), Addr: node.Addr()})
+	}
+	if err := s.nodes[0].Bootstrap(peers); err != nil {
 		t.Fatal(err)
 	}
-	node, err := raftfsm.StartNode(raftfsm.NodeConfig{ID: "n1", Dir: t.TempDir(), Addr: "127.0.0.1:0", Groups: 2,
-		RPCAddr: rpcLn.Addr().String(), HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := node.Bootstrap([]raftfsm.Peer{{ID: "n1", Addr: node.Addr()}}); err != nil {
-		t.Fatal(err)
-	}
-	handler, err := noderpc.New(node, noderpc.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svr := invsvc.NewServer(handler, server.WithListener(rpcLn), server.WithExitWaitTime(time.Millisecond))
-	go svr.Run()
-	client, err := seatclient.New(seatclient.Config{Seeds: []string{rpcLn.Addr().String()}, MaxAttempts: 40})
+	client, err := seatclient.New(seatclient.Config{Seeds: seeds, MaxAttempts: 40})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,14 +117,12 @@ func startSystem(t *testing.T, tune ...func(*Config)) *testSystem {
 		t.Fatal(err)
 	}
 	gw.Start(ln)
-	t.Cleanup(func() {
+	t.Cleanup(func() { // before the nodes stop: cleanups run last first
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		gw.Stop(ctx)
-		svr.Stop()
-		node.Shutdown(false)
 	})
-	s := &testSystem{t: t, url: "http://" + ln.Addr().String(), gw: gw, edKey: priv}
+	s.url, s.gw, s.edKey = "http://"+ln.Addr().String(), gw, priv
 	for deadline := time.Now().Add(15 * time.Second); ; {
 		if r := s.do("GET", "/readyz", "", nil, nil); r.status == http.StatusOK {
 			break
@@ -100,6 +133,13 @@ func startSystem(t *testing.T, tune ...func(*Config)) *testSystem {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return s
+}
+
+// rpcCalls returns how many calls of an RPC method the nodes served.
+func (s *testSystem) rpcCalls(method string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[method]
 }
 
 type reply struct {
@@ -425,8 +465,8 @@ func TestSeatMapCache(t *testing.T) {
 	}
 	s.want(s.do("GET", "/v1/programs/show/seats", "", nil, map[string]string{"If-None-Match": etag}), 304, "")
 	m := s.do("GET", "/metrics", "", nil, nil)
-	if !strings.Contains(string(m.body), `gateway_versioned_answers_total{kind="seats",rendered="true"} 1`+"\n") ||
-		!strings.Contains(string(m.body), `gateway_versioned_answers_total{kind="seats",rendered="false"} 21`+"\n") {
+	if !strings.Contains(string(m.body), `gateway_versioned_answers_total{kind="seats",served="rendered"} 1`+"\n") ||
+		!strings.Contains(string(m.body), `gateway_versioned_answers_total{kind="seats",served="cached"} 21`+"\n") {
 		t.Fatalf("22 reads of an unchanged map: want 1 render and 21 cache hits\n%s", m.body)
 	}
 
@@ -445,7 +485,7 @@ func TestSeatMapCache(t *testing.T) {
 // expiry (plus leeway), and never after.
 func TestTokenCache(t *testing.T) {
 	a := &AuthConfig{HS256Secret: testSecret, AdminToken: adminToken}
-	cache := newTokenCache()
+	cache := newTokenCache(1 << 20)
 	now := time.Now()
 	tok, _ := MintHS256(testSecret, 5, now, time.Minute)
 	if user, err := a.buyer("Bearer "+tok, cache, now); err != nil || user != 5 {
