@@ -124,8 +124,8 @@ func (c Config) Validate() error {
 	if d.CacheBytes < minCacheBytes || d.CacheBytes > maxCacheBytes {
 		errs = append(errs, fmt.Errorf("gateway: cache bytes %d, want %d-%d", d.CacheBytes, minCacheBytes, int64(maxCacheBytes)))
 	}
-	if d.MaxCacheEntryBytes < minCacheBytes || d.MaxCacheEntryBytes > d.CacheBytes {
-		errs = append(errs, fmt.Errorf("gateway: cache max entry bytes %d, want %d up to the cache bytes (%d)", d.MaxCacheEntryBytes, minCacheBytes, d.CacheBytes))
+	if d.MaxCacheEntryBytes < minCacheEntryBytes || d.MaxCacheEntryBytes > d.CacheBytes {
+		errs = append(errs, fmt.Errorf("gateway: cache max entry bytes %d, want %d up to the cache bytes (%d)", d.MaxCacheEntryBytes, minCacheEntryBytes, d.CacheBytes))
 	}
 	if d.MaxFullSeatMapSeats < 1 || d.MaxFullSeatMapSeats > inventory.MaxSeatsPerProgram {
 		errs = append(errs, fmt.Errorf("gateway: seat map max full seats %d, want 1-%d", d.MaxFullSeatMapSeats, inventory.MaxSeatsPerProgram))
@@ -137,10 +137,12 @@ func (c Config) Validate() error {
 }
 
 // The range of the caches' byte budgets: below 64 KiB a cache holds
-// hardly one seat map, and past 64 GiB a budget is a mistake.
+// hardly one seat map, and past 64 GiB a budget is a mistake. Below
+// 4 KiB an entry holds hardly an availability answer.
 const (
-	minCacheBytes = 64 << 10
-	maxCacheBytes = 64 << 30
+	minCacheBytes      = 64 << 10
+	maxCacheBytes      = 64 << 30
+	minCacheEntryBytes = 4 << 10
 )
 
 // smallBody bounds the bodies of everything but program creates.

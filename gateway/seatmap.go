@@ -117,7 +117,7 @@ func (g *Gateway) layout(ctx context.Context, program string) (*layout, *apiErro
 	}
 	e.layout = newLayout(p.Spec)
 	if !g.cache.charge(e, e.layout.size) {
-		g.cfg.Log.Warn("gateway_layout_not_cached", "bytes", e.layout.size, "max_entry_bytes", g.cache.maxEntry)
+		g.cfg.Log.WarnContext(ctx, "gateway_layout_not_cached", "program", program, "bytes", e.layout.size, "max_entry_bytes", g.cache.maxEntry)
 	}
 	return e.layout, nil
 }
@@ -151,15 +151,17 @@ func etagOf(version string) string { return `"` + version + `"` }
 // the version and a render of the body for it.
 func (g *Gateway) versioned(c *app.RequestContext, k cacheKey, consistent bool,
 	fetch func(consistent bool) (string, func() []byte, *apiError)) *apiError {
+	inm := c.Request.Header.GetAll("If-None-Match")
 	var body []byte
 	var version, served string
+	var notModified bool
 	if consistent {
 		v, render, aerr := fetch(true)
 		if aerr != nil {
 			return aerr
 		}
 		version, served = v, servedDirect
-		if !noneMatch(c.Request.Header.GetAll("If-None-Match"), etagOf(v)) {
+		if notModified = noneMatch(inm, etagOf(v)); !notModified {
 			body = render()
 		}
 	} else {
@@ -170,12 +172,12 @@ func (g *Gateway) versioned(c *app.RequestContext, k cacheKey, consistent bool,
 		if aerr != nil {
 			return aerr
 		}
+		notModified = noneMatch(inm, etagOf(version))
 	}
 	g.metrics.answers.WithLabelValues(k.kind, served).Inc()
-	etag := etagOf(version)
-	c.Header("ETag", etag)
+	c.Header("ETag", etagOf(version))
 	c.Header("Cache-Control", "no-cache")
-	if noneMatch(c.Request.Header.GetAll("If-None-Match"), etag) {
+	if notModified {
 		c.SetStatusCode(http.StatusNotModified)
 		return nil
 	}
