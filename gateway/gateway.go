@@ -47,13 +47,14 @@ type Config struct {
 	SeatMapMaxAge time.Duration
 	// CacheBytes is the byte budget of the cache of seat map and
 	// availability answers and program layouts; past it the least
-	// recently used entries go. Default 64 MiB: a hundred compact maps of
-	// a million seats with their layouts, or thousands of small ones.
+	// recently used entries go. Default 64 MiB: about 60 compact maps of
+	// a million seats, or tens of thousands of small answers.
 	CacheBytes int64
 	// MaxCacheEntryBytes is the largest answer or layout the cache keeps;
 	// a larger one is built for the requests that wait for it and
-	// dropped. Default 16 MiB, above the layout of the largest program
-	// seatd takes (inventory.MaxSeatsPerProgram seats with plain labels).
+	// dropped. Default 16 MiB: the layout of a program of
+	// inventory.MaxSeatsPerProgram seats in rows of 64 or more (3 bytes a
+	// seat, about 30 a row), with column numbers for labels.
 	MaxCacheEntryBytes int64
 	// MaxFullSeatMapSeats is the most seats a seat map in the full
 	// format lists; a larger map is refused with a 422 that says to page

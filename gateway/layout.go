@@ -13,7 +13,7 @@ import (
 // status byte per seat in that order (SeatMapResponse.statuses), and a
 // layout never changes, so the gateway fetches it once per program
 // (GetProgram) and joins the two itself. It is compact because it is
-// cached: about 3 bytes a seat (a million-seat arena takes 3.5 MB), where
+// cached: about 3 bytes a seat (a million-seat arena takes 3 MB), where
 // the generated ProgramSpec takes over 60.
 type layout struct {
 	stops      int32    // stop count: the last stop index is stops-1
