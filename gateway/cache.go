@@ -18,8 +18,10 @@ import (
 // count of entries says nothing about memory, and any reader, signed in
 // or not, chooses the keys. Each entry is charged its payload plus its
 // key and a fixed overhead; past the budget the least recently used
-// entries go. An entry larger than maxEntry is never kept: it serves the
-// requests waiting for it and is dropped.
+// answers go, and layouts only when no answer is left: an answer costs a
+// seat-map read to make again, a layout the whole program's description.
+// An entry larger than maxEntry is never kept: it serves the requests
+// waiting for it and is dropped.
 //
 // Concurrent requests for one key wait for a single fill: an entry's mu
 // is held while it is fetched and rendered. A request that finds its
@@ -30,8 +32,7 @@ type cache struct {
 	mu        sync.Mutex // guards the fields below and each entry's elem and size
 	bytes     int64
 	entries   map[cacheKey]*list.Element // the element's Value is the *entry
-	lru       list.List                  // most recently used first
-	count     [2]int                     // entries by kind: answers, layouts
+	lru       [2]list.List               // answers, layouts: most recently used first
 	evictions uint64
 	oversized uint64 // entries dropped for being larger than maxEntry
 }
@@ -56,7 +57,7 @@ func (k cacheKey) cost() int64 {
 
 type entry struct {
 	key  cacheKey
-	elem *list.Element // in cache.lru; nil once evicted (guarded by cache.mu)
+	elem *list.Element // in cache.lru of its kind; nil once evicted (guarded by cache.mu)
 	size int64         // bytes charged (guarded by cache.mu)
 
 	mu      sync.Mutex // held while filling; guards the fields below
@@ -83,14 +84,13 @@ func (c *cache) entry(k cacheKey) *entry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.entries[k]; ok {
-		c.lru.MoveToFront(el)
+		c.lru[kindIndex(k)].MoveToFront(el)
 		return el.Value.(*entry)
 	}
 	e := &entry{key: k, size: k.cost()}
-	e.elem = c.lru.PushFront(e)
+	e.elem = c.lru[kindIndex(k)].PushFront(e)
 	c.entries[k] = e.elem
 	c.bytes += e.size
-	c.count[kindIndex(k)]++
 	c.evictLocked(e)
 	return e
 }
@@ -127,27 +127,33 @@ func (c *cache) drop(e *entry) {
 	}
 }
 
-// evictLocked removes the least recently used entries other than keep
-// until the cache is within its budget.
+// evictLocked removes the least recently used entries other than keep,
+// answers first, until the cache is within its budget.
 func (c *cache) evictLocked(keep *entry) {
 	for c.bytes > c.budget {
-		el := c.lru.Back()
-		if el.Value.(*entry) == keep {
-			el = el.Prev()
+		var victim *list.Element
+		for kind := range c.lru {
+			if el := c.lru[kind].Back(); el != nil && el.Value.(*entry) == keep {
+				victim = el.Prev()
+			} else {
+				victim = el
+			}
+			if victim != nil {
+				break
+			}
 		}
-		if el == nil {
+		if victim == nil {
 			return // keep alone is over the budget; maxEntry <= budget rules that out
 		}
 		c.evictions++
-		c.removeLocked(el.Value.(*entry))
+		c.removeLocked(victim.Value.(*entry))
 	}
 }
 
 func (c *cache) removeLocked(e *entry) {
-	c.lru.Remove(e.elem)
+	c.lru[kindIndex(e.key)].Remove(e.elem)
 	delete(c.entries, e.key)
 	c.bytes -= e.size
-	c.count[kindIndex(e.key)]--
 	e.elem, e.size = nil, 0
 }
 
@@ -161,7 +167,7 @@ type cacheStats struct {
 func (c *cache) stats() cacheStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return cacheStats{Bytes: c.bytes, Budget: c.budget, Answers: c.count[0], Layouts: c.count[1], Evictions: c.evictions, Oversize: c.oversized}
+	return cacheStats{Bytes: c.bytes, Budget: c.budget, Answers: c.lru[0].Len(), Layouts: c.lru[1].Len(), Evictions: c.evictions, Oversize: c.oversized}
 }
 
 // How an answer was served, for metrics.
