@@ -272,9 +272,12 @@ func (g *Gateway) seatMap(ctx context.Context, c *app.RequestContext, _ int64) *
 	if q.compact {
 		format = "compact"
 	} else if n := l.count(sections[0], sections[1], cat); n > g.cfg.MaxFullSeatMapSeats {
+		todo := "page by section (section=ID, ids in the program's layout) or ask for format=compact"
+		if q.section != "" {
+			todo = "ask for format=compact"
+		}
 		return &apiError{Status: http.StatusUnprocessableEntity, Code: "SEAT_MAP_TOO_LARGE",
-			Message: fmt.Sprintf("the map has %d seats, more than the %d the full format lists: page by section (section=ID, ids in the program's layout) or ask for format=compact",
-				n, g.cfg.MaxFullSeatMapSeats),
+			Message: fmt.Sprintf("the map has %d seats, more than the %d the full format lists: %s", n, g.cfg.MaxFullSeatMapSeats, todo),
 			Details: map[string]any{"seats": n, "max_seats": g.cfg.MaxFullSeatMapSeats}}
 	}
 	k := cacheKey{kind: "seats", program: q.program, category: q.category, section: q.section, format: format, from: q.from, to: q.to}

@@ -47,7 +47,7 @@ func (s *testSystem) venue(id string) {
 // refused with a 422 that says what to do; bad parameters are 422s that
 // name them.
 func TestSeatMapFormats(t *testing.T) {
-	s := startSystem(t, func(c *Config) { c.MaxFullSeatMapSeats = 12 })
+	s := startSystem(t, func(c *Config) { c.MaxFullSeatMapSeats = 8 })
 	s.venue("v")
 	buyer := s.token(3)
 	s.want(s.do("POST", "/v1/programs/v/holds", buyer, map[string]any{"seats": []string{"A/1/2", "B/1/5"}}, nil), 201, "")
@@ -122,7 +122,7 @@ func TestSeatMapFormats(t *testing.T) {
 	}
 	json.Unmarshal(s.do("GET", "/v1/programs/v", "", nil, nil).body, &prog)
 	statuses := map[byte]string{'f': "free", 'h': "held", 's': "sold", 'b': "blocked"}
-	for _, q := range []string{"section=A", "section=B&from=1", "category=std&section=A"} {
+	for _, q := range []string{"category=vip", "section=B&from=1", "category=std&section=A"} {
 		rows := map[string]string{}
 		for _, r := range strings.Fields(compact(q)) {
 			key, st, _ := strings.Cut(r, ":")
@@ -155,15 +155,20 @@ func TestSeatMapFormats(t *testing.T) {
 		}
 	}
 
-	// Past the full format's 12 seats: refused, saying what to do.
+	// Past the full format's 8 seats: refused, saying what to do.
 	r := s.do("GET", "/v1/programs/v/seats", "", nil, nil)
 	msg, _ := r.json(t)["error"].(map[string]any)["message"].(string)
 	if r.status != 422 || r.code(t) != "SEAT_MAP_TOO_LARGE" || !strings.Contains(msg, "16 seats") || !strings.Contains(msg, "section=") ||
 		!strings.Contains(msg, "format=compact") {
-		t.Fatalf("a full map of 16 seats over a limit of 12 = %d %s; want 422 SEAT_MAP_TOO_LARGE saying to page or use the compact format", r.status, r.body)
+		t.Fatalf("a full map of 16 seats over a limit of 8 = %d %s; want 422 SEAT_MAP_TOO_LARGE saying to page or use the compact format", r.status, r.body)
 	}
 	if n := len(full("category=std")); n != 8 {
 		t.Fatalf("full map of category std: %d seats; want 8", n)
+	}
+	r = s.do("GET", "/v1/programs/v/seats?section=A", "", nil, nil)
+	msg, _ = r.json(t)["error"].(map[string]any)["message"].(string)
+	if r.status != 422 || r.code(t) != "SEAT_MAP_TOO_LARGE" || !strings.HasSuffix(msg, "ask for format=compact") || strings.Contains(msg, "section=") {
+		t.Fatalf("a full map of a 10-seat section over a limit of 8 = %d %s; want 422 SEAT_MAP_TOO_LARGE saying to use the compact format", r.status, r.body)
 	}
 
 	for _, tc := range []struct{ query, code, says string }{
