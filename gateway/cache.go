@@ -71,6 +71,7 @@ func newCache(budget, maxEntry int64) *cache {
 	return &cache{budget: budget, maxEntry: maxEntry, entries: make(map[cacheKey]*list.Element)}
 }
 
+// kindIndex picks the list of k's kind in cache.lru.
 func kindIndex(k cacheKey) int {
 	if k.layout {
 		return 1
