@@ -46,10 +46,28 @@ type Config struct {
 	// SeatMapMaxAge is how long a cached seat map or availability answer
 	// is served before seatd is asked again. Default 200ms.
 	SeatMapMaxAge time.Duration
-	// MaxCachedMaps bounds the cached answers. Default 4096.
-	MaxCachedMaps int
-	Log           *slog.Logger
-	Clock         func() time.Time
+	// CacheBytes is the byte budget of the cache of seat map and
+	// availability answers and program layouts; past it the least
+	// recently used entries go. Default 64 MiB: about 60 compact maps of
+	// a million seats, or tens of thousands of small answers.
+	CacheBytes int64
+	// MaxCacheEntryBytes is the largest answer or layout the cache keeps;
+	// a larger one is built for the requests that wait for it and
+	// dropped. Default 16 MiB: the layout of a program of
+	// inventory.MaxSeatsPerProgram seats in rows of 64 or more (3 bytes a
+	// seat, about 30 a row), with column numbers for labels.
+	MaxCacheEntryBytes int64
+	// MaxFullSeatMapSeats is the most seats a seat map in the full
+	// format lists; a larger map is refused with a 422 that says to page
+	// by section or ask for the compact format. A full-format seat costs
+	// about 100 bytes of JSON, and a compact one a byte. Default 10,000
+	// (about 1 MB).
+	MaxFullSeatMapSeats int
+	// TokenCacheBytes is the byte budget of the verified buyer tokens
+	// kept (beyond the table's fixed 3.5 MiB of slots). Default 16 MiB.
+	TokenCacheBytes int64
+	Log             *slog.Logger
+	Clock           func() time.Time
 }
 
 func (c Config) withDefaults() Config {
@@ -71,8 +89,17 @@ func (c Config) withDefaults() Config {
 	if c.SeatMapMaxAge == 0 {
 		c.SeatMapMaxAge = 200 * time.Millisecond
 	}
-	if c.MaxCachedMaps == 0 {
-		c.MaxCachedMaps = 4096
+	if c.CacheBytes == 0 {
+		c.CacheBytes = 64 << 20
+	}
+	if c.MaxCacheEntryBytes == 0 {
+		c.MaxCacheEntryBytes = min(16<<20, c.CacheBytes)
+	}
+	if c.MaxFullSeatMapSeats == 0 {
+		c.MaxFullSeatMapSeats = 10_000
+	}
+	if c.TokenCacheBytes == 0 {
+		c.TokenCacheBytes = 16 << 20
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
@@ -87,20 +114,38 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	d := c.withDefaults()
 	errs := []error{d.Auth.Validate()}
-	if d.Inventory == nil {
-		errs = append(errs, errors.New("gateway: no inventory client"))
-	}
 	if d.MaxInFlight < 1 || d.MaxInFlight > 1<<20 {
 		errs = append(errs, fmt.Errorf("gateway: max in flight %d, want 1-%d", d.MaxInFlight, 1<<20))
 	}
 	if d.UserRate <= 0 || d.UserBurst < 1 {
 		errs = append(errs, fmt.Errorf("gateway: user rate %v/s burst %d, want both positive", d.UserRate, d.UserBurst))
 	}
-	if d.RequestTimeout <= 0 || d.SeatMapMaxAge < 0 || d.MaxCachedMaps < 1 || d.MaxBodyBytes < smallBody {
-		errs = append(errs, errors.New("gateway: request timeout, seat map age, cached maps and body size must be positive (body at least 64 KiB)"))
+	if d.RequestTimeout <= 0 || d.SeatMapMaxAge < 0 || d.MaxBodyBytes < smallBody {
+		errs = append(errs, errors.New("gateway: request timeout, seat map age and body size must be positive (body at least 64 KiB)"))
+	}
+	if d.CacheBytes < minCacheBytes || d.CacheBytes > maxCacheBytes {
+		errs = append(errs, fmt.Errorf("gateway: cache bytes %d, want %d-%d", d.CacheBytes, minCacheBytes, int64(maxCacheBytes)))
+	}
+	if d.MaxCacheEntryBytes < minCacheEntryBytes || d.MaxCacheEntryBytes > d.CacheBytes {
+		errs = append(errs, fmt.Errorf("gateway: cache max entry bytes %d, want %d up to the cache bytes (%d)", d.MaxCacheEntryBytes, minCacheEntryBytes, d.CacheBytes))
+	}
+	if d.MaxFullSeatMapSeats < 1 || d.MaxFullSeatMapSeats > inventory.MaxSeatsPerProgram {
+		errs = append(errs, fmt.Errorf("gateway: seat map max full seats %d, want 1-%d", d.MaxFullSeatMapSeats, inventory.MaxSeatsPerProgram))
+	}
+	if d.TokenCacheBytes < maxCachedToken || d.TokenCacheBytes > maxCacheBytes {
+		errs = append(errs, fmt.Errorf("gateway: token cache bytes %d, want %d-%d", d.TokenCacheBytes, maxCachedToken, int64(maxCacheBytes)))
 	}
 	return errors.Join(errs...)
 }
+
+// The range of the caches' byte budgets: below 64 KiB a cache holds
+// hardly one seat map, and past 64 GiB a budget is a mistake. Below
+// 4 KiB an entry holds hardly an availability answer.
+const (
+	minCacheBytes      = 64 << 10
+	maxCacheBytes      = 64 << 30
+	minCacheEntryBytes = 4 << 10
+)
 
 // smallBody bounds the bodies of everything but program creates.
 const smallBody = 64 << 10
@@ -112,8 +157,8 @@ type Gateway struct {
 	limiter  *userLimiter
 	tokens   *tokenCache
 	inFlight chan struct{} // a slot per request being served
-	maps     *answerCache
-	stops    *stopsCache
+	cache    *cache
+	allow    allowTable // each route's methods, for 405 answers
 	metrics  *metrics
 	registry *prometheus.Registry
 	hz       *server.Hertz
@@ -124,10 +169,12 @@ func New(cfg Config) (*Gateway, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.Inventory == nil {
+		return nil, errors.New("gateway: no inventory client")
+	}
 	cfg = cfg.withDefaults()
-	g := &Gateway{cfg: cfg, inv: cfg.Inventory, limiter: newUserLimiter(cfg.UserRate, cfg.UserBurst), tokens: newTokenCache(),
-		inFlight: make(chan struct{}, cfg.MaxInFlight), maps: newAnswerCache(cfg.MaxCachedMaps, cfg.SeatMapMaxAge),
-		stops: newStopsCache(cfg.MaxCachedMaps)}
+	g := &Gateway{cfg: cfg, inv: cfg.Inventory, limiter: newUserLimiter(cfg.UserRate, cfg.UserBurst), tokens: newTokenCache(cfg.TokenCacheBytes),
+		inFlight: make(chan struct{}, cfg.MaxInFlight), cache: newCache(cfg.CacheBytes, cfg.MaxCacheEntryBytes)}
 	g.registry = prometheus.NewRegistry()
 	g.metrics = newMetrics(g.registry, g)
 	g.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -173,10 +220,19 @@ const (
 // caller is not a buyer (public routes, the admin token).
 type handlerFunc func(ctx context.Context, c *app.RequestContext, user int64) *apiError
 
+// routes serves every route. A GET route answers HEAD too, as GET
+// without the body (Hertz sends HEAD only to routes made for it, and
+// drops the body of their answers).
 func (g *Gateway) routes(h *server.Hertz) {
 	h.Use(securityHeaders)
+	handle := func(method, path string, fn app.HandlerFunc) {
+		h.Handle(method, path, fn)
+		if method == http.MethodGet {
+			h.Handle(http.MethodHead, path, fn)
+		}
+	}
 	r := func(method, path, name string, who access, fn handlerFunc) {
-		h.Handle(method, path, g.wrap(name, who, fn))
+		handle(method, path, g.wrap(name, who, fn))
 	}
 	r("POST", "/v1/programs", "create_program", admin, g.createProgram)
 	r("GET", "/v1/programs/:id", "get_program", public, g.getProgram)
@@ -206,14 +262,17 @@ func (g *Gateway) routes(h *server.Hertz) {
 	r("GET", "/seatmap.js", "page_script", public, file("text/javascript; charset=utf-8", pageScript))
 	r("GET", "/seatmap.css", "page_style", public, file("text/css; charset=utf-8", pageStyle))
 	r("GET", "/openapi.yaml", "openapi", public, file("application/yaml", openAPISpec))
-	h.GET("/metrics", adaptor.HertzHandler(promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{})))
-	h.GET("/healthz", func(ctx context.Context, c *app.RequestContext) { c.String(http.StatusOK, "ok\n") })
-	h.GET("/readyz", g.wrap("readyz", public, g.ready))
+	handle("GET", "/metrics", adaptor.HertzHandler(promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{})))
+	handle("GET", "/healthz", func(ctx context.Context, c *app.RequestContext) { c.String(http.StatusOK, "ok\n") })
+	r("GET", "/readyz", "readyz", public, g.ready)
 	h.NoRoute(g.wrap("no_route", public, func(context.Context, *app.RequestContext, int64) *apiError {
 		return errorf(http.StatusNotFound, "NOT_FOUND", "no such route")
 	}))
-	h.NoMethod(g.wrap("no_method", public, func(context.Context, *app.RequestContext, int64) *apiError {
-		return errorf(http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "the route does not take that method")
+	g.allow = newAllowTable(h.Routes())
+	h.NoMethod(g.wrap("no_method", public, func(_ context.Context, c *app.RequestContext, _ int64) *apiError {
+		allow := g.allow.allow(string(c.Request.URI().Path()))
+		c.Header("Allow", allow)
+		return errorf(http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "the route takes "+allow)
 	}))
 }
 
@@ -290,11 +349,7 @@ func (g *Gateway) fail(c *app.RequestContext, e *apiError) {
 }
 
 func writeJSON(c *app.RequestContext, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("gateway: encode %T: %v", v, err)) // every answer type encodes
-	}
-	c.Data(status, "application/json; charset=utf-8", b)
+	c.Data(status, "application/json; charset=utf-8", encode(v))
 }
 
 // body returns the request body if it is within limit.
@@ -466,55 +521,14 @@ func (g *Gateway) block(ctx context.Context, c *app.RequestContext, _ int64) *ap
 	return nil
 }
 
-// stopCount returns how many stops a program has. Stops never change,
-// so the answer is cached.
+// stopCount returns how many stops a program has, from its layout,
+// which is fetched once and cached (stops never change).
 func (g *Gateway) stopCount(ctx context.Context, program string) (int32, *apiError) {
-	if n, ok := g.stops.get(program); ok {
-		return n, nil
-	}
-	p, err := g.inv.GetProgram(ctx, &rpc.GetProgramRequest{ProgramId: program})
-	if err != nil {
-		return 0, callError(err)
-	}
-	if aerr := statusError(p.Status); aerr != nil {
+	l, aerr := g.layout(ctx, program)
+	if aerr != nil {
 		return 0, aerr
 	}
-	n := int32(len(p.Spec.Stops))
-	if n < 2 {
-		n = 2 // a program without stops has doors and end
-	}
-	g.stops.put(program, n)
-	return n, nil
-}
-
-// queryRange reads a query's from and to and checks them against the
-// program's stops: the leg range an availability or seat-map answer is
-// about, to defaulting to the last stop.
-func (g *Gateway) queryRange(ctx context.Context, c *app.RequestContext, program string) (from, to int32, aerr *apiError) {
-	parse := func(name string) (*int64, *apiError) {
-		v := c.Query(name)
-		if v == "" {
-			return nil, nil
-		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return nil, invalid("INVALID_ARGUMENT", name, "%q, want a stop index (an integer)", v)
-		}
-		return &n, nil
-	}
-	f, aerr := parse("from")
-	if aerr != nil {
-		return 0, 0, aerr
-	}
-	t, aerr := parse("to")
-	if aerr != nil {
-		return 0, 0, aerr
-	}
-	stops, aerr := g.stopCount(ctx, program)
-	if aerr != nil {
-		return 0, 0, aerr
-	}
-	return checkStops(f, t, stops)
+	return l.stops, nil
 }
 
 // hold places a hold. A request with an Idempotency-Key that seatd

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudwego/kitex/pkg/endpoint"
+	"github.com/cloudwego/kitex/pkg/rpcinfo"
 	"github.com/cloudwego/kitex/server"
 	"github.com/golang-jwt/jwt/v5"
 
@@ -30,15 +32,19 @@ const adminToken = "test-admin-token-0123456789"
 
 var testSecret = []byte("test-secret-test-secret-test-secret!")
 
-// testSystem is a one-node seatd behind real Kitex and a real gateway,
-// all on loopback.
+// testSystem is a seatd cluster (one node unless asked) behind real
+// Kitex, the routing client and a real gateway, all on loopback.
 type testSystem struct {
-	t         *testing.T
-	url       string
-	gw        *Gateway
-	edKey     ed25519.PrivateKey
-	seen      []exchange // every answer, when recording
-	stopSeatd func()     // stops the node's Kitex server: seatd is out of reach
+	t     *testing.T
+	url   string
+	gw    *Gateway
+	nodes []*raftfsm.Node
+	edKey ed25519.PrivateKey
+	seen  []exchange // every answer, when recording
+
+	calls *callCounts // RPCs the nodes served
+
+	stopSeatd func() // stops the nodes' Kitex servers: seatd is out of reach
 }
 
 // exchange is one request and its answer, for the contract test.
@@ -47,36 +53,76 @@ type exchange struct {
 	reply
 }
 
+// startSystem starts one seatd node and a gateway over it.
 func startSystem(t *testing.T, tune ...func(*Config)) *testSystem {
-	t.Helper()
-	return startSystemEngine(t, inventory.Config{}, tune...)
+	return startCluster(t, 1, time.Second, tune...)
 }
 
 // startSystemEngine is startSystem with the node's engines bounded by
 // engine.
 func startSystemEngine(t *testing.T, engine inventory.Config, tune ...func(*Config)) *testSystem {
+	return startClusterEngine(t, 1, time.Second, engine, tune...)
+}
+
+// startCluster starts n seatd nodes whose leaders tick every tick, and a
+// gateway whose routing client knows them all.
+func startCluster(t *testing.T, n int, tick time.Duration, tune ...func(*Config)) *testSystem {
+	return startClusterEngine(t, n, tick, inventory.Config{}, tune...)
+}
+
+// startClusterEngine is startCluster with the nodes' engines bounded by
+// engine.
+func startClusterEngine(t *testing.T, n int, tick time.Duration, engine inventory.Config, tune ...func(*Config)) *testSystem {
 	t.Helper()
-	rpcLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	s := &testSystem{t: t, calls: &callCounts{n: map[string]int{}}}
+	count := func(next endpoint.Endpoint) endpoint.Endpoint {
+		return func(ctx context.Context, req, resp any) error {
+			s.calls.mu.Lock()
+			s.calls.n[rpcinfo.GetRPCInfo(ctx).To().Method()]++
+			s.calls.mu.Unlock()
+			return next(ctx, req, resp)
+		}
+	}
+	var seeds []string
+	var peers []raftfsm.Peer
+	var stops []func()
+	s.stopSeatd = func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}
+	for i := range n {
+		rpcLn, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		node, err := raftfsm.StartNode(raftfsm.NodeConfig{ID: fmt.Sprintf("n%d", i+1), Dir: t.TempDir(), Addr: "127.0.0.1:0", Groups: 2,
+			RPCAddr: rpcLn.Addr().String(), HeartbeatTimeout: 100 * time.Millisecond * time.Duration(min(n, 2)),
+			ElectionTimeout: 100 * time.Millisecond * time.Duration(min(n, 2)), TickInterval: tick, Engine: engine})
+		if err != nil {
+			t.Fatal(err)
+		}
+		handler, err := noderpc.New(node, noderpc.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		svr := invsvc.NewServer(handler, server.WithListener(rpcLn), server.WithExitWaitTime(time.Millisecond), server.WithMiddleware(count))
+		go svr.Run()
+		var stopOnce sync.Once
+		stopSvr := func() { stopOnce.Do(func() { svr.Stop() }) }
+		stops = append(stops, stopSvr)
+		t.Cleanup(func() {
+			stopSvr()
+			node.Shutdown(false)
+		})
+		s.nodes = append(s.nodes, node)
+		seeds = append(seeds, rpcLn.Addr().String())
+		peers = append(peers, raftfsm.Peer{ID: node.ID(), Addr: node.Addr()})
+	}
+	if err := s.nodes[0].Bootstrap(peers); err != nil {
 		t.Fatal(err)
 	}
-	node, err := raftfsm.StartNode(raftfsm.NodeConfig{ID: "n1", Dir: t.TempDir(), Addr: "127.0.0.1:0", Groups: 2,
-		RPCAddr: rpcLn.Addr().String(), HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond, Engine: engine})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := node.Bootstrap([]raftfsm.Peer{{ID: "n1", Addr: node.Addr()}}); err != nil {
-		t.Fatal(err)
-	}
-	handler, err := noderpc.New(node, noderpc.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svr := invsvc.NewServer(handler, server.WithListener(rpcLn), server.WithExitWaitTime(time.Millisecond))
-	go svr.Run()
-	var stopOnce sync.Once
-	stopSeatd := func() { stopOnce.Do(func() { svr.Stop() }) }
-	client, err := seatclient.New(seatclient.Config{Seeds: []string{rpcLn.Addr().String()}, MaxAttempts: 40})
+	client, err := seatclient.New(seatclient.Config{Seeds: seeds, MaxAttempts: 40})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,14 +141,12 @@ func startSystemEngine(t *testing.T, engine inventory.Config, tune ...func(*Conf
 		t.Fatal(err)
 	}
 	gw.Start(ln)
-	t.Cleanup(func() {
+	t.Cleanup(func() { // before the nodes stop: cleanups run last first
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		gw.Stop(ctx)
-		stopSeatd()
-		node.Shutdown(false)
 	})
-	s := &testSystem{t: t, url: "http://" + ln.Addr().String(), gw: gw, edKey: priv, stopSeatd: stopSeatd}
+	s.url, s.gw, s.edKey = "http://"+ln.Addr().String(), gw, priv
 	for deadline := time.Now().Add(15 * time.Second); ; {
 		if r := s.do("GET", "/readyz", "", nil, nil); r.status == http.StatusOK {
 			break
@@ -113,6 +157,19 @@ func startSystemEngine(t *testing.T, engine inventory.Config, tune ...func(*Conf
 		time.Sleep(20 * time.Millisecond)
 	}
 	return s
+}
+
+// callCounts counts the RPCs the nodes served, by method.
+type callCounts struct {
+	mu sync.Mutex // guards n
+	n  map[string]int
+}
+
+// rpcCalls returns how many calls of an RPC method the nodes served.
+func (s *testSystem) rpcCalls(method string) int {
+	s.calls.mu.Lock()
+	defer s.calls.mu.Unlock()
+	return s.calls.n[method]
 }
 
 type reply struct {
@@ -438,8 +495,8 @@ func TestSeatMapCache(t *testing.T) {
 	}
 	s.want(s.do("GET", "/v1/programs/show/seats", "", nil, map[string]string{"If-None-Match": etag}), 304, "")
 	m := s.do("GET", "/metrics", "", nil, nil)
-	if !strings.Contains(string(m.body), `gateway_versioned_answers_total{kind="seats",rendered="true"} 1`+"\n") ||
-		!strings.Contains(string(m.body), `gateway_versioned_answers_total{kind="seats",rendered="false"} 21`+"\n") {
+	if !strings.Contains(string(m.body), `gateway_versioned_answers_total{kind="seats",served="rendered"} 1`+"\n") ||
+		!strings.Contains(string(m.body), `gateway_versioned_answers_total{kind="seats",served="cached"} 21`+"\n") {
 		t.Fatalf("22 reads of an unchanged map: want 1 render and 21 cache hits\n%s", m.body)
 	}
 
@@ -458,7 +515,7 @@ func TestSeatMapCache(t *testing.T) {
 // expiry (plus leeway), and never after.
 func TestTokenCache(t *testing.T) {
 	a := &AuthConfig{HS256Secret: testSecret, AdminToken: adminToken}
-	cache := newTokenCache()
+	cache := newTokenCache(1 << 20)
 	now := time.Now()
 	tok, _ := MintHS256(testSecret, "5", now, time.Minute)
 	if user, err := a.buyer("Bearer "+tok, cache, now); err != nil || user != 5 {

@@ -25,10 +25,26 @@ func newMetrics(reg *prometheus.Registry, g *Gateway) *metrics {
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gateway_rejected_total",
 			Help: "requests refused by admission control, by reason"}, []string{"reason"}),
 		answers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gateway_versioned_answers_total",
-			Help: "seat map and availability answers, by kind and whether this one was rendered (else served from the cache)"},
-			[]string{"kind", "rendered"}),
+			Help: "seat map and availability answers, by kind and how each was served: cached (without asking seatd), " +
+				"unchanged (seatd asked, the version had not moved), rendered (and kept), oversize (rendered, too large to keep), " +
+				"consistent (read through the leader, never cached)"},
+			[]string{"kind", "served"}),
+	}
+	cacheGauge := func(name, help string, v func(cacheStats) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return v(g.cache.stats()) })
 	}
 	reg.MustRegister(m.requests, m.latency, m.rejected, m.answers,
+		cacheGauge("gateway_cache_bytes", "bytes the answer and layout cache holds", func(s cacheStats) float64 { return float64(s.Bytes) }),
+		cacheGauge("gateway_cache_budget_bytes", "the cache's byte budget (-cache-bytes)", func(s cacheStats) float64 { return float64(s.Budget) }),
+		cacheGauge("gateway_cache_answers", "seat map and availability answers cached", func(s cacheStats) float64 { return float64(s.Answers) }),
+		cacheGauge("gateway_cache_layouts", "program layouts cached", func(s cacheStats) float64 { return float64(s.Layouts) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gateway_cache_evictions_total", Help: "cache entries evicted to stay within the budget"},
+			func() float64 { return float64(g.cache.stats().Evictions) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gateway_cache_oversize_total",
+			Help: "answers and layouts not kept for being larger than -cache-max-entry-bytes"},
+			func() float64 { return float64(g.cache.stats().Oversize) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gateway_token_cache_bytes", Help: "bytes of the verified buyer tokens kept"},
+			func() float64 { return float64(g.tokens.size()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gateway_in_flight", Help: "requests being served"},
 			func() float64 { return float64(len(g.inFlight)) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gateway_seatd_hold_calls_total", Help: "PlaceHolds calls to seatd"},

@@ -78,9 +78,21 @@ func TestOpenAPI(t *testing.T) {
 			t.Errorf("%s is described but the tour never called it", tp)
 		}
 	}
-	var served []string
+	// Every GET route answers HEAD too (see routes), as GET without the
+	// body; the description lists the GETs.
+	var served, heads []string
 	for _, r := range s.gw.hz.Routes() {
-		served = append(served, r.Method+" "+regexp.MustCompile(`:([a-z_]+)`).ReplaceAllString(r.Path, "{$1}"))
+		path := regexp.MustCompile(`:([a-z_]+)`).ReplaceAllString(r.Path, "{$1}")
+		if r.Method == "HEAD" {
+			heads = append(heads, path)
+			continue
+		}
+		served = append(served, r.Method+" "+path)
+	}
+	for _, h := range heads {
+		if !slices.Contains(served, "GET "+h) {
+			t.Errorf("HEAD %s is served without GET", h)
+		}
 	}
 	slices.Sort(served)
 	slices.Sort(templates)
@@ -120,9 +132,14 @@ func tour(s *testSystem) {
 	for _, what := range []string{"availability", "seats"} {
 		r := s.do("GET", "/v1/programs/show/"+what, "", nil, nil)
 		s.do("GET", "/v1/programs/show/"+what, "", nil, map[string]string{"If-None-Match": r.header.Get("ETag")})
+		s.do("GET", "/v1/programs/show/"+what+"?consistent=true", "", nil, nil)
 		s.do("GET", "/v1/programs/show/"+what+"?from=2", "", nil, nil)
+		s.do("GET", "/v1/programs/show/"+what+"?consistent=yes", "", nil, nil)
 		s.do("GET", "/v1/programs/none/"+what, "", nil, nil)
 	}
+	s.do("GET", "/v1/programs/show/seats?format=compact&category=vip", "", nil, nil)
+	s.do("GET", "/v1/programs/show/seats?section=A&format=full", "", nil, nil)
+	s.do("GET", "/v1/programs/show/seats?section=Z", "", nil, nil)
 	buyer, other := s.token(7), s.token(8)
 	h := s.do("POST", "/v1/programs/show/holds", buyer, `{"count":2}`, nil)
 	s.do("POST", "/v1/programs/show/holds", buyer, `{"seats":["A/3/10"]}`, nil)
@@ -183,10 +200,22 @@ func resolve(spec, node map[string]any) map[string]any {
 }
 
 // validate checks v against the subset of JSON Schema the spec uses:
-// $ref, type, properties, required, additionalProperties: false, items,
-// enum and format date-time.
+// $ref, oneOf, type, properties, required, additionalProperties: false,
+// items, enum and format date-time.
 func validate(spec, schema map[string]any, v any, at string) error {
 	schema = resolve(spec, schema)
+	if one, ok := schema["oneOf"].([]any); ok {
+		var errs []string
+		for _, sub := range one {
+			if err := validate(spec, sub.(map[string]any), v, at); err != nil {
+				errs = append(errs, err.Error())
+			}
+		}
+		if len(one)-len(errs) != 1 {
+			return fmt.Errorf("%s: matches %d of the oneOf schemas, want 1 (%s)", at, len(one)-len(errs), strings.Join(errs, "; "))
+		}
+		return nil
+	}
 	if enum, ok := schema["enum"].([]any); ok && !slices.Contains(enum, v) {
 		return fmt.Errorf("%s: %v is not one of %v", at, v, enum)
 	}

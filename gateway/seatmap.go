@@ -5,59 +5,189 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/cloudwego/hertz/pkg/app"
 
 	rpc "seatd/kitex_gen/inventoryrpc"
 )
 
-// versioned answers from the answer cache, honouring If-None-Match: the
-// ETag is the applied index the answer was read at. fetch reads seatd for
-// a key and returns the answer's status and a body to render under the
-// head every versioned answer starts with.
-func (g *Gateway) versioned(ctx context.Context, c *app.RequestContext, kind string,
-	fetch func(k answerKey) (*rpc.Status, func(versionHead) any, error)) *apiError {
-	program, category := c.Param("id"), c.Query("category")
-	from, to, aerr := g.queryRange(ctx, c, program)
-	if aerr != nil {
-		return aerr
+// readQuery is what a seat map or availability request asks for.
+type readQuery struct {
+	program, category, section string
+	compact, consistent        bool
+	askFrom, askTo             *int64 // stop indexes as asked, nil when left out
+	from, to                   int32  // the leg range, once resolveRange checked it against the program's stops
+}
+
+// queryParam returns a query parameter's value and whether it was given,
+// refusing one given twice: which of two values was meant is a guess.
+func queryParam(c *app.RequestContext, name string) (string, bool, *apiError) {
+	switch vs := c.QueryArgs().PeekAll(name); len(vs) {
+	case 0:
+		return "", false, nil
+	case 1:
+		return string(vs[0]), true, nil
+	default:
+		return "", false, errorf(http.StatusUnprocessableEntity, "INVALID_ARGUMENT", name+": given more than once")
 	}
-	k := answerKey{kind: kind, program: program, category: category, from: from, to: to}
-	b, version, rendered, aerr := g.maps.get(k, g.cfg.Clock(), func() (int64, func() []byte, *apiError) {
-		st, body, err := fetch(k)
+}
+
+// parseRead reads a seat map's (seatMap) or an availability request's
+// query. Each value out of its range is a 422 naming the parameter.
+func parseRead(c *app.RequestContext, seatMap bool) (q readQuery, aerr *apiError) {
+	q.program = c.Param("id")
+	stop := func(name string) (*int64, *apiError) {
+		v, ok, aerr := queryParam(c, name)
+		if aerr != nil || !ok {
+			return nil, aerr
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return 0, nil, callError(err)
+			return nil, invalid("INVALID_ARGUMENT", name, "%q, want a stop index (an integer)", v)
 		}
-		if aerr := statusError(st); aerr != nil {
-			return 0, nil, aerr
-		}
-		v := st.AppliedIndex
-		return v, func() []byte {
-			b, err := json.Marshal(body(versionHead{program, strconv.FormatInt(v, 10), from, to}))
-			if err != nil {
-				panic(fmt.Sprintf("gateway: encode a %s answer: %v", kind, err)) // every answer type encodes
-			}
-			return b
-		}, nil
-	})
-	if aerr != nil {
-		return aerr
+		return &n, nil
 	}
-	g.metrics.answers.WithLabelValues(kind, strconv.FormatBool(rendered)).Inc()
-	etag := `"` + strconv.FormatInt(version, 10) + `"`
-	c.Header("ETag", etag)
+	if q.askFrom, aerr = stop("from"); aerr != nil {
+		return q, aerr
+	}
+	if q.askTo, aerr = stop("to"); aerr != nil {
+		return q, aerr
+	}
+	consistent, aerr := choice(c, "consistent", "false", "true")
+	if aerr != nil {
+		return q, aerr
+	}
+	q.consistent = consistent == "true"
+	if !seatMap {
+		return q, nil
+	}
+	if q.category, _, aerr = queryParam(c, "category"); aerr != nil {
+		return q, aerr
+	}
+	section, ok, aerr := queryParam(c, "section")
+	if aerr == nil && ok && section == "" {
+		aerr = errorf(http.StatusUnprocessableEntity, "INVALID_ARGUMENT", "section: want a section id")
+	}
+	if aerr != nil {
+		return q, aerr
+	}
+	q.section = section
+	format, aerr := choice(c, "format", "full", "compact")
+	q.compact = format == "compact"
+	return q, aerr
+}
+
+// choice reads a query parameter that takes one of a few values; absent,
+// it is the first.
+func choice(c *app.RequestContext, name string, values ...string) (string, *apiError) {
+	v, ok, aerr := queryParam(c, name)
+	if aerr != nil || !ok {
+		return values[0], aerr
+	}
+	if !slices.Contains(values, v) {
+		return "", errorf(http.StatusUnprocessableEntity, "INVALID_ARGUMENT", fmt.Sprintf("%s: %q, want %s", name, v, strings.Join(values, " or ")))
+	}
+	return v, nil
+}
+
+// layout returns a program's layout: from the cache, else from seatd
+// once however many requests ask at the same time (a million-seat
+// program's description is tens of megabytes on the wire and in
+// memory while it is converted).
+func (g *Gateway) layout(ctx context.Context, program string) (*layout, *apiError) {
+	e := g.cache.entry(cacheKey{layout: true, program: program})
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.layout != nil {
+		return e.layout, nil
+	}
+	p, err := g.inv.GetProgram(ctx, &rpc.GetProgramRequest{ProgramId: program})
+	if err != nil {
+		g.cache.drop(e)
+		return nil, callError(err)
+	}
+	if aerr := statusError(p.Status); aerr != nil {
+		g.cache.drop(e)
+		return nil, aerr
+	}
+	e.layout = newLayout(p.Spec)
+	if !g.cache.charge(e, e.layout.size) {
+		g.cfg.Log.WarnContext(ctx, "gateway_layout_not_cached", "program", program, "bytes", e.layout.size, "max_entry_bytes", g.cache.maxEntry)
+	}
+	return e.layout, nil
+}
+
+// resolveRange checks a query's leg range against the program's stops
+// (checkStops: to defaults to the last stop), so that answers say which
+// range they are about.
+func resolveRange(q *readQuery, l *layout) (aerr *apiError) {
+	q.from, q.to, aerr = checkStops(q.askFrom, q.askTo, l.stops)
+	return aerr
+}
+
+// etagOf is the ETag of a version: a strong tag of the version string,
+// which is digits and a dot.
+func etagOf(version string) string { return `"` + version + `"` }
+
+// versioned answers a seat map or availability request under key k. A
+// consistent read goes to seatd through the group's leader and is never
+// served from, nor kept in, the cache; any other is served through the
+// cache. The version of the answer is the body's "version" and its
+// ETag; If-None-Match naming it gets 304. fetch reads seatd and returns
+// the version and a render of the body for it.
+func (g *Gateway) versioned(c *app.RequestContext, k cacheKey, consistent bool,
+	fetch func(consistent bool) (string, func() []byte, *apiError)) *apiError {
+	inm := c.Request.Header.GetAll("If-None-Match")
+	var body []byte
+	var version, served string
+	var notModified bool
+	if consistent {
+		v, render, aerr := fetch(true)
+		if aerr != nil {
+			return aerr
+		}
+		version, served = v, servedDirect
+		if notModified = noneMatch(inm, etagOf(v)); !notModified {
+			body = render()
+		}
+	} else {
+		var aerr *apiError
+		body, version, served, aerr = g.cache.answer(k, g.cfg.Clock(), g.cfg.SeatMapMaxAge, func() (string, func() []byte, *apiError) {
+			return fetch(false)
+		})
+		if aerr != nil {
+			return aerr
+		}
+		notModified = noneMatch(inm, etagOf(version))
+	}
+	g.metrics.answers.WithLabelValues(k.kind, served).Inc()
+	c.Header("ETag", etagOf(version))
 	c.Header("Cache-Control", "no-cache")
-	if string(c.GetHeader("If-None-Match")) == etag {
+	if notModified {
 		c.SetStatusCode(http.StatusNotModified)
 		return nil
 	}
-	c.Data(http.StatusOK, "application/json; charset=utf-8", b)
+	c.Data(http.StatusOK, "application/json; charset=utf-8", body)
+	return nil
+}
+
+// readVersion checks a read's answer from seatd: its status, and that it
+// carries a version.
+func readVersion(st *rpc.Status, version string) *apiError {
+	if aerr := statusError(st); aerr != nil {
+		return aerr
+	}
+	if version == "" {
+		return &apiError{Status: http.StatusInternalServerError, Code: "INTERNAL", Message: "seatd answered a read without a version"}
+	}
 	return nil
 }
 
 // versionHead starts every versioned answer: what it is about, and the
-// applied index it was read at.
+// program's version it shows.
 type versionHead struct {
 	ProgramID string `json:"program_id"`
 	Version   string `json:"version"`
@@ -75,49 +205,152 @@ type seatStateJSON struct {
 	Status   string `json:"status"`
 }
 
+// compactMapJSON is a seat map in the compact format: per row, one status
+// character per seat in the row's seat order, as the program's layout
+// lists them.
+type compactMapJSON struct {
+	versionHead
+	Format   string               `json:"format"`
+	Sections []compactSectionJSON `json:"sections"`
+}
+
+type compactSectionJSON struct {
+	ID   string           `json:"id"`
+	Rows []compactRowJSON `json:"rows"`
+}
+
+type compactRowJSON struct {
+	ID       string `json:"id"`
+	Statuses string `json:"statuses"`
+}
+
+var (
+	seatStatusNames = [4]string{"free", "held", "sold", "blocked"}
+	// seatStatusChars are the compact format's status characters; a seat
+	// outside the category asked for is '.'.
+	seatStatusChars = [4]byte{'f', 'h', 's', 'b'}
+)
+
 func (g *Gateway) seatMap(ctx context.Context, c *app.RequestContext, _ int64) *apiError {
-	return g.versioned(ctx, c, "seats", func(k answerKey) (*rpc.Status, func(versionHead) any, error) {
-		resp, err := g.inv.SeatMap(ctx, &rpc.SeatMapRequest{ProgramId: k.program, FromLeg: k.from, ToLeg: k.to})
-		if err != nil || resp.Status.Route != rpc.Route_OK || resp.Status.Code != 0 {
-			if resp == nil {
-				return nil, nil, err
-			}
-			return resp.Status, nil, err
+	q, aerr := parseRead(c, true)
+	if aerr != nil {
+		return aerr
+	}
+	l, aerr := g.layout(ctx, q.program)
+	if aerr != nil {
+		return aerr
+	}
+	if aerr := resolveRange(&q, l); aerr != nil {
+		return aerr
+	}
+	sections, cat := [2]int{0, len(l.sections)}, -1
+	if q.section != "" {
+		s, ok := l.section(q.section)
+		if !ok {
+			return errorf(http.StatusUnprocessableEntity, "INVALID_ARGUMENT", fmt.Sprintf("section: program %s has no section %q", q.program, q.section))
 		}
-		p, err := g.inv.GetProgram(ctx, &rpc.GetProgramRequest{ProgramId: k.program})
-		if err != nil || p.Status.Route != rpc.Route_OK || p.Status.Code != 0 {
-			if p == nil {
-				return nil, nil, err
-			}
-			return p.Status, nil, err
+		sections = [2]int{s, s + 1}
+	}
+	if q.category != "" {
+		var ok bool
+		if cat, ok = l.category(q.category); !ok {
+			return errorf(http.StatusUnprocessableEntity, "UNKNOWN_CATEGORY", fmt.Sprintf("category: program %s has no category %q", q.program, q.category))
 		}
-		return resp.Status, func(h versionHead) any {
-			out := struct {
-				versionHead
-				Seats []seatStateJSON `json:"seats"`
-			}{h, []seatStateJSON{}}
-			i := 0
-			for _, sec := range p.Spec.Sections {
-				for _, row := range sec.Rows {
-					for _, st := range row.Seats {
-						if i < len(resp.Statuses) && (k.category == "" || st.Category == k.category) {
-							label := st.Label
-							if label == "" {
-								label = strconv.Itoa(int(st.Col))
-							}
-							out.Seats = append(out.Seats, seatStateJSON{sec.Id + "/" + row.Id + "/" + strconv.Itoa(int(st.Col)),
-								sec.Id, row.Id, st.Col, label, st.Category, seatStatusNames[resp.Statuses[i]&3]})
-						}
-						i++
-					}
-				}
+	}
+	format := "full"
+	if q.compact {
+		format = "compact"
+	} else if n := l.count(sections[0], sections[1], cat); n > g.cfg.MaxFullSeatMapSeats {
+		todo := "page by section (section=ID, ids in the program's layout) or ask for format=compact"
+		if q.section != "" {
+			todo = "ask for format=compact"
+		}
+		return &apiError{Status: http.StatusUnprocessableEntity, Code: "SEAT_MAP_TOO_LARGE",
+			Message: fmt.Sprintf("the map has %d seats, more than the %d the full format lists: %s", n, g.cfg.MaxFullSeatMapSeats, todo),
+			Details: map[string]any{"seats": n, "max_seats": g.cfg.MaxFullSeatMapSeats}}
+	}
+	k := cacheKey{kind: "seats", program: q.program, category: q.category, section: q.section, format: format, from: q.from, to: q.to}
+	return g.versioned(c, k, q.consistent, func(consistent bool) (string, func() []byte, *apiError) {
+		resp, err := g.inv.SeatMap(ctx, &rpc.SeatMapRequest{ProgramId: q.program, FromLeg: q.from, ToLeg: q.to, Consistent: consistent})
+		if err != nil {
+			return "", nil, callError(err)
+		}
+		if aerr := readVersion(resp.Status, resp.Version); aerr != nil {
+			return "", nil, aerr
+		}
+		if len(resp.Statuses) != l.numSeats() {
+			return "", nil, &apiError{Status: http.StatusInternalServerError, Code: "INTERNAL",
+				Message: fmt.Sprintf("program %s: seatd sent %d seat statuses for a layout of %d seats", q.program, len(resp.Statuses), l.numSeats())}
+		}
+		head := versionHead{q.program, resp.Version, q.from, q.to}
+		return resp.Version, func() []byte {
+			if q.compact {
+				return encode(compactMap(head, l, resp.Statuses, sections, cat))
 			}
-			return out
+			return encode(fullMap(head, l, resp.Statuses, sections, cat))
 		}, nil
 	})
 }
 
-var seatStatusNames = [4]string{"free", "held", "sold", "blocked"}
+// fullMap lists the seats of sections [sections[0], sections[1]) in
+// category cat (-1: any), each with its status: the contract's shape.
+func fullMap(head versionHead, l *layout, statuses []byte, sections [2]int, cat int) any {
+	out := struct {
+		versionHead
+		Seats []seatStateJSON `json:"seats"`
+	}{head, make([]seatStateJSON, 0, l.count(sections[0], sections[1], cat))}
+	for _, sec := range l.sections[sections[0]:sections[1]] {
+		for _, row := range l.rows[sec.first : sec.first+sec.rows] {
+			for i := row.first; i < row.first+row.seats; i++ {
+				if cat >= 0 && int(l.cats[i]) != cat {
+					continue
+				}
+				col := strconv.Itoa(int(l.cols[i]))
+				out.Seats = append(out.Seats, seatStateJSON{sec.id + "/" + row.id + "/" + col, sec.id, row.id, int32(l.cols[i]), l.label(i),
+					l.categories[l.cats[i]], seatStatusNames[statuses[i]&3]})
+			}
+		}
+	}
+	return out
+}
+
+// compactMap is the same seats as fullMap, a character each; rows and
+// sections without a seat in the category are left out.
+func compactMap(head versionHead, l *layout, statuses []byte, sections [2]int, cat int) any {
+	out := compactMapJSON{versionHead: head, Format: "compact", Sections: []compactSectionJSON{}}
+	var buf []byte
+	for si, sec := range l.sections[sections[0]:sections[1]] {
+		if cat >= 0 && l.count(sections[0]+si, sections[0]+si+1, cat) == 0 {
+			continue
+		}
+		cs := compactSectionJSON{ID: sec.id, Rows: make([]compactRowJSON, 0, sec.rows)}
+		for _, row := range l.rows[sec.first : sec.first+sec.rows] {
+			buf = buf[:0]
+			in := false
+			for i := row.first; i < row.first+row.seats; i++ {
+				if cat >= 0 && int(l.cats[i]) != cat {
+					buf = append(buf, '.')
+					continue
+				}
+				buf, in = append(buf, seatStatusChars[statuses[i]&3]), true
+			}
+			if in {
+				cs.Rows = append(cs.Rows, compactRowJSON{ID: row.id, Statuses: string(buf)})
+			}
+		}
+		out.Sections = append(out.Sections, cs)
+	}
+	return out
+}
+
+// encode renders an answer.
+func encode(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("gateway: encode %T: %v", v, err)) // every answer type encodes
+	}
+	return b
+}
 
 type categoryCountJSON struct {
 	ID       string `json:"id"`
@@ -129,20 +362,35 @@ type categoryCountJSON struct {
 }
 
 func (g *Gateway) availability(ctx context.Context, c *app.RequestContext, _ int64) *apiError {
-	return g.versioned(ctx, c, "availability", func(k answerKey) (*rpc.Status, func(versionHead) any, error) {
-		resp, err := g.inv.Availability(ctx, &rpc.AvailabilityRequest{ProgramId: k.program, FromLeg: k.from, ToLeg: k.to})
+	q, aerr := parseRead(c, false)
+	if aerr != nil {
+		return aerr
+	}
+	l, aerr := g.layout(ctx, q.program)
+	if aerr != nil {
+		return aerr
+	}
+	if aerr := resolveRange(&q, l); aerr != nil {
+		return aerr
+	}
+	k := cacheKey{kind: "availability", program: q.program, from: q.from, to: q.to}
+	return g.versioned(c, k, q.consistent, func(consistent bool) (string, func() []byte, *apiError) {
+		resp, err := g.inv.Availability(ctx, &rpc.AvailabilityRequest{ProgramId: q.program, FromLeg: q.from, ToLeg: q.to, Consistent: consistent})
 		if err != nil {
-			return nil, nil, err
+			return "", nil, callError(err)
 		}
-		return resp.Status, func(h versionHead) any {
+		if aerr := readVersion(resp.Status, resp.Version); aerr != nil {
+			return "", nil, aerr
+		}
+		return resp.Version, func() []byte {
 			out := struct {
 				versionHead
 				Categories []categoryCountJSON `json:"categories"`
-			}{h, make([]categoryCountJSON, len(resp.Categories))}
+			}{versionHead{q.program, resp.Version, q.from, q.to}, make([]categoryCountJSON, len(resp.Categories))}
 			for i, cc := range resp.Categories {
 				out.Categories[i] = categoryCountJSON{cc.Id, cc.Capacity, cc.Free, cc.Held, cc.Sold, cc.Blocked}
 			}
-			return out
+			return encode(out)
 		}, nil
 	})
 }

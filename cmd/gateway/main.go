@@ -65,6 +65,10 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.DurationVar(&cfg.Gateway.RequestTimeout, "request-timeout", 5*time.Second, "deadline of one request's calls to seatd")
 	fs.IntVar(&cfg.Gateway.MaxBodyBytes, "max-body-bytes", 16<<20, "largest request body (program creates)")
 	fs.DurationVar(&cfg.Gateway.SeatMapMaxAge, "seatmap-max-age", 200*time.Millisecond, "how long a seat map or availability answer is reused")
+	fs.IntVar(&cfg.Gateway.MaxFullSeatMapSeats, "seatmap-max-full-seats", 10_000, "most seats a full-format seat map lists (past it: page by section or use format=compact)")
+	fs.Int64Var(&cfg.Gateway.CacheBytes, "cache-bytes", 64<<20, "byte budget of the cache of seat maps, availability and program layouts")
+	fs.Int64Var(&cfg.Gateway.MaxCacheEntryBytes, "cache-max-entry-bytes", 16<<20, "largest answer or layout the cache keeps")
+	fs.Int64Var(&cfg.Gateway.TokenCacheBytes, "token-cache-bytes", 16<<20, "byte budget of the verified buyer tokens kept")
 	fs.IntVar(&cfg.Client.HoldCallsPerNode, "hold-calls-per-node", 2, "PlaceHolds calls under way to one seatd node")
 	fs.IntVar(&cfg.Client.MaxQueuedHolds, "max-queued-holds", 4096, "holds waiting for a call to one node before 503")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
@@ -91,7 +95,7 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 	if err := cfg.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
 		errs = append(errs, fmt.Errorf("log-level: %w", err))
 	}
-	if err := cfg.Gateway.Auth.Validate(); err != nil {
+	if err := cfg.Gateway.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return cfg, errors.Join(errs...)

@@ -10,9 +10,9 @@ const colours = 7; // the .cat0 ... .cat6 classes of seatmap.css
 let etag = "", program = null;
 const selected = new Set();
 // The map's elements, found by id rather than by DOM ids built from data:
-// sections by section id, rows by "section/row", seats by seat id. No
-// part of a seat id contains "/", so the keys are unambiguous.
-const sections = new Map(), rows = new Map(), seats = new Map();
+// each row's seat buttons by "section/row", and seats by seat id. No part
+// of a seat id contains "/", so the keys are unambiguous.
+const rows = new Map(), seats = new Map();
 
 // el makes an element of class cls whose content is text, as text.
 function el(tag, cls, text) {
@@ -51,7 +51,6 @@ async function loadProgram() {
   if (!r.ok) { sayError(body); return false; }
   program = body;
   program.colour = new Map(body.categories.map((c, i) => [c.id, "cat" + (i % colours)]));
-  program.sectionName = new Map(body.layout.sections.map(s => [s.id, s.name]));
   $("name").textContent = body.name || body.id;
   $("stops").textContent = body.stops.length > 2 ? "Stops: " + body.stops.map((s, i) => i + " " + s).join(" · ") : "";
   const legend = body.categories.map(c => el("span", program.colour.get(c.id), (c.name || c.id) + " " + (c.price_cents / 100).toFixed(2)));
@@ -59,54 +58,71 @@ async function loadProgram() {
   $("legend").replaceChildren(...legend);
   $("category").replaceChildren(option("", "any category"), ...body.categories.map(c => option(c.id, c.name || c.id)));
   etag = "";
-  selected.clear(); sections.clear(); rows.clear(); seats.clear();
+  selected.clear(); rows.clear(); seats.clear();
   $("map").replaceChildren();
+  drawLayout();
   return true;
 }
 
-// refresh polls the versioned seat map; an unchanged map costs a 304.
+// drawLayout makes a button for every seat of the program's layout, in
+// its seat order; refresh then only sets their statuses. rows maps
+// "section/row" to the row's buttons in seat order, as the compact seat
+// map lists their statuses.
+function drawLayout() {
+  for (const s of program.layout.sections) {
+    const sec = el("div", "section");
+    sec.append(el("h3", "", s.name || "Section " + s.id));
+    for (const r of s.rows) {
+      const row = el("div", "row");
+      row.append(el("span", "name", r.id));
+      const buttons = [];
+      for (const seat of r.seats) {
+        const id = s.id + "/" + r.id + "/" + seat.col;
+        const b = el("button", "seat " + (program.colour.get(seat.category) || ""), seat.label || String(seat.col));
+        b.dataset.seat = id;
+        b.dataset.category = seat.category;
+        b.title = id + " (" + seat.category + ")";
+        b.addEventListener("click", () => toggle(b));
+        seats.set(id, b);
+        buttons.push(b);
+        row.append(b);
+      }
+      rows.set(s.id + "/" + r.id, buttons);
+      sec.append(row);
+    }
+    $("map").append(sec);
+  }
+}
+
+// refresh polls the versioned seat map in the compact format (a status
+// character per seat, joined here with the layout): a byte a seat
+// whatever the program's size, and an unchanged map costs a 304.
 async function refresh() {
   if (!program) return;
-  const r = await fetch("/v1/programs/" + encodeURIComponent(program.id) + "/seats?" + query(),
+  const r = await fetch("/v1/programs/" + encodeURIComponent(program.id) + "/seats?format=compact&" + query(),
                         {headers: etag ? {"If-None-Match": etag} : {}});
   if (r.status === 304) return;
   const body = await r.json();
   if (!r.ok) { sayError(body); return; }
   etag = r.headers.get("ETag") || "";
   $("version").textContent = "version " + body.version;
-  draw(body.seats);
+  for (const s of body.sections) {
+    for (const row of s.rows) draw(rows.get(s.id + "/" + row.id) || [], row.statuses);
+  }
 }
 
-function draw(list) {
-  for (const s of list) {
-    const rowKey = s.section + "/" + s.row;
-    let row = rows.get(rowKey);
-    if (!row) {
-      let sec = sections.get(s.section);
-      if (!sec) {
-        sec = el("div", "section");
-        sec.append(el("h3", "", program.sectionName.get(s.section) || "Section " + s.section));
-        sections.set(s.section, sec);
-        $("map").append(sec);
-      }
-      row = el("div", "row");
-      row.append(el("span", "name", s.row));
-      rows.set(rowKey, row);
-      sec.append(row);
-    }
-    let b = seats.get(s.id);
-    if (!b) {
-      b = el("button", "", s.label);
-      b.dataset.seat = s.id;
-      b.title = s.id + " (" + s.category + ")";
-      b.addEventListener("click", () => toggle(b));
-      seats.set(s.id, b);
-      row.append(b);
-    }
-    b.className = "seat " + (program.colour.get(s.category) || "") + " " + s.status + (selected.has(s.id) ? " selected" : "");
-    b.dataset.status = s.status;
-    if (s.status !== "free") selected.delete(s.id);
-  }
+const statusNames = {f: "free", h: "held", s: "sold", b: "blocked"};
+
+// draw sets the statuses of a row's buttons, one character each.
+function draw(buttons, statuses) {
+  buttons.forEach((b, i) => {
+    const status = statusNames[statuses[i]];
+    if (!status) return;
+    const id = b.dataset.seat;
+    b.className = "seat " + (program.colour.get(b.dataset.category) || "") + " " + status + (selected.has(id) ? " selected" : "");
+    b.dataset.status = status;
+    if (status !== "free") selected.delete(id);
+  });
 }
 
 function toggle(b) {
