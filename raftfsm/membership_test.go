@@ -80,16 +80,18 @@ func TestMembership(t *testing.T) {
 	c.holds(10, 1)
 	c.waitDirectory("n1", "n2", "n3")
 
-	// A follower's refusal names the leader and where its RPC server is.
+	// A follower's refusal names the leader, where its RPC server is, and
+	// the term it leads in.
 	lead := c.leader(g)
+	term := lead.Stats()[g].Term
 	for _, n := range c.live() {
 		if n == lead {
 			continue
 		}
 		_, err := n.Propose(context.Background(), g, &Command{Op: OpTick})
 		var nle *NotLeaderError
-		if !errors.As(err, &nle) || nle.LeaderID != lead.ID() || nle.LeaderRPCAddr != "rpc-"+lead.ID()+":7100" {
-			t.Fatalf("Propose on follower %s = %v; want a NotLeaderError naming %s and its RPC address", n.ID(), err, lead.ID())
+		if !errors.As(err, &nle) || nle.LeaderID != lead.ID() || nle.LeaderRPCAddr != "rpc-"+lead.ID()+":7100" || nle.Term != term {
+			t.Fatalf("Propose on follower %s = %v; want a NotLeaderError naming %s, its RPC address and term %d", n.ID(), err, lead.ID(), term)
 		}
 	}
 

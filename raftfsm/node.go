@@ -201,10 +201,14 @@ type NotLeaderError struct {
 	// LeaderRPCAddr is its RPC address from the node directory; empty
 	// until the leader has announced it.
 	LeaderRPCAddr string
+	// Term is this node's current term in the group. A node that has not
+	// heard of a newer election still names the old leader; the term
+	// lets a caller holding several answers keep the newest.
+	Term uint64
 }
 
 func (e *NotLeaderError) Error() string {
-	return fmt.Sprintf("raftfsm: group %d is led by %q at %q (rpc %q)", e.Group, e.LeaderID, e.LeaderAddr, e.LeaderRPCAddr)
+	return fmt.Sprintf("raftfsm: group %d is led by %q at %q (rpc %q) in term %d", e.Group, e.LeaderID, e.LeaderAddr, e.LeaderRPCAddr, e.Term)
 }
 
 func (e *NotLeaderError) Unwrap() error { return ErrNotLeader }
@@ -421,11 +425,18 @@ func (g *group) activeProposer() (*Proposer, error) {
 	p := g.proposer
 	g.mu.Unlock()
 	if p == nil {
-		addr, id := g.raft.LeaderWithID()
-		return nil, &NotLeaderError{Group: g.id, LeaderID: string(id), LeaderAddr: string(addr),
-			LeaderRPCAddr: g.node.NodeRPCAddr(string(id))}
+		return nil, g.notLeader()
 	}
 	return p, nil
+}
+
+// notLeader names the group's leader as this node sees it. The term is
+// read first: a leader learned after it is at least as new.
+func (g *group) notLeader() *NotLeaderError {
+	term := g.raft.CurrentTerm()
+	addr, id := g.raft.LeaderWithID()
+	return &NotLeaderError{Group: g.id, LeaderID: string(id), LeaderAddr: string(addr),
+		LeaderRPCAddr: g.node.NodeRPCAddr(string(id)), Term: term}
 }
 
 func (n *Node) group(id uint16) (*group, error) {
@@ -600,11 +611,34 @@ func (n *Node) announceSelf() {
 // placement table.
 func (n *Node) Placement(program string) (uint16, bool) { return n.meta.tables.lookup(program) }
 
-// MetaLeader reports whether this node leads the meta group (and so knows
-// every placement), and the meta leader's id.
-func (n *Node) MetaLeader() (self bool, leaderID string) {
-	_, id := n.meta.raft.LeaderWithID()
-	return n.meta.raft.State() == raft.Leader, string(id)
+// AwaitPlacement returns a program's group once this node's copy of the
+// placement table has it, waiting until ctx ends. It serves the leader of
+// the group a program was just placed on: the meta leader has applied the
+// placement, and this node's replica applies it a commit round later. A
+// node that does not take writes on group has nothing to wait for: it
+// answers with a *NotLeaderError naming the group's leader.
+func (n *Node) AwaitPlacement(ctx context.Context, program string, group uint16) (uint16, error) {
+	g, err := n.group(group)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := g.activeProposer(); err != nil {
+		return 0, err
+	}
+	placed, err := n.meta.tables.await(ctx, program)
+	if err != nil {
+		return 0, fmt.Errorf("raftfsm: program %q: no placement applied on this node: %w", program, err)
+	}
+	return placed, nil
+}
+
+// MetaLeader returns nil when this node leads the meta group and has
+// applied every entry committed before it took over, so that its
+// placement table is complete; otherwise a *NotLeaderError naming the meta
+// leader.
+func (n *Node) MetaLeader() error {
+	_, err := n.meta.activeProposer()
+	return err
 }
 
 // PlacementTable returns every placement, sorted by program.

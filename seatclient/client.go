@@ -367,15 +367,26 @@ attempts:
 // holdGroup is the group in a hold id's low bits.
 func holdGroup(id int64) int32 { return int32(id & 1023) }
 
-// CreateProgram creates a program; the node it reaches places it.
+// CreateProgram creates a program. It goes to the meta group's leader,
+// which places the program on a group; when another node leads that
+// group, the answer names the group and the client sends the create there
+// with the group named in it, so that the group's leader waits for the
+// placement to reach it (see noderpc's CreateProgram). A create whose
+// answer was lost is sent again and may answer program_exists: a caller
+// that retries treats program_exists with its own spec as success, as
+// the gateway does.
 func (c *Client) CreateProgram(ctx context.Context, req *rpc.CreateProgramRequest) (*rpc.CreateProgramResponse, error) {
 	var resp *rpc.CreateProgramResponse
+	var placed int32 // the group a redirect named
 	err := c.do(ctx, 0, "", func(cl invsvc.Client) (*rpc.Status, error) {
-		r, err := cl.CreateProgram(ctx, req)
+		r, err := cl.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: req.Spec, Group: placed})
 		if err != nil {
 			return nil, err
 		}
 		resp = r
+		if r.Status.Route == rpc.Route_NOT_LEADER && r.Status.Group != 0 {
+			placed = r.Status.Group
+		}
 		if r.Status.Route == rpc.Route_OK && r.Status.Code == 0 {
 			c.mu.Lock()
 			c.placement[req.Spec.Id] = r.Status.Group

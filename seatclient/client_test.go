@@ -50,7 +50,7 @@ func lossyMiddleware(next endpoint.Endpoint) endpoint.Endpoint {
 	}
 }
 
-func startCluster(t *testing.T, n int) []*testNode {
+func startCluster(t *testing.T, n int, tune ...func(*raftfsm.NodeConfig)) []*testNode {
 	var nodes []*testNode
 	var peers []raftfsm.Peer
 	for i := range n {
@@ -58,10 +58,14 @@ func startCluster(t *testing.T, n int) []*testNode {
 		if err != nil {
 			t.Fatal(err)
 		}
-		node, err := raftfsm.StartNode(raftfsm.NodeConfig{
+		cfg := raftfsm.NodeConfig{
 			ID: fmt.Sprintf("n%d", i+1), Dir: t.TempDir(), Addr: "127.0.0.1:0", Groups: 2, RPCAddr: ln.Addr().String(),
 			HeartbeatTimeout: 150 * time.Millisecond, ElectionTimeout: 150 * time.Millisecond,
-		})
+		}
+		for _, f := range tune {
+			f(&cfg)
+		}
+		node, err := raftfsm.StartNode(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -344,5 +348,87 @@ func TestHoldsTravelTogether(t *testing.T) {
 	av, err := c.Availability(ctx, &rpc.AvailabilityRequest{ProgramId: "show", Consistent: true})
 	if err != nil || av.Categories[0].Held != 13 {
 		t.Fatalf("Availability = %v, %v; want 13 held (the abandoned hold never sent)", av, err)
+	}
+}
+
+// TestCreateAwayFromMetaLeader: with the meta group and each inventory
+// group led by a different node, the leader of every new program's group
+// learns of the placement from the meta leader's log. Every create
+// succeeds at once, through a client with the default settings as the
+// gateway has them; a repeat answers program_exists on the same group;
+// and the program reads back at once, also through a client that never
+// saw the create.
+func TestCreateAwayFromMetaLeader(t *testing.T) {
+	nodes := startCluster(t, 3, func(cfg *raftfsm.NodeConfig) { cfg.BalanceInterval = 100 * time.Millisecond })
+	// Three groups (meta and two inventory groups) on three nodes: the
+	// balancer gives each node one. Every node's directory lists all three.
+	spread := func() bool {
+		leaders := map[string]bool{}
+		for _, g := range nodes[0].node.Stats() {
+			leaders[g.LeaderID] = true
+		}
+		writable := 0
+		for _, tn := range nodes {
+			if len(tn.node.Directory()) != 3 {
+				return false
+			}
+			for _, g := range tn.node.Stats() {
+				if g.Writable {
+					writable++
+				}
+			}
+		}
+		return len(leaders) == 3 && !leaders[""] && writable == 3
+	}
+	for deadline := time.Now().Add(20 * time.Second); !spread(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("leaders not spread one group a node: %v", nodes[0].node.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var seeds []string
+	for _, tn := range nodes {
+		seeds = append(seeds, tn.rpcAddr)
+	}
+	c, err := New(Config{Seeds: seeds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	groups := map[int32]int{}
+	for i := range 40 {
+		spec := arena()
+		spec.Id = fmt.Sprintf("show-%d", i)
+		start := time.Now()
+		cp, err := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: spec})
+		if err != nil || code(cp.Status) != "ok" {
+			t.Fatalf("CreateProgram(%s) = %v, %v after %v", spec.Id, cp, err, time.Since(start))
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("CreateProgram(%s) took %v", spec.Id, d)
+		}
+		groups[cp.Status.Group]++
+		for range 2 {
+			again, err := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: spec})
+			if err != nil || code(again.Status) != "program_exists" || again.Status.Group != cp.Status.Group {
+				t.Fatalf("CreateProgram(%s) again = %v, %v; want program_exists on group %d", spec.Id, again, err, cp.Status.Group)
+			}
+		}
+		fresh, err := New(Config{Seeds: seeds})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []*Client{c, fresh} {
+			gp, err := r.GetProgram(ctx, &rpc.GetProgramRequest{ProgramId: spec.Id})
+			if err != nil || code(gp.Status) != "ok" || gp.Spec.Id != spec.Id || gp.Status.Group != cp.Status.Group {
+				t.Fatalf("GetProgram(%s) right after its create = %v, %v", spec.Id, gp, err)
+			}
+		}
+	}
+	if !spread() {
+		t.Fatalf("leaders moved during the test: %v", nodes[0].node.Stats())
+	}
+	if groups[1] != 20 || groups[2] != 20 {
+		t.Fatalf("programs per group %v; want 20 on each", groups)
 	}
 }
