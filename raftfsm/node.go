@@ -167,6 +167,7 @@ type Node struct {
 	quit         chan struct{} // closed by Shutdown
 	balanceDone  chan struct{}
 	announceDone chan struct{}
+	answers      peerAnswers // for balance: which voters answer this node
 }
 
 // group is one Raft group on this node.
@@ -295,7 +296,7 @@ func (n *Node) startGroup(id uint16) (*group, error) {
 	if g.hasState, err = raft.HasExistingState(gs, gs, snaps); err != nil {
 		return nil, err
 	}
-	g.raft, err = raft.NewRaft(rc, fsm, gs, gs, snaps, guardTransport(g.trans))
+	g.raft, err = raft.NewRaft(rc, fsm, gs, gs, snaps, guardTransport(g.trans, n.answers.record))
 	if err != nil {
 		return nil, err
 	}
@@ -774,58 +775,6 @@ func (n *Node) every(interval time.Duration, done chan struct{}, fn func()) {
 			fn()
 		}
 	}
-}
-
-// balance hands one group to the voter leading the fewest groups when this
-// node leads more than its share, ceil(groups / voters). Every node sees
-// every group's leader, so each decides alone; one transfer per interval
-// keeps leaderships from flapping.
-func (n *Node) balance() {
-	led := map[string]int{}
-	var mine []*group
-	var voters []raft.Server
-	for _, g := range n.groups {
-		_, id := g.raft.LeaderWithID()
-		if id == "" {
-			return // an election is under way: wait for a stable view
-		}
-		led[string(id)]++
-		if g.raft.State() == raft.Leader {
-			mine = append(mine, g)
-		}
-		if voters == nil {
-			if f := g.raft.GetConfiguration(); f.Error() == nil {
-				for _, s := range f.Configuration().Servers {
-					if s.Suffrage == raft.Voter {
-						voters = append(voters, s)
-					}
-				}
-			}
-		}
-	}
-	if len(voters) < 2 {
-		return
-	}
-	share := (len(n.groups) + len(voters) - 1) / len(voters)
-	if len(mine) <= share {
-		return
-	}
-	var target *raft.Server
-	for i := range voters {
-		v := &voters[i]
-		if string(v.ID) != n.cfg.ID && (target == nil || led[string(v.ID)] < led[string(target.ID)]) {
-			target = v
-		}
-	}
-	if led[string(target.ID)]+1 >= len(mine) {
-		return // moving one would not even things out
-	}
-	g := mine[len(mine)-1]
-	if err := g.raft.LeadershipTransferToServer(target.ID, target.Address).Error(); err != nil {
-		n.cfg.Log.Warn("leadership_balance_failed", "group", g.id, "to", string(target.ID), "err", err)
-		return
-	}
-	n.cfg.Log.Info("leadership_balanced", "group", g.id, "to", string(target.ID))
 }
 
 // GroupStats is one group's state on this node.
