@@ -63,7 +63,7 @@ func startSystem(t *testing.T, tune ...func(*Config)) *testSystem {
 	}
 	svr := invsvc.NewServer(handler, server.WithListener(rpcLn), server.WithExitWaitTime(time.Millisecond))
 	go svr.Run()
-	client, err := seatclient.New(seatclient.Config{Seeds: []string{rpcLn.Addr().String()}, MaxAttempts: 40})
+	client, err := seatclient.New(seatclient.Config{Seeds: []string{rpcLn.Addr().String()}})
 	if err != nil {
 		t.Fatal(err)
 	}
