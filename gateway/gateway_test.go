@@ -122,7 +122,7 @@ func startClusterEngine(t *testing.T, n int, tick time.Duration, engine inventor
 	if err := s.nodes[0].Bootstrap(peers); err != nil {
 		t.Fatal(err)
 	}
-	client, err := seatclient.New(seatclient.Config{Seeds: seeds, MaxAttempts: 40})
+	client, err := seatclient.New(seatclient.Config{Seeds: seeds})
 	if err != nil {
 		t.Fatal(err)
 	}

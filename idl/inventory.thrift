@@ -31,6 +31,10 @@ struct Status {
     10: optional i32 index   // the offending item's position in that list field (a seat in seat_ids, a holder in holders)
     11: optional i64 limit   // the bound that was passed, or the largest value allowed (last stop index, seats per hold or per user)
     12: optional i64 actual  // what was found: the real total in cents (price_mismatch), the seats the user already has (user limit)
+    // NOT_LEADER: the answering node's current term in the group. Terms
+    // only grow, so of two answers naming different leaders the one with
+    // the higher term is the newer.
+    13: i64 term
 }
 
 struct Category {
@@ -74,6 +78,13 @@ struct ProgramSpec {
 
 struct CreateProgramRequest {
     1: ProgramSpec spec
+    // group is the group the meta group's leader placed the program on,
+    // as its NOT_LEADER answer named it; 0 when not known. The leader of
+    // that group then waits, bounded, for its own replica of the meta
+    // group to apply the placement instead of sending the caller back to
+    // the meta leader. It is only a hint: the program is created where
+    // the replicated placement says.
+    2: i32 group
 }
 
 struct CreateProgramResponse {

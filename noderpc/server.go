@@ -104,6 +104,7 @@ func status(group uint16, o raftfsm.Outcome, err error) *rpc.Status {
 		}
 	case errors.As(err, &nle):
 		st.Route, st.LeaderId, st.LeaderAddr, st.Group = rpc.Route_NOT_LEADER, nle.LeaderID, nle.LeaderRPCAddr, int32(nle.Group)
+		st.Term = int64(nle.Term)
 	case errors.Is(err, raftfsm.ErrNotLeader):
 		st.Route = rpc.Route_NOT_LEADER
 	case errors.Is(err, raftfsm.ErrOverloaded):
@@ -133,13 +134,14 @@ func badField(field, detail string, limit int64) *rpc.Status {
 }
 
 // unplaced answers for a program this node has no placement for. Only the
-// meta group's leader knows for sure that a program does not exist; a
-// follower may simply not have applied the placement yet, so it sends the
-// caller to the meta leader.
+// meta group's leader, once it has applied every earlier entry, knows for
+// sure that a program does not exist; any other node may simply not have
+// applied the placement yet, so it sends the caller to the meta leader.
 func (s *Server) unplaced(id string) *rpc.Status {
-	if self, leader := s.node.MetaLeader(); !self {
-		return &rpc.Status{Route: rpc.Route_NOT_LEADER, Group: raftfsm.MetaGroup, LeaderId: leader,
-			LeaderAddr: s.node.NodeRPCAddr(leader), Detail: id}
+	if err := s.node.MetaLeader(); err != nil {
+		st := status(raftfsm.MetaGroup, raftfsm.Outcome{}, err)
+		st.Detail = id
+		return st
 	}
 	return &rpc.Status{Route: rpc.Route_NO_PROGRAM, Detail: id}
 }
@@ -179,8 +181,45 @@ func setResult(st *rpc.Status, r inventory.Result) {
 	}
 }
 
+// MaxPlacementWait bounds how long the leader of the group a program was
+// placed on waits for its own replica of the meta group to apply the
+// placement (see createGroup). A healthy replica applies it a commit
+// round after the meta leader, tens of milliseconds; one that has not in
+// 2 s is cut off from the meta leader, and the meta leader had better
+// answer. It is below the routing client's CallTimeout, so that the
+// answer arrives before the caller gives up on it.
+const MaxPlacementWait = 2 * time.Second
+
+// createGroup returns the group to create a program on. A request that
+// names a group was sent here by the meta leader, which had placed the
+// program there. When this node leads that group it waits, bounded, for
+// its own copy of the placement: sending the caller back to the meta
+// leader would only bounce it between the two until the placement
+// arrived. Otherwise, and when the wait ends without the placement, the
+// program is placed through the meta leader. A program is only ever
+// created on the group this node's replicated placement table names,
+// whatever the request says.
+func (s *Server) createGroup(ctx context.Context, program string, named int32) (uint16, error) {
+	if g, ok := s.node.Placement(program); ok {
+		return g, nil
+	}
+	if named >= 1 && int(named) <= s.node.Groups() && s.node.MetaLeader() != nil {
+		wctx, cancel := context.WithTimeout(ctx, MaxPlacementWait)
+		g, err := s.node.AwaitPlacement(wctx, program, uint16(named))
+		cancel()
+		if nle := (*raftfsm.NotLeaderError)(nil); err == nil || errors.As(err, &nle) {
+			return g, err
+		}
+	}
+	return s.node.Place(ctx, program)
+}
+
 // CreateProgram places the program on a group (through the meta group's
-// leader) and creates it there.
+// leader) and creates it there. A create that reaches the meta leader
+// when another node leads the program's group is answered NOT_LEADER
+// naming that group; the caller sends it there with the group named (see
+// createGroup). Creating a created program answers program_exists, so a
+// retried create is safe: the caller compares the stored spec with its own.
 func (s *Server) CreateProgram(ctx context.Context, req *rpc.CreateProgramRequest) (*rpc.CreateProgramResponse, error) {
 	if req.Spec == nil {
 		return &rpc.CreateProgramResponse{Status: badRequest("spec is missing")}, nil
@@ -199,7 +238,7 @@ func (s *Server) CreateProgram(ctx context.Context, req *rpc.CreateProgramReques
 	if _, err := inventory.AppendProgramSpec(nil, &spec); err != nil {
 		return &rpc.CreateProgramResponse{Status: badRequest(err.Error())}, nil
 	}
-	g, err := s.node.Place(ctx, spec.ID)
+	g, err := s.createGroup(ctx, spec.ID, req.Group)
 	if err != nil {
 		return &rpc.CreateProgramResponse{Status: status(raftfsm.MetaGroup, raftfsm.Outcome{}, err)}, nil
 	}

@@ -121,6 +121,13 @@ func TestRPCEndToEnd(t *testing.T) {
 	if code(again.Status) != "program_exists" {
 		t.Fatalf("CreateProgram(again) = %v", again.Status)
 	}
+	// A create naming a group (as one the meta leader redirected does)
+	// lands where the replicated placement says: the name is a hint.
+	hinted := arenaSpec()
+	hinted.Id = "hinted"
+	if r, err := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: hinted, Group: 1}); err != nil || code(r.Status) != "ok" || r.Status.Group != 2 {
+		t.Fatalf("CreateProgram(hinted, group 1) = %v, %v; want ok on group 2, which had fewer programs", r, err)
+	}
 	bad := arenaSpec()
 	bad.Id = "bad"
 	bad.Sections[0].Rows[0].Seats[1].Col = 1
@@ -210,7 +217,7 @@ func TestRPCEndToEnd(t *testing.T) {
 	}
 
 	cs, _ := c.ClusterStatus(ctx, &rpc.ClusterStatusRequest{})
-	if cs.NodeId != "n1" || len(cs.Groups) != 3 || len(cs.Placements) != 1 || cs.Placements[0].ProgramId != "show" {
+	if cs.NodeId != "n1" || len(cs.Groups) != 3 || len(cs.Placements) != 2 || cs.Placements[1].ProgramId != "show" {
 		t.Fatalf("ClusterStatus = %v", cs)
 	}
 	if r, _ := c.Join(ctx, &rpc.JoinRequest{}); r.Status.Route != rpc.Route_BAD_REQUEST {

@@ -3,7 +3,9 @@ package raftfsm
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -80,16 +82,18 @@ func TestMembership(t *testing.T) {
 	c.holds(10, 1)
 	c.waitDirectory("n1", "n2", "n3")
 
-	// A follower's refusal names the leader and where its RPC server is.
+	// A follower's refusal names the leader, where its RPC server is, and
+	// the term it leads in.
 	lead := c.leader(g)
+	term := lead.Stats()[g].Term
 	for _, n := range c.live() {
 		if n == lead {
 			continue
 		}
 		_, err := n.Propose(context.Background(), g, &Command{Op: OpTick})
 		var nle *NotLeaderError
-		if !errors.As(err, &nle) || nle.LeaderID != lead.ID() || nle.LeaderRPCAddr != "rpc-"+lead.ID()+":7100" {
-			t.Fatalf("Propose on follower %s = %v; want a NotLeaderError naming %s and its RPC address", n.ID(), err, lead.ID())
+		if !errors.As(err, &nle) || nle.LeaderID != lead.ID() || nle.LeaderRPCAddr != "rpc-"+lead.ID()+":7100" || nle.Term != term {
+			t.Fatalf("Propose on follower %s = %v; want a NotLeaderError naming %s, its RPC address and term %d", n.ID(), err, lead.ID(), term)
 		}
 	}
 
@@ -177,5 +181,57 @@ func TestLeadersSpread(t *testing.T) {
 			t.Fatalf("leaders of 6 groups on 3 nodes still %v", counts)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// countHandler counts the log records with one message.
+type countHandler struct {
+	msg string
+	n   *atomic.Int64
+}
+
+func (h countHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h countHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h countHandler) WithGroup(string) slog.Handler            { return h }
+func (h countHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.n.Add(1)
+	}
+	return nil
+}
+
+// TestBalanceSkipsSilentVoters: with a voter down, the survivors keep its
+// groups instead of handing them to it (each such transfer would stop a
+// group's writes for an election timeout, every balance interval, and
+// fail); once it answers again it gets its share.
+func TestBalanceSkipsSilentVoters(t *testing.T) {
+	var failed atomic.Int64
+	c := startTestClusterWith(t, 3, false, func(cfg *NodeConfig) {
+		cfg.BalanceInterval = 50 * time.Millisecond
+		cfg.Log = slog.New(countHandler{msg: "leadership_balance_failed", n: &failed})
+	})
+	c.kill(2)
+	c.waitLeaders()
+	time.Sleep(2 * c.cfgs[0].HeartbeatTimeout) // n3's last answers go stale
+	before := failed.Load()
+	time.Sleep(2 * time.Second)
+	if n := failed.Load() - before; n != 0 {
+		t.Fatalf("%d leadership transfers failed in 2 s with n3 down; want none tried", n)
+	}
+	c.restart(2)
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		led := map[string]int{}
+		for g := 0; g <= c.cfgs[0].Groups; g++ {
+			if l := c.leader(uint16(g)); l != nil {
+				led[l.ID()]++
+			}
+		}
+		if led["n1"] == 1 && led["n2"] == 1 && led["n3"] == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("leaders %v after n3 came back; want one group each", led)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

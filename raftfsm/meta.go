@@ -1,6 +1,7 @@
 package raftfsm
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -42,14 +43,18 @@ const metaSnapshotVersion = 1
 type metaFSM struct {
 	groups int // inventory groups 1..groups
 
-	mu     sync.RWMutex // guards places, counts, nodes
+	mu     sync.RWMutex // guards places, counts, nodes, placed
 	places map[string]uint16
 	counts []int             // programs per group, index = group
 	nodes  map[string]string // node id -> RPC address
+	// placed is closed, and replaced, whenever places gains programs, so
+	// that await wakes without polling.
+	placed chan struct{}
 }
 
 func newMetaFSM(groups int) *metaFSM {
-	return &metaFSM{groups: groups, places: make(map[string]uint16), counts: make([]int, groups+1), nodes: make(map[string]string)}
+	return &metaFSM{groups: groups, places: make(map[string]uint16), counts: make([]int, groups+1), nodes: make(map[string]string),
+		placed: make(chan struct{})}
 }
 
 var _ raft.FSM = (*metaFSM)(nil)
@@ -125,7 +130,31 @@ func (f *metaFSM) place(program string) placeResult {
 	}
 	f.places[program] = best
 	f.counts[best]++
+	f.notifyPlacedLocked()
 	return placeResult{group: best}
+}
+
+func (f *metaFSM) notifyPlacedLocked() {
+	close(f.placed)
+	f.placed = make(chan struct{})
+}
+
+// await returns a program's group once the table has it, or ctx's error.
+func (f *metaFSM) await(ctx context.Context, program string) (uint16, error) {
+	for {
+		f.mu.RLock()
+		g, ok := f.places[program]
+		placed := f.placed
+		f.mu.RUnlock()
+		if ok {
+			return g, nil
+		}
+		select {
+		case <-placed:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
 }
 
 // setNode returns nil or ErrDirectoryFull.
@@ -261,6 +290,7 @@ func (f *metaFSM) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	f.places, f.counts, f.nodes = places, counts, nodes
+	f.notifyPlacedLocked()
 	f.mu.Unlock()
 	return nil
 }

@@ -2,11 +2,13 @@ package raftfsm
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -90,5 +92,51 @@ func TestMetaFSM(t *testing.T) {
 	}
 	if err := apply(nodeEntry(t, "n1", "a:2")); err != nil {
 		t.Fatalf("a known node's new address in a full directory = %v", err)
+	}
+}
+
+// TestMetaAwait: a wait for a placement ends when a place entry or a
+// snapshot brings it, and with the context's error when neither does.
+func TestMetaAwait(t *testing.T) {
+	f := newMetaFSM(2)
+	metaApply(f, 1, encodePlace("a"))
+	if g, err := f.await(context.Background(), "a"); err != nil || g != 1 {
+		t.Fatalf("await(placed a) = %d, %v; want 1", g, err)
+	}
+	got := make(chan error, 2)
+	go func() {
+		g, err := f.await(context.Background(), "b")
+		if err == nil && g != 1 {
+			err = fmt.Errorf("group %d; want 1", g)
+		}
+		got <- err
+	}()
+	go func() {
+		g, err := f.await(context.Background(), "c")
+		if err == nil && g != 1 {
+			err = fmt.Errorf("group %d; want 1", g)
+		}
+		got <- err
+	}()
+	metaApply(f, 2, encodePlace("x")) // group 2; wakes both, for neither
+	metaApply(f, 3, encodePlace("b"))
+	if err := <-got; err != nil {
+		t.Fatalf("await(b): %v", err)
+	}
+	donor := newMetaFSM(2)
+	for i, p := range []string{"a", "b", "c"} {
+		metaApply(donor, uint64(i+1), encodePlace(p))
+	}
+	s, _ := donor.Snapshot()
+	if err := f.Restore(io.NopCloser(bytes.NewReader(s.(snapshot)))); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatalf("await(c) through a snapshot: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := f.await(ctx, "never"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("await(never placed) = %v; want the context's deadline", err)
 	}
 }

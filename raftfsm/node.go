@@ -167,6 +167,7 @@ type Node struct {
 	quit         chan struct{} // closed by Shutdown
 	balanceDone  chan struct{}
 	announceDone chan struct{}
+	answers      peerAnswers // for balance: which voters answer this node
 }
 
 // group is one Raft group on this node.
@@ -201,10 +202,14 @@ type NotLeaderError struct {
 	// LeaderRPCAddr is its RPC address from the node directory; empty
 	// until the leader has announced it.
 	LeaderRPCAddr string
+	// Term is this node's current term in the group. A node that has not
+	// heard of a newer election still names the old leader; the term
+	// lets a caller holding several answers keep the newest.
+	Term uint64
 }
 
 func (e *NotLeaderError) Error() string {
-	return fmt.Sprintf("raftfsm: group %d is led by %q at %q (rpc %q)", e.Group, e.LeaderID, e.LeaderAddr, e.LeaderRPCAddr)
+	return fmt.Sprintf("raftfsm: group %d is led by %q at %q (rpc %q) in term %d", e.Group, e.LeaderID, e.LeaderAddr, e.LeaderRPCAddr, e.Term)
 }
 
 func (e *NotLeaderError) Unwrap() error { return ErrNotLeader }
@@ -291,7 +296,7 @@ func (n *Node) startGroup(id uint16) (*group, error) {
 	if g.hasState, err = raft.HasExistingState(gs, gs, snaps); err != nil {
 		return nil, err
 	}
-	g.raft, err = raft.NewRaft(rc, fsm, gs, gs, snaps, guardTransport(g.trans))
+	g.raft, err = raft.NewRaft(rc, fsm, gs, gs, snaps, guardTransport(g.trans, n.answers.record))
 	if err != nil {
 		return nil, err
 	}
@@ -421,11 +426,18 @@ func (g *group) activeProposer() (*Proposer, error) {
 	p := g.proposer
 	g.mu.Unlock()
 	if p == nil {
-		addr, id := g.raft.LeaderWithID()
-		return nil, &NotLeaderError{Group: g.id, LeaderID: string(id), LeaderAddr: string(addr),
-			LeaderRPCAddr: g.node.NodeRPCAddr(string(id))}
+		return nil, g.notLeader()
 	}
 	return p, nil
+}
+
+// notLeader names the group's leader as this node sees it. The term is
+// read first: a leader learned after it is at least as new.
+func (g *group) notLeader() *NotLeaderError {
+	term := g.raft.CurrentTerm()
+	addr, id := g.raft.LeaderWithID()
+	return &NotLeaderError{Group: g.id, LeaderID: string(id), LeaderAddr: string(addr),
+		LeaderRPCAddr: g.node.NodeRPCAddr(string(id)), Term: term}
 }
 
 func (n *Node) group(id uint16) (*group, error) {
@@ -600,11 +612,34 @@ func (n *Node) announceSelf() {
 // placement table.
 func (n *Node) Placement(program string) (uint16, bool) { return n.meta.tables.lookup(program) }
 
-// MetaLeader reports whether this node leads the meta group (and so knows
-// every placement), and the meta leader's id.
-func (n *Node) MetaLeader() (self bool, leaderID string) {
-	_, id := n.meta.raft.LeaderWithID()
-	return n.meta.raft.State() == raft.Leader, string(id)
+// AwaitPlacement returns a program's group once this node's copy of the
+// placement table has it, waiting until ctx ends. It serves the leader of
+// the group a program was just placed on: the meta leader has applied the
+// placement, and this node's replica applies it a commit round later. A
+// node that does not take writes on group has nothing to wait for: it
+// answers with a *NotLeaderError naming the group's leader.
+func (n *Node) AwaitPlacement(ctx context.Context, program string, group uint16) (uint16, error) {
+	g, err := n.group(group)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := g.activeProposer(); err != nil {
+		return 0, err
+	}
+	placed, err := n.meta.tables.await(ctx, program)
+	if err != nil {
+		return 0, fmt.Errorf("raftfsm: program %q: no placement applied on this node: %w", program, err)
+	}
+	return placed, nil
+}
+
+// MetaLeader returns nil when this node leads the meta group and has
+// applied every entry committed before it took over, so that its
+// placement table is complete; otherwise a *NotLeaderError naming the meta
+// leader.
+func (n *Node) MetaLeader() error {
+	_, err := n.meta.activeProposer()
+	return err
 }
 
 // PlacementTable returns every placement, sorted by program.
@@ -740,58 +775,6 @@ func (n *Node) every(interval time.Duration, done chan struct{}, fn func()) {
 			fn()
 		}
 	}
-}
-
-// balance hands one group to the voter leading the fewest groups when this
-// node leads more than its share, ceil(groups / voters). Every node sees
-// every group's leader, so each decides alone; one transfer per interval
-// keeps leaderships from flapping.
-func (n *Node) balance() {
-	led := map[string]int{}
-	var mine []*group
-	var voters []raft.Server
-	for _, g := range n.groups {
-		_, id := g.raft.LeaderWithID()
-		if id == "" {
-			return // an election is under way: wait for a stable view
-		}
-		led[string(id)]++
-		if g.raft.State() == raft.Leader {
-			mine = append(mine, g)
-		}
-		if voters == nil {
-			if f := g.raft.GetConfiguration(); f.Error() == nil {
-				for _, s := range f.Configuration().Servers {
-					if s.Suffrage == raft.Voter {
-						voters = append(voters, s)
-					}
-				}
-			}
-		}
-	}
-	if len(voters) < 2 {
-		return
-	}
-	share := (len(n.groups) + len(voters) - 1) / len(voters)
-	if len(mine) <= share {
-		return
-	}
-	var target *raft.Server
-	for i := range voters {
-		v := &voters[i]
-		if string(v.ID) != n.cfg.ID && (target == nil || led[string(v.ID)] < led[string(target.ID)]) {
-			target = v
-		}
-	}
-	if led[string(target.ID)]+1 >= len(mine) {
-		return // moving one would not even things out
-	}
-	g := mine[len(mine)-1]
-	if err := g.raft.LeadershipTransferToServer(target.ID, target.Address).Error(); err != nil {
-		n.cfg.Log.Warn("leadership_balance_failed", "group", g.id, "to", string(target.ID), "err", err)
-		return
-	}
-	n.cfg.Log.Info("leadership_balanced", "group", g.id, "to", string(target.ID))
 }
 
 // GroupStats is one group's state on this node.

@@ -30,19 +30,34 @@ type transport interface {
 //   - The leader's commit index is clamped to the last entry of the
 //     request: see clampCommit.
 //
+// It also tells answered, when not nil, of every peer that answers an
+// AppendEntries this node sent (see Node.balance).
+//
 // A goroutine forwards each RPC from the wrapped transport's consumer to
 // raft; it ends when raft closes the transport.
 type guardedTransport struct {
 	transport
+	answered  func(raft.ServerID)
 	rpcs      chan raft.RPC
 	done      chan struct{}
 	closeOnce sync.Once
 }
 
-func guardTransport(t transport) *guardedTransport {
-	g := &guardedTransport{transport: t, rpcs: make(chan raft.RPC), done: make(chan struct{})}
+func guardTransport(t transport, answered func(raft.ServerID)) *guardedTransport {
+	g := &guardedTransport{transport: t, answered: answered, rpcs: make(chan raft.RPC), done: make(chan struct{})}
 	go g.forward()
 	return g
+}
+
+// AppendEntries sends entries or a heartbeat and notes that the peer
+// answered.
+func (g *guardedTransport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest,
+	resp *raft.AppendEntriesResponse) error {
+	err := g.transport.AppendEntries(id, target, args, resp)
+	if err == nil && g.answered != nil {
+		g.answered(id)
+	}
+	return err
 }
 
 func (g *guardedTransport) forward() {

@@ -37,7 +37,8 @@ type holdAnswer struct {
 
 // place sends a hold with the next call and waits for its answer. A full
 // queue answers ErrOverloaded at once. A caller that gives up before its
-// hold left takes it out of the queue.
+// hold left takes it out of the queue; a hold still waiting when the node
+// becomes suspect comes back unsent (see drop).
 func (b *holdBatcher) place(ctx context.Context, req *rpc.HoldRequest) (*rpc.HoldResponse, error) {
 	q := &queuedHold{req: req, done: make(chan holdAnswer, 1)}
 	b.mu.Lock()
@@ -67,6 +68,20 @@ func (b *holdBatcher) place(ctx context.Context, req *rpc.HoldRequest) (*rpc.Hol
 	}
 }
 
+// drop hands every waiting hold back to its caller with errNotSent, to
+// be routed again: the node left a call unanswered, and the holds queued
+// behind its other calls would otherwise wait for those to time out too,
+// only to be sent to the same node.
+func (b *holdBatcher) drop() {
+	b.mu.Lock()
+	waiting := b.waiting
+	b.waiting = nil
+	b.mu.Unlock()
+	for _, q := range waiting {
+		q.done <- holdAnswer{err: errNotSent}
+	}
+}
+
 // send makes calls until nothing waits, then gives its slot back.
 func (b *holdBatcher) send() {
 	for {
@@ -86,7 +101,8 @@ func (b *holdBatcher) send() {
 
 // call sends one batch and hands each hold its answer. A failed call
 // fails every hold in it: each may or may not have been placed, and the
-// caller retries it with its request id.
+// caller retries it with its request id. A batch refused whole gives
+// each hold the batch's status.
 func (b *holdBatcher) call(batch []*queuedHold) {
 	req := &rpc.PlaceHoldsRequest{Holds: make([]*rpc.HoldRequest, len(batch))}
 	for i, q := range batch {
@@ -98,16 +114,21 @@ func (b *holdBatcher) call(batch []*queuedHold) {
 	var resp *rpc.PlaceHoldsResponse
 	if err == nil {
 		// The call serves many callers, so no one caller's context bounds
-		// it; the client's CallTimeout does.
-		resp, err = cl.PlaceHolds(context.Background(), req)
+		// it; AttemptTimeout does, like any one attempt.
+		ctx, cancel := context.WithTimeout(context.Background(), b.c.cfg.AttemptTimeout)
+		resp, err = cl.PlaceHolds(ctx, req)
+		cancel()
 	}
-	if err == nil && (resp.Status.Route != rpc.Route_OK || len(resp.Holds) != len(batch)) {
-		err = fmt.Errorf("seatclient: %s refused a batch of %d holds: route %v: %s", b.addr, len(batch), resp.Status.Route, resp.Status.Detail)
+	if err == nil && resp.Status.Route == rpc.Route_OK && len(resp.Holds) != len(batch) {
+		err = fmt.Errorf("seatclient: %s answered %d holds for a batch of %d", b.addr, len(resp.Holds), len(batch))
 	}
 	for i, q := range batch {
-		if err != nil {
+		switch {
+		case err != nil:
 			q.done <- holdAnswer{err: err}
-		} else {
+		case resp.Status.Route != rpc.Route_OK:
+			q.done <- holdAnswer{resp: &rpc.HoldResponse{Status: resp.Status}}
+		default:
 			q.done <- holdAnswer{resp: resp.Holds[i]}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -36,6 +37,22 @@ var dropFirstHold atomic.Bool
 // closed.
 var holdGate atomic.Pointer[chan struct{}]
 
+// frozen, when set for a node's RPC address, keeps every call to that
+// node at its server until it is closed, as if the process were stopped.
+var frozen sync.Map // RPC address -> chan struct{}
+
+// freezable keeps calls to the node at addr while frozen says so.
+func freezable(addr string) endpoint.Middleware {
+	return func(next endpoint.Endpoint) endpoint.Endpoint {
+		return func(ctx context.Context, req, resp any) error {
+			if gate, ok := frozen.Load(addr); ok {
+				<-gate.(chan struct{})
+			}
+			return next(ctx, req, resp)
+		}
+	}
+}
+
 func lossyMiddleware(next endpoint.Endpoint) endpoint.Endpoint {
 	return func(ctx context.Context, req, resp any) error {
 		method := rpcinfo.GetRPCInfo(ctx).To().Method()
@@ -50,7 +67,7 @@ func lossyMiddleware(next endpoint.Endpoint) endpoint.Endpoint {
 	}
 }
 
-func startCluster(t *testing.T, n int) []*testNode {
+func startCluster(t *testing.T, n int, tune ...func(*raftfsm.NodeConfig)) []*testNode {
 	var nodes []*testNode
 	var peers []raftfsm.Peer
 	for i := range n {
@@ -58,10 +75,14 @@ func startCluster(t *testing.T, n int) []*testNode {
 		if err != nil {
 			t.Fatal(err)
 		}
-		node, err := raftfsm.StartNode(raftfsm.NodeConfig{
+		cfg := raftfsm.NodeConfig{
 			ID: fmt.Sprintf("n%d", i+1), Dir: t.TempDir(), Addr: "127.0.0.1:0", Groups: 2, RPCAddr: ln.Addr().String(),
 			HeartbeatTimeout: 150 * time.Millisecond, ElectionTimeout: 150 * time.Millisecond,
-		})
+		}
+		for _, f := range tune {
+			f(&cfg)
+		}
+		node, err := raftfsm.StartNode(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,7 +91,7 @@ func startCluster(t *testing.T, n int) []*testNode {
 			t.Fatal(err)
 		}
 		svr := invsvc.NewServer(handler, server.WithListener(ln), server.WithExitWaitTime(time.Millisecond),
-			server.WithMiddleware(lossyMiddleware))
+			server.WithMiddleware(freezable(ln.Addr().String())), server.WithMiddleware(lossyMiddleware))
 		go svr.Run()
 		nodes = append(nodes, &testNode{node: node, svr: svr, rpcAddr: ln.Addr().String()})
 		peers = append(peers, raftfsm.Peer{ID: node.ID(), Addr: node.Addr()})
@@ -92,7 +113,7 @@ func newClient(t *testing.T, nodes []*testNode) *Client {
 	for _, tn := range nodes {
 		seeds = append(seeds, tn.rpcAddr)
 	}
-	c, err := New(Config{Seeds: seeds, MaxAttempts: 30, CallTimeout: 2 * time.Second})
+	c, err := New(Config{Seeds: seeds})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +207,7 @@ func uint64ToUser(i int) int64 { return int64(100 + i) }
 // membership changes on every group's leader.
 func TestRoutingFromOneSeed(t *testing.T) {
 	nodes := startCluster(t, 3)
-	c, err := New(Config{Seeds: []string{nodes[0].rpcAddr}, MaxAttempts: 30, CallTimeout: 2 * time.Second})
+	c, err := New(Config{Seeds: []string{nodes[0].rpcAddr}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +282,8 @@ func TestRoutingFromOneSeed(t *testing.T) {
 // answers ErrOverloaded at once.
 func TestHoldsTravelTogether(t *testing.T) {
 	nodes := startCluster(t, 1)
-	c, err := New(Config{Seeds: []string{nodes[0].rpcAddr}, MaxAttempts: 30, HoldCallsPerNode: 1, MaxQueuedHolds: 12})
+	// The gated call must not time out while the test fills the queue.
+	c, err := New(Config{Seeds: []string{nodes[0].rpcAddr}, HoldCallsPerNode: 1, MaxQueuedHolds: 12, AttemptTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,10 +299,7 @@ func TestHoldsTravelTogether(t *testing.T) {
 		t.Fatalf("PlaceHold = %v, %v", r, err)
 	}
 	base := c.Stats()
-	b := c.holdBatcher("show")
-	if b == nil {
-		t.Fatal("no batcher after the leader is known")
-	}
+	b := c.batcher(nodes[0].rpcAddr)
 	waiting := func(n int) {
 		t.Helper()
 		for deadline := time.Now().Add(5 * time.Second); ; {
@@ -344,5 +363,203 @@ func TestHoldsTravelTogether(t *testing.T) {
 	av, err := c.Availability(ctx, &rpc.AvailabilityRequest{ProgramId: "show", Consistent: true})
 	if err != nil || av.Categories[0].Held != 13 {
 		t.Fatalf("Availability = %v, %v; want 13 held (the abandoned hold never sent)", av, err)
+	}
+}
+
+// TestCreateAwayFromMetaLeader: with the meta group and each inventory
+// group led by a different node, the leader of every new program's group
+// learns of the placement from the meta leader's log. Every create
+// succeeds at once, through a client with the default settings as the
+// gateway has them; a repeat answers program_exists on the same group;
+// and the program reads back at once, also through a client that never
+// saw the create.
+func TestCreateAwayFromMetaLeader(t *testing.T) {
+	nodes := startCluster(t, 3, func(cfg *raftfsm.NodeConfig) { cfg.BalanceInterval = 100 * time.Millisecond })
+	// Three groups (meta and two inventory groups) on three nodes: the
+	// balancer gives each node one. Every node's directory lists all three.
+	spread := func() bool {
+		leaders := map[string]bool{}
+		for _, g := range nodes[0].node.Stats() {
+			leaders[g.LeaderID] = true
+		}
+		writable := 0
+		for _, tn := range nodes {
+			if len(tn.node.Directory()) != 3 {
+				return false
+			}
+			for _, g := range tn.node.Stats() {
+				if g.Writable {
+					writable++
+				}
+			}
+		}
+		return len(leaders) == 3 && !leaders[""] && writable == 3
+	}
+	for deadline := time.Now().Add(20 * time.Second); !spread(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("leaders not spread one group a node: %v", nodes[0].node.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var seeds []string
+	for _, tn := range nodes {
+		seeds = append(seeds, tn.rpcAddr)
+	}
+	c, err := New(Config{Seeds: seeds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	groups := map[int32]int{}
+	for i := range 40 {
+		spec := arena()
+		spec.Id = fmt.Sprintf("show-%d", i)
+		start := time.Now()
+		cp, err := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: spec})
+		if err != nil || code(cp.Status) != "ok" {
+			t.Fatalf("CreateProgram(%s) = %v, %v after %v", spec.Id, cp, err, time.Since(start))
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("CreateProgram(%s) took %v", spec.Id, d)
+		}
+		groups[cp.Status.Group]++
+		for range 2 {
+			again, err := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: spec})
+			if err != nil || code(again.Status) != "program_exists" || again.Status.Group != cp.Status.Group {
+				t.Fatalf("CreateProgram(%s) again = %v, %v; want program_exists on group %d", spec.Id, again, err, cp.Status.Group)
+			}
+		}
+		fresh, err := New(Config{Seeds: seeds})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []*Client{c, fresh} {
+			gp, err := r.GetProgram(ctx, &rpc.GetProgramRequest{ProgramId: spec.Id})
+			if err != nil || code(gp.Status) != "ok" || gp.Spec.Id != spec.Id || gp.Status.Group != cp.Status.Group {
+				t.Fatalf("GetProgram(%s) right after its create = %v, %v", spec.Id, gp, err)
+			}
+		}
+	}
+	if !spread() {
+		t.Fatalf("leaders moved during the test: %v", nodes[0].node.Stats())
+	}
+	if groups[1] != 20 || groups[2] != 20 {
+		t.Fatalf("programs per group %v; want 20 on each", groups)
+	}
+}
+
+// TestLeaderStopsAnswering: the leader of the program's group stops
+// answering RPCs (its server holds every call, as a stopped process
+// would) while raft hands its groups to another node. Holds from 8
+// callers resume within an AttemptTimeout and a little, not after the
+// callers' deadlines: the silent node becomes suspect, the holds queued
+// for it come back, and probes of the other nodes find the new leader by
+// its newer term. The silent node gets nothing until it answers again.
+func TestLeaderStopsAnswering(t *testing.T) {
+	nodes := startCluster(t, 3)
+	var seeds []string
+	for _, tn := range nodes {
+		seeds = append(seeds, tn.rpcAddr)
+	}
+	c, err := New(Config{Seeds: seeds}) // the defaults, as the gateway has them
+	attempt := c.cfg.AttemptTimeout
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	spec := arena()
+	spec.Sections[0].Rows[0].Seats = nil
+	for col := range int32(1000) {
+		spec.Sections[0].Rows[0].Seats = append(spec.Sections[0].Rows[0].Seats, &rpc.Seat{Col: col + 1, Category: "a"})
+	}
+	cp, err := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: spec})
+	if err != nil || code(cp.Status) != "ok" {
+		t.Fatalf("CreateProgram = %v, %v", cp, err)
+	}
+	if r, err := c.SetSale(ctx, &rpc.SetSaleRequest{ProgramId: "show", Open: true}); err != nil || code(r.Status) != "ok" {
+		t.Fatalf("SetSale = %v, %v", r, err)
+	}
+	var mu sync.Mutex
+	var acks []time.Time
+	var next atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+				ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				r, err := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: next.Add(1), Count: 1})
+				cancel()
+				if err == nil && code(r.Status) == "ok" {
+					mu.Lock()
+					acks = append(acks, time.Now())
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	acked := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acks)
+	}
+	for deadline := time.Now().Add(10 * time.Second); acked() < 50; {
+		if time.Now().After(deadline) {
+			t.Fatal("holds never started flowing")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	var silent *testNode
+	for _, tn := range nodes {
+		if tn.node.Stats()[cp.Status.Group].Writable {
+			silent = tn
+		}
+	}
+	gate := make(chan struct{})
+	frozen.Store(silent.rpcAddr, gate)
+	defer func() {
+		frozen.Delete(silent.rpcAddr)
+		close(gate)
+	}()
+	fault := time.Now()
+	if err := silent.node.TransferLeadership(); err != nil {
+		t.Fatalf("TransferLeadership = %v", err)
+	}
+	// Wait until holds flow again, then a second more: none may wait on
+	// the silent node.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		mu.Lock()
+		last := acks[len(acks)-1]
+		mu.Unlock()
+		if time.Since(last) < 20*time.Millisecond && time.Since(fault) > attempt {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("holds did not resume after the leader stopped answering")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	before := acked()
+	time.Sleep(time.Second)
+	close(stop)
+	wg.Wait()
+	var stall time.Duration
+	for i := 1; i < len(acks); i++ {
+		if acks[i].After(fault) {
+			stall = max(stall, acks[i].Sub(acks[i-1]))
+		}
+	}
+	t.Logf("holds stalled %v when the leader stopped answering; %d acknowledged in the next second", stall.Round(time.Millisecond), acked()-before)
+	if stall > attempt+time.Second {
+		t.Fatalf("holds stalled %v when the leader stopped answering; want at most AttemptTimeout (%v) and a second", stall, attempt)
+	}
+	if n := acked() - before; n < 100 {
+		t.Fatalf("%d holds acknowledged in the second after failover; want a steady flow", n)
 	}
 }

@@ -50,7 +50,7 @@ func TestProcessesJoinAndRemove(t *testing.T) {
 	bin := buildSeatd(t)
 	raft1 := freePort(t)
 	n1 := startProc(t, bin, "n1", raft1, "-bootstrap", "-peers", "n1="+raft1)
-	c, err := seatclient.New(seatclient.Config{Seeds: []string{n1.rpc}, MaxAttempts: 60, MaxBackoff: 200 * time.Millisecond})
+	c, err := seatclient.New(seatclient.Config{Seeds: []string{n1.rpc}, MaxBackoff: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -159,7 +159,7 @@ func adminHandler(node *raftfsm.Node) http.Handler {
 // join asks the members in cfg.Join to add this new node to every group.
 // The node announces its RPC address itself once it is a member.
 func join(cfg Config, id, raftAddr string, log *slog.Logger) error {
-	c, err := seatclient.New(seatclient.Config{Seeds: cfg.Join, MaxAttempts: 1 << 10, MaxBackoff: time.Second, Log: log})
+	c, err := seatclient.New(seatclient.Config{Seeds: cfg.Join, MaxBackoff: time.Second, Log: log})
 	if err != nil {
 		return err
 	}
@@ -183,7 +183,7 @@ func adminFlags(fs *flag.FlagSet, args []string) (*seatclient.Client, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("%s: unexpected arguments %q", fs.Name(), fs.Args())
 	}
-	return seatclient.New(seatclient.Config{Seeds: strings.Split(*rpcAddrs, ","), MaxAttempts: 20})
+	return seatclient.New(seatclient.Config{Seeds: strings.Split(*rpcAddrs, ",")})
 }
 
 // status prints the cluster status of the first member that answers.

@@ -199,7 +199,7 @@ func startProcesses(t testing.TB, spec *rpc.ProgramSpec) ([]*proc, *seatclient.C
 		procs = append(procs, p)
 		seeds = append(seeds, p.rpc)
 	}
-	c, err := seatclient.New(seatclient.Config{Seeds: seeds, MaxAttempts: 60, CallTimeout: 2 * time.Second, MaxBackoff: 200 * time.Millisecond})
+	c, err := seatclient.New(seatclient.Config{Seeds: seeds, MaxBackoff: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

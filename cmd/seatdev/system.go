@@ -81,7 +81,7 @@ func runSystem(ctx context.Context, cfg systemConfig, out io.Writer, ready chan<
 	go svr.Run()
 	defer svr.Stop()
 
-	client, err := seatclient.New(seatclient.Config{Seeds: []string{rpcLn.Addr().String()}, MaxAttempts: 40, Log: log})
+	client, err := seatclient.New(seatclient.Config{Seeds: []string{rpcLn.Addr().String()}, Log: log})
 	if err != nil {
 		return err
 	}

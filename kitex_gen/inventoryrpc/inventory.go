@@ -93,6 +93,7 @@ type Status struct {
 	Index        *int32 `thrift:"index,10,optional" frugal:"10,optional,i32" json:"index,omitempty"`
 	Limit        *int64 `thrift:"limit,11,optional" frugal:"11,optional,i64" json:"limit,omitempty"`
 	Actual       *int64 `thrift:"actual,12,optional" frugal:"12,optional,i64" json:"actual,omitempty"`
+	Term         int64  `thrift:"term,13" frugal:"13,default,i64" json:"term"`
 }
 
 func NewStatus() *Status {
@@ -164,6 +165,10 @@ func (p *Status) GetActual() (v int64) {
 	}
 	return *p.Actual
 }
+
+func (p *Status) GetTerm() (v int64) {
+	return p.Term
+}
 func (p *Status) SetRoute(val Route) {
 	p.Route = val
 }
@@ -200,6 +205,9 @@ func (p *Status) SetLimit(val *int64) {
 func (p *Status) SetActual(val *int64) {
 	p.Actual = val
 }
+func (p *Status) SetTerm(val int64) {
+	p.Term = val
+}
 
 func (p *Status) IsSetIndex() bool {
 	return p.Index != nil
@@ -233,6 +241,7 @@ var fieldIDToName_Status = map[int16]string{
 	10: "index",
 	11: "limit",
 	12: "actual",
+	13: "term",
 }
 
 type Category struct {
@@ -552,7 +561,8 @@ var fieldIDToName_ProgramSpec = map[int16]string{
 }
 
 type CreateProgramRequest struct {
-	Spec *ProgramSpec `thrift:"spec,1" frugal:"1,default,ProgramSpec" json:"spec"`
+	Spec  *ProgramSpec `thrift:"spec,1" frugal:"1,default,ProgramSpec" json:"spec"`
+	Group int32        `thrift:"group,2" frugal:"2,default,i32" json:"group"`
 }
 
 func NewCreateProgramRequest() *CreateProgramRequest {
@@ -570,8 +580,15 @@ func (p *CreateProgramRequest) GetSpec() (v *ProgramSpec) {
 	}
 	return p.Spec
 }
+
+func (p *CreateProgramRequest) GetGroup() (v int32) {
+	return p.Group
+}
 func (p *CreateProgramRequest) SetSpec(val *ProgramSpec) {
 	p.Spec = val
+}
+func (p *CreateProgramRequest) SetGroup(val int32) {
+	p.Group = val
 }
 
 func (p *CreateProgramRequest) IsSetSpec() bool {
@@ -587,6 +604,7 @@ func (p *CreateProgramRequest) String() string {
 
 var fieldIDToName_CreateProgramRequest = map[int16]string{
 	1: "spec",
+	2: "group",
 }
 
 type CreateProgramResponse struct {
