@@ -29,8 +29,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzCommands$$' -fuzztime $(or $(FUZZTIME),50000x) ./inventory
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEntry$$' -fuzztime $(or $(FUZZTIME),80000x) ./raftfsm
 
-## fuzz-api: schemathesis against a real system, driven by gateway/openapi.yaml, every check and phase (about a
-## minute). Needs schemathesis (pip install schemathesis==4.32.5, as .ci/run does); FUZZ_API_ARGS adds `st run` flags,
+## fuzz-api: schemathesis against a real system, driven by gateway/openapi.yaml, every check and phase (under a
+## minute and a half). Needs schemathesis (pip install schemathesis==4.32.5, as .ci/run does); FUZZ_API_ARGS adds `st run` flags,
 ## e.g. FUZZ_API_ARGS='--max-examples 1000 --seed 7'.
 fuzz-api:
 	SEATD_API_FUZZ=1 FUZZ_API_ARGS='$(FUZZ_API_ARGS)' $(GO) test -run '^TestAPIFuzz$$' -count=1 -timeout 20m -v ./gateway
