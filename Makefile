@@ -4,16 +4,17 @@ GO       ?= go
 BENCH    ?= .
 GOFILES   = $(shell git ls-files '*.go' 2>/dev/null | grep -v '^kitex_gen/')
 
-.PHONY: build test lint fuzz bench run walkthrough gen
+.PHONY: build test lint fuzz fuzz-api bench run walkthrough gen
 
 ## build: compile every package and command
 build:
 	$(GO) build ./...
 
-## test: vet, formatting, every test under the race detector, a short fuzz run
+## test: vet, formatting, every test under the race detector, a short fuzz run, the API fuzz run
 test: lint
 	$(GO) test -race ./...
 	$(MAKE) fuzz
+	$(MAKE) fuzz-api
 
 ## lint: go vet and gofmt (generated code excluded)
 lint:
@@ -27,6 +28,12 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSnapshot$$' -fuzztime $(or $(FUZZTIME),500000x) ./inventory
 	$(GO) test -run '^$$' -fuzz '^FuzzCommands$$' -fuzztime $(or $(FUZZTIME),50000x) ./inventory
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEntry$$' -fuzztime $(or $(FUZZTIME),80000x) ./raftfsm
+
+## fuzz-api: schemathesis against a real system, driven by gateway/openapi.yaml, every check and phase (under a
+## minute and a half). Needs schemathesis (pip install schemathesis==4.32.5, as .ci/run does); FUZZ_API_ARGS adds `st run` flags,
+## e.g. FUZZ_API_ARGS='--max-examples 1000 --seed 7'.
+fuzz-api:
+	SEATD_API_FUZZ=1 FUZZ_API_ARGS='$(FUZZ_API_ARGS)' $(GO) test -run '^TestAPIFuzz$$' -count=1 -timeout 20m -v ./gateway
 
 ## bench: the engine and replication benchmarks (BENCH selects, e.g. BENCH=HoldBestAvailable/venue=arena10k)
 bench:

@@ -159,6 +159,9 @@ func TestConsistentReadsLinearizable(t *testing.T) {
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 			req, _ := http.NewRequest(method, s.url+path, strings.NewReader(body))
 			req.Header.Set("Authorization", "Bearer "+token)
+			if body != "" {
+				req.Header.Set("Content-Type", "application/json")
+			}
 			if key != "" {
 				req.Header.Set("Idempotency-Key", key)
 			}

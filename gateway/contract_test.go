@@ -271,6 +271,9 @@ func TestRefusalsSayWhatWasWrong(t *testing.T) {
 				"grid": map[string]any{"sections": 1, "rows": 1, "cols": 4, "categories": []map[string]any{{"id": "a", "rows": []int{1, 1}}}}}
 			for k, v := range set {
 				p[k] = v
+				if v == nil { // left out
+					delete(p, k)
+				}
 			}
 			return p
 		}

@@ -35,6 +35,12 @@ func invalid(code, field, format string, args ...any) *apiError {
 		Details: map[string]any{"field": field}}
 }
 
+// status sets the HTTP status.
+func (e *apiError) status(status int) *apiError {
+	e.Status = status
+	return e
+}
+
 // with adds a detail.
 func (e *apiError) with(key string, v any) *apiError {
 	if e.Details == nil {
@@ -234,11 +240,11 @@ func explain(e *apiError, r inventory.Result, st *rpc.Status, in *holdIn) string
 		return fmt.Sprintf("%s: seat %q is not blocked on this part of the route", field, seat)
 	case inventory.ResultSoldOut:
 		if in != nil {
-			return fmt.Sprintf("fewer than %d free seats match this request", in.Count)
+			return fmt.Sprintf("fewer than %d free seats match this request", in.count())
 		}
 	case inventory.ResultNoAdjacentSeats:
 		if in != nil {
-			return fmt.Sprintf("no %d adjacent free seats match this request; send \"together\": false to take seats apart", in.Count)
+			return fmt.Sprintf("no %d adjacent free seats match this request; send \"together\": false to take seats apart", in.count())
 		}
 	case inventory.ResultPriceMismatch:
 		e.with("total_cents", actual)
@@ -287,7 +293,7 @@ func holdersMismatch(st *rpc.Status, in *holdIn, field string, actual, limit int
 		}
 		i := int(*st.Index)
 		key := func(h holderJSON) string {
-			t, _ := inventory.ParseIDType(h.IDType)
+			t, _ := inventory.ParseIDType(h.idType())
 			return t.String() + " " + inventory.NormalizeIDNumber(h.IDNumber)
 		}
 		for j := range i {
@@ -295,7 +301,7 @@ func holdersMismatch(st *rpc.Status, in *holdIn, field string, actual, limit int
 				return fmt.Sprintf("%s: the same person as holders[%d]; each seat needs its own holder", field, j)
 			}
 		}
-		if t, _ := inventory.ParseIDType(in.Holders[i].IDType); t == inventory.IDPassport {
+		if t, _ := inventory.ParseIDType(in.Holders[i].idType()); t == inventory.IDPassport {
 			return field + ": not a passport number: want 5-20 letters and digits"
 		}
 		return field + ": not a resident ID number: want 17 digits and a check character (0-9 or X) that match, with a real date of birth"

@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cloudwego/hertz/pkg/app"
@@ -185,7 +187,10 @@ func New(cfg Config) (*Gateway, error) {
 func (g *Gateway) Start(ln net.Listener) {
 	// Hertz itself cuts off a body past MaxBodyBytes plus a margin; within
 	// the margin the handlers answer 413 in the contract's error shape.
-	g.hz = server.New(server.WithListener(ln), server.WithMaxRequestBodySize(g.cfg.MaxBodyBytes+smallBody),
+	// Routes match the path as sent, so that an escaped slash stays inside
+	// its segment: /v1/programs/a%2Fholds names the program "a/holds"
+	// (there is none), not the holds route.
+	g.hz = server.New(server.WithListener(ln), server.WithMaxRequestBodySize(g.cfg.MaxBodyBytes+smallBody), server.WithUseRawPath(true),
 		server.WithReadTimeout(30*time.Second), server.WithWriteTimeout(30*time.Second), server.WithIdleTimeout(2*time.Minute),
 		server.WithExitWaitTime(2*time.Second), server.WithDisablePrintRoute(true), server.WithHandleMethodNotAllowed(true))
 	g.routes(g.hz)
@@ -270,7 +275,7 @@ func (g *Gateway) routes(h *server.Hertz) {
 	}))
 	g.allow = newAllowTable(h.Routes())
 	h.NoMethod(g.wrap("no_method", public, func(_ context.Context, c *app.RequestContext, _ int64) *apiError {
-		allow := g.allow.allow(string(c.Request.URI().Path()))
+		allow := g.allow.allow(string(c.Request.URI().PathOriginal()))
 		c.Header("Allow", allow)
 		return errorf(http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "the route takes "+allow)
 	}))
@@ -352,8 +357,23 @@ func writeJSON(c *app.RequestContext, status int, v any) {
 	c.Data(status, "application/json; charset=utf-8", encode(v))
 }
 
-// body returns the request body if it is within limit.
-func body(c *app.RequestContext, limit int) ([]byte, *apiError) {
+// jsonBody returns the request body if it is sent as JSON and within
+// limit. Only application/json is JSON here (with a charset, only
+// utf-8, as RFC 8259 requires): a body sent as text/plain, a form, or
+// with no Content-Type is 415, so that what the server reads is what
+// the client says it sent. (A browser sends text/plain and forms from
+// any page without asking first; curl -d sends a form unless told.)
+func jsonBody(c *app.RequestContext, limit int) ([]byte, *apiError) {
+	ct := string(c.Request.Header.ContentType())
+	mt, params, err := mime.ParseMediaType(ct)
+	switch charset, given := params["charset"]; {
+	case ct == "":
+		return nil, errorf(http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "the body has no Content-Type: send it as application/json")
+	case err != nil || mt != "application/json":
+		return nil, errorf(http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", fmt.Sprintf("Content-Type %q: send the body as application/json", ct))
+	case given && !strings.EqualFold(charset, "utf-8"):
+		return nil, errorf(http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", fmt.Sprintf("Content-Type %q: JSON is utf-8", ct))
+	}
 	b := c.Request.Body()
 	if len(b) > limit {
 		return nil, errorf(http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", fmt.Sprintf("the body has %d bytes, at most %d", len(b), limit))
@@ -373,7 +393,7 @@ func requestID(user int64, key string) []byte {
 }
 
 func (g *Gateway) createProgram(ctx context.Context, c *app.RequestContext, _ int64) *apiError {
-	b, aerr := body(c, g.cfg.MaxBodyBytes)
+	b, aerr := jsonBody(c, g.cfg.MaxBodyBytes)
 	if aerr != nil {
 		return aerr
 	}
@@ -478,7 +498,7 @@ func (g *Gateway) setSale(open bool) handlerFunc {
 }
 
 func (g *Gateway) block(ctx context.Context, c *app.RequestContext, _ int64) *apiError {
-	b, aerr := body(c, smallBody)
+	b, aerr := jsonBody(c, smallBody)
 	if aerr != nil {
 		return aerr
 	}
@@ -537,7 +557,7 @@ func (g *Gateway) stopCount(ctx context.Context, program string) (int32, *apiErr
 // held as 201, a hold since released, confirmed or refunded as 200 with
 // its state now.
 func (g *Gateway) hold(ctx context.Context, c *app.RequestContext, user int64) *apiError {
-	b, aerr := body(c, smallBody)
+	b, aerr := jsonBody(c, smallBody)
 	if aerr != nil {
 		return aerr
 	}
@@ -674,7 +694,7 @@ func (g *Gateway) notImplemented(context.Context, *app.RequestContext, int64) *a
 // devToken mints a buyer token for any sub, as an identity provider
 // would, and says which user id the sub maps to.
 func (g *Gateway) devToken(_ context.Context, c *app.RequestContext, _ int64) *apiError {
-	b, aerr := body(c, smallBody)
+	b, aerr := jsonBody(c, smallBody)
 	if aerr != nil {
 		return aerr
 	}

@@ -64,9 +64,14 @@ func parseRead(c *app.RequestContext, seatMap bool) (q readQuery, aerr *apiError
 	if !seatMap {
 		return q, nil
 	}
-	if q.category, _, aerr = queryParam(c, "category"); aerr != nil {
+	category, ok, aerr := queryParam(c, "category")
+	if aerr == nil && ok && category == "" {
+		aerr = errorf(http.StatusUnprocessableEntity, "INVALID_ARGUMENT", "category: want a category id, or leave category out for every category")
+	}
+	if aerr != nil {
 		return q, aerr
 	}
+	q.category = category
 	section, ok, aerr := queryParam(c, "section")
 	if aerr == nil && ok && section == "" {
 		aerr = errorf(http.StatusUnprocessableEntity, "INVALID_ARGUMENT", "section: want a section id")

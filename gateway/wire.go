@@ -263,15 +263,24 @@ func programToJSON(spec *rpc.ProgramSpec, open bool) programOut {
 // normalises the name and number (see docs/gateway.md), so that every
 // way of typing one ID number is one person.
 type holderJSON struct {
-	Name     string `json:"name"`
-	IDNumber string `json:"id_number"`
-	IDType   string `json:"id_type,omitempty"` // resident_id (the default) or passport
+	Name     string  `json:"name"`
+	IDNumber string  `json:"id_number"`
+	IDType   *string `json:"id_type"` // resident_id (left out: the default) or passport
+}
+
+// idType is the holder's ID type as the engine spells it: "" for the
+// default.
+func (h holderJSON) idType() string {
+	if h.IDType == nil {
+		return ""
+	}
+	return *h.IDType
 }
 
 // holdIn is a hold request; absent fields take the contract's defaults.
 type holdIn struct {
 	Category           string       `json:"category"`
-	Count              int64        `json:"count"`
+	Count              *int64       `json:"count"`
 	Together           *bool        `json:"together"`
 	Accessible         bool         `json:"accessible"`
 	From               *int64       `json:"from"`
@@ -281,8 +290,19 @@ type holdIn struct {
 	ExpectedTotalCents *int64       `json:"expected_total_cents"`
 }
 
+// count is the count asked for, 0 when left out.
+func (h *holdIn) count() int64 {
+	if h.Count == nil {
+		return 0
+	}
+	return *h.Count
+}
+
 // request checks the fields the gateway can judge alone and converts.
 // The leg range is checked against the program's stops by the caller.
+// A field given is checked as given, even where leaving it out would do
+// (a count of 0 beside named seats, an empty list of seats, an empty ID
+// type), so that the server accepts exactly what openapi.yaml describes.
 func (h *holdIn) request(program string, user int64) (*rpc.HoldRequest, *apiError) {
 	bad := func(field, format string, args ...any) (*rpc.HoldRequest, *apiError) {
 		return nil, invalid("INVALID_ARGUMENT", field, format, args...)
@@ -290,12 +310,16 @@ func (h *holdIn) request(program string, user int64) (*rpc.HoldRequest, *apiErro
 	limit := int64(inventory.MaxSeatsPerHoldLimit)
 	named := int64(len(h.Seats))
 	switch {
+	case h.Seats != nil && named == 0:
+		return bad("seats", "an empty list: name 1-%d seats, or leave seats out and give a count", limit)
 	case named > limit:
 		return bad("seats", "%d named, at most %d", named, limit)
-	case named > 0 && h.Count != 0 && h.Count != named:
-		return bad("count", "%d, but %d seats are named: give seats or a count, not both", h.Count, named)
-	case named == 0 && (h.Count < 1 || h.Count > limit):
-		return bad("count", "%d, want 1-%d (or name seats)", h.Count, limit)
+	case h.Count != nil && (*h.Count < 1 || *h.Count > limit):
+		return bad("count", "%d, want 1-%d", *h.Count, limit)
+	case named > 0 && h.Count != nil && *h.Count != named:
+		return bad("count", "%d, but %d seats are named: give seats or a count, not both", *h.Count, named)
+	case named == 0 && h.Count == nil:
+		return bad("count", "left out: give a count of 1-%d, or name seats", limit)
 	case int64(len(h.Holders)) > limit:
 		return bad("holders", "%d, at most %d", len(h.Holders), limit)
 	case h.ExpectedTotalCents != nil && *h.ExpectedTotalCents < 0:
@@ -304,14 +328,14 @@ func (h *holdIn) request(program string, user int64) (*rpc.HoldRequest, *apiErro
 	req := &rpc.HoldRequest{ProgramId: program, UserId: user, Category: h.Category, Together: h.Together == nil || *h.Together,
 		Accessible: h.Accessible, SeatIds: h.Seats, ExpectedTotalCents: h.ExpectedTotalCents}
 	if named == 0 {
-		req.Count = int32(h.Count)
+		req.Count = int32(*h.Count)
 	}
 	for i, hd := range h.Holders {
-		if _, ok := inventory.ParseIDType(hd.IDType); !ok {
-			return nil, invalid("HOLDERS_MISMATCH", fmt.Sprintf("holders[%d].id_type", i), "%q, want resident_id or passport", hd.IDType).
+		if _, ok := inventory.ParseIDType(hd.idType()); !ok || hd.IDType != nil && *hd.IDType == "" {
+			return nil, invalid("HOLDERS_MISMATCH", fmt.Sprintf("holders[%d].id_type", i), "%q, want resident_id or passport (or leave it out)", hd.idType()).
 				with("index", i)
 		}
-		req.Holders = append(req.Holders, &rpc.Holder{Name: hd.Name, IdNumber: hd.IDNumber, IdType: hd.IDType})
+		req.Holders = append(req.Holders, &rpc.Holder{Name: hd.Name, IdNumber: hd.IDNumber, IdType: hd.idType()})
 	}
 	return req, nil
 }
@@ -403,7 +427,10 @@ type blockIn struct {
 
 // decodeJSON reads a request body into v, refusing unknown fields and
 // trailing data, and says which field is wrong in the client's terms:
-// the JSON name and the JSON type it wants, never a Go type.
+// the JSON name and the JSON type it wants, never a Go type. It then
+// refuses what encoding/json lets through but openapi.yaml does not: a
+// field name in another case than its own ("COUNT" for "count"), and
+// null, which encoding/json reads as the field left out.
 func decodeJSON(body []byte, v any) *apiError {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return errorf(http.StatusBadRequest, "INVALID_JSON", "the body is empty; want a JSON object")
@@ -415,7 +442,7 @@ func decodeJSON(body []byte, v any) *apiError {
 		err = errors.New("data after the JSON object")
 	}
 	if err == nil {
-		return nil
+		return exactJSON(body, reflect.TypeOf(v))
 	}
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
@@ -439,6 +466,100 @@ func decodeJSON(body []byte, v any) *apiError {
 	}
 	e.Message = msg
 	return e
+}
+
+// exactJSON walks a body that decoded into a value of type root and
+// refuses the first null and the first field name that is not spelled
+// exactly as its field's JSON name, naming where it is
+// ("holders[1].id_type").
+func exactJSON(body []byte, root reflect.Type) *apiError {
+	// frame is an object or list being read: the type of its values and
+	// where it is.
+	type frame struct {
+		t      reflect.Type
+		object bool
+		path   string
+		named  bool // the object's next token is a value, of the field key
+		key    string
+		n      int // the list's items so far
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var stack []*frame
+	// next returns the type and path of the value that comes next.
+	next := func() (reflect.Type, string) {
+		if len(stack) == 0 {
+			return root, ""
+		}
+		f := stack[len(stack)-1]
+		if f.object {
+			f.named = false
+			path := f.key
+			if f.path != "" {
+				path = f.path + "." + f.key
+			}
+			switch {
+			case f.t == nil:
+				return nil, path
+			case f.t.Kind() == reflect.Map:
+				return f.t.Elem(), path
+			}
+			sf, _ := jsonField(f.t, f.key)
+			return sf.Type, path
+		}
+		f.n++
+		path := fmt.Sprintf("%s[%d]", f.path, f.n-1)
+		if f.t == nil {
+			return nil, path
+		}
+		return f.t.Elem(), path
+	}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // the end: Decode has read the body whole already
+		}
+		if top := len(stack) - 1; top >= 0 && stack[top].object && !stack[top].named {
+			if d, ok := tok.(json.Delim); ok && d == '}' {
+				stack = stack[:top]
+				continue
+			}
+			f, name := stack[top], tok.(string)
+			if f.t != nil && f.t.Kind() == reflect.Struct {
+				if _, ok := jsonField(f.t, name); !ok {
+					e := errorf(http.StatusBadRequest, "INVALID_JSON", fmt.Sprintf("unknown field %q", name))
+					if f.path != "" {
+						e.Message = f.path + ": " + e.Message
+					}
+					return e
+				}
+			}
+			f.key, f.named = name, true
+			continue
+		}
+		switch tok := tok.(type) {
+		case json.Delim:
+			if tok == ']' {
+				stack = stack[:len(stack)-1]
+				continue
+			}
+			t, path := next()
+			for t != nil && t.Kind() == reflect.Pointer {
+				t = t.Elem()
+			}
+			if t != nil && t.Kind() == reflect.Interface {
+				t = nil
+			}
+			stack = append(stack, &frame{t: t, object: tok == '{', path: path})
+		case nil:
+			_, path := next()
+			if path == "" {
+				return errorf(http.StatusBadRequest, "INVALID_JSON", "the body: want an object, got null")
+			}
+			return invalid("INVALID_JSON", path, "null is not a value: leave the field out").status(http.StatusBadRequest)
+		default:
+			next()
+		}
+	}
 }
 
 // wrongType says what a field wants and what it got, in JSON terms.

@@ -34,17 +34,17 @@ url=http://127.0.0.1:18080
 for _ in $(seq 100); do curl -sf "$url/readyz" >/dev/null && break; sleep 0.2; done
 
 # 600,000 seats: enough that a 10 s run does not sell out.
-curl -sf -X POST "$url/v1/programs" -H "Authorization: Bearer $admin" -d '{"id":"bench","categories":[{"id":"a","name":"A","price_cents":100}],
+curl -sf -X POST "$url/v1/programs" -H "Authorization: Bearer $admin" -H "Content-Type: application/json" -d '{"id":"bench","categories":[{"id":"a","name":"A","price_cents":100}],
   "max_seats_per_user":65536,"grid":{"sections":60,"rows":100,"cols":100,"categories":[{"id":"a","rows":[1,100]}]}}' >/dev/null
 curl -sf -X POST "$url/v1/programs/bench/open" -H "Authorization: Bearer $admin" >/dev/null
 for u in $(seq 1 2000); do
-	curl -sf -X POST "$url/v1/dev/tokens" -d "{\"user_id\":\"$u\"}" | sed 's/.*"token":"\([^"]*\)".*/\1/'
+	curl -sf -X POST "$url/v1/dev/tokens" -H "Content-Type: application/json" -d "{\"user_id\":\"$u\"}" | sed 's/.*"token":"\([^"]*\)".*/\1/'
 	echo
 done >"$work/tokens.txt"
 
 # One hold by hand first: the run measures nothing if holds are refused.
 code=$(curl -s -o "$work/sample.json" -w '%{http_code}' -X POST "$url/v1/programs/bench/holds" \
-	-H "Authorization: Bearer $(head -1 "$work/tokens.txt")" -d '{"count":1}')
+	-H "Authorization: Bearer $(head -1 "$work/tokens.txt")" -H "Content-Type: application/json" -d '{"count":1}')
 if [ "$code" != 201 ]; then echo "a sample hold answered $code: $(cat "$work/sample.json")" >&2; exit 1; fi
 
 echo "== empty endpoint (GET /healthz), $CONNS connections, $DURATION"

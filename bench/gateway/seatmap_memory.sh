@@ -31,7 +31,7 @@ pids+=($gw)
 url=http://127.0.0.1:28080
 for _ in $(seq 100); do curl -sf "$url/readyz" >/dev/null && break; sleep 0.2; done
 
-curl -sf -X POST "$url/v1/programs" -H "Authorization: Bearer $admin" -d '{"id":"big","stops":["s0","s1","s2","s3"],
+curl -sf -X POST "$url/v1/programs" -H "Authorization: Bearer $admin" -H "Content-Type: application/json" -d '{"id":"big","stops":["s0","s1","s2","s3"],
   "categories":[{"id":"a","name":"A","price_cents":100},{"id":"b","name":"B","price_cents":50}],
   "grid":{"sections":10,"rows":100,"cols":1000,"categories":[{"id":"a","rows":[1,50]},{"id":"b","rows":[51,100]}]}}' >/dev/null
 curl -sf -X POST "$url/v1/programs/big/open" -H "Authorization: Bearer $admin" >/dev/null

@@ -189,6 +189,9 @@ func post(info systemInfo, path string, body any, want int) error {
 	}
 	req, _ := http.NewRequest("POST", info.URL+path, rd)
 	req.Header.Set("Authorization", "Bearer "+info.AdminToken)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
@@ -213,15 +216,15 @@ func printGuide(w io.Writer, info systemInfo) {
   admin token:
     export ADMIN=%[3]s
 
-Try:
+Try (bodies are JSON, sent as application/json):
   curl -s %[1]s/v1/programs/demo-arena/availability
   curl -s -X POST %[1]s/v1/programs/demo-arena/holds -H "Authorization: Bearer $TOKEN" \
-       -H 'Idempotency-Key: try-1' -d '{"category":"vip","count":2}'
-  curl -s -X POST %[1]s/v1/programs/demo-train/holds -H "Authorization: Bearer $TOKEN" \
+       -H 'Content-Type: application/json' -H 'Idempotency-Key: try-1' -d '{"category":"vip","count":2}'
+  curl -s -X POST %[1]s/v1/programs/demo-train/holds -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
        -d '{"category":"second","count":1,"from":1,"to":3,"holders":[{"name":"Li Lei","id_number":"110101199001011237"}]}'
-  curl -s %[1]s/v1/programs/demo-arena/seats?category=vip
+  curl -s '%[1]s/v1/programs/demo-arena/seats?category=vip'
   curl -s %[1]s/v1/cluster -H "Authorization: Bearer $ADMIN"
-  curl -s -X POST %[1]s/v1/dev/tokens -d '{"sub":"alice@example.com"}'
+  curl -s -X POST %[1]s/v1/dev/tokens -H 'Content-Type: application/json' -d '{"sub":"alice@example.com"}'
 
 Ctrl-C stops everything.
 `, info.URL, info.BuyerToken, info.AdminToken)

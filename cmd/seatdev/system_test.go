@@ -4,16 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 )
 
-// TestSystem starts what `make run` starts, on free ports, holds seats on
-// both demo programs through the HTTP API with the printed token, and
-// stops it.
+// TestSystem starts what `make run` starts, on free ports, runs the curl
+// commands it prints (holds on both demo programs with the printed
+// token), and stops it.
 func TestSystem(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan systemInfo, 1)
@@ -35,26 +35,36 @@ func TestSystem(t *testing.T) {
 			t.Errorf("the guide lacks %q", want)
 		}
 	}
-	hold := func(program, body string) map[string]any {
-		req, _ := http.NewRequest("POST", info.URL+"/v1/programs/"+program+"/holds", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+info.BuyerToken)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		var m map[string]any
-		json.Unmarshal(b, &m)
-		if resp.StatusCode != http.StatusCreated {
-			t.Fatalf("hold on %s = %d %s", program, resp.StatusCode, b)
-		}
-		return m
+	// Run the printed curl commands as a user pastes them: each must
+	// succeed, and the two holds hold what they ask for.
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Fatalf("curl is needed to run the printed commands: %v", err)
 	}
-	if h := hold("demo-arena", `{"category":"vip","count":2}`); len(h["seats"].([]any)) != 2 || h["total_cents"].(float64) != 256000 {
+	var answers []map[string]any
+	for _, cmd := range strings.Split(strings.ReplaceAll(out.String(), "\\\n", ""), "\n") {
+		cmd = strings.TrimSpace(cmd)
+		if !strings.HasPrefix(cmd, "curl ") {
+			continue
+		}
+		sh := exec.Command("sh", "-c", cmd+` -w '\n%{http_code}'`)
+		sh.Env = append(os.Environ(), "TOKEN="+info.BuyerToken, "ADMIN="+info.AdminToken)
+		b, err := sh.Output()
+		cut := bytes.LastIndexByte(b, '\n')
+		body, code := string(b[:max(cut, 0)]), string(b[cut+1:])
+		if err != nil || !strings.HasPrefix(code, "2") {
+			t.Fatalf("%s: %v %s %s", cmd, err, code, body)
+		}
+		var m map[string]any
+		json.Unmarshal([]byte(body), &m)
+		answers = append(answers, m)
+	}
+	if len(answers) != 6 {
+		t.Fatalf("ran %d curl commands; the guide prints 6", len(answers))
+	}
+	if h := answers[1]; len(h["seats"].([]any)) != 2 || h["total_cents"].(float64) != 256000 {
 		t.Fatalf("arena hold = %v", h)
 	}
-	if h := hold("demo-train", `{"category":"second","count":1,"from":1,"to":3,"holders":[{"name":"Li Lei","id_number":"110101199001011237"}]}`); h["from"].(float64) != 1 || h["to"].(float64) != 3 {
+	if h := answers[2]; h["from"].(float64) != 1 || h["to"].(float64) != 3 {
 		t.Fatalf("train hold = %v", h)
 	}
 	cancel()

@@ -170,7 +170,7 @@ $("holdBest").addEventListener("click", () => {
 });
 $("devtoken").addEventListener("click", async () => {
   const user = String(1000 + Math.floor(Math.random() * 1e6));
-  const r = await fetch("/v1/dev/tokens", {method: "POST", body: JSON.stringify({user_id: user})});
+  const r = await fetch("/v1/dev/tokens", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({user_id: user})});
   const body = await r.json();
   if (!r.ok) { say("dev tokens are off on this gateway (" + (body.error ? body.error.code : r.status) + ")", true); return; }
   $("token").value = body.token;
