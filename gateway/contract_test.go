@@ -374,6 +374,23 @@ func TestRefusalsSayWhatWasWrong(t *testing.T) {
 			}
 			s.want(s.do("GET", "/v1/programs/"+id+"/availability", "", nil, nil), 200, "")
 		}
+		// Without an id (DESIGN.md 6.1: "id"?) the gateway names the
+		// program: after the Idempotency-Key, so its retry is the same
+		// program, else at random.
+		named := spec("", "c")
+		delete(named, "id")
+		key := map[string]string{"Idempotency-Key": "create-1"}
+		first := s.do("POST", "/v1/programs", adminToken, named, key)
+		again := s.do("POST", "/v1/programs", adminToken, named, key)
+		other := s.do("POST", "/v1/programs", adminToken, named, nil)
+		s.want(first, 201, "")
+		s.want(again, 201, "")
+		s.want(other, 201, "")
+		id, _ := first.json(t)["id"].(string)
+		if !regexp.MustCompile(`^p-[0-9a-f]{20}$`).MatchString(id) || again.json(t)["id"] != id || other.json(t)["id"] == id {
+			t.Errorf("creates without an id named %v, %v (same key), %v (no key)", id, again.json(t)["id"], other.json(t)["id"])
+		}
+		s.want(s.do("GET", "/v1/programs/"+id, "", nil, nil), 200, "")
 	})
 }
 

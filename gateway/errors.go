@@ -207,7 +207,7 @@ func explain(e *apiError, r inventory.Result, st *rpc.Status, in *holdIn) string
 			return "holders: this program is not real-name; leave holders out"
 		case "count":
 			if st.Limit != nil {
-				return fmt.Sprintf("count: %d, but %d seats are named: give seats or a count, not both", actual, limit)
+				return fmt.Sprintf("count: %d, but %s named: give seats or a count, not both", actual, seats(limit, "is", "are"))
 			}
 			return fmt.Sprintf("count: %d, want at least 1", actual)
 		}
@@ -218,14 +218,14 @@ func explain(e *apiError, r inventory.Result, st *rpc.Status, in *holdIn) string
 			return fmt.Sprintf("category: %q is not a category of this program", in.Category)
 		}
 	case inventory.ResultHoldLimitExceeded:
-		return fmt.Sprintf("%s: %d seats, at most %d in one hold on this program", field, actual, limit)
+		return fmt.Sprintf("%s: %s, at most %d in one hold on this program", field, seats(actual, "", ""), limit)
 	case inventory.ResultHoldersMismatch:
 		return holdersMismatch(st, in, field, actual, limit)
 	case inventory.ResultHolderLimitExceeded:
 		return field + ": this person already holds a seat of this program on an overlapping part of the route"
 	case inventory.ResultUserLimitExceeded:
 		e.with("seats_held", actual)
-		return fmt.Sprintf("%s: you hold %d seats of this program, and it allows at most %d per buyer", field, actual, limit)
+		return fmt.Sprintf("%s: you hold %s of this program, and it allows at most %d per buyer", field, seats(actual, "", ""), limit)
 	case inventory.ResultUnknownSeat:
 		return fmt.Sprintf("%s: no seat %q in this program", field, seat)
 	case inventory.ResultWrongCategory:
@@ -282,7 +282,7 @@ func explain(e *apiError, r inventory.Result, st *rpc.Status, in *holdIn) string
 func holdersMismatch(st *rpc.Status, in *holdIn, field string, actual, limit int64) string {
 	switch st.Field {
 	case "holders":
-		return fmt.Sprintf("holders: %d given for %d seats; want one holder per seat", actual, limit)
+		return fmt.Sprintf("holders: %d given for %s; want one holder per seat", actual, seats(limit, "", ""))
 	case "holders.name":
 		return fmt.Sprintf("%s: want a name of 1-%d bytes of text, without control characters", field, inventory.MaxNameLen)
 	case "holders.id_type":
@@ -321,4 +321,14 @@ func callError(err error) *apiError {
 	default:
 		return errorf(http.StatusServiceUnavailable, "UNAVAILABLE", "the inventory is unavailable; retry shortly")
 	}
+}
+
+// seats counts seats in words ("1 seat", "2 seats"), with a verb that
+// agrees when one is given ("1 seat is", "2 seats are").
+func seats(n int64, one, many string) string {
+	noun, verb := "seats", many
+	if n == 1 {
+		noun, verb = "seat", one
+	}
+	return strings.TrimSpace(fmt.Sprintf("%d %s %s", n, noun, verb))
 }

@@ -333,7 +333,8 @@ func (g *Gateway) wrap(name string, who access, fn handlerFunc) app.HandlerFunc 
 	}
 }
 
-// fail writes an error answer; 429 and 503 carry Retry-After.
+// fail writes an error answer; 429 and 503 carry Retry-After, 401 its
+// challenge.
 func (g *Gateway) fail(c *app.RequestContext, e *apiError) {
 	if e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable {
 		secs := 1
@@ -341,6 +342,11 @@ func (g *Gateway) fail(c *app.RequestContext, e *apiError) {
 			secs = s
 		}
 		c.Header("Retry-After", strconv.Itoa(secs))
+	}
+	if e.Status == http.StatusUnauthorized {
+		// RFC 9110 section 15.5.2: a 401 names its challenge; the scheme
+		// is RFC 6750's bearer token.
+		c.Header("WWW-Authenticate", `Bearer realm="seatd"`)
 	}
 	if e.Status >= 500 && e.Code == "INTERNAL" {
 		g.cfg.Log.Error("gateway_internal_error", "err", e.Message)
@@ -401,6 +407,11 @@ func (g *Gateway) createProgram(ctx context.Context, c *app.RequestContext, _ in
 	if aerr := decodeJSON(b, &in); aerr != nil {
 		return aerr
 	}
+	if in.ID != nil {
+		in.programFields.ID = *in.ID
+	} else {
+		in.programFields.ID = programID(string(c.GetHeader("Idempotency-Key")))
+	}
 	spec, aerr := in.spec()
 	if aerr != nil {
 		return aerr
@@ -430,7 +441,7 @@ func (g *Gateway) createProgram(ctx context.Context, c *app.RequestContext, _ in
 		// seatd says which program it has, the answer is not known: a
 		// failed read is a 503, never the conflict, because the earlier
 		// attempt that created the program may have been this request's.
-		p, err := g.inv.GetProgram(ctx, &rpc.GetProgramRequest{ProgramId: in.ID})
+		p, err := g.inv.GetProgram(ctx, &rpc.GetProgramRequest{ProgramId: spec.Id})
 		if err != nil {
 			return callError(err)
 		}
@@ -441,7 +452,7 @@ func (g *Gateway) createProgram(ctx context.Context, c *app.RequestContext, _ in
 			return aerr
 		}
 	}
-	return g.writeProgram(ctx, c, in.ID, http.StatusCreated)
+	return g.writeProgram(ctx, c, spec.Id, http.StatusCreated)
 }
 
 // sameProgram reports whether a create request asks for the program

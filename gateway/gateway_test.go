@@ -386,8 +386,9 @@ func TestAuth(t *testing.T) {
 		ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}).SignedString(jwt.UnsafeAllowNoneSignatureType)
 	for name, tok := range map[string]string{"none": "", "garbage": "not-a-jwt", "expired": expired, "wrong key": wrongKey,
 		"no exp": noExp, "no sub": noSub, "alg none": none, "admin token": adminToken} {
-		if r := s.do("POST", path, tok, body, nil); r.status != 401 || r.code(t) != "UNAUTHENTICATED" {
-			t.Errorf("hold with %s token = %d %s; want 401 UNAUTHENTICATED", name, r.status, r.body)
+		if r := s.do("POST", path, tok, body, nil); r.status != 401 || r.code(t) != "UNAUTHENTICATED" ||
+			r.header.Get("WWW-Authenticate") != `Bearer realm="seatd"` {
+			t.Errorf("hold with %s token = %d %s %v; want 401 UNAUTHENTICATED with a bearer challenge", name, r.status, r.body, r.header)
 		}
 	}
 	ed, _ := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.RegisteredClaims{Subject: "11",

@@ -31,7 +31,7 @@ func queryParam(c *app.RequestContext, name string) (string, bool, *apiError) {
 	case 1:
 		return string(vs[0]), true, nil
 	default:
-		return "", false, errorf(http.StatusUnprocessableEntity, "INVALID_ARGUMENT", name+": given more than once")
+		return "", false, invalid("INVALID_ARGUMENT", name, "given more than once")
 	}
 }
 
@@ -66,7 +66,7 @@ func parseRead(c *app.RequestContext, seatMap bool) (q readQuery, aerr *apiError
 	}
 	category, ok, aerr := queryParam(c, "category")
 	if aerr == nil && ok && category == "" {
-		aerr = errorf(http.StatusUnprocessableEntity, "INVALID_ARGUMENT", "category: want a category id, or leave category out for every category")
+		aerr = invalid("INVALID_ARGUMENT", "category", "want a category id, or leave category out for every category")
 	}
 	if aerr != nil {
 		return q, aerr
@@ -74,7 +74,7 @@ func parseRead(c *app.RequestContext, seatMap bool) (q readQuery, aerr *apiError
 	q.category = category
 	section, ok, aerr := queryParam(c, "section")
 	if aerr == nil && ok && section == "" {
-		aerr = errorf(http.StatusUnprocessableEntity, "INVALID_ARGUMENT", "section: want a section id")
+		aerr = invalid("INVALID_ARGUMENT", "section", "want a section id")
 	}
 	if aerr != nil {
 		return q, aerr
@@ -93,7 +93,7 @@ func choice(c *app.RequestContext, name string, values ...string) (string, *apiE
 		return values[0], aerr
 	}
 	if !slices.Contains(values, v) {
-		return "", errorf(http.StatusUnprocessableEntity, "INVALID_ARGUMENT", fmt.Sprintf("%s: %q, want %s", name, v, strings.Join(values, " or ")))
+		return "", invalid("INVALID_ARGUMENT", name, "%q, want %s", v, strings.Join(values, " or "))
 	}
 	return v, nil
 }
@@ -252,14 +252,14 @@ func (g *Gateway) seatMap(ctx context.Context, c *app.RequestContext, _ int64) *
 	if q.section != "" {
 		s, ok := l.section(q.section)
 		if !ok {
-			return errorf(http.StatusUnprocessableEntity, "INVALID_ARGUMENT", fmt.Sprintf("section: program %s has no section %q", q.program, q.section))
+			return invalid("INVALID_ARGUMENT", "section", "program %s has no section %q", q.program, q.section)
 		}
 		sections = [2]int{s, s + 1}
 	}
 	if q.category != "" {
 		var ok bool
 		if cat, ok = l.category(q.category); !ok {
-			return errorf(http.StatusUnprocessableEntity, "UNKNOWN_CATEGORY", fmt.Sprintf("category: program %s has no category %q", q.program, q.category))
+			return invalid("UNKNOWN_CATEGORY", "category", "program %s has no category %q", q.program, q.category)
 		}
 	}
 	format := "full"

@@ -2,6 +2,9 @@ package gateway
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -82,8 +85,25 @@ type programFields struct {
 // programIn is a program create request: an explicit layout, or a grid.
 type programIn struct {
 	programFields
+	// ID shadows programFields.ID: left out, the gateway names the
+	// program (programID); given, it must be a valid id.
+	ID     *string     `json:"id"`
 	Layout *layoutJSON `json:"layout"`
 	Grid   *gridJSON   `json:"grid"`
+}
+
+// programID names a program created without an id: from the request's
+// Idempotency-Key when it has one, so that a retry names the same program
+// and finds it created, else at random. Either way "p-" and 20 hex digits,
+// a valid id.
+func programID(idempotencyKey string) string {
+	if idempotencyKey != "" {
+		sum := sha256.Sum256([]byte("program\x00" + idempotencyKey))
+		return "p-" + hex.EncodeToString(sum[:10])
+	}
+	var b [10]byte
+	rand.Read(b[:]) // never fails
+	return "p-" + hex.EncodeToString(b[:])
 }
 
 type programOut struct {
@@ -102,8 +122,9 @@ func (p *programIn) spec() (*rpc.ProgramSpec, *apiError) {
 	arg := func(field, format string, args ...any) (*rpc.ProgramSpec, *apiError) {
 		return nil, invalid("INVALID_ARGUMENT", field, format, args...)
 	}
-	if !inventory.ValidID(p.ID) {
-		return arg("id", "%q: want 1-%d of A-Z, a-z, 0-9, '.', '_' and '-', starting with a letter or digit", p.ID, inventory.MaxIDLen)
+	if !inventory.ValidID(p.programFields.ID) {
+		return arg("id", "%q: want 1-%d of A-Z, a-z, 0-9, '.', '_' and '-', starting with a letter or digit (or leave id out and the gateway names the program)",
+			p.programFields.ID, inventory.MaxIDLen)
 	}
 	if len(p.Name) > inventory.MaxNameLen {
 		return arg("name", "%d bytes, at most %d", len(p.Name), inventory.MaxNameLen)
@@ -152,7 +173,7 @@ func (p *programIn) spec() (*rpc.ProgramSpec, *apiError) {
 	if (p.Layout == nil) == (p.Grid == nil) {
 		return arg("layout", "give a layout or a grid, exactly one")
 	}
-	spec := &rpc.ProgramSpec{Id: p.ID, Name: p.Name, Stops: p.Stops, HoldTtlSeconds: p.HoldTTLSeconds,
+	spec := &rpc.ProgramSpec{Id: p.programFields.ID, Name: p.Name, Stops: p.Stops, HoldTtlSeconds: p.HoldTTLSeconds,
 		MaxSeatsPerHold: int32(p.MaxSeatsPerHold), MaxSeatsPerUser: int32(p.MaxSeatsPerUser), RealName: p.RealName, RefundResells: p.RefundResells}
 	for _, c := range p.Categories {
 		spec.Categories = append(spec.Categories, &rpc.Category{Id: c.ID, Name: c.Name, PriceCents: c.PriceCents})

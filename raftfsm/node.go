@@ -720,9 +720,15 @@ func (n *Node) RemoveServer(id string) ([]uint16, error) {
 	})
 }
 
-// TransferLeadership hands every group this node leads to another voter.
+// TransferLeadership hands every group this node leads to another voter
+// (a group with no other member stays where it is).
 func (n *Node) TransferLeadership() error {
-	_, err := n.forEachLed(func(g *group) error { return g.raft.LeadershipTransfer().Error() })
+	_, err := n.forEachLed(func(g *group) error {
+		if f := g.raft.GetConfiguration(); f.Error() == nil && len(f.Configuration().Servers) < 2 {
+			return nil // no one to hand it to: a one-node cluster
+		}
+		return g.raft.LeadershipTransfer().Error()
+	})
 	return err
 }
 

@@ -34,7 +34,7 @@ func main() {
 		return
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "gateway:", err)
+		settings.Report(os.Stderr, "gateway", err)
 		os.Exit(1)
 	}
 }

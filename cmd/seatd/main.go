@@ -31,6 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"seatd/internal/settings"
 	invsvc "seatd/kitex_gen/inventoryrpc/inventory"
 	"seatd/noderpc"
 	"seatd/raftfsm"
@@ -62,7 +63,7 @@ func main() {
 		return
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "seatd:", err)
+		settings.Report(os.Stderr, "seatd", err)
 		os.Exit(1)
 	}
 }

@@ -11,10 +11,11 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"seatd/internal/settings"
 )
 
 func main() {
@@ -35,7 +36,7 @@ func main() {
 		err = runSystem(ctx, cfg, os.Stdout, nil)
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "seatdev:", err)
+		settings.Report(os.Stderr, "seatdev", err)
 		os.Exit(1)
 	}
 }

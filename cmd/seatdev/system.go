@@ -221,10 +221,14 @@ Try (bodies are JSON, sent as application/json):
   curl -s -X POST %[1]s/v1/programs/demo-arena/holds -H "Authorization: Bearer $TOKEN" \
        -H 'Content-Type: application/json' -H 'Idempotency-Key: try-1' -d '{"category":"vip","count":2}'
   curl -s -X POST %[1]s/v1/programs/demo-train/holds -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-       -d '{"category":"second","count":1,"from":1,"to":3,"holders":[{"name":"Li Lei","id_number":"110101199001011237"}]}'
+       -H 'Idempotency-Key: train-1' -d '{"category":"second","count":1,"from":1,"to":3,"holders":[{"name":"Li Lei","id_number":"110101199001011237"}]}'
   curl -s '%[1]s/v1/programs/demo-arena/seats?category=vip'
+  curl -s '%[1]s/v1/programs/demo-arena/seats?format=compact&section=A'
+  curl -s '%[1]s/v1/programs/demo-arena/availability?consistent=true'
   curl -s %[1]s/v1/cluster -H "Authorization: Bearer $ADMIN"
   curl -s -X POST %[1]s/v1/dev/tokens -H 'Content-Type: application/json' -d '{"sub":"alice@example.com"}'
+A hold answers with its hold_id: GET %[1]s/v1/holds/{hold_id} reads it, DELETE gives it back (with
+$TOKEN, or $ADMIN for any buyer's). Each buyer may send 5 requests a second (bursts of 10).
 
 Ctrl-C stops everything.
 `, info.URL, info.BuyerToken, info.AdminToken)

@@ -58,8 +58,8 @@ func TestSystem(t *testing.T) {
 		json.Unmarshal([]byte(body), &m)
 		answers = append(answers, m)
 	}
-	if len(answers) != 6 {
-		t.Fatalf("ran %d curl commands; the guide prints 6", len(answers))
+	if len(answers) != 8 {
+		t.Fatalf("ran %d curl commands; the guide prints 8", len(answers))
 	}
 	if h := answers[1]; len(h["seats"].([]any)) != 2 || h["total_cents"].(float64) != 256000 {
 		t.Fatalf("arena hold = %v", h)

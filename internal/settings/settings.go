@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 )
 
 // Parse declares -config on fs, parses args, and fills each flag not
@@ -42,7 +43,7 @@ func Parse(fs *flag.FlagSet, args []string, prefix string, getenv func(string) s
 	if path == "" {
 		path = getenv(envName(prefix, "config"))
 	}
-	file := map[string]string{}
+	file := map[string]fileValue{}
 	if path != "" {
 		var err error
 		if file, err = readFile(path, fs); err != nil {
@@ -56,13 +57,14 @@ func Parse(fs *flag.FlagSet, args []string, prefix string, getenv func(string) s
 		name := envName(prefix, f.Name)
 		v, from := getenv(name), name
 		if v == "" {
-			v, from = file[f.Name], path+": "+f.Name
+			fv := file[f.Name]
+			v, from = fv.value, fmt.Sprintf("%s:%d: %s", path, fv.line, f.Name)
 		}
 		if v == "" {
 			return
 		}
 		if err := f.Value.Set(v); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", from, err))
+			errs = append(errs, fmt.Errorf("%s = %q: want %s (%w)", from, v, want(f), err))
 		}
 	})
 	return errors.Join(errs...)
@@ -73,15 +75,40 @@ func envName(prefix, flagName string) string {
 	return prefix + "_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
+// want says what kind of value a flag takes, for errors.
+func want(f *flag.Flag) string {
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return "a value like " + f.DefValue
+	}
+	switch g.Get().(type) {
+	case bool:
+		return "true or false"
+	case int, int64, uint, uint64:
+		return "an integer"
+	case float64:
+		return "a number"
+	case time.Duration:
+		return "a duration such as 500ms or 2m"
+	}
+	return "a value like " + f.DefValue
+}
+
+// fileValue is a setting from the configuration file, with its line.
+type fileValue struct {
+	value string
+	line  int
+}
+
 // readFile reads "name = value" lines, checking each name against the
 // flags.
-func readFile(path string, fs *flag.FlagSet) (map[string]string, error) {
+func readFile(path string, fs *flag.FlagSet) (map[string]fileValue, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	defer f.Close()
-	out := map[string]string{}
+	out := map[string]fileValue{}
 	var errs []error
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
@@ -97,7 +124,7 @@ func readFile(path string, fs *flag.FlagSet) (map[string]string, error) {
 		case name == "config" || fs.Lookup(name) == nil:
 			errs = append(errs, fmt.Errorf("%s:%d: unknown setting %q", path, n, name))
 		default:
-			out[name] = value
+			out[name] = fileValue{value, n}
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -115,4 +142,13 @@ func List(s string) []string {
 		}
 	}
 	return out
+}
+
+// Report writes a binary's error to w, one problem a line, each prefixed
+// with the binary's name once: configuration errors come joined, one per
+// violation, and some already name the package that found them.
+func Report(w io.Writer, prog string, err error) {
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintln(w, prog+": "+strings.TrimPrefix(line, prog+": "))
+	}
 }
