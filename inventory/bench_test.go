@@ -229,7 +229,7 @@ func BenchmarkSnapshot(b *testing.B) {
 				buf = e.AppendSnapshot(buf[:0])
 			}
 			b.ReportMetric(float64(len(buf)), "bytes")
-			b.ReportMetric(float64(e.Stats().Holds), "holds")
+			b.ReportMetric(float64(e.Stats(e.Now()).Holds), "holds")
 		})
 	}
 }

@@ -49,6 +49,9 @@ func (e *Engine) Check() error {
 		if h.retiring && (h.status != HoldReleased || !h.inHeap) {
 			return fmt.Errorf("hold %d: retiring but %v", id, h.status)
 		}
+		if h.lingering && (h.retiring || !h.inHeap || h.status == HoldHeld || !h.lingers()) {
+			return fmt.Errorf("hold %d: lingering but %v, retiring %v", id, h.status, h.retiring)
+		}
 		if h.from >= h.to || int(h.to) > p.legs || len(h.seats) == 0 || len(h.seats) > MaxSeatsPerHoldLimit {
 			return fmt.Errorf("hold %d: range %d-%d, %d seats", id, h.from, h.to, len(h.seats))
 		}
@@ -56,7 +59,7 @@ func (e *Engine) Check() error {
 			return fmt.Errorf("hold %d: %d holders for %d seats", id, len(h.holders), len(h.seats))
 		}
 		for i := range h.holders {
-			if f := checkHolder(&h.holders[i]); f != FieldNone {
+			if f := checkHolder(&h.holders[i], e.now); f != FieldNone {
 				return fmt.Errorf("hold %d: holder %d: bad %v", id, i, f)
 			}
 		}

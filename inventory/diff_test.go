@@ -114,7 +114,8 @@ func newHarness(t testing.TB, c chooser) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, c: c, e: e, cfg: cfg, now: 1_000_000_000,
+	// A clock of today's, so that holders' dates of birth are in the past.
+	h := &harness{t: t, c: c, e: e, cfg: cfg, now: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano(),
 		m: newModel(cfg.Group, cfg.MaxLiveHolds, cfg.MaxHolds, cfg.MaxOutbox, cfg.MaxRefusals)}
 	for i := range 1 + c.intn(3) {
 		spec := randomSpec(c, "p"+strconv.Itoa(i))
@@ -195,7 +196,7 @@ var testIDs = []Holder{
 	{IDType: IDResident, IDNumber: "320102198511151230"},
 	{IDType: IDPassport, IDNumber: "E12345678"},
 	{IDType: IDPassport, IDNumber: "K1234567"},
-	{IDType: IDPassport, IDNumber: "110101199003077774"}, // a passport whose number reads like a resident ID: another person
+	{IDType: IDPassport, IDNumber: "110101199003077774"}, // a resident ID's number sent as a passport's: the same person
 }
 
 // badIDs are malformed holders' ID numbers, each for a reason.
@@ -421,7 +422,7 @@ func (h *harness) compareQueries(spec *ProgramSpec) {
 		return
 	}
 	view := h.m.view(mp, qnow)
-	wantVer := Version{Index: mp.version, Lapsed: len(h.m.lapsed(mp, qnow))}
+	wantVer := Version{Index: mp.version, Expired: mp.expired + len(h.m.lapsed(mp, qnow))}
 	if want := view.availability(f, t); !slices.Equal(got, want) || ver != wantVer {
 		h.fatalf("Availability(%s, %d, %d, %d) = %v %v; want %v %v", spec.ID, from, to, qnow, got, ver, want, wantVer)
 	}
@@ -444,8 +445,30 @@ func (h *harness) compareQueries(spec *ProgramSpec) {
 			h.fatalf("GetHold(%d, %d) = %+v, %v; want %v %v", id, qnow, hi, ok, status, reason)
 		}
 	}
-	if st := h.e.Stats(); st.Holds != len(h.m.holds) || st.Refusals != len(h.m.refusals) {
+	if st := h.e.Stats(h.e.Now()); st.Holds != len(h.m.holds) || st.Refusals != len(h.m.refusals) {
 		h.fatalf("Stats() holds %d, refusals %d; want %d, %d", st.Holds, st.Refusals, len(h.m.holds), len(h.m.refusals))
+	}
+	// At the read's clock, lapsed holds are not live and their seats free.
+	st, live := h.e.Stats(qnow), 0
+	for _, mh := range h.m.holds {
+		if mh.status == HoldHeld && qnow < mh.expiresAt {
+			live++
+		}
+	}
+	if st.LiveHolds != live {
+		h.fatalf("Stats(%d).LiveHolds = %d; want %d", qnow, st.LiveHolds, live)
+	}
+	for _, sh := range st.Shards {
+		if sh.Program != spec.ID {
+			continue
+		}
+		for l, got := range sh.Legs {
+			a := view.availability(l, l+1)
+			want := a[slices.IndexFunc(a, func(c CategoryAvailability) bool { return c.ID == sh.Category })]
+			if got != (LegCounts{want.Free, want.Held, want.Sold, want.Blocked}) {
+				h.fatalf("Stats(%d) %s/%s leg %d = %+v; want %+v", qnow, sh.Program, sh.Category, l, got, want)
+			}
+		}
 	}
 }
 

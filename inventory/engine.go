@@ -145,6 +145,7 @@ type Engine struct {
 	// of allocations
 	mask  [MaxRowWidth / 64]uint64
 	picks []pick
+	fpBuf []byte // a hold request's encoding, for its fingerprint
 }
 
 // New returns an empty engine. cfg must pass Validate.
@@ -172,7 +173,7 @@ func newEngine(cfg Config) *Engine {
 func (e *Engine) advance(now int64) int64 {
 	e.now = max(e.now, now)
 	if len(e.expiry) > 0 && e.expiry[0].at <= e.now || e.refusalHead < len(e.refusalQ) &&
-		e.now >= e.refusalQ[e.refusalHead].at+e.programs[e.refusalQ[e.refusalHead].key.prog].ttl {
+		e.now >= e.refusalQ[e.refusalHead].at+e.programs[e.refusalQ[e.refusalHead].key.prog].window() {
 		e.tidy(nil)
 	}
 	return e.now
@@ -183,8 +184,9 @@ func (e *Engine) advance(now int64) int64 {
 // Replicas apply the same commands at the same indexes, so versions agree.
 func (e *Engine) SetLogIndex(i uint64) { e.logIndex = i }
 
-// touch records that p's seats, holds or sale changed at this log index.
-func (e *Engine) touch(p *Program) { p.version = e.logIndex }
+// touch records that p's seats, holds or sale changed at this log index
+// (expiries are counted instead: see Version).
+func (e *Engine) touch(p *Program) { p.version, p.expired = e.logIndex, 0 }
 
 // Now returns the engine's clock: the largest now any command carried.
 func (e *Engine) Now() int64 { return e.now }

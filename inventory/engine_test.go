@@ -345,15 +345,17 @@ func TestRealName(t *testing.T) {
 	spec := ProgramSpec{ID: "g1", Stops: []string{"Beijing", "Jinan", "Nanjing", "Shanghai"}, RealName: true, Layout: l,
 		Categories: []Category{{ID: "first", PriceCents: 90000}, {ID: "second", PriceCents: 55000}}}
 	e := newTestEngine(t, spec)
+	today := time.Date(2027, 1, 1, 12, 0, 0, 0, time.UTC).UnixNano()
 	zhang := Holder{Name: "Zhang San", IDNumber: "110101199003077774"}
 	li := Holder{Name: "Li Si", IDNumber: "11010519491231002X"}
 	hold := func(from, to int, hs ...Holder) HoldOutcome {
-		return e.Hold(0, &HoldRequest{Program: "g1", User: 1, Count: len(hs), From: from, To: to, Category: "second", Holders: hs})
+		return e.Hold(today, &HoldRequest{Program: "g1", User: 1, Count: len(hs), From: from, To: to, Category: "second", Holders: hs})
 	}
 	if out := hold(0, 2, zhang, li); out.Result != ResultOK {
 		t.Fatalf("Hold(Beijing-Nanjing for two) = %v", out.Result)
 	}
 	passport := Holder{Name: "Zhang San", IDType: IDPassport, IDNumber: "110101199003077774"}
+	wang := Holder{Name: "Wang Wu", IDType: IDPassport, IDNumber: "320102198511151230"}
 	tests := []struct {
 		name     string
 		from, to int
@@ -363,12 +365,16 @@ func TestRealName(t *testing.T) {
 	}{
 		{"same person overlapping leg", 1, 3, []Holder{zhang}, ResultHolderLimitExceeded, Fault{Field: FieldHolderIDNumber}},
 		{"same person later legs", 2, 3, []Holder{zhang}, ResultOK, noFault},
-		{"same id twice in one hold", 2, 3, []Holder{passport, passport}, ResultHoldersMismatch, Fault{Field: FieldHolderIDNumber, Index: 1}},
-		{"a passport's number is not a resident ID's", 1, 3, []Holder{passport}, ResultOK, noFault},
+		{"same id twice in one hold", 2, 3, []Holder{wang, wang}, ResultHoldersMismatch, Fault{Field: FieldHolderIDNumber, Index: 1}},
+		{"the same number as a passport is the same person", 1, 3, []Holder{passport}, ResultHolderLimitExceeded, Fault{Field: FieldHolderIDNumber}},
+		{"the same number twice, as two types", 2, 3, []Holder{wang, {Name: "W", IDNumber: wang.IDNumber}}, ResultHoldersMismatch,
+			Fault{Field: FieldHolderIDNumber, Index: 1}},
 		{"missing id number", 2, 3, []Holder{{Name: "X"}}, ResultHoldersMismatch, Fault{Field: FieldHolderIDNumber}},
 		{"wrong check character", 2, 3, []Holder{{Name: "X", IDNumber: "110101199003077775"}}, ResultHoldersMismatch, Fault{Field: FieldHolderIDNumber}},
 		{"not normalised", 2, 3, []Holder{{Name: "X", IDNumber: "11010519491231002x"}}, ResultHoldersMismatch, Fault{Field: FieldHolderIDNumber}},
 		{"no such birthday", 2, 3, []Holder{{Name: "X", IDNumber: "110101190002290054"}}, ResultHoldersMismatch, Fault{Field: FieldHolderIDNumber}},
+		{"born after today", 2, 3, []Holder{{Name: "X", IDNumber: "110101209912310015"}}, ResultHoldersMismatch, Fault{Field: FieldHolderIDNumber}},
+		{"no such province", 2, 3, []Holder{{Name: "X", IDNumber: "00000019900101123X"}}, ResultHoldersMismatch, Fault{Field: FieldHolderIDNumber}},
 		{"unknown id type", 2, 3, []Holder{{Name: "X", IDType: 9, IDNumber: "E12345678"}}, ResultHoldersMismatch, Fault{Field: FieldHolderIDType}},
 		{"no name", 2, 3, []Holder{{IDNumber: "320102198511151230"}}, ResultHoldersMismatch, Fault{Field: FieldHolderName}},
 		{"control character in a name", 2, 3, []Holder{{Name: "A\x00B", IDNumber: "320102198511151230"}}, ResultHoldersMismatch, Fault{Field: FieldHolderName}},
@@ -381,7 +387,7 @@ func TestRealName(t *testing.T) {
 			}
 		})
 	}
-	out := e.Hold(0, &HoldRequest{Program: "g1", User: 1, Count: 2, Holders: []Holder{li}})
+	out := e.Hold(today, &HoldRequest{Program: "g1", User: 1, Count: 2, Holders: []Holder{li}})
 	if want := (Fault{Field: FieldHolders, Index: -1, Limit: 2, Actual: 1}); out.Result != ResultHoldersMismatch || out.Fault != want {
 		t.Fatalf("Hold(2 seats, 1 holder) = %v %+v; want holders_mismatch %+v", out.Result, out.Fault, want)
 	}
@@ -414,7 +420,7 @@ func TestIdempotencyAndOrderNumbers(t *testing.T) {
 	if first.Result != ResultOK || !again.Replayed || again.Hold.ID != first.Hold.ID || !slices.Equal(seatIDs(again.Hold), seatIDs(first.Hold)) {
 		t.Fatalf("Hold(same request id) = %+v; want the first hold %d again", again, first.Hold.ID)
 	}
-	if e.Stats().LiveHolds != 1 {
+	if e.Stats(e.Now()).LiveHolds != 1 {
 		t.Fatalf("a replayed hold made a second hold")
 	}
 	other := req

@@ -109,9 +109,9 @@ type HoldInfo struct {
 }
 
 // hold is a hold record. It lives in Engine.holds from Hold until it is
-// purged: a released hold one TTL after its expiry (so that retries and
-// late confirms still get a precise answer), a confirmed or refunded one
-// never (refunds need it).
+// purged: a released hold one TTL after its expiry, and never before its
+// request id's window ends (so that retries and late confirms still get a
+// precise answer), a confirmed or refunded one never (refunds need it).
 type hold struct {
 	id        HoldID
 	user      uint64
@@ -120,7 +120,8 @@ type hold struct {
 	status    HoldStatus
 	reason    ReleaseReason
 	inHeap    bool // it has an entry in the expiry heap
-	retiring  bool // released and past expiry: its entry is the purge time
+	lingering bool // past expiry, its request id still remembered: its entry is the window's end
+	retiring  bool // released, past expiry and its window: its entry is the purge time
 	purged    bool // removed from Engine.holds, awaiting compaction of Engine.order
 	req       RequestID
 	fp        uint64 // the request's fingerprint, when req is set
@@ -135,13 +136,24 @@ type hold struct {
 func (h *hold) expiresAt() int64 { return h.createdAt + h.prog.ttl }
 
 // heapAt is when the hold's expiry entry is due: at expiry (expire it if
-// held, forget its request id), then, for a released hold, one TTL later
-// (purge it).
+// held); then, when its request id's window outlasts the TTL (a TTL under
+// RefusalGrace), at the window's end (forget the request id); then, for a
+// released hold, one TTL after expiry or at the window's end, whichever
+// is later (purge it).
 func (h *hold) heapAt() int64 {
-	if h.retiring {
-		return h.expiresAt() + h.prog.ttl
+	switch {
+	case h.retiring:
+		return max(h.expiresAt()+h.prog.ttl, h.createdAt+h.prog.window())
+	case h.lingering:
+		return h.createdAt + h.prog.window()
 	}
 	return h.expiresAt()
+}
+
+// lingers reports whether a hold past its expiry still has a request id
+// to remember.
+func (h *hold) lingers() bool {
+	return h.req != (RequestID{}) && h.prog.window() > h.prog.ttl
 }
 
 func (h *hold) orderNo(group int) OrderNo {
@@ -225,7 +237,7 @@ func (e *Engine) Hold(now int64, req *HoldRequest) HoldOutcome {
 	var k dedupeKey
 	keyed := req.RequestID != (RequestID{})
 	if keyed {
-		fp = req.fingerprint(p.legs)
+		fp = e.fingerprint(req, p.legs)
 		k = dedupeKey{req.User, p.idx, req.RequestID}
 		if out, ok := e.lookupRequest(p, req, k, fp); ok {
 			return out
@@ -287,7 +299,7 @@ func (e *Engine) hold(now int64, p *Program, req *HoldRequest, fp uint64) (Resul
 		return refuse(ResultHoldLimitExceeded, Fault{Field: countField, Index: -1, Limit: int64(p.maxPerHold), Actual: int64(n)})
 	}
 	if p.realName {
-		if r, f := p.checkHolders(req.Holders, n, from, to); r != ResultOK {
+		if r, f := p.checkHolders(req.Holders, n, from, to, now); r != ResultOK {
 			return refuse(r, f)
 		}
 	}
@@ -391,17 +403,17 @@ func (e *Engine) index(h *hold) {
 // checkHolders validates real-name holders: one per seat, each well
 // formed (checkHolder), no person twice in the request, and none already
 // holding a seat on an overlapping range. The Fault names the holder.
-func (p *Program) checkHolders(hs []Holder, n int, from, to uint8) (Result, Fault) {
+func (p *Program) checkHolders(hs []Holder, n int, from, to uint8, now int64) (Result, Fault) {
 	if len(hs) != n {
 		return ResultHoldersMismatch, Fault{Field: FieldHolders, Index: -1, Limit: int64(n), Actual: int64(len(hs))}
 	}
 	for i := range hs {
 		h := &hs[i]
-		if f := checkHolder(h); f != FieldNone {
+		if f := checkHolder(h, now); f != FieldNone {
 			return ResultHoldersMismatch, Fault{Field: f, Index: i}
 		}
 		for j := range hs[:i] {
-			if hs[j].IDType == h.IDType && hs[j].IDNumber == h.IDNumber {
+			if hs[j].IDNumber == h.IDNumber {
 				return ResultHoldersMismatch, Fault{Field: FieldHolderIDNumber, Index: i}
 			}
 		}
@@ -494,7 +506,11 @@ func (e *Engine) Release(now int64, id HoldID, owner uint64, reason ReleaseReaso
 
 func (e *Engine) release(h *hold, reason ReleaseReason) {
 	p := h.prog
-	e.touch(p)
+	if reason == ReleaseExpired {
+		p.expired++
+	} else {
+		e.touch(p)
+	}
 	for _, s := range h.seats {
 		p.move(s, h.from, h.to, SeatHeld, SeatFree)
 	}
@@ -611,12 +627,18 @@ func (e *Engine) tidy(expired []HoldID) []HoldID {
 			e.purge(h)
 			continue
 		}
-		if h.req != (RequestID{}) {
-			e.forgetHold(dedupeKey{h.user, h.prog.idx, h.req}, h.id)
-		}
 		if h.status == HoldHeld {
 			e.release(h, ReleaseExpired)
 			expired = append(expired, h.id)
+		}
+		if !h.lingering && h.lingers() {
+			h.lingering = true
+			e.expiry.push(expiryEntry{at: h.heapAt(), id: h.id})
+			continue
+		}
+		h.lingering = false
+		if h.req != (RequestID{}) {
+			e.forgetHold(dedupeKey{h.user, h.prog.idx, h.req}, h.id)
 		}
 		if h.status == HoldReleased {
 			h.retiring = true

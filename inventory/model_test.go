@@ -32,7 +32,8 @@ type modelProgram struct {
 	idx     int
 	legs    int
 	open    bool
-	version uint64 // the model's log index at the last change
+	version uint64 // the model's log index at the last change but expiries
+	expired int    // holds expired since
 	seats   []modelSeat
 	rows    []modelRow
 	byID    map[string]int
@@ -51,7 +52,8 @@ type modelHold struct {
 	createdAt int64
 	expiresAt int64
 	waiting   bool // not yet passed by a Tick
-	retiring  bool // released, past expiry, purged one TTL later
+	lingering bool // past expiry, its request id remembered until its window ends
+	retiring  bool // released, past expiry and window, purged one TTL after expiry (or at the window's end)
 	req       RequestID
 	canon     string // the request, canonical (see canonical)
 	seats     []int
@@ -132,7 +134,11 @@ func (m *model) advance(now int64) {
 	m.tick(m.now)
 }
 
-func (m *model) touch(p *modelProgram) { p.version = m.index }
+func (m *model) touch(p *modelProgram) { p.version, p.expired = m.index, 0 }
+
+// window is how long a program's request ids are remembered: its TTL, at
+// least a minute.
+func (p *modelProgram) window() int64 { return max(int64(p.spec.HoldTTL), int64(time.Minute)) }
 
 // addProgram takes the spec as the engine returns it (defaults filled in,
 // seats by column), so the model tests behaviour, not validation.
@@ -225,7 +231,7 @@ func (m *model) hold(now int64, req *HoldRequest) modelOutcome {
 		}
 	}
 	i := slices.IndexFunc(m.refusals, func(r *modelRefusal) bool { return r.key == key })
-	if i >= 0 && m.now < m.refusals[i].at+int64(p.spec.HoldTTL) {
+	if i >= 0 && m.now < m.refusals[i].at+p.window() {
 		r := m.refusals[i]
 		if r.canon != canon {
 			return modelOutcome{result: ResultRequestReused, fault: noFault}
@@ -256,7 +262,7 @@ func (m *model) hold(now int64, req *HoldRequest) modelOutcome {
 
 // modelHolderFault is the holder rule written out: a trimmed, printable name,
 // a known type, and a well-formed number in normal form.
-func modelHolderFault(h Holder) Field {
+func modelHolderFault(h Holder, now int64) Field {
 	if h.Name == "" || len(h.Name) > MaxNameLen || h.Name != NormalizeName(h.Name) || slices.ContainsFunc([]rune(h.Name), func(r rune) bool {
 		return r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 || r == 0xfffd
 	}) {
@@ -278,8 +284,10 @@ func modelHolderFault(h Holder) Field {
 		if ok {
 			ok = "10X98765432"[sum%11] == h.IDNumber[17]
 			y, _ := strconv.Atoi(h.IDNumber[6:10])
-			d, err := time.Parse("20060102", h.IDNumber[6:14])
-			ok = ok && err == nil && y >= 1800 && d.Format("20060102") == h.IDNumber[6:14]
+			cst := time.FixedZone("CST", 8*3600)
+			d, err := time.ParseInLocation("20060102", h.IDNumber[6:14], cst)
+			ok = ok && err == nil && y >= 1900 && d.Format("20060102") == h.IDNumber[6:14] && !d.After(time.Unix(0, now).In(cst)) &&
+				slices.Contains(strings.Fields("11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 50 51 52 53 54 61 62 63 64 65 71 81 82 83"), h.IDNumber[:2])
 		}
 		if !ok {
 			return FieldHolderIDNumber
@@ -342,15 +350,15 @@ func (m *model) place(p *modelProgram, req *HoldRequest, canon string) modelOutc
 			return refuse(ResultHoldersMismatch, Fault{Field: FieldHolders, Index: -1, Limit: int64(n), Actual: int64(len(req.Holders))})
 		}
 		for i, h := range req.Holders {
-			if f := modelHolderFault(h); f != FieldNone {
+			if f := modelHolderFault(h, m.now); f != FieldNone {
 				return refuse(ResultHoldersMismatch, Fault{Field: f, Index: i})
 			}
 			for _, o := range req.Holders[:i] {
-				if o.IDType == h.IDType && o.IDNumber == h.IDNumber {
+				if o.IDNumber == h.IDNumber {
 					return refuse(ResultHoldersMismatch, Fault{Field: FieldHolderIDNumber, Index: i})
 				}
 			}
-			for _, r := range p.holders[h.IDType.String()+h.IDNumber] {
+			for _, r := range p.holders[h.IDNumber] {
 				if r[0] < to && from < r[1] {
 					return refuse(ResultHolderLimitExceeded, Fault{Field: FieldHolderIDNumber, Index: i})
 				}
@@ -433,7 +441,7 @@ func (m *model) place(p *modelProgram, req *HoldRequest, canon string) modelOutc
 		}
 		p.users[h.user]++
 		if h.holders != nil {
-			k := h.holders[i].IDType.String() + h.holders[i].IDNumber
+			k := h.holders[i].IDNumber
 			p.holders[k] = append(p.holders[k], [2]int{from, to})
 		}
 	}
@@ -569,7 +577,11 @@ func (m *model) releaseCmd(now int64, id HoldID, owner uint64, reason ReleaseRea
 }
 
 func (m *model) release(h *modelHold, reason ReleaseReason) {
-	m.touch(h.prog)
+	if reason == ReleaseExpired {
+		h.prog.expired++
+	} else {
+		m.touch(h.prog)
+	}
 	for i, s := range h.seats {
 		for l := h.from; l < h.to; l++ {
 			h.prog.status[s][l] = SeatFree
@@ -586,7 +598,7 @@ func (p *modelProgram) dropSeat(h *modelHold, i int) {
 		delete(p.users, h.user)
 	}
 	if h.holders != nil {
-		id := h.holders[i].IDType.String() + h.holders[i].IDNumber
+		id := h.holders[i].IDNumber
 		rs := p.holders[id]
 		j := slices.Index(rs, [2]int{h.from, h.to})
 		p.holders[id] = slices.Delete(rs, j, j+1)
@@ -664,7 +676,7 @@ func (m *model) refund(now int64, id HoldID, seats []string) (Result, int64, str
 
 func (m *model) tick(now int64) []HoldID {
 	m.now = max(m.now, now)
-	for len(m.refusals) > 0 && m.now >= m.refusals[0].at+int64(m.refusals[0].key.prog.spec.HoldTTL) {
+	for len(m.refusals) > 0 && m.now >= m.refusals[0].at+m.refusals[0].key.prog.window() {
 		m.refusals = m.refusals[1:]
 	}
 	var expired []HoldID
@@ -674,8 +686,11 @@ func (m *model) tick(now int64) []HoldID {
 		var nextAt int64
 		for _, h := range m.holds {
 			at := h.expiresAt
-			if h.retiring {
-				at += int64(h.prog.spec.HoldTTL)
+			switch {
+			case h.retiring:
+				at = max(h.expiresAt+int64(h.prog.spec.HoldTTL), h.createdAt+h.prog.window())
+			case h.lingering:
+				at = h.createdAt + h.prog.window()
 			}
 			if h.waiting && at <= m.now && (next == nil || at < nextAt || at == nextAt && h.id < next.id) {
 				next, nextAt = h, at
@@ -685,16 +700,22 @@ func (m *model) tick(now int64) []HoldID {
 			return expired
 		}
 		h := next
-		switch {
-		case h.retiring:
+		if h.retiring {
 			delete(m.holds, h.id)
-		case h.status == HoldHeld:
+			continue
+		}
+		if h.status == HoldHeld {
 			m.release(h, ReleaseExpired)
 			expired = append(expired, h.id)
+		}
+		if !h.lingering && h.req != (RequestID{}) && h.prog.window() > int64(h.prog.spec.HoldTTL) {
+			h.lingering = true
+			continue
+		}
+		h.lingering = false
+		if h.status == HoldReleased {
 			h.retiring = true
-		case h.status == HoldReleased:
-			h.retiring = true
-		default:
+		} else {
 			h.waiting = false
 		}
 	}

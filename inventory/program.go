@@ -80,7 +80,8 @@ type Program struct {
 	refundResells bool
 	open          bool
 	legs          int
-	version       uint64 // the log index of the last change to its seats, holds or sale (Engine.SetLogIndex)
+	version       uint64 // the log index of the last change to its seats, holds or sale but expiries (Engine.SetLogIndex)
+	expired       uint32 // holds expired since version
 
 	sections     []section
 	sectionIndex map[string]uint16
@@ -335,6 +336,12 @@ func (p *Program) compileLayout(l *Layout) error {
 func isAlnum(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
+
+// window is how long the program's request ids are remembered (see
+// request.go): its hold TTL, but never less than RefusalGrace, so that no
+// attempt of a request can still be in flight when its outcome is
+// forgotten.
+func (p *Program) window() int64 { return max(p.ttl, RefusalGrace) }
 
 // validPart reports whether s can be a section or row id inside a seat id.
 func validPart(s string) bool {

@@ -14,7 +14,8 @@ func (p *Program) ID() string { return p.id }
 func (p *Program) Spec() ProgramSpec { return p.spec() }
 
 // Version returns the log index of the last change to the program's seats,
-// holds or sale (see Engine.SetLogIndex).
+// holds or sale other than an expiry (see Engine.SetLogIndex, and Version
+// the type for expiries).
 func (p *Program) Version() uint64 { return p.version }
 
 // SaleOpen reports whether holds are accepted.
@@ -78,22 +79,24 @@ func (e *Engine) programRange(programID string, from, to int) (*Program, uint8, 
 }
 
 // Version names a program's state as a read at some clock saw it: the log
-// index of the program's last change, and how many of its held holds had
-// reached the end of their TTL by the read's clock without a command
-// having expired them yet (a read shows those expired). Given Index, the
-// lapsed holds only grow as the clock moves, so their number names the
-// set: two reads with equal Versions saw the same state.
+// index of the program's last change other than an expiry, and how many of
+// its holds have expired since, whether a command expired them or the
+// read's clock is past their TTL (a read shows those expired too). After
+// Index only expiries change the program, and holds expire in the order
+// of their expiry, so the number names the set: two reads with equal
+// Versions saw the same state, and a tick that expires the holds a read
+// already showed expired leaves the version as it was.
 type Version struct {
-	Index  uint64
-	Lapsed int
+	Index   uint64
+	Expired int
 }
 
 // String formats the version as the contract's opaque version string:
-// the index, then "." and Lapsed when it is not zero.
+// the index, then "." and Expired when it is not zero.
 func (v Version) String() string {
 	s := strconv.FormatUint(v.Index, 10)
-	if v.Lapsed > 0 {
-		s += "." + strconv.Itoa(v.Lapsed)
+	if v.Expired > 0 {
+		s += "." + strconv.Itoa(v.Expired)
 	}
 	return s
 }
@@ -134,7 +137,7 @@ func (e *Engine) Availability(programID string, from, to int, now int64) ([]Cate
 			*a.count(is)++
 		}
 	}
-	return out, Version{Index: p.version, Lapsed: len(lapsed)}, ResultOK
+	return out, Version{Index: p.version, Expired: int(p.expired) + len(lapsed)}, ResultOK
 }
 
 // count returns the counter of one status.
@@ -150,9 +153,10 @@ func (a *CategoryAvailability) count(s SeatStatus) *int {
 	return &a.Blocked
 }
 
-// lapsed returns program p's held holds whose TTL has ended by now. They
-// are the expiry heap's entries due by now, which form a subtree at its
-// root: the walk visits only them and their children.
+// lapsed returns program p's (every program's, for nil) held holds whose
+// TTL has ended by now. They are the expiry heap's entries due by now,
+// which form a subtree at its root: the walk visits only them and their
+// children.
 func (e *Engine) lapsed(p *Program, now int64) []*hold {
 	var out []*hold
 	var walk func(i int)
@@ -160,7 +164,7 @@ func (e *Engine) lapsed(p *Program, now int64) []*hold {
 		if i >= len(e.expiry) || e.expiry[i].at > now {
 			return
 		}
-		if h := e.holds[e.expiry[i].id]; h.prog == p && !h.retiring && h.lapsed(now) {
+		if h := e.holds[e.expiry[i].id]; (p == nil || h.prog == p) && !h.retiring && h.lapsed(now) {
 			out = append(out, h)
 		}
 		walk(2*i + 1)
@@ -280,7 +284,7 @@ func (e *Engine) SeatMap(programID string, from, to int, now int64, dst []SeatSt
 	for _, ls := range lapsedSeats(lapsed) {
 		out[ls.seat] = p.rangeStatusFreed(ls.seat, f, t, ls.legs)
 	}
-	return out, Version{Index: p.version, Lapsed: len(lapsed)}, ResultOK
+	return out, Version{Index: p.version, Expired: int(p.expired) + len(lapsed)}, ResultOK
 }
 
 // rangeStatusFreed is rangeStatus with the legs in freed counted free.
@@ -336,13 +340,17 @@ type LegCounts struct {
 	Free, Held, Sold, Blocked int
 }
 
-// Stats returns the engine's counters.
-func (e *Engine) Stats() Stats {
+// Stats returns the engine's counters as they are at now, the reader's
+// clock: holds whose TTL has ended count as expired and their seats as
+// free, as every read shows them (see Availability).
+func (e *Engine) Stats(now int64) Stats {
 	st := Stats{
 		Programs: len(e.programs), Holds: len(e.holds), LiveHolds: e.live,
 		Dedupe: len(e.requests) - e.refusals, Refusals: e.refusals, Expiries: len(e.expiry),
 	}
-	for _, p := range e.programs {
+	first := make([]int, len(e.programs)) // each program's first shard in st.Shards
+	for i, p := range e.programs {
+		first[i] = len(st.Shards)
 		for c := range p.cats {
 			sh := ShardStats{Program: p.id, Category: p.cats[c].ID, Legs: make([]LegCounts, p.legs)}
 			for l := range p.legs {
@@ -351,6 +359,17 @@ func (e *Engine) Stats() Stats {
 			}
 			sh.Capacity = sh.Legs[0].Free + sh.Legs[0].Held + sh.Legs[0].Sold + sh.Legs[0].Blocked
 			st.Shards = append(st.Shards, sh)
+		}
+	}
+	for _, h := range e.lapsed(nil, now) {
+		st.LiveHolds--
+		p := h.prog
+		for _, s := range h.seats {
+			legs := st.Shards[first[p.idx]+int(p.seatCat[s])].Legs
+			for l := h.from; l < h.to; l++ {
+				legs[l].Held--
+				legs[l].Free++
+			}
 		}
 	}
 	return st

@@ -1,14 +1,17 @@
 package inventory
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"slices"
 	"time"
 )
 
 // Idempotent holds: the engine remembers the outcome of each request id
-// (per user and program) for the program's hold TTL, counted from the
-// first outcome, so that every attempt of one request gets the answer the
-// first one to apply got: its hold or its refusal (Engine.requests). Each record keeps a fingerprint of the request,
+// (per user and program) for the program's window (its hold TTL, never
+// less than RefusalGrace), counted from the first outcome, so that every
+// attempt of one request gets the answer the first one to apply got: its
+// hold or its refusal (Engine.requests). Each record keeps a fingerprint of the request,
 // so that a request id reused for a different request is refused
 // (ResultRequestReused) instead of answered with another request's outcome.
 //
@@ -137,11 +140,13 @@ func remembered(r Result) bool {
 // fingerprint hashes what makes two hold requests the same request: every
 // field but the request id, user and program (which key the record), with
 // the defaults resolved (To 0 is the last stop; a manual Count 0 is the
-// number of seats). It is deterministic on every replica; two different
-// requests of one user, program and id within a TTL collide with a chance
-// of about 2^-64, and a collision only answers that user's request with
-// the user's own other request.
-func (r *HoldRequest) fingerprint(legs int) uint64 {
+// number of seats), in a length-prefixed encoding, through SHA-256, of
+// which it keeps 64 bits. It is deterministic on every replica. Making a
+// request with the fingerprint of a given one takes about 2^64 hashes, so
+// a different request is never answered with another's outcome; two
+// colliding requests of one's own choosing take about 2^32, and answer
+// that buyer with the buyer's own other request.
+func (e *Engine) fingerprint(r *HoldRequest, legs int) uint64 {
 	to, count := r.To, r.Count
 	if to == 0 {
 		to = legs
@@ -149,7 +154,7 @@ func (r *HoldRequest) fingerprint(legs int) uint64 {
 	if len(r.Seats) > 0 && count == 0 {
 		count = len(r.Seats)
 	}
-	var flags uint64
+	var flags byte
 	if r.Together {
 		flags |= 1
 	}
@@ -159,56 +164,33 @@ func (r *HoldRequest) fingerprint(legs int) uint64 {
 	if r.CheckTotal {
 		flags |= 4
 	}
-	var h fpHash
-	h.str(r.Category)
-	h.word(uint64(count))
-	h.word(flags)
-	h.word(uint64(r.From))
-	h.word(uint64(to))
-	h.word(uint64(r.ExpectedTotalCents))
-	h.word(uint64(len(r.Seats)))
+	str := func(b []byte, s string) []byte { return append(binary.AppendUvarint(b, uint64(len(s))), s...) }
+	b := str(e.fpBuf[:0], r.Category)
+	b = binary.AppendVarint(b, int64(count))
+	b = append(b, flags)
+	b = binary.AppendVarint(b, int64(r.From))
+	b = binary.AppendVarint(b, int64(to))
+	b = binary.AppendVarint(b, r.ExpectedTotalCents)
+	b = binary.AppendUvarint(b, uint64(len(r.Seats)))
 	for _, s := range r.Seats {
-		h.str(s)
+		b = str(b, s)
 	}
-	h.word(uint64(len(r.Holders)))
+	b = binary.AppendUvarint(b, uint64(len(r.Holders)))
 	for _, hd := range r.Holders {
-		h.str(hd.Name)
-		h.word(uint64(hd.IDType))
-		h.str(hd.IDNumber)
+		b = append(str(b, hd.Name), byte(hd.IDType))
+		b = str(b, hd.IDNumber)
 	}
-	return h.sum()
-}
-
-// fpHash hashes a sequence of 64-bit words, strings 8 bytes a word, with
-// a multiply and shift per word (the mixing of splitmix64), so that the
-// hold path pays a few nanoseconds for its fingerprint.
-type fpHash uint64
-
-func (h *fpHash) word(v uint64) {
-	x := (uint64(*h) ^ v) * 0x9e3779b97f4a7c15
-	*h = fpHash(x ^ x>>31)
-}
-
-func (h *fpHash) str(s string) {
-	h.word(uint64(len(s)))
-	for ; len(s) >= 8; s = s[8:] {
-		h.word(uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-			uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56)
+	sum := sha256.Sum256(b)
+	// Keep the scratch for the next hold, unless a rare big request grew it.
+	if cap(b) <= maxFingerprintScratch {
+		e.fpBuf = b
 	}
-	var last uint64
-	for i := len(s) - 1; i >= 0; i-- {
-		last = last<<8 | uint64(s[i])
-	}
-	h.word(last)
+	return binary.LittleEndian.Uint64(sum[:8])
 }
 
-// sum finishes the hash (splitmix64's final mix).
-func (h fpHash) sum() uint64 {
-	x := uint64(h)
-	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
-	x = (x ^ x>>27) * 0x94d049bb133111eb
-	return x ^ x>>31
-}
+// maxFingerprintScratch bounds the buffer the engine keeps for
+// fingerprints: enough for any usual hold request.
+const maxFingerprintScratch = 4 << 10
 
 // lookupRequest returns the remembered outcome of a request id, if any:
 // the first hold or refusal again, or RequestReused when the id was used
@@ -226,7 +208,7 @@ func (e *Engine) lookupRequest(p *Program, req *HoldRequest, k dedupeKey, fp uin
 		return HoldOutcome{Result: ResultOK, Replayed: true, Hold: e.info(h), Fault: noFault}, true
 	}
 	r := rec.refusal
-	if e.now >= r.at+p.ttl {
+	if e.now >= r.at+p.window() {
 		return HoldOutcome{}, false
 	}
 	if r.fp != fp {
@@ -311,7 +293,7 @@ func (e *Engine) popRefusal() {
 func (e *Engine) expireRefusals() {
 	for e.refusalHead < len(e.refusalQ) {
 		head := e.refusalQ[e.refusalHead]
-		if e.now < head.at+e.programs[head.key.prog].ttl {
+		if e.now < head.at+e.programs[head.key.prog].window() {
 			return
 		}
 		e.popRefusal()

@@ -91,7 +91,7 @@ func TestRefusalBound(t *testing.T) {
 	if out := ask(2*sec, 3); out.Result != ResultRefusalsFull {
 		t.Fatalf("Hold(third refusal, table full) = %v; want refusals_full", out.Result)
 	}
-	if st := e.Stats(); st.Refusals != 2 {
+	if st := e.Stats(e.Now()); st.Refusals != 2 {
 		t.Fatalf("refusals kept = %d; want 2", st.Refusals)
 	}
 	late := sec + RefusalGrace
@@ -126,7 +126,7 @@ func TestExpiryAtItsInstant(t *testing.T) {
 		t.Fatalf("GetHold(at expiry) = %v %v; want released, expired", got.Status, got.Reason)
 	}
 	avail, v, _ := e.Availability("p", 0, 0, at)
-	if avail[0].Free+avail[1].Free != 2 || avail[0].Held+avail[1].Held != 0 || v != (Version{Index: 10, Lapsed: 1}) {
+	if avail[0].Free+avail[1].Free != 2 || avail[0].Held+avail[1].Held != 0 || v != (Version{Index: 10, Expired: 1}) {
 		t.Fatalf("Availability(at expiry) = %+v %v; want 2 free, version 10.1", avail, v)
 	}
 	seats, v, _ := e.SeatMap("p", 0, 0, at, nil)
@@ -157,8 +157,11 @@ func TestVersionMovesOnlyWithChanges(t *testing.T) {
 	q := arenaSpec(t, "q", 2, 1)
 	e.SetLogIndex(1)
 	e.CreateProgram(0, &q)
-	p, _ := e.Program("p")
-	start := p.Version()
+	version := func() string {
+		_, v, _ := e.Availability("p", 0, 0, e.Now())
+		return v.String()
+	}
+	start := version()
 	steps := []struct {
 		name  string
 		run   func()
@@ -171,17 +174,28 @@ func TestVersionMovesOnlyWithChanges(t *testing.T) {
 		{"a hold", func() { e.Hold(2*sec, &HoldRequest{Program: "p", User: 1, Count: 1}) }, true},
 		{"a block", func() { e.Block(2*sec, &BlockRequest{Program: "p", Seats: []string{"A/2/5"}}) }, true},
 		{"the expiry tick", func() { e.Tick(2*sec+int64(time.Minute), nil) }, true},
+		{"another tick", func() { e.Tick(3*sec+int64(time.Minute), nil) }, false},
 	}
 	for i, st := range steps {
 		e.SetLogIndex(uint64(100 + i))
-		before := p.Version()
+		before := version()
 		st.run()
-		if moved := p.Version() != before; moved != st.moves {
-			t.Errorf("%s: version %d -> %d; moved %v, want %v", st.name, before, p.Version(), moved, st.moves)
+		if moved := version() != before; moved != st.moves {
+			t.Errorf("%s: version %s -> %s; moved %v, want %v", st.name, before, version(), moved, st.moves)
 		}
 	}
-	if p.Version() == start {
+	if version() == start {
 		t.Fatalf("version never moved")
+	}
+	// A read at a clock past an expiry sees the version the tick that
+	// expires the hold will leave: the tick does not move it again.
+	e.SetLogIndex(200)
+	h := e.Hold(4*sec+int64(time.Minute), &HoldRequest{Program: "p", User: 2, Count: 1}).Hold
+	_, seen, _ := e.Availability("p", 0, 0, h.ExpiresAt)
+	e.SetLogIndex(201)
+	e.Tick(h.ExpiresAt, nil)
+	if _, after, _ := e.Availability("p", 0, 0, h.ExpiresAt); after != seen || seen.String() != "200.1" {
+		t.Fatalf("version read at the expiry %v, after the tick %v; want 200.1 both", seen, after)
 	}
 }
 
@@ -203,17 +217,48 @@ func TestLapsedRefusalGivesWay(t *testing.T) {
 	if out := e.Hold(2*sec, req); out.Result != ResultSoldOut {
 		t.Fatalf("Hold(short) = %v", out.Result)
 	}
-	if n := e.Stats().Refusals; n != 2 {
+	if n := e.Stats(e.Now()).Refusals; n != 2 {
 		t.Fatalf("refusals = %d; want 2", n)
 	}
-	// The holds of user 9 expire at 10 s; the short refusal lapses at 12 s.
-	if out := e.Hold(13*sec, req); out.Result != ResultOK || out.Replayed {
+	// The holds of user 9 expire at 10 s; the short refusal lapses at 62 s
+	// (a window is never shorter than RefusalGrace, a minute).
+	if out := e.Hold(61*sec, req); out.Result != ResultSoldOut || !out.Replayed {
+		t.Fatalf("Hold(short, within its window) = %v replayed %v; want the refusal again", out.Result, out.Replayed)
+	}
+	if out := e.Hold(63*sec, req); out.Result != ResultOK || out.Replayed {
 		t.Fatalf("Hold(short, after its refusal lapsed) = %v replayed %v; want a new hold", out.Result, out.Replayed)
 	}
-	if n := e.Stats().Refusals; n != 1 {
+	if n := e.Stats(e.Now()).Refusals; n != 1 {
 		t.Fatalf("refusals = %d; want 1 (the hold replaced the lapsed refusal)", n)
 	}
-	if out := e.Hold(14*sec, req); !out.Replayed || out.Result != ResultOK {
+	if out := e.Hold(64*sec, req); !out.Replayed || out.Result != ResultOK {
 		t.Fatalf("Hold(short again) = %v replayed %v; want the hold again", out.Result, out.Replayed)
+	}
+}
+
+// TestShortTTLWindow: a program whose holds live less than RefusalGrace
+// still remembers its request ids for RefusalGrace: a hold's replay after
+// its expiry gets the hold, and the released record is kept that long.
+func TestShortTTLWindow(t *testing.T) {
+	spec := arenaSpec(t, "p", 2, 5)
+	spec.HoldTTL = 10 * time.Second
+	e := newTestEngine(t, spec)
+	req := &HoldRequest{Program: "p", User: 1, RequestID: RequestID{7}, Count: 1}
+	first := e.Hold(0, req)
+	if r := e.Release(sec, first.Hold.ID, 1, ReleaseCancelled); r != ResultOK {
+		t.Fatalf("Release = %v", r)
+	}
+	for _, at := range []int64{11 * sec, 30 * sec, 59 * sec} {
+		out := e.Hold(at, req)
+		if out.Result != ResultOK || !out.Replayed || out.Hold.ID != first.Hold.ID || out.Hold.Status != HoldReleased {
+			t.Fatalf("Hold(replay at %ds) = %v replayed %v hold %d %v; want hold %d, released", at/sec, out.Result, out.Replayed,
+				out.Hold.ID, out.Hold.Status, first.Hold.ID)
+		}
+	}
+	if out := e.Hold(60*sec, req); out.Replayed || out.Result != ResultOK {
+		t.Fatalf("Hold(after the window) = %v replayed %v; want a new hold", out.Result, out.Replayed)
+	}
+	if _, ok := e.GetHold(first.Hold.ID, 60*sec); ok {
+		t.Fatalf("the released hold outlived its window")
 	}
 }

@@ -62,10 +62,11 @@ const (
 	stateRefused
 	stateCount
 
-	holdInHeap   byte = 1 << 3
-	holdHasReq   byte = 1 << 4
-	holdRetiring byte = 1 << 5
-	holdRefunds  byte = 1 << 6
+	holdInHeap    byte = 1 << 3
+	holdHasReq    byte = 1 << 4
+	holdRetiring  byte = 1 << 5
+	holdRefunds   byte = 1 << 6
+	holdLingering byte = 1 << 7
 )
 
 func stateOf(h *hold) byte {
@@ -105,6 +106,7 @@ func (e *Engine) AppendSnapshot(b []byte) []byte {
 	for _, p := range e.programs {
 		b = p.appendTo(b)
 		b = binary.AppendUvarint(b, p.version)
+		b = binary.AppendUvarint(b, uint64(p.expired))
 	}
 	b = binary.AppendUvarint(b, uint64(len(e.holds)))
 	var prevID HoldID
@@ -124,6 +126,9 @@ func (e *Engine) AppendSnapshot(b []byte) []byte {
 				f |= holdRetiring
 			} else if h.req != (RequestID{}) {
 				f |= holdHasReq
+			}
+			if h.lingering {
+				f |= holdLingering
 			}
 		}
 		if h.refunded != 0 {
@@ -562,6 +567,7 @@ func decodeBody(cfg Config, body []byte) (*Engine, error) {
 		}
 		e.addProgram(p)
 		p.version = d.uvarint()
+		p.expired = uint32(min(d.uvarint(), uint64(cfg.MaxHolds)))
 	}
 	nHolds := d.count(8, uint64(cfg.MaxHolds))
 	var id HoldID
@@ -576,6 +582,7 @@ func decodeBody(cfg Config, body []byte) (*Engine, error) {
 		setState(h, f&7)
 		h.inHeap = f&holdInHeap != 0
 		h.retiring = f&holdRetiring != 0
+		h.lingering = f&holdLingering != 0
 		var from, to byte
 		if from = d.byte(); from != 0 {
 			to = d.byte()
@@ -597,7 +604,8 @@ func decodeBody(cfg Config, body []byte) (*Engine, error) {
 		if d.err != nil {
 			return nil, d.err
 		}
-		if pi >= uint64(len(e.programs)) || h.user == 0 || n == 0 || f&7 >= stateCount || f&0x80 != 0 ||
+		if pi >= uint64(len(e.programs)) || h.user == 0 || n == 0 || f&7 >= stateCount ||
+			h.lingering && (f&holdHasReq == 0 || f&7 == stateHeld) ||
 			f&(holdHasReq|holdRetiring) == holdHasReq|holdRetiring || (f&(holdHasReq|holdRetiring) != 0 && f&holdInHeap == 0) ||
 			id&MaxGroup != HoldID(cfg.Group) || uint64(id)>>GroupBits == 0 || uint64(id)>>GroupBits > e.seq || e.holds[id] != nil {
 			return nil, fmt.Errorf("%w: hold %d malformed", ErrSnapshotCorrupt, id)
@@ -628,7 +636,7 @@ func decodeBody(cfg Config, body []byte) (*Engine, error) {
 			h.holders = make([]Holder, n)
 			for i := range h.holders {
 				h.holders[i] = Holder{Name: d.string(), IDType: IDType(d.byte()), IDNumber: d.string()}
-				if d.err == nil && checkHolder(&h.holders[i]) != FieldNone {
+				if d.err == nil && checkHolder(&h.holders[i], e.now) != FieldNone {
 					d.fail("hold %d: holder %d malformed", id, i)
 				}
 			}

@@ -218,17 +218,21 @@ func TestReplicatedApply(t *testing.T) {
 	if len(o[0].Expired) != 150 {
 		t.Fatalf("tick expired %d holds; want 150", len(o[0].Expired))
 	}
-	// The program's version is the log index of its last change, on every
-	// replica: the expiring tick's; a tick with nothing to do leaves it.
+	// The program's version is the log index of its last change but
+	// expiries, with the expiries since: the same on every replica, and a
+	// tick with nothing to do leaves it as it was.
+	converge(t, rs)
+	version := func(r *replica) (v inventory.Version) {
+		r.fsm.Read(func(e *inventory.Engine, _ uint64) { _, v, _ = e.Availability("show", 0, 0, e.Now()) })
+		return v
+	}
+	before := version(lead)
 	idle := propose(t, lead.raft, now+int64(inventory.DefaultHoldTTL)+int64(2*time.Minute), &Command{Op: OpTick})
 	converge(t, rs)
 	for _, r := range rs {
-		r.fsm.Read(func(e *inventory.Engine, applied uint64) {
-			p, _ := e.Program("show")
-			if p.Version() != o[0].Index || applied < idle[0].Index {
-				t.Fatalf("replica %s: version %d at applied %d; want %d (the expiring tick's index)", r.id, p.Version(), applied, o[0].Index)
-			}
-		})
+		if v := version(r); v != before || v.Expired != 150 || v.Index >= o[0].Index || r.fsm.Applied() < idle[0].Index {
+			t.Fatalf("replica %s: version %v after the idle tick; want %v, 150 expired, an index before the expiring tick's %d", r.id, v, before, o[0].Index)
+		}
 	}
 
 	// A follower snapshots, stops, and restarts from its pebble log and

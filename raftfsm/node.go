@@ -826,7 +826,7 @@ func (n *Node) Stats() []GroupStats {
 		if g.fsm != nil {
 			st.Apply = g.fsm.ApplyStats()
 			g.fsm.Read(func(e *inventory.Engine, _ uint64) {
-				es := e.Stats()
+				es := e.Stats(n.cfg.Clock().UnixNano())
 				st.LiveHolds = es.LiveHolds
 				for _, sh := range es.Shards {
 					for _, l := range sh.Legs {

@@ -247,7 +247,7 @@ func compareEngines(a, b *replica) string {
 		b.fsm.Read(func(eb *inventory.Engine, _ uint64) {
 			la, aa := ea.OutboxSeq()
 			lb, ab := eb.OutboxSeq()
-			sa, sb := ea.Stats(), eb.Stats()
+			sa, sb := ea.Stats(ea.Now()), eb.Stats(eb.Now())
 			if ea.Now() != eb.Now() || la != lb || aa != ab || sa.Holds != sb.Holds || sa.LiveHolds != sb.LiveHolds || sa.Dedupe != sb.Dedupe {
 				out = fmt.Sprintf("now %d/%d outbox %d,%d/%d,%d holds %d/%d live %d/%d dedupe %d/%d",
 					ea.Now(), eb.Now(), la, aa, lb, ab, sa.Holds, sb.Holds, sa.LiveHolds, sb.LiveHolds, sa.Dedupe, sb.Dedupe)
