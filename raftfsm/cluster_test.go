@@ -396,3 +396,27 @@ func TestClusterExpiry(t *testing.T) {
 		}
 	}
 }
+
+// TestStatsAtTheClock: a node's statistics (its metrics) count a hold
+// whose TTL has ended as expired, and its seats as free, before any tick
+// has expired it.
+func TestStatsAtTheClock(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(time.Date(2027, 1, 1, 10, 0, 0, 0, time.UTC).UnixNano())
+	c := startTestClusterWith(t, 1, false, func(cfg *NodeConfig) {
+		cfg.Clock = func() time.Time { return time.Unix(0, clock.Load()) } // TickInterval: a minute, no tick comes
+	})
+	g := c.openShow()
+	if o, err := c.propose(g, &Command{Op: OpHold, Hold: &inventory.HoldRequest{Program: "show", User: 5, Count: 2}}); err != nil || o.Result != inventory.ResultOK {
+		t.Fatalf("hold = %v, %v", o.Result, err)
+	}
+	st := c.nodes[0].Stats()[g]
+	if st.LiveHolds != 1 || st.Seats.Held != 2 {
+		t.Fatalf("stats before the expiry: %d live holds, %d seats held; want 1, 2", st.LiveHolds, st.Seats.Held)
+	}
+	clock.Add(int64(inventory.DefaultHoldTTL))
+	st = c.nodes[0].Stats()[g]
+	if st.LiveHolds != 0 || st.Seats.Held != 0 {
+		t.Fatalf("stats at the expiry, before a tick: %d live holds, %d seats held; want 0, 0", st.LiveHolds, st.Seats.Held)
+	}
+}
