@@ -352,6 +352,24 @@ func TestRefusalsSayWhatWasWrong(t *testing.T) {
 		}
 	})
 
+	t.Run("grids", func(t *testing.T) {
+		s := s.on(t)
+		grid := func(cats ...map[string]any) map[string]any {
+			return map[string]any{"id": "g1", "categories": []map[string]any{{"id": "a", "price_cents": 100}, {"id": "b", "price_cents": 50}},
+				"grid": map[string]any{"sections": 1, "rows": 4, "cols": 2, "categories": cats}}
+		}
+		rows := func(id string, first, last int) map[string]any { return map[string]any{"id": id, "rows": []int{first, last}} }
+		for _, tt := range []struct {
+			body        map[string]any
+			field, says string
+		}{
+			{grid(rows("zz", 1, 4)), "grid.categories[0].id", `"zz" is not one of the program's categories`},
+			{grid(rows("a", 1, 2), rows("b", 2, 4)), "grid.categories[1].rows", "overlaps categories[0].rows"},
+			{grid(rows("a", 1, 2)), "grid.categories", "cover 2 of the 4 rows"},
+		} {
+			s.refused(s.do("POST", "/v1/programs", adminToken, tt.body, nil), 422, "INVALID_LAYOUT", map[string]any{"field": tt.field}, tt.says)
+		}
+	})
 	t.Run("program ids", func(t *testing.T) {
 		s := s.on(t)
 		spec := func(id, cat string) map[string]any {

@@ -12,6 +12,7 @@ import (
 	"math"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -181,7 +182,7 @@ func (p *programIn) spec() (*rpc.ProgramSpec, *apiError) {
 	layout := p.Layout
 	if p.Grid != nil {
 		var aerr *apiError
-		if layout, aerr = p.Grid.layout(); aerr != nil {
+		if layout, aerr = p.Grid.layout(p.Categories); aerr != nil {
 			return nil, aerr
 		}
 	}
@@ -207,8 +208,10 @@ func (p *programIn) spec() (*rpc.ProgramSpec, *apiError) {
 }
 
 // layout generates a grid's layout, checking each dimension before the
-// generator multiplies them.
-func (g *gridJSON) layout() (*layoutJSON, *apiError) {
+// generator multiplies them, and its row ranges against each other and
+// against the program's categories, so that every refusal names a field
+// of the grid the client wrote.
+func (g *gridJSON) layout(cats []categoryJSON) (*layoutJSON, *apiError) {
 	bad := func(field, format string, args ...any) (*layoutJSON, *apiError) {
 		return nil, invalid("INVALID_LAYOUT", "grid."+field, format, args...)
 	}
@@ -229,7 +232,22 @@ func (g *gridJSON) layout() (*layoutJSON, *apiError) {
 		if first, last := c.Rows[0], c.Rows[1]; first < 1 || last > g.Rows || first > last {
 			return bad(at, "[%d, %d], want first <= last within rows 1-%d", first, last, g.Rows)
 		}
+		if !slices.ContainsFunc(cats, func(pc categoryJSON) bool { return pc.ID == c.ID }) {
+			return bad(fmt.Sprintf("categories[%d].id", i), "%q is not one of the program's categories", c.ID)
+		}
+		for j, o := range g.Categories[:i] {
+			if len(o.Rows) == 2 && o.Rows[0] <= c.Rows[1] && c.Rows[0] <= o.Rows[1] {
+				return bad(at, "[%d, %d] overlaps categories[%d].rows [%d, %d]: a row has one category", c.Rows[0], c.Rows[1], j, o.Rows[0], o.Rows[1])
+			}
+		}
 		gr.Categories = append(gr.Categories, inventory.GridCategory{ID: c.ID, First: int(c.Rows[0]), Last: int(c.Rows[1])})
+	}
+	covered := int64(0)
+	for _, c := range g.Categories {
+		covered += c.Rows[1] - c.Rows[0] + 1
+	}
+	if covered != g.Rows {
+		return bad("categories", "they cover %d of the %d rows; give every row a category", covered, g.Rows)
 	}
 	l, err := gr.Layout()
 	if err != nil {
