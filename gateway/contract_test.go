@@ -358,7 +358,9 @@ func TestRefusalsSayWhatWasWrong(t *testing.T) {
 			return map[string]any{"id": "g1", "categories": []map[string]any{{"id": "a", "price_cents": 100}, {"id": "b", "price_cents": 50}},
 				"grid": map[string]any{"sections": 1, "rows": 4, "cols": 2, "categories": cats}}
 		}
-		rows := func(id string, first, last int) map[string]any { return map[string]any{"id": id, "rows": []int{first, last}} }
+		rows := func(id string, first, last int) map[string]any {
+			return map[string]any{"id": id, "rows": []int{first, last}}
+		}
 		for _, tt := range []struct {
 			body        map[string]any
 			field, says string
