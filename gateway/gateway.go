@@ -716,16 +716,18 @@ func (g *Gateway) devToken(_ context.Context, c *app.RequestContext, _ int64) *a
 	if aerr := decodeJSON(b, &in); aerr != nil {
 		return aerr
 	}
-	sub := in.Sub
-	if sub == "" {
-		sub = in.UserID
+	sub, field := in.Sub, "sub"
+	if sub == "" && in.UserID != "" {
+		sub, field = in.UserID, "user_id"
 	} else if in.UserID != "" && in.UserID != sub {
 		return invalid("INVALID_ARGUMENT", "user_id", "give sub, or user_id (its older name), not both")
 	}
-	user, ok := UserID(sub)
-	if !ok {
-		return invalid("INVALID_ARGUMENT", "sub", "want a non-empty string")
+	// A sub buyer tokens could not carry is refused here too, so that
+	// the endpoint never mints a token the gateway would refuse.
+	if problem := checkSub(sub); problem != "" {
+		return invalid("INVALID_ARGUMENT", field, "%s", problem)
 	}
+	user, _ := UserID(sub) // checkSub refused the empty sub, the one UserID does
 	now := g.cfg.Clock()
 	token, err := MintHS256(g.cfg.Auth.HS256Secret, sub, now, 24*time.Hour)
 	if err != nil {

@@ -364,6 +364,7 @@ func tour(s *testSystem) {
 	s.do("POST", "/v1/dev/tokens", "", `{"sub":"auth0|5"}`, nil)
 	s.do("POST", "/v1/dev/tokens", "", `{"user_id":5}`, nil)
 	s.do("POST", "/v1/dev/tokens", "", `{"sub":"a","user_id":"b"}`, nil)
+	s.do("POST", "/v1/dev/tokens", "", `{"sub":"\ud800"}`, nil)
 	s.do("POST", "/v1/dev/tokens", "", `{"sub":"a"}`, map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
 	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/openapi.yaml", "/", "/seatmap.js", "/seatmap.css"} {
 		s.do("GET", p, "", nil, nil)
