@@ -308,6 +308,9 @@ func tour(s *testSystem) {
 	for _, what := range []string{"availability", "seats"} {
 		r := s.do("GET", "/v1/programs/show/"+what, "", nil, nil)
 		s.do("GET", "/v1/programs/show/"+what, "", nil, map[string]string{"If-None-Match": r.header.Get("ETag")})
+		s.do("GET", "/v1/programs/show/"+what, "", nil, map[string]string{"If-Match": r.header.Get("ETag")})
+		s.do("GET", "/v1/programs/show/"+what, "", nil, map[string]string{"If-Match": `"nope"`})
+		s.do("HEAD", "/v1/programs/show/"+what, "", nil, map[string]string{"If-Match": `W/` + r.header.Get("ETag")})
 		s.do("HEAD", "/v1/programs/show/"+what, "", nil, nil)
 		s.do("GET", "/v1/programs/show/"+what+"?consistent=true", "", nil, nil)
 		s.do("GET", "/v1/programs/show/"+what+"?from=2", "", nil, nil)
