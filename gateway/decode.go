@@ -43,11 +43,11 @@ func decodeJSON(body []byte, v any) *apiError {
 type jsonFrame struct {
 	t      reflect.Type // a struct, or a slice
 	object bool
-	path   string // where it is, "" for the body
-	ranges string // a list's range tag, for its items
-	keyed  bool   // an object's key was read, its value is next
-	field  reflect.StructField
-	n      int // a list's items so far
+	path   string              // where it is, "" for the body
+	ranges string              // a list's range tag, for its items
+	keyed  bool                // an object's key was read, its value is next
+	field  reflect.StructField // the field an object's last key names
+	n      int                 // a list's items so far
 }
 
 // checkJSON walks a body against root, the struct type it decodes into,
@@ -56,7 +56,8 @@ func checkJSON(body []byte, root reflect.Type) *apiError {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var stack []*jsonFrame
-	for {
+	// Read tokens until the body's value is closed.
+	for first := true; first || len(stack) > 0; first = false {
 		tok, err := dec.Token()
 		var syntax *json.SyntaxError
 		switch {
@@ -91,9 +92,6 @@ func checkJSON(body []byte, root reflect.Type) *apiError {
 				stack = append(stack, &jsonFrame{t: t, object: d == '{', path: path, ranges: ranges})
 			}
 		}
-		if len(stack) == 0 {
-			break
-		}
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return errorf(http.StatusBadRequest, "INVALID_JSON", fmt.Sprintf("data after the JSON object, at byte %d", dec.InputOffset()))
@@ -110,8 +108,7 @@ func nextValue(stack []*jsonFrame, root reflect.Type) (reflect.Type, string, str
 	f := stack[len(stack)-1]
 	if f.object {
 		f.keyed = false
-		name, _, _ := strings.Cut(f.field.Tag.Get("json"), ",")
-		return deref(f.field.Type), joinPath(f.path, name), f.field.Tag.Get("range")
+		return deref(f.field.Type), joinPath(f.path, jsonName(f.field)), f.field.Tag.Get("range")
 	}
 	f.n++
 	return deref(f.t.Elem()), fmt.Sprintf("%s[%d]", f.path, f.n-1), f.ranges
@@ -120,7 +117,6 @@ func nextValue(stack []*jsonFrame, root reflect.Type) (reflect.Type, string, str
 // checkValue checks the first token of a value against the type t it
 // decodes into.
 func checkValue(tok json.Token, t reflect.Type, path, ranges string) *apiError {
-	want := jsonType(t)
 	var got string
 	switch tok := tok.(type) {
 	case nil:
@@ -156,7 +152,7 @@ func checkValue(tok json.Token, t reflect.Type, path, ranges string) *apiError {
 		}
 		return nil
 	}
-	return jsonError(path, "want %s, got %s", want, got)
+	return jsonError(path, "want %s, got %s", jsonType(t), got)
 }
 
 // knownField finds the field of struct t that an object's key names,
@@ -191,6 +187,8 @@ func joinPath(path, name string) string {
 	return path + "." + name
 }
 
+// deref takes the pointers off t: a field left out is a nil pointer, one
+// given is read as the type pointed to.
 func deref(t reflect.Type) reflect.Type {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()

@@ -310,7 +310,7 @@ func (g *Gateway) routes(h *server.Hertz) {
 // is not a path. Hertz gives them a text/plain 400 unless a handler
 // wrote a body; a route's own 400s always have one. (What Hertz refuses
 // while reading a request, before any handler, it answers itself, in
-// text/plain: docs/gateway.md, "Errors".)
+// text/plain: docs/gateway.md, "What Hertz answers itself".)
 func hertzRefusal(ctx context.Context, c *app.RequestContext) {
 	c.Next(ctx)
 	if c.Response.StatusCode() != http.StatusBadRequest || len(c.Response.Body()) != 0 {
