@@ -28,6 +28,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSnapshot$$' -fuzztime $(or $(FUZZTIME),500000x) ./inventory
 	$(GO) test -run '^$$' -fuzz '^FuzzCommands$$' -fuzztime $(or $(FUZZTIME),50000x) ./inventory
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEntry$$' -fuzztime $(or $(FUZZTIME),80000x) ./raftfsm
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeJSON$$' -fuzztime $(or $(FUZZTIME),50000x) ./gateway
 
 ## fuzz-api: schemathesis against a real system, driven by gateway/openapi.yaml, every check and phase (under a
 ## minute and a half). Needs schemathesis (pip install schemathesis==4.32.5, as .ci/run does); FUZZ_API_ARGS adds `st run` flags,

@@ -5,12 +5,17 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -86,8 +91,26 @@ func UserID(sub string) (int64, bool) {
 	return int64(1<<62 | binary.BigEndian.Uint64(sum[:8])&MaxNumericUser), true
 }
 
+// tokenAlgs are the algorithms a buyer token may be signed with.
+var tokenAlgs = []string{"HS256", "EdDSA"}
+
+// maxTokenTime is the latest time a token's exp, nbf or iat may name, in
+// seconds since 1970: the last second of the year 9999. No identity
+// provider issues a later one, and a number past what a time holds
+// wraps when made one: an nbf of 1e19 became a time long past, and the
+// token was taken before it was valid.
+const maxTokenTime = 253402300799
+
 // buyer verifies a buyer's token and returns the user id its sub maps to
 // (UserID). A token verified before comes from cache until its expiry.
+//
+// golang-jwt checks the signature and algorithm only; the gateway reads
+// the claims itself, because golang-jwt makes times of numbers past any
+// time without complaint, and its errors, which it would answer with,
+// name Go's types and its own internals. So each refusal says in our
+// words what was wrong: the token's shape, its algorithm, its signature,
+// a claim missing, of the wrong JSON type or out of range (naming it),
+// expiry, a time before nbf, a sub that is not text (checkSub).
 func (a *AuthConfig) buyer(header string, cache *tokenCache, now time.Time) (int64, *apiError) {
 	token, ok := bearer(header)
 	if !ok {
@@ -96,20 +119,137 @@ func (a *AuthConfig) buyer(header string, cache *tokenCache, now time.Time) (int
 	if user, ok := cache.get(token, now); ok {
 		return user, nil
 	}
-	claims := &jwt.RegisteredClaims{}
-	_, err := jwt.ParseWithClaims(token, claims, a.key, jwt.WithValidMethods([]string{"HS256", "EdDSA"}),
-		jwt.WithExpirationRequired(), jwt.WithLeeway(a.leeway()), jwt.WithTimeFunc(func() time.Time { return now }))
+	refused := func(problem string) (int64, *apiError) {
+		return 0, errorf(http.StatusUnauthorized, "UNAUTHENTICATED", "token refused: "+problem)
+	}
+	claims := jwt.MapClaims{}
+	tok, err := jwt.NewParser(jwt.WithValidMethods(tokenAlgs), jwt.WithJSONNumber(), jwt.WithoutClaimsValidation()).
+		ParseWithClaims(token, claims, a.key)
 	if err != nil {
-		return 0, errorf(http.StatusUnauthorized, "UNAUTHENTICATED", "token refused: "+err.Error())
+		return refused(tokenProblem(tok, err))
 	}
-	user, ok := UserID(claims.Subject)
-	if !ok {
-		return 0, errorf(http.StatusUnauthorized, "UNAUTHENTICATED", "token refused: it has no sub")
+	c, problem := readClaims(claims, now, a.leeway())
+	if problem != "" {
+		return refused(problem)
 	}
-	if claims.NotBefore == nil || !claims.NotBefore.After(now) {
-		cache.put(token, user, claims.ExpiresAt.Add(a.leeway()))
+	user, _ := UserID(c.sub) // readClaims refused the empty sub, the one UserID does
+	if c.nbf.IsZero() || !c.nbf.After(now) {
+		cache.put(token, user, c.exp.Add(a.leeway()))
 	}
 	return user, nil
+}
+
+// tokenProblem says why golang-jwt refused a token: its shape, its
+// algorithm or its signature.
+func tokenProblem(tok *jwt.Token, err error) string {
+	var alg algRefused
+	switch {
+	case errors.As(err, &alg):
+		return alg.Error()
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return "malformed: want a JWT, three base64url parts: a JSON header, a JSON object of claims and a signature"
+	case errors.Is(err, jwt.ErrTokenUnverifiable), tok != nil && tok.Method != nil && !slices.Contains(tokenAlgs, tok.Method.Alg()):
+		return "want alg " + strings.Join(tokenAlgs, " or ")
+	}
+	return "bad signature"
+}
+
+// tokenClaims are the claims of a buyer token, read and checked.
+type tokenClaims struct {
+	sub string
+	exp time.Time
+	nbf time.Time // zero when the token has none
+}
+
+// readClaims checks a verified token's claims at now, with leeway for
+// clock skew on exp and nbf: exp is required; exp, nbf and iat, when
+// given, are JSON numbers of seconds from 0 to maxTokenTime; sub is a
+// string that checkSub takes. problem says what is wrong, "" if nothing.
+func readClaims(m jwt.MapClaims, now time.Time, leeway time.Duration) (c tokenClaims, problem string) {
+	var hasExp bool
+	if c.exp, hasExp, problem = claimTime(m, "exp"); problem != "" {
+		return c, problem
+	}
+	if !hasExp {
+		return c, "it has no exp"
+	}
+	if c.nbf, _, problem = claimTime(m, "nbf"); problem != "" {
+		return c, problem
+	}
+	if _, _, problem = claimTime(m, "iat"); problem != "" {
+		return c, problem
+	}
+	sub, hasSub := m["sub"]
+	if !hasSub || sub == "" {
+		return c, "it has no sub"
+	}
+	if c.sub, hasSub = sub.(string); !hasSub {
+		return c, "sub: want a string, got " + claimKind(sub)
+	}
+	if problem := checkSub(c.sub); problem != "" {
+		return c, "sub: " + problem
+	}
+	if !now.Before(c.exp.Add(leeway)) {
+		return c, "it expired at " + c.exp.UTC().Format(time.RFC3339)
+	}
+	if now.Add(leeway).Before(c.nbf) {
+		return c, "it is not valid until " + c.nbf.UTC().Format(time.RFC3339) + " (nbf)"
+	}
+	return c, ""
+}
+
+// claimTime reads a time claim (RFC 7519 NumericDate: seconds since
+// 1970, fractions allowed); ok is false when the token has none.
+func claimTime(m jwt.MapClaims, name string) (t time.Time, ok bool, problem string) {
+	v, ok := m[name]
+	if !ok {
+		return t, false, ""
+	}
+	n, isNumber := v.(json.Number)
+	if !isNumber {
+		return t, true, fmt.Sprintf("%s: want a number of seconds since 1970, got %s", name, claimKind(v))
+	}
+	f, err := n.Float64()
+	if err != nil || f < 0 || f > maxTokenTime {
+		return t, true, fmt.Sprintf("%s: out of range: want seconds since 1970 from 0 to %d (the year 9999)", name, maxTokenTime)
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)), true, ""
+}
+
+// claimKind names the JSON type of a claim's value.
+func claimKind(v any) string {
+	switch v := v.(type) {
+	case json.Number:
+		return "a number"
+	case string:
+		return "a string"
+	case bool:
+		return strconv.FormatBool(v)
+	case nil:
+		return "null"
+	case []any:
+		return "a list"
+	}
+	return "an object"
+}
+
+// checkSub says what makes a sub unfit to name a buyer, "" if nothing.
+// Besides the empty sub, that is U+FFFD, which JSON decoding puts in
+// place of what is not text (bytes that are not UTF-8, a lone UTF-16
+// surrogate escape such as \ud800): "\ud800", "\udbff" and "\ufffd"
+// would all be one buyer. And control characters, which no identity
+// provider's ids hold and which would reach logs and pages as they are.
+func checkSub(sub string) string {
+	switch {
+	case sub == "":
+		return "empty: want a non-empty string"
+	case strings.ContainsRune(sub, utf8.RuneError):
+		return "holds U+FFFD, which stands for what is not text (a byte that is not UTF-8, a lone surrogate such as \\ud800): want text"
+	case strings.ContainsFunc(sub, unicode.IsControl):
+		return "holds a control character: want text without them"
+	}
+	return ""
 }
 
 func (a *AuthConfig) leeway() time.Duration {
@@ -131,8 +271,14 @@ func (a *AuthConfig) key(t *jwt.Token) (any, error) {
 			return a.Ed25519Key, nil
 		}
 	}
-	return nil, fmt.Errorf("%s tokens are not accepted here", t.Method.Alg())
+	return nil, algRefused(t.Method.Alg())
 }
+
+// algRefused is the refusal of a token signed with an algorithm this
+// gateway has no key for.
+type algRefused string
+
+func (a algRefused) Error() string { return string(a) + " tokens are not accepted here" }
 
 // admin checks the operators' token.
 func (a *AuthConfig) admin(header string) *apiError {

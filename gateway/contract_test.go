@@ -320,34 +320,80 @@ func TestRefusalsSayWhatWasWrong(t *testing.T) {
 		}
 	})
 
+	// Every decode error names the field as the client wrote it, with
+	// list positions, in the message and in details.field, and the JSON
+	// type it wants: never a Go name (programFields.name, an embedded
+	// struct), never a path without its positions (holders.id_number).
 	t.Run("wrong shapes", func(t *testing.T) {
 		s := s.on(t)
-		goType := regexp.MustCompile(`int32|int64|uint|float|\[\]|gateway\.|struct|map\[|bool\b`)
+		goType := regexp.MustCompile(`int32|int64|uint|float|\[\]|gateway\.|struct|map\[|bool\b|programFields|Go `)
+		layout := func(seats string) string {
+			return `{"layout":{"sections":[{"id":"A","rows":[{"id":"1","seats":` + seats + `}]}]}}`
+		}
 		for _, tc := range []struct {
-			path, body, says string
+			path, body, field, says string
 		}{
-			{"/v1/programs/show/holds", `{"count":"two"}`, "count: want an integer, got a string"},
-			{"/v1/programs/show/holds", `{"count":99999999999999999999}`, "count: 99999999999999999999 is out of range: want an integer"},
-			{"/v1/programs/show/holds", `{"count":1.5}`, "count: want an integer, got 1.5"},
-			{"/v1/programs/show/holds", `{"seats":"A/1/1"}`, "seats: want a list of strings, got a string"},
-			{"/v1/programs/show/holds", `{"seats":[1]}`, "seats: want a list of strings, got a number in it"},
-			{"/v1/programs/show/holds", `{"holders":{}}`, "holders: want a list of objects, got an object"},
-			{"/v1/programs/show/holds", `{"holders":[{"name":5}]}`, "holders.name: want a string, got a number"},
-			{"/v1/programs/show/holds", `{"together":1}`, "together: want true or false, got a number"},
-			{"/v1/programs/show/holds", `[]`, "the body: want an object, got a list"},
-			{"/v1/programs", `{"grid":{"rows":"3"}}`, "grid.rows: want an integer, got a string"},
-			{"/v1/programs", `{"categories":[{"price_cents":1e3}]}`, "categories.price_cents: want an integer, got 1e3"},
-			{"/v1/programs", `{"max_seats_per_hold":2147483648000000000000}`, "max_seats_per_hold: 2147483648000000000000 is out of range"},
-			{"/v1/programs/show/blocks", `{"seats":["A/1/1"],"from":"0"}`, "from: want an integer, got a string"},
+			{"/v1/programs/show/holds", `{"count":"two"}`, "count", "count: want an integer, got a string"},
+			{"/v1/programs/show/holds", `{"count":99999999999999999999}`, "count", "count: 99999999999999999999 is out of range: want an integer from 1 to 64"},
+			{"/v1/programs/show/holds", `{"count":1,"from":-99999999999999999999}`, "from", "from: -99999999999999999999 is out of range: want an integer from 0 to 63"},
+			{"/v1/programs/show/holds", `{"count":1,"expected_total_cents":99999999999999999999}`, "expected_total_cents",
+				"expected_total_cents: 99999999999999999999 is out of range: want an integer from 0 to 9223372036854775807"},
+			{"/v1/programs/show/holds", `{"count":1.5}`, "count", "count: want an integer, got 1.5"},
+			{"/v1/programs/show/holds", `{"count":true}`, "count", "count: want an integer, got true"},
+			{"/v1/programs/show/holds", `{"seats":"A/1/1"}`, "seats", "seats: want a list of strings, got a string"},
+			{"/v1/programs/show/holds", `{"seats":["A/1/1",5]}`, "seats[1]", "seats[1]: want a string, got a number"},
+			{"/v1/programs/show/holds", `{"seats":["A/1/1",{"x":1}]}`, "seats[1]", "seats[1]: want a string, got an object"},
+			{"/v1/programs/show/holds", `{"holders":{}}`, "holders", "holders: want a list of objects, got an object"},
+			{"/v1/programs/show/holds", `{"holders":[{"name":"a","id_number":"x"},{"name":"b","id_number":5}]}`, "holders[1].id_number",
+				"holders[1].id_number: want a string, got a number"},
+			{"/v1/programs/show/holds", `{"holders":[{"name":"a","id_number":"x"},{"nam":"b"}]}`, "holders[1].nam", `holders[1]: unknown field "nam"`},
+			{"/v1/programs/show/holds", `{"holders":[{"name":"a","ID_NUMBER":"x"}]}`, "holders[0].ID_NUMBER",
+				`holders[0]: unknown field "ID_NUMBER": names are exact, this one is "id_number"`},
+			{"/v1/programs/show/holds", `{"together":1}`, "together", "together: want true or false, got a number"},
+			{"/v1/programs/show/holds", `[]`, "", "the body: want an object, got a list"},
+			{"/v1/programs/show/holds", `"count"`, "", "the body: want an object, got a string"},
+			{"/v1/programs", `{"id":5}`, "id", "id: want a string, got a number"},
+			{"/v1/programs", `{"name":5}`, "name", "name: want a string, got a number"},
+			{"/v1/programs", `{"stops":["a",1]}`, "stops[1]", "stops[1]: want a string, got a number"},
+			{"/v1/programs", `{"categories":[{"id":"a"},{"price_cents":"x"}]}`, "categories[1].price_cents", "categories[1].price_cents: want an integer, got a string"},
+			{"/v1/programs", `{"categories":[{"price_cents":1e3}]}`, "categories[0].price_cents", "categories[0].price_cents: want an integer, got 1e3"},
+			{"/v1/programs", `{"categories":[{"id":"a","foo":1}]}`, "categories[0].foo", `categories[0]: unknown field "foo"`},
+			{"/v1/programs", `{"max_seats_per_hold":2147483648000000000000}`, "max_seats_per_hold",
+				"max_seats_per_hold: 2147483648000000000000 is out of range: want an integer from 0 to 64"},
+			{"/v1/programs", `{"hold_ttl_seconds":-99999999999999999999}`, "hold_ttl_seconds",
+				"hold_ttl_seconds: -99999999999999999999 is out of range: want 0, or an integer from 10 to 86400"},
+			{"/v1/programs", `{"grid":{"rows":"3"}}`, "grid.rows", "grid.rows: want an integer, got a string"},
+			{"/v1/programs", `{"grid":{"rows":3,"foo":1}}`, "grid.foo", `grid: unknown field "foo"`},
+			{"/v1/programs", `{"grid":{"categories":[{"id":"a","rows":[1,"x"]}]}}`, "grid.categories[0].rows[1]", "grid.categories[0].rows[1]: want an integer, got a string"},
+			{"/v1/programs", `{"grid":{"categories":[{"id":"a","rows":[1,1e99]}]}}`, "grid.categories[0].rows[1]", "grid.categories[0].rows[1]: want an integer, got 1e99"},
+			{"/v1/programs", `{"grid":{"categories":[{"id":"a","rows":[99999999999999999999]}]}}`, "grid.categories[0].rows[0]",
+				"grid.categories[0].rows[0]: 99999999999999999999 is out of range: want an integer from 1 to 262144"},
+			{"/v1/programs", layout(`[{"col":1,"category":"a"},{"col":"x"}]`), "layout.sections[0].rows[0].seats[1].col",
+				"layout.sections[0].rows[0].seats[1].col: want an integer, got a string"},
+			{"/v1/programs", layout(`[{"col":1,"x":1}]`), "layout.sections[0].rows[0].seats[0].x", `layout.sections[0].rows[0].seats[0]: unknown field "x"`},
+			{"/v1/programs", layout(`[{"col":1,"accessible":null}]`), "layout.sections[0].rows[0].seats[0].accessible",
+				"layout.sections[0].rows[0].seats[0].accessible: null is not a value"},
+			{"/v1/programs", `{"layout":{"sections":[{"rows":[{"rank":99999999999999999999}]}]}}`, "layout.sections[0].rows[0].rank",
+				"layout.sections[0].rows[0].rank: 99999999999999999999 is out of range: want an integer from -2147483648 to 2147483647"},
+			{"/v1/programs/show/blocks", `{"seats":["A/1/1"],"from":"0"}`, "from", "from: want an integer, got a string"},
+			{"/v1/programs/show/blocks", `{"seats":["A/1/1",2]}`, "seats[1]", "seats[1]: want a string, got a number"},
+			{"/v1/dev/tokens", `{"sub":42}`, "sub", "sub: want a string, got a number"},
 		} {
 			token := s.token(33)
 			if !strings.Contains(tc.path, "holds") {
 				token = adminToken
 			}
 			r := s.do("POST", tc.path, token, tc.body, nil)
-			s.refused(r, 400, "INVALID_JSON", nil, tc.says)
+			want := map[string]any{"field": tc.field}
+			if tc.field == "" {
+				want = nil
+			}
+			s.refused(r, 400, "INVALID_JSON", want, tc.says)
 			if goType.Match(r.body) {
 				t.Errorf("POST %s %s = %s: names a Go type", tc.path, tc.body, r.body)
+			}
+			if e, _ := r.json(t)["error"].(map[string]any); tc.field == "" && len(e["details"].(map[string]any)) != 0 {
+				t.Errorf("POST %s %s = %s: details for the body as a whole", tc.path, tc.body, r.body)
 			}
 		}
 	})

@@ -19,6 +19,7 @@ import (
 	"github.com/cloudwego/hertz/pkg/app"
 	"github.com/cloudwego/hertz/pkg/app/server"
 	"github.com/cloudwego/hertz/pkg/common/adaptor"
+	"github.com/cloudwego/hertz/pkg/route/param"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -189,8 +190,13 @@ func (g *Gateway) Start(ln net.Listener) {
 	// the margin the handlers answer 413 in the contract's error shape.
 	// Routes match the path as sent, so that an escaped slash stays inside
 	// its segment: /v1/programs/a%2Fholds names the program "a/holds"
-	// (there is none), not the holds route.
+	// (there is none), not the holds route. Nor does Hertz redirect a
+	// path to another with or without its trailing slash, or cleaned of
+	// "//" or of case: those redirects left without the security headers
+	// and outside the description, and a path that is not a route's is a
+	// 404 in the error shape like any other.
 	g.hz = server.New(server.WithListener(ln), server.WithMaxRequestBodySize(g.cfg.MaxBodyBytes+smallBody), server.WithUseRawPath(true),
+		server.WithRedirectTrailingSlash(false), server.WithRedirectFixedPath(false), server.WithRemoveExtraSlash(false),
 		server.WithReadTimeout(30*time.Second), server.WithWriteTimeout(30*time.Second), server.WithIdleTimeout(2*time.Minute),
 		server.WithExitWaitTime(2*time.Second), server.WithDisablePrintRoute(true), server.WithHandleMethodNotAllowed(true))
 	g.routes(g.hz)
@@ -229,15 +235,27 @@ type handlerFunc func(ctx context.Context, c *app.RequestContext, user int64) *a
 // without the body (Hertz sends HEAD only to routes made for it, and
 // drops the body of their answers).
 func (g *Gateway) routes(h *server.Hertz) {
-	h.Use(securityHeaders)
+	h.Use(securityHeaders, hertzRefusal)
 	handle := func(method, path string, fn app.HandlerFunc) {
 		h.Handle(method, path, fn)
 		if method == http.MethodGet {
 			h.Handle(http.MethodHead, path, fn)
 		}
 	}
+	noRoute := g.wrap("no_route", public, func(context.Context, *app.RequestContext, int64) *apiError {
+		return errorf(http.StatusNotFound, "NOT_FOUND", "no such route")
+	})
 	r := func(method, path, name string, who access, fn handlerFunc) {
-		handle(method, path, g.wrap(name, who, fn))
+		serve := g.wrap(name, who, fn)
+		handle(method, path, func(ctx context.Context, c *app.RequestContext) {
+			// Hertz matches an empty segment to a path parameter
+			// (/v1/programs//holds), but no id is empty: no route.
+			if slices.ContainsFunc(c.Params, func(p param.Param) bool { return p.Value == "" }) {
+				noRoute(ctx, c)
+				return
+			}
+			serve(ctx, c)
+		})
 	}
 	r("POST", "/v1/programs", "create_program", admin, g.createProgram)
 	r("GET", "/v1/programs/:id", "get_program", public, g.getProgram)
@@ -270,15 +288,39 @@ func (g *Gateway) routes(h *server.Hertz) {
 	handle("GET", "/metrics", adaptor.HertzHandler(promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{})))
 	handle("GET", "/healthz", func(ctx context.Context, c *app.RequestContext) { c.String(http.StatusOK, "ok\n") })
 	r("GET", "/readyz", "readyz", public, g.ready)
-	h.NoRoute(g.wrap("no_route", public, func(context.Context, *app.RequestContext, int64) *apiError {
-		return errorf(http.StatusNotFound, "NOT_FOUND", "no such route")
-	}))
+	h.NoRoute(noRoute)
 	g.allow = newAllowTable(h.Routes())
+	// Hertz calls a path with routes under other methods a method not
+	// allowed even where those routes' parameters would be empty, which
+	// they never are: a path no route takes is a 404, and a 405 always
+	// names the methods in Allow.
 	h.NoMethod(g.wrap("no_method", public, func(_ context.Context, c *app.RequestContext, _ int64) *apiError {
 		allow := g.allow.allow(string(c.Request.URI().PathOriginal()))
+		if allow == "" {
+			return errorf(http.StatusNotFound, "NOT_FOUND", "no such route")
+		}
 		c.Header("Allow", allow)
 		return errorf(http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "the route takes "+allow)
 	}))
+}
+
+// hertzRefusal answers in the error shape the requests Hertz refuses
+// after reading them but before routing, running only the global
+// middleware: an HTTP/1.1 request without Host, a request target that
+// is not a path. Hertz gives them a text/plain 400 unless a handler
+// wrote a body; a route's own 400s always have one. (What Hertz refuses
+// while reading a request, before any handler, it answers itself, in
+// text/plain: docs/gateway.md, "What Hertz answers itself".)
+func hertzRefusal(ctx context.Context, c *app.RequestContext) {
+	c.Next(ctx)
+	if c.Response.StatusCode() != http.StatusBadRequest || len(c.Response.Body()) != 0 {
+		return
+	}
+	msg := "the request target must be a path, starting with /"
+	if len(c.Request.Host()) == 0 {
+		msg = "an HTTP/1.1 request needs a Host header"
+	}
+	writeJSON(c, http.StatusBadRequest, map[string]any{"error": map[string]any{"code": "BAD_REQUEST", "message": msg, "details": map[string]any{}}})
 }
 
 // wrap adds what every route shares: admission (the in-flight bound,
@@ -716,16 +758,18 @@ func (g *Gateway) devToken(_ context.Context, c *app.RequestContext, _ int64) *a
 	if aerr := decodeJSON(b, &in); aerr != nil {
 		return aerr
 	}
-	sub := in.Sub
-	if sub == "" {
-		sub = in.UserID
+	sub, field := in.Sub, "sub"
+	if sub == "" && in.UserID != "" {
+		sub, field = in.UserID, "user_id"
 	} else if in.UserID != "" && in.UserID != sub {
 		return invalid("INVALID_ARGUMENT", "user_id", "give sub, or user_id (its older name), not both")
 	}
-	user, ok := UserID(sub)
-	if !ok {
-		return invalid("INVALID_ARGUMENT", "sub", "want a non-empty string")
+	// A sub buyer tokens could not carry is refused here too, so that
+	// the endpoint never mints a token the gateway would refuse.
+	if problem := checkSub(sub); problem != "" {
+		return invalid("INVALID_ARGUMENT", field, "%s", problem)
 	}
+	user, _ := UserID(sub) // checkSub refused the empty sub, the one UserID does
 	now := g.cfg.Clock()
 	token, err := MintHS256(g.cfg.Auth.HS256Secret, sub, now, 24*time.Hour)
 	if err != nil {

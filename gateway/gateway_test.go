@@ -5,11 +5,13 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -405,6 +407,87 @@ func TestAuth(t *testing.T) {
 	s.want(d, 201, "")
 	s.want(s.do("POST", path, d.json(t)["token"].(string), body, nil), 201, "")
 	s.want(s.do("POST", "/v1/dev/tokens", "", map[string]any{"user_id": ""}, nil), 422, "INVALID_ARGUMENT")
+}
+
+// signed signs a token with the test secret over claims given as raw
+// JSON, as an identity provider (or an attacker holding a buyer's
+// token's secret) could write them, and over a header of alg.
+func signed(t *testing.T, alg, claims string) string {
+	t.Helper()
+	enc := base64.RawURLEncoding.EncodeToString
+	input := enc([]byte(`{"alg":"`+alg+`","typ":"JWT"}`)) + "." + enc([]byte(claims))
+	sig, err := jwt.SigningMethodHS256.Sign(input, testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return input + "." + enc(sig)
+}
+
+// TestTokenRefusals: every refused buyer token is a 401 whose message
+// says, in the API's words, what was wrong; time claims past any real
+// date are refused, not wrapped; and a sub that is not text names no
+// buyer, in a token or at the dev-token endpoint.
+func TestTokenRefusals(t *testing.T) {
+	s := startSystem(t)
+	s.arena("show")
+	path, body := "/v1/programs/show/holds", `{"count":1}`
+	exp := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
+	wrongKey, _ := MintHS256([]byte("another-secret-another-secret-xyz"), "7", time.Now(), time.Hour)
+	goNames := regexp.MustCompile(`Go |json\.|NumericData|NumericDate|RegisteredClaims|struct|unmarshal|could not|keyfunc|signing method|of type`)
+	for _, tc := range []struct{ token, says string }{
+		{signed(t, "HS256", `{"sub":"7","exp":`+exp+`,"nbf":1e19}`), "nbf: out of range: want seconds since 1970 from 0 to 253402300799"},
+		{signed(t, "HS256", `{"sub":"7","exp":`+exp+`,"nbf":9.3e18}`), "nbf: out of range"},
+		{signed(t, "HS256", `{"sub":"7","exp":`+exp+`,"nbf":1e30}`), "nbf: out of range"},
+		{signed(t, "HS256", `{"sub":"7","exp":1e30}`), "exp: out of range"},
+		{signed(t, "HS256", `{"sub":"7","exp":-1}`), "exp: out of range"},
+		{signed(t, "HS256", `{"sub":"7","exp":`+exp+`,"iat":1e19}`), "iat: out of range"},
+		{signed(t, "HS256", `{"sub":"7","exp":`+exp+`,"iat":true}`), "iat: want a number of seconds since 1970, got true"},
+		{signed(t, "HS256", `{"sub":"7","exp":`+exp+`,"nbf":"x"}`), "nbf: want a number of seconds since 1970, got a string"},
+		{signed(t, "HS256", `{"sub":"7","exp":"`+exp+`"}`), "exp: want a number of seconds since 1970, got a string"},
+		{signed(t, "HS256", `{"sub":"7","exp":null}`), "exp: want a number of seconds since 1970, got null"},
+		{signed(t, "HS256", `{"sub":42,"exp":`+exp+`}`), "sub: want a string, got a number"},
+		{signed(t, "HS256", `{"sub":["7"],"exp":`+exp+`}`), "sub: want a string, got a list"},
+		{signed(t, "HS256", `{"sub":"\ud800","exp":`+exp+`}`), "sub: holds U+FFFD"},
+		{signed(t, "HS256", `{"sub":"\udbff","exp":`+exp+`}`), "sub: holds U+FFFD"},
+		{signed(t, "HS256", `{"sub":"\ufffd","exp":`+exp+`}`), "sub: holds U+FFFD"},
+		{signed(t, "HS256", "{\"sub\":\"a\xffb\",\"exp\":"+exp+"}"), "sub: holds U+FFFD"},
+		{signed(t, "HS256", `{"sub":"a\u0000b","exp":`+exp+`}`), "sub: holds a control character"},
+		{signed(t, "HS256", `{"sub":"a\u0085","exp":`+exp+`}`), "sub: holds a control character"},
+		{signed(t, "HS256", `{"sub":"","exp":`+exp+`}`), "it has no sub"},
+		{signed(t, "HS256", `{"exp":`+exp+`}`), "it has no sub"},
+		{signed(t, "HS256", `{"sub":"7"}`), "it has no exp"},
+		{signed(t, "HS256", `{"sub":"7","exp":1000}`), "it expired at 1970-01-01T00:16:40Z"},
+		{signed(t, "HS256", `{"sub":"7","exp":`+exp+`,"nbf":253402300799}`), "it is not valid until 9999-12-31T23:59:59Z (nbf)"},
+		{signed(t, "HS256", `["7"]`), "malformed"},
+		{signed(t, "HS256", `{"sub":"7"`), "malformed"},
+		{"not-a-jwt", "malformed"},
+		{"a.b.c", "malformed"},
+		{signed(t, "none", `{"sub":"7","exp":`+exp+`}`), "want alg HS256 or EdDSA"},
+		{signed(t, "RS256", `{"sub":"7","exp":`+exp+`}`), "want alg HS256 or EdDSA"},
+		{signed(t, "XYZ", `{"sub":"7","exp":`+exp+`}`), "want alg HS256 or EdDSA"},
+		{wrongKey, "bad signature"},
+	} {
+		r := s.do("POST", path, tc.token, body, nil)
+		s.refused(r, 401, "UNAUTHENTICATED", nil, "token refused: "+tc.says)
+		if goNames.Match(r.body) {
+			t.Errorf("token %s: %s names Go's or golang-jwt's internals", tc.token, r.body)
+		}
+	}
+	// Time claims within range are taken, fractions too (RFC 7519
+	// NumericDate).
+	for _, claims := range []string{`{"sub":"7","exp":` + exp + `.5,"nbf":0,"iat":0}`, `{"sub":"7","exp":253402300799,"iat":1.5e9}`} {
+		s.want(s.do("POST", path, signed(t, "HS256", claims), body, nil), 201, "")
+	}
+	// The dev endpoint mints no token the gateway would refuse.
+	for _, tc := range []struct{ body, field, says string }{
+		{`{"sub":"\ud800"}`, "sub", "sub: holds U+FFFD"},
+		{`{"sub":"\ufffd"}`, "sub", "sub: holds U+FFFD"},
+		{`{"user_id":"\udbff"}`, "user_id", "user_id: holds U+FFFD"},
+		{`{"sub":"bell\u0007"}`, "sub", "sub: holds a control character"},
+		{`{"sub":""}`, "sub", "sub: empty"},
+	} {
+		s.refused(s.do("POST", "/v1/dev/tokens", "", tc.body, nil), 422, "INVALID_ARGUMENT", map[string]any{"field": tc.field}, tc.says)
+	}
 }
 
 func TestBadInput(t *testing.T) {

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -306,6 +308,9 @@ func tour(s *testSystem) {
 	for _, what := range []string{"availability", "seats"} {
 		r := s.do("GET", "/v1/programs/show/"+what, "", nil, nil)
 		s.do("GET", "/v1/programs/show/"+what, "", nil, map[string]string{"If-None-Match": r.header.Get("ETag")})
+		s.do("GET", "/v1/programs/show/"+what, "", nil, map[string]string{"If-Match": r.header.Get("ETag")})
+		s.do("GET", "/v1/programs/show/"+what, "", nil, map[string]string{"If-Match": `"nope"`})
+		s.do("HEAD", "/v1/programs/show/"+what, "", nil, map[string]string{"If-Match": `W/` + r.header.Get("ETag")})
 		s.do("HEAD", "/v1/programs/show/"+what, "", nil, nil)
 		s.do("GET", "/v1/programs/show/"+what+"?consistent=true", "", nil, nil)
 		s.do("GET", "/v1/programs/show/"+what+"?from=2", "", nil, nil)
@@ -362,8 +367,68 @@ func tour(s *testSystem) {
 	s.do("POST", "/v1/dev/tokens", "", `{"sub":"auth0|5"}`, nil)
 	s.do("POST", "/v1/dev/tokens", "", `{"user_id":5}`, nil)
 	s.do("POST", "/v1/dev/tokens", "", `{"sub":"a","user_id":"b"}`, nil)
+	s.do("POST", "/v1/dev/tokens", "", `{"sub":"\ud800"}`, nil)
 	s.do("POST", "/v1/dev/tokens", "", `{"sub":"a"}`, map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
 	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/openapi.yaml", "/", "/seatmap.js", "/seatmap.css"} {
 		s.do("GET", p, "", nil, nil)
+	}
+}
+
+// TestRequestRangesMatchOpenAPI holds the request types to the
+// description: every field the decoder takes is described and every
+// field described is taken, and each integer's range tag, which the
+// decoder names for a number past 64 bits, is the range openapi.yaml
+// gives it (its minimum and maximum, the alternatives of an anyOf, or
+// the bounds of its format).
+func TestRequestRangesMatchOpenAPI(t *testing.T) {
+	doc, _ := loadOpenAPI(t)
+	for schema, v := range map[string]any{"HoldRequest": holdIn{}, "BlockRequest": blockIn{}, "ProgramCreate": programIn{}} {
+		checkRanges(t, schema, reflect.TypeOf(v), "", doc.Components.Schemas[schema].Value)
+	}
+}
+
+func checkRanges(t *testing.T, path string, typ reflect.Type, tag string, s *openapi3.Schema) {
+	t.Helper()
+	typ = deref(typ)
+	switch {
+	case s.Type.Is(openapi3.TypeObject):
+		names := map[string]bool{}
+		for _, name := range jsonNames(typ) {
+			names[name] = true
+			if s.Properties[name] == nil {
+				t.Errorf("%s.%s is decoded but not described", path, name)
+			}
+		}
+		for name, prop := range s.Properties {
+			f, ok := jsonField(typ, name)
+			if !ok {
+				t.Errorf("%s.%s is described but not decoded", path, name)
+				continue
+			}
+			checkRanges(t, path+"."+name, f.Type, f.Tag.Get("range"), prop.Value)
+		}
+	case s.Type.Is(openapi3.TypeArray):
+		checkRanges(t, path+"[]", typ.Elem(), tag, s.Items.Value)
+	case s.Type.Is(openapi3.TypeInteger):
+		bound := func(v *float64, def int64) int64 {
+			if v == nil {
+				return def
+			}
+			return int64(*v)
+		}
+		lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
+		if s.Format == "int32" {
+			lo, hi = math.MinInt32, math.MaxInt32
+		}
+		var want []intRange
+		for _, alt := range s.AnyOf {
+			want = append(want, intRange{bound(alt.Value.Min, lo), bound(alt.Value.Max, hi)})
+		}
+		if len(want) == 0 {
+			want = []intRange{{bound(s.Min, lo), bound(s.Max, hi)}}
+		}
+		if got := parseRanges(tag); !slices.Equal(got, want) {
+			t.Errorf("%s: range tag %q is %v; openapi.yaml says %v", path, tag, got, want)
+		}
 	}
 }

@@ -141,23 +141,22 @@ func etagOf(version string) string { return `"` + version + `"` }
 // consistent read goes to seatd through the group's leader and is never
 // served from, nor kept in, the cache; any other is served through the
 // cache. The version of the answer is the body's "version" and its
-// ETag; If-None-Match naming it gets 304. fetch reads seatd and returns
-// the version and a render of the body for it.
+// ETag, which the preconditions are evaluated against once the read has
+// succeeded (a failed read answers its error whatever they say), in RFC
+// 9110 section 13.2.2's order: If-Match not naming it gets 412,
+// If-None-Match naming it 304. fetch reads seatd and returns the version
+// and a render of the body for it.
 func (g *Gateway) versioned(c *app.RequestContext, k cacheKey, consistent bool,
 	fetch func(consistent bool) (string, func() []byte, *apiError)) *apiError {
-	inm := c.Request.Header.GetAll("If-None-Match")
 	var body []byte
+	var render func() []byte
 	var version, served string
-	var notModified bool
 	if consistent {
-		v, render, aerr := fetch(true)
-		if aerr != nil {
+		var aerr *apiError
+		if version, render, aerr = fetch(true); aerr != nil {
 			return aerr
 		}
-		version, served = v, servedDirect
-		if notModified = noneMatch(inm, etagOf(v)); !notModified {
-			body = render()
-		}
+		served = servedDirect
 	} else {
 		var aerr *apiError
 		body, version, served, aerr = g.cache.answer(k, g.cfg.Clock(), g.cfg.SeatMapMaxAge, func() (string, func() []byte, *apiError) {
@@ -166,14 +165,21 @@ func (g *Gateway) versioned(c *app.RequestContext, k cacheKey, consistent bool,
 		if aerr != nil {
 			return aerr
 		}
-		notModified = noneMatch(inm, etagOf(version))
 	}
 	g.metrics.answers.WithLabelValues(k.kind, served).Inc()
-	c.Header("ETag", etagOf(version))
+	etag := etagOf(version)
+	c.Header("ETag", etag)
 	c.Header("Cache-Control", "no-cache")
-	if notModified {
+	if !ifMatch(c.Request.Header.GetAll("If-Match"), etag) {
+		return invalid("PRECONDITION_FAILED", "If-Match", "the current version's ETag is %s, which the field does not name (compared strongly: a W/ tag never matches)", etag).
+			status(http.StatusPreconditionFailed)
+	}
+	if noneMatch(c.Request.Header.GetAll("If-None-Match"), etag) {
 		c.SetStatusCode(http.StatusNotModified)
 		return nil
+	}
+	if render != nil {
+		body = render()
 	}
 	c.Data(http.StatusOK, "application/json; charset=utf-8", body)
 	return nil

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -93,6 +95,8 @@ func TestIfNoneMatch(t *testing.T) {
 		{[]string{`"a b", ` + etag}, 200},                   // malformed: a space in a tag
 		{[]string{"*", etag}, 200},                          // malformed: two fields make "*, tag"
 		{[]string{`W/"nope"`, `"also-nope"`, `W/"x"`}, 200}, // no match
+		{[]string{"W/"}, 200},                               // malformed: W/ without a tag (it crashed the gateway)
+		{[]string{etag + ", W/"}, 200},                      //
 	} {
 		req, _ := http.NewRequest("GET", s.url+path, nil)
 		for _, f := range tc.fields {
@@ -109,6 +113,85 @@ func TestIfNoneMatch(t *testing.T) {
 	}
 	// A failed read ignores the condition: the error is the answer.
 	s.want(s.do("GET", "/v1/programs/none/availability", "", nil, map[string]string{"If-None-Match": "*"}), 404, "NOT_FOUND")
+}
+
+// TestIfMatch: If-Match on the versioned reads, RFC 9110 section
+// 13.1.1 over HTTP. The read is answered only if the field is "*" or
+// names the current version under strong comparison; otherwise 412
+// PRECONDITION_FAILED with the current ETag. It is evaluated before
+// If-None-Match, and only once the read has succeeded. Routes without
+// an ETag do not evaluate it.
+func TestIfMatch(t *testing.T) {
+	s := startSystem(t)
+	s.arena("show")
+	for _, path := range []string{"/v1/programs/show/availability", "/v1/programs/show/seats?format=compact",
+		"/v1/programs/show/seats?consistent=true", "/v1/programs/show/availability?consistent=true"} {
+		etag := s.do("GET", path, "", nil, nil).header.Get("ETag")
+		opaque := strings.Trim(etag, `"`)
+		for _, tc := range []struct {
+			fields []string
+			want   int
+		}{
+			{[]string{etag}, 200},
+			{[]string{"*"}, 200},
+			{[]string{`"nope", ` + etag}, 200},           // a list
+			{[]string{`"nope"`, etag}, 200},              // two fields are one list
+			{[]string{`, W/"x" ,` + etag + `,`}, 200},    // empty elements, a weak tag beside
+			{[]string{"W/" + etag}, 412},                 // strong comparison: a weak tag never matches
+			{[]string{`"nope"`}, 412},                    // another version
+			{[]string{`"` + opaque + `0"`}, 412},         // a tag that only starts alike
+			{[]string{`""`}, 412},                        // the empty tag
+			{[]string{opaque}, 412},                      // malformed: unquoted
+			{[]string{etag + ", *"}, 412},                // malformed: * in a list
+			{[]string{"*", etag}, 412},                   // malformed: two fields make "*, tag"
+			{[]string{etag + " " + etag}, 412},           // malformed: no comma
+			{[]string{"W/"}, 412},                        // malformed: W/ without a tag
+			{[]string{"w/" + etag}, 412},                 // malformed: W is upper case
+			{[]string{`"` + opaque + `", garbage`}, 412}, // malformed after a match
+			{[]string{"   "}, 412},                       // an empty list names nothing
+		} {
+			for _, method := range []string{"GET", "HEAD"} {
+				req, _ := http.NewRequest(method, s.url+path, nil)
+				for _, f := range tc.fields {
+					req.Header.Add("If-Match", f)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				ok := resp.StatusCode == tc.want && resp.Header.Get("ETag") == etag
+				if tc.want == 412 && method == "GET" {
+					r := reply{resp.StatusCode, resp.Header, body}
+					e, _ := r.json(t)["error"].(map[string]any)
+					ok = ok && e["code"] == "PRECONDITION_FAILED" && fmt.Sprint(e["details"]) == "map[field:If-Match]" &&
+						strings.Contains(e["message"].(string), "If-Match: the current version's ETag is "+etag)
+				}
+				if !ok {
+					t.Errorf("%s %s If-Match %q = %d ETag %q %s; want %d ETag %s", method, path, tc.fields, resp.StatusCode, resp.Header.Get("ETag"), body, tc.want, etag)
+				}
+			}
+		}
+		// If-Match first (section 13.2.2): a failed one is 412 even where
+		// If-None-Match would give 304; a passed one leaves If-None-Match
+		// to answer.
+		s.want(s.do("GET", path, "", nil, map[string]string{"If-Match": `"nope"`, "If-None-Match": etag}), 412, "PRECONDITION_FAILED")
+		s.want(s.do("GET", path, "", nil, map[string]string{"If-Match": etag, "If-None-Match": etag}), 304, "")
+		s.want(s.do("GET", path, "", nil, map[string]string{"If-Match": "*", "If-None-Match": `"nope"`}), 200, "")
+	}
+	// After a change, the old ETag no longer matches.
+	old := s.do("GET", "/v1/programs/show/seats", "", nil, nil).header.Get("ETag")
+	s.want(s.do("POST", "/v1/programs/show/holds", s.token(1), map[string]any{"count": 1}, nil), 201, "")
+	r := s.do("GET", "/v1/programs/show/seats?consistent=true", "", nil, map[string]string{"If-Match": old})
+	if r.status != 412 || r.header.Get("ETag") == old || r.header.Get("ETag") == "" {
+		t.Errorf("If-Match with the ETag from before a hold = %d ETag %q (was %q); want 412 with the new ETag", r.status, r.header.Get("ETag"), old)
+	}
+	// A failed read answers its error whatever the field says; routes
+	// without an ETag do not evaluate it.
+	s.want(s.do("GET", "/v1/programs/none/availability", "", nil, map[string]string{"If-Match": `"nope"`}), 404, "NOT_FOUND")
+	s.want(s.do("GET", "/v1/programs/show/seats?from=9", "", nil, map[string]string{"If-Match": `"nope"`}), 422, "INVALID_ARGUMENT")
+	s.want(s.do("GET", "/v1/programs/show", "", nil, map[string]string{"If-Match": `"nope"`}), 200, "")
 }
 
 // TestMethodNotAllowed: a 405 carries Allow with the route's methods; a

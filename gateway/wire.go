@@ -1,20 +1,14 @@
 package gateway
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
-	"reflect"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"seatd/inventory"
@@ -27,16 +21,19 @@ import (
 // Every number of a request is read as an int64, the widest a JSON
 // integer may be here, and range-checked before any narrowing or
 // arithmetic: reading into an int32 would refuse 2^31 naming a Go type,
-// and narrowing it later would wrap it.
+// and narrowing it later would wrap it. An integer field's range tag is
+// the values openapi.yaml gives it (lo..hi, alternatives joined by |):
+// the decoder names it for a number past 64 bits, which no check after
+// decoding can see (TestRequestRangesMatchOpenAPI holds the two alike).
 
 type categoryJSON struct {
 	ID         string `json:"id"`
 	Name       string `json:"name"`
-	PriceCents int64  `json:"price_cents"`
+	PriceCents int64  `json:"price_cents" range:"0..100000000"`
 }
 
 type seatJSON struct {
-	Col        int64  `json:"col"`
+	Col        int64  `json:"col" range:"0..65535"`
 	Label      string `json:"label,omitempty"`
 	Category   string `json:"category"`
 	Accessible bool   `json:"accessible,omitempty"`
@@ -45,7 +42,7 @@ type seatJSON struct {
 
 type rowJSON struct {
 	ID    string     `json:"id"`
-	Rank  int64      `json:"rank"`
+	Rank  int64      `json:"rank" range:"-2147483648..2147483647"`
 	Seats []seatJSON `json:"seats"`
 }
 
@@ -60,12 +57,12 @@ type layoutJSON struct {
 }
 
 type gridJSON struct {
-	Sections   int64 `json:"sections"`
-	Rows       int64 `json:"rows"`
-	Cols       int64 `json:"cols"`
+	Sections   int64 `json:"sections" range:"1..4096"`
+	Rows       int64 `json:"rows" range:"1..262144"`
+	Cols       int64 `json:"cols" range:"1..1024"`
 	Categories []struct {
 		ID   string  `json:"id"`
-		Rows []int64 `json:"rows"` // first and last row, 1-based
+		Rows []int64 `json:"rows" range:"1..262144"` // first and last row, 1-based
 	} `json:"categories"`
 }
 
@@ -76,9 +73,9 @@ type programFields struct {
 	Name            string         `json:"name"`
 	Stops           []string       `json:"stops"`
 	Categories      []categoryJSON `json:"categories"`
-	HoldTTLSeconds  int64          `json:"hold_ttl_seconds"`
-	MaxSeatsPerHold int64          `json:"max_seats_per_hold"`
-	MaxSeatsPerUser int64          `json:"max_seats_per_user"`
+	HoldTTLSeconds  int64          `json:"hold_ttl_seconds" range:"0|10..86400"`
+	MaxSeatsPerHold int64          `json:"max_seats_per_hold" range:"0..64"`
+	MaxSeatsPerUser int64          `json:"max_seats_per_user" range:"0..65536"`
 	RealName        bool           `json:"real_name"`
 	RefundResells   bool           `json:"refund_resells"`
 }
@@ -319,14 +316,14 @@ func (h holderJSON) idType() string {
 // holdIn is a hold request; absent fields take the contract's defaults.
 type holdIn struct {
 	Category           string       `json:"category"`
-	Count              *int64       `json:"count"`
+	Count              *int64       `json:"count" range:"1..64"`
 	Together           *bool        `json:"together"`
 	Accessible         bool         `json:"accessible"`
-	From               *int64       `json:"from"`
-	To                 *int64       `json:"to"`
+	From               *int64       `json:"from" range:"0..63"`
+	To                 *int64       `json:"to" range:"1..64"`
 	Seats              []string     `json:"seats"`
 	Holders            []holderJSON `json:"holders"`
-	ExpectedTotalCents *int64       `json:"expected_total_cents"`
+	ExpectedTotalCents *int64       `json:"expected_total_cents" range:"0..9223372036854775807"`
 }
 
 // count is the count asked for, 0 when left out.
@@ -459,245 +456,7 @@ func exactTime(unixNs int64) string {
 
 type blockIn struct {
 	Seats   []string `json:"seats"`
-	From    *int64   `json:"from"`
-	To      *int64   `json:"to"`
+	From    *int64   `json:"from" range:"0..63"`
+	To      *int64   `json:"to" range:"1..64"`
 	Unblock bool     `json:"unblock"`
-}
-
-// decodeJSON reads a request body into v, refusing unknown fields and
-// trailing data, and says which field is wrong in the client's terms:
-// the JSON name and the JSON type it wants, never a Go type. It then
-// refuses what encoding/json lets through but openapi.yaml does not: a
-// field name in another case than its own ("COUNT" for "count"), and
-// null, which encoding/json reads as the field left out.
-func decodeJSON(body []byte, v any) *apiError {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return errorf(http.StatusBadRequest, "INVALID_JSON", "the body is empty; want a JSON object")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("data after the JSON object")
-	}
-	if err == nil {
-		return exactJSON(body, reflect.TypeOf(v))
-	}
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	msg := err.Error()
-	e := errorf(http.StatusBadRequest, "INVALID_JSON", "")
-	switch {
-	case errors.As(err, &syntax):
-		msg = fmt.Sprintf("malformed JSON at byte %d: %v", syntax.Offset, err)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		msg = "malformed JSON: it ends too soon"
-	case errors.As(err, &typ):
-		field := typ.Field
-		if field == "" {
-			field = "the body"
-		} else {
-			e.Details = map[string]any{"field": field}
-		}
-		msg = field + ": " + wrongType(reflect.TypeOf(v), typ)
-	case strings.HasPrefix(msg, "json: unknown field "):
-		msg = "unknown field " + strings.TrimPrefix(msg, "json: unknown field ")
-	}
-	e.Message = msg
-	return e
-}
-
-// exactJSON walks a body that decoded into a value of type root and
-// refuses the first null and the first field name that is not spelled
-// exactly as its field's JSON name, naming where it is
-// ("holders[1].id_type").
-func exactJSON(body []byte, root reflect.Type) *apiError {
-	// frame is an object or list being read: the type of its values and
-	// where it is.
-	type frame struct {
-		t      reflect.Type
-		object bool
-		path   string
-		named  bool // the object's next token is a value, of the field key
-		key    string
-		n      int // the list's items so far
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	var stack []*frame
-	// next returns the type and path of the value that comes next.
-	next := func() (reflect.Type, string) {
-		if len(stack) == 0 {
-			return root, ""
-		}
-		f := stack[len(stack)-1]
-		if f.object {
-			f.named = false
-			path := f.key
-			if f.path != "" {
-				path = f.path + "." + f.key
-			}
-			switch {
-			case f.t == nil:
-				return nil, path
-			case f.t.Kind() == reflect.Map:
-				return f.t.Elem(), path
-			}
-			sf, _ := jsonField(f.t, f.key)
-			return sf.Type, path
-		}
-		f.n++
-		path := fmt.Sprintf("%s[%d]", f.path, f.n-1)
-		if f.t == nil {
-			return nil, path
-		}
-		return f.t.Elem(), path
-	}
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil // the end: Decode has read the body whole already
-		}
-		if top := len(stack) - 1; top >= 0 && stack[top].object && !stack[top].named {
-			if d, ok := tok.(json.Delim); ok && d == '}' {
-				stack = stack[:top]
-				continue
-			}
-			f, name := stack[top], tok.(string)
-			if f.t != nil && f.t.Kind() == reflect.Struct {
-				if _, ok := jsonField(f.t, name); !ok {
-					e := errorf(http.StatusBadRequest, "INVALID_JSON", fmt.Sprintf("unknown field %q", name))
-					if f.path != "" {
-						e.Message = f.path + ": " + e.Message
-					}
-					return e
-				}
-			}
-			f.key, f.named = name, true
-			continue
-		}
-		switch tok := tok.(type) {
-		case json.Delim:
-			if tok == ']' {
-				stack = stack[:len(stack)-1]
-				continue
-			}
-			t, path := next()
-			for t != nil && t.Kind() == reflect.Pointer {
-				t = t.Elem()
-			}
-			if t != nil && t.Kind() == reflect.Interface {
-				t = nil
-			}
-			stack = append(stack, &frame{t: t, object: tok == '{', path: path})
-		case nil:
-			_, path := next()
-			if path == "" {
-				return errorf(http.StatusBadRequest, "INVALID_JSON", "the body: want an object, got null")
-			}
-			return invalid("INVALID_JSON", path, "null is not a value: leave the field out").status(http.StatusBadRequest)
-		default:
-			next()
-		}
-	}
-}
-
-// wrongType says what a field wants and what it got, in JSON terms.
-// root is the type decoded into; the field's declared type is found
-// from it, so that a wrong item in a list says what the list wants.
-func wrongType(root reflect.Type, typ *json.UnmarshalTypeError) string {
-	declared := fieldType(root, typ.Field)
-	if declared == nil {
-		declared = typ.Type
-	}
-	want, got := jsonType(declared), jsonValue(typ.Value)
-	if k := declared.Kind(); declared != typ.Type && (k == reflect.Slice || k == reflect.Array) {
-		return fmt.Sprintf("want %s, got %s in it", want, got)
-	}
-	if number, ok := strings.CutPrefix(typ.Value, "number "); ok && want == "an integer" && !strings.ContainsAny(number, ".eE") {
-		return fmt.Sprintf("%s is out of range: want an integer from %d to %d", number, math.MinInt64, math.MaxInt64)
-	}
-	return fmt.Sprintf("want %s, got %s", want, got)
-}
-
-// fieldType finds the type of a dotted JSON path (as
-// json.UnmarshalTypeError.Field gives it) in t, or nil.
-func fieldType(t reflect.Type, path string) reflect.Type {
-	if path == "" {
-		return t
-	}
-	for name := range strings.SplitSeq(path, ".") {
-		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array {
-			t = t.Elem()
-		}
-		if t.Kind() != reflect.Struct {
-			return nil
-		}
-		f, ok := jsonField(t, name)
-		if !ok {
-			return nil
-		}
-		t = f.Type
-	}
-	return t
-}
-
-// jsonField finds the struct field named name in JSON, looking into
-// embedded structs as encoding/json does.
-func jsonField(t reflect.Type, name string) (reflect.StructField, bool) {
-	for i := range t.NumField() {
-		f := t.Field(i)
-		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if f.Anonymous && tag == "" {
-			if sub, ok := jsonField(f.Type, name); ok {
-				return sub, true
-			}
-			continue
-		}
-		if tag == name {
-			return f, true
-		}
-	}
-	return reflect.StructField{}, false
-}
-
-// jsonType names the JSON a Go type reads.
-func jsonType(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.Pointer:
-		return jsonType(t.Elem())
-	case reflect.Slice, reflect.Array:
-		switch item := jsonType(t.Elem()); item {
-		case "a string", "an integer", "an object":
-			return "a list of " + strings.TrimPrefix(strings.TrimPrefix(item, "a "), "an ") + "s"
-		default:
-			return "a list"
-		}
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Struct, reflect.Map, reflect.Interface:
-		return "an object"
-	}
-	return "an integer" // every number the API reads is an integer
-}
-
-// jsonValue names what encoding/json found ("string", "number 1.5", ...).
-func jsonValue(v string) string {
-	switch v {
-	case "string":
-		return "a string"
-	case "number":
-		return "a number"
-	case "bool":
-		return "true or false"
-	case "array":
-		return "a list"
-	case "object":
-		return "an object"
-	}
-	if n, ok := strings.CutPrefix(v, "number "); ok {
-		return n
-	}
-	return v
 }
