@@ -563,3 +563,35 @@ func TestLeaderStopsAnswering(t *testing.T) {
 		t.Fatalf("%d holds acknowledged in the second after failover; want a steady flow", n)
 	}
 }
+
+// TestClusterStatusAroundFrozenSeed: with the first seed frozen (its
+// server takes calls and never answers, as a stopped process does),
+// cluster status comes from another node within about one
+// AttemptTimeout. Asked in turn, the first seed kept every status call
+// until the caller's deadline.
+func TestClusterStatusAroundFrozenSeed(t *testing.T) {
+	nodes := startCluster(t, 3)
+	c := newClient(t, nodes)
+	ctx := context.Background()
+	if _, err := c.ClusterStatus(ctx); err != nil {
+		t.Fatalf("ClusterStatus = %v", err)
+	}
+	gate := make(chan struct{})
+	frozen.Store(nodes[0].rpcAddr, gate)
+	defer func() {
+		frozen.Delete(nodes[0].rpcAddr)
+		close(gate)
+	}()
+	for range 3 {
+		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		start := time.Now()
+		st, err := c.ClusterStatus(ctx)
+		cancel()
+		if err != nil || st.NodeId == "n1" {
+			t.Fatalf("ClusterStatus with n1 frozen = %v, %v after %v; want another node's answer", st, err, time.Since(start))
+		}
+		if d := time.Since(start); d > c.cfg.AttemptTimeout {
+			t.Fatalf("ClusterStatus with n1 frozen took %v; want at most AttemptTimeout (%v)", d, c.cfg.AttemptTimeout)
+		}
+	}
+}
