@@ -340,9 +340,10 @@ func holdGroup(id int64) int32 { return int32(id & 1023) }
 // group, the answer names the group and the client sends the create there
 // with the group named in it, so that the group's leader waits for the
 // placement to reach it (see noderpc's CreateProgram). A create whose
-// answer was lost is sent again and may answer program_exists: a caller
-// that retries treats program_exists with its own spec as success, as
-// the gateway does.
+// answer was lost is sent again and may answer program_exists: the
+// answer's identical says whether the stored program is the one asked
+// for, in which case the create succeeded, and its spec is the program
+// either way.
 func (c *Client) CreateProgram(ctx context.Context, req *rpc.CreateProgramRequest) (*rpc.CreateProgramResponse, error) {
 	var resp *rpc.CreateProgramResponse
 	err := c.do(ctx, 0, "", func(ctx context.Context, cl invsvc.Client, _ string, group int32) (*rpc.Status, error) {

@@ -435,7 +435,10 @@ func TestCreateAwayFromMetaLeader(t *testing.T) {
 		}
 		for _, r := range []*Client{c, fresh} {
 			gp, err := r.GetProgram(ctx, &rpc.GetProgramRequest{ProgramId: spec.Id})
-			if err != nil || code(gp.Status) != "ok" || gp.Spec.Id != spec.Id || gp.Status.Group != cp.Status.Group {
+			if err != nil || code(gp.Status) != "ok" || gp.Status.Group != cp.Status.Group {
+				t.Fatalf("GetProgram(%s) right after its create = %v, %v", spec.Id, gp, err)
+			}
+			if got, _, err := inventory.ReadProgramSpec(gp.Spec); err != nil || got.ID != spec.Id {
 				t.Fatalf("GetProgram(%s) right after its create = %v, %v", spec.Id, gp, err)
 			}
 		}
