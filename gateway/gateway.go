@@ -439,11 +439,11 @@ func (g *Gateway) createProgram(ctx context.Context, c *app.RequestContext, _ in
 	// Created, or a repeat of the create that did (seatd compared the
 	// two in canonical form): the answer is the program as seatd applied
 	// it, never a read that might reach a replica that has not.
-	l, err := layoutOf(resp.Spec)
-	if err != nil {
-		return &apiError{Status: http.StatusInternalServerError, Code: "INTERNAL", Message: err.Error()}
+	l, aerr := g.createdLayout(ctx, spec.Id, resp.Spec)
+	if aerr != nil {
+		return aerr
 	}
-	g.writeProgram(c, g.keepLayout(ctx, spec.Id, l), resp.SaleOpen, http.StatusCreated)
+	g.writeProgram(c, l, resp.SaleOpen, http.StatusCreated)
 	return nil
 }
 

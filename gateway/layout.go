@@ -16,7 +16,7 @@ import (
 // gateway fetches it once per program (GetProgram, in its canonical
 // encoding) and joins the two itself. It is compact because it is cached:
 // about 3 bytes a seat (a million-seat arena takes 3 MB), where the
-// decoded inventory.ProgramSpec takes 48 and its JSON about 40.
+// decoded inventory.ProgramSpec takes 48 and its JSON about 27.
 type layout struct {
 	// head is the program's fields but its layout and sale state, as
 	// JSON without the closing brace: what a description answer starts

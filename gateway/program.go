@@ -8,10 +8,10 @@ import (
 
 // programStream renders a program's description in the contract's shape
 // (DESIGN.md 6.1, "program create" plus sale_open) from a cached layout,
-// a row at a time, as the response body is written. The JSON of a
-// program is about 40 bytes a seat, 170 MB for the largest seatd takes
+// a row at a time, as the response body is written. The JSON of a grid
+// is about 27 bytes a seat, 113 MB for the largest program seatd takes
 // (inventory.MaxSeatsPerProgram): rendered whole, a few concurrent reads
-// of one took the gateway past a gigabyte. Streamed, a read holds one
+// of a program of a million seats took the gateway past a gigabyte. Streamed, a read holds one
 // row's JSON (at most inventory.MaxRowWidth seats) besides the shared
 // layout, however large the program, and costs seatd nothing but its sale
 // state.

@@ -113,6 +113,7 @@ func (g *Gateway) layout(ctx context.Context, program string) (*layout, *apiErro
 		return nil, aerr
 	}
 	g.setLayoutLocked(ctx, e, l)
+	g.metrics.layouts.WithLabelValues("fetched").Inc()
 	return l, nil
 }
 
@@ -125,15 +126,13 @@ func (g *Gateway) layout(ctx context.Context, program string) (*layout, *apiErro
 // memory, and wait for their turn within their deadline.
 const maxLayoutBuilds = 2
 
-// fetchLayout reads a program's description from seatd and decodes it,
-// at most maxLayoutBuilds at a time.
+// fetchLayout reads a program's description from seatd and decodes it.
 func (g *Gateway) fetchLayout(ctx context.Context, program string) (*layout, *apiError) {
-	select {
-	case g.builds <- struct{}{}:
-		defer func() { <-g.builds }()
-	case <-ctx.Done():
-		return nil, callError(ctx.Err())
+	release, aerr := g.buildSlot(ctx)
+	if aerr != nil {
+		return nil, aerr
 	}
+	defer release()
 	p, err := g.inv.GetProgram(ctx, &rpc.GetProgramRequest{ProgramId: program})
 	if err != nil {
 		return nil, callError(err)
@@ -141,24 +140,54 @@ func (g *Gateway) fetchLayout(ctx context.Context, program string) (*layout, *ap
 	if aerr := statusError(p.Status); aerr != nil {
 		return nil, aerr
 	}
-	l, err := layoutOf(p.Spec)
+	return decodeLayout(p.Spec)
+}
+
+// buildSlot waits for one of the maxLayoutBuilds slots, within ctx, and
+// returns its release.
+func (g *Gateway) buildSlot(ctx context.Context) (func(), *apiError) {
+	select {
+	case g.builds <- struct{}{}:
+		return func() { <-g.builds }, nil
+	case <-ctx.Done():
+		return nil, callError(ctx.Err())
+	}
+}
+
+// decodeLayout decodes a description seatd sent.
+func decodeLayout(spec []byte) (*layout, *apiError) {
+	l, err := layoutOf(spec)
 	if err != nil {
 		return nil, &apiError{Status: http.StatusInternalServerError, Code: "INTERNAL", Message: err.Error()}
 	}
 	return l, nil
 }
 
-// keepLayout caches the layout of a program a create answered with,
-// unless the cache has one already (a description never changes, so the
-// two are the same), and returns the one cached.
-func (g *Gateway) keepLayout(ctx context.Context, program string, l *layout) *layout {
+// createdLayout returns the layout of a program a create answered with
+// (spec, its description): the cached one if there is one (a
+// description never changes, so the two are the same), else decoded,
+// like a fetched one at most maxLayoutBuilds at a time, and cached.
+func (g *Gateway) createdLayout(ctx context.Context, program string, spec []byte) (*layout, *apiError) {
 	e := g.cache.entry(cacheKey{layout: true, program: program})
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.layout == nil {
-		g.setLayoutLocked(ctx, e, l)
+	if e.layout != nil {
+		return e.layout, nil
 	}
-	return e.layout
+	release, aerr := g.buildSlot(ctx)
+	if aerr != nil {
+		g.cache.drop(e)
+		return nil, aerr
+	}
+	defer release()
+	l, aerr := decodeLayout(spec)
+	if aerr != nil {
+		g.cache.drop(e)
+		return nil, aerr
+	}
+	g.setLayoutLocked(ctx, e, l)
+	g.metrics.layouts.WithLabelValues("created").Inc()
+	return l, nil
 }
 
 // setLayoutLocked fills a layout entry, with its mu held.

@@ -204,7 +204,7 @@ func TestLayoutFetchedOnce(t *testing.T) {
 	if n := s.rpcCalls("GetProgram") - before; n != 0 {
 		t.Fatalf("%d GetProgram calls for a create and a seat map; want none: the create's answer has the layout", n)
 	}
-	s.gw.cache = newCache(s.gw.cfg.CacheBytes, s.gw.cfg.MaxCacheEntryBytes) // as a gateway that did not create it
+	s.forgetLayout("v") // as a gateway that did not create it
 	before = s.rpcCalls("GetProgram")
 	for _, q := range []string{"", "from=1", "category=vip", "section=B", "format=compact", "format=compact&section=A&from=1"} {
 		for range 3 {
@@ -219,6 +219,12 @@ func TestLayoutFetchedOnce(t *testing.T) {
 	}
 	if st := s.gw.cache.stats(); st.Layouts != 1 {
 		t.Fatalf("cache stats %+v; want 1 layout", st)
+	}
+	m := string(s.do("GET", "/metrics", "", nil, nil).body)
+	for _, want := range []string{`gateway_layouts_total{source="created"} 1`, `gateway_layouts_total{source="fetched"} 1`, "gateway_layout_builds 0"} {
+		if !strings.Contains(m, want+"\n") {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }
 
