@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudwego/kitex/client"
 	"github.com/cloudwego/kitex/pkg/endpoint"
 	"github.com/cloudwego/kitex/pkg/rpcinfo"
 	"github.com/cloudwego/kitex/server"
@@ -596,5 +597,41 @@ func TestClusterStatusAroundFrozenSeed(t *testing.T) {
 		if d := time.Since(start); d > c.cfg.AttemptTimeout {
 			t.Fatalf("ClusterStatus with n1 frozen took %v; want at most AttemptTimeout (%v)", d, c.cfg.AttemptTimeout)
 		}
+	}
+}
+
+// TestNoFalseNotFound: right after a create, every node's plain read of
+// the program, followers' included, answers it or sends the caller to
+// the leader, and never says that it does not exist: "no such program"
+// is final for callers, and a follower (or a new leader before its
+// barrier) may not have applied the create yet.
+func TestNoFalseNotFound(t *testing.T) {
+	nodes := startCluster(t, 3)
+	c := newClient(t, nodes)
+	ctx := context.Background()
+	var direct []invsvc.Client
+	for _, tn := range nodes {
+		cl, err := invsvc.NewClient("seatd", client.WithHostPorts(tn.rpcAddr), client.WithRPCTimeout(2*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		direct = append(direct, cl)
+	}
+	for i := range 20 {
+		spec := arena()
+		spec.Id = fmt.Sprintf("fresh-%d", i)
+		if cp, err := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: spec}); err != nil || code(cp.Status) != "ok" {
+			t.Fatalf("CreateProgram = %v, %v", cp, err)
+		}
+		var wg sync.WaitGroup
+		for n, cl := range direct {
+			wg.Go(func() {
+				r, err := cl.GetProgram(ctx, &rpc.GetProgramRequest{ProgramId: spec.Id, SaleOnly: true})
+				if err == nil && code(r.Status) == "program_not_found" {
+					t.Errorf("GetProgram(%s) on n%d right after its create = program_not_found", spec.Id, n+1)
+				}
+			})
+		}
+		wg.Wait()
 	}
 }
