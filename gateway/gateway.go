@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -160,6 +159,7 @@ type Gateway struct {
 	limiter  *userLimiter
 	tokens   *tokenCache
 	inFlight chan struct{} // a slot per request being served
+	builds   chan struct{} // a slot per layout being fetched and decoded (see maxLayoutBuilds)
 	cache    *cache
 	allow    allowTable // each route's methods, for 405 answers
 	metrics  *metrics
@@ -177,7 +177,7 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	cfg = cfg.withDefaults()
 	g := &Gateway{cfg: cfg, inv: cfg.Inventory, limiter: newUserLimiter(cfg.UserRate, cfg.UserBurst), tokens: newTokenCache(cfg.TokenCacheBytes),
-		inFlight: make(chan struct{}, cfg.MaxInFlight), cache: newCache(cfg.CacheBytes, cfg.MaxCacheEntryBytes)}
+		inFlight: make(chan struct{}, cfg.MaxInFlight), builds: make(chan struct{}, maxLayoutBuilds), cache: newCache(cfg.CacheBytes, cfg.MaxCacheEntryBytes)}
 	g.registry = prometheus.NewRegistry()
 	g.metrics = newMetrics(g.registry, g)
 	g.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -475,64 +475,45 @@ func (g *Gateway) createProgram(ctx context.Context, c *app.RequestContext, _ in
 		}
 		return &apiError{Status: http.StatusUnprocessableEntity, Code: "INVALID_LAYOUT", Message: where + ": " + resp.Status.Detail,
 			Details: map[string]any{"field": where, "result": inventory.ResultInvalidLayout.String()}}
-	case aerr.Code != "PROGRAM_EXISTS":
+	case aerr.Code != "PROGRAM_EXISTS" || !resp.Identical:
 		return aerr
-	default:
-		// A repeated create of the same program is the same request:
-		// answer with the program if it is the one asked for. Until
-		// seatd says which program it has, the answer is not known: a
-		// failed read is a 503, never the conflict, because the earlier
-		// attempt that created the program may have been this request's.
-		p, err := g.inv.GetProgram(ctx, &rpc.GetProgramRequest{ProgramId: spec.Id})
-		if err != nil {
-			return callError(err)
-		}
-		if perr := statusError(p.Status); perr != nil {
-			return perr
-		}
-		if !sameProgram(p.Spec, spec) {
-			return aerr
-		}
 	}
-	return g.writeProgram(ctx, c, spec.Id, http.StatusCreated)
+	// Created, or a repeat of the create that did (seatd compared the
+	// two in canonical form): the answer is the program as seatd applied
+	// it, never a read that might reach a replica that has not.
+	l, aerr := g.createdLayout(ctx, spec.Id, resp.Spec)
+	if aerr != nil {
+		return aerr
+	}
+	g.writeProgram(c, l, resp.SaleOpen, http.StatusCreated)
+	return nil
 }
 
-// sameProgram reports whether a create request asks for the program
-// seatd stores, counting the fields it left out as the defaults seatd
-// filled in.
-func sameProgram(stored, asked *rpc.ProgramSpec) bool {
-	a := *asked
-	if a.HoldTtlSeconds == 0 {
-		a.HoldTtlSeconds = stored.HoldTtlSeconds
-	}
-	if a.MaxSeatsPerHold == 0 {
-		a.MaxSeatsPerHold = stored.MaxSeatsPerHold
-	}
-	if a.MaxSeatsPerUser == 0 {
-		a.MaxSeatsPerUser = stored.MaxSeatsPerUser
-	}
-	if len(a.Stops) == 0 {
-		a.Stops = stored.Stops
-	}
-	ja, _ := json.Marshal(programToJSON(stored, false))
-	jb, _ := json.Marshal(programToJSON(&a, false))
-	return string(ja) == string(jb)
+// writeProgram answers with a program's description, streamed from its
+// layout (see programStream).
+func (g *Gateway) writeProgram(c *app.RequestContext, l *layout, saleOpen bool, status int) {
+	c.SetStatusCode(status)
+	c.SetContentType("application/json; charset=utf-8")
+	c.SetBodyStream(newProgramStream(l, saleOpen), -1)
 }
 
-func (g *Gateway) writeProgram(ctx context.Context, c *app.RequestContext, id string, status int) *apiError {
-	p, err := g.inv.GetProgram(ctx, &rpc.GetProgramRequest{ProgramId: id})
+// getProgram answers with a program's description from its cached
+// layout, and its sale state, the one part that changes, from seatd.
+func (g *Gateway) getProgram(ctx context.Context, c *app.RequestContext, _ int64) *apiError {
+	id := c.Param("id")
+	l, aerr := g.layout(ctx, id)
+	if aerr != nil {
+		return aerr
+	}
+	p, err := g.inv.GetProgram(ctx, &rpc.GetProgramRequest{ProgramId: id, SaleOnly: true})
 	if err != nil {
 		return callError(err)
 	}
 	if aerr := statusError(p.Status); aerr != nil {
 		return aerr
 	}
-	writeJSON(c, status, programToJSON(p.Spec, p.SaleOpen))
+	g.writeProgram(c, l, p.SaleOpen, http.StatusOK)
 	return nil
-}
-
-func (g *Gateway) getProgram(ctx context.Context, c *app.RequestContext, _ int64) *apiError {
-	return g.writeProgram(ctx, c, c.Param("id"), http.StatusOK)
 }
 
 func (g *Gateway) setSale(open bool) handlerFunc {

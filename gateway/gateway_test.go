@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,6 +46,10 @@ type testSystem struct {
 	seen  []exchange // every answer, when recording
 
 	calls *callCounts // RPCs the nodes served
+	// served, when set, runs on the node that served an RPC after it did,
+	// before the answer leaves: a test's way to make things happen
+	// between a call and the next.
+	served *atomic.Pointer[func(method string, node *raftfsm.Node, resp any)]
 
 	stopSeatd func() // stops the nodes' Kitex servers: seatd is out of reach
 }
@@ -77,7 +82,7 @@ func startCluster(t *testing.T, n int, tick time.Duration, tune ...func(*Config)
 // engine.
 func startClusterEngine(t *testing.T, n int, tick time.Duration, engine inventory.Config, tune ...func(*Config)) *testSystem {
 	t.Helper()
-	s := &testSystem{t: t, calls: &callCounts{n: map[string]int{}}}
+	s := &testSystem{t: t, calls: &callCounts{n: map[string]int{}}, served: new(atomic.Pointer[func(string, *raftfsm.Node, any)])}
 	count := func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, req, resp any) error {
 			s.calls.mu.Lock()
@@ -109,7 +114,17 @@ func startClusterEngine(t *testing.T, n int, tick time.Duration, engine inventor
 		if err != nil {
 			t.Fatal(err)
 		}
-		svr := invsvc.NewServer(handler, server.WithListener(rpcLn), server.WithExitWaitTime(time.Millisecond), server.WithMiddleware(count))
+		served := func(next endpoint.Endpoint) endpoint.Endpoint {
+			return func(ctx context.Context, req, resp any) error {
+				err := next(ctx, req, resp)
+				if f := s.served.Load(); f != nil && err == nil {
+					(*f)(rpcinfo.GetRPCInfo(ctx).To().Method(), node, resp)
+				}
+				return err
+			}
+		}
+		svr := invsvc.NewServer(handler, server.WithListener(rpcLn), server.WithExitWaitTime(time.Millisecond), server.WithMiddleware(count),
+			server.WithMiddleware(served))
 		go svr.Run()
 		var stopOnce sync.Once
 		stopSvr := func() { stopOnce.Do(func() { svr.Stop() }) }

@@ -14,6 +14,7 @@ type metrics struct {
 	latency  *prometheus.HistogramVec
 	rejected *prometheus.CounterVec
 	answers  *prometheus.CounterVec
+	layouts  *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry, g *Gateway) *metrics {
@@ -29,11 +30,14 @@ func newMetrics(reg *prometheus.Registry, g *Gateway) *metrics {
 				"unchanged (seatd asked, the version had not moved), rendered (and kept), oversize (rendered, too large to keep), " +
 				"consistent (read through the leader, never cached)"},
 			[]string{"kind", "served"}),
+		layouts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gateway_layouts_total",
+			Help: "program layouts the cache was filled with, by source: created (a create's answer), fetched (a GetProgram and its decode, " +
+				"at most 2 at once)"}, []string{"source"}),
 	}
 	cacheGauge := func(name, help string, v func(cacheStats) float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return v(g.cache.stats()) })
 	}
-	reg.MustRegister(m.requests, m.latency, m.rejected, m.answers,
+	reg.MustRegister(m.requests, m.latency, m.rejected, m.answers, m.layouts,
 		cacheGauge("gateway_cache_bytes", "bytes the answer and layout cache holds", func(s cacheStats) float64 { return float64(s.Bytes) }),
 		cacheGauge("gateway_cache_budget_bytes", "the cache's byte budget (-cache-bytes)", func(s cacheStats) float64 { return float64(s.Budget) }),
 		cacheGauge("gateway_cache_answers", "seat map and availability answers cached", func(s cacheStats) float64 { return float64(s.Answers) }),
@@ -47,6 +51,8 @@ func newMetrics(reg *prometheus.Registry, g *Gateway) *metrics {
 			func() float64 { return float64(g.tokens.size()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gateway_in_flight", Help: "requests being served"},
 			func() float64 { return float64(len(g.inFlight)) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gateway_layout_builds", Help: "program layouts being fetched and decoded"},
+			func() float64 { return float64(len(g.builds)) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gateway_seatd_hold_calls_total", Help: "PlaceHolds calls to seatd"},
 			func() float64 { return float64(g.inv.Stats().HoldCalls) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gateway_seatd_batched_holds_total", Help: "holds those calls carried"},

@@ -192,13 +192,20 @@ func TestSeatMapFormats(t *testing.T) {
 	}
 }
 
-// TestLayoutFetchedOnce: however many different seat maps and
-// availability answers are asked for, the gateway fetches the program's
-// layout from seatd once.
+// TestLayoutFetchedOnce: the gateway that creates a program keeps its
+// layout from the create's answer; any other fetches it from seatd once,
+// however many different seat maps and availability answers are asked
+// for.
 func TestLayoutFetchedOnce(t *testing.T) {
 	s := startSystem(t, func(c *Config) { c.SeatMapMaxAge = time.Nanosecond })
-	s.venue("v")
 	before := s.rpcCalls("GetProgram")
+	s.venue("v")
+	s.want(s.do("GET", "/v1/programs/v/seats", "", nil, nil), 200, "")
+	if n := s.rpcCalls("GetProgram") - before; n != 0 {
+		t.Fatalf("%d GetProgram calls for a create and a seat map; want none: the create's answer has the layout", n)
+	}
+	s.forgetLayout("v") // as a gateway that did not create it
+	before = s.rpcCalls("GetProgram")
 	for _, q := range []string{"", "from=1", "category=vip", "section=B", "format=compact", "format=compact&section=A&from=1"} {
 		for range 3 {
 			s.want(s.do("GET", "/v1/programs/v/seats?"+q, "", nil, nil), 200, "")
@@ -212,6 +219,12 @@ func TestLayoutFetchedOnce(t *testing.T) {
 	}
 	if st := s.gw.cache.stats(); st.Layouts != 1 {
 		t.Fatalf("cache stats %+v; want 1 layout", st)
+	}
+	m := string(s.do("GET", "/metrics", "", nil, nil).body)
+	for _, want := range []string{`gateway_layouts_total{source="created"} 1`, `gateway_layouts_total{source="fetched"} 1`, "gateway_layout_builds 0"} {
+		if !strings.Contains(m, want+"\n") {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }
 

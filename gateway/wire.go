@@ -104,12 +104,6 @@ func programID(idempotencyKey string) string {
 	return "p-" + hex.EncodeToString(b[:])
 }
 
-type programOut struct {
-	programFields
-	SaleOpen bool       `json:"sale_open"`
-	Layout   layoutJSON `json:"layout"`
-}
-
 // spec checks a create request and converts it, generating a grid's
 // layout. The gateway checks every field but the layout itself, so that
 // each error names the field as the client wrote it (the engine says
@@ -272,27 +266,6 @@ func layoutToJSON(l inventory.Layout) *layoutJSON {
 		out.Sections = append(out.Sections, s)
 	}
 	return out
-}
-
-func programToJSON(spec *rpc.ProgramSpec, open bool) programOut {
-	p := programOut{SaleOpen: open, programFields: programFields{ID: spec.Id, Name: spec.Name, Stops: spec.Stops,
-		HoldTTLSeconds: spec.HoldTtlSeconds, MaxSeatsPerHold: int64(spec.MaxSeatsPerHold), MaxSeatsPerUser: int64(spec.MaxSeatsPerUser),
-		RealName: spec.RealName, RefundResells: spec.RefundResells, Categories: []categoryJSON{}}}
-	for _, c := range spec.Categories {
-		p.Categories = append(p.Categories, categoryJSON{ID: c.Id, Name: c.Name, PriceCents: c.PriceCents})
-	}
-	for _, sec := range spec.Sections {
-		s := sectionJSON{ID: sec.Id, Name: sec.Name}
-		for _, row := range sec.Rows {
-			r := rowJSON{ID: row.Id, Rank: int64(row.Rank)}
-			for _, st := range row.Seats {
-				r.Seats = append(r.Seats, seatJSON{Col: int64(st.Col), Label: st.Label, Category: st.Category, Accessible: st.Accessible, Aisle: st.Aisle})
-			}
-			s.Rows = append(s.Rows, r)
-		}
-		p.Layout.Sections = append(p.Layout.Sections, s)
-	}
-	return p
 }
 
 // holderJSON is a ticket holder of a real-name program. The node

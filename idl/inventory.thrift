@@ -87,18 +87,44 @@ struct CreateProgramRequest {
     2: i32 group
 }
 
+// CreateProgramResponse answers a create from what the node applied, so
+// that a caller never has to read the program back (a read may reach a
+// replica that has not applied the create yet).
 struct CreateProgramResponse {
     1: Status status
+    // spec is the program this id names, in the canonical encoding
+    // GetProgramResponse.spec has: as created (code ok), or as stored
+    // (program_exists).
+    2: binary spec
+    3: bool sale_open
+    // identical: program_exists, and the stored program is the one this
+    // create asks for. The node compares canonical encodings, the request's
+    // with the defaults a create fills in (a hold TTL left out counts as
+    // the stored one), so seats listed out of column order or labelled with
+    // their column number are the same program. A retried create is then a
+    // success.
+    4: bool identical
 }
 
 struct GetProgramRequest {
     1: string program_id
+    // sale_only leaves the description out: a caller that has it (a
+    // program's description never changes) reads only the sale state.
+    2: bool sale_only
 }
 
 struct GetProgramResponse {
     1: Status status
-    2: ProgramSpec spec
+    // Field 2 was the description as Thrift structs, tens of bytes a seat:
+    // converting and sending a program of millions of seats took longer
+    // than an attempt may. Do not reuse it.
     3: bool sale_open
+    // spec is the program's description in the canonical compact encoding
+    // of the log and snapshots (inventory.AppendProgramSpec; decode it with
+    // inventory.ReadProgramSpec): seats sorted by column within each row,
+    // defaults filled in, labels equal to the column left out. A grid
+    // takes a few bytes a row. Empty with sale_only.
+    4: binary spec
 }
 
 struct SetSaleRequest {

@@ -4,6 +4,7 @@ import (
 	"math/bits"
 	"slices"
 	"strconv"
+	"time"
 )
 
 // ID returns the program's id.
@@ -23,6 +24,18 @@ func (p *Program) SaleOpen() bool { return p.open }
 
 // Legs returns the number of legs (stops - 1).
 func (p *Program) Legs() int { return p.legs }
+
+// HoldTTL returns how long the program's holds wait for payment.
+func (p *Program) HoldTTL() time.Duration { return time.Duration(p.ttl) }
+
+// CheckRange says what is wrong with a leg range of stop indexes (to == 0
+// means the last stop), as a refused hold's Fault would: the end at fault
+// and the largest index it may take. Queries and blocks refuse a bad
+// range with ResultInvalidArgument alone; this names the field.
+func (p *Program) CheckRange(from, to int) Fault {
+	_, _, f := p.checkRange(from, to)
+	return f
+}
 
 // NumSeats returns the number of seats.
 func (p *Program) NumSeats() int { return len(p.seatRow) }

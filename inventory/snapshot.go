@@ -306,42 +306,7 @@ func appendString(b []byte, s string) []byte {
 }
 
 func (p *Program) appendTo(b []byte) []byte {
-	b = appendString(b, p.id)
-	b = appendString(b, p.name)
-	b = binary.AppendUvarint(b, uint64(len(p.stops)))
-	for _, s := range p.stops {
-		b = appendString(b, s)
-	}
-	b = binary.AppendUvarint(b, uint64(len(p.cats)))
-	for _, c := range p.cats {
-		b = appendString(b, c.ID)
-		b = appendString(b, c.Name)
-		b = binary.AppendUvarint(b, uint64(c.PriceCents))
-	}
-	b = binary.AppendUvarint(b, uint64(p.ttl))
-	b = binary.AppendUvarint(b, uint64(p.maxPerHold))
-	b = binary.AppendUvarint(b, uint64(p.maxPerUser))
-	var f byte
-	if p.realName {
-		f |= 1
-	}
-	if p.refundResells {
-		f |= 2
-	}
-	if p.open {
-		f |= 4
-	}
-	b = append(b, f)
-	b = binary.AppendUvarint(b, uint64(len(p.sections)))
-	for si := range p.sections {
-		sec := &p.sections[si]
-		b = appendString(b, sec.id)
-		b = appendString(b, sec.name)
-		b = binary.AppendUvarint(b, uint64(len(sec.rows)))
-		for _, ri := range sec.rows {
-			b = p.appendRow(b, &p.rows[ri])
-		}
-	}
+	b = p.appendDescription(b, p.open)
 	// Blocked seat-legs: per seat blocked on some leg, the seat (as a delta)
 	// and its legs as a mask. Rows are scanned a word at a time.
 	var blocked []uint32
@@ -364,6 +329,56 @@ func (p *Program) appendTo(b []byte) []byte {
 		b = binary.AppendUvarint(b, uint64(s-prev))
 		b = binary.AppendUvarint(b, p.blockedLegs(s))
 		prev = s
+	}
+	return b
+}
+
+// AppendSpec appends the canonical encoding of the program's description,
+// without its state (the sale, blocked seats): the bytes AppendProgramSpec
+// gives for Spec(), without building the spec. A description never
+// changes, but the caller holds the engine's lock as for any read.
+func (p *Program) AppendSpec(b []byte) []byte {
+	return binary.AppendUvarint(p.appendDescription(b, false), 0) // no blocked seats
+}
+
+// appendDescription appends everything but the blocked seats, with the
+// sale open or not.
+func (p *Program) appendDescription(b []byte, open bool) []byte {
+	b = appendString(b, p.id)
+	b = appendString(b, p.name)
+	b = binary.AppendUvarint(b, uint64(len(p.stops)))
+	for _, s := range p.stops {
+		b = appendString(b, s)
+	}
+	b = binary.AppendUvarint(b, uint64(len(p.cats)))
+	for _, c := range p.cats {
+		b = appendString(b, c.ID)
+		b = appendString(b, c.Name)
+		b = binary.AppendUvarint(b, uint64(c.PriceCents))
+	}
+	b = binary.AppendUvarint(b, uint64(p.ttl))
+	b = binary.AppendUvarint(b, uint64(p.maxPerHold))
+	b = binary.AppendUvarint(b, uint64(p.maxPerUser))
+	var f byte
+	if p.realName {
+		f |= 1
+	}
+	if p.refundResells {
+		f |= 2
+	}
+	if open {
+		f |= 4
+	}
+	b = append(b, f)
+	b = binary.AppendUvarint(b, uint64(len(p.sections)))
+	for si := range p.sections {
+		sec := &p.sections[si]
+		b = appendString(b, sec.id)
+		b = appendString(b, sec.name)
+		b = binary.AppendUvarint(b, uint64(len(sec.rows)))
+		for _, ri := range sec.rows {
+			b = p.appendRow(b, &p.rows[ri])
+		}
 	}
 	return b
 }

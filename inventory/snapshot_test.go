@@ -63,3 +63,52 @@ func TestSnapshotRoundTripLarge(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendSpec checks that a program's own encoding of its description
+// is AppendProgramSpec's of its Spec, whatever its state, and decodes.
+func TestAppendSpec(t *testing.T) {
+	for seed := range uint64(6) {
+		h := newHarness(t, rngChooser{rand.New(rand.NewPCG(seed, 0xf0))})
+		for range 200 {
+			h.run()
+		}
+		for _, p := range h.e.programs {
+			spec := p.Spec()
+			want, err := AppendProgramSpec(nil, &spec)
+			if err != nil {
+				t.Fatalf("seed %d: AppendProgramSpec(%s) = %v", seed, p.ID(), err)
+			}
+			got := p.AppendSpec(nil)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("seed %d: %s: AppendSpec = %d bytes, AppendProgramSpec of Spec = %d", seed, p.ID(), len(got), len(want))
+			}
+			back, rest, err := ReadProgramSpec(got)
+			if err != nil || len(rest) != 0 || back.HoldTTL != p.HoldTTL() {
+				t.Fatalf("seed %d: %s: ReadProgramSpec = %v, %d bytes left, hold TTL %v; want %v", seed, p.ID(), err, len(rest), back.HoldTTL, p.HoldTTL())
+			}
+		}
+	}
+}
+
+func TestCheckRange(t *testing.T) {
+	l, _ := Grid{Sections: 1, Rows: 1, Cols: 4, Categories: []GridCategory{{ID: "a", First: 1, Last: 1}}}.Layout()
+	p, err := compile(&ProgramSpec{ID: "t", Stops: []string{"a", "b", "c", "d"}, Categories: []Category{{ID: "a"}}, Layout: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		from, to int
+		want     Fault
+	}{
+		{0, 0, noFault},
+		{1, 3, noFault},
+		{-1, 2, Fault{Field: FieldFrom, Index: -1, Limit: 2, Actual: -1}},
+		{3, 0, Fault{Field: FieldFrom, Index: -1, Limit: 2, Actual: 3}},
+		{1, 1, Fault{Field: FieldTo, Index: -1, Limit: 3, Actual: 1}},
+		{0, 4, Fault{Field: FieldTo, Index: -1, Limit: 3, Actual: 4}},
+	} {
+		if got := p.CheckRange(c.from, c.to); got != c.want {
+			t.Errorf("CheckRange(%d, %d) = %+v; want %+v", c.from, c.to, got, c.want)
+		}
+	}
+}

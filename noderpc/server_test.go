@@ -10,6 +10,7 @@ import (
 	"github.com/cloudwego/kitex/client"
 	"github.com/cloudwego/kitex/server"
 
+	"seatd/inventory"
 	rpc "seatd/kitex_gen/inventoryrpc"
 	invsvc "seatd/kitex_gen/inventoryrpc/inventory"
 	"seatd/raftfsm"
@@ -102,6 +103,17 @@ func arenaSpec() *rpc.ProgramSpec {
 	return spec
 }
 
+// specOf decodes a program description as GetProgram and CreateProgram
+// send it.
+func specOf(t *testing.T, b []byte) inventory.ProgramSpec {
+	t.Helper()
+	spec, rest, err := inventory.ReadProgramSpec(b)
+	if err != nil || len(rest) != 0 {
+		t.Fatalf("ReadProgramSpec(%d bytes) = %v, %d bytes left", len(b), err, len(rest))
+	}
+	return spec
+}
+
 func code(st *rpc.Status) string {
 	if st.Route != rpc.Route_OK {
 		return st.Route.String()
@@ -141,8 +153,11 @@ func TestRPCEndToEnd(t *testing.T) {
 		t.Fatalf("SetSale = %v", r.Status)
 	}
 	gp, _ := c.GetProgram(ctx, &rpc.GetProgramRequest{ProgramId: "show"})
-	if code(gp.Status) != "ok" || !gp.SaleOpen || len(gp.Spec.Sections[0].Rows) != 3 {
+	if code(gp.Status) != "ok" || !gp.SaleOpen || len(specOf(t, gp.Spec).Layout.Sections[0].Rows) != 3 {
 		t.Fatalf("GetProgram = %v", gp)
+	}
+	if so, _ := c.GetProgram(ctx, &rpc.GetProgramRequest{ProgramId: "show", SaleOnly: true}); code(so.Status) != "ok" || !so.SaleOpen || len(so.Spec) != 0 {
+		t.Fatalf("GetProgram(sale only) = %v; want the sale state alone", so)
 	}
 
 	// Best-available, and the same request id again after it.
@@ -283,7 +298,7 @@ func TestRPCDefaultHoldTTL(t *testing.T) {
 	}
 	for id, want := range map[string]int64{"show": 120, "own-ttl": 600} {
 		r, err := c.GetProgram(ctx, &rpc.GetProgramRequest{ProgramId: id})
-		if err != nil || code(r.Status) != "ok" || r.Spec.HoldTtlSeconds != want {
+		if err != nil || code(r.Status) != "ok" || specOf(t, r.Spec).HoldTTL != time.Duration(want)*time.Second {
 			t.Fatalf("GetProgram(%s) = %v, %v; want hold_ttl_seconds %d", id, r, err, want)
 		}
 	}
@@ -433,6 +448,120 @@ func TestRPCRefusalDetails(t *testing.T) {
 	}
 	if r, _ := c.GetProgram(ctx, &rpc.GetProgramRequest{ProgramId: "wrap"}); code(r.Status) == "ok" {
 		t.Fatalf("a refused program exists: %v", r.Spec)
+	}
+
+	// Creates refused for a field say which, with its limit (and the
+	// category's position for a price).
+	creates := []struct {
+		name  string
+		tune  func(*rpc.ProgramSpec)
+		field string
+		index *int32
+		limit int64
+	}{
+		{"seats per hold", func(s *rpc.ProgramSpec) { s.MaxSeatsPerHold = 65 }, "max_seats_per_hold", nil, 64},
+		{"negative seats per hold", func(s *rpc.ProgramSpec) { s.MaxSeatsPerHold = -1 }, "max_seats_per_hold", nil, 64},
+		{"seats per user below per hold", func(s *rpc.ProgramSpec) { s.MaxSeatsPerHold, s.MaxSeatsPerUser = 8, 7 }, "max_seats_per_user", nil, 65536},
+		{"seats per user", func(s *rpc.ProgramSpec) { s.MaxSeatsPerUser = 65537 }, "max_seats_per_user", nil, 65536},
+		{"a price", func(s *rpc.ProgramSpec) { s.Categories[1].PriceCents = 100_000_001 }, "categories.price_cents", i32(1), 100_000_000},
+		{"a negative price", func(s *rpc.ProgramSpec) { s.Categories[0].PriceCents = -1 }, "categories.price_cents", i32(0), 100_000_000},
+		{"a column", func(s *rpc.ProgramSpec) { s.Sections[0].Rows[1].Seats[2].Col = 65536 }, "sections.rows.seats.col", nil, 65535},
+		{"a negative column", func(s *rpc.ProgramSpec) { s.Sections[0].Rows[0].Seats[0].Col = -1 }, "sections.rows.seats.col", nil, 65535},
+	}
+	for _, tt := range creates {
+		spec := arenaSpec()
+		spec.Id = "refused"
+		tt.tune(spec)
+		r, err := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: spec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := r.Status
+		if st.Route != rpc.Route_BAD_REQUEST || st.Field != tt.field || st.Limit == nil || *st.Limit != tt.limit ||
+			(tt.index == nil) != (st.Index == nil) || tt.index != nil && *tt.index != *st.Index {
+			t.Errorf("%s: CreateProgram = %v; want bad request naming %s, limit %d", tt.name, st, tt.field, tt.limit)
+		}
+	}
+	if r, _ := c.GetProgram(ctx, &rpc.GetProgramRequest{ProgramId: "refused"}); code(r.Status) == "ok" {
+		t.Fatal("a refused program exists")
+	}
+
+	// A bad leg range on a read or a block names its end and the largest
+	// index it may take (the program has stops 0-3).
+	for _, tt := range []struct {
+		name     string
+		from, to int32
+		field    string
+		limit    int64
+	}{
+		{"to past the last stop", 0, 4, "to_leg", 3},
+		{"to before from", 2, 1, "to_leg", 3},
+		{"from past the last leg", 3, 0, "from_leg", 2},
+		{"a negative from", -1, 2, "from_leg", 2},
+	} {
+		check := func(call string, st *rpc.Status) {
+			if code(st) != "invalid_argument" || st.Field != tt.field || st.Limit == nil || *st.Limit != tt.limit {
+				t.Errorf("%s: %s = %v; want invalid_argument naming %s, limit %d", tt.name, call, st, tt.field, tt.limit)
+			}
+		}
+		for _, consistent := range []bool{false, true} {
+			av, _ := c.Availability(ctx, &rpc.AvailabilityRequest{ProgramId: "show", FromLeg: tt.from, ToLeg: tt.to, Consistent: consistent})
+			check("Availability", av.Status)
+			sm, _ := c.SeatMap(ctx, &rpc.SeatMapRequest{ProgramId: "show", FromLeg: tt.from, ToLeg: tt.to, Consistent: consistent})
+			check("SeatMap", sm.Status)
+		}
+		for _, unblock := range []bool{false, true} {
+			b, _ := c.Block(ctx, &rpc.BlockRequest{ProgramId: "show", SeatIds: []string{"A/3/9"}, FromLeg: tt.from, ToLeg: tt.to, Unblock: unblock})
+			check("Block", b.Status)
+		}
+	}
+}
+
+// TestRPCCreateRepeat: a create of a taken id answers the stored program,
+// its sale state, and whether it is the one asked for, decided on
+// canonical forms: seats in another order, labels equal to their columns
+// and a hold TTL left out (the node's default) are the same program.
+func TestRPCCreateRepeat(t *testing.T) {
+	c := startNode(t, func(_ *raftfsm.NodeConfig, cfg *Config) { cfg.DefaultHoldTTL = 2 * time.Minute })
+	ctx := context.Background()
+	spec := arenaSpec()
+	spec.HoldTtlSeconds = 0
+	row := spec.Sections[0].Rows[0]
+	row.Seats[0].Label = "1"                                // its column
+	row.Seats[0], row.Seats[9] = row.Seats[9], row.Seats[0] // out of column order
+	first, err := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: spec})
+	if err != nil || code(first.Status) != "ok" || first.Identical || first.SaleOpen {
+		t.Fatalf("CreateProgram = %v, %v", first, err)
+	}
+	created := specOf(t, first.Spec)
+	if s := created.Layout.Sections[0].Rows[0].Seats[0]; s.Col != 1 || s.Label != "" || created.HoldTTL != 2*time.Minute {
+		t.Fatalf("created program: first seat %+v, hold TTL %v; want column 1 unlabelled, the default TTL", s, created.HoldTTL)
+	}
+	if gp, _ := c.GetProgram(ctx, &rpc.GetProgramRequest{ProgramId: "show"}); string(gp.Spec) != string(first.Spec) {
+		t.Fatal("the create's answer is not the stored program's encoding")
+	}
+	c.SetSale(ctx, &rpc.SetSaleRequest{ProgramId: "show", Open: true})
+	plain := arenaSpec() // in column order, no labels, the TTL given
+	plain.HoldTtlSeconds = 120
+	for name, s := range map[string]*rpc.ProgramSpec{"the same request": spec, "its canonical form": plain} {
+		r, err := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: s})
+		if err != nil || code(r.Status) != "program_exists" || !r.Identical || !r.SaleOpen || string(r.Spec) != string(first.Spec) {
+			t.Errorf("CreateProgram(%s) = %v, %v; want program_exists, identical, the stored program, its sale open", name, r, err)
+		}
+	}
+	for name, tune := range map[string]func(*rpc.ProgramSpec){
+		"another TTL":   func(s *rpc.ProgramSpec) { s.HoldTtlSeconds = 600 },
+		"another price": func(s *rpc.ProgramSpec) { s.Categories[0].PriceCents++ },
+		"another label": func(s *rpc.ProgramSpec) { s.Sections[0].Rows[2].Seats[3].Label = "x" },
+		"a seat less":   func(s *rpc.ProgramSpec) { s.Sections[0].Rows[2].Seats = s.Sections[0].Rows[2].Seats[1:] },
+	} {
+		other := arenaSpec()
+		other.HoldTtlSeconds = 0
+		tune(other)
+		r, err := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: other})
+		if err != nil || code(r.Status) != "program_exists" || r.Identical || string(r.Spec) != string(first.Spec) {
+			t.Errorf("CreateProgram(%s) = %v, %v; want program_exists, not identical, the stored program", name, r.Status, err)
+		}
 	}
 }
 

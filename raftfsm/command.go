@@ -46,7 +46,7 @@ type Command struct {
 type Outcome struct {
 	Result   inventory.Result
 	Detail   string             // CreateProgram: which rule was broken; seat results: the seat
-	Fault    inventory.Fault    // Hold: what was wrong, for refusals
+	Fault    inventory.Fault    // Hold, Block: what was wrong, for refusals
 	Hold     inventory.HoldInfo // Hold
 	Replayed bool               // Hold: the request id matched an earlier hold
 	Amount   int64              // Refund: cents refunded
@@ -364,12 +364,17 @@ func apply(e *inventory.Engine, now int64, c *Command) Outcome {
 		return Outcome{Result: e.OpenSale(now, c.Program)}
 	case OpCloseSale:
 		return Outcome{Result: e.CloseSale(now, c.Program)}
-	case OpBlock:
-		r, bad := e.Block(now, c.Block)
-		return Outcome{Result: r, Detail: bad}
-	case OpUnblock:
-		r, bad := e.Unblock(now, c.Block)
-		return Outcome{Result: r, Detail: bad}
+	case OpBlock, OpUnblock:
+		run := e.Block
+		if c.Op == OpUnblock {
+			run = e.Unblock
+		}
+		r, bad := run(now, c.Block)
+		o := Outcome{Result: r, Detail: bad}
+		if p, ok := e.Program(c.Block.Program); ok && r == inventory.ResultInvalidArgument && bad == "" {
+			o.Fault = p.CheckRange(c.Block.From, c.Block.To) // none when the range is fine and the seat count is not
+		}
+		return o
 	case OpHold:
 		out := e.Hold(now, c.Hold)
 		return Outcome{Result: out.Result, Detail: out.BadSeat, Fault: out.Fault, Hold: out.Hold, Replayed: out.Replayed}

@@ -340,9 +340,10 @@ func holdGroup(id int64) int32 { return int32(id & 1023) }
 // group, the answer names the group and the client sends the create there
 // with the group named in it, so that the group's leader waits for the
 // placement to reach it (see noderpc's CreateProgram). A create whose
-// answer was lost is sent again and may answer program_exists: a caller
-// that retries treats program_exists with its own spec as success, as
-// the gateway does.
+// answer was lost is sent again and may answer program_exists: the
+// answer's identical says whether the stored program is the one asked
+// for, in which case the create succeeded, and its spec is the program
+// either way.
 func (c *Client) CreateProgram(ctx context.Context, req *rpc.CreateProgramRequest) (*rpc.CreateProgramResponse, error) {
 	var resp *rpc.CreateProgramResponse
 	err := c.do(ctx, 0, "", func(ctx context.Context, cl invsvc.Client, _ string, group int32) (*rpc.Status, error) {
@@ -456,20 +457,45 @@ func routed[R response](ctx context.Context, c *Client, group int32, program str
 	return resp, err
 }
 
-// ClusterStatus returns the first answer of a seed or known node.
+// ClusterStatus returns the cluster as the first node to answer sees it.
+// Every known node is asked at once, each within AttemptTimeout: a frozen
+// node (a paused process keeps its connections open and says nothing)
+// then costs nothing while another answers, where asking the nodes in
+// turn waited out the caller's deadline on the first seed. The answer is
+// taken in as a status probe's is (see learnStatusLocked).
 func (c *Client) ClusterStatus(ctx context.Context) (*rpc.ClusterStatusResponse, error) {
+	type answer struct {
+		addr string
+		st   *rpc.ClusterStatusResponse
+		err  error
+	}
+	addrs := c.knownAddrs() // at most the seeds and MaxNodes
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()                           // the slower calls end with the first answer
+	answers := make(chan answer, len(addrs)) // buffered: no call waits for a reader
+	for _, addr := range addrs {
+		go func() {
+			cl, err := c.conn(addr)
+			if err != nil {
+				answers <- answer{addr: addr, err: err}
+				return
+			}
+			actx, acancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
+			defer acancel()
+			st, err := cl.ClusterStatus(actx, &rpc.ClusterStatusRequest{})
+			answers <- answer{addr, st, err}
+		}()
+	}
 	var errs []error
-	for _, addr := range c.knownAddrs() {
-		cl, err := c.conn(addr)
-		if err != nil {
-			errs = append(errs, err)
-			continue
+	for range addrs {
+		a := <-answers
+		if a.err == nil {
+			c.mu.Lock()
+			c.learnStatusLocked(a.addr, a.st)
+			c.mu.Unlock()
+			return a.st, nil
 		}
-		st, err := cl.ClusterStatus(ctx, &rpc.ClusterStatusRequest{})
-		if err == nil {
-			return st, nil
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+		errs = append(errs, fmt.Errorf("%s: %w", a.addr, a.err))
 	}
 	return nil, fmt.Errorf("%w: %w", ErrUnavailable, errors.Join(errs...))
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudwego/kitex/client"
 	"github.com/cloudwego/kitex/pkg/endpoint"
 	"github.com/cloudwego/kitex/pkg/rpcinfo"
 	"github.com/cloudwego/kitex/server"
@@ -435,7 +436,10 @@ func TestCreateAwayFromMetaLeader(t *testing.T) {
 		}
 		for _, r := range []*Client{c, fresh} {
 			gp, err := r.GetProgram(ctx, &rpc.GetProgramRequest{ProgramId: spec.Id})
-			if err != nil || code(gp.Status) != "ok" || gp.Spec.Id != spec.Id || gp.Status.Group != cp.Status.Group {
+			if err != nil || code(gp.Status) != "ok" || gp.Status.Group != cp.Status.Group {
+				t.Fatalf("GetProgram(%s) right after its create = %v, %v", spec.Id, gp, err)
+			}
+			if got, _, err := inventory.ReadProgramSpec(gp.Spec); err != nil || got.ID != spec.Id {
 				t.Fatalf("GetProgram(%s) right after its create = %v, %v", spec.Id, gp, err)
 			}
 		}
@@ -561,5 +565,73 @@ func TestLeaderStopsAnswering(t *testing.T) {
 	}
 	if n := acked() - before; n < 100 {
 		t.Fatalf("%d holds acknowledged in the second after failover; want a steady flow", n)
+	}
+}
+
+// TestClusterStatusAroundFrozenSeed: with the first seed frozen (its
+// server takes calls and never answers, as a stopped process does),
+// cluster status comes from another node within about one
+// AttemptTimeout. Asked in turn, the first seed kept every status call
+// until the caller's deadline.
+func TestClusterStatusAroundFrozenSeed(t *testing.T) {
+	nodes := startCluster(t, 3)
+	c := newClient(t, nodes)
+	ctx := context.Background()
+	if _, err := c.ClusterStatus(ctx); err != nil {
+		t.Fatalf("ClusterStatus = %v", err)
+	}
+	gate := make(chan struct{})
+	frozen.Store(nodes[0].rpcAddr, gate)
+	defer func() {
+		frozen.Delete(nodes[0].rpcAddr)
+		close(gate)
+	}()
+	for range 3 {
+		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		start := time.Now()
+		st, err := c.ClusterStatus(ctx)
+		cancel()
+		if err != nil || st.NodeId == "n1" {
+			t.Fatalf("ClusterStatus with n1 frozen = %v, %v after %v; want another node's answer", st, err, time.Since(start))
+		}
+		if d := time.Since(start); d > c.cfg.AttemptTimeout {
+			t.Fatalf("ClusterStatus with n1 frozen took %v; want at most AttemptTimeout (%v)", d, c.cfg.AttemptTimeout)
+		}
+	}
+}
+
+// TestNoFalseNotFound: right after a create, every node's plain read of
+// the program, followers' included, answers it or sends the caller to
+// the leader, and never says that it does not exist: "no such program"
+// is final for callers, and a follower (or a new leader before its
+// barrier) may not have applied the create yet.
+func TestNoFalseNotFound(t *testing.T) {
+	nodes := startCluster(t, 3)
+	c := newClient(t, nodes)
+	ctx := context.Background()
+	var direct []invsvc.Client
+	for _, tn := range nodes {
+		cl, err := invsvc.NewClient("seatd", client.WithHostPorts(tn.rpcAddr), client.WithRPCTimeout(2*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		direct = append(direct, cl)
+	}
+	for i := range 20 {
+		spec := arena()
+		spec.Id = fmt.Sprintf("fresh-%d", i)
+		if cp, err := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: spec}); err != nil || code(cp.Status) != "ok" {
+			t.Fatalf("CreateProgram = %v, %v", cp, err)
+		}
+		var wg sync.WaitGroup
+		for n, cl := range direct {
+			wg.Go(func() {
+				r, err := cl.GetProgram(ctx, &rpc.GetProgramRequest{ProgramId: spec.Id, SaleOnly: true})
+				if err == nil && code(r.Status) == "program_not_found" {
+					t.Errorf("GetProgram(%s) on n%d right after its create = program_not_found", spec.Id, n+1)
+				}
+			})
+		}
+		wg.Wait()
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cloudwego/kitex/client"
 
+	"seatd/inventory"
 	rpc "seatd/kitex_gen/inventoryrpc"
 	invsvc "seatd/kitex_gen/inventoryrpc/inventory"
 )
@@ -36,17 +37,21 @@ func seatMapOf(t *testing.T, addr string) map[string]string {
 		return nil
 	}
 	p, err := c.GetProgram(context.Background(), &rpc.GetProgramRequest{ProgramId: "show"})
-	if err != nil || p.Spec == nil {
+	if err != nil {
+		return nil
+	}
+	spec, _, err := inventory.ReadProgramSpec(p.Spec)
+	if err != nil {
 		return nil
 	}
 	names := [4]string{"free", "held", "sold", "blocked"}
 	out := map[string]string{}
 	i := 0
-	for _, sec := range p.Spec.Sections {
+	for _, sec := range spec.Layout.Sections {
 		for _, row := range sec.Rows {
 			for _, st := range row.Seats {
 				if i < len(r.Statuses) {
-					out[fmt.Sprintf("%s/%s/%d", sec.Id, row.Id, st.Col)] = names[r.Statuses[i]&3]
+					out[fmt.Sprintf("%s/%s/%d", sec.ID, row.ID, st.Col)] = names[r.Statuses[i]&3]
 				}
 				i++
 			}

@@ -608,7 +608,10 @@ var fieldIDToName_CreateProgramRequest = map[int16]string{
 }
 
 type CreateProgramResponse struct {
-	Status *Status `thrift:"status,1" frugal:"1,default,Status" json:"status"`
+	Status    *Status `thrift:"status,1" frugal:"1,default,Status" json:"status"`
+	Spec      []byte  `thrift:"spec,2" frugal:"2,default,binary" json:"spec"`
+	SaleOpen  bool    `thrift:"sale_open,3" frugal:"3,default,bool" json:"sale_open"`
+	Identical bool    `thrift:"identical,4" frugal:"4,default,bool" json:"identical"`
 }
 
 func NewCreateProgramResponse() *CreateProgramResponse {
@@ -626,8 +629,29 @@ func (p *CreateProgramResponse) GetStatus() (v *Status) {
 	}
 	return p.Status
 }
+
+func (p *CreateProgramResponse) GetSpec() (v []byte) {
+	return p.Spec
+}
+
+func (p *CreateProgramResponse) GetSaleOpen() (v bool) {
+	return p.SaleOpen
+}
+
+func (p *CreateProgramResponse) GetIdentical() (v bool) {
+	return p.Identical
+}
 func (p *CreateProgramResponse) SetStatus(val *Status) {
 	p.Status = val
+}
+func (p *CreateProgramResponse) SetSpec(val []byte) {
+	p.Spec = val
+}
+func (p *CreateProgramResponse) SetSaleOpen(val bool) {
+	p.SaleOpen = val
+}
+func (p *CreateProgramResponse) SetIdentical(val bool) {
+	p.Identical = val
 }
 
 func (p *CreateProgramResponse) IsSetStatus() bool {
@@ -643,10 +667,14 @@ func (p *CreateProgramResponse) String() string {
 
 var fieldIDToName_CreateProgramResponse = map[int16]string{
 	1: "status",
+	2: "spec",
+	3: "sale_open",
+	4: "identical",
 }
 
 type GetProgramRequest struct {
 	ProgramId string `thrift:"program_id,1" frugal:"1,default,string" json:"program_id"`
+	SaleOnly  bool   `thrift:"sale_only,2" frugal:"2,default,bool" json:"sale_only"`
 }
 
 func NewGetProgramRequest() *GetProgramRequest {
@@ -659,8 +687,15 @@ func (p *GetProgramRequest) InitDefault() {
 func (p *GetProgramRequest) GetProgramId() (v string) {
 	return p.ProgramId
 }
+
+func (p *GetProgramRequest) GetSaleOnly() (v bool) {
+	return p.SaleOnly
+}
 func (p *GetProgramRequest) SetProgramId(val string) {
 	p.ProgramId = val
+}
+func (p *GetProgramRequest) SetSaleOnly(val bool) {
+	p.SaleOnly = val
 }
 
 func (p *GetProgramRequest) String() string {
@@ -672,12 +707,13 @@ func (p *GetProgramRequest) String() string {
 
 var fieldIDToName_GetProgramRequest = map[int16]string{
 	1: "program_id",
+	2: "sale_only",
 }
 
 type GetProgramResponse struct {
-	Status   *Status      `thrift:"status,1" frugal:"1,default,Status" json:"status"`
-	Spec     *ProgramSpec `thrift:"spec,2" frugal:"2,default,ProgramSpec" json:"spec"`
-	SaleOpen bool         `thrift:"sale_open,3" frugal:"3,default,bool" json:"sale_open"`
+	Status   *Status `thrift:"status,1" frugal:"1,default,Status" json:"status"`
+	SaleOpen bool    `thrift:"sale_open,3" frugal:"3,default,bool" json:"sale_open"`
+	Spec     []byte  `thrift:"spec,4" frugal:"4,default,binary" json:"spec"`
 }
 
 func NewGetProgramResponse() *GetProgramResponse {
@@ -696,34 +732,25 @@ func (p *GetProgramResponse) GetStatus() (v *Status) {
 	return p.Status
 }
 
-var GetProgramResponse_Spec_DEFAULT *ProgramSpec
-
-func (p *GetProgramResponse) GetSpec() (v *ProgramSpec) {
-	if !p.IsSetSpec() {
-		return GetProgramResponse_Spec_DEFAULT
-	}
-	return p.Spec
-}
-
 func (p *GetProgramResponse) GetSaleOpen() (v bool) {
 	return p.SaleOpen
+}
+
+func (p *GetProgramResponse) GetSpec() (v []byte) {
+	return p.Spec
 }
 func (p *GetProgramResponse) SetStatus(val *Status) {
 	p.Status = val
 }
-func (p *GetProgramResponse) SetSpec(val *ProgramSpec) {
-	p.Spec = val
-}
 func (p *GetProgramResponse) SetSaleOpen(val bool) {
 	p.SaleOpen = val
+}
+func (p *GetProgramResponse) SetSpec(val []byte) {
+	p.Spec = val
 }
 
 func (p *GetProgramResponse) IsSetStatus() bool {
 	return p.Status != nil
-}
-
-func (p *GetProgramResponse) IsSetSpec() bool {
-	return p.Spec != nil
 }
 
 func (p *GetProgramResponse) String() string {
@@ -735,8 +762,8 @@ func (p *GetProgramResponse) String() string {
 
 var fieldIDToName_GetProgramResponse = map[int16]string{
 	1: "status",
-	2: "spec",
 	3: "sale_open",
+	4: "spec",
 }
 
 type SetSaleRequest struct {
