@@ -315,16 +315,24 @@ var (
 	seatStatusChars = [4]byte{'f', 'h', 's', 'b'}
 )
 
-func (g *Gateway) seatMap(ctx context.Context, c *app.RequestContext, _ int64) *apiError {
-	q, aerr := parseRead(c, true)
+// readOf parses a seat map's (seatMap) or an availability request and
+// checks its leg range against the program's layout.
+func (g *Gateway) readOf(ctx context.Context, c *app.RequestContext, seatMap bool) (readQuery, *layout, *apiError) {
+	q, aerr := parseRead(c, seatMap)
 	if aerr != nil {
-		return aerr
+		return q, nil, aerr
 	}
 	l, aerr := g.layout(ctx, q.program)
 	if aerr != nil {
-		return aerr
+		return q, nil, aerr
 	}
-	if aerr := resolveRange(&q, l); aerr != nil {
+	aerr = resolveRange(&q, l)
+	return q, l, aerr
+}
+
+func (g *Gateway) seatMap(ctx context.Context, c *app.RequestContext, _ int64) *apiError {
+	q, l, aerr := g.readOf(ctx, c, true)
+	if aerr != nil {
 		return aerr
 	}
 	sections, cat := [2]int{0, len(l.sections)}, -1
@@ -446,15 +454,8 @@ type categoryCountJSON struct {
 }
 
 func (g *Gateway) availability(ctx context.Context, c *app.RequestContext, _ int64) *apiError {
-	q, aerr := parseRead(c, false)
+	q, _, aerr := g.readOf(ctx, c, false)
 	if aerr != nil {
-		return aerr
-	}
-	l, aerr := g.layout(ctx, q.program)
-	if aerr != nil {
-		return aerr
-	}
-	if aerr := resolveRange(&q, l); aerr != nil {
 		return aerr
 	}
 	k := cacheKey{kind: "availability", program: q.program, from: q.from, to: q.to}

@@ -86,6 +86,22 @@ func (e *Engine) Outbox(after uint64, max int) []Event {
 	return out
 }
 
+// reclaim keeps a queue q[head:] whose front was consumed up to head in
+// the same buffer: rewound when empty, moved down when the consumed head
+// is most of it, so the buffer never grows past twice the live part. It
+// returns the queue and its new head.
+func reclaim[T any](q []T, head int) ([]T, int) {
+	switch live := len(q) - head; {
+	case live == 0:
+		return q[:0], 0
+	case head > live:
+		copy(q, q[head:])
+		clear(q[live:])
+		return q[:live], 0
+	}
+	return q, head
+}
+
 func max64(a, b uint64) uint64 {
 	if a > b {
 		return a
@@ -110,17 +126,7 @@ func (e *Engine) AckOutbox(now int64, seq uint64) Result {
 	}
 	n := int(seq - e.acked)
 	clear(e.outbox[e.outHead : e.outHead+n]) // let the events' seats go
-	e.outHead += n
+	e.outbox, e.outHead = reclaim(e.outbox, e.outHead+n)
 	e.acked = seq
-	// Reuse the buffer: rewind when empty, move the rest down when the
-	// acknowledged head is most of it.
-	switch live := len(e.outbox) - e.outHead; {
-	case live == 0:
-		e.outbox, e.outHead = e.outbox[:0], 0
-	case e.outHead > live:
-		copy(e.outbox, e.outbox[e.outHead:])
-		clear(e.outbox[live:])
-		e.outbox, e.outHead = e.outbox[:live], 0
-	}
 	return ResultOK
 }

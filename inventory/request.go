@@ -273,17 +273,7 @@ func (e *Engine) popRefusal() {
 		e.refusals--
 	}
 	e.refusalQ[e.refusalHead] = refusalEntry{}
-	e.refusalHead++
-	// Reuse the buffer: rewind when empty, move the rest down when the
-	// popped head is most of it.
-	switch live := len(e.refusalQ) - e.refusalHead; {
-	case live == 0:
-		e.refusalQ, e.refusalHead = e.refusalQ[:0], 0
-	case e.refusalHead > live:
-		copy(e.refusalQ, e.refusalQ[e.refusalHead:])
-		clear(e.refusalQ[live:])
-		e.refusalQ, e.refusalHead = e.refusalQ[:live], 0
-	}
+	e.refusalQ, e.refusalHead = reclaim(e.refusalQ, e.refusalHead+1)
 }
 
 // expireRefusals forgets the refusals whose window has ended, oldest
