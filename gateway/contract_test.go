@@ -262,6 +262,15 @@ func TestRefusalsSayWhatWasWrong(t *testing.T) {
 		s.refused(s.do("POST", path, s.token(42), map[string]any{"count": 2, "holders": holder("Han Meimei", idHanMeiMi)}, nil), 422, "HOLDERS_MISMATCH",
 			map[string]any{"field": "holders", "limit": 2}, "1 given for 2 seats")
 		s.want(hold(42, 0, 1, []map[string]any{{"name": "John Smith", "id_number": "e 1234567", "id_type": "passport"}}), 201, "")
+		// One number is one person whatever its type, and the message says so.
+		s.refused(hold(43, 0, 1, []map[string]any{{"name": "C", "id_number": idHanMeiMi}, {"name": "D", "id_number": idHanMeiMi, "id_type": "passport"}}),
+			422, "HOLDERS_MISMATCH", map[string]any{"field": "holders[1].id_number", "index": 1}, "the same person as holders[0]")
+		// A name that was not text (a lone surrogate, invalid UTF-8) reads
+		// as U+FFFD: refused, so that two such names are never one request.
+		for _, body := range []string{`{"count":1,"from":0,"to":1,"holders":[{"name":"Wang\ud800","id_number":"` + idHanMeiMi + `"}]}`,
+			"{\"count\":1,\"from\":0,\"to\":1,\"holders\":[{\"name\":\"Zhao\xff\",\"id_number\":\"" + idHanMeiMi + "\"}]}"} {
+			s.refused(s.do("POST", path, s.token(44), body, nil), 422, "HOLDERS_MISMATCH", map[string]any{"field": "holders[0].name"}, "U+FFFD")
+		}
 	})
 
 	t.Run("numbers in range", func(t *testing.T) {
@@ -334,6 +343,8 @@ func TestRefusalsSayWhatWasWrong(t *testing.T) {
 			path, body, field, says string
 		}{
 			{"/v1/programs/show/holds", `{"count":"two"}`, "count", "count: want an integer, got a string"},
+			{"/v1/programs/show/holds", `{"count":1,"count":2}`, "count", "count: given more than once"},
+			{"/v1/programs/show/holds", `{"count":1,"holders":[{"name":"A","name":"B","id_number":"x"}]}`, "holders[0].name", "holders[0].name: given more than once"},
 			{"/v1/programs/show/holds", `{"count":99999999999999999999}`, "count", "count: 99999999999999999999 is out of range: want an integer from 1 to 64"},
 			{"/v1/programs/show/holds", `{"count":1,"from":-99999999999999999999}`, "from", "from: -99999999999999999999 is out of range: want an integer from 0 to 63"},
 			{"/v1/programs/show/holds", `{"count":1,"expected_total_cents":99999999999999999999}`, "expected_total_cents",

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -47,6 +48,7 @@ type jsonFrame struct {
 	ranges string              // a list's range tag, for its items
 	keyed  bool                // an object's key was read, its value is next
 	field  reflect.StructField // the field an object's last key names
+	seen   []string            // an object's keys so far (a handful: the request types' fields)
 	n      int                 // a list's items so far
 }
 
@@ -79,6 +81,14 @@ func checkJSON(body []byte, root reflect.Type) *apiError {
 				}
 				return e
 			}
+			// A key given twice is refused: which value was meant is a
+			// guess, and a decoder that keeps the last one would make two
+			// bodies one request (RFC 8259 section 4 leaves it open).
+			if slices.Contains(f.seen, name) {
+				return errorf(http.StatusBadRequest, "INVALID_JSON", joinPath(f.path, name)+": given more than once").
+					with("field", joinPath(f.path, name))
+			}
+			f.seen = append(f.seen, name)
 			f.keyed = true
 			continue
 		case tok == json.Delim('}') || tok == json.Delim(']'):

@@ -284,7 +284,8 @@ func holdersMismatch(st *rpc.Status, in *holdIn, field string, actual, limit int
 	case "holders":
 		return fmt.Sprintf("holders: %d given for %s; want one holder per seat", actual, seats(limit, "", ""))
 	case "holders.name":
-		return fmt.Sprintf("%s: want a name of 1-%d bytes of text, without control characters", field, inventory.MaxNameLen)
+		return fmt.Sprintf("%s: want a name of 1-%d bytes of text, without control characters or U+FFFD (what stands for bytes that were not text)",
+			field, inventory.MaxNameLen)
 	case "holders.id_type":
 		return field + ": want resident_id or passport"
 	case "holders.id_number":
@@ -292,10 +293,8 @@ func holdersMismatch(st *rpc.Status, in *holdIn, field string, actual, limit int
 			break
 		}
 		i := int(*st.Index)
-		key := func(h holderJSON) string {
-			t, _ := inventory.ParseIDType(h.idType())
-			return t.String() + " " + inventory.NormalizeIDNumber(h.IDNumber)
-		}
+		// One person is one number, whatever the type (docs/inventory.md).
+		key := func(h holderJSON) string { return inventory.NormalizeIDNumber(h.IDNumber) }
 		for j := range i {
 			if key(in.Holders[j]) == key(in.Holders[i]) {
 				return fmt.Sprintf("%s: the same person as holders[%d]; each seat needs its own holder", field, j)

@@ -42,6 +42,10 @@ type Config struct {
 	UserBurst int
 	// RequestTimeout bounds one request's calls to seatd. Default 5s.
 	RequestTimeout time.Duration
+	// CreateTimeout bounds a program create's calls instead: a program of
+	// millions of seats takes each replica seconds to validate and apply,
+	// and an operator would rather wait than retry. Default 1m.
+	CreateTimeout time.Duration
 	// MaxBodyBytes bounds a request body; program creates may carry
 	// large layouts. Default 16 MiB; holds and blocks take at most 64 KiB.
 	MaxBodyBytes int
@@ -50,14 +54,15 @@ type Config struct {
 	SeatMapMaxAge time.Duration
 	// CacheBytes is the byte budget of the cache of seat map and
 	// availability answers and program layouts; past it the least
-	// recently used entries go. Default 64 MiB: about 60 compact maps of
+	// recently used entries go. Default 128 MiB: about 120 compact maps of
 	// a million seats, or tens of thousands of small answers.
 	CacheBytes int64
 	// MaxCacheEntryBytes is the largest answer or layout the cache keeps;
 	// a larger one is built for the requests that wait for it and
-	// dropped. Default 16 MiB: the layout of a program of
-	// inventory.MaxSeatsPerProgram seats in rows of 64 or more (3 bytes a
-	// seat, about 30 a row), with column numbers for labels.
+	// dropped. Default 32 MiB: the layout of a program of
+	// inventory.MaxSeatsPerProgram seats in any rows (3 bytes a seat,
+	// about 45 a row, and at most inventory.MaxRowsPerProgram rows), with
+	// column numbers for labels.
 	MaxCacheEntryBytes int64
 	// MaxFullSeatMapSeats is the most seats a seat map in the full
 	// format lists; a larger map is refused with a 422 that says to page
@@ -85,6 +90,9 @@ func (c Config) withDefaults() Config {
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = 5 * time.Second
 	}
+	if c.CreateTimeout == 0 {
+		c.CreateTimeout = time.Minute
+	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 16 << 20
 	}
@@ -92,10 +100,10 @@ func (c Config) withDefaults() Config {
 		c.SeatMapMaxAge = 200 * time.Millisecond
 	}
 	if c.CacheBytes == 0 {
-		c.CacheBytes = 64 << 20
+		c.CacheBytes = 128 << 20
 	}
 	if c.MaxCacheEntryBytes == 0 {
-		c.MaxCacheEntryBytes = min(16<<20, c.CacheBytes)
+		c.MaxCacheEntryBytes = min(32<<20, c.CacheBytes)
 	}
 	if c.MaxFullSeatMapSeats == 0 {
 		c.MaxFullSeatMapSeats = 10_000
@@ -122,7 +130,7 @@ func (c Config) Validate() error {
 	if d.UserRate <= 0 || d.UserBurst < 1 {
 		errs = append(errs, fmt.Errorf("gateway: user rate %v/s burst %d, want both positive", d.UserRate, d.UserBurst))
 	}
-	if d.RequestTimeout <= 0 || d.SeatMapMaxAge < 0 || d.MaxBodyBytes < smallBody {
+	if d.RequestTimeout <= 0 || d.CreateTimeout <= 0 || d.SeatMapMaxAge < 0 || d.MaxBodyBytes < smallBody {
 		errs = append(errs, errors.New("gateway: request timeout, seat map age and body size must be positive (body at least 64 KiB)"))
 	}
 	if d.CacheBytes < minCacheBytes || d.CacheBytes > maxCacheBytes {
@@ -367,7 +375,11 @@ func (g *Gateway) wrap(name string, who access, fn handlerFunc) app.HandlerFunc 
 				return
 			}
 		}
-		ctx, cancel := context.WithTimeout(ctx, g.cfg.RequestTimeout)
+		timeout := g.cfg.RequestTimeout
+		if name == "create_program" {
+			timeout = g.cfg.CreateTimeout
+		}
+		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		if err := fn(ctx, c, user); err != nil {
 			g.fail(c, err)

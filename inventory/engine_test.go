@@ -378,6 +378,7 @@ func TestRealName(t *testing.T) {
 		{"unknown id type", 2, 3, []Holder{{Name: "X", IDType: 9, IDNumber: "E12345678"}}, ResultHoldersMismatch, Fault{Field: FieldHolderIDType}},
 		{"no name", 2, 3, []Holder{{IDNumber: "320102198511151230"}}, ResultHoldersMismatch, Fault{Field: FieldHolderName}},
 		{"control character in a name", 2, 3, []Holder{{Name: "A\x00B", IDNumber: "320102198511151230"}}, ResultHoldersMismatch, Fault{Field: FieldHolderName}},
+		{"a name that was not text", 2, 3, []Holder{{Name: "Wang\ufffd", IDNumber: "320102198511151230"}}, ResultHoldersMismatch, Fault{Field: FieldHolderName}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -84,10 +84,13 @@ func NormalizeName(s string) string {
 
 // checkHolder validates one holder as Hold does at time now (the
 // command's) and says which field is wrong: a name of 1-MaxNameLen bytes
-// of UTF-8 without control characters, a known ID type, and an ID number
-// in normal form that is well formed for its type.
+// of UTF-8 without control characters or U+FFFD (the replacement for
+// what was not text: two different names that were not text would read
+// as one), a known ID type, and an ID number in normal form that is well
+// formed for its type.
 func checkHolder(h *Holder, now int64) Field {
-	if h.Name == "" || len(h.Name) > MaxNameLen || !utf8.ValidString(h.Name) || strings.ContainsFunc(h.Name, unicode.IsControl) ||
+	if h.Name == "" || len(h.Name) > MaxNameLen || !utf8.ValidString(h.Name) ||
+		strings.ContainsFunc(h.Name, func(r rune) bool { return unicode.IsControl(r) || r == utf8.RuneError }) ||
 		strings.TrimSpace(h.Name) != h.Name {
 		return FieldHolderName
 	}

@@ -264,7 +264,7 @@ func (m *model) hold(now int64, req *HoldRequest) modelOutcome {
 // a known type, and a well-formed number in normal form.
 func modelHolderFault(h Holder, now int64) Field {
 	if h.Name == "" || len(h.Name) > MaxNameLen || h.Name != NormalizeName(h.Name) || slices.ContainsFunc([]rune(h.Name), func(r rune) bool {
-		return r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 || r == 0xfffd
+		return r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 || r == 0xfffd // 0xfffd: what was not text
 	}) {
 		return FieldHolderName
 	}

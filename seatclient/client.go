@@ -72,7 +72,8 @@ type Config struct {
 	// CallTimeout bounds one attempt of the calls that are slow by nature:
 	// creating a program (a large layout to replicate, and a placement to
 	// wait for, up to noderpc.MaxPlacementWait) and membership changes.
-	// Default 5s.
+	// Default 30s: a program of millions of seats in narrow rows takes a
+	// replica seconds to validate and apply on a small machine.
 	CallTimeout time.Duration
 	// BaseBackoff and MaxBackoff bound the jittered exponential wait
 	// between retries of answers that ask for one (overloaded, ambiguous,
@@ -105,7 +106,7 @@ func (c Config) withDefaults() Config {
 		c.AttemptTimeout = 500 * time.Millisecond
 	}
 	if c.CallTimeout == 0 {
-		c.CallTimeout = 5 * time.Second
+		c.CallTimeout = 30 * time.Second
 	}
 	if c.BaseBackoff == 0 {
 		c.BaseBackoff = 10 * time.Millisecond
