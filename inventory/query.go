@@ -25,6 +25,10 @@ func (p *Program) SaleOpen() bool { return p.open }
 // Legs returns the number of legs (stops - 1).
 func (p *Program) Legs() int { return p.legs }
 
+// Stop returns the name of stop i (0 <= i <= Legs()); a program created
+// without stops has "doors" and "end".
+func (p *Program) Stop(i int) string { return p.stops[i] }
+
 // HoldTTL returns how long the program's holds wait for payment.
 func (p *Program) HoldTTL() time.Duration { return time.Duration(p.ttl) }
 
