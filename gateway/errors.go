@@ -93,7 +93,7 @@ var resultErrors = map[inventory.Result]struct {
 	inventory.ResultNotBlocked:          {http.StatusConflict, "NOT_BLOCKED"},
 	inventory.ResultHoldConfirmed:       {http.StatusConflict, "HOLD_CONFIRMED"},
 	inventory.ResultTooManySeats:        {http.StatusConflict, "TOO_MANY_SEATS"},
-	inventory.ResultOutboxFull:          {http.StatusServiceUnavailable, "OVERLOADED"},
+	inventory.ResultOutboxFull:          {http.StatusServiceUnavailable, "OUTBOX_FULL"},
 	inventory.ResultRequestReused:       {http.StatusUnprocessableEntity, "IDEMPOTENCY_KEY_REUSED"},
 	inventory.ResultRefusalsFull:        {http.StatusServiceUnavailable, "OVERLOADED"},
 }

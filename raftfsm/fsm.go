@@ -33,6 +33,10 @@ type FSM struct {
 	commands  atomic.Uint64      // commands in them
 	applyTime atomic.Int64       // nanoseconds spent applying them
 	holds     [256]atomic.Uint64 // hold commands applied, by result code
+
+	// outboxGrew gets a token (capacity 1) after an apply that added
+	// outbox events, so that the relay wakes without polling.
+	outboxGrew chan struct{}
 }
 
 // ApplyStats are an FSM's cumulative apply counters.
@@ -63,7 +67,7 @@ func NewFSM(cfg inventory.Config) (*FSM, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &FSM{cfg: cfg, e: e}, nil
+	return &FSM{cfg: cfg, e: e, outboxGrew: make(chan struct{}, 1)}, nil
 }
 
 // Apply applies one log entry; see ApplyBatch.
@@ -77,14 +81,25 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	out := make([]any, len(logs))
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	before, _ := f.e.OutboxSeq()
 	for i, l := range logs {
 		if l.Type == raft.LogCommand {
 			out[i] = f.applyEntryLocked(l)
 		}
 		f.applied.Store(l.Index)
 	}
+	if after, _ := f.e.OutboxSeq(); after != before {
+		select {
+		case f.outboxGrew <- struct{}{}:
+		default:
+		}
+	}
 	return out
 }
+
+// OutboxGrew delivers a token after applies that added outbox events
+// (at most one waits). It is for one reader, the group's relay.
+func (f *FSM) OutboxGrew() <-chan struct{} { return f.outboxGrew }
 
 func (f *FSM) applyEntryLocked(l *raft.Log) []Outcome {
 	stamp, cmds, err := decodeEntry(l.Data)

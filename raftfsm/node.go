@@ -68,6 +68,9 @@ type NodeConfig struct {
 	// the same, or replicas could answer one command differently; the
 	// seatd binary always uses the defaults.
 	Engine inventory.Config
+	// Duty, if set, runs for each inventory group this node leads, while
+	// its leader duties run (the outbox relay).
+	Duty Duty
 
 	Log   *slog.Logger     // default: discard
 	Clock func() time.Time // the leader's clock; default time.Now
@@ -372,6 +375,15 @@ func (g *group) startDuties() {
 		if p == nil {
 			return
 		}
+		if duty := g.node.cfg.Duty; duty != nil {
+			ctx, cancel := context.WithCancel(context.Background())
+			dutyDone := make(chan struct{})
+			go func() {
+				defer close(dutyDone)
+				duty(ctx, &LedGroup{id: g.id, fsm: g.fsm, proposer: p})
+			}()
+			defer func() { cancel(); <-dutyDone }()
+		}
 		t := time.NewTicker(g.node.cfg.TickInterval)
 		defer t.Stop()
 		for {
@@ -388,6 +400,35 @@ func (g *group) startDuties() {
 		}
 	}()
 }
+
+// Duty is work a group's leader does while its leader duties run, such as
+// publishing the outbox to Kafka. It starts after the new leader's barrier,
+// so the state it reads includes every entry of earlier terms, and it must
+// return soon after ctx ends: when the node stops leading the group, or
+// shuts down. One runs per led group; it may block for as long as it likes.
+type Duty func(ctx context.Context, g *LedGroup)
+
+// LedGroup is an inventory group as its leader's duty sees it.
+type LedGroup struct {
+	id       uint16
+	fsm      *FSM
+	proposer *Proposer
+}
+
+// ID returns the group's id.
+func (g *LedGroup) ID() uint16 { return g.id }
+
+// Read runs fn on the group's engine under its read lock; see FSM.Read.
+func (g *LedGroup) Read(fn func(e *inventory.Engine, applied uint64)) { g.fsm.Read(fn) }
+
+// Propose replicates and applies one command, as Node.Propose does; it
+// fails with ErrClosed once this node's leadership has ended.
+func (g *LedGroup) Propose(ctx context.Context, cmd *Command) (Outcome, error) {
+	return g.proposer.Propose(ctx, cmd)
+}
+
+// OutboxGrew delivers a token after applies that added outbox events.
+func (g *LedGroup) OutboxGrew() <-chan struct{} { return g.fsm.OutboxGrew() }
 
 func (g *group) setProposer(stop chan struct{}) *Proposer {
 	p, err := NewProposer(g.raft, g.node.cfg.Proposer, g.node.cfg.Clock)
@@ -805,6 +846,9 @@ type GroupStats struct {
 	// LiveHolds the holds waiting for payment. Inventory groups only.
 	Seats     inventory.LegCounts
 	LiveHolds int
+	// OutboxLast is the group's last outbox event, OutboxAcked the last
+	// one the relay acknowledged; the difference waits for Kafka.
+	OutboxLast, OutboxAcked uint64
 }
 
 // Stats returns every group's state, meta first.
@@ -828,6 +872,7 @@ func (n *Node) Stats() []GroupStats {
 			g.fsm.Read(func(e *inventory.Engine, _ uint64) {
 				es := e.Stats(n.cfg.Clock().UnixNano())
 				st.LiveHolds = es.LiveHolds
+				st.OutboxLast, st.OutboxAcked = e.OutboxSeq()
 				for _, sh := range es.Shards {
 					for _, l := range sh.Legs {
 						st.Seats.Free += l.Free

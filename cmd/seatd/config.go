@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"seatd/internal/settings"
+	"seatd/orderflow/events"
+	"seatd/orderflow/relay"
 	"seatd/noderpc"
 	"seatd/raftfsm"
 )
@@ -26,6 +28,10 @@ type Config struct {
 	Join        []string
 	JoinTimeout time.Duration
 	LogLevel    slog.Level
+	// Relay publishes the outboxes of the groups this node leads to
+	// Kafka; without brokers there is no relay, and holds are refused
+	// once a group's outbox is full (OUTBOX_FULL).
+	Relay relay.Config
 }
 
 // parseConfig reads the configuration (see package settings: flags, then
@@ -55,6 +61,12 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.DurationVar(&cfg.Node.Proposer.Linger, "linger", 200*time.Microsecond, "how long a lone command waits for a batch")
 	fs.DurationVar(&cfg.Server.DefaultHoldTTL, "default-hold-ttl", 15*time.Minute, "hold TTL of a program created without one")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	var brokers string
+	var partitions, replicas int
+	fs.StringVar(&brokers, "kafka-brokers", "", "Kafka bootstrap brokers (host:port,...) the outbox relay publishes seat.holds to; none: no relay")
+	fs.IntVar(&partitions, "kafka-partitions", 16, "partitions of seat.holds and orders when this node creates them (1-64; must match the order service's)")
+	fs.IntVar(&replicas, "kafka-replicas", 1, "replication factor of the topics this node creates (3 in production)")
+	fs.IntVar(&cfg.Relay.MaxBatch, "relay-max-batch", 1000, "outbox events per publish to Kafka")
 
 	var errs []error
 	if err := settings.Parse(fs, args, "SEATD", getenv); err != nil {
@@ -91,6 +103,18 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 		if host, _, err := net.SplitHostPort(cfg.RPCAddr); err == nil && (host == "" || net.ParseIP(host).IsUnspecified()) {
 			errs = append(errs, fmt.Errorf("rpc-advertise is required when rpc-addr %q listens on every interface", cfg.RPCAddr))
 		}
+	}
+	if brokers != "" {
+		list, err := events.Brokers(brokers)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("kafka-brokers: %w", err))
+		}
+		cfg.Relay.Brokers = list
+		if partitions < 1 || partitions > events.MaxPartitions || replicas < 1 {
+			errs = append(errs, fmt.Errorf("kafka-partitions %d, kafka-replicas %d: want 1-%d partitions and at least 1 replica",
+				partitions, replicas, events.MaxPartitions))
+		}
+		cfg.Relay.Topics = events.Topics(partitions, replicas)
 	}
 	if err := cfg.Server.Validate(); err != nil {
 		errs = append(errs, err)

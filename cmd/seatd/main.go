@@ -34,6 +34,8 @@ import (
 	"seatd/internal/settings"
 	invsvc "seatd/kitex_gen/inventoryrpc/inventory"
 	"seatd/noderpc"
+	"seatd/orderflow/events"
+	"seatd/orderflow/relay"
 	"seatd/raftfsm"
 	"seatd/seatclient"
 )
@@ -80,6 +82,24 @@ func run(args []string) error {
 	}
 	nc := cfg.Node
 	nc.Log = log
+	var relayMetrics []prometheus.Collector
+	if len(cfg.Relay.Brokers) > 0 {
+		rc := cfg.Relay
+		rc.Log = log
+		r, err := relay.New(rc)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		if err := ensureTopics(r, log); err != nil {
+			ln.Close()
+			return err
+		}
+		nc.Duty = r.Duty
+		relayMetrics = r.Collectors()
+	} else {
+		log.Warn("seatd_no_relay", "why", "no -kafka-brokers: outbox events are not published, and each group refuses holds once its outbox is full")
+	}
 	if nc.RPCAddr == cfg.RPCAddr {
 		nc.RPCAddr = ln.Addr().String() // the port, when asked for any
 	}
@@ -100,7 +120,7 @@ func run(args []string) error {
 			log.Error("rpc_server_failed", "err", err)
 		}
 	}()
-	admin := &http.Server{Addr: cfg.AdminAddr, Handler: adminHandler(node), ReadHeaderTimeout: 5 * time.Second}
+	admin := &http.Server{Addr: cfg.AdminAddr, Handler: adminHandler(node, relayMetrics...), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := admin.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("admin_server_failed", "err", err)
@@ -133,9 +153,27 @@ func run(args []string) error {
 }
 
 // adminHandler serves metrics, health, readiness and pprof.
-func adminHandler(node *raftfsm.Node) http.Handler {
+// ensureTopics makes or checks the Kafka topics once at start: a topic
+// that differs from its spec stops the node here, where an operator sees
+// it; a broker out of reach does not (the relay tries again before it
+// publishes, and events wait in the outbox meanwhile).
+func ensureTopics(r *relay.Relay, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := r.EnsureTopics(ctx)
+	switch {
+	case errors.Is(err, events.ErrTopicMismatch):
+		return err
+	case err != nil:
+		log.Warn("seatd_kafka_unreachable", "err", err)
+	}
+	return nil
+}
+
+func adminHandler(node *raftfsm.Node, extra ...prometheus.Collector) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), newNodeCollector(node))
+	reg.MustRegister(extra...)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })

@@ -16,6 +16,7 @@ type nodeCollector struct {
 	leader, term, applied, commit, last, queue *prometheus.Desc
 	entries, commands, applyEntries, applyCmds *prometheus.Desc
 	applySeconds, holds, seats, liveHolds      *prometheus.Desc
+	outbox, outboxSeq                          *prometheus.Desc
 }
 
 func newNodeCollector(node *raftfsm.Node) *nodeCollector {
@@ -38,12 +39,14 @@ func newNodeCollector(node *raftfsm.Node) *nodeCollector {
 		holds:        d("holds_total", "hold commands applied, by result", "result"),
 		seats:        d("seat_legs", "seats by status over every shard of the group, a seat counted once per leg", "status"),
 		liveHolds:    d("live_holds", "holds waiting for payment"),
+		outbox:       d("outbox_events", "outbox events not yet acknowledged by the relay (published to Kafka); holds are refused at 1,048,576"),
+		outboxSeq:    d("outbox_last_seq", "the group's last outbox sequence number"),
 	}
 }
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.leader, c.term, c.applied, c.commit, c.last, c.queue,
-		c.entries, c.commands, c.applyEntries, c.applyCmds, c.applySeconds, c.holds, c.seats, c.liveHolds} {
+		c.entries, c.commands, c.applyEntries, c.applyCmds, c.applySeconds, c.holds, c.seats, c.liveHolds, c.outbox, c.outboxSeq} {
 		ch <- d
 	}
 }
@@ -79,6 +82,8 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.seats, prometheus.GaugeValue, float64(n), group, status)
 		}
 		gauge(c.liveHolds, float64(g.LiveHolds))
+		gauge(c.outbox, float64(g.OutboxLast-g.OutboxAcked))
+		gauge(c.outboxSeq, float64(g.OutboxLast))
 		for r, n := range g.Apply.Holds {
 			ch <- prometheus.MustNewConstMetric(c.holds, prometheus.CounterValue, float64(n), group, r.String())
 		}
