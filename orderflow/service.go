@@ -420,7 +420,9 @@ func (s *Service) PartitionOfOrder(no inventory.OrderNo) int {
 }
 
 // PartitionOfUser returns the partition of a buyer's orders.
-func (s *Service) PartitionOfUser(user uint64) int { return events.PartitionOfUser(user, s.cfg.Partitions) }
+func (s *Service) PartitionOfUser(user uint64) int {
+	return events.PartitionOfUser(user, s.cfg.Partitions)
+}
 
 // Order returns an order: orders.ErrNotFound, a *NotOwnerError when
 // another instance owns its partition, ErrNotReady while the partition

@@ -34,7 +34,7 @@ func TestPlacedIsPendingPayment(t *testing.T) {
 	o := waitOrder(t, s, no(evs[0]), 1)
 	want := orders.Order{
 		OrderNo: evs[0].OrderNo, HoldID: evs[0].HoldID, ProgramID: "p1", UserID: "77", Status: orders.StatusPendingPayment,
-		Seats: []orders.Seat{{ID: "A/1/2", Label: "A1", Category: "vip", PriceCents: 5000}, {ID: "A/1/3", Label: "A2", Category: "vip", PriceCents: 5000}},
+		Seats:      []orders.Seat{{ID: "A/1/2", Label: "A1", Category: "vip", PriceCents: 5000}, {ID: "A/1/3", Label: "A2", Category: "vip", PriceCents: 5000}},
 		TotalCents: 10000, CreatedAt: evs[0].At, ExpiresAt: *evs[0].ExpiresAt, From: 0, To: 1, FromStop: "doors", ToStop: "end",
 		HoldStatus: orders.HoldHeld, UpdatedAt: evs[0].At, Version: 1,
 		LastEvent: orders.Source{EventID: "1-1", Group: 1, Seq: 1, Topic: events.TopicHolds, Partition: s.PartitionOfOrder(no(evs[0])), Offset: 0},
