@@ -23,9 +23,9 @@ import (
 	"time"
 
 	"seatd/inventory"
+	rpc "seatd/kitex_gen/orderflowrpc"
 	"seatd/orderflow"
 	"seatd/orderflow/orders"
-	rpc "seatd/kitex_gen/orderflowrpc"
 )
 
 // Orders is what the server needs of the order service
