@@ -127,8 +127,10 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate reports every setting out of range at once.
+// Validate reports every setting out of range at once, zero fields taking
+// their defaults.
 func (c Config) Validate() error {
+	c = c.withDefaults()
 	var errs []error
 	if len(c.Brokers) == 0 {
 		errs = append(errs, errors.New("orderflow: no brokers"))
