@@ -135,7 +135,7 @@ func (b *Batch) Apply(ev *events.HoldEvent, src Source) (Outcome, Input, error) 
 	if o.Version == 0 {
 		b.b.Set(userKey(user, next.CreatedAt.UnixNano(), no), nil, nil)
 	}
-	b.b.Set(pendingKey(src.Offset), v, nil)
+	b.b.Set(pendingKey(src.Offset), append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(v)), uint64(no)), v...), nil)
 	b.b.Set(orderKey(no), v, nil) // a later change in this batch sets it again; the batch keeps the last
 	b.touched[no] = &next
 	b.changes++

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -26,7 +25,7 @@ import (
 //	'o' order(8)                         the order's record (Order JSON)
 //	'u' user(8) ^created(8) ^order(8)    a buyer's orders, newest first (empty value)
 //	'h' group(2)                         the group's high-water mark: the highest seq applied (8)
-//	'p' offset(8)                        a change to publish to the changelog: the record as the event at offset left it
+//	'p' offset(8)                        a change to publish to the changelog: the order number (8), then the record as the event at offset left it
 //	'm' "offset"                         the last seat.holds offset applied (8, two's complement)
 //	'm' "init"                           present once the store was rebuilt, or found to need no rebuild
 const (
@@ -309,22 +308,16 @@ func (s *Store) Pending(max, maxBytes int) ([]Change, error) {
 	var out []Change
 	size := 0
 	for it.First(); it.Valid() && len(out) < max; it.Next() {
-		v := it.Value()
-		if len(out) > 0 && size+len(v) > maxBytes {
+		v := it.Value() // the order number (8), then the record
+		if len(v) < 8 {
+			panic(fmt.Sprintf("orders: pending change of %d bytes", len(v)))
+		}
+		if len(out) > 0 && size+len(v)-8 > maxBytes {
 			break
 		}
-		size += len(v)
-		var head struct {
-			OrderNo string `json:"order_no"`
-		}
-		if err := json.Unmarshal(v, &head); err != nil {
-			panic(fmt.Sprintf("orders: pending change does not decode: %v", err))
-		}
-		no, err := strconv.ParseUint(head.OrderNo, 10, 64)
-		if err != nil {
-			panic(fmt.Sprintf("orders: pending change of order %q: %v", head.OrderNo, err))
-		}
-		out = append(out, Change{Offset: int64(binary.BigEndian.Uint64(it.Key()[1:])), OrderNo: inventory.OrderNo(no), Value: bytes.Clone(v)})
+		size += len(v) - 8
+		out = append(out, Change{Offset: int64(binary.BigEndian.Uint64(it.Key()[1:])),
+			OrderNo: inventory.OrderNo(binary.BigEndian.Uint64(v)), Value: bytes.Clone(v[8:])})
 	}
 	return out, it.Error()
 }
