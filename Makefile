@@ -52,3 +52,4 @@ walkthrough:
 gen:
 	rm -rf kitex_gen
 	$(GO) tool kitex -module seatd idl/inventory.thrift
+	$(GO) tool kitex -module seatd idl/orderflow.thrift

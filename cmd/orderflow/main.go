@@ -1,0 +1,122 @@
+// Command orderflow runs the order service (package orderflow): it owns
+// the partitions p of seat.holds and orders with p % instances ==
+// instance, turns hold events into orders, publishes the orders
+// changelog, and serves orders over Kitex (idl/orderflow.thrift). An HTTP
+// server beside it answers /metrics, /healthz and /readyz (ready once
+// every owned partition is rebuilt and caught up with what seat.holds
+// held at start).
+//
+//	orderflow -brokers HOST:PORT -instance 0 -instances 2 -data DIR
+//
+// Settings come from flags, ORDERFLOW_* environment variables (and
+// KAFKA_BROKERS for -brokers) or a -config file; see parseConfig.
+// SIGTERM or SIGINT stops it gracefully: the batch being applied is
+// committed and the stores are closed.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cloudwego/kitex/server"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"seatd/internal/settings"
+	ofsvc "seatd/kitex_gen/orderflowrpc/orderflow"
+	"seatd/orderflow"
+	"seatd/orderflow/orderrpc"
+)
+
+func main() {
+	err := run(os.Args[1:], os.Getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Println(strings.TrimSpace(strings.TrimPrefix(err.Error(), flag.ErrHelp.Error())))
+		return
+	}
+	if err != nil {
+		settings.Report(os.Stderr, "orderflow", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, getenv func(string) string) error {
+	cfg, err := parseConfig(args, getenv)
+	if err != nil {
+		return err
+	}
+	// Signals are caught from the start: one that comes during start-up
+	// is acted on once start-up ends, so the stores are always closed.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	sc := cfg.Service
+	sc.Log, sc.Registerer = log, reg
+	svc, err := orderflow.New(sc)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.RPCAddr)
+	if err != nil {
+		return fmt.Errorf("listen rpc %s: %w", cfg.RPCAddr, err)
+	}
+	admin := &http.Server{Addr: cfg.MetricsAddr, Handler: adminHandler(reg, svc), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := admin.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics_server_failed", "err", err)
+		}
+	}()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		admin.Shutdown(ctx)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.StartTimeout)
+	err = svc.Start(ctx)
+	cancel()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	svr := ofsvc.NewServer(orderrpc.New(svc), server.WithListener(ln), server.WithExitWaitTime(2*time.Second))
+	go func() {
+		if err := svr.Run(); err != nil {
+			log.Error("rpc_server_failed", "err", err)
+		}
+	}()
+	log.Info("orderflow_serving", "rpc", ln.Addr().String(), "metrics", cfg.MetricsAddr)
+
+	<-sig
+	log.Info("orderflow_stopping")
+	svr.Stop()
+	return svc.Close()
+}
+
+// adminHandler serves metrics, liveness and readiness.
+func adminHandler(reg *prometheus.Registry, svc *orderflow.Service) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := svc.Ready(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
+}

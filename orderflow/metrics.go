@@ -1,0 +1,106 @@
+package orderflow
+
+import (
+	"errors"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the service's Prometheus metrics. Labels are event types,
+// reasons and partition numbers, never order numbers or user ids.
+type metrics struct {
+	applied       *prometheus.CounterVec // by event type
+	duplicates    prometheus.Counter
+	skipped       *prometheus.CounterVec // by reason
+	illegal       *prometheus.CounterVec // by event type
+	lag           *prometheus.GaugeVec   // by partition
+	batchEvents   prometheus.Histogram
+	commitSeconds prometheus.Histogram
+	published     prometheus.Counter
+	publishErrors prometheus.Counter
+	rebuilds      prometheus.Counter
+	rebuiltOrders prometheus.Counter
+	stopped       *prometheus.CounterVec // by reason
+	collector     *storeCollector
+}
+
+func newMetrics() *metrics {
+	return &metrics{
+		applied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderflow_events_applied_total",
+			Help: "seat.holds events that changed an order, by type"}, []string{"type"}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "orderflow_events_duplicate_total",
+			Help: "seat.holds events seen before (re-deliveries), absorbed"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderflow_events_skipped_total",
+			Help: "events and changelog records skipped, by reason: malformed, unknown_type, bad_id, bad_field, misrouted, bad_changelog_record"},
+			[]string{"reason"}),
+		illegal: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderflow_illegal_transitions_total",
+			Help: "events not legal from their order's status, left unapplied, by type"}, []string{"type"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "orderflow_partition_lag",
+			Help: "seat.holds messages of the partition not applied yet: its high-water mark less the next offset, as of the last batch"},
+			[]string{"partition"}),
+		batchEvents: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "orderflow_batch_events",
+			Help: "events per synced apply batch", Buckets: prometheus.ExponentialBuckets(1, 4, 8)}),
+		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "orderflow_commit_seconds",
+			Help: "time to commit one apply batch (a synced pebble write)", Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 10)}),
+		published: prometheus.NewCounter(prometheus.CounterOpts{Name: "orderflow_changelog_published_total",
+			Help: "order changes written to the orders changelog"}),
+		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "orderflow_changelog_errors_total",
+			Help: "changelog writes that failed (retried)"}),
+		rebuilds: prometheus.NewCounter(prometheus.CounterOpts{Name: "orderflow_rebuilds_total",
+			Help: "partition stores rebuilt from the orders changelog"}),
+		rebuiltOrders: prometheus.NewCounter(prometheus.CounterOpts{Name: "orderflow_rebuilt_orders_total",
+			Help: "order records restored by rebuilds"}),
+		stopped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderflow_partition_stops_total",
+			Help: "partitions that stopped consuming, by reason: newer_version, commit_failed"}, []string{"reason"}),
+		collector: &storeCollector{
+			size: prometheus.NewDesc("orderflow_store_bytes", "disk space of the partition's store", []string{"partition"}, nil),
+			pending: prometheus.NewDesc("orderflow_changelog_pending", "order changes of the partition waiting for the changelog",
+				[]string{"partition"}, nil),
+			ready: prometheus.NewDesc("orderflow_partition_ready", "1 once the partition is rebuilt and caught up with its start",
+				[]string{"partition"}, nil),
+		},
+	}
+}
+
+func (m *metrics) register(r prometheus.Registerer) error {
+	var errs []error
+	for _, c := range []prometheus.Collector{m.applied, m.duplicates, m.skipped, m.illegal, m.lag, m.batchEvents,
+		m.commitSeconds, m.published, m.publishErrors, m.rebuilds, m.rebuiltOrders, m.stopped, m.collector} {
+		errs = append(errs, r.Register(c))
+	}
+	return errors.Join(errs...)
+}
+
+func partLabel(p int) string { return strconv.Itoa(p) }
+
+// storeCollector reads each owned partition's store size, pending
+// changes and readiness at scrape time.
+type storeCollector struct {
+	svc                  *Service
+	size, pending, ready *prometheus.Desc
+}
+
+func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.size
+	ch <- c.pending
+	ch <- c.ready
+}
+
+func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, id := range c.svc.owned {
+		p := c.svc.parts[id]
+		label := partLabel(id)
+		ready := 0.0
+		if p.ready() == nil {
+			ready = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.ready, prometheus.GaugeValue, ready, label)
+		p.closeMu.RLock()
+		if p.store != nil {
+			ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(p.store.SizeBytes()), label)
+			ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(p.store.PendingCount()), label)
+		}
+		p.closeMu.RUnlock()
+	}
+}

@@ -1,0 +1,117 @@
+package orders
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"seatd/inventory"
+	"seatd/orderflow/events"
+)
+
+func ev(typ events.Type, seq uint64, reason string, seats ...string) events.HoldEvent {
+	e := events.HoldEvent{Version: 1, Group: 1, Seq: seq, Type: typ, Reason: reason, At: time.Unix(int64(seq), 0).UTC(),
+		OrderNo: "65601", HoldID: "1", UserID: "1", TotalCents: 200}
+	for _, s := range seats {
+		e.Seats = append(e.Seats, events.Seat{ID: s, PriceCents: 100})
+		e.AmountCents += 100
+	}
+	return e
+}
+
+// TestTransitions runs event sequences through Order.apply and checks the
+// statuses, and that an illegal step leaves the order as it was.
+func TestTransitions(t *testing.T) {
+	placed := ev(events.HoldPlaced, 1, "", "a", "b")
+	for _, tc := range []struct {
+		name   string
+		evs    []events.HoldEvent
+		want   []Outcome
+		status Status
+		hold   HoldStatus
+	}{
+		{"cancelled", []events.HoldEvent{placed, ev(events.HoldReleased, 2, "cancelled")}, []Outcome{Applied, Applied}, StatusCancelled, HoldReleased},
+		{"expired", []events.HoldEvent{placed, ev(events.HoldReleased, 2, "expired")}, []Outcome{Applied, Applied}, StatusExpired, HoldReleased},
+		{"refused", []events.HoldEvent{placed, ev(events.HoldReleased, 2, "refused")}, []Outcome{Applied, Applied}, StatusCancelled, HoldReleased},
+		{"confirmed", []events.HoldEvent{placed, ev(events.HoldConfirmed, 2, "")}, []Outcome{Applied, Applied}, StatusPendingPayment, HoldConfirmed},
+		{"partial refund", []events.HoldEvent{placed, ev(events.HoldConfirmed, 2, ""), ev(events.SeatsRefunded, 3, "", "a")},
+			[]Outcome{Applied, Applied, Applied}, StatusPartiallyRefunded, HoldConfirmed},
+		{"full refund in two", []events.HoldEvent{placed, ev(events.HoldConfirmed, 2, ""), ev(events.SeatsRefunded, 3, "", "a"), ev(events.SeatsRefunded, 4, "", "b")},
+			[]Outcome{Applied, Applied, Applied, Applied}, StatusRefunded, HoldRefunded},
+		{"refund of a held hold", []events.HoldEvent{placed, ev(events.SeatsRefunded, 2, "", "a")}, []Outcome{Applied, Illegal}, StatusPendingPayment, HoldHeld},
+		{"release after confirm", []events.HoldEvent{placed, ev(events.HoldConfirmed, 2, ""), ev(events.HoldReleased, 3, "expired")},
+			[]Outcome{Applied, Applied, Illegal}, StatusPendingPayment, HoldConfirmed},
+		{"confirm after release", []events.HoldEvent{placed, ev(events.HoldReleased, 2, "cancelled"), ev(events.HoldConfirmed, 3, "")},
+			[]Outcome{Applied, Applied, Illegal}, StatusCancelled, HoldReleased},
+		{"placed twice", []events.HoldEvent{placed, ev(events.HoldPlaced, 2, "", "c")}, []Outcome{Applied, Illegal}, StatusPendingPayment, HoldHeld},
+		{"no order yet", []events.HoldEvent{ev(events.HoldConfirmed, 1, "")}, []Outcome{Illegal}, StatusNone, HoldNone},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var o Order
+			for i, e := range tc.evs {
+				before := o
+				got, _, err := o.apply(&e, Source{Seq: e.Seq})
+				if err != nil || got != tc.want[i] {
+					t.Fatalf("apply(%s #%d) = %v, %v; want %v", e.Type, i, got, err, tc.want[i])
+				}
+				if got == Illegal && o.Version != before.Version {
+					t.Errorf("illegal %s changed the order: v%d -> v%d", e.Type, before.Version, o.Version)
+				}
+			}
+			if o.Status != tc.status || o.HoldStatus != tc.hold {
+				t.Errorf("status = %s/%s; want %s/%s", o.Status, o.HoldStatus, tc.status, tc.hold)
+			}
+		})
+	}
+	var o Order
+	bad := ev(events.HoldReleased, 2, "stolen")
+	o.apply(&placed, Source{})
+	if _, _, err := o.apply(&bad, Source{}); err == nil {
+		t.Errorf("apply(release, reason stolen) = nil error; want one")
+	}
+}
+
+// TestBatchDedupe: in one store, an event at or below its group's mark is
+// a duplicate, and a misrouted one is refused.
+func TestBatchDedupe(t *testing.T) {
+	s, err := Open(t.TempDir(), 1, 4, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Order 65601 = seq 1, group 1, gene 1: partition 1 of 4.
+	b := s.NewBatch()
+	p := ev(events.HoldPlaced, 5, "", "a")
+	if out, _, err := b.Apply(&p, Source{Group: 1, Seq: 5, Topic: events.TopicHolds, Partition: 1, Offset: 0}); out != Applied || err != nil {
+		t.Fatalf("Apply(placed) = %v, %v; want Applied", out, err)
+	}
+	if out, _, _ := b.Apply(&p, Source{Group: 1, Seq: 5, Partition: 1, Offset: 1}); out != Duplicate {
+		t.Errorf("Apply(placed again) = %v; want Duplicate", out)
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.State(); st.Offset != 1 || st.HWM[1] != 5 || st.Pending != 1 {
+		t.Errorf("State() = %+v; want offset 1, mark 5 for group 1, 1 pending", st)
+	}
+	b = s.NewBatch()
+	older := ev(events.HoldReleased, 4, "cancelled")
+	if out, _, _ := b.Apply(&older, Source{Group: 1, Seq: 4, Partition: 1, Offset: 2}); out != Duplicate {
+		t.Errorf("Apply(seq 4 after 5) = %v; want Duplicate", out)
+	}
+	other := ev(events.HoldPlaced, 6, "")
+	other.OrderNo = "65602" // gene 2: partition 2
+	other.UserID = "2"
+	if _, _, err := b.Apply(&other, Source{Group: 1, Seq: 6, Partition: 1, Offset: 3}); !errors.Is(err, ErrMisrouted) {
+		t.Errorf("Apply(an order of partition 2) error = %v; want ErrMisrouted", err)
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := s.Get(inventory.OrderNo(65601)); err != nil || o.Version != 1 || o.Status != StatusPendingPayment {
+		t.Errorf("Get(65601) = %+v, %v; want v1 PENDING_PAYMENT", o, err)
+	}
+	if st := s.State(); st.Offset != 3 {
+		t.Errorf("offset = %d; want 3 (past the skipped events)", st.Offset)
+	}
+}

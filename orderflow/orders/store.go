@@ -1,0 +1,354 @@
+package orders
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+
+	"seatd/inventory"
+	"seatd/orderflow/events"
+)
+
+// Keys of a partition's database. Numbers are big-endian so that keys
+// sort as the numbers do.
+//
+//	'o' order(8)                         the order's record (Order JSON)
+//	'u' user(8) ^created(8) ^order(8)    a buyer's orders, newest first (empty value)
+//	'h' group(2)                         the group's high-water mark: the highest seq applied (8)
+//	'p' offset(8)                        a change to publish to the changelog: the order number (8), then the record as the event at offset left it
+//	'm' "offset"                         the last seat.holds offset applied (8, two's complement)
+//	'm' "init"                           present once the store was rebuilt, or found to need no rebuild
+const (
+	kindOrder   = 'o'
+	kindUser    = 'u'
+	kindHWM     = 'h'
+	kindPending = 'p'
+	kindMeta    = 'm'
+)
+
+var (
+	keyOffset = []byte("moffset")
+	keyInit   = []byte("minit")
+)
+
+// List limits.
+const (
+	// DefaultListLimit is the page size of a list that names none.
+	DefaultListLimit = 20
+	// MaxListLimit bounds a page: each order on it is one point read and
+	// about half a kilobyte on the wire.
+	MaxListLimit = 100
+)
+
+// Errors of List.
+var (
+	ErrBadLimit  = fmt.Errorf("orders: limit out of range (want 0 for %d, or 1-%d)", DefaultListLimit, MaxListLimit)
+	ErrBadCursor = errors.New("orders: malformed cursor")
+)
+
+// ErrInitialized is a rebuild of a store that was already rebuilt.
+var ErrInitialized = errors.New("orders: store already initialized")
+
+func orderKey(no inventory.OrderNo) []byte {
+	return binary.BigEndian.AppendUint64([]byte{kindOrder}, uint64(no))
+}
+
+func userPrefix(user uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{kindUser}, user)
+}
+
+// userKey sorts a buyer's orders newest first: the creation time and the
+// order number inverted (an order number grows with its group's sequence,
+// so of two orders placed in the same nanosecond the later one is first).
+func userKey(user uint64, createdNanos int64, no inventory.OrderNo) []byte {
+	k := userPrefix(user)
+	k = binary.BigEndian.AppendUint64(k, ^uint64(createdNanos))
+	return binary.BigEndian.AppendUint64(k, ^uint64(no))
+}
+
+func hwmKey(group int) []byte {
+	return binary.BigEndian.AppendUint16([]byte{kindHWM}, uint16(group))
+}
+
+func pendingKey(offset int64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{kindPending}, uint64(offset))
+}
+
+// prefixEnd returns the least key greater than every key with prefix p (p
+// is never all 0xff here).
+func prefixEnd(p []byte) []byte {
+	end := bytes.Clone(p)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i]++; end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	panic("orders: prefixEnd of an all-0xff prefix")
+}
+
+// Store is one partition's order database. See the package comment for
+// who may call what concurrently.
+type Store struct {
+	db         *pebble.DB
+	partition  int
+	partitions int // of the topic: an order's partition is its gene modulo this
+
+	mu     sync.Mutex // guards hwm, offset, init
+	hwm    map[int]uint64
+	offset int64 // last seat.holds offset applied, -1 before the first
+	init   bool
+
+	pending atomic.Int64 // 'p' entries
+	writing atomic.Bool  // a Batch or Rebuild is open (one writer)
+}
+
+// Options tunes a Store.
+type Options struct {
+	// Log receives pebble's messages (informational ones at debug level).
+	Log *slog.Logger
+}
+
+// Open opens (or creates) the database of partition (of partitions, the
+// topics' partition count) in dir.
+func Open(dir string, partition, partitions int, opts Options) (*Store, error) {
+	if partitions < 1 || partitions > events.MaxPartitions || partition < 0 || partition >= partitions {
+		return nil, fmt.Errorf("orders: partition %d of %d: want 0 <= partition < partitions <= %d", partition, partitions, events.MaxPartitions)
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	po := &pebble.Options{Logger: pebbleLogger{opts.Log}, MemTableSize: 32 << 20}
+	for i := range po.Levels {
+		// Most Gets are of new orders: a filter answers "absent" without
+		// reading a block.
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(dir, po)
+	if err != nil {
+		return nil, fmt.Errorf("orders: open partition %d at %s: %w", partition, dir, err)
+	}
+	s := &Store{db: db, partition: partition, partitions: partitions, hwm: map[int]uint64{}, offset: -1}
+	if err := s.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// load reads the metadata, the high-water marks and the pending count.
+func (s *Store) load() error {
+	if _, err := s.getRaw(keyInit); err == nil {
+		s.init = true
+	} else if !errors.Is(err, pebble.ErrNotFound) {
+		return err
+	}
+	if v, err := s.getRaw(keyOffset); err == nil {
+		s.offset = int64(binary.BigEndian.Uint64(v))
+	} else if !errors.Is(err, pebble.ErrNotFound) {
+		return err
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindHWM}, UpperBound: []byte{kindHWM + 1}})
+	if err != nil {
+		return err
+	}
+	for it.First(); it.Valid(); it.Next() {
+		s.hwm[int(binary.BigEndian.Uint16(it.Key()[1:]))] = binary.BigEndian.Uint64(it.Value())
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	it, err = s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindPending}, UpperBound: []byte{kindPending + 1}})
+	if err != nil {
+		return err
+	}
+	var n int64
+	for it.First(); it.Valid(); it.Next() {
+		n++
+	}
+	s.pending.Store(n)
+	return it.Close()
+}
+
+// getRaw returns a copy of a key's value.
+func (s *Store) getRaw(key []byte) ([]byte, error) {
+	v, closer, err := s.db.Get(key)
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	return bytes.Clone(v), nil
+}
+
+// Close closes the database. No call may be in flight or follow.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Partition returns the partition the store holds.
+func (s *Store) Partition() int { return s.partition }
+
+// State is where a store's partition stands.
+type State struct {
+	// Initialized: the store was rebuilt from the changelog (or found
+	// nothing to rebuild) and can serve and consume.
+	Initialized bool
+	// Offset is the last seat.holds offset applied, -1 before the first;
+	// consuming resumes at Offset+1.
+	Offset int64
+	// HWM is the highest seq applied of each group (a copy).
+	HWM map[int]uint64
+	// Pending counts the changes not yet published to the changelog.
+	Pending int64
+}
+
+// State returns the partition's state.
+func (s *Store) State() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return State{Initialized: s.init, Offset: s.offset, HWM: maps.Clone(s.hwm), Pending: s.pending.Load()}
+}
+
+// SizeBytes is the space the database takes on disk.
+func (s *Store) SizeBytes() uint64 { return s.db.Metrics().DiskSpaceUsage() }
+
+// Get returns an order, or ErrNotFound.
+func (s *Store) Get(no inventory.OrderNo) (Order, error) {
+	var o Order
+	v, closer, err := s.db.Get(orderKey(no))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return o, ErrNotFound
+	}
+	if err != nil {
+		return o, fmt.Errorf("orders: get %d: %w", no, err)
+	}
+	defer closer.Close()
+	if err := json.Unmarshal(v, &o); err != nil {
+		// The store wrote this record itself.
+		panic(fmt.Sprintf("orders: stored order %d does not decode: %v", no, err))
+	}
+	return o, nil
+}
+
+// Page is one page of a buyer's orders.
+type Page struct {
+	Orders []Order // newest first
+	// Next is the cursor of the next page, "" when this one is the last.
+	// It is opaque to callers: the last order's place in the list.
+	Next string
+}
+
+// List returns a buyer's orders newest first, limit of them (0 means
+// DefaultListLimit) after cursor ("" for the first page). ErrBadLimit and
+// ErrBadCursor refuse a request; a cursor taken from another buyer's list
+// is simply a place in this one.
+func (s *Store) List(user uint64, cursor string, limit int) (Page, error) {
+	if limit == 0 {
+		limit = DefaultListLimit
+	}
+	if limit < 1 || limit > MaxListLimit {
+		return Page{}, ErrBadLimit
+	}
+	prefix := userPrefix(user)
+	lower := prefix
+	if cursor != "" {
+		after, err := base64.RawURLEncoding.DecodeString(cursor)
+		if err != nil || len(after) != 16 {
+			return Page{}, ErrBadCursor
+		}
+		lower = append(append(bytes.Clone(prefix), after...), 0) // just past the cursor's key
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return Page{}, fmt.Errorf("orders: list: %w", err)
+	}
+	defer it.Close()
+	var page Page
+	var last []byte
+	for it.First(); it.Valid(); it.Next() {
+		if len(page.Orders) == limit {
+			page.Next = base64.RawURLEncoding.EncodeToString(last)
+			break
+		}
+		k := it.Key()
+		no := inventory.OrderNo(^binary.BigEndian.Uint64(k[len(k)-8:]))
+		o, err := s.Get(no)
+		if err != nil {
+			return Page{}, fmt.Errorf("orders: list: order %d of the index: %w", no, err)
+		}
+		page.Orders = append(page.Orders, o)
+		last = bytes.Clone(k[len(prefix):])
+	}
+	return page, it.Error()
+}
+
+// Change is one change of an order to publish to the changelog.
+type Change struct {
+	Offset  int64             // of the seat.holds event that made it: changes publish in this order
+	OrderNo inventory.OrderNo // the message key
+	Value   []byte            // the order's record as the change left it
+}
+
+// Pending returns up to max changes not yet published, oldest first, and
+// at most maxBytes of values (always at least one change when there is
+// one).
+func (s *Store) Pending(max, maxBytes int) ([]Change, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindPending}, UpperBound: []byte{kindPending + 1}})
+	if err != nil {
+		return nil, fmt.Errorf("orders: pending: %w", err)
+	}
+	defer it.Close()
+	var out []Change
+	size := 0
+	for it.First(); it.Valid() && len(out) < max; it.Next() {
+		v := it.Value() // the order number (8), then the record
+		if len(v) < 8 {
+			panic(fmt.Sprintf("orders: pending change of %d bytes", len(v)))
+		}
+		if len(out) > 0 && size+len(v)-8 > maxBytes {
+			break
+		}
+		size += len(v) - 8
+		out = append(out, Change{Offset: int64(binary.BigEndian.Uint64(it.Key()[1:])),
+			OrderNo: inventory.OrderNo(binary.BigEndian.Uint64(v)), Value: bytes.Clone(v[8:])})
+	}
+	return out, it.Error()
+}
+
+// PendingCount returns how many changes wait to be published.
+func (s *Store) PendingCount() int64 { return s.pending.Load() }
+
+// Published forgets the changes up to and including offset, once they
+// are on the changelog; n is how many they were. The deletion is not
+// synced: a change whose deletion a crash loses is published again, which
+// a compacted changelog absorbs (see Batch: changes publish in order, so
+// an older state published again is always followed by the newer ones).
+func (s *Store) Published(offset int64, n int) error {
+	if err := s.db.DeleteRange(pendingKey(0), pendingKey(offset+1), pebble.NoSync); err != nil {
+		return fmt.Errorf("orders: forget published changes: %w", err)
+	}
+	s.pending.Add(-int64(n))
+	return nil
+}
+
+type pebbleLogger struct{ log *slog.Logger }
+
+func (l pebbleLogger) Infof(format string, args ...any) {
+	l.log.Debug("pebble", "msg", fmt.Sprintf(format, args...))
+}
+
+func (l pebbleLogger) Errorf(format string, args ...any) {
+	l.log.Error("pebble", "msg", fmt.Sprintf(format, args...))
+}
+
+func (l pebbleLogger) Fatalf(format string, args ...any) {
+	l.log.Error("pebble", "msg", fmt.Sprintf(format, args...))
+	panic(fmt.Sprintf(format, args...))
+}
