@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"seatd/inventory"
+	"seatd/orderflow/orderclient"
 	rpc "seatd/kitex_gen/inventoryrpc"
 	"seatd/seatclient"
 )
@@ -33,6 +34,9 @@ type Config struct {
 	Auth AuthConfig
 	// Inventory is the routing client to seatd.
 	Inventory *seatclient.Client
+	// Orders is the routing client to the order service; nil answers
+	// the order routes 501.
+	Orders *orderclient.Client
 	// MaxInFlight bounds requests being served at once; past it a request
 	// is answered 503 OVERLOADED at once. Default 4096.
 	MaxInFlight int
@@ -164,6 +168,7 @@ const smallBody = 64 << 10
 type Gateway struct {
 	cfg      Config
 	inv      *seatclient.Client
+	orders   *orderclient.Client
 	limiter  *userLimiter
 	tokens   *tokenCache
 	inFlight chan struct{} // a slot per request being served
@@ -184,7 +189,7 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, errors.New("gateway: no inventory client")
 	}
 	cfg = cfg.withDefaults()
-	g := &Gateway{cfg: cfg, inv: cfg.Inventory, limiter: newUserLimiter(cfg.UserRate, cfg.UserBurst), tokens: newTokenCache(cfg.TokenCacheBytes),
+	g := &Gateway{cfg: cfg, inv: cfg.Inventory, orders: cfg.Orders, limiter: newUserLimiter(cfg.UserRate, cfg.UserBurst), tokens: newTokenCache(cfg.TokenCacheBytes),
 		inFlight: make(chan struct{}, cfg.MaxInFlight), builds: make(chan struct{}, maxLayoutBuilds), cache: newCache(cfg.CacheBytes, cfg.MaxCacheEntryBytes)}
 	g.registry = prometheus.NewRegistry()
 	g.metrics = newMetrics(g.registry, g)
@@ -276,9 +281,11 @@ func (g *Gateway) routes(h *server.Hertz) {
 	r("GET", "/v1/holds/:hold_id", "get_hold", buyerOrAdmin, g.getHold)
 	r("DELETE", "/v1/holds/:hold_id", "release_hold", buyerOrAdmin, g.releaseHold)
 	r("GET", "/v1/cluster", "cluster", admin, g.cluster)
-	// The order flow's routes authenticate as they will when it is built,
+	r("GET", "/v1/orders/:order_no", "get_order", buyerOrAdmin, g.getOrder)
+	r("GET", "/v1/orders", "list_orders", buyerOrAdmin, g.listOrders)
+	// Payments and refunds authenticate as they will when they are built,
 	// so that clients see the contract's answers up to the missing part.
-	for _, rt := range [][2]string{{"GET", "/v1/orders/:order_no"}, {"GET", "/v1/orders"}, {"POST", "/v1/orders/:order_no/pay"},
+	for _, rt := range [][2]string{{"POST", "/v1/orders/:order_no/pay"},
 		{"GET", "/v1/orders/:order_no/payment"}, {"POST", "/v1/orders/:order_no/refunds"}, {"GET", "/v1/refunds/:refund_no"}} {
 		r(rt[0], rt[1], "order_flow", buyer, g.notImplemented)
 	}
@@ -731,10 +738,10 @@ func (g *Gateway) cluster(ctx context.Context, c *app.RequestContext, _ int64) *
 	return nil
 }
 
-// notImplemented answers the order flow's routes: they are not built
-// yet, which retrying will not change, so 501 without Retry-After.
+// notImplemented answers the payment and refund routes: they are not
+// built yet, which retrying will not change, so 501 without Retry-After.
 func (g *Gateway) notImplemented(context.Context, *app.RequestContext, int64) *apiError {
-	return errorf(http.StatusNotImplemented, "NOT_IMPLEMENTED", "orders, payments and refunds come with the order flow, which is not built yet")
+	return errorf(http.StatusNotImplemented, "NOT_IMPLEMENTED", "payments and refunds come with the payment service, which is not built yet")
 }
 
 // devToken mints a buyer token for any sub, as an identity provider

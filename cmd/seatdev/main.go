@@ -1,10 +1,12 @@
 // Command seatdev runs the whole seatd system in one process for a
-// laptop: one inventory node (Raft groups on pebble, the Kitex server),
-// the routing client and the HTTP gateway with its live seat-map page, a
-// demo arena and a demo train on sale. It prints the URLs, tokens and
+// laptop: one inventory node (Raft groups on pebble, the Kitex server)
+// with its outbox relay, an embedded Kafka-protocol broker (or the
+// brokers of KAFKA_BROKERS), the order service, the routing clients and
+// the HTTP gateway with its live seat-map page, a demo arena and a demo
+// train on sale. It prints the URLs, tokens and
 // ready-to-paste curl commands, and runs until Ctrl-C.
 //
-//	seatdev [-http ADDR] [-rpc ADDR] [-raft ADDR] [-data-dir DIR]
+//	seatdev [-http ADDR] [-rpc ADDR] [-raft ADDR] [-orders-rpc ADDR] [-data-dir DIR] [-kafka-brokers LIST]
 //	seatdev -walkthrough   a guided tour of the inventory engine alone
 package main
 
@@ -16,6 +18,7 @@ import (
 	"syscall"
 
 	"seatd/internal/settings"
+	"seatd/orderflow/events"
 )
 
 func main() {
@@ -25,8 +28,18 @@ func main() {
 	fs.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:8080", "the gateway's HTTP address")
 	fs.StringVar(&cfg.RPCAddr, "rpc", "127.0.0.1:7100", "the node's Kitex address")
 	fs.StringVar(&cfg.RaftAddr, "raft", "127.0.0.1:7000", "the node's Raft address")
-	fs.StringVar(&cfg.DataDir, "data-dir", "", "where the node keeps its state (default: a temporary directory, removed at exit)")
+	fs.StringVar(&cfg.OrdersAddr, "orders-rpc", "127.0.0.1:7300", "the order service's Kitex address")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "where the node and the order service keep their state (default: a temporary directory, removed at exit)")
+	brokers := fs.String("kafka-brokers", os.Getenv("KAFKA_BROKERS"), "Kafka brokers (host:port,...; default $KAFKA_BROKERS); none: an embedded Kafka-protocol broker in memory")
 	fs.Parse(os.Args[1:])
+	if *brokers != "" {
+		list, err := events.Brokers(*brokers)
+		if err != nil {
+			settings.Report(os.Stderr, "seatdev", err)
+			os.Exit(2)
+		}
+		cfg.Brokers = list
+	}
 	var err error
 	if *tour {
 		err = walkthrough(os.Stdout)

@@ -13,31 +13,52 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/cloudwego/hertz/pkg/common/hlog"
 	"github.com/cloudwego/kitex/pkg/klog"
 	"github.com/cloudwego/kitex/server"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"seatd/gateway"
 	"seatd/inventory"
 	invsvc "seatd/kitex_gen/inventoryrpc/inventory"
+	ofsvc "seatd/kitex_gen/orderflowrpc/orderflow"
 	"seatd/noderpc"
+	"seatd/orderflow"
+	"seatd/orderflow/events"
+	"seatd/orderflow/orderclient"
+	"seatd/orderflow/orderrpc"
+	"seatd/orderflow/relay"
 	"seatd/raftfsm"
 	"seatd/seatclient"
 )
 
 // systemConfig places the one-process system.
 type systemConfig struct {
-	HTTPAddr, RPCAddr, RaftAddr string
-	DataDir                     string // "" = a temporary directory
+	HTTPAddr, RPCAddr, RaftAddr, OrdersAddr string
+	DataDir                                 string // "" = a temporary directory
+	// Brokers are Kafka's; none starts an embedded Kafka-protocol broker
+	// (franz-go's kfake), in memory.
+	Brokers []string
+	// HoldTTL, if set, replaces the demo programs' hold TTL (tests).
+	HoldTTL time.Duration
 }
+
+// devPartitions is the partition count of the order flow's topics here:
+// the production default, so that a real broker's topics made by seatdev
+// suit a production-like cluster too.
+const devPartitions = 16
 
 // systemInfo is what a running system tells whoever started it.
 type systemInfo struct {
 	URL        string // the gateway
 	AdminToken string
 	BuyerToken string // user 1001
+	Kafka      string // which brokers, in words
 }
 
 // runSystem starts a one-node cluster, the gateway and the demo
@@ -57,11 +78,24 @@ func runSystem(ctx context.Context, cfg systemConfig, out io.Writer, ready chan<
 		defer os.RemoveAll(tmp)
 		dir = tmp
 	}
+	brokers := cfg.Brokers
+	if len(brokers) == 0 {
+		kafka, err := kfake.NewCluster(kfake.NumBrokers(1))
+		if err != nil {
+			return fmt.Errorf("embedded kafka: %w", err)
+		}
+		defer kafka.Close()
+		brokers = kafka.ListenAddrs()
+	}
+	rel, err := relay.New(relay.Config{Brokers: brokers, Topics: events.Topics(devPartitions, 1), Log: log})
+	if err != nil {
+		return err
+	}
 	rpcLn, err := net.Listen("tcp", cfg.RPCAddr)
 	if err != nil {
 		return fmt.Errorf("listen rpc: %w", err)
 	}
-	node, err := raftfsm.StartNode(raftfsm.NodeConfig{ID: "dev", Dir: dir, Addr: cfg.RaftAddr, Groups: 2,
+	node, err := raftfsm.StartNode(raftfsm.NodeConfig{ID: "dev", Dir: dir, Addr: cfg.RaftAddr, Groups: 2, Duty: rel.Duty,
 		RPCAddr: rpcLn.Addr().String(), Log: log, HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond})
 	if err != nil {
 		rpcLn.Close()
@@ -85,8 +119,13 @@ func runSystem(ctx context.Context, cfg systemConfig, out io.Writer, ready chan<
 	if err != nil {
 		return err
 	}
+	orderClient, stopOrders, err := startOrders(ctx, cfg, brokers, filepath.Join(dir, "orders"), log)
+	if err != nil {
+		return err
+	}
+	defer stopOrders()
 	secret, adminToken := randomHex(32), randomHex(16)
-	gw, err := gateway.New(gateway.Config{Inventory: client, Log: log,
+	gw, err := gateway.New(gateway.Config{Inventory: client, Orders: orderClient, Log: log,
 		Auth: gateway.AuthConfig{HS256Secret: []byte(secret), AdminToken: adminToken, DevTokens: true}})
 	if err != nil {
 		return err
@@ -102,14 +141,17 @@ func runSystem(ctx context.Context, cfg systemConfig, out io.Writer, ready chan<
 		gw.Stop(stopCtx)
 	}()
 
-	info := systemInfo{URL: "http://" + httpLn.Addr().String(), AdminToken: adminToken}
+	info := systemInfo{URL: "http://" + httpLn.Addr().String(), AdminToken: adminToken, Kafka: "embedded, in memory"}
+	if len(cfg.Brokers) > 0 {
+		info.Kafka = strings.Join(cfg.Brokers, ",")
+	}
 	if info.BuyerToken, err = gateway.MintHS256([]byte(secret), "1001", time.Now(), 24*time.Hour); err != nil {
 		return err
 	}
 	if err := waitReady(ctx, info.URL); err != nil {
 		return err
 	}
-	if err := createDemo(info); err != nil {
+	if err := createDemo(info, cfg.HoldTTL); err != nil {
 		return err
 	}
 	printGuide(out, info)
@@ -119,6 +161,38 @@ func runSystem(ctx context.Context, cfg systemConfig, out io.Writer, ready chan<
 	<-ctx.Done()
 	fmt.Fprintln(out, "\nseatdev: stopping")
 	return nil
+}
+
+// startOrders starts the order service (one instance owning every
+// partition) and its Kitex server, and returns a client of it.
+func startOrders(ctx context.Context, cfg systemConfig, brokers []string, dir string, log *slog.Logger) (*orderclient.Client, func(), error) {
+	svc, err := orderflow.New(orderflow.Config{Brokers: brokers, Instance: 0, Instances: 1, Partitions: devPartitions, Replicas: 1,
+		DataDir: dir, Log: log, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		return nil, nil, err
+	}
+	startCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := svc.Start(startCtx); err != nil {
+		return nil, nil, fmt.Errorf("order service: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.OrdersAddr)
+	if err != nil {
+		svc.Close()
+		return nil, nil, fmt.Errorf("listen orders rpc: %w", err)
+	}
+	svr := ofsvc.NewServer(orderrpc.New(svc), server.WithListener(ln), server.WithExitWaitTime(time.Second))
+	go svr.Run()
+	stop := func() {
+		svr.Stop()
+		svc.Close()
+	}
+	c, err := orderclient.New(orderclient.Config{Addrs: []string{ln.Addr().String()}})
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return c, stop, nil
 }
 
 func randomHex(n int) string {
@@ -150,7 +224,7 @@ func waitReady(ctx context.Context, url string) error {
 
 // createDemo puts an arena and a train on sale through the HTTP API, as
 // an operator would.
-func createDemo(info systemInfo) error {
+func createDemo(info systemInfo, ttl time.Duration) error {
 	arena := map[string]any{
 		"id": "demo-arena", "name": "Demo Arena", "hold_ttl_seconds": 600, "max_seats_per_hold": 6, "max_seats_per_user": 12,
 		"categories": []map[string]any{{"id": "vip", "name": "VIP", "price_cents": 128000},
@@ -171,6 +245,9 @@ func createDemo(info systemInfo) error {
 		"layout": gateway.LayoutJSON(train),
 	}
 	for _, p := range []map[string]any{arena, trainProgram} {
+		if ttl > 0 {
+			p["hold_ttl_seconds"] = int(ttl / time.Second)
+		}
 		if err := post(info, "/v1/programs", p, http.StatusCreated); err != nil {
 			return err
 		}
@@ -205,7 +282,8 @@ func post(info systemInfo, path string, body any, want int) error {
 }
 
 func printGuide(w io.Writer, info systemInfo) {
-	fmt.Fprintf(w, `seatdev: one seatd node, the gateway and two programs on sale (demo-arena, demo-train).
+	fmt.Fprintf(w, `seatdev: one seatd node with its outbox relay, Kafka (%[4]s), the order service, the gateway and
+two programs on sale (demo-arena, demo-train).
 
   live seat map   %[1]s/
   API             %[1]s/openapi.yaml
@@ -222,14 +300,18 @@ Try (bodies are JSON, sent as application/json):
        -H 'Content-Type: application/json' -H 'Idempotency-Key: try-1' -d '{"category":"vip","count":2}'
   curl -s -X POST %[1]s/v1/programs/demo-train/holds -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
        -H 'Idempotency-Key: train-1' -d '{"category":"second","count":1,"from":1,"to":3,"holders":[{"name":"Li Lei","id_number":"110101199001011237"}]}'
+  curl -s %[1]s/v1/orders -H "Authorization: Bearer $TOKEN"
   curl -s '%[1]s/v1/programs/demo-arena/seats?category=vip'
   curl -s '%[1]s/v1/programs/demo-arena/seats?format=compact&section=A'
   curl -s '%[1]s/v1/programs/demo-arena/availability?consistent=true'
   curl -s %[1]s/v1/cluster -H "Authorization: Bearer $ADMIN"
   curl -s -X POST %[1]s/v1/dev/tokens -H 'Content-Type: application/json' -d '{"sub":"alice@example.com"}'
 A hold answers with its hold_id: GET %[1]s/v1/holds/{hold_id} reads it, DELETE gives it back (with
-$TOKEN, or $ADMIN for any buyer's). Each buyer may send 5 requests a second (bursts of 10).
+$TOKEN, or $ADMIN for any buyer's). A moment later (its event goes through Kafka) the hold is an order:
+GET %[1]s/v1/orders lists yours, newest first, and GET %[1]s/v1/orders/{order_no} reads one. It is
+PENDING_PAYMENT, then CANCELLED when you give the hold back, or EXPIRED when it lapses (10 minutes here).
+Each buyer may send 5 requests a second (bursts of 10).
 
 Ctrl-C stops everything.
-`, info.URL, info.BuyerToken, info.AdminToken)
+`, info.URL, info.BuyerToken, info.AdminToken, info.Kafka)
 }

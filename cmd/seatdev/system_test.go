@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -15,21 +16,7 @@ import (
 // commands it prints (holds on both demo programs with the printed
 // token), and stops it.
 func TestSystem(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan systemInfo, 1)
-	done := make(chan error, 1)
-	var out bytes.Buffer
-	go func() {
-		done <- runSystem(ctx, systemConfig{HTTPAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", DataDir: t.TempDir()}, &out, ready)
-	}()
-	var info systemInfo
-	select {
-	case info = <-ready:
-	case err := <-done:
-		t.Fatalf("runSystem = %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("the system did not start in 60s")
-	}
+	info, out, stop := startDev(t, systemConfig{})
 	for _, want := range []string{info.URL + "/", "export TOKEN=" + info.BuyerToken, "curl -s -X POST " + info.URL + "/v1/programs/demo-arena/holds"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the guide lacks %q", want)
@@ -58,8 +45,8 @@ func TestSystem(t *testing.T) {
 		json.Unmarshal([]byte(body), &m)
 		answers = append(answers, m)
 	}
-	if len(answers) != 8 {
-		t.Fatalf("ran %d curl commands; the guide prints 8", len(answers))
+	if len(answers) != 9 {
+		t.Fatalf("ran %d curl commands; the guide prints 9", len(answers))
 	}
 	if h := answers[1]; len(h["seats"].([]any)) != 2 || h["total_cents"].(float64) != 256000 {
 		t.Fatalf("arena hold = %v", h)
@@ -67,13 +54,64 @@ func TestSystem(t *testing.T) {
 	if h := answers[2]; h["from"].(float64) != 1 || h["to"].(float64) != 3 {
 		t.Fatalf("train hold = %v", h)
 	}
-	cancel()
+	stop()
+}
+
+// startDev runs what `make run` runs, on free ports, until the test ends
+// or stop is called, and returns what it printed.
+func startDev(t *testing.T, cfg systemConfig) (systemInfo, *bytes.Buffer, func()) {
+	t.Helper()
+	cfg.HTTPAddr, cfg.RPCAddr, cfg.RaftAddr, cfg.OrdersAddr, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan systemInfo, 1)
+	done := make(chan error, 1)
+	out := &syncBuffer{}
+	go func() { done <- runSystem(ctx, cfg, out, ready) }()
+	var info systemInfo
 	select {
+	case info = <-ready:
 	case err := <-done:
-		if err != nil {
-			t.Fatalf("runSystem = %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the system did not stop")
+		cancel()
+		t.Fatalf("runSystem = %v", err)
+	case <-time.After(90 * time.Second):
+		cancel()
+		t.Fatal("the system did not start in 90s")
 	}
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("runSystem = %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("the system did not stop")
+		}
+	}
+	t.Cleanup(stop)
+	return info, out.snapshot(), stop
+}
+
+// syncBuffer is the output runSystem writes while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// snapshot copies what was written so far (the guide, once ready).
+func (b *syncBuffer) snapshot() *bytes.Buffer {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.NewBuffer(bytes.Clone(b.buf.Bytes()))
 }

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestOrdersFollowHolds: through the gateway's HTTP API of what `make run`
+// runs (the relay, the embedded broker, the order service), a hold
+// becomes an order PENDING_PAYMENT readable by number and in "my orders",
+// a released hold's order turns CANCELLED, and a lapsed one's EXPIRED.
+func TestOrdersFollowHolds(t *testing.T) {
+	ordersFollowHolds(t, systemConfig{HoldTTL: 10 * time.Second})
+}
+
+func ordersFollowHolds(t *testing.T, cfg systemConfig) {
+	info, _, _ := startDev(t, cfg)
+	h := httpClient{t: t, base: info.URL}
+	buyer := info.BuyerToken
+	other := h.devToken("someone-else@example.com")
+
+	status, first := h.do("POST", "/v1/programs/demo-arena/holds", buyer, `{"category":"vip","count":2}`, "order-1")
+	if status != 201 {
+		t.Fatalf("hold = %d %v", status, first)
+	}
+	status, second := h.do("POST", "/v1/programs/demo-arena/holds", buyer, `{"category":"a","count":1}`, "order-2")
+	if status != 201 {
+		t.Fatalf("hold = %d %v", status, second)
+	}
+	no1, no2 := first["order_no"].(string), second["order_no"].(string)
+
+	o1 := h.awaitOrder(no1, buyer, "PENDING_PAYMENT", 20*time.Second)
+	if o1["hold_id"] != first["hold_id"] || o1["user_id"] != "1001" || o1["program_id"] != "demo-arena" ||
+		o1["total_cents"].(float64) != 256000 || len(o1["seats"].([]any)) != 2 || o1["expires_at"] != first["expires_at"] {
+		t.Errorf("order %v of hold %v", o1, first)
+	}
+	h.awaitOrder(no2, buyer, "PENDING_PAYMENT", 20*time.Second)
+
+	// My orders: newest first, a page at a time.
+	status, page := h.do("GET", "/v1/orders?limit=1", buyer, "", "")
+	orders, _ := page["orders"].([]any)
+	if status != 200 || len(orders) != 1 || orders[0].(map[string]any)["order_no"] != no2 || page["next_cursor"] == nil {
+		t.Fatalf("first page = %d %v", status, page)
+	}
+	status, page = h.do("GET", "/v1/orders?limit=1&cursor="+page["next_cursor"].(string), buyer, "", "")
+	if orders, _ = page["orders"].([]any); status != 200 || len(orders) != 1 || orders[0].(map[string]any)["order_no"] != no1 {
+		t.Fatalf("second page = %d %v", status, page)
+	}
+
+	// Another buyer sees neither, as if they did not exist; an operator
+	// sees both.
+	if status, body := h.do("GET", "/v1/orders/"+no1, other, "", ""); status != 404 {
+		t.Errorf("another buyer's read of an order = %d %v", status, body)
+	}
+	if status, body := h.do("GET", "/v1/orders", other, "", ""); status != 200 || len(body["orders"].([]any)) != 0 {
+		t.Errorf("another buyer's list = %d %v", status, body)
+	}
+	if status, body := h.do("GET", "/v1/orders/"+no1, info.AdminToken, "", ""); status != 200 || body["order_no"] != no1 {
+		t.Errorf("an operator's read = %d %v", status, body)
+	}
+	if status, body := h.do("GET", "/v1/orders?user_id=1001", info.AdminToken, "", ""); status != 200 || len(body["orders"].([]any)) != 2 {
+		t.Errorf("an operator's list of buyer 1001 = %d %v", status, body)
+	}
+
+	// Released by the buyer: CANCELLED. Left to lapse: EXPIRED.
+	if status, body := h.do("DELETE", "/v1/holds/"+second["hold_id"].(string), buyer, "", ""); status != 200 {
+		t.Fatalf("release = %d %v", status, body)
+	}
+	if o := h.awaitOrder(no2, buyer, "CANCELLED", 20*time.Second); o["reason"] != "cancelled" || o["hold_status"] != "RELEASED" {
+		t.Errorf("cancelled order %v", o)
+	}
+	if o := h.awaitOrder(no1, buyer, "EXPIRED", 40*time.Second); o["reason"] != "expired" {
+		t.Errorf("expired order %v", o)
+	}
+}
+
+type httpClient struct {
+	t    *testing.T
+	base string
+}
+
+// do sends a request (a JSON body if any, an Idempotency-Key if key) and
+// returns the status and the decoded answer.
+func (h httpClient) do(method, path, token, body, key string) (int, map[string]any) {
+	h.t.Helper()
+	var rd io.Reader = http.NoBody
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, h.base+path, rd)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		h.t.Fatalf("%s %s = %d %q: %v", method, path, resp.StatusCode, b, err)
+	}
+	return resp.StatusCode, m
+}
+
+func (h httpClient) devToken(sub string) string {
+	h.t.Helper()
+	status, m := h.do("POST", "/v1/dev/tokens", "", fmt.Sprintf(`{"sub":%q}`, sub), "")
+	if status != 200 && status != 201 {
+		h.t.Fatalf("dev token = %d %v", status, m)
+	}
+	return m["token"].(string)
+}
+
+// awaitOrder reads an order until it has status, for up to wait.
+func (h httpClient) awaitOrder(no, token, status string, wait time.Duration) map[string]any {
+	h.t.Helper()
+	var last map[string]any
+	var code int
+	for deadline := time.Now().Add(wait); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if code, last = h.do("GET", "/v1/orders/"+no, token, "", ""); code == 200 && last["status"] == status {
+			return last
+		}
+	}
+	h.t.Fatalf("order %s after %v: %d %v, want status %s", no, wait, code, last, status)
+	return nil
+}
+

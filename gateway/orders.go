@@ -1,0 +1,159 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/cloudwego/hertz/pkg/app"
+
+	"seatd/inventory"
+	"seatd/orderflow/orderclient"
+	"seatd/orderflow/orders"
+)
+
+// orderJSON is an order as the API shows it (DESIGN.md 6.1, with the leg
+// range, the release reason and the hold's status added).
+type orderJSON struct {
+	OrderNo         string            `json:"order_no"`
+	HoldID          string            `json:"hold_id"`
+	ProgramID       string            `json:"program_id"`
+	UserID          string            `json:"user_id"`
+	Status          orders.Status     `json:"status"`
+	HoldStatus      orders.HoldStatus `json:"hold_status"`
+	Reason          string            `json:"reason,omitempty"`
+	Seats           []orders.Seat     `json:"seats"`
+	From            int               `json:"from"`
+	To              int               `json:"to"`
+	FromStop        string            `json:"from_stop"`
+	ToStop          string            `json:"to_stop"`
+	TotalCents      int64             `json:"total_cents"`
+	PaidCents       int64             `json:"paid_cents"`
+	RefundedCents   int64             `json:"refunded_cents"`
+	RefundedSeatIDs []string          `json:"refunded_seat_ids,omitempty"`
+	CreatedAt       string            `json:"created_at"`
+	ExpiresAt       string            `json:"expires_at"`
+	UpdatedAt       string            `json:"updated_at"`
+	Version         uint64            `json:"version"`
+}
+
+func orderToJSON(o *orders.Order) orderJSON {
+	seats := o.Seats
+	if seats == nil {
+		seats = []orders.Seat{}
+	}
+	return orderJSON{
+		OrderNo: o.OrderNo, HoldID: o.HoldID, ProgramID: o.ProgramID, UserID: o.UserID,
+		Status: o.Status, HoldStatus: o.HoldStatus, Reason: o.Reason, Seats: seats,
+		From: o.From, To: o.To, FromStop: o.FromStop, ToStop: o.ToStop,
+		TotalCents: o.TotalCents, PaidCents: o.PaidCents, RefundedCents: o.RefundedCents, RefundedSeatIDs: o.RefundedSeatIDs,
+		CreatedAt: o.CreatedAt.UTC().Format(time.RFC3339Nano), ExpiresAt: o.ExpiresAt.UTC().Format(time.RFC3339Nano),
+		UpdatedAt: o.UpdatedAt.UTC().Format(time.RFC3339Nano), Version: o.Version,
+	}
+}
+
+// noOrder is the one answer for every order a caller may not see:
+// another buyer's, a missing one, a malformed number. The same bytes for
+// each, so that order numbers cannot be probed.
+func noOrder() *apiError {
+	return errorf(http.StatusNotFound, "NOT_FOUND", "no such order")
+}
+
+// orderError maps the order service client's errors.
+func orderError(err error) *apiError {
+	switch {
+	case errors.Is(err, orderclient.ErrNotFound):
+		return noOrder()
+	case errors.Is(err, orderclient.ErrBadRequest):
+		return invalid("INVALID_ARGUMENT", "cursor", "not a cursor this list gave")
+	default:
+		return errorf(http.StatusServiceUnavailable, "UNAVAILABLE", "the order service is unavailable; retry shortly")
+	}
+}
+
+// getOrder reads one order: a buyer's own, or any for an operator. An
+// order appears a moment after its hold (the hold's event travels
+// through Kafka); until then it is 404, and the hold is readable.
+func (g *Gateway) getOrder(ctx context.Context, c *app.RequestContext, user int64) *apiError {
+	if g.orders == nil {
+		return noOrderService()
+	}
+	s := c.Param("order_no")
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || n == 0 || strconv.FormatUint(n, 10) != s {
+		return noOrder()
+	}
+	// A buyer's orders carry their gene: another number is not theirs,
+	// and not worth a call.
+	if user != 0 && inventory.OrderNo(n).Gene() != inventory.UserGene(uint64(user)) {
+		return noOrder()
+	}
+	o, err := g.orders.Order(ctx, inventory.OrderNo(n))
+	if err != nil {
+		return orderError(err)
+	}
+	if user != 0 && o.UserID != strconv.FormatInt(user, 10) {
+		return noOrder()
+	}
+	writeJSON(c, http.StatusOK, orderToJSON(&o))
+	return nil
+}
+
+// listOrders pages through a buyer's orders, newest first: the caller's
+// own, or, for an operator, the buyer named by user_id.
+func (g *Gateway) listOrders(ctx context.Context, c *app.RequestContext, user int64) *apiError {
+	if g.orders == nil {
+		return noOrderService()
+	}
+	who, given, aerr := queryParam(c, "user_id")
+	if aerr != nil {
+		return aerr
+	}
+	switch {
+	case user != 0 && given:
+		return invalid("INVALID_ARGUMENT", "user_id", "a buyer lists their own orders; leave user_id out")
+	case user == 0 && !given:
+		return invalid("INVALID_ARGUMENT", "user_id", "an operator names the buyer whose orders to list")
+	case user == 0:
+		n, err := strconv.ParseInt(who, 10, 64)
+		if err != nil || n < 1 || strconv.FormatInt(n, 10) != who {
+			return invalid("INVALID_ARGUMENT", "user_id", "%q, want a user id (1 to 9223372036854775807)", who)
+		}
+		user = n
+	}
+	cursor, _, aerr := queryParam(c, "cursor")
+	if aerr != nil {
+		return aerr
+	}
+	limit := 0
+	if v, ok, aerr := queryParam(c, "limit"); aerr != nil {
+		return aerr
+	} else if ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > orders.MaxListLimit {
+			return invalid("INVALID_ARGUMENT", "limit", "%q, want 1 to %d", v, orders.MaxListLimit).with("range", []int{1, orders.MaxListLimit})
+		}
+		limit = n
+	}
+	page, err := g.orders.Orders(ctx, uint64(user), cursor, limit)
+	if err != nil {
+		return orderError(err)
+	}
+	out := struct {
+		Orders []orderJSON `json:"orders"`
+		Next   string      `json:"next_cursor,omitempty"`
+	}{Orders: make([]orderJSON, len(page.Orders)), Next: page.Next}
+	for i := range page.Orders {
+		out.Orders[i] = orderToJSON(&page.Orders[i])
+	}
+	writeJSON(c, http.StatusOK, out)
+	return nil
+}
+
+// noOrderService answers the order routes of a gateway started without
+// an order service: nothing a retry changes.
+func noOrderService() *apiError {
+	return errorf(http.StatusNotImplemented, "NOT_IMPLEMENTED", "this gateway has no order service configured")
+}
