@@ -24,8 +24,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"seatd/inventory"
-	"seatd/orderflow/orderclient"
 	rpc "seatd/kitex_gen/inventoryrpc"
+	"seatd/orderflow/orderclient"
 	"seatd/seatclient"
 )
 

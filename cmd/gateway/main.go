@@ -24,6 +24,7 @@ import (
 
 	"seatd/gateway"
 	"seatd/internal/settings"
+	"seatd/orderflow/orderclient"
 	"seatd/seatclient"
 )
 
@@ -41,9 +42,12 @@ func main() {
 
 // Config is the gateway binary's configuration.
 type Config struct {
-	Addr     string
-	Gateway  gateway.Config
-	Client   seatclient.Config
+	Addr    string
+	Gateway gateway.Config
+	Client  seatclient.Config
+	// Orders locates the order service's instances; none answers the
+	// order routes 501.
+	Orders   orderclient.Config
 	LogLevel slog.Level
 }
 
@@ -55,6 +59,8 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 	var seeds, secret, edKeyFile, logLevel string
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "HTTP listen address")
 	fs.StringVar(&seeds, "seatd", "127.0.0.1:7100", "RPC addresses of seatd nodes: addr,addr,... (one is enough)")
+	var orderAddrs string
+	fs.StringVar(&orderAddrs, "orders", "", "RPC addresses of the order service's instances, in instance order (0,1,...); none: the order routes answer 501")
 	fs.StringVar(&secret, "jwt-secret", "", "HS256 secret of buyer tokens, at least 32 bytes (prefer GATEWAY_JWT_SECRET)")
 	fs.StringVar(&edKeyFile, "jwt-ed25519-key", "", "PEM file of the Ed25519 public key of buyer tokens")
 	fs.StringVar(&cfg.Gateway.Auth.AdminToken, "admin-token", "", "operators' bearer token, at least 16 bytes (prefer GATEWAY_ADMIN_TOKEN)")
@@ -82,6 +88,7 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 		errs = append(errs, err)
 	}
 	cfg.Client.Seeds = settings.List(seeds)
+	cfg.Orders.Addrs = settings.List(orderAddrs)
 	if len(cfg.Client.Seeds) == 0 {
 		errs = append(errs, errors.New("seatd: give at least one node's RPC address"))
 	}
@@ -136,6 +143,11 @@ func run(args []string) error {
 		return err
 	}
 	cfg.Gateway.Inventory, cfg.Gateway.Log = client, log
+	if len(cfg.Orders.Addrs) > 0 {
+		if cfg.Gateway.Orders, err = orderclient.New(cfg.Orders); err != nil {
+			return err
+		}
+	}
 	gw, err := gateway.New(cfg.Gateway)
 	if err != nil {
 		return err

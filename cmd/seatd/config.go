@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"seatd/internal/settings"
+	"seatd/noderpc"
 	"seatd/orderflow/events"
 	"seatd/orderflow/relay"
-	"seatd/noderpc"
 	"seatd/raftfsm"
 )
 

@@ -140,4 +140,3 @@ func (h httpClient) awaitOrder(no, token, status string, wait time.Duration) map
 	h.t.Fatalf("order %s after %v: %d %v, want status %s", no, wait, code, last, status)
 	return nil
 }
-
