@@ -31,7 +31,17 @@ func TestEmbedded(t *testing.T) {
 	brokers := Embedded(t)
 	specs := topicSpecs()
 	checkEnsureTopics(t, brokers, specs)
-	checkPlacement(t, brokers, specs[0].Name)
+	checkPlacement(t, brokers, specs[0].Name, partitions)
+
+	// With a count that divides the 64 genes, an order number's gene and
+	// the number itself fall on the same partition; a count that does not
+	// tells a balancer that skips the gene from one that uses it.
+	odd := events.Topics(6, 1)[0]
+	odd.Name += ".p6"
+	if err := events.EnsureTopics(ctxFor(t), brokers, []events.TopicSpec{odd}); err != nil {
+		t.Fatalf("EnsureTopics(%s) = %v; want nil", odd.Name, err)
+	}
+	checkPlacement(t, brokers, odd.Name, odd.Partitions)
 }
 
 // TestReal runs the same checks against a real Kafka 4.4 broker, then
@@ -43,7 +53,7 @@ func TestReal(t *testing.T) {
 	brokers := b.Addrs()
 	specs := topicSpecs()
 	checkEnsureTopics(t, brokers, specs)
-	sent := checkPlacement(t, brokers, specs[0].Name)
+	sent := checkPlacement(t, brokers, specs[0].Name, partitions)
 
 	// Not in subtests: a Broker reports to the test that called Real.
 	for _, stop := range []struct {
@@ -74,7 +84,7 @@ func TestReal(t *testing.T) {
 				t.Errorf("after %s and Start, partition %d holds keys %v; want %v", stop.name, p, got, want.keys)
 			}
 		}
-		checkPlacement(t, brokers, specs[0].Name) // and it takes new ones
+		checkPlacement(t, brokers, specs[0].Name, partitions) // and it takes new ones
 
 	}
 }
@@ -178,19 +188,20 @@ type sentRange struct {
 }
 
 // checkPlacement writes messages keyed by order numbers of every gene with
-// the order flow's writer settings, checks that each is on its order's
-// partition, and returns what each partition received.
-func checkPlacement(t *testing.T, brokers []string, topic string) map[int]sentRange {
+// the order flow's writer settings to a topic of n partitions, checks that
+// each is on its order's partition, and returns what each partition
+// received.
+func checkPlacement(t *testing.T, brokers []string, topic string, n int) map[int]sentRange {
 	t.Helper()
 	ctx := ctxFor(t)
-	before := lastOffsets(t, brokers, topic)
+	before := lastOffsets(t, brokers, topic, n)
 
 	var msgs []kafka.Message
 	want := map[int][]string{}
 	for i := range 3 << inventory.GeneBits { // each gene three times, from several groups
 		no := inventory.OrderNo(uint64(i)*1_000_003 + 17)
 		msgs = append(msgs, kafka.Message{Key: events.Key(no), Value: []byte("order " + strconv.Itoa(i))})
-		p := events.PartitionOfOrder(no, partitions)
+		p := events.PartitionOfOrder(no, n)
 		want[p] = append(want[p], string(events.Key(no)))
 	}
 	w := &kafka.Writer{
@@ -207,9 +218,9 @@ func checkPlacement(t *testing.T, brokers []string, topic string) map[int]sentRa
 		t.Fatalf("closing the writer: %v", err)
 	}
 
-	after := lastOffsets(t, brokers, topic)
+	after := lastOffsets(t, brokers, topic, n)
 	sent := map[int]sentRange{}
-	for p := range partitions {
+	for p := range n {
 		got := readPartition(t, brokers, topic, p, before[p], after[p])
 		if !equal(got, want[p]) {
 			t.Errorf("partition %d holds keys %v; want %v (PartitionOfOrder of each)", p, got, want[p])
@@ -219,11 +230,11 @@ func checkPlacement(t *testing.T, brokers []string, topic string) map[int]sentRa
 	return sent
 }
 
-// lastOffsets returns the offset that the next message of each partition
-// of topic will get.
-func lastOffsets(t *testing.T, brokers []string, topic string) []int64 {
+// lastOffsets returns the offset that the next message of each of the n
+// partitions of topic will get.
+func lastOffsets(t *testing.T, brokers []string, topic string, n int) []int64 {
 	t.Helper()
-	reqs := make([]kafka.OffsetRequest, partitions)
+	reqs := make([]kafka.OffsetRequest, n)
 	for p := range reqs {
 		reqs[p] = kafka.LastOffsetOf(p)
 	}
@@ -233,7 +244,7 @@ func lastOffsets(t *testing.T, brokers []string, topic string) []int64 {
 	if err != nil {
 		t.Fatalf("ListOffsets(%s): %v", topic, err)
 	}
-	offsets := make([]int64, partitions)
+	offsets := make([]int64, n)
 	got := 0
 	for _, po := range resp.Topics[topic] {
 		if po.Error != nil {
@@ -242,8 +253,8 @@ func lastOffsets(t *testing.T, brokers []string, topic string) []int64 {
 		offsets[po.Partition] = po.LastOffset
 		got++
 	}
-	if got != partitions {
-		t.Fatalf("ListOffsets(%s) answered for %d partitions; want %d", topic, got, partitions)
+	if got != n {
+		t.Fatalf("ListOffsets(%s) answered for %d partitions; want %d", topic, got, n)
 	}
 	return offsets
 }
