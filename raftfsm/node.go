@@ -66,7 +66,7 @@ type NodeConfig struct {
 	// Engine bounds each group's engine (its Group field is set per group).
 	// Apply enforces these bounds, so every node of a cluster must have
 	// the same, or replicas could answer one command differently; the
-	// seatd binary always uses the defaults.
+	// seatd binary uses the defaults but for MaxOutbox (-max-outbox).
 	Engine inventory.Config
 	// Duty, if set, runs for each inventory group this node leads, while
 	// its leader duties run (the outbox relay).

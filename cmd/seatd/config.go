@@ -67,6 +67,8 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.IntVar(&partitions, "kafka-partitions", 16, "partitions of seat.holds and orders when this node creates them (1-64; must match the order service's)")
 	fs.IntVar(&replicas, "kafka-replicas", 1, "replication factor of the topics this node creates (3 in production)")
 	fs.IntVar(&cfg.Relay.MaxBatch, "relay-max-batch", 1000, "outbox events per publish to Kafka")
+	fs.IntVar(&cfg.Node.Engine.MaxOutbox, "max-outbox", 1<<20,
+		"outbox events a group keeps for Kafka before it refuses holds with OUTBOX_FULL (the same on every node: replicas apply it)")
 
 	var errs []error
 	if err := settings.Parse(fs, args, "SEATD", getenv); err != nil {
