@@ -240,11 +240,14 @@ func (s *Service) Start(ctx context.Context) error {
 	if s.started || s.closed {
 		return errors.New("orderflow: started twice, or after Close")
 	}
-	if err := events.EnsureTopics(ctx, s.cfg.Brokers, events.Topics(s.cfg.Partitions, s.cfg.Replicas)); err != nil {
+	var ends map[int]kafka.PartitionOffsets
+	if err := untilDone(ctx, func() (err error) {
+		if err = events.EnsureTopics(ctx, s.cfg.Brokers, events.Topics(s.cfg.Partitions, s.cfg.Replicas)); err != nil {
+			return err
+		}
+		ends, err = s.offsets(ctx, events.TopicHolds)
 		return err
-	}
-	ends, err := s.offsets(ctx, events.TopicHolds)
-	if err != nil {
+	}); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(s.cfg.DataDir, 0o755); err != nil {
@@ -291,6 +294,28 @@ func (s *Service) Start(ctx context.Context) error {
 	s.cfg.Log.InfoContext(ctx, "orderflow_started", "instance", s.cfg.Instance, "instances", s.cfg.Instances,
 		"partitions", s.cfg.Partitions, "owned", s.owned)
 	return nil
+}
+
+// untilDone calls fn until it succeeds, its error is a topic mismatch
+// (which only an operator mends), or ctx ends; it returns the last error.
+// Kafka answers with passing errors while it starts or right after a
+// topic is made (a partition without a leader yet, a stale connection
+// from before a broker restart), and a process that starts beside the
+// broker must ride over them.
+func untilDone(ctx context.Context, fn func() error) error {
+	backoff := 50 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil || errors.Is(err, events.ErrTopicMismatch) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
 }
 
 // partitionDir is the directory of a partition's store under DataDir.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"seatd/internal/kafkatest"
 )
 
 // TestOrdersFollowHolds: through the gateway's HTTP API of what `make run`
@@ -16,6 +18,13 @@ import (
 // a released hold's order turns CANCELLED, and a lapsed one's EXPIRED.
 func TestOrdersFollowHolds(t *testing.T) {
 	ordersFollowHolds(t, systemConfig{HoldTTL: 10 * time.Second})
+}
+
+// TestOrdersFollowHoldsOnRealKafka is the same through a real Apache
+// Kafka broker, as `KAFKA_BROKERS=... make run` uses one.
+func TestOrdersFollowHoldsOnRealKafka(t *testing.T) {
+	b := kafkatest.Real(t)
+	ordersFollowHolds(t, systemConfig{Brokers: b.Addrs(), HoldTTL: 10 * time.Second})
 }
 
 func ordersFollowHolds(t *testing.T, cfg systemConfig) {
@@ -85,8 +94,20 @@ type httpClient struct {
 }
 
 // do sends a request (a JSON body if any, an Idempotency-Key if key) and
-// returns the status and the decoded answer.
+// returns the status and the decoded answer. A 429 (a buyer may send 5
+// requests a second) is waited out and sent again.
 func (h httpClient) do(method, path, token, body, key string) (int, map[string]any) {
+	h.t.Helper()
+	for {
+		status, m := h.once(method, path, token, body, key)
+		if status != http.StatusTooManyRequests {
+			return status, m
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (h httpClient) once(method, path, token, body, key string) (int, map[string]any) {
 	h.t.Helper()
 	var rd io.Reader = http.NoBody
 	if body != "" {
@@ -132,7 +153,7 @@ func (h httpClient) awaitOrder(no, token, status string, wait time.Duration) map
 	h.t.Helper()
 	var last map[string]any
 	var code int
-	for deadline := time.Now().Add(wait); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(wait); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		if code, last = h.do("GET", "/v1/orders/"+no, token, "", ""); code == 200 && last["status"] == status {
 			return last
 		}
