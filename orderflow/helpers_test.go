@@ -13,15 +13,20 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"seatd/internal/kafkatest"
 	"seatd/inventory"
 	"seatd/orderflow/events"
 	"seatd/orderflow/orders"
 )
 
 // broker starts an embedded Kafka-protocol broker (kfake) for one test and
-// returns its addresses.
+// returns its addresses; with SEATD_KAFKA=real, a real Apache Kafka
+// (kafkatest.Real), for benchmarks on the broker production runs.
 func broker(tb testing.TB) []string {
 	tb.Helper()
+	if os.Getenv("SEATD_KAFKA") == "real" {
+		return kafkatest.Real(tb).Addrs()
+	}
 	c, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
 		tb.Fatalf("kfake: %v", err)
