@@ -69,18 +69,18 @@ func startSystem(t *testing.T, tune ...func(*Config)) *testSystem {
 // startSystemEngine is startSystem with the node's engines bounded by
 // engine.
 func startSystemEngine(t *testing.T, engine inventory.Config, tune ...func(*Config)) *testSystem {
-	return startClusterEngine(t, 1, time.Second, engine, tune...)
+	return startClusterNodes(t, 1, time.Second, func(c *raftfsm.NodeConfig) { c.Engine = engine }, tune...)
 }
 
 // startCluster starts n seatd nodes whose leaders tick every tick, and a
 // gateway whose routing client knows them all.
 func startCluster(t *testing.T, n int, tick time.Duration, tune ...func(*Config)) *testSystem {
-	return startClusterEngine(t, n, tick, inventory.Config{}, tune...)
+	return startClusterNodes(t, n, tick, func(*raftfsm.NodeConfig) {}, tune...)
 }
 
-// startClusterEngine is startCluster with the nodes' engines bounded by
-// engine.
-func startClusterEngine(t *testing.T, n int, tick time.Duration, engine inventory.Config, tune ...func(*Config)) *testSystem {
+// startClusterNodes is startCluster with each node's configuration
+// tuned by tuneNode.
+func startClusterNodes(t *testing.T, n int, tick time.Duration, tuneNode func(*raftfsm.NodeConfig), tune ...func(*Config)) *testSystem {
 	t.Helper()
 	s := &testSystem{t: t, calls: &callCounts{n: map[string]int{}}, served: new(atomic.Pointer[func(string, *raftfsm.Node, any)])}
 	count := func(next endpoint.Endpoint) endpoint.Endpoint {
@@ -104,9 +104,11 @@ func startClusterEngine(t *testing.T, n int, tick time.Duration, engine inventor
 		if err != nil {
 			t.Fatal(err)
 		}
-		node, err := raftfsm.StartNode(raftfsm.NodeConfig{ID: fmt.Sprintf("n%d", i+1), Dir: t.TempDir(), Addr: "127.0.0.1:0", Groups: 2,
+		nc := raftfsm.NodeConfig{ID: fmt.Sprintf("n%d", i+1), Dir: t.TempDir(), Addr: "127.0.0.1:0", Groups: 2,
 			RPCAddr: rpcLn.Addr().String(), HeartbeatTimeout: 100 * time.Millisecond * time.Duration(min(n, 2)),
-			ElectionTimeout: 100 * time.Millisecond * time.Duration(min(n, 2)), TickInterval: tick, Engine: engine})
+			ElectionTimeout: 100 * time.Millisecond * time.Duration(min(n, 2)), TickInterval: tick}
+		tuneNode(&nc)
+		node, err := raftfsm.StartNode(nc)
 		if err != nil {
 			t.Fatal(err)
 		}
