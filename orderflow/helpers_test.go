@@ -77,6 +77,9 @@ func orderNo(seq uint64, group int, user uint64) inventory.OrderNo {
 
 var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 
+// testCluster is the seatd cluster the test events come from.
+const testCluster = "0123456789abcdef0123456789abcdef"
+
 // placed is a HoldPlaced event of group's seq for user's order n (its
 // number's sequence), two seats at 5000 cents, made at t0 + n seconds.
 func placed(group int, seq uint64, user uint64, n uint64) events.HoldEvent {
@@ -84,7 +87,7 @@ func placed(group int, seq uint64, user uint64, n uint64) events.HoldEvent {
 	at := t0.Add(time.Duration(n) * time.Second)
 	exp := at.Add(15 * time.Minute)
 	return events.HoldEvent{
-		Version: events.Version, ID: events.EventID(group, seq), Group: group, Seq: seq, Type: events.HoldPlaced, At: at,
+		Version: events.Version, Cluster: testCluster, ID: events.EventID(group, seq), Group: group, Seq: seq, Type: events.HoldPlaced, At: at,
 		OrderNo: strconv.FormatUint(uint64(no), 10), HoldID: strconv.FormatUint(n<<10|uint64(group), 10),
 		ProgramID: "p1", UserID: strconv.FormatUint(user, 10), From: 0, To: 1, FromStop: "doors", ToStop: "end",
 		Seats: []events.Seat{

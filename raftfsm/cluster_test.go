@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"seatd/inventory"
 )
 
@@ -320,6 +322,53 @@ func TestClusterFailover(t *testing.T) {
 	t.Logf("%d holds acknowledged, %d calls gave up, leader of group 1 (n%d) killed and restarted", len(acks), failed, victim+1)
 	if len(acks) < 100 {
 		t.Fatalf("only %d holds acknowledged", len(acks))
+	}
+}
+
+// TestClusterNamedOnce: the first meta leader names the cluster; every
+// node learns the same id, and it stays through the meta leader's death
+// and a restart.
+func TestClusterNamedOnce(t *testing.T) {
+	c := startTestCluster(t, 3)
+	c.waitLeaders()
+	ids := func() []string {
+		var out []string
+		for _, n := range c.live() {
+			out = append(out, n.ClusterID())
+		}
+		return out
+	}
+	var id string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		got := ids()
+		if len(got) == 3 && len(got[0]) == ClusterIDLen && got[0] == got[1] && got[1] == got[2] {
+			id = got[0]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cluster ids %q; want one id of %d hex digits on every node", got, ClusterIDLen)
+		}
+	}
+	meta := -1
+	for i, n := range c.live() {
+		if n.meta.raft.State() == raft.Leader {
+			meta = i
+		}
+	}
+	if meta < 0 {
+		t.Fatal("no meta leader")
+	}
+	c.kill(meta)
+	c.waitLeaders()
+	c.restart(meta)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		got := ids()
+		if len(got) == 3 && got[0] == id && got[1] == id && got[2] == id {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the meta leader's death and restart: ids %q; want %q everywhere", got, id)
+		}
 	}
 }
 

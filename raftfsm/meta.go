@@ -28,10 +28,16 @@ const (
 const (
 	metaPlace    = 1 // place a program on a group
 	metaNodeAddr = 2 // set (or, with an empty address, forget) a node's RPC address
+	metaCluster  = 3 // name the cluster, once
 )
 
-// metaSnapshotVersion is the first byte of a meta group snapshot.
-const metaSnapshotVersion = 1
+// metaSnapshotVersion is the first byte of a meta group snapshot. Version
+// 2 added the cluster id.
+const metaSnapshotVersion = 2
+
+// ClusterIDLen is the length of a cluster id: 32 hex digits (128 random
+// bits).
+const ClusterIDLen = 32
 
 // metaFSM is the meta group's state: which group holds each program, and
 // the directory of the members' RPC addresses. A place command for a
@@ -43,13 +49,18 @@ const metaSnapshotVersion = 1
 type metaFSM struct {
 	groups int // inventory groups 1..groups
 
-	mu     sync.RWMutex // guards places, counts, nodes, placed
+	mu     sync.RWMutex // guards places, counts, nodes, placed, cluster
 	places map[string]uint16
 	counts []int             // programs per group, index = group
 	nodes  map[string]string // node id -> RPC address
 	// placed is closed, and replaced, whenever places gains programs, so
 	// that await wakes without polling.
 	placed chan struct{}
+	// cluster names this cluster for its life: the first meta leader
+	// proposes a random id, and the first one applied stays. Everything
+	// the cluster numbers (hold ids, order numbers, outbox sequences)
+	// is unique only within it, so consumers tell clusters apart by it.
+	cluster string
 }
 
 func newMetaFSM(groups int) *metaFSM {
@@ -83,6 +94,13 @@ func encodeNodeAddr(id, addr string) ([]byte, error) {
 	return b, nil
 }
 
+// encodeCluster names the cluster (a no-op once it has a name).
+func encodeCluster(id string) []byte {
+	b := []byte{entryVersion, metaCluster}
+	b, _ = appendStr(b, id)
+	return b
+}
+
 // ErrDirectoryFull is the answer to a node announcing itself when the
 // directory has MaxDirectoryNodes other nodes.
 var ErrDirectoryFull = errors.New("raftfsm: node directory full")
@@ -108,6 +126,17 @@ func (f *metaFSM) Apply(l *raft.Log) any {
 			panic(fmt.Sprintf("raftfsm: meta log index %d: malformed node address", l.Index))
 		}
 		return f.setNode(id, addr)
+	case metaCluster:
+		id := r.str()
+		if r.err != nil || len(r.b) != 0 || len(id) != ClusterIDLen {
+			panic(fmt.Sprintf("raftfsm: meta log index %d: malformed cluster id", l.Index))
+		}
+		f.mu.Lock()
+		if f.cluster == "" {
+			f.cluster = id
+		}
+		f.mu.Unlock()
+		return nil
 	default:
 		panic(fmt.Sprintf("raftfsm: meta log index %d: op %d", l.Index, op))
 	}
@@ -180,6 +209,14 @@ func (f *metaFSM) lookup(program string) (uint16, bool) {
 	return g, ok
 }
 
+// clusterID returns the cluster's id, "" until the first meta leader has
+// named it.
+func (f *metaFSM) clusterID() string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.cluster
+}
+
 // nodeAddr returns a node's RPC address from the directory.
 func (f *metaFSM) nodeAddr(id string) string {
 	f.mu.RLock()
@@ -241,6 +278,7 @@ func (f *metaFSM) Snapshot() (raft.FSMSnapshot, error) {
 		b, _ = appendStr(b, n.ID)
 		b, _ = appendStr(b, n.RPCAddr)
 	}
+	b, _ = appendStr(b, f.clusterID())
 	return snapshot(b), nil
 }
 
@@ -253,8 +291,9 @@ func (f *metaFSM) Restore(rc io.ReadCloser) error {
 		return err
 	}
 	r := &reader{b: data}
-	if v := r.byte(); r.err == nil && v != metaSnapshotVersion {
-		return fmt.Errorf("raftfsm: meta snapshot version %d, want %d", v, metaSnapshotVersion)
+	v := r.byte()
+	if r.err == nil && v != 1 && v != metaSnapshotVersion {
+		return fmt.Errorf("raftfsm: meta snapshot version %d, want 1-%d", v, metaSnapshotVersion)
 	}
 	if g := r.uvarint(); r.err == nil && g != uint64(f.groups) {
 		return fmt.Errorf("raftfsm: placement snapshot of %d groups, node has %d", g, f.groups)
@@ -285,11 +324,17 @@ func (f *metaFSM) Restore(rc io.ReadCloser) error {
 		}
 		nodes[id] = addr
 	}
+	var cluster string
+	if v >= 2 {
+		if cluster = r.str(); cluster != "" && len(cluster) != ClusterIDLen {
+			return errors.New("raftfsm: meta snapshot cluster id corrupt")
+		}
+	}
 	if r.err != nil || len(r.b) != 0 {
 		return errors.New("raftfsm: meta snapshot corrupt")
 	}
 	f.mu.Lock()
-	f.places, f.counts, f.nodes = places, counts, nodes
+	f.places, f.counts, f.nodes, f.cluster = places, counts, nodes, cluster
 	f.notifyPlacedLocked()
 	f.mu.Unlock()
 	return nil

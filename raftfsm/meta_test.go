@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,6 +55,15 @@ func TestMetaFSM(t *testing.T) {
 		t.Fatalf("encodeNodeAddr(no id) = %v; want ErrBadCommand", err)
 	}
 
+	// The first name sticks; a later one (a second meta leader that had
+	// not seen the first yet) changes nothing.
+	first, second := strings.Repeat("a", ClusterIDLen), strings.Repeat("b", ClusterIDLen)
+	apply(encodeCluster(first))
+	apply(encodeCluster(second))
+	if id := f.clusterID(); id != first {
+		t.Fatalf("cluster id %q; want the first named, %q", id, first)
+	}
+
 	snap := func(f *metaFSM) []byte {
 		s, err := f.Snapshot()
 		if err != nil {
@@ -66,7 +76,7 @@ func TestMetaFSM(t *testing.T) {
 	if err := g.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(snap(g), data) || !slices.Equal(g.directory(), want) || !slices.Equal(g.table(), f.table()) {
+	if !bytes.Equal(snap(g), data) || !slices.Equal(g.directory(), want) || !slices.Equal(g.table(), f.table()) || g.clusterID() != first {
 		t.Fatalf("restored meta state differs: %v %v", g.directory(), g.table())
 	}
 	for i := range data {

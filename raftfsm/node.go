@@ -3,6 +3,8 @@ package raftfsm
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -367,7 +369,9 @@ func (g *group) startDuties() {
 			return
 		}
 		if g.fsm == nil {
-			g.setProposer(stop)
+			if g.setProposer(stop) != nil {
+				g.node.nameCluster(stop)
+			}
 			<-stop
 			return
 		}
@@ -380,7 +384,7 @@ func (g *group) startDuties() {
 			dutyDone := make(chan struct{})
 			go func() {
 				defer close(dutyDone)
-				duty(ctx, &LedGroup{id: g.id, fsm: g.fsm, proposer: p})
+				duty(ctx, &LedGroup{node: g.node, id: g.id, fsm: g.fsm, proposer: p})
 			}()
 			defer func() { cancel(); <-dutyDone }()
 		}
@@ -410,6 +414,7 @@ type Duty func(ctx context.Context, g *LedGroup)
 
 // LedGroup is an inventory group as its leader's duty sees it.
 type LedGroup struct {
+	node     *Node
 	id       uint16
 	fsm      *FSM
 	proposer *Proposer
@@ -429,6 +434,9 @@ func (g *LedGroup) Propose(ctx context.Context, cmd *Command) (Outcome, error) {
 
 // OutboxGrew delivers a token after applies that added outbox events.
 func (g *LedGroup) OutboxGrew() <-chan struct{} { return g.fsm.OutboxGrew() }
+
+// ClusterID returns the cluster's id; see Node.ClusterID.
+func (g *LedGroup) ClusterID() string { return g.node.ClusterID() }
 
 func (g *group) setProposer(stop chan struct{}) *Proposer {
 	p, err := NewProposer(g.raft, g.node.cfg.Proposer, g.node.cfg.Clock)
@@ -585,6 +593,30 @@ func (n *Node) applyMeta(ctx context.Context, entry []byte) (any, error) {
 		return nil, fmt.Errorf("%w: %w", ErrAmbiguous, ctx.Err())
 	}
 }
+
+// nameCluster gives the cluster its id if it has none yet: the first meta
+// leader's job, retried until it applies or leadership ends.
+func (n *Node) nameCluster(stop chan struct{}) {
+	for n.meta.tables.clusterID() == "" {
+		id := make([]byte, ClusterIDLen/2)
+		rand.Read(id) // never fails
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := n.applyMeta(ctx, encodeCluster(hex.EncodeToString(id)))
+		cancel()
+		if err != nil {
+			n.cfg.Log.Warn("cluster_naming_failed", "err", err)
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// ClusterID returns the cluster's id (ClusterIDLen hex digits), "" until
+// the first meta leader has named it and this node has applied that.
+func (n *Node) ClusterID() string { return n.meta.tables.clusterID() }
 
 // recordNodeAddr puts a node's RPC address in the directory through the
 // meta group, whose leader this node must be. It serves the announcements

@@ -90,7 +90,7 @@ func TestProcess(t *testing.T) {
 	done := start()
 	const user = 9
 	no := inventory.OrderNo(1<<(inventory.GroupBits+inventory.GeneBits) | 1<<inventory.GeneBits | inventory.UserGene(user))
-	ev := events.HoldEvent{Version: 1, ID: "1-1", Group: 1, Seq: 1, Type: events.HoldPlaced, At: time.Now().UTC(),
+	ev := events.HoldEvent{Version: 1, Cluster: "0123456789abcdef0123456789abcdef", ID: "1-1", Group: 1, Seq: 1, Type: events.HoldPlaced, At: time.Now().UTC(),
 		OrderNo: strconv.FormatUint(uint64(no), 10), HoldID: "1", ProgramID: "p", UserID: strconv.Itoa(user), To: 1, TotalCents: 100,
 		Seats: []events.Seat{{ID: "A/1/1", Label: "A1", Category: "c", PriceCents: 100}}}
 	v, _ := json.Marshal(ev)

@@ -53,8 +53,13 @@ type Seat struct {
 // nanoseconds; money is integer cents.
 type HoldEvent struct {
 	Version int `json:"version"`
-	// ID is "group-seq": unique, and the order in which one group's events
-	// happened. Consumers apply an event once by it (see Dedupe).
+	// Cluster is the seatd cluster's id (32 hex digits, named once when
+	// the cluster is formed). Hold ids, order numbers and seqs are unique
+	// within one cluster only: a consumer that meets a second cluster's
+	// events on the same topic must not take them for the first one's.
+	Cluster string `json:"cluster"`
+	// ID is "group-seq": unique within the cluster, and the order in which
+	// one group's events happened. Consumers apply an event once by it.
 	ID    string `json:"id"`
 	Group int    `json:"group"`
 	Seq   uint64 `json:"seq"`
@@ -90,11 +95,12 @@ func EventID(group int, seq uint64) string {
 	return strconv.Itoa(group) + "-" + strconv.FormatUint(seq, 10)
 }
 
-// FromOutbox describes an outbox event of group as it goes on Kafka.
-func FromOutbox(group int, ev *inventory.Event) HoldEvent {
+// FromOutbox describes an outbox event of a cluster's group as it goes on
+// Kafka.
+func FromOutbox(cluster string, group int, ev *inventory.Event) HoldEvent {
 	p := ev.Program
 	out := HoldEvent{
-		Version: Version, ID: EventID(group, ev.Seq), Group: group, Seq: ev.Seq, Type: Type(ev.Kind.String()),
+		Version: Version, Cluster: cluster, ID: EventID(group, ev.Seq), Group: group, Seq: ev.Seq, Type: Type(ev.Kind.String()),
 		At:      time.Unix(0, ev.At).UTC(),
 		OrderNo: strconv.FormatUint(uint64(ev.OrderNo), 10), HoldID: strconv.FormatUint(uint64(ev.Hold), 10),
 		ProgramID: p.ID(), UserID: strconv.FormatUint(ev.User, 10),
@@ -141,8 +147,8 @@ func Decode(b []byte) (HoldEvent, error) {
 		return ev, fmt.Errorf("%w: %d, this reader knows %d", ErrVersion, ev.Version, Version)
 	}
 	switch {
-	case ev.Version < 1, ev.Seq == 0, ev.OrderNo == "", ev.HoldID == "", ev.UserID == "":
-		return ev, fmt.Errorf("%w: version, seq, order_no, hold_id and user_id are required", ErrMalformed)
+	case ev.Version < 1, ev.Cluster == "", ev.Seq == 0, ev.OrderNo == "", ev.HoldID == "", ev.UserID == "":
+		return ev, fmt.Errorf("%w: version, cluster, seq, order_no, hold_id and user_id are required", ErrMalformed)
 	}
 	switch ev.Type {
 	case HoldPlaced, HoldConfirmed, HoldReleased, SeatsRefunded:

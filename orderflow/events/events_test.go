@@ -33,7 +33,7 @@ func TestGeneBalancer(t *testing.T) {
 }
 
 func TestDecode(t *testing.T) {
-	ev := HoldEvent{Version: Version, ID: "1-5", Group: 1, Seq: 5, Type: HoldReleased, OrderNo: "42", HoldID: "7", UserID: "3", Reason: "expired"}
+	ev := HoldEvent{Version: Version, Cluster: "6f1c0b2e9a4d4c1f8e3b7a5d2c9e0f14", ID: "1-5", Group: 1, Seq: 5, Type: HoldReleased, OrderNo: "42", HoldID: "7", UserID: "3", Reason: "expired"}
 	b, _ := json.Marshal(ev)
 	// a newer writer's extra field is ignored
 	b = []byte(strings.Replace(string(b), `{`, `{"loyalty_points":12,`, 1))
@@ -45,9 +45,10 @@ func TestDecode(t *testing.T) {
 		in   string
 		want error
 	}{
-		"newer version": {`{"version":2,"seq":1,"order_no":"1","hold_id":"1","user_id":"1","type":"HoldPlaced"}`, ErrVersion},
-		"unknown type":  {`{"version":1,"seq":1,"order_no":"1","hold_id":"1","user_id":"1","type":"HoldTeleported"}`, ErrUnknownType},
-		"no seq":        {`{"version":1,"order_no":"1","hold_id":"1","user_id":"1","type":"HoldPlaced"}`, ErrMalformed},
+		"no cluster":    {`{"version":1,"seq":1,"order_no":"1","hold_id":"1","user_id":"1","type":"HoldPlaced"}`, ErrMalformed},
+		"newer version": {`{"version":2,"cluster":"c","seq":1,"order_no":"1","hold_id":"1","user_id":"1","type":"HoldPlaced"}`, ErrVersion},
+		"unknown type":  {`{"version":1,"cluster":"c","seq":1,"order_no":"1","hold_id":"1","user_id":"1","type":"HoldTeleported"}`, ErrUnknownType},
+		"no seq":        {`{"version":1,"cluster":"c","order_no":"1","hold_id":"1","user_id":"1","type":"HoldPlaced"}`, ErrMalformed},
 		"not json":      {`{"version":`, ErrMalformed},
 	} {
 		if _, err := Decode([]byte(c.in)); !errors.Is(err, c.want) {

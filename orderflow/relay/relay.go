@@ -162,6 +162,17 @@ func (r *Relay) Duty(ctx context.Context, g *raftfsm.LedGroup) {
 		_, acked := e.OutboxSeq()
 		next = acked + 1
 	})
+	// Events name their cluster, which the first meta leader names a
+	// moment after the cluster forms.
+	var cluster string
+	if !r.retry(ctx, label, "cluster", log, func() error {
+		if cluster = g.ClusterID(); cluster == "" {
+			return errors.New("the cluster has no id yet")
+		}
+		return nil
+	}) {
+		return
+	}
 	if !r.retry(ctx, label, "topics", log, func() error {
 		tctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
 		defer cancel()
@@ -187,7 +198,7 @@ func (r *Relay) Duty(ctx context.Context, g *raftfsm.LedGroup) {
 			}
 			continue
 		}
-		msgs, err := r.encode(group, evs)
+		msgs, err := r.encode(cluster, group, evs)
 		if err != nil {
 			// An event that cannot be encoded is a bug, not a fault of
 			// Kafka: stop relaying this group loudly rather than skip it.
@@ -209,11 +220,11 @@ func (r *Relay) Duty(ctx context.Context, g *raftfsm.LedGroup) {
 
 // encode turns a prefix of evs into messages, as many as fit in
 // MaxBatchBytes (at least one).
-func (r *Relay) encode(group int, evs []inventory.Event) ([]kafka.Message, error) {
+func (r *Relay) encode(cluster string, group int, evs []inventory.Event) ([]kafka.Message, error) {
 	msgs := make([]kafka.Message, 0, len(evs))
 	size := 0
 	for i := range evs {
-		v, err := json.Marshal(events.FromOutbox(group, &evs[i]))
+		v, err := json.Marshal(events.FromOutbox(cluster, group, &evs[i]))
 		if err != nil {
 			return nil, fmt.Errorf("event %d: %w", evs[i].Seq, err)
 		}

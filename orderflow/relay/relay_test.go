@@ -176,8 +176,8 @@ func TestRelayPublishesAndAcknowledges(t *testing.T) {
 				t.Errorf("partition %d: seq %d after %d", p, ev.Seq, last)
 			}
 			last = ev.Seq
-			if ev.ID != events.EventID(1, ev.Seq) || ev.Group != 1 {
-				t.Errorf("event id %s group %d", ev.ID, ev.Group)
+			if ev.ID != events.EventID(1, ev.Seq) || ev.Group != 1 || ev.Cluster != n.ClusterID() || len(ev.Cluster) != raftfsm.ClusterIDLen {
+				t.Errorf("event id %s group %d cluster %q (the node's %q)", ev.ID, ev.Group, ev.Cluster, n.ClusterID())
 			}
 			seen++
 			if ev.Type == events.HoldPlaced {
