@@ -288,7 +288,7 @@ func TestSkipsAndStops(t *testing.T) {
 	s := startService(t, testConfig(brokers, t.TempDir(), 0, 1, testPartitions))
 	a := placed(7, 1, 2, 1) // partition 2
 	key := events.Key(no(a))
-	unknown, _ := json.Marshal(map[string]any{"version": 1, "id": "7-2", "group": 7, "seq": 2, "type": "HoldTeleported",
+	unknown, _ := json.Marshal(map[string]any{"version": 1, "cluster": testCluster, "id": "7-2", "group": 7, "seq": 2, "type": "HoldTeleported",
 		"order_no": a.OrderNo, "hold_id": "1", "user_id": "2"})
 	newer, _ := json.Marshal(map[string]any{"version": events.Version + 1, "id": "7-4", "group": 7, "seq": 4, "type": "HoldPlaced",
 		"order_no": a.OrderNo, "hold_id": "1", "user_id": "2"})
