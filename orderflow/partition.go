@@ -205,15 +205,19 @@ func (p *partition) consume(ctx context.Context, offset int64) {
 var errNewerVersion = errors.New("orderflow: event of a newer schema version")
 
 func reasonOf(err error) string {
-	if errors.Is(err, errNewerVersion) {
+	switch {
+	case errors.Is(err, errNewerVersion):
 		return "newer_version"
+	case errors.Is(err, orders.ErrOtherCluster):
+		return "other_cluster"
 	}
 	return "commit_failed"
 }
 
 // apply applies a batch of seat.holds messages and commits it. An error
-// stops the partition: an event of a newer version (what came before it
-// is committed), or a failed commit.
+// stops the partition: an event of a newer version or of another seatd
+// cluster (orders.ErrOtherCluster; what came before it is committed), or
+// a failed commit.
 func (p *partition) apply(msgs []kafka.Message) error {
 	m := p.svc.metrics
 	b := p.store.NewBatch()
@@ -239,6 +243,9 @@ loop:
 		src := orders.Source{EventID: ev.ID, Group: ev.Group, Seq: ev.Seq, Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset}
 		out, in, err := b.Apply(&ev, src)
 		switch {
+		case errors.Is(err, orders.ErrOtherCluster):
+			stop = err
+			break loop
 		case errors.Is(err, orders.ErrMisrouted):
 			m.skipped.WithLabelValues("misrouted").Inc()
 			p.log.Warn("event_skipped", "offset", msg.Offset, "reason", "misrouted", "err", err)

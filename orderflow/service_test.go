@@ -1,12 +1,15 @@
 package orderflow
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
@@ -37,7 +40,7 @@ func TestPlacedIsPendingPayment(t *testing.T) {
 		Seats:      []orders.Seat{{ID: "A/1/2", Label: "A1", Category: "vip", PriceCents: 5000}, {ID: "A/1/3", Label: "A2", Category: "vip", PriceCents: 5000}},
 		TotalCents: 10000, CreatedAt: evs[0].At, ExpiresAt: *evs[0].ExpiresAt, From: 0, To: 1, FromStop: "doors", ToStop: "end",
 		HoldStatus: orders.HoldHeld, UpdatedAt: evs[0].At, Version: 1,
-		LastEvent: orders.Source{EventID: "1-1", Group: 1, Seq: 1, Topic: events.TopicHolds, Partition: s.PartitionOfOrder(no(evs[0])), Offset: 0},
+		LastEvent: orders.Source{Cluster: testCluster, EventID: "1-1", Group: 1, Seq: 1, Topic: events.TopicHolds, Partition: s.PartitionOfOrder(no(evs[0])), Offset: 0},
 	}
 	if !reflect.DeepEqual(o, want) {
 		t.Errorf("Order(%d) = %+v; want %+v", no(evs[0]), o, want)
@@ -314,5 +317,61 @@ func TestSkipsAndStops(t *testing.T) {
 	}
 	if off := s.parts[2].store.State().Offset; off != 2 {
 		t.Errorf("partition 2 offset = %d; want 2 (before the newer event)", off)
+	}
+}
+
+// TestOtherClusterStops: a new seatd cluster publishing to an old one's
+// topics reuses its numbers, so the partition that meets the second
+// cluster's event stops before it, loudly, instead of taking its orders
+// for the old ones or its events for duplicates; and a store rebuilt from
+// the changelog remembers which cluster it applied.
+func TestOtherClusterStops(t *testing.T) {
+	brokers := broker(t)
+	dir := t.TempDir()
+	s := startService(t, testConfig(brokers, dir, 0, 1, testPartitions))
+	a := placed(1, 1, 2, 1)
+	produce(t, brokers, a)
+	waitOrder(t, s, no(a), 1)
+	// The same numbers from a cluster formed anew.
+	b := placed(1, 1, 2, 1)
+	b.Cluster = "fedcba9876543210fedcba9876543210"
+	b.Seats[0].ID, b.TotalCents = "B/9/9", 99
+	produce(t, brokers, b, then(b, 2, events.HoldReleased, "cancelled"))
+	waitFor(t, "the partition to stop", func() bool { return s.Ready() != nil })
+	if n := testutil.ToFloat64(s.metrics.stopped.WithLabelValues("other_cluster")); n != 1 {
+		t.Errorf("stops for another cluster = %v; want 1", n)
+	}
+	if o, _ := s.Order(no(a)); o.Version != 1 || o.TotalCents != 10000 || o.Status != orders.StatusPendingPayment {
+		t.Errorf("the first cluster's order = %+v; want it untouched", o)
+	}
+	if st := s.parts[events.PartitionOfOrder(no(a), testPartitions)].store.State(); st.Cluster != testCluster {
+		t.Errorf("store cluster %q; want %q", st.Cluster, testCluster)
+	}
+	s.Close()
+
+	// Rebuilt from the changelog, the store still knows its cluster.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(testConfig(brokers, dir, 0, 1, testPartitions))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	part := r.parts[events.PartitionOfOrder(no(a), testPartitions)]
+	waitFor(t, "the rebuilt partition to stop at the other cluster's event", func() bool {
+		err := r.Ready()
+		return err != nil && strings.Contains(err.Error(), "another seatd cluster")
+	})
+	if st := part.store.State(); st.Cluster != testCluster || !st.Initialized {
+		t.Errorf("rebuilt store: cluster %q, initialized %v; want %q, true", st.Cluster, st.Initialized, testCluster)
+	}
+	if o, _ := r.Order(no(a)); o.Version != 1 || o.TotalCents != 10000 {
+		t.Errorf("the first cluster's order after the rebuild = %+v; want it as it was", o)
 	}
 }

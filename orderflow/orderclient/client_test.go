@@ -80,7 +80,7 @@ func place(t *testing.T, brokers []string, group int, seq, user, n uint64) inven
 	no := orderNo(n, group, user)
 	at := time.Date(2026, 3, 1, 10, 0, int(n), 0, time.UTC)
 	exp := at.Add(15 * time.Minute)
-	ev := events.HoldEvent{Version: events.Version, ID: events.EventID(group, seq), Group: group, Seq: seq, Type: events.HoldPlaced,
+	ev := events.HoldEvent{Version: events.Version, Cluster: "0123456789abcdef0123456789abcdef", ID: events.EventID(group, seq), Group: group, Seq: seq, Type: events.HoldPlaced,
 		At: at, OrderNo: strconv.FormatUint(uint64(no), 10), HoldID: strconv.FormatUint(n, 10), ProgramID: "p1",
 		UserID: strconv.FormatUint(user, 10), To: 1, FromStop: "doors", ToStop: "end",
 		Seats: []events.Seat{{ID: "A/1/1", Label: "A1", Category: "vip", PriceCents: 5000}}, TotalCents: 5000, ExpiresAt: &exp}

@@ -59,6 +59,8 @@ type Batch struct {
 	hwm     map[int]uint64               // marks raised in this batch
 	offset  int64
 	changes int
+	cluster string // the store's cluster, or the first event's for a store that had none
+	named   bool   // the batch named the store's cluster
 }
 
 // NewBatch starts a batch. A store has one writer: a second open batch or
@@ -68,9 +70,9 @@ func (s *Store) NewBatch() *Batch {
 		panic("orders: a second writer on one store")
 	}
 	s.mu.Lock()
-	off := s.offset
+	off, cluster := s.offset, s.cluster
 	s.mu.Unlock()
-	return &Batch{s: s, b: s.db.NewBatch(), touched: map[inventory.OrderNo]*Order{}, hwm: map[int]uint64{}, offset: off}
+	return &Batch{s: s, b: s.db.NewBatch(), touched: map[inventory.OrderNo]*Order{}, hwm: map[int]uint64{}, offset: off, cluster: cluster}
 }
 
 // mark returns the group's high-water mark as the batch stands.
@@ -91,8 +93,17 @@ func (b *Batch) Skip(offset int64) { b.offset = offset }
 // returns the outcome and the transition's input (for metrics and
 // messages). An error means the event cannot apply here at all
 // (ErrBadID, ErrMisrouted, a release reason or type not known): the
-// caller skips it; the offset moves past it either way.
+// caller skips it; the offset moves past it either way. ErrOtherCluster
+// is different: the offset stays before the event, and the caller stops.
 func (b *Batch) Apply(ev *events.HoldEvent, src Source) (Outcome, Input, error) {
+	switch {
+	case b.cluster == "":
+		b.cluster, b.named = ev.Cluster, true
+	case ev.Cluster != b.cluster:
+		return 0, 0, fmt.Errorf("%w: offset %d is of cluster %s, partition %d applied cluster %s's",
+			ErrOtherCluster, src.Offset, ev.Cluster, b.s.partition, b.cluster)
+	}
+	src.Cluster = ev.Cluster
 	b.offset = src.Offset
 	n, err := strconv.ParseUint(ev.OrderNo, 10, 64)
 	if err != nil {
@@ -172,12 +183,16 @@ func (b *Batch) Commit() error {
 		b.b.Set(hwmKey(g), binary.BigEndian.AppendUint64(nil, m), nil)
 	}
 	b.b.Set(keyOffset, binary.BigEndian.AppendUint64(nil, uint64(b.offset)), nil)
+	if b.named {
+		b.b.Set(keyCluster, []byte(b.cluster), nil)
+	}
 	if err := b.b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("orders: commit partition %d through offset %d: %w", b.s.partition, b.offset, err)
 	}
 	b.s.mu.Lock()
 	maps.Copy(b.s.hwm, b.hwm)
 	b.s.offset = b.offset
+	b.s.cluster = b.cluster
 	b.s.mu.Unlock()
 	b.s.pending.Add(int64(b.changes))
 	return nil
@@ -222,6 +237,7 @@ type Rebuild struct {
 	hwm     map[int]uint64
 	offset  int64
 	orders  int
+	cluster string
 }
 
 // BeginRebuild discards whatever an interrupted rebuild left in the store
@@ -238,7 +254,7 @@ func (s *Store) BeginRebuild() (*Rebuild, error) {
 		return nil, fmt.Errorf("orders: clear partition %d for a rebuild: %w", s.partition, err)
 	}
 	s.mu.Lock()
-	s.hwm, s.offset = map[int]uint64{}, -1
+	s.hwm, s.offset, s.cluster = map[int]uint64{}, -1, ""
 	s.mu.Unlock()
 	s.pending.Store(0)
 	return &Rebuild{s: s, b: s.db.NewBatch(), touched: map[inventory.OrderNo]uint64{}, hwm: map[int]uint64{}, offset: -1}, nil
@@ -265,6 +281,12 @@ func (r *Rebuild) Add(value []byte) error {
 	if o.LastEvent.Topic == events.TopicHolds {
 		if o.LastEvent.Partition != r.s.partition {
 			return fmt.Errorf("%w: order %d from partition %d", ErrBadRecord, no, o.LastEvent.Partition)
+		}
+		switch c := o.LastEvent.Cluster; {
+		case r.cluster == "":
+			r.cluster = c
+		case c != r.cluster:
+			return fmt.Errorf("%w: the changelog holds orders of clusters %s and %s", ErrOtherCluster, r.cluster, c)
 		}
 		r.offset = max(r.offset, o.LastEvent.Offset)
 		r.hwm[o.LastEvent.Group] = max(r.hwm[o.LastEvent.Group], o.LastEvent.Seq)
@@ -320,12 +342,15 @@ func (r *Rebuild) Finish() (RebuildStats, error) {
 	if r.offset >= 0 {
 		r.b.Set(keyOffset, binary.BigEndian.AppendUint64(nil, uint64(r.offset)), nil)
 	}
+	if r.cluster != "" {
+		r.b.Set(keyCluster, []byte(r.cluster), nil)
+	}
 	r.b.Set(keyInit, nil, nil)
 	if err := r.b.Commit(pebble.Sync); err != nil {
 		return RebuildStats{}, fmt.Errorf("orders: finish rebuild of partition %d: %w", r.s.partition, err)
 	}
 	r.s.mu.Lock()
-	r.s.hwm, r.s.offset, r.s.init = maps.Clone(r.hwm), r.offset, true
+	r.s.hwm, r.s.offset, r.s.init, r.s.cluster = maps.Clone(r.hwm), r.offset, true, r.cluster
 	r.s.mu.Unlock()
 	return RebuildStats{Orders: r.orders, Offset: r.offset, HWM: r.hwm}, nil
 }

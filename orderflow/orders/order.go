@@ -123,6 +123,9 @@ type Seat struct {
 // what a rebuild from the changelog needs to restore the dedupe marks and
 // the partition offset (see Store.Restore).
 type Source struct {
+	// Cluster is the seatd cluster whose event it was: an event id is
+	// unique within one cluster only.
+	Cluster   string `json:"cluster,omitempty"`
 	EventID   string `json:"event_id"` // "group-seq"
 	Group     int    `json:"group"`
 	Seq       uint64 `json:"seq"`

@@ -28,6 +28,7 @@ import (
 //	'p' offset(8)                        a change to publish to the changelog: the order number (8), then the record as the event at offset left it
 //	'm' "offset"                         the last seat.holds offset applied (8, two's complement)
 //	'm' "init"                           present once the store was rebuilt, or found to need no rebuild
+//	'm' "cluster"                        the seatd cluster whose events the store applies (its id)
 const (
 	kindOrder   = 'o'
 	kindUser    = 'u'
@@ -37,8 +38,9 @@ const (
 )
 
 var (
-	keyOffset = []byte("moffset")
-	keyInit   = []byte("minit")
+	keyOffset  = []byte("moffset")
+	keyInit    = []byte("minit")
+	keyCluster = []byte("mcluster")
 )
 
 // List limits.
@@ -55,6 +57,15 @@ var (
 	ErrBadLimit  = fmt.Errorf("orders: limit out of range (want 0 for %d, or 1-%d)", DefaultListLimit, MaxListLimit)
 	ErrBadCursor = errors.New("orders: malformed cursor")
 )
+
+// ErrOtherCluster is an event of another seatd cluster than the one whose
+// events the store applied. Hold ids, order numbers and event seqs are
+// unique within one cluster only: a new cluster (formed from empty data
+// directories) publishing to the topics of an old one would reuse the old
+// one's numbers, its orders would be taken for the old orders and its
+// events for duplicates. So the partition stops at it, loudly; a new
+// cluster needs new topics (or new Kafka), and new order-service stores.
+var ErrOtherCluster = errors.New("orders: event of another seatd cluster")
 
 // ErrInitialized is a rebuild of a store that was already rebuilt.
 var ErrInitialized = errors.New("orders: store already initialized")
@@ -103,10 +114,11 @@ type Store struct {
 	partition  int
 	partitions int // of the topic: an order's partition is its gene modulo this
 
-	mu     sync.Mutex // guards hwm, offset, init
-	hwm    map[int]uint64
-	offset int64 // last seat.holds offset applied, -1 before the first
-	init   bool
+	mu      sync.Mutex // guards hwm, offset, init, cluster
+	hwm     map[int]uint64
+	offset  int64 // last seat.holds offset applied, -1 before the first
+	init    bool
+	cluster string // the seatd cluster whose events the store applies
 
 	pending atomic.Int64 // 'p' entries
 	writing atomic.Bool  // a Batch or Rebuild is open (one writer)
@@ -149,6 +161,11 @@ func Open(dir string, partition, partitions int, opts Options) (*Store, error) {
 func (s *Store) load() error {
 	if _, err := s.getRaw(keyInit); err == nil {
 		s.init = true
+	} else if !errors.Is(err, pebble.ErrNotFound) {
+		return err
+	}
+	if v, err := s.getRaw(keyCluster); err == nil {
+		s.cluster = string(v)
 	} else if !errors.Is(err, pebble.ErrNotFound) {
 		return err
 	}
@@ -207,13 +224,16 @@ type State struct {
 	HWM map[int]uint64
 	// Pending counts the changes not yet published to the changelog.
 	Pending int64
+	// Cluster is the seatd cluster whose events the store applies, ""
+	// before the first.
+	Cluster string
 }
 
 // State returns the partition's state.
 func (s *Store) State() State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return State{Initialized: s.init, Offset: s.offset, HWM: maps.Clone(s.hwm), Pending: s.pending.Load()}
+	return State{Initialized: s.init, Offset: s.offset, HWM: maps.Clone(s.hwm), Pending: s.pending.Load(), Cluster: s.cluster}
 }
 
 // SizeBytes is the space the database takes on disk.
