@@ -161,6 +161,7 @@ type saleConfig struct {
 	instances int           // orderflow instances; default 1
 	maxOutbox int           // seatd -max-outbox; 0: its default
 	holdTTL   time.Duration // the program's hold TTL; 0: the default, 15 minutes
+	seatdArgs []string      // more seatd flags
 }
 
 // sale is the system under test: a real broker, three seatd nodes with
@@ -221,6 +222,7 @@ func startSale(t *testing.T, cfg saleConfig) *sale {
 		if cfg.maxOutbox > 0 {
 			p.args = append(p.args, "-max-outbox", strconv.Itoa(cfg.maxOutbox))
 		}
+		p.args = append(p.args, cfg.seatdArgs...)
 		p.start(t)
 		s.nodes = append(s.nodes, p)
 		seeds = append(seeds, p.rpc)
@@ -766,7 +768,7 @@ func (s *sale) checkOrder(o orders.Order, acked *rpc.Hold, released bool) (order
 	ctx := context.Background()
 	id, _ := strconv.ParseInt(o.HoldID, 10, 64)
 	var h *rpc.Hold
-	for deadline := time.Now().Add(maxCatchUp); ; time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(maxCatchUp); ; time.Sleep(20 * time.Millisecond) {
 		r, err := s.inv.GetHold(ctx, &rpc.GetHoldRequest{HoldId: id, Consistent: true})
 		switch {
 		case err == nil && r.Status.CodeName == "ok":
@@ -836,7 +838,13 @@ func (s *sale) checkOrder(o orders.Order, acked *rpc.Hold, released bool) (order
 // those events again, and the order service must absorb them (its
 // duplicates counter moves). Then the audit.
 func TestLeaderKilledBeforeAck(t *testing.T) {
-	s := startSale(t, saleConfig{holdTTL: 10 * time.Second})
+	// A kill re-delivers only if it lands after a publish and before its
+	// OutboxAck reaches a follower's log, a window of a millisecond or two
+	// in a relay cycle of a few: 5 kills missed it in one run of 6. A
+	// -linger of 10ms keeps a lone command, such as the ack, waiting that
+	// long for company before Raft sees it, which makes the window most
+	// of the cycle (holds come in batches and hardly wait).
+	s := startSale(t, saleConfig{holdTTL: 10 * time.Second, seatdArgs: []string{"-linger", "10ms"}})
 	l := newLedger()
 	began := time.Now()
 	stop := s.load(l)
