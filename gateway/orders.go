@@ -61,13 +61,18 @@ func noOrder() *apiError {
 	return errorf(http.StatusNotFound, "NOT_FOUND", "no such order")
 }
 
-// orderError maps the order service client's errors.
-func orderError(err error) *apiError {
+// orderError maps the order service client's errors. A misrouted call is
+// the gateway's configuration (-orders not in instance order): logged as
+// an error for the operator, and 503 to the buyer.
+func (g *Gateway) orderError(err error) *apiError {
 	switch {
 	case errors.Is(err, orderclient.ErrNotFound):
 		return noOrder()
 	case errors.Is(err, orderclient.ErrBadRequest):
 		return invalid("INVALID_ARGUMENT", "cursor", "not a cursor this list gave")
+	case errors.Is(err, orderclient.ErrMisrouted):
+		g.cfg.Log.Error("orders_misconfigured", "err", err)
+		return errorf(http.StatusServiceUnavailable, "UNAVAILABLE", "the order service is unavailable; retry shortly")
 	default:
 		return errorf(http.StatusServiceUnavailable, "UNAVAILABLE", "the order service is unavailable; retry shortly")
 	}
@@ -92,7 +97,7 @@ func (g *Gateway) getOrder(ctx context.Context, c *app.RequestContext, user int6
 	}
 	o, err := g.orders.Order(ctx, inventory.OrderNo(n))
 	if err != nil {
-		return orderError(err)
+		return g.orderError(err)
 	}
 	if user != 0 && o.UserID != strconv.FormatInt(user, 10) {
 		return noOrder()
@@ -132,14 +137,14 @@ func (g *Gateway) listOrders(ctx context.Context, c *app.RequestContext, user in
 		return aerr
 	} else if ok {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > orders.MaxListLimit {
+		if err != nil || n < 1 || n > orders.MaxListLimit || strconv.Itoa(n) != v {
 			return invalid("INVALID_ARGUMENT", "limit", "%q, want 1 to %d", v, orders.MaxListLimit).with("range", []int{1, orders.MaxListLimit})
 		}
 		limit = n
 	}
 	page, err := g.orders.Orders(ctx, uint64(user), cursor, limit)
 	if err != nil {
-		return orderError(err)
+		return g.orderError(err)
 	}
 	out := struct {
 		Orders []orderJSON `json:"orders"`

@@ -37,7 +37,7 @@ func newMetrics() *metrics {
 		illegal: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderflow_illegal_transitions_total",
 			Help: "events not legal from their order's status, left unapplied, by type"}, []string{"type"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "orderflow_partition_lag",
-			Help: "seat.holds messages of the partition not applied yet: its high-water mark less the next offset, as of the last batch"},
+			Help: "seat.holds messages of the partition not applied yet: its end offset less the next offset to apply, after each batch and every 2 s"},
 			[]string{"partition"}),
 		batchEvents: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "orderflow_batch_events",
 			Help: "events per synced apply batch", Buckets: prometheus.ExponentialBuckets(1, 4, 8)}),
@@ -48,11 +48,11 @@ func newMetrics() *metrics {
 		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "orderflow_changelog_errors_total",
 			Help: "changelog writes that failed (retried)"}),
 		rebuilds: prometheus.NewCounter(prometheus.CounterOpts{Name: "orderflow_rebuilds_total",
-			Help: "partition stores rebuilt from the orders changelog"}),
+			Help: "partition stores rebuilt from the orders changelog (a store that found the changelog empty is not counted)"}),
 		rebuiltOrders: prometheus.NewCounter(prometheus.CounterOpts{Name: "orderflow_rebuilt_orders_total",
-			Help: "order records restored by rebuilds"}),
+			Help: "orders restored by rebuilds (each once, however many of its records the changelog kept)"}),
 		stopped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderflow_partition_stops_total",
-			Help: "partitions that stopped consuming, by reason: newer_version, commit_failed"}, []string{"reason"}),
+			Help: "partitions that stopped consuming, by reason: newer_version, other_cluster, commit_failed"}, []string{"reason"}),
 		collector: &storeCollector{
 			size: prometheus.NewDesc("orderflow_store_bytes", "disk space of the partition's store", []string{"partition"}, nil),
 			pending: prometheus.NewDesc("orderflow_changelog_pending", "order changes of the partition waiting for the changelog",
@@ -64,6 +64,18 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {
+	// Every known label value is there from the start, at 0, so that
+	// dashboards and alerts see the series before the first event.
+	for _, reason := range []string{"malformed", "unknown_type", "bad_id", "bad_field", "misrouted", "bad_changelog_record"} {
+		m.skipped.WithLabelValues(reason)
+	}
+	for _, reason := range []string{"newer_version", "other_cluster", "commit_failed"} {
+		m.stopped.WithLabelValues(reason)
+	}
+	for _, typ := range []string{"HoldPlaced", "HoldConfirmed", "HoldReleased", "SeatsRefunded"} {
+		m.applied.WithLabelValues(typ)
+		m.illegal.WithLabelValues(typ)
+	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.applied, m.duplicates, m.skipped, m.illegal, m.lag, m.batchEvents,
 		m.commitSeconds, m.published, m.publishErrors, m.rebuilds, m.rebuiltOrders, m.stopped, m.collector} {

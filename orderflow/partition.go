@@ -110,7 +110,9 @@ func (p *partition) rebuild(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m.rebuilds.Inc()
+	if end > first {
+		m.rebuilds.Inc()
+	}
 	m.rebuiltOrders.Add(float64(stats.Orders))
 	p.log.Info("partition_rebuilt", "orders", stats.Orders, "changelog_end", end, "holds_offset", stats.Offset,
 		"groups", len(stats.HWM), "seconds", time.Since(start).Seconds())
@@ -279,7 +281,7 @@ loop:
 		}
 	}
 	last := msgs[len(msgs)-1]
-	m.lag.WithLabelValues(partLabel(p.id)).Set(float64(max(last.HighWaterMark-last.Offset-1, 0)))
+	m.lag.WithLabelValues(partLabel(p.id)).Set(float64(max(last.HighWaterMark-st.Offset-1, 0)))
 	return stop
 }
 

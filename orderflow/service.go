@@ -216,6 +216,7 @@ func New(cfg Config) (*Service, error) {
 		if Owner(p, cfg.Instances) == cfg.Instance {
 			s.owned = append(s.owned, p)
 			s.parts[p] = &partition{svc: s, id: p, log: cfg.Log.With("partition", p), wake: make(chan struct{}, 1), drained: make(chan struct{}, 1)}
+			s.parts[p].applied.Store(-1) // nothing applied until the store says otherwise
 		}
 	}
 	s.metrics.collector.svc = s
@@ -248,7 +249,10 @@ func (s *Service) Start(ctx context.Context) error {
 		ends, err = s.offsets(ctx, events.TopicHolds)
 		return err
 	}); err != nil {
-		return err
+		if errors.Is(err, events.ErrTopicMismatch) {
+			return err
+		}
+		return fmt.Errorf("orderflow: Kafka at %s not ready before the start deadline: %w", strings.Join(s.cfg.Brokers, ","), err)
 	}
 	if err := os.MkdirAll(s.cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("orderflow: data directory: %w", err)
@@ -291,6 +295,11 @@ func (s *Service) Start(ctx context.Context) error {
 			part.run(run)
 		}()
 	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.watchLag(run)
+	}()
 	s.cfg.Log.InfoContext(ctx, "orderflow_started", "instance", s.cfg.Instance, "instances", s.cfg.Instances,
 		"partitions", s.cfg.Partitions, "owned", s.owned)
 	return nil
@@ -315,6 +324,37 @@ func untilDone(ctx context.Context, fn func() error) error {
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// lagInterval is how often the lag of every owned partition is measured
+// against the broker's end offsets, so that it grows while a partition
+// applies nothing (stopped, rebuilding, or its store stuck), not only
+// after batches.
+const lagInterval = 2 * time.Second
+
+// watchLag sets each owned partition's lag from the broker's end offsets
+// every lagInterval until ctx ends. While the broker is out of reach the
+// last figures stay.
+func (s *Service) watchLag(ctx context.Context) {
+	t := time.NewTicker(lagInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		lctx, cancel := context.WithTimeout(ctx, lagInterval)
+		ends, err := s.offsets(lctx, events.TopicHolds)
+		cancel()
+		if err != nil {
+			continue
+		}
+		for _, p := range s.owned {
+			next := s.parts[p].applied.Load() + 1
+			s.metrics.lag.WithLabelValues(partLabel(p)).Set(float64(max(ends[p].LastOffset-next, 0)))
+		}
 	}
 }
 

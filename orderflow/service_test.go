@@ -285,7 +285,8 @@ func TestWrongOwner(t *testing.T) {
 
 // TestSkipsAndStops: malformed events and unknown types are skipped and
 // counted, the offset moving past them; an event of a newer schema
-// version stops its partition before it, and nothing after it applies.
+// version stops its partition before it, nothing after it applies, and
+// the partition's lag grows.
 func TestSkipsAndStops(t *testing.T) {
 	brokers := broker(t)
 	s := startService(t, testConfig(brokers, t.TempDir(), 0, 1, testPartitions))
@@ -318,6 +319,11 @@ func TestSkipsAndStops(t *testing.T) {
 	if off := s.parts[2].store.State().Offset; off != 2 {
 		t.Errorf("partition 2 offset = %d; want 2 (before the newer event)", off)
 	}
+	// Stopped, it applies nothing, and its lag says so: the newer event
+	// and the one after it wait.
+	waitFor(t, "the stopped partition's lag to show its 2 waiting events", func() bool {
+		return testutil.ToFloat64(s.metrics.lag.WithLabelValues("2")) == 2
+	})
 }
 
 // TestOtherClusterStops: a new seatd cluster publishing to an old one's

@@ -67,6 +67,10 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 	if cfg.RPCAddr == "" || cfg.MetricsAddr == "" {
 		errs = append(errs, errors.New("rpc and metrics addresses are required"))
 	}
+	if sc.Partitions < 1 {
+		// Config takes 0 for the default; a flag of 0 is a mistake.
+		errs = append(errs, fmt.Errorf("partitions %d: want 1-%d", sc.Partitions, events.MaxPartitions))
+	}
 	if cfg.StartTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("start-timeout %v: want a positive duration", cfg.StartTimeout))
 	}

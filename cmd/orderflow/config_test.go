@@ -41,4 +41,8 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("parseConfig error %q; want it to mention %q", err, want)
 		}
 	}
+	_, err = parseConfig([]string{"-brokers", "127.0.0.1:9092", "-data", t.TempDir(), "-partitions", "0"}, env(nil))
+	if err == nil || !strings.Contains(err.Error(), "partitions 0: want 1-64") {
+		t.Errorf("parseConfig(-partitions 0) = %v; want the range named", err)
+	}
 }

@@ -305,7 +305,9 @@ func (r *Rebuild) Add(value []byte) error {
 	r.b.Set(orderKey(no), value, nil)
 	r.b.Set(userKey(user, o.CreatedAt.UnixNano(), no), nil, nil)
 	r.touched[no] = o.Version
-	r.orders++
+	if have == 0 {
+		r.orders++ // a new order, not a newer record of one restored
+	}
 	if len(r.touched) >= MaxRebuildBatch {
 		return r.flush()
 	}
@@ -326,7 +328,7 @@ func (r *Rebuild) flush() error {
 
 // RebuildStats says what a rebuild restored.
 type RebuildStats struct {
-	Orders int            // records written (an order's older records not counted)
+	Orders int            // orders restored (each once)
 	Offset int64          // the seat.holds offset restored, -1 when none
 	HWM    map[int]uint64 // the marks restored
 }

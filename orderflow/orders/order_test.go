@@ -2,6 +2,7 @@ package orders
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,5 +114,19 @@ func TestBatchDedupe(t *testing.T) {
 	}
 	if st := s.State(); st.Offset != 3 {
 		t.Errorf("offset = %d; want 3 (past the skipped events)", st.Offset)
+	}
+}
+
+// TestOpenTwice: a store open in one process is refused to another
+// opener, with words that say so.
+func TestOpenTwice(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, 0, 1, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := Open(dir, 0, 1, Options{}); err == nil || !strings.Contains(err.Error(), "is open elsewhere") {
+		t.Fatalf("second Open = %v; want it refused as open elsewhere", err)
 	}
 }

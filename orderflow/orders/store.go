@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -146,6 +148,11 @@ func Open(dir string, partition, partitions int, opts Options) (*Store, error) {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	db, err := pebble.Open(dir, po)
+	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) || (err != nil && strings.Contains(err.Error(), "lock held")) {
+		// pebble's LOCK file: another opener has the store (flock's EAGAIN
+		// from another process; pebble's own words within this one).
+		return nil, fmt.Errorf("orders: partition %d at %s is open elsewhere (another orderflow with the same -data?): %w", partition, dir, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("orders: open partition %d at %s: %w", partition, dir, err)
 	}
