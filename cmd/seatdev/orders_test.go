@@ -86,6 +86,21 @@ func ordersFollowHolds(t *testing.T, cfg systemConfig) {
 	if o := h.awaitOrder(no1, buyer, "EXPIRED", 40*time.Second); o["reason"] != "expired" {
 		t.Errorf("expired order %v", o)
 	}
+
+	// The relay's and the order service's metrics: 4 events published
+	// and applied (2 placed, 1 released, 1 expired).
+	resp, err := http.Get(info.Metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	metrics, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{`seatd_relay_published_events_total{group="`, `orderflow_events_applied_total{type="HoldPlaced"} 2`,
+		`orderflow_events_applied_total{type="HoldReleased"} 2`, "orderflow_partition_lag"} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("%s lacks %s", info.Metrics, want)
+		}
+	}
 }
 
 type httpClient struct {

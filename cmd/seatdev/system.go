@@ -21,6 +21,7 @@ import (
 	"github.com/cloudwego/kitex/pkg/klog"
 	"github.com/cloudwego/kitex/server"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"seatd/gateway"
@@ -40,7 +41,10 @@ import (
 // systemConfig places the one-process system.
 type systemConfig struct {
 	HTTPAddr, RPCAddr, RaftAddr, OrdersAddr string
-	DataDir                                 string // "" = a temporary directory
+	// MetricsAddr serves /metrics of the relay and the order service (the
+	// gateway's are on HTTPAddr).
+	MetricsAddr string
+	DataDir     string // "" = a temporary directory
 	// Brokers are Kafka's; none starts an embedded Kafka-protocol broker
 	// (franz-go's kfake), in memory.
 	Brokers []string
@@ -59,6 +63,7 @@ type systemInfo struct {
 	AdminToken string
 	BuyerToken string // user 1001
 	Kafka      string // which brokers, in words
+	Metrics    string // the relay's and the order service's /metrics
 }
 
 // runSystem starts a one-node cluster, the gateway and the demo
@@ -91,6 +96,15 @@ func runSystem(ctx context.Context, cfg systemConfig, out io.Writer, ready chan<
 	if err != nil {
 		return err
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(rel.Collectors()...)
+	metricsLn, err := net.Listen("tcp", cfg.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("listen metrics: %w", err)
+	}
+	metricsSrv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+	go metricsSrv.Serve(metricsLn)
+	defer metricsSrv.Close()
 	rpcLn, err := net.Listen("tcp", cfg.RPCAddr)
 	if err != nil {
 		return fmt.Errorf("listen rpc: %w", err)
@@ -119,7 +133,7 @@ func runSystem(ctx context.Context, cfg systemConfig, out io.Writer, ready chan<
 	if err != nil {
 		return err
 	}
-	orderClient, stopOrders, err := startOrders(ctx, cfg, brokers, filepath.Join(dir, "orders"), log)
+	orderClient, stopOrders, err := startOrders(ctx, cfg, brokers, filepath.Join(dir, "orders"), reg, log)
 	if err != nil {
 		return err
 	}
@@ -141,7 +155,8 @@ func runSystem(ctx context.Context, cfg systemConfig, out io.Writer, ready chan<
 		gw.Stop(stopCtx)
 	}()
 
-	info := systemInfo{URL: "http://" + httpLn.Addr().String(), AdminToken: adminToken, Kafka: "embedded, in memory"}
+	info := systemInfo{URL: "http://" + httpLn.Addr().String(), AdminToken: adminToken, Kafka: "embedded, in memory",
+		Metrics: "http://" + metricsLn.Addr().String() + "/metrics"}
 	if len(cfg.Brokers) > 0 {
 		info.Kafka = strings.Join(cfg.Brokers, ",")
 	}
@@ -165,9 +180,9 @@ func runSystem(ctx context.Context, cfg systemConfig, out io.Writer, ready chan<
 
 // startOrders starts the order service (one instance owning every
 // partition) and its Kitex server, and returns a client of it.
-func startOrders(ctx context.Context, cfg systemConfig, brokers []string, dir string, log *slog.Logger) (*orderclient.Client, func(), error) {
+func startOrders(ctx context.Context, cfg systemConfig, brokers []string, dir string, reg prometheus.Registerer, log *slog.Logger) (*orderclient.Client, func(), error) {
 	svc, err := orderflow.New(orderflow.Config{Brokers: brokers, Instance: 0, Instances: 1, Partitions: devPartitions, Replicas: 1,
-		DataDir: dir, Log: log, Registerer: prometheus.NewRegistry()})
+		DataDir: dir, Log: log, Registerer: reg})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -287,7 +302,7 @@ two programs on sale (demo-arena, demo-train).
 
   live seat map   %[1]s/
   API             %[1]s/openapi.yaml
-  metrics         %[1]s/metrics
+  metrics         %[1]s/metrics (the gateway's), %[5]s (the relay's and the order service's)
 
   buyer token (user 1001):
     export TOKEN=%[2]s
@@ -309,9 +324,10 @@ Try (bodies are JSON, sent as application/json):
 A hold answers with its hold_id: GET %[1]s/v1/holds/{hold_id} reads it, DELETE gives it back (with
 $TOKEN, or $ADMIN for any buyer's). A moment later (its event goes through Kafka) the hold is an order:
 GET %[1]s/v1/orders lists yours, newest first, and GET %[1]s/v1/orders/{order_no} reads one. It is
-PENDING_PAYMENT, then CANCELLED when you give the hold back, or EXPIRED when it lapses (10 minutes here).
+PENDING_PAYMENT, then CANCELLED when you give the hold back, or EXPIRED when it lapses (10 minutes on
+demo-arena, 15 on demo-train).
 Each buyer may send 5 requests a second (bursts of 10).
 
 Ctrl-C stops everything.
-`, info.URL, info.BuyerToken, info.AdminToken, info.Kafka)
+`, info.URL, info.BuyerToken, info.AdminToken, info.Kafka, info.Metrics)
 }

@@ -61,7 +61,8 @@ func TestSystem(t *testing.T) {
 // or stop is called, and returns what it printed.
 func startDev(t *testing.T, cfg systemConfig) (systemInfo, *bytes.Buffer, func()) {
 	t.Helper()
-	cfg.HTTPAddr, cfg.RPCAddr, cfg.RaftAddr, cfg.OrdersAddr, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", t.TempDir()
+	cfg.HTTPAddr, cfg.RPCAddr, cfg.RaftAddr, cfg.OrdersAddr, cfg.MetricsAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.DataDir = t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan systemInfo, 1)
 	done := make(chan error, 1)

@@ -48,7 +48,8 @@ var ErrTopicMismatch = errors.New("events: topic differs from its spec")
 // EnsureTopics creates the topics that do not exist, and checks that those
 // that do match their specs. It reports every difference in one error
 // (ErrTopicMismatch), never alters a topic, and is safe to run from every
-// process at start.
+// process at start. Any other error (Kafka out of reach, a topic just
+// made and not listed yet) is worth asking again.
 func EnsureTopics(ctx context.Context, brokers []string, specs []TopicSpec) error {
 	for _, s := range specs {
 		if s.Partitions < 1 || s.Partitions > MaxPartitions {
@@ -96,13 +97,13 @@ func checkTopics(ctx context.Context, c *kafka.Client, specs []TopicSpec) error 
 				t = &md.Topics[i]
 			}
 		}
+		// Right after a create the broker may not list the topic, or its
+		// partitions, yet: not a mismatch, an answer to ask again.
 		switch {
-		case t == nil:
-			diffs = append(diffs, s.Name+": missing")
-			continue
+		case t == nil || len(t.Partitions) == 0:
+			return fmt.Errorf("events: topic %s not listed yet", s.Name)
 		case t.Error != nil:
-			diffs = append(diffs, fmt.Sprintf("%s: %v", s.Name, t.Error))
-			continue
+			return fmt.Errorf("events: topic %s: %w", s.Name, t.Error)
 		}
 		if len(t.Partitions) != s.Partitions {
 			diffs = append(diffs, fmt.Sprintf("%s: %d partitions, want %d", s.Name, len(t.Partitions), s.Partitions))

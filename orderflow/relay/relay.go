@@ -183,6 +183,10 @@ func (r *Relay) Duty(ctx context.Context, g *raftfsm.LedGroup) {
 	log.Info("relay_started", "from_seq", next)
 	defer log.Info("relay_stopped", "next_seq", next)
 	r.m.acked.WithLabelValues(label).Set(float64(next - 1))
+	for _, kind := range []string{"cluster", "topics", "publish", "ack", "encode"} {
+		r.m.errors.WithLabelValues(label, kind) // every series from the start, at 0
+	}
+	acked := next - 1 // the last acknowledgement that applied
 
 	idle := time.NewTimer(r.cfg.Idle)
 	defer idle.Stop()
@@ -190,6 +194,11 @@ func (r *Relay) Duty(ctx context.Context, g *raftfsm.LedGroup) {
 		var evs []inventory.Event
 		g.Read(func(e *inventory.Engine, _ uint64) { evs = e.Outbox(next-1, r.cfg.MaxBatch) })
 		if len(evs) == 0 {
+			if acked < next-1 && r.ack(ctx, g, label, log, next-1) {
+				// The last publish's acknowledgement had failed: with
+				// nothing new to publish, no later one would cover it.
+				acked = next - 1
+			}
 			idle.Reset(r.cfg.Idle)
 			select {
 			case <-ctx.Done():
@@ -214,7 +223,9 @@ func (r *Relay) Duty(ctx context.Context, g *raftfsm.LedGroup) {
 		last := evs[len(msgs)-1].Seq
 		next = last + 1
 		r.m.published.WithLabelValues(label).Add(float64(len(msgs)))
-		r.ack(ctx, g, label, log, last)
+		if r.ack(ctx, g, label, log, last) {
+			acked = last
+		}
 	}
 }
 
@@ -259,10 +270,12 @@ func (r *Relay) retry(ctx context.Context, label, kind string, log *slog.Logger,
 	}
 }
 
-// ack proposes OutboxAck(seq). A failed ack is not retried on its own:
-// acks are cumulative, so the next publish's covers it, and if this node
-// lost leadership the next leader publishes the events again.
-func (r *Relay) ack(ctx context.Context, g *raftfsm.LedGroup, label string, log *slog.Logger, seq uint64) {
+// ack proposes OutboxAck(seq) and reports whether it applied. A failed
+// ack is covered by the next one (acks are cumulative), which Duty makes
+// after its next publish or, with nothing to publish, before it waits;
+// if this node lost leadership the next leader publishes the events
+// again.
+func (r *Relay) ack(ctx context.Context, g *raftfsm.LedGroup, label string, log *slog.Logger, seq uint64) bool {
 	actx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
 	defer cancel()
 	out, err := g.Propose(actx, &raftfsm.Command{Op: raftfsm.OpAckOutbox, Seq: seq})
@@ -272,10 +285,12 @@ func (r *Relay) ack(ctx context.Context, g *raftfsm.LedGroup, label string, log 
 			r.m.errors.WithLabelValues(label, "ack").Inc()
 			log.Warn("relay_ack_failed", "seq", seq, "err", err)
 		}
+		return false
 	case out.Result != inventory.ResultOK:
 		r.m.errors.WithLabelValues(label, "ack").Inc()
 		log.Error("relay_ack_refused", "seq", seq, "result", out.Result)
-	default:
-		r.m.acked.WithLabelValues(label).Set(float64(seq))
+		return false
 	}
+	r.m.acked.WithLabelValues(label).Set(float64(seq))
+	return true
 }
