@@ -50,6 +50,7 @@ func TestCacheBudget(t *testing.T) {
 	c := newCache(budget, maxEntry)
 	now := time.Unix(0, 0)
 	var oversize int
+	answered := false // some answer was cached at some step (layouts may push every answer out by the end)
 	for i := range 5000 {
 		k := cacheKey{kind: "seats", program: fmt.Sprint(rng.IntN(8)), category: strings.Repeat("c", rng.IntN(30)), from: int32(rng.IntN(4))}
 		size := rng.IntN(20 << 10)
@@ -77,9 +78,10 @@ func TestCacheBudget(t *testing.T) {
 		if err := c.check(); err != nil {
 			t.Fatalf("seed %d, step %d: %v", seed, i, err)
 		}
+		answered = answered || c.stats().Answers > 0
 		now = now.Add(time.Millisecond)
 	}
-	if st := c.stats(); st.Evictions == 0 || oversize == 0 || st.Answers == 0 {
+	if st := c.stats(); st.Evictions == 0 || oversize == 0 || !answered {
 		t.Fatalf("seed %d: %+v, %d oversize: the run never filled the cache", seed, st, oversize)
 	}
 }
