@@ -56,3 +56,25 @@ func TestDecode(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodePay(t *testing.T) {
+	ev := PayEvent{Version: Version, ID: PayEventID("T1", PaymentSucceeded), Type: PaymentSucceeded, OrderNo: "42", UserID: "3", HoldID: "7",
+		Channel: ChannelAlipay, OutTradeNo: "T1", TradeNo: "2026120122001", AmountCents: 5000}
+	b, _ := json.Marshal(ev)
+	if got, err := DecodePay(b); err != nil || got.ID != "T1/PaymentSucceeded" || got.AmountCents != 5000 {
+		t.Fatalf("DecodePay = %+v, %v", got, err)
+	}
+	for name, c := range map[string]struct {
+		in   string
+		want error
+	}{
+		"refund without its number": {`{"version":1,"id":"R1/RefundSucceeded","type":"RefundSucceeded","order_no":"1","out_trade_no":"T1","channel":"alipay"}`, ErrMalformed},
+		"no trade":                  {`{"version":1,"id":"x","type":"PaymentSucceeded","order_no":"1","channel":"alipay"}`, ErrMalformed},
+		"newer version":             {`{"version":2}`, ErrVersion},
+		"unknown type":              {`{"version":1,"id":"x","type":"PaymentTeleported","order_no":"1","out_trade_no":"T1","channel":"alipay"}`, ErrUnknownType},
+	} {
+		if _, err := DecodePay([]byte(c.in)); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", name, err, c.want)
+		}
+	}
+}

@@ -23,9 +23,9 @@ type TopicSpec struct {
 	Configs map[string]string
 }
 
-// Topics returns the specs of the order flow's topics: seat.holds deleted
-// by time (a week, so a consumer down for a weekend resumes), orders
-// compacted. partitions is at most MaxPartitions; replicas is the
+// Topics returns the specs of the order flow's topics: seat.holds and
+// pay.events deleted by time (a week, so a consumer down for a weekend
+// resumes), orders compacted. partitions is at most MaxPartitions; replicas is the
 // replication factor (3 in production, 1 on a laptop), and writes need
 // min(2, replicas) in-sync replicas.
 func Topics(partitions, replicas int) []TopicSpec {
@@ -36,6 +36,9 @@ func Topics(partitions, replicas int) []TopicSpec {
 		}},
 		{Name: TopicOrders, Partitions: partitions, ReplicationFactor: replicas, Configs: map[string]string{
 			"cleanup.policy": "compact", "min.insync.replicas": isr,
+		}},
+		{Name: TopicPay, Partitions: partitions, ReplicationFactor: replicas, Configs: map[string]string{
+			"cleanup.policy": "delete", "retention.ms": strconv.Itoa(7 * 24 * 3600 * 1000), "min.insync.replicas": isr,
 		}},
 	}
 }
