@@ -17,7 +17,7 @@ import (
 
 const partitions = 4
 
-func embeddedKafka(t *testing.T) []string {
+func embeddedKafka(t testing.TB) []string {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
@@ -48,7 +48,7 @@ func startNode(t *testing.T, r *Relay) *raftfsm.Node {
 	return n
 }
 
-func waitFor(t *testing.T, what string, ok func() bool) {
+func waitFor(t testing.TB, what string, ok func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); !ok(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
