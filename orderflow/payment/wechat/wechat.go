@@ -172,14 +172,14 @@ func New(cfg Config) (*Provider, error) {
 	}
 	hc.Transport = hostRewriter{scheme: base.Scheme, host: base.Host, next: next}
 
-	var auth core.ClientOption
+	var authOpt core.ClientOption
 	if pub != nil {
-		auth = option.WithWechatPayPublicKeyAuthCipher(cfg.MchID, cfg.MerchantSerial, key, cfg.PlatformPublicKeyID, pub)
+		authOpt = option.WithWechatPayPublicKeyAuthCipher(cfg.MchID, cfg.MerchantSerial, key, cfg.PlatformPublicKeyID, pub)
 	} else {
-		auth = option.WithWechatPayAuthCipher(cfg.MchID, cfg.MerchantSerial, key, []*x509.Certificate{cert})
+		authOpt = option.WithWechatPayAuthCipher(cfg.MchID, cfg.MerchantSerial, key, []*x509.Certificate{cert})
 	}
 	ctx := context.Background()
-	client, err := core.NewClient(ctx, auth, option.WithHTTPClient(hc))
+	client, err := core.NewClient(ctx, authOpt, option.WithHTTPClient(hc))
 	if err != nil {
 		return nil, fmt.Errorf("wechat: client: %v", err)
 	}
