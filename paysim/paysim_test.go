@@ -128,7 +128,7 @@ func TestPageAndControl(t *testing.T) {
 		t.Fatalf("GET /sim/trades/alipay/page-1 = %d %+v", code, tv)
 	}
 	var list struct {
-		Total  int               `json:"total"`
+		Total  int         `json:"total"`
 		Trades []tradeJSON `json:"trades"`
 	}
 	if code := sim.GetJSON(t, "/sim/trades?channel=alipay&state=SUCCESS", &list); code != 200 || list.Total != 1 {

@@ -104,9 +104,10 @@ type Trade struct {
 // TradeState is a trade's state as the provider reports it.
 type TradeState string
 
-// Trade states. TradeRefunded is a paid trade refunded in full (Alipay
-// reports it TRADE_CLOSED with a payment time, WeChat REFUND); partial
-// refunds leave a trade TradeSuccess.
+// Trade states. TradeRefunded is a paid trade with refunds: Alipay
+// reports a trade refunded in full as TRADE_CLOSED with a payment time
+// (partial refunds leave it TRADE_SUCCESS); WeChat reports REFUND after
+// any refund. Either way the trade was paid: PaidAt says when.
 const (
 	TradeWaitBuyerPay TradeState = "WAIT_BUYER_PAY"
 	TradeSuccess      TradeState = "SUCCESS"
@@ -241,7 +242,10 @@ type Provider interface {
 	// that makes it when the buyer opens it.
 	CreateTrade(ctx context.Context, req TradeRequest) (Trade, error)
 	// QueryTrade asks for a trade's state; a trade the provider does not
-	// know is TradeNotFound, not an error.
+	// know is TradeNotFound, not an error. Both SDKs take error answers
+	// without checking a signature (wechatpay-go checks the status
+	// first; smartwalle/alipay reads an unsigned error body), so
+	// TradeNotFound is a hint, never proof that a trade was not paid.
 	QueryTrade(ctx context.Context, outTradeNo string) (TradeStatus, error)
 	// CloseTrade closes an unpaid trade so that it cannot be paid;
 	// closing a closed trade succeeds; a paid one is ErrTradeState.
