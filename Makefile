@@ -4,7 +4,7 @@ GO       ?= go
 BENCH    ?= .
 GOFILES   = $(shell git ls-files '*.go' 2>/dev/null | grep -v '^kitex_gen/')
 
-.PHONY: build test lint fuzz fuzz-api bench run walkthrough gen
+.PHONY: build test lint fuzz fuzz-api bench run walkthrough gen paysim
 
 ## build: compile every package and command
 build:
@@ -43,6 +43,10 @@ bench:
 ## run: the whole system in one process: a seatd node, the gateway, two demo programs (Ctrl-C stops)
 run:
 	$(GO) run ./cmd/seatdev
+
+## paysim: the payment provider simulator on 127.0.0.1:8090, its keys in .paysim/ (docs/paysim.md)
+paysim:
+	$(GO) run ./cmd/paysim -keys .paysim -resend-scale $(or $(RESEND_SCALE),0.01)
 
 ## walkthrough: a guided tour of the inventory engine alone, printed
 walkthrough:
