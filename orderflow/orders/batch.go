@@ -71,8 +71,8 @@ type Batch struct {
 	payOffset int64
 	seq       int64 // the last change's number
 	changes   int
-	tasks     int64 // seat calls due added less removed
-	dues      int64 // refunds due added less removed
+	tasks     int64  // seat calls due added less removed
+	dues      int64  // refunds due added less removed
 	cluster   string // the store's cluster, or the first event's for a store that had none
 	named     bool   // the batch named the store's cluster
 }
@@ -181,7 +181,9 @@ func (b *Batch) write(no inventory.OrderNo, old, next *Order) {
 	b.tasks += reconcile(b.b, old.tasks(), next.tasks(), func(t Task) []byte { return taskKey(no, t.Kind, t.Index) },
 		func(t Task) any { return t })
 	b.dues += reconcile(b.b, old.dues(), next.dues(), func(d RefundDue) []byte { return dueKey(no, d.OutTradeNo) },
-		func(d RefundDue) any { return DueRefund{OrderNo: next.OrderNo, UserID: next.UserID, HoldID: next.HoldID, RefundDue: d} })
+		func(d RefundDue) any {
+			return DueRefund{OrderNo: next.OrderNo, UserID: next.UserID, HoldID: next.HoldID, RefundDue: d}
+		})
 	b.touched[no] = next
 	b.changes++
 }
@@ -287,6 +289,20 @@ func (b *Batch) load(no inventory.OrderNo) (*Order, error) {
 	return &o, nil
 }
 
+// Touched returns an order (by its decimal number) as this batch changed
+// it, if it did.
+func (b *Batch) Touched(orderNo string) (Order, bool) {
+	n, err := strconv.ParseUint(orderNo, 10, 64)
+	if err != nil {
+		return Order{}, false
+	}
+	o, ok := b.touched[inventory.OrderNo(n)]
+	if !ok {
+		return Order{}, false
+	}
+	return *o, true
+}
+
 // Changes counts the order changes in the batch (changelog entries).
 func (b *Batch) Changes() int { return b.changes }
 
@@ -370,9 +386,9 @@ const MaxRebuildBatch = 4096
 // An order's older record published again after a newer one cannot win:
 // Add keeps the record with the higher version.
 type Rebuild struct {
-	s       *Store
-	b       *pebble.Batch
-	touched map[inventory.OrderNo]uint64 // versions written by the open batch
+	s         *Store
+	b         *pebble.Batch
+	touched   map[inventory.OrderNo]uint64 // versions written by the open batch
 	hwm       map[int]uint64
 	offset    int64
 	payOffset int64
@@ -542,7 +558,9 @@ func (r *Rebuild) derive() (tasks, dues int64, err error) {
 		no, _ := o.Number()
 		tasks += reconcile(r.b, nil, o.tasks(), func(t Task) []byte { return taskKey(no, t.Kind, t.Index) }, func(t Task) any { return t })
 		dues += reconcile(r.b, nil, o.dues(), func(d RefundDue) []byte { return dueKey(no, d.OutTradeNo) },
-			func(d RefundDue) any { return DueRefund{OrderNo: o.OrderNo, UserID: o.UserID, HoldID: o.HoldID, RefundDue: d} })
+			func(d RefundDue) any {
+				return DueRefund{OrderNo: o.OrderNo, UserID: o.UserID, HoldID: o.HoldID, RefundDue: d}
+			})
 		if n++; n%MaxRebuildBatch == 0 {
 			if err := r.flush(); err != nil {
 				return 0, 0, err

@@ -73,9 +73,9 @@ type Input uint8
 const (
 	InputPlaced Input = iota + 1
 	InputConfirmed
-	InputCancelled // HoldReleased, reason cancelled
-	InputExpired   // HoldReleased, reason expired
-	InputRefused   // HoldReleased, reason refused (payment closed or failed, an operator)
+	InputCancelled    // HoldReleased, reason cancelled
+	InputExpired      // HoldReleased, reason expired
+	InputRefused      // HoldReleased, reason refused (payment closed or failed, an operator)
 	InputRefundedPart // SeatsRefunded leaving seats unrefunded
 	InputRefundedAll  // SeatsRefunded of the last seats
 	InputPaid         // PaymentSucceeded

@@ -49,8 +49,8 @@ var (
 	keyOffset    = []byte("moffset")
 	keyPayOffset = []byte("mpayoffset")
 	keySeq       = []byte("mseq")
-	keyInit    = []byte("minit")
-	keyCluster = []byte("mcluster")
+	keyInit      = []byte("minit")
+	keyCluster   = []byte("mcluster")
 )
 
 // List limits.
