@@ -57,31 +57,7 @@ func (p *partition) call(ctx context.Context) {
 		}
 	}()
 	for ctx.Err() == nil {
-		tasks, err := p.store.Tasks(orders.MaxTasks)
-		if err != nil {
-			p.log.Error("tasks_read_failed", "err", err)
-		}
-		seen := map[inventory.OrderNo]bool{}
-	scan:
-		for _, t := range tasks {
-			if seen[t.OrderNo] {
-				continue // the order's earlier task first
-			}
-			seen[t.OrderNo] = true
-			p.callMu.Lock()
-			busy := p.calls[t.OrderNo]
-			p.callMu.Unlock()
-			if busy {
-				continue
-			}
-			select {
-			case sem <- struct{}{}:
-			default:
-				break scan
-			}
-			p.callMu.Lock()
-			p.calls[t.OrderNo] = true
-			p.callMu.Unlock()
+		for _, t := range p.nextCalls(sem) {
 			running++
 			go func() {
 				defer func() { done <- struct{}{} }()
@@ -97,6 +73,38 @@ func (p *partition) call(ctx context.Context) {
 		case <-ctx.Done():
 		}
 	}
+}
+
+// nextCalls picks the tasks to call now, a slot of sem taken for each,
+// and marks their orders busy. The tasks are read and the orders marked
+// under callMu, which clearCalls takes after the answers' batch is
+// committed: so a task read here either is still due, or its order is
+// still busy; a read from before the commit never meets an order
+// cleared after it (which would call it twice).
+func (p *partition) nextCalls(sem chan struct{}) []orders.Task {
+	p.callMu.Lock()
+	defer p.callMu.Unlock()
+	tasks, err := p.store.Tasks(orders.MaxTasks)
+	if err != nil {
+		p.log.Error("tasks_read_failed", "err", err)
+	}
+	var out []orders.Task
+	seen := map[inventory.OrderNo]bool{}
+	for _, t := range tasks {
+		if seen[t.OrderNo] || p.calls[t.OrderNo] {
+			seen[t.OrderNo] = true
+			continue // busy, or its earlier task first
+		}
+		seen[t.OrderNo] = true
+		select {
+		case sem <- struct{}{}:
+		default:
+			return out
+		}
+		p.calls[t.OrderNo] = true
+		out = append(out, t)
+	}
+	return out
 }
 
 // callOnce makes one seat call and hands a final answer to the writer;
