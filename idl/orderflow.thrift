@@ -37,7 +37,7 @@ struct Order {
     2: string hold_id
     3: string program_id
     4: string user_id
-    5: string status        // PENDING_PAYMENT, PAID, CANCELLED, EXPIRED, REFUNDED, PARTIALLY_REFUNDED
+    5: string status        // PENDING_PAYMENT, PAID, REFUND_DUE, CANCELLED, EXPIRED, REFUNDED, PARTIALLY_REFUNDED
     6: list<Seat> seats
     7: i64 total_cents
     8: i64 paid_cents

@@ -22,17 +22,23 @@ type metrics struct {
 	rebuilds      prometheus.Counter
 	rebuiltOrders prometheus.Counter
 	stopped       *prometheus.CounterVec // by reason
+	seatCalls     *prometheus.CounterVec // by kind and outcome
+	payWaiting    *prometheus.GaugeVec   // by partition
 	collector     *storeCollector
 }
 
 func newMetrics() *metrics {
 	return &metrics{
 		applied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderflow_events_applied_total",
-			Help: "seat.holds events that changed an order, by type"}, []string{"type"}),
+			Help: "seat.holds and pay.events events that changed an order, by type"}, []string{"type"}),
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "orderflow_events_duplicate_total",
-			Help: "seat.holds events seen before (re-deliveries), absorbed"}),
+			Help: "seat.holds and pay.events events seen before (re-deliveries), absorbed"}),
+		seatCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderflow_seat_calls_total",
+			Help: "calls to the inventory, by kind (confirm, release) and outcome (ok, refused, retry)"}, []string{"kind", "outcome"}),
+		payWaiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "orderflow_pay_waiting",
+			Help: "1 while the partition's next pay.events event waits for its order's HoldPlaced"}, []string{"partition"}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderflow_events_skipped_total",
-			Help: "events and changelog records skipped, by reason: malformed, unknown_type, bad_id, bad_field, misrouted, bad_changelog_record"},
+			Help: "events and changelog records skipped, by reason: malformed, unknown_type, bad_id, bad_field, misrouted, too_many_pay_events, bad_changelog_record"},
 			[]string{"reason"}),
 		illegal: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderflow_illegal_transitions_total",
 			Help: "events not legal from their order's status, left unapplied, by type"}, []string{"type"}),
@@ -59,6 +65,10 @@ func newMetrics() *metrics {
 				[]string{"partition"}, nil),
 			ready: prometheus.NewDesc("orderflow_partition_ready", "1 once the partition is rebuilt and caught up with its start",
 				[]string{"partition"}, nil),
+			tasks: prometheus.NewDesc("orderflow_seat_calls_due", "calls to the inventory recorded and not yet answered finally (confirms, releases)",
+				[]string{"partition"}, nil),
+			dues: prometheus.NewDesc("orderflow_refunds_due", "payments owed back, not yet refunded in full (for the pay service)",
+				[]string{"partition"}, nil),
 		},
 	}
 }
@@ -66,19 +76,26 @@ func newMetrics() *metrics {
 func (m *metrics) register(r prometheus.Registerer) error {
 	// Every known label value is there from the start, at 0, so that
 	// dashboards and alerts see the series before the first event.
-	for _, reason := range []string{"malformed", "unknown_type", "bad_id", "bad_field", "misrouted", "bad_changelog_record"} {
+	for _, reason := range []string{"malformed", "unknown_type", "bad_id", "bad_field", "misrouted", "too_many_pay_events", "bad_changelog_record"} {
 		m.skipped.WithLabelValues(reason)
 	}
 	for _, reason := range []string{"newer_version", "other_cluster", "commit_failed"} {
 		m.stopped.WithLabelValues(reason)
 	}
-	for _, typ := range []string{"HoldPlaced", "HoldConfirmed", "HoldReleased", "SeatsRefunded"} {
+	for _, typ := range []string{"HoldPlaced", "HoldConfirmed", "HoldReleased", "SeatsRefunded",
+		"PaymentSucceeded", "PaymentClosed", "RefundSucceeded", "RefundFailed"} {
 		m.applied.WithLabelValues(typ)
 		m.illegal.WithLabelValues(typ)
 	}
+	m.illegal.WithLabelValues("seat_call")
+	for _, kind := range []string{"confirm", "release"} {
+		for _, outcome := range []string{"ok", "refused", "retry"} {
+			m.seatCalls.WithLabelValues(kind, outcome)
+		}
+	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.applied, m.duplicates, m.skipped, m.illegal, m.lag, m.batchEvents,
-		m.commitSeconds, m.published, m.publishErrors, m.rebuilds, m.rebuiltOrders, m.stopped, m.collector} {
+		m.commitSeconds, m.published, m.publishErrors, m.rebuilds, m.rebuiltOrders, m.stopped, m.seatCalls, m.payWaiting, m.collector} {
 		errs = append(errs, r.Register(c))
 	}
 	return errors.Join(errs...)
@@ -89,14 +106,16 @@ func partLabel(p int) string { return strconv.Itoa(p) }
 // storeCollector reads each owned partition's store size, pending
 // changes and readiness at scrape time.
 type storeCollector struct {
-	svc                  *Service
-	size, pending, ready *prometheus.Desc
+	svc                               *Service
+	size, pending, ready, tasks, dues *prometheus.Desc
 }
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.size
 	ch <- c.pending
 	ch <- c.ready
+	ch <- c.tasks
+	ch <- c.dues
 }
 
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -112,6 +131,9 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		if p.store != nil {
 			ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(p.store.SizeBytes()), label)
 			ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(p.store.PendingCount()), label)
+			st := p.store.State()
+			ch <- prometheus.MustNewConstMetric(c.tasks, prometheus.GaugeValue, float64(st.Tasks), label)
+			ch <- prometheus.MustNewConstMetric(c.dues, prometheus.GaugeValue, float64(st.RefundsDue), label)
 		}
 		p.closeMu.RUnlock()
 	}

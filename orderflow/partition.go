@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -55,14 +56,19 @@ func (p *partition) run(ctx context.Context) {
 	}
 	st = p.store.State()
 	p.applied.Store(st.Offset)
+	p.payApplied.Store(st.PayOffset)
 	p.serving.Store(true)
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		p.publish(ctx)
 	}()
-	p.consume(ctx, st.Offset)
+	go func() {
+		defer wg.Done()
+		p.call(ctx)
+	}()
+	p.consume(ctx, st)
 	wg.Wait()
 }
 
@@ -115,53 +121,42 @@ func (p *partition) rebuild(ctx context.Context) error {
 	}
 	m.rebuiltOrders.Add(float64(stats.Orders))
 	p.log.Info("partition_rebuilt", "orders", stats.Orders, "changelog_end", end, "holds_offset", stats.Offset,
-		"groups", len(stats.HWM), "seconds", time.Since(start).Seconds())
+		"pay_offset", stats.PayOffset, "groups", len(stats.HWM), "seat_calls_due", stats.Tasks, "refunds_due", stats.RefundsDue,
+		"seconds", time.Since(start).Seconds())
 	return nil
 }
 
-// consume reads seat.holds from offset+1 and applies what it reads in
-// batches until ctx ends. A fetching goroutine hands messages over through
-// a channel of MaxBatch, so that a batch is whatever has arrived: the
-// first message waited for, then what is buffered, up to MaxBatch events
-// and MaxBatchBytes.
-func (p *partition) consume(ctx context.Context, offset int64) {
+// consume reads seat.holds and pay.events, each from its stored offset
+// + 1, and applies what it reads, with the inventory's answers to the
+// seat calls, in batches until ctx ends.
+//
+// One writer for two topics: a fetching goroutine per topic hands
+// messages over through a channel of MaxBatch, and this goroutine, the
+// store's only writer, takes from both and from the confirmer's results:
+// the first thing that arrives, then whatever else is buffered, up to
+// MaxBatch and MaxBatchBytes, applied and committed in one synced batch
+// with both offsets. So the two topics never race on an order, and each
+// commit holds whole steps of both.
+//
+// A pay event of an order not placed yet (its HoldPlaced, on the other
+// topic, not applied yet) waits, with every pay event after it, and
+// pay.events' offset stays before it; no pay message is taken while one
+// waits (so at most MaxBatch wait), and they are tried again after every
+// batch and every retryWait.
+func (p *partition) consume(ctx context.Context, st orders.State) {
 	cfg := p.svc.cfg
-	r := p.reader(events.TopicHolds)
-	defer r.Close()
-	next := offset + 1
-	if offset < 0 {
-		next = kafka.FirstOffset
-	}
-	if err := r.SetOffset(next); err != nil {
-		panic(fmt.Sprintf("orderflow: set offset of a new reader: %v", err))
-	}
-	msgs := make(chan kafka.Message, cfg.MaxBatch)
-	fctx, stopFetch := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	fctx, stopFetch := context.WithCancel(ctx)
 	defer wg.Wait()
 	defer stopFetch()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			msg, err := r.FetchMessage(fctx)
-			if err != nil {
-				if fctx.Err() != nil {
-					return
-				}
-				p.log.Warn("fetch_failed", "err", err)
-				sleep(fctx, retryWait)
-				continue
-			}
-			select {
-			case msgs <- msg:
-			case <-fctx.Done():
-				return
-			}
-		}
-	}()
+	holds := p.fetch(fctx, &wg, events.TopicHolds, st.Offset)
+	pays := p.fetch(fctx, &wg, events.TopicPay, st.PayOffset)
 
-	batch := make([]kafka.Message, 0, cfg.MaxBatch)
+	var wait []kafka.Message
+	var msgs []kafka.Message
+	var results []taskResult
+	retry := time.NewTicker(retryWait)
+	defer retry.Stop()
 	for {
 		for p.store.PendingCount() >= cfg.MaxPending {
 			// Back-pressure: the changelog is behind by MaxPending.
@@ -172,31 +167,94 @@ func (p *partition) consume(ctx context.Context, offset int64) {
 				return
 			}
 		}
-		batch = batch[:0]
+		msgs, results = msgs[:0], results[:0]
+		payIn := pays
+		if len(wait) > 0 {
+			payIn = nil
+		}
 		select {
-		case msg := <-msgs:
-			batch = append(batch, msg)
+		case msg := <-holds:
+			msgs = append(msgs, msg)
+		case msg := <-payIn:
+			msgs = append(msgs, msg)
+		case r := <-p.results:
+			results = append(results, r)
+		case <-retry.C:
+			if len(wait) == 0 {
+				continue
+			}
 		case <-ctx.Done():
 			return
 		}
-		size := len(batch[0].Value)
+		size := 0
+		for _, m := range msgs {
+			size += len(m.Value)
+		}
 	drain:
-		for len(batch) < cfg.MaxBatch && size < cfg.MaxBatchBytes {
+		for len(msgs)+len(results) < cfg.MaxBatch && size < cfg.MaxBatchBytes {
 			select {
-			case msg := <-msgs:
-				batch = append(batch, msg)
+			case msg := <-holds:
+				msgs = append(msgs, msg)
 				size += len(msg.Value)
+			case msg := <-payIn:
+				msgs = append(msgs, msg)
+				size += len(msg.Value)
+			case r := <-p.results:
+				results = append(results, r)
 			default:
 				break drain
 			}
 		}
-		if err := p.apply(batch); err != nil {
+		var err error
+		if wait, err = p.apply(wait, msgs, results); err != nil {
 			p.stopped.Store(&err)
 			p.svc.metrics.stopped.WithLabelValues(reasonOf(err)).Inc()
 			p.log.Error("partition_stopped", "err", err)
 			return
 		}
+		waiting := 0.0
+		if len(wait) > 0 {
+			waiting = 1
+		}
+		p.svc.metrics.payWaiting.WithLabelValues(partLabel(p.id)).Set(waiting)
 	}
+}
+
+// fetch starts a goroutine that reads topic's partition from offset+1
+// (the first offset when offset is -1) into the returned channel, of
+// MaxBatch, until ctx ends.
+func (p *partition) fetch(ctx context.Context, wg *sync.WaitGroup, topic string, offset int64) <-chan kafka.Message {
+	r := p.reader(topic)
+	next := offset + 1
+	if offset < 0 {
+		next = kafka.FirstOffset
+	}
+	if err := r.SetOffset(next); err != nil {
+		panic(fmt.Sprintf("orderflow: set offset of a new reader: %v", err))
+	}
+	msgs := make(chan kafka.Message, p.svc.cfg.MaxBatch)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer r.Close()
+		for {
+			msg, err := r.FetchMessage(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				p.log.Warn("fetch_failed", "topic", topic, "err", err)
+				sleep(ctx, retryWait)
+				continue
+			}
+			select {
+			case msgs <- msg:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return msgs
 }
 
 // errNewerVersion stops a partition at an event of a newer schema version
@@ -216,73 +274,180 @@ func reasonOf(err error) string {
 	return "commit_failed"
 }
 
-// apply applies a batch of seat.holds messages and commits it. An error
-// stops the partition: an event of a newer version or of another seatd
-// cluster (orders.ErrOtherCluster; what came before it is committed), or
-// a failed commit.
-func (p *partition) apply(msgs []kafka.Message) error {
+// apply applies, in one batch, seat.holds messages, the pay.events
+// messages that waited (wait) and those read since, and the inventory's
+// answers to seat calls, and commits it. It returns the pay messages
+// that must wait for their order (see consume). An error stops the
+// partition: an event of a newer version or of another seatd cluster
+// (orders.ErrOtherCluster; what came before it is committed), or a
+// failed commit.
+func (p *partition) apply(wait, msgs []kafka.Message, results []taskResult) ([]kafka.Message, error) {
 	m := p.svc.metrics
 	b := p.store.NewBatch()
 	var stop error
+	payMsgs := wait
+	var last *kafka.Message
 loop:
-	for _, msg := range msgs {
-		ev, err := events.Decode(msg.Value)
-		switch {
-		case errors.Is(err, events.ErrVersion):
-			stop = fmt.Errorf("%w: offset %d: %v", errNewerVersion, msg.Offset, err)
-			break loop
-		case errors.Is(err, events.ErrUnknownType):
-			m.skipped.WithLabelValues("unknown_type").Inc()
-			p.log.Warn("event_skipped", "offset", msg.Offset, "reason", "unknown_type", "err", err)
-			b.Skip(msg.Offset)
-			continue
-		case err != nil:
-			m.skipped.WithLabelValues("malformed").Inc()
-			p.log.Warn("event_skipped", "offset", msg.Offset, "reason", "malformed", "err", err)
-			b.Skip(msg.Offset)
+	for i := range msgs {
+		msg := &msgs[i]
+		if msg.Topic == events.TopicPay {
+			payMsgs = append(payMsgs, *msg)
 			continue
 		}
-		src := orders.Source{EventID: ev.ID, Group: ev.Group, Seq: ev.Seq, Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset}
-		out, in, err := b.Apply(&ev, src)
-		switch {
-		case errors.Is(err, orders.ErrOtherCluster):
-			stop = err
+		last = msg
+		if stop = p.applyHold(b, msg); stop != nil {
 			break loop
-		case errors.Is(err, orders.ErrMisrouted):
-			m.skipped.WithLabelValues("misrouted").Inc()
-			p.log.Warn("event_skipped", "offset", msg.Offset, "reason", "misrouted", "err", err)
-		case errors.Is(err, orders.ErrBadID):
-			m.skipped.WithLabelValues("bad_id").Inc()
-			p.log.Warn("event_skipped", "offset", msg.Offset, "reason", "bad_id", "err", err)
+		}
+	}
+	var held []kafka.Message
+	if stop == nil {
+		for i := range payMsgs {
+			var err error
+			if held, err = p.applyPay(b, payMsgs[i:]); err != nil {
+				stop = err
+			}
+			if held != nil || err != nil {
+				break
+			}
+		}
+	}
+	for _, r := range results {
+		out, in, err := b.ApplyResult(r.task, r.result, time.Now().UTC())
+		switch {
 		case err != nil:
-			m.skipped.WithLabelValues("bad_field").Inc()
-			p.log.Warn("event_skipped", "offset", msg.Offset, "reason", "bad_field", "err", err)
-		case out == orders.Applied:
-			m.applied.WithLabelValues(string(ev.Type)).Inc()
-		case out == orders.Duplicate:
-			m.duplicates.Inc()
+			p.log.Error("seat_call_result_failed", "order_no", uint64(r.task.OrderNo), "err", err)
 		case out == orders.Illegal:
-			m.illegal.WithLabelValues(string(ev.Type)).Inc()
-			p.log.Warn("illegal_transition", "offset", msg.Offset, "event_id", ev.ID, "type", ev.Type, "input", in.String(), "order_no", ev.OrderNo)
+			m.illegal.WithLabelValues("seat_call").Inc()
+			p.log.Warn("illegal_transition", "order_no", uint64(r.task.OrderNo), "kind", r.task.Kind.String(), "input", in.String())
+		case out == orders.Applied && in == orders.InputConfirmRefused:
+			p.log.Warn("confirm_refused_refund_due", "order_no", uint64(r.task.OrderNo), "code", r.result.Code)
 		}
 	}
 	start := time.Now()
 	if err := b.Commit(); err != nil {
-		return err
+		return held, err
 	}
+	p.clearCalls(results)
 	m.commitSeconds.Observe(time.Since(start).Seconds())
-	m.batchEvents.Observe(float64(len(msgs)))
+	m.batchEvents.Observe(float64(len(msgs) + len(results)))
 	st := p.store.State()
 	p.applied.Store(st.Offset)
+	p.payApplied.Store(st.PayOffset)
 	if b.Changes() > 0 {
 		select {
 		case p.wake <- struct{}{}:
 		default:
 		}
+		select {
+		case p.callWake <- struct{}{}:
+		default:
+		}
 	}
-	last := msgs[len(msgs)-1]
-	m.lag.WithLabelValues(partLabel(p.id)).Set(float64(max(last.HighWaterMark-st.Offset-1, 0)))
-	return stop
+	if last != nil {
+		m.lag.WithLabelValues(partLabel(p.id)).Set(float64(max(last.HighWaterMark-st.Offset-1, 0)))
+	}
+	return held, stop
+}
+
+// applyHold applies one seat.holds message to b; an error stops the
+// partition.
+func (p *partition) applyHold(b *orders.Batch, msg *kafka.Message) error {
+	m := p.svc.metrics
+	ev, err := events.Decode(msg.Value)
+	switch {
+	case errors.Is(err, events.ErrVersion):
+		return fmt.Errorf("%w: %s offset %d: %v", errNewerVersion, msg.Topic, msg.Offset, err)
+	case errors.Is(err, events.ErrUnknownType):
+		m.skipped.WithLabelValues("unknown_type").Inc()
+		p.log.Warn("event_skipped", "offset", msg.Offset, "reason", "unknown_type", "err", err)
+		b.Skip(msg.Offset)
+		return nil
+	case err != nil:
+		m.skipped.WithLabelValues("malformed").Inc()
+		p.log.Warn("event_skipped", "offset", msg.Offset, "reason", "malformed", "err", err)
+		b.Skip(msg.Offset)
+		return nil
+	}
+	src := orders.Source{EventID: ev.ID, Group: ev.Group, Seq: ev.Seq, Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset}
+	out, in, err := b.Apply(&ev, src)
+	switch {
+	case errors.Is(err, orders.ErrOtherCluster):
+		return err
+	case errors.Is(err, orders.ErrMisrouted):
+		m.skipped.WithLabelValues("misrouted").Inc()
+		p.log.Warn("event_skipped", "offset", msg.Offset, "reason", "misrouted", "err", err)
+	case errors.Is(err, orders.ErrBadID):
+		m.skipped.WithLabelValues("bad_id").Inc()
+		p.log.Warn("event_skipped", "offset", msg.Offset, "reason", "bad_id", "err", err)
+	case err != nil:
+		m.skipped.WithLabelValues("bad_field").Inc()
+		p.log.Warn("event_skipped", "offset", msg.Offset, "reason", "bad_field", "err", err)
+	case out == orders.Applied:
+		m.applied.WithLabelValues(string(ev.Type)).Inc()
+	case out == orders.Duplicate:
+		m.duplicates.Inc()
+	case out == orders.Illegal:
+		m.illegal.WithLabelValues(string(ev.Type)).Inc()
+		p.log.Warn("illegal_transition", "offset", msg.Offset, "event_id", ev.ID, "type", ev.Type, "input", in.String(), "order_no", ev.OrderNo)
+	}
+	return nil
+}
+
+// applyPay applies the first of msgs, pay.events messages in offset
+// order, to b. When its order is not placed yet it returns msgs, which
+// wait; an error stops the partition.
+func (p *partition) applyPay(b *orders.Batch, msgs []kafka.Message) ([]kafka.Message, error) {
+	m := p.svc.metrics
+	msg := &msgs[0]
+	ev, err := events.DecodePay(msg.Value)
+	switch {
+	case errors.Is(err, events.ErrVersion):
+		return nil, fmt.Errorf("%w: %s offset %d: %v", errNewerVersion, msg.Topic, msg.Offset, err)
+	case errors.Is(err, events.ErrUnknownType):
+		m.skipped.WithLabelValues("unknown_type").Inc()
+		p.log.Warn("event_skipped", "topic", msg.Topic, "offset", msg.Offset, "reason", "unknown_type", "err", err)
+		b.SkipPay(msg.Offset)
+		return nil, nil
+	case err != nil:
+		m.skipped.WithLabelValues("malformed").Inc()
+		p.log.Warn("event_skipped", "topic", msg.Topic, "offset", msg.Offset, "reason", "malformed", "err", err)
+		b.SkipPay(msg.Offset)
+		return nil, nil
+	}
+	src := orders.Source{EventID: ev.ID, Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset}
+	out, in, err := b.ApplyPay(&ev, src)
+	switch {
+	case errors.Is(err, orders.ErrOrderUnknown):
+		if len(msgs) > 0 && !p.waitLogged {
+			p.log.Warn("pay_event_waits_for_order", "offset", msg.Offset, "event_id", ev.ID, "order_no", ev.OrderNo)
+		}
+		p.waitLogged = true
+		return slices.Clone(msgs), nil
+	case errors.Is(err, orders.ErrMisrouted):
+		m.skipped.WithLabelValues("misrouted").Inc()
+		p.log.Warn("event_skipped", "topic", msg.Topic, "offset", msg.Offset, "reason", "misrouted", "err", err)
+	case errors.Is(err, orders.ErrBadID):
+		m.skipped.WithLabelValues("bad_id").Inc()
+		p.log.Warn("event_skipped", "topic", msg.Topic, "offset", msg.Offset, "reason", "bad_id", "err", err)
+	case errors.Is(err, orders.ErrTooManyPayEvents):
+		m.skipped.WithLabelValues("too_many_pay_events").Inc()
+		p.log.Error("event_skipped", "topic", msg.Topic, "offset", msg.Offset, "reason", "too_many_pay_events", "err", err)
+	case err != nil:
+		return nil, err
+	case out == orders.Applied:
+		m.applied.WithLabelValues(string(ev.Type)).Inc()
+		if o, ok := b.Touched(ev.OrderNo); ok && in == orders.InputPaid && o.Status == orders.StatusRefundDue {
+			p.log.Warn("late_payment_refund_due", "event_id", ev.ID, "order_no", ev.OrderNo)
+		}
+	case out == orders.Duplicate:
+		m.duplicates.Inc()
+	case out == orders.Illegal:
+		m.illegal.WithLabelValues(string(ev.Type)).Inc()
+		p.log.Warn("illegal_transition", "topic", msg.Topic, "offset", msg.Offset, "event_id", ev.ID, "type", ev.Type,
+			"input", in.String(), "order_no", ev.OrderNo)
+	}
+	p.waitLogged = false
+	return nil, nil
 }
 
 // publish sends the store's pending changes to the orders changelog, in
@@ -327,7 +492,7 @@ func (p *partition) publish(ctx context.Context) {
 			sleep(ctx, retryWait)
 			continue
 		}
-		last := changes[len(changes)-1].Offset
+		last := changes[len(changes)-1].Seq
 		if err := p.store.Published(last, len(changes)); err != nil {
 			p.log.Error("pending_delete_failed", "err", err)
 		}

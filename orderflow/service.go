@@ -1,8 +1,11 @@
 // Package orderflow is the order service: it turns the hold events of
-// seat.holds into durable orders, applies each event once, publishes every
-// change of an order to the compacted orders changelog, rebuilds a lost
-// store from that changelog, and serves the orders of the partitions it
-// owns. docs/orderflow.md describes it for operators.
+// seat.holds and the payment outcomes of pay.events into durable orders,
+// applies each event once, confirms paid holds and releases refunded
+// seats in the inventory (seatd), records the payments that must go back
+// (refunds due, for the pay service), publishes every change of an order
+// to the compacted orders changelog, rebuilds a lost store from that
+// changelog, and serves the orders of the partitions it owns.
+// docs/orderflow.md describes it for operators.
 //
 // Ownership: instance i of N owns the partitions p with p % N == i, of
 // both topics (they have the same partition count, and an order's
@@ -11,9 +14,11 @@
 // orders), consumer and changelog publisher.
 //
 // Concurrency: Start launches, per owned partition, a fetching goroutine
-// (a kafka-go partition Reader, no consumer group: the store's offset is
-// the source of truth), an applying goroutine (the store's one writer),
-// and a publishing goroutine. Order, Orders, Describe and Ready may be
+// per topic (a kafka-go partition Reader, no consumer group: the store's
+// offsets are the source of truth), an applying goroutine (the store's
+// one writer, for both topics and the seat calls' answers), a
+// publishing goroutine, and a goroutine making the seat calls due (at
+// most MaxSeatCalls at once). Order, Orders, Describe and Ready may be
 // called from any goroutine. Close stops them all: the batch being
 // applied is finished and committed, then the stores are closed.
 package orderflow
@@ -79,6 +84,14 @@ type Config struct {
 	// fill before sending what it has (kafka-go's BatchTimeout, whose
 	// default of 1 s would delay every change). Default 2ms.
 	PublishLinger time.Duration
+	// Inventory confirms paid holds and releases refunded seats in seatd
+	// (a *seatclient.Client). Without one, the seat calls stay due in the
+	// stores, for a run that has one: tests of the order flow alone.
+	Inventory Inventory
+	// MaxSeatCalls bounds the seat calls a partition makes at once.
+	// Default 4: each waits for a Raft commit in seatd (milliseconds), and
+	// a partition's payments arrive at most a few hundred a second.
+	MaxSeatCalls int
 	// Log receives the service's messages. Default: discarded.
 	Log *slog.Logger
 	// Registerer, when set, gets the service's Prometheus metrics.
@@ -94,6 +107,7 @@ const (
 	DefaultPublishBatch      = 1000
 	DefaultPublishBatchBytes = 512 << 10
 	DefaultPublishLinger     = 2 * time.Millisecond
+	DefaultMaxSeatCalls      = 4
 )
 
 func (c Config) withDefaults() Config {
@@ -120,6 +134,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PublishLinger == 0 {
 		c.PublishLinger = DefaultPublishLinger
+	}
+	if c.MaxSeatCalls == 0 {
+		c.MaxSeatCalls = DefaultMaxSeatCalls
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
@@ -161,6 +178,9 @@ func (c Config) Validate() error {
 	}
 	if c.PublishLinger < 0 || c.PublishLinger > time.Second {
 		errs = append(errs, fmt.Errorf("orderflow: publish linger %v: want 0-1s", c.PublishLinger))
+	}
+	if c.MaxSeatCalls < 1 || c.MaxSeatCalls > 256 {
+		errs = append(errs, fmt.Errorf("orderflow: max seat calls %d: want 1-256", c.MaxSeatCalls))
 	}
 	return errors.Join(errs...)
 }
@@ -215,8 +235,10 @@ func New(cfg Config) (*Service, error) {
 	for p := range cfg.Partitions {
 		if Owner(p, cfg.Instances) == cfg.Instance {
 			s.owned = append(s.owned, p)
-			s.parts[p] = &partition{svc: s, id: p, log: cfg.Log.With("partition", p), wake: make(chan struct{}, 1), drained: make(chan struct{}, 1)}
+			s.parts[p] = &partition{svc: s, id: p, log: cfg.Log.With("partition", p), wake: make(chan struct{}, 1), drained: make(chan struct{}, 1),
+				callWake: make(chan struct{}, 1), results: make(chan taskResult, cfg.MaxSeatCalls), calls: map[inventory.OrderNo]bool{}}
 			s.parts[p].applied.Store(-1) // nothing applied until the store says otherwise
+			s.parts[p].payApplied.Store(-1)
 		}
 	}
 	s.metrics.collector.svc = s
@@ -241,12 +263,15 @@ func (s *Service) Start(ctx context.Context) error {
 	if s.started || s.closed {
 		return errors.New("orderflow: started twice, or after Close")
 	}
-	var ends map[int]kafka.PartitionOffsets
+	var ends, payEnds map[int]kafka.PartitionOffsets
 	if err := untilDone(ctx, func() (err error) {
 		if err = events.EnsureTopics(ctx, s.cfg.Brokers, events.Topics(s.cfg.Partitions, s.cfg.Replicas)); err != nil {
 			return err
 		}
-		ends, err = s.offsets(ctx, events.TopicHolds)
+		if ends, err = s.offsets(ctx, events.TopicHolds); err != nil {
+			return err
+		}
+		payEnds, err = s.offsets(ctx, events.TopicPay)
 		return err
 	}); err != nil {
 		if errors.Is(err, events.ErrTopicMismatch) {
@@ -271,6 +296,7 @@ func (s *Service) Start(ctx context.Context) error {
 		part := s.parts[p]
 		part.store = st
 		part.startEnd = ends[p].LastOffset
+		part.payStartEnd = payEnds[p].LastOffset
 	}
 	s.writer = &kafka.Writer{
 		Addr: kafka.TCP(s.cfg.Brokers...), Topic: events.TopicOrders, Balancer: events.GeneBalancer{},
@@ -437,7 +463,8 @@ func (s *Service) Describe() Description {
 }
 
 // Ready returns nil once every owned partition has been rebuilt (when it
-// had to be) and has applied seat.holds up to where it ended at Start;
+// had to be) and has applied seat.holds and pay.events up to where they
+// ended at Start;
 // otherwise an error naming each partition that is not, and why.
 func (s *Service) Ready() error {
 	var why []string
@@ -512,6 +539,22 @@ func (s *Service) Orders(user uint64, cursor string, limit int) (orders.Page, er
 	return readPage(part, func(st *orders.Store) (orders.Page, error) { return st.List(user, cursor, limit) })
 }
 
+// RefundsDue returns a page of an owned partition's refunds due (see
+// orders.Store.RefundsDue for the cursor and limit): the payments the pay
+// service must give back. The errors are those of Order.
+func (s *Service) RefundsDue(partition int, cursor string, limit int) (orders.DuePage, error) {
+	part, err := s.serving(partition)
+	if err != nil {
+		return orders.DuePage{}, err
+	}
+	part.closeMu.RLock()
+	defer part.closeMu.RUnlock()
+	if part.store == nil {
+		return orders.DuePage{}, fmt.Errorf("%w: partition %d is closed", ErrNotReady, part.id)
+	}
+	return part.store.RefundsDue(cursor, limit)
+}
+
 func readPage(part *partition, f func(*orders.Store) (orders.Page, error)) (orders.Page, error) {
 	part.closeMu.RLock()
 	defer part.closeMu.RUnlock()
@@ -532,13 +575,21 @@ type partition struct {
 	closeMu sync.RWMutex
 	store   *orders.Store
 
-	startEnd int64       // seat.holds's end offset at Start: ready once applied up to it
-	serving  atomic.Bool // rebuilt: reads may come
-	applied  atomic.Int64
-	stopped  atomic.Pointer[error] // why consuming stopped for good (a newer schema, a failed commit)
+	startEnd    int64       // seat.holds's end offset at Start: ready once applied up to it
+	payStartEnd int64       // pay.events's, likewise
+	serving     atomic.Bool // rebuilt: reads may come
+	applied     atomic.Int64
+	payApplied  atomic.Int64
+	stopped     atomic.Pointer[error] // why consuming stopped for good (a newer schema, a failed commit)
+	waitLogged  bool                  // the writer's: the pay event waiting for its order was logged
 
-	wake    chan struct{} // cap 1: a commit left changes to publish
-	drained chan struct{} // cap 1: the publisher published some (back-pressure)
+	wake     chan struct{}   // cap 1: a commit left changes to publish
+	drained  chan struct{}   // cap 1: the publisher published some (back-pressure)
+	callWake chan struct{}   // cap 1: a commit may have made seat calls due, or ended some
+	results  chan taskResult // cap MaxSeatCalls: the inventory's answers, for the writer
+
+	callMu sync.Mutex                 // guards calls
+	calls  map[inventory.OrderNo]bool // orders with a seat call under way or its answer not committed: at most MaxSeatCalls
 }
 
 func (p *partition) read(f func(*orders.Store) (orders.Order, error)) (orders.Order, error) {
@@ -560,6 +611,9 @@ func (p *partition) ready() error {
 	}
 	if next := p.applied.Load() + 1; next < p.startEnd {
 		return fmt.Errorf("partition %d: at offset %d of %d", p.id, next, p.startEnd)
+	}
+	if next := p.payApplied.Load() + 1; next < p.payStartEnd {
+		return fmt.Errorf("partition %d: at %s offset %d of %d", p.id, events.TopicPay, next, p.payStartEnd)
 	}
 	return nil
 }

@@ -41,6 +41,7 @@ func TestPlacedIsPendingPayment(t *testing.T) {
 		TotalCents: 10000, CreatedAt: evs[0].At, ExpiresAt: *evs[0].ExpiresAt, From: 0, To: 1, FromStop: "doors", ToStop: "end",
 		HoldStatus: orders.HoldHeld, UpdatedAt: evs[0].At, Version: 1,
 		LastEvent: orders.Source{Cluster: testCluster, EventID: "1-1", Group: 1, Seq: 1, Topic: events.TopicHolds, Partition: s.PartitionOfOrder(no(evs[0])), Offset: 0},
+		Offsets:   &orders.Offsets{Holds: 0, Pay: -1},
 	}
 	if !reflect.DeepEqual(o, want) {
 		t.Errorf("Order(%d) = %+v; want %+v", no(evs[0]), o, want)

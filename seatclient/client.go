@@ -424,6 +424,15 @@ func (c *Client) Release(ctx context.Context, req *rpc.ReleaseRequest) (*rpc.Hol
 	})
 }
 
+// Refund refunds some or all seats of a confirmed hold: they go back on
+// sale or are blocked, as the program says. A repeat of a refund that took
+// effect answers already_refunded.
+func (c *Client) Refund(ctx context.Context, req *rpc.RefundRequest) (*rpc.RefundResponse, error) {
+	return routed(ctx, c, holdGroup(req.HoldId), "", func(ctx context.Context, cl invsvc.Client) (*rpc.RefundResponse, error) {
+		return cl.Refund(ctx, req)
+	})
+}
+
 // GetHold reads a hold.
 func (c *Client) GetHold(ctx context.Context, req *rpc.GetHoldRequest) (*rpc.HoldResponse, error) {
 	return routed(ctx, c, holdGroup(req.HoldId), "", func(ctx context.Context, cl invsvc.Client) (*rpc.HoldResponse, error) {

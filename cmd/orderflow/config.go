@@ -15,8 +15,9 @@ import (
 // Config is the orderflow binary's configuration.
 type Config struct {
 	Service      orderflow.Config
-	RPCAddr      string // the Kitex listener
-	MetricsAddr  string // /metrics, /healthz, /readyz
+	SeatdAddrs   []string // seatd RPC seeds: the confirms and releases of seats (none: they stay due)
+	RPCAddr      string   // the Kitex listener
+	MetricsAddr  string   // /metrics, /healthz, /readyz
 	StartTimeout time.Duration
 	LogLevel     slog.Level
 }
@@ -28,13 +29,15 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 	var cfg Config
 	sc := &cfg.Service
 	fs := flag.NewFlagSet("orderflow", flag.ContinueOnError)
-	var brokers, logLevel string
+	var brokers, logLevel, seatd string
 	fs.StringVar(&brokers, "brokers", "", "Kafka bootstrap brokers: host:port,host:port (default: $KAFKA_BROKERS)")
 	fs.IntVar(&sc.Instance, "instance", 0, "this instance's number, 0 to instances-1 (a StatefulSet ordinal)")
 	fs.IntVar(&sc.Instances, "instances", 1, "how many instances share the partitions")
 	fs.IntVar(&sc.Partitions, "partitions", orderflow.DefaultPartitions, fmt.Sprintf("partitions of seat.holds and orders (1-%d; must match existing topics)", events.MaxPartitions))
 	fs.IntVar(&sc.Replicas, "replicas", 1, "replication factor of the topics it creates")
 	fs.StringVar(&sc.DataDir, "data", "", "data directory: one pebble store per owned partition")
+	fs.StringVar(&seatd, "seatd", "", "seatd RPC addresses (host:port,...) to confirm paid holds and release refunded seats; without them these calls wait in the stores")
+	fs.IntVar(&sc.MaxSeatCalls, "max-seat-calls", orderflow.DefaultMaxSeatCalls, "seatd calls under way per partition")
 	fs.StringVar(&cfg.RPCAddr, "rpc", "127.0.0.1:7300", "Kitex listen address")
 	fs.StringVar(&cfg.MetricsAddr, "metrics", "127.0.0.1:7301", "HTTP listen address of /metrics, /healthz, /readyz")
 	fs.IntVar(&sc.MaxBatch, "max-batch", orderflow.DefaultMaxBatch, "events applied per synced batch")
@@ -60,6 +63,13 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 		errs = append(errs, err)
 	} else {
 		sc.Brokers = list
+	}
+	if seatd != "" {
+		if list, err := events.Brokers(seatd); err != nil {
+			errs = append(errs, fmt.Errorf("seatd: %w", err))
+		} else {
+			cfg.SeatdAddrs = list
+		}
 	}
 	if err := cfg.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
 		errs = append(errs, fmt.Errorf("log-level: %w", err))

@@ -37,6 +37,7 @@ import (
 	ofsvc "seatd/kitex_gen/orderflowrpc/orderflow"
 	"seatd/orderflow"
 	"seatd/orderflow/orderrpc"
+	"seatd/seatclient"
 )
 
 func main() {
@@ -66,6 +67,15 @@ func run(args []string, getenv func(string) string) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	sc := cfg.Service
 	sc.Log, sc.Registerer = log, reg
+	if len(cfg.SeatdAddrs) > 0 {
+		inv, err := seatclient.New(seatclient.Config{Seeds: cfg.SeatdAddrs, Log: log})
+		if err != nil {
+			return err
+		}
+		sc.Inventory = inv
+	} else {
+		log.Warn("no_seatd", "detail", "without -seatd, confirms of paid holds and releases of refunded seats wait in the stores")
+	}
 	svc, err := orderflow.New(sc)
 	if err != nil {
 		return err

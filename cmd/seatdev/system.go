@@ -133,7 +133,7 @@ func runSystem(ctx context.Context, cfg systemConfig, out io.Writer, ready chan<
 	if err != nil {
 		return err
 	}
-	orderClient, stopOrders, err := startOrders(ctx, cfg, brokers, filepath.Join(dir, "orders"), reg, log)
+	orderClient, stopOrders, err := startOrders(ctx, cfg, brokers, filepath.Join(dir, "orders"), client, reg, log)
 	if err != nil {
 		return err
 	}
@@ -180,9 +180,9 @@ func runSystem(ctx context.Context, cfg systemConfig, out io.Writer, ready chan<
 
 // startOrders starts the order service (one instance owning every
 // partition) and its Kitex server, and returns a client of it.
-func startOrders(ctx context.Context, cfg systemConfig, brokers []string, dir string, reg prometheus.Registerer, log *slog.Logger) (*orderclient.Client, func(), error) {
+func startOrders(ctx context.Context, cfg systemConfig, brokers []string, dir string, inv orderflow.Inventory, reg prometheus.Registerer, log *slog.Logger) (*orderclient.Client, func(), error) {
 	svc, err := orderflow.New(orderflow.Config{Brokers: brokers, Instance: 0, Instances: 1, Partitions: devPartitions, Replicas: 1,
-		DataDir: dir, Log: log, Registerer: reg})
+		DataDir: dir, Inventory: inv, Log: log, Registerer: reg})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -28,11 +28,22 @@ import (
 // the order shape's "status" (DESIGN 6.1).
 type Status string
 
-// Order statuses. PAID comes from pay.events (the payment service, next).
+// Order statuses. PAID and REFUND_DUE come from pay.events; REFUNDED and
+// PARTIALLY_REFUNDED from pay.events' refunds for a paid order, and from
+// seat.holds' SeatsRefunded for one paid outside pay.events.
 const (
-	StatusNone              Status = "" // no order yet: only HoldPlaced applies
-	StatusPendingPayment    Status = "PENDING_PAYMENT"
-	StatusPaid              Status = "PAID"
+	StatusNone           Status = "" // no order yet: only HoldPlaced applies
+	StatusPendingPayment Status = "PENDING_PAYMENT"
+	// StatusPaid: the payment succeeded, and its hold is confirmed in the
+	// inventory or about to be (Order.Confirm says which). Never a PAID
+	// order without its seats sold or a confirm under way.
+	StatusPaid Status = "PAID"
+	// StatusRefundDue: money came for seats that were not sold (the
+	// payment came after the hold was released or expired, or the
+	// inventory refused the confirm for that reason): the payment is owed
+	// back, and Order.RefundsDue says for which trade. REFUNDED once the
+	// pay service's RefundSucceeded covers it.
+	StatusRefundDue         Status = "REFUND_DUE"
 	StatusCancelled         Status = "CANCELLED"
 	StatusExpired           Status = "EXPIRED"
 	StatusRefunded          Status = "REFUNDED"
@@ -62,15 +73,26 @@ type Input uint8
 const (
 	InputPlaced Input = iota + 1
 	InputConfirmed
-	InputCancelled // HoldReleased, reason cancelled
-	InputExpired   // HoldReleased, reason expired
-	InputRefused   // HoldReleased, reason refused (payment closed or failed, an operator)
-	InputRefundedPart
-	InputRefundedAll
-	InputPaid // PaymentSucceeded from pay.events: not consumed yet (next issue)
+	InputCancelled    // HoldReleased, reason cancelled
+	InputExpired      // HoldReleased, reason expired
+	InputRefused      // HoldReleased, reason refused (payment closed or failed, an operator)
+	InputRefundedPart // SeatsRefunded leaving seats unrefunded
+	InputRefundedAll  // SeatsRefunded of the last seats
+	InputPaid         // PaymentSucceeded
+	// InputConfirmRefused is the inventory's refusal of the confirm of a
+	// paid order (the hold was released or expired first): not an event
+	// but the outcome of the order service's own call (Batch.ApplyResult).
+	InputConfirmRefused
+	InputMoneyRefundedPart // RefundSucceeded of the paying trade, leaving some of it paid
+	InputMoneyRefundedAll  // RefundSucceeded of the paying trade covering every seat or every cent
+	// InputNoted is an outcome that is recorded on the order and changes
+	// no status: PaymentClosed, RefundFailed, a refund of a trade that
+	// did not pay the order (one owed back), a seat call's success.
+	InputNoted
 )
 
-var inputNames = [...]string{"", "placed", "confirmed", "cancelled", "expired", "refused", "refunded_part", "refunded_all", "paid"}
+var inputNames = [...]string{"", "placed", "confirmed", "cancelled", "expired", "refused", "refunded_part", "refunded_all", "paid",
+	"confirm_refused", "money_refunded_part", "money_refunded_all", "noted"}
 
 func (in Input) String() string {
 	if int(in) < len(inputNames) {
@@ -82,9 +104,17 @@ func (in Input) String() string {
 // orderTransitions is the order state machine: from a status, on an
 // input, the next status. A pair missing from it is an illegal
 // transition: counted and logged by the consumer, and the order is left
-// as it is. A refund may come to an order still PENDING_PAYMENT because
-// PAID comes from pay.events, which this service does not consume yet;
-// holdTransitions makes sure its hold was confirmed.
+// as it is. InputNoted is legal from every status of an existing order
+// and changes none (Order.applyPay).
+//
+// Two topics tell an order's story, and they are read independently, so
+// each input may come before or after the other topic's: a payment may
+// come after its hold expired (CANCELLED/EXPIRED -> REFUND_DUE), a hold's
+// release after its payment (PAID -> REFUND_DUE: the confirm can only
+// be refused now), a HoldConfirmed after a refund (REFUNDED stays). On a
+// paid order, money decides the status (RefundSucceeded) and
+// SeatsRefunded only follows the seats (refunded_part/all leave it); on
+// an order paid outside pay.events, SeatsRefunded decides as before.
 var orderTransitions = map[Status]map[Input]Status{
 	StatusNone: {InputPlaced: StatusPendingPayment},
 	StatusPendingPayment: {
@@ -94,21 +124,53 @@ var orderTransitions = map[Status]map[Input]Status{
 		InputRefundedPart: StatusPartiallyRefunded, InputRefundedAll: StatusRefunded,
 	},
 	StatusPaid: {
-		InputConfirmed:    StatusPaid,
-		InputRefundedPart: StatusPartiallyRefunded, InputRefundedAll: StatusRefunded,
+		InputConfirmed: StatusPaid,
+		InputCancelled: StatusRefundDue, InputExpired: StatusRefundDue, InputRefused: StatusRefundDue,
+		InputConfirmRefused: StatusRefundDue,
+		InputPaid:           StatusPaid, // a second trade paid: owed back, the order stays paid
+		InputRefundedPart:   StatusPaid, InputRefundedAll: StatusPaid,
+		InputMoneyRefundedPart: StatusPartiallyRefunded, InputMoneyRefundedAll: StatusRefunded,
 	},
-	StatusPartiallyRefunded: {InputRefundedPart: StatusPartiallyRefunded, InputRefundedAll: StatusRefunded},
+	StatusCancelled: {InputPaid: StatusRefundDue},
+	StatusExpired:   {InputPaid: StatusRefundDue},
+	StatusRefundDue: {
+		InputCancelled: StatusRefundDue, InputExpired: StatusRefundDue, InputRefused: StatusRefundDue,
+		InputConfirmRefused: StatusRefundDue, InputPaid: StatusRefundDue,
+		InputMoneyRefundedPart: StatusRefundDue, InputMoneyRefundedAll: StatusRefunded,
+	},
+	StatusPartiallyRefunded: {
+		InputConfirmed:    StatusPartiallyRefunded,
+		InputRefundedPart: StatusPartiallyRefunded, InputRefundedAll: StatusRefunded,
+		InputPaid:              StatusPartiallyRefunded,
+		InputMoneyRefundedPart: StatusPartiallyRefunded, InputMoneyRefundedAll: StatusRefunded,
+	},
+	StatusRefunded: {
+		InputConfirmed: StatusRefunded, InputRefundedPart: StatusRefunded, InputRefundedAll: StatusRefunded,
+		InputCancelled: StatusRefunded, InputExpired: StatusRefunded, InputRefused: StatusRefunded,
+		InputConfirmRefused: StatusRefunded, InputPaid: StatusRefunded,
+	},
+}
+
+// paidStatus refines the status a SeatsRefunded moves an order to: on an
+// order paid through pay.events the money decides (RefundSucceeded), so
+// the seats coming back leave the status as it is.
+func paidStatus(o *Order, in Input, next Status) Status {
+	if o.Payment != nil && (in == InputRefundedPart || in == InputRefundedAll) {
+		return o.Status
+	}
+	return next
 }
 
 // holdTransitions is the hold's state machine, as the inventory runs it:
-// a transition must be legal in both tables.
+// a seat.holds transition must be legal in both tables. The pay inputs
+// leave the hold as it is and are not in it: the hold changes only by
+// seat.holds' events.
 var holdTransitions = map[HoldStatus]map[Input]HoldStatus{
 	HoldNone: {InputPlaced: HoldHeld},
 	HoldHeld: {
 		InputConfirmed: HoldConfirmed, InputCancelled: HoldReleased, InputExpired: HoldReleased, InputRefused: HoldReleased,
-		InputPaid: HoldHeld,
 	},
-	HoldConfirmed: {InputPaid: HoldConfirmed, InputRefundedPart: HoldConfirmed, InputRefundedAll: HoldRefunded},
+	HoldConfirmed: {InputRefundedPart: HoldConfirmed, InputRefundedAll: HoldRefunded},
 }
 
 // Seat is one seat of an order, with what it cost.
@@ -146,8 +208,10 @@ type Order struct {
 	UserID    string `json:"user_id"`
 	Status    Status `json:"status"`
 	Seats     []Seat `json:"seats"`
-	// TotalCents is what the seats cost; PaidCents what was paid (pay.events,
-	// next issue); RefundedCents what was refunded.
+	// TotalCents is what the seats cost; PaidCents what the paying trade
+	// paid (pay.events); RefundedCents what was refunded of it (never
+	// above PaidCents), or, for an order paid outside pay.events, what
+	// the inventory's refunds of its seats cost.
 	TotalCents    int64     `json:"total_cents"`
 	PaidCents     int64     `json:"paid_cents"`
 	RefundedCents int64     `json:"refunded_cents"`
@@ -168,8 +232,37 @@ type Order struct {
 	UpdatedAt time.Time `json:"updated_at"`
 	// Version is 1 when the order is placed and grows by one with each
 	// change.
-	Version   uint64 `json:"version"`
+	Version uint64 `json:"version"`
+	// LastEvent is the seat.holds event that last changed the order (the
+	// dedupe's second line and a rebuild's marks rest on it).
 	LastEvent Source `json:"last_event"`
+
+	// The payment side (pay.events; see pay.go).
+	Payment *Trade `json:"payment,omitempty"` // the trade that paid the order
+	// Confirm is where the inventory's confirm of the paid hold stands.
+	Confirm ConfirmStatus `json:"confirm,omitempty"`
+	// Trades are the trades' outcomes, in the order applied.
+	Trades []Trade `json:"trades,omitempty"`
+	// Refunds are the refunds' outcomes, each with its seats' release in
+	// the inventory.
+	Refunds []Refund `json:"refunds,omitempty"`
+	// RefundsDue are trades whose money must go back: see RefundDue.
+	RefundsDue []RefundDue `json:"refunds_due,omitempty"`
+	// PayEventIDs are the pay.events ids applied to the order (at most
+	// MaxPayEvents): a pay event is applied once by its id.
+	PayEventIDs []string `json:"pay_event_ids,omitempty"`
+	// LastPayEvent is the pay.events event that last changed the order.
+	LastPayEvent *Source `json:"last_pay_event,omitempty"`
+	// Offsets are where the partition's two consumers stood when this
+	// change was made: what a rebuild restores them from (Rebuild).
+	Offsets *Offsets `json:"offsets,omitempty"`
+}
+
+// Offsets are the last offsets of seat.holds and pay.events a partition
+// had applied (-1: none) at a change.
+type Offsets struct {
+	Holds int64 `json:"seat.holds"`
+	Pay   int64 `json:"pay.events"`
 }
 
 // Number returns the order number.
@@ -189,6 +282,10 @@ const (
 	Applied   Outcome = iota + 1 // the order changed
 	Duplicate                    // seen before (by the group's high-water mark or the order's last event): nothing changed
 	Illegal                      // not a legal transition from the order's status: nothing changed
+	// Stale is a seat call's outcome for a call no longer due (the event
+	// that made it unnecessary came first, or it was recorded already):
+	// nothing changed.
+	Stale
 )
 
 // ErrNotFound is an order this store does not have.
@@ -249,6 +346,7 @@ func (o *Order) apply(ev *events.HoldEvent, src Source) (Outcome, Input, error) 
 	if !ok || !hok {
 		return Illegal, in, nil
 	}
+	next = paidStatus(o, in, next)
 	switch in {
 	case InputPlaced:
 		*o = Order{
@@ -262,10 +360,24 @@ func (o *Order) apply(ev *events.HoldEvent, src Source) (Outcome, Input, error) 
 		if ev.ExpiresAt != nil {
 			o.ExpiresAt = *ev.ExpiresAt
 		}
+	case InputConfirmed:
+		if o.Confirm == ConfirmDue {
+			// The inventory says the hold is confirmed: the call due is
+			// done (a call under way answers ok, and is stale).
+			o.Confirm = ConfirmDone
+		}
 	case InputCancelled, InputExpired, InputRefused:
 		o.Reason = ev.Reason
+		if o.Payment != nil && o.Confirm != ConfirmDone {
+			// Paid, and the hold went first: the confirm can only be
+			// refused now, and the payment is owed back.
+			o.Confirm = ConfirmRefused
+			o.owe(o.Payment, "hold_"+ev.Reason, ev.At)
+		}
 	case InputRefundedPart, InputRefundedAll:
-		o.RefundedCents += ev.AmountCents
+		if o.Payment == nil {
+			o.RefundedCents += ev.AmountCents
+		}
 		o.RefundedSeatIDs = mergeSeatIDs(o.RefundedSeatIDs, ev.Seats)
 	}
 	o.Status, o.HoldStatus = next, hold

@@ -27,8 +27,12 @@ import (
 //	'o' order(8)                         the order's record (Order JSON)
 //	'u' user(8) ^created(8) ^order(8)    a buyer's orders, newest first (empty value)
 //	'h' group(2)                         the group's high-water mark: the highest seq applied (8)
-//	'p' offset(8)                        a change to publish to the changelog: the order number (8), then the record as the event at offset left it
+//	'p' seq(8)                           a change to publish to the changelog, numbered in the order made: the order number (8), then the record as the change left it
+//	't' order(8) kind(1) index(2)        a seat call due (Task JSON), derived from the order's record
+//	'd' order(8) out_trade_no            a refund due (DueRefund JSON), derived from the order's record
 //	'm' "offset"                         the last seat.holds offset applied (8, two's complement)
+//	'm' "payoffset"                      the last pay.events offset applied (8, two's complement)
+//	'm' "seq"                            the last change's number (8)
 //	'm' "init"                           present once the store was rebuilt, or found to need no rebuild
 //	'm' "cluster"                        the seatd cluster whose events the store applies (its id)
 const (
@@ -36,13 +40,17 @@ const (
 	kindUser    = 'u'
 	kindHWM     = 'h'
 	kindPending = 'p'
+	kindTask    = 't'
+	kindDue     = 'd'
 	kindMeta    = 'm'
 )
 
 var (
-	keyOffset  = []byte("moffset")
-	keyInit    = []byte("minit")
-	keyCluster = []byte("mcluster")
+	keyOffset    = []byte("moffset")
+	keyPayOffset = []byte("mpayoffset")
+	keySeq       = []byte("mseq")
+	keyInit      = []byte("minit")
+	keyCluster   = []byte("mcluster")
 )
 
 // List limits.
@@ -93,8 +101,17 @@ func hwmKey(group int) []byte {
 	return binary.BigEndian.AppendUint16([]byte{kindHWM}, uint16(group))
 }
 
-func pendingKey(offset int64) []byte {
-	return binary.BigEndian.AppendUint64([]byte{kindPending}, uint64(offset))
+func pendingKey(seq int64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{kindPending}, uint64(seq))
+}
+
+func taskKey(no inventory.OrderNo, kind TaskKind, index int) []byte {
+	k := binary.BigEndian.AppendUint64([]byte{kindTask}, uint64(no))
+	return binary.BigEndian.AppendUint16(append(k, byte(kind)), uint16(index))
+}
+
+func dueKey(no inventory.OrderNo, outTradeNo string) []byte {
+	return append(binary.BigEndian.AppendUint64([]byte{kindDue}, uint64(no)), outTradeNo...)
 }
 
 // prefixEnd returns the least key greater than every key with prefix p (p
@@ -116,13 +133,17 @@ type Store struct {
 	partition  int
 	partitions int // of the topic: an order's partition is its gene modulo this
 
-	mu      sync.Mutex // guards hwm, offset, init, cluster
-	hwm     map[int]uint64
-	offset  int64 // last seat.holds offset applied, -1 before the first
-	init    bool
-	cluster string // the seatd cluster whose events the store applies
+	mu        sync.Mutex // guards hwm, offset, payOffset, seq, init, cluster
+	hwm       map[int]uint64
+	offset    int64 // last seat.holds offset applied, -1 before the first
+	payOffset int64 // last pay.events offset applied, -1 before the first
+	seq       int64 // the last change's number ('p' keys)
+	init      bool
+	cluster   string // the seatd cluster whose events the store applies
 
 	pending atomic.Int64 // 'p' entries
+	tasks   atomic.Int64 // 't' entries
+	dues    atomic.Int64 // 'd' entries
 	writing atomic.Bool  // a Batch or Rebuild is open (one writer)
 }
 
@@ -156,7 +177,7 @@ func Open(dir string, partition, partitions int, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("orders: open partition %d at %s: %w", partition, dir, err)
 	}
-	s := &Store{db: db, partition: partition, partitions: partitions, hwm: map[int]uint64{}, offset: -1}
+	s := &Store{db: db, partition: partition, partitions: partitions, hwm: map[int]uint64{}, offset: -1, payOffset: -1}
 	if err := s.load(); err != nil {
 		db.Close()
 		return nil, err
@@ -181,6 +202,16 @@ func (s *Store) load() error {
 	} else if !errors.Is(err, pebble.ErrNotFound) {
 		return err
 	}
+	if v, err := s.getRaw(keyPayOffset); err == nil {
+		s.payOffset = int64(binary.BigEndian.Uint64(v))
+	} else if !errors.Is(err, pebble.ErrNotFound) {
+		return err
+	}
+	if v, err := s.getRaw(keySeq); err == nil {
+		s.seq = int64(binary.BigEndian.Uint64(v))
+	} else if !errors.Is(err, pebble.ErrNotFound) {
+		return err
+	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindHWM}, UpperBound: []byte{kindHWM + 1}})
 	if err != nil {
 		return err
@@ -191,16 +222,29 @@ func (s *Store) load() error {
 	if err := it.Close(); err != nil {
 		return err
 	}
-	it, err = s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindPending}, UpperBound: []byte{kindPending + 1}})
-	if err != nil {
-		return err
+	for _, c := range []struct {
+		kind  byte
+		count *atomic.Int64
+	}{{kindPending, &s.pending}, {kindTask, &s.tasks}, {kindDue, &s.dues}} {
+		it, err = s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{c.kind}, UpperBound: []byte{c.kind + 1}})
+		if err != nil {
+			return err
+		}
+		var n int64
+		for it.First(); it.Valid(); it.Next() {
+			n++
+			if c.kind == kindPending {
+				// A store of an older build numbered its changes by the
+				// seat.holds offset: new numbers follow the last.
+				s.seq = max(s.seq, int64(binary.BigEndian.Uint64(it.Key()[1:])))
+			}
+		}
+		c.count.Store(n)
+		if err := it.Close(); err != nil {
+			return err
+		}
 	}
-	var n int64
-	for it.First(); it.Valid(); it.Next() {
-		n++
-	}
-	s.pending.Store(n)
-	return it.Close()
+	return nil
 }
 
 // getRaw returns a copy of a key's value.
@@ -227,6 +271,10 @@ type State struct {
 	// Offset is the last seat.holds offset applied, -1 before the first;
 	// consuming resumes at Offset+1.
 	Offset int64
+	// PayOffset is the same for pay.events.
+	PayOffset int64
+	// Tasks counts the seat calls due, RefundsDue the refunds due.
+	Tasks, RefundsDue int64
 	// HWM is the highest seq applied of each group (a copy).
 	HWM map[int]uint64
 	// Pending counts the changes not yet published to the changelog.
@@ -240,7 +288,8 @@ type State struct {
 func (s *Store) State() State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return State{Initialized: s.init, Offset: s.offset, HWM: maps.Clone(s.hwm), Pending: s.pending.Load(), Cluster: s.cluster}
+	return State{Initialized: s.init, Offset: s.offset, PayOffset: s.payOffset, HWM: maps.Clone(s.hwm), Pending: s.pending.Load(),
+		Cluster: s.cluster, Tasks: s.tasks.Load(), RefundsDue: s.dues.Load()}
 }
 
 // SizeBytes is the space the database takes on disk.
@@ -318,7 +367,7 @@ func (s *Store) List(user uint64, cursor string, limit int) (Page, error) {
 
 // Change is one change of an order to publish to the changelog.
 type Change struct {
-	Offset  int64             // of the seat.holds event that made it: changes publish in this order
+	Seq     int64             // the change's number: changes publish in this order
 	OrderNo inventory.OrderNo // the message key
 	Value   []byte            // the order's record as the change left it
 }
@@ -343,7 +392,7 @@ func (s *Store) Pending(max, maxBytes int) ([]Change, error) {
 			break
 		}
 		size += len(v) - 8
-		out = append(out, Change{Offset: int64(binary.BigEndian.Uint64(it.Key()[1:])),
+		out = append(out, Change{Seq: int64(binary.BigEndian.Uint64(it.Key()[1:])),
 			OrderNo: inventory.OrderNo(binary.BigEndian.Uint64(v)), Value: bytes.Clone(v[8:])})
 	}
 	return out, it.Error()
@@ -352,17 +401,96 @@ func (s *Store) Pending(max, maxBytes int) ([]Change, error) {
 // PendingCount returns how many changes wait to be published.
 func (s *Store) PendingCount() int64 { return s.pending.Load() }
 
-// Published forgets the changes up to and including offset, once they
-// are on the changelog; n is how many they were. The deletion is not
+// Published forgets the changes up to and including number seq, once
+// they are on the changelog; n is how many they were. The deletion is not
 // synced: a change whose deletion a crash loses is published again, which
 // a compacted changelog absorbs (see Batch: changes publish in order, so
 // an older state published again is always followed by the newer ones).
-func (s *Store) Published(offset int64, n int) error {
-	if err := s.db.DeleteRange(pendingKey(0), pendingKey(offset+1), pebble.NoSync); err != nil {
+func (s *Store) Published(seq int64, n int) error {
+	if err := s.db.DeleteRange(pendingKey(0), pendingKey(seq+1), pebble.NoSync); err != nil {
 		return fmt.Errorf("orders: forget published changes: %w", err)
 	}
 	s.pending.Add(-int64(n))
 	return nil
+}
+
+// MaxTasks bounds the seat calls Tasks returns at once.
+const MaxTasks = 1024
+
+// Tasks returns up to max (at most MaxTasks) seat calls due, in key
+// order: by order number, an order's confirm before its releases.
+func (s *Store) Tasks(max int) ([]Task, error) {
+	max = min(max, MaxTasks)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindTask}, UpperBound: []byte{kindTask + 1}})
+	if err != nil {
+		return nil, fmt.Errorf("orders: tasks: %w", err)
+	}
+	defer it.Close()
+	var out []Task
+	for it.First(); it.Valid() && len(out) < max; it.Next() {
+		var t Task
+		if err := json.Unmarshal(it.Value(), &t); err != nil {
+			panic(fmt.Sprintf("orders: stored task does not decode: %v", err))
+		}
+		out = append(out, t)
+	}
+	return out, it.Error()
+}
+
+// DueRefund is a refund due (RefundDue) with its order: what the pay
+// service lists to refund (Store.RefundsDue).
+type DueRefund struct {
+	OrderNo string `json:"order_no"`
+	UserID  string `json:"user_id"`
+	HoldID  string `json:"hold_id"`
+	RefundDue
+}
+
+// DuePage is one page of refunds due.
+type DuePage struct {
+	Refunds []DueRefund // by order number, then trade number
+	Next    string      // the next page's cursor, "" when this one is the last
+}
+
+// RefundsDue returns up to limit (0 means DefaultListLimit, at most
+// MaxListLimit) refunds due, in order number then trade number order,
+// after cursor ("" for the first page; else a page's Next). A refund
+// leaves the list once a RefundSucceeded of its trade covers its amount.
+func (s *Store) RefundsDue(cursor string, limit int) (DuePage, error) {
+	if limit == 0 {
+		limit = DefaultListLimit
+	}
+	if limit < 1 || limit > MaxListLimit {
+		return DuePage{}, ErrBadLimit
+	}
+	lower := []byte{kindDue}
+	if cursor != "" {
+		after, err := base64.RawURLEncoding.DecodeString(cursor)
+		if err != nil || len(after) < 9 || after[0] != kindDue {
+			return DuePage{}, ErrBadCursor
+		}
+		lower = append(after, 0)
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: []byte{kindDue + 1}})
+	if err != nil {
+		return DuePage{}, fmt.Errorf("orders: refunds due: %w", err)
+	}
+	defer it.Close()
+	var page DuePage
+	var last []byte
+	for it.First(); it.Valid(); it.Next() {
+		if len(page.Refunds) == limit {
+			page.Next = base64.RawURLEncoding.EncodeToString(last)
+			break
+		}
+		var d DueRefund
+		if err := json.Unmarshal(it.Value(), &d); err != nil {
+			panic(fmt.Sprintf("orders: stored refund due does not decode: %v", err))
+		}
+		page.Refunds = append(page.Refunds, d)
+		last = bytes.Clone(it.Key())
+	}
+	return page, it.Error()
 }
 
 type pebbleLogger struct{ log *slog.Logger }
