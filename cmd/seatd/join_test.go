@@ -106,9 +106,16 @@ func TestProcessesJoinAndRemove(t *testing.T) {
 	}
 
 	// `seatd status` prints the cluster; `seatd remove` takes n3 out.
-	out, err := exec.Command(bin, "status", "-rpc", n3.rpc).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), `"rpc_addr": "`+n2.rpc+`"`) {
-		t.Fatalf("seatd status = %v\n%s", err, out)
+	// n3 learns n2's address when it applies n2's announcement, which may
+	// be a commit round behind.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		out, err := exec.Command(bin, "status", "-rpc", n3.rpc).CombinedOutput()
+		if err == nil && strings.Contains(string(out), `"rpc_addr": "`+n2.rpc+`"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("seatd status = %v\n%s", err, out)
+		}
 	}
 	if out, err := exec.Command(bin, "remove", "-rpc", n1.rpc, "-node", "n3").CombinedOutput(); err != nil {
 		t.Fatalf("seatd remove = %v\n%s", err, out)
