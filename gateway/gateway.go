@@ -283,16 +283,17 @@ func (g *Gateway) routes(h *server.Hertz) {
 	r("GET", "/v1/cluster", "cluster", admin, g.cluster)
 	r("GET", "/v1/orders/:order_no", "get_order", buyerOrAdmin, g.getOrder)
 	r("GET", "/v1/orders", "list_orders", buyerOrAdmin, g.listOrders)
-	// Payments and refunds authenticate as they will when they are built,
-	// so that clients see the contract's answers up to the missing part.
-	for _, rt := range [][2]string{{"POST", "/v1/orders/:order_no/pay"},
-		{"GET", "/v1/orders/:order_no/payment"}, {"POST", "/v1/orders/:order_no/refunds"}, {"GET", "/v1/refunds/:refund_no"}} {
+	r("POST", "/v1/orders/:order_no/pay", "pay", buyer, g.pay)
+	r("GET", "/v1/orders/:order_no/payment", "get_payment", buyer, g.payment)
+	// Refunds authenticate as they will when they are built, so that
+	// clients see the contract's answers up to the missing part.
+	for _, rt := range [][2]string{{"POST", "/v1/orders/:order_no/refunds"}, {"GET", "/v1/refunds/:refund_no"}} {
 		r(rt[0], rt[1], "order_flow", buyer, g.notImplemented)
 	}
-	// Payment providers call these unauthenticated; their signatures
-	// will be checked in the body.
-	r("POST", "/v1/payments/alipay/notify", "payment_notify", public, g.notImplemented)
-	r("POST", "/v1/payments/wechat/notify", "payment_notify", public, g.notImplemented)
+	// Payment providers call these unauthenticated; the pay service
+	// checks their signatures.
+	r("POST", "/v1/payments/alipay/notify", "payment_notify", public, g.notify("alipay"))
+	r("POST", "/v1/payments/wechat/notify", "payment_notify", public, g.notify("wechat"))
 	if g.cfg.Auth.DevTokens {
 		r("POST", "/v1/dev/tokens", "dev_token", public, g.devToken)
 	}
@@ -738,10 +739,10 @@ func (g *Gateway) cluster(ctx context.Context, c *app.RequestContext, _ int64) *
 	return nil
 }
 
-// notImplemented answers the payment and refund routes: they are not
-// built yet, which retrying will not change, so 501 without Retry-After.
+// notImplemented answers the refund routes: they are not built yet,
+// which retrying will not change, so 501 without Retry-After.
 func (g *Gateway) notImplemented(context.Context, *app.RequestContext, int64) *apiError {
-	return errorf(http.StatusNotImplemented, "NOT_IMPLEMENTED", "payments and refunds come with the payment service, which is not built yet")
+	return errorf(http.StatusNotImplemented, "NOT_IMPLEMENTED", "refunds come with the refund service, which is not built yet")
 }
 
 // devToken mints a buyer token for any sub, as an identity provider

@@ -1,6 +1,7 @@
 // The order service's RPC contract (Kitex): one order, a buyer's orders,
-// and which partitions each instance owns. Callers: the gateway, through
-// the routing client (orderflow/orderclient). Regenerate kitex_gen/ with
+// which partitions each instance owns, and the pay service beside it
+// (payment attempts, their status, providers' notifications). Callers:
+// the gateway, through the routing client (orderflow/orderclient). Regenerate kitex_gen/ with
 // `make gen`.
 namespace go orderflowrpc
 
@@ -12,6 +13,14 @@ enum Code {
     NOT_OWNER = 2,   // this instance does not own the partition; Status.owner names the instance that does
     UNAVAILABLE = 3, // the owner cannot answer yet (rebuilding its store, shutting down); retry later
     BAD_REQUEST = 4, // the request is malformed; Status.detail says how
+    NOT_PAYABLE = 5,          // Pay: the order is not PENDING_PAYMENT, its hold lapsed, or one of its trades was paid
+    UNKNOWN_CHANNEL = 6,      // Pay, Notify: no provider of that channel is configured on the instance
+    UNSUPPORTED_MODE = 7,     // Pay: the mode is not qr or page, or the channel does not offer it (WeChat: qr only)
+    TOO_MANY_ATTEMPTS = 8,    // Pay: the order had as many payment attempts as allowed
+    PROVIDER_UNAVAILABLE = 9, // Pay, PaymentStatus: the provider could not be reached or failed; the attempt is recorded
+    NO_PAYMENT = 10,          // PaymentStatus: the order has no payment attempt
+    OVERLOADED = 11,          // Pay: too many trades open on the partition; retry later
+    NO_PAY_SERVICE = 12,      // Pay, PaymentStatus, Notify: the instance runs no pay service (no provider configured)
 }
 
 // Status ends every response.
@@ -87,8 +96,69 @@ struct DescribeResponse {
     6: bool ready        // every owned partition rebuilt and caught up with what seat.holds held at start
 }
 
+// Payment is one payment attempt (a trade) of an order (docs/pay.md).
+// Money is integer cents; times RFC 3339 in UTC.
+struct Payment {
+    1: string order_no
+    2: string out_trade_no    // ours: "<order_no>_<attempt, 2 digits>"
+    3: string trade_no        // the provider's, once it gave one
+    4: string channel         // alipay, wechat
+    5: string mode            // qr, page
+    6: i64 amount_cents
+    7: string qr_code         // mode qr: the QR code's content
+    8: string pay_url         // mode page: the URL to open
+    9: string status          // the provider's state: WAIT_BUYER_PAY, SUCCESS, CLOSED, REFUNDED, NOT_FOUND
+    10: string time_expire    // the hold's expiry: the trade cannot be paid after it
+    11: string paid_at
+}
+
+struct PayRequest {
+    1: string order_no
+    2: string user_id   // the buyer: the order must be theirs
+    3: string channel   // alipay, wechat
+    4: string mode      // qr, page
+}
+
+struct PayResponse {
+    1: Status status
+    2: optional Payment payment
+}
+
+struct PaymentStatusRequest {
+    1: string order_no
+    2: string user_id
+}
+
+struct PaymentStatusResponse {
+    1: Status status
+    2: optional Payment payment  // also with PROVIDER_UNAVAILABLE: the latest attempt as recorded
+}
+
+// NotifyRequest is a provider's notification as the gateway received it.
+struct NotifyRequest {
+    1: string channel                      // alipay, wechat: the route it came to
+    2: map<string, list<string>> header    // the HTTP headers
+    3: binary body
+}
+
+// NotifyResponse is what to answer the provider, exactly (with OK; with
+// NOT_OWNER the client asks the owner instead).
+struct NotifyResponse {
+    1: Status status
+    2: i32 http_status
+    3: string content_type
+    4: binary body
+}
+
 service OrderFlow {
     GetOrderResponse GetOrder(1: GetOrderRequest req)
     ListOrdersResponse ListOrders(1: ListOrdersRequest req)
     DescribeResponse Describe(1: DescribeRequest req)
+    // Pay makes a new payment attempt of an order, routed by the order's gene.
+    PayResponse Pay(1: PayRequest req)
+    // PaymentStatus queries the provider about the order's latest attempt.
+    PaymentStatusResponse PaymentStatus(1: PaymentStatusRequest req)
+    // Notify verifies and applies a provider's notification. Any instance
+    // takes it: one that does not own the trade's order answers NOT_OWNER.
+    NotifyResponse Notify(1: NotifyRequest req)
 }

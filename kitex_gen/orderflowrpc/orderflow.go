@@ -12,11 +12,19 @@ import (
 type Code int64
 
 const (
-	Code_OK          Code = 0
-	Code_NOT_FOUND   Code = 1
-	Code_NOT_OWNER   Code = 2
-	Code_UNAVAILABLE Code = 3
-	Code_BAD_REQUEST Code = 4
+	Code_OK                   Code = 0
+	Code_NOT_FOUND            Code = 1
+	Code_NOT_OWNER            Code = 2
+	Code_UNAVAILABLE          Code = 3
+	Code_BAD_REQUEST          Code = 4
+	Code_NOT_PAYABLE          Code = 5
+	Code_UNKNOWN_CHANNEL      Code = 6
+	Code_UNSUPPORTED_MODE     Code = 7
+	Code_TOO_MANY_ATTEMPTS    Code = 8
+	Code_PROVIDER_UNAVAILABLE Code = 9
+	Code_NO_PAYMENT           Code = 10
+	Code_OVERLOADED           Code = 11
+	Code_NO_PAY_SERVICE       Code = 12
 )
 
 func (p Code) String() string {
@@ -31,6 +39,22 @@ func (p Code) String() string {
 		return "UNAVAILABLE"
 	case Code_BAD_REQUEST:
 		return "BAD_REQUEST"
+	case Code_NOT_PAYABLE:
+		return "NOT_PAYABLE"
+	case Code_UNKNOWN_CHANNEL:
+		return "UNKNOWN_CHANNEL"
+	case Code_UNSUPPORTED_MODE:
+		return "UNSUPPORTED_MODE"
+	case Code_TOO_MANY_ATTEMPTS:
+		return "TOO_MANY_ATTEMPTS"
+	case Code_PROVIDER_UNAVAILABLE:
+		return "PROVIDER_UNAVAILABLE"
+	case Code_NO_PAYMENT:
+		return "NO_PAYMENT"
+	case Code_OVERLOADED:
+		return "OVERLOADED"
+	case Code_NO_PAY_SERVICE:
+		return "NO_PAY_SERVICE"
 	}
 	return "<UNSET>"
 }
@@ -47,6 +71,22 @@ func CodeFromString(s string) (Code, error) {
 		return Code_UNAVAILABLE, nil
 	case "BAD_REQUEST":
 		return Code_BAD_REQUEST, nil
+	case "NOT_PAYABLE":
+		return Code_NOT_PAYABLE, nil
+	case "UNKNOWN_CHANNEL":
+		return Code_UNKNOWN_CHANNEL, nil
+	case "UNSUPPORTED_MODE":
+		return Code_UNSUPPORTED_MODE, nil
+	case "TOO_MANY_ATTEMPTS":
+		return Code_TOO_MANY_ATTEMPTS, nil
+	case "PROVIDER_UNAVAILABLE":
+		return Code_PROVIDER_UNAVAILABLE, nil
+	case "NO_PAYMENT":
+		return Code_NO_PAYMENT, nil
+	case "OVERLOADED":
+		return Code_OVERLOADED, nil
+	case "NO_PAY_SERVICE":
+		return Code_NO_PAY_SERVICE, nil
 	}
 	return Code(0), fmt.Errorf("not a valid Code string")
 }
@@ -677,12 +717,455 @@ var fieldIDToName_DescribeResponse = map[int16]string{
 	6: "ready",
 }
 
+type Payment struct {
+	OrderNo     string `thrift:"order_no,1" frugal:"1,default,string" json:"order_no"`
+	OutTradeNo  string `thrift:"out_trade_no,2" frugal:"2,default,string" json:"out_trade_no"`
+	TradeNo     string `thrift:"trade_no,3" frugal:"3,default,string" json:"trade_no"`
+	Channel     string `thrift:"channel,4" frugal:"4,default,string" json:"channel"`
+	Mode        string `thrift:"mode,5" frugal:"5,default,string" json:"mode"`
+	AmountCents int64  `thrift:"amount_cents,6" frugal:"6,default,i64" json:"amount_cents"`
+	QrCode      string `thrift:"qr_code,7" frugal:"7,default,string" json:"qr_code"`
+	PayUrl      string `thrift:"pay_url,8" frugal:"8,default,string" json:"pay_url"`
+	Status      string `thrift:"status,9" frugal:"9,default,string" json:"status"`
+	TimeExpire  string `thrift:"time_expire,10" frugal:"10,default,string" json:"time_expire"`
+	PaidAt      string `thrift:"paid_at,11" frugal:"11,default,string" json:"paid_at"`
+}
+
+func NewPayment() *Payment {
+	return &Payment{}
+}
+
+func (p *Payment) InitDefault() {
+}
+
+func (p *Payment) GetOrderNo() (v string) {
+	return p.OrderNo
+}
+
+func (p *Payment) GetOutTradeNo() (v string) {
+	return p.OutTradeNo
+}
+
+func (p *Payment) GetTradeNo() (v string) {
+	return p.TradeNo
+}
+
+func (p *Payment) GetChannel() (v string) {
+	return p.Channel
+}
+
+func (p *Payment) GetMode() (v string) {
+	return p.Mode
+}
+
+func (p *Payment) GetAmountCents() (v int64) {
+	return p.AmountCents
+}
+
+func (p *Payment) GetQrCode() (v string) {
+	return p.QrCode
+}
+
+func (p *Payment) GetPayUrl() (v string) {
+	return p.PayUrl
+}
+
+func (p *Payment) GetStatus() (v string) {
+	return p.Status
+}
+
+func (p *Payment) GetTimeExpire() (v string) {
+	return p.TimeExpire
+}
+
+func (p *Payment) GetPaidAt() (v string) {
+	return p.PaidAt
+}
+func (p *Payment) SetOrderNo(val string) {
+	p.OrderNo = val
+}
+func (p *Payment) SetOutTradeNo(val string) {
+	p.OutTradeNo = val
+}
+func (p *Payment) SetTradeNo(val string) {
+	p.TradeNo = val
+}
+func (p *Payment) SetChannel(val string) {
+	p.Channel = val
+}
+func (p *Payment) SetMode(val string) {
+	p.Mode = val
+}
+func (p *Payment) SetAmountCents(val int64) {
+	p.AmountCents = val
+}
+func (p *Payment) SetQrCode(val string) {
+	p.QrCode = val
+}
+func (p *Payment) SetPayUrl(val string) {
+	p.PayUrl = val
+}
+func (p *Payment) SetStatus(val string) {
+	p.Status = val
+}
+func (p *Payment) SetTimeExpire(val string) {
+	p.TimeExpire = val
+}
+func (p *Payment) SetPaidAt(val string) {
+	p.PaidAt = val
+}
+
+func (p *Payment) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("Payment(%+v)", *p)
+}
+
+var fieldIDToName_Payment = map[int16]string{
+	1:  "order_no",
+	2:  "out_trade_no",
+	3:  "trade_no",
+	4:  "channel",
+	5:  "mode",
+	6:  "amount_cents",
+	7:  "qr_code",
+	8:  "pay_url",
+	9:  "status",
+	10: "time_expire",
+	11: "paid_at",
+}
+
+type PayRequest struct {
+	OrderNo string `thrift:"order_no,1" frugal:"1,default,string" json:"order_no"`
+	UserId  string `thrift:"user_id,2" frugal:"2,default,string" json:"user_id"`
+	Channel string `thrift:"channel,3" frugal:"3,default,string" json:"channel"`
+	Mode    string `thrift:"mode,4" frugal:"4,default,string" json:"mode"`
+}
+
+func NewPayRequest() *PayRequest {
+	return &PayRequest{}
+}
+
+func (p *PayRequest) InitDefault() {
+}
+
+func (p *PayRequest) GetOrderNo() (v string) {
+	return p.OrderNo
+}
+
+func (p *PayRequest) GetUserId() (v string) {
+	return p.UserId
+}
+
+func (p *PayRequest) GetChannel() (v string) {
+	return p.Channel
+}
+
+func (p *PayRequest) GetMode() (v string) {
+	return p.Mode
+}
+func (p *PayRequest) SetOrderNo(val string) {
+	p.OrderNo = val
+}
+func (p *PayRequest) SetUserId(val string) {
+	p.UserId = val
+}
+func (p *PayRequest) SetChannel(val string) {
+	p.Channel = val
+}
+func (p *PayRequest) SetMode(val string) {
+	p.Mode = val
+}
+
+func (p *PayRequest) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("PayRequest(%+v)", *p)
+}
+
+var fieldIDToName_PayRequest = map[int16]string{
+	1: "order_no",
+	2: "user_id",
+	3: "channel",
+	4: "mode",
+}
+
+type PayResponse struct {
+	Status  *Status  `thrift:"status,1" frugal:"1,default,Status" json:"status"`
+	Payment *Payment `thrift:"payment,2,optional" frugal:"2,optional,Payment" json:"payment,omitempty"`
+}
+
+func NewPayResponse() *PayResponse {
+	return &PayResponse{}
+}
+
+func (p *PayResponse) InitDefault() {
+}
+
+var PayResponse_Status_DEFAULT *Status
+
+func (p *PayResponse) GetStatus() (v *Status) {
+	if !p.IsSetStatus() {
+		return PayResponse_Status_DEFAULT
+	}
+	return p.Status
+}
+
+var PayResponse_Payment_DEFAULT *Payment
+
+func (p *PayResponse) GetPayment() (v *Payment) {
+	if !p.IsSetPayment() {
+		return PayResponse_Payment_DEFAULT
+	}
+	return p.Payment
+}
+func (p *PayResponse) SetStatus(val *Status) {
+	p.Status = val
+}
+func (p *PayResponse) SetPayment(val *Payment) {
+	p.Payment = val
+}
+
+func (p *PayResponse) IsSetStatus() bool {
+	return p.Status != nil
+}
+
+func (p *PayResponse) IsSetPayment() bool {
+	return p.Payment != nil
+}
+
+func (p *PayResponse) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("PayResponse(%+v)", *p)
+}
+
+var fieldIDToName_PayResponse = map[int16]string{
+	1: "status",
+	2: "payment",
+}
+
+type PaymentStatusRequest struct {
+	OrderNo string `thrift:"order_no,1" frugal:"1,default,string" json:"order_no"`
+	UserId  string `thrift:"user_id,2" frugal:"2,default,string" json:"user_id"`
+}
+
+func NewPaymentStatusRequest() *PaymentStatusRequest {
+	return &PaymentStatusRequest{}
+}
+
+func (p *PaymentStatusRequest) InitDefault() {
+}
+
+func (p *PaymentStatusRequest) GetOrderNo() (v string) {
+	return p.OrderNo
+}
+
+func (p *PaymentStatusRequest) GetUserId() (v string) {
+	return p.UserId
+}
+func (p *PaymentStatusRequest) SetOrderNo(val string) {
+	p.OrderNo = val
+}
+func (p *PaymentStatusRequest) SetUserId(val string) {
+	p.UserId = val
+}
+
+func (p *PaymentStatusRequest) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("PaymentStatusRequest(%+v)", *p)
+}
+
+var fieldIDToName_PaymentStatusRequest = map[int16]string{
+	1: "order_no",
+	2: "user_id",
+}
+
+type PaymentStatusResponse struct {
+	Status  *Status  `thrift:"status,1" frugal:"1,default,Status" json:"status"`
+	Payment *Payment `thrift:"payment,2,optional" frugal:"2,optional,Payment" json:"payment,omitempty"`
+}
+
+func NewPaymentStatusResponse() *PaymentStatusResponse {
+	return &PaymentStatusResponse{}
+}
+
+func (p *PaymentStatusResponse) InitDefault() {
+}
+
+var PaymentStatusResponse_Status_DEFAULT *Status
+
+func (p *PaymentStatusResponse) GetStatus() (v *Status) {
+	if !p.IsSetStatus() {
+		return PaymentStatusResponse_Status_DEFAULT
+	}
+	return p.Status
+}
+
+var PaymentStatusResponse_Payment_DEFAULT *Payment
+
+func (p *PaymentStatusResponse) GetPayment() (v *Payment) {
+	if !p.IsSetPayment() {
+		return PaymentStatusResponse_Payment_DEFAULT
+	}
+	return p.Payment
+}
+func (p *PaymentStatusResponse) SetStatus(val *Status) {
+	p.Status = val
+}
+func (p *PaymentStatusResponse) SetPayment(val *Payment) {
+	p.Payment = val
+}
+
+func (p *PaymentStatusResponse) IsSetStatus() bool {
+	return p.Status != nil
+}
+
+func (p *PaymentStatusResponse) IsSetPayment() bool {
+	return p.Payment != nil
+}
+
+func (p *PaymentStatusResponse) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("PaymentStatusResponse(%+v)", *p)
+}
+
+var fieldIDToName_PaymentStatusResponse = map[int16]string{
+	1: "status",
+	2: "payment",
+}
+
+type NotifyRequest struct {
+	Channel string              `thrift:"channel,1" frugal:"1,default,string" json:"channel"`
+	Header  map[string][]string `thrift:"header,2" frugal:"2,default,map<string:list<string>>" json:"header"`
+	Body    []byte              `thrift:"body,3" frugal:"3,default,binary" json:"body"`
+}
+
+func NewNotifyRequest() *NotifyRequest {
+	return &NotifyRequest{}
+}
+
+func (p *NotifyRequest) InitDefault() {
+}
+
+func (p *NotifyRequest) GetChannel() (v string) {
+	return p.Channel
+}
+
+func (p *NotifyRequest) GetHeader() (v map[string][]string) {
+	return p.Header
+}
+
+func (p *NotifyRequest) GetBody() (v []byte) {
+	return p.Body
+}
+func (p *NotifyRequest) SetChannel(val string) {
+	p.Channel = val
+}
+func (p *NotifyRequest) SetHeader(val map[string][]string) {
+	p.Header = val
+}
+func (p *NotifyRequest) SetBody(val []byte) {
+	p.Body = val
+}
+
+func (p *NotifyRequest) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("NotifyRequest(%+v)", *p)
+}
+
+var fieldIDToName_NotifyRequest = map[int16]string{
+	1: "channel",
+	2: "header",
+	3: "body",
+}
+
+type NotifyResponse struct {
+	Status      *Status `thrift:"status,1" frugal:"1,default,Status" json:"status"`
+	HttpStatus  int32   `thrift:"http_status,2" frugal:"2,default,i32" json:"http_status"`
+	ContentType string  `thrift:"content_type,3" frugal:"3,default,string" json:"content_type"`
+	Body        []byte  `thrift:"body,4" frugal:"4,default,binary" json:"body"`
+}
+
+func NewNotifyResponse() *NotifyResponse {
+	return &NotifyResponse{}
+}
+
+func (p *NotifyResponse) InitDefault() {
+}
+
+var NotifyResponse_Status_DEFAULT *Status
+
+func (p *NotifyResponse) GetStatus() (v *Status) {
+	if !p.IsSetStatus() {
+		return NotifyResponse_Status_DEFAULT
+	}
+	return p.Status
+}
+
+func (p *NotifyResponse) GetHttpStatus() (v int32) {
+	return p.HttpStatus
+}
+
+func (p *NotifyResponse) GetContentType() (v string) {
+	return p.ContentType
+}
+
+func (p *NotifyResponse) GetBody() (v []byte) {
+	return p.Body
+}
+func (p *NotifyResponse) SetStatus(val *Status) {
+	p.Status = val
+}
+func (p *NotifyResponse) SetHttpStatus(val int32) {
+	p.HttpStatus = val
+}
+func (p *NotifyResponse) SetContentType(val string) {
+	p.ContentType = val
+}
+func (p *NotifyResponse) SetBody(val []byte) {
+	p.Body = val
+}
+
+func (p *NotifyResponse) IsSetStatus() bool {
+	return p.Status != nil
+}
+
+func (p *NotifyResponse) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("NotifyResponse(%+v)", *p)
+}
+
+var fieldIDToName_NotifyResponse = map[int16]string{
+	1: "status",
+	2: "http_status",
+	3: "content_type",
+	4: "body",
+}
+
 type OrderFlow interface {
 	GetOrder(ctx context.Context, req *GetOrderRequest) (r *GetOrderResponse, err error)
 
 	ListOrders(ctx context.Context, req *ListOrdersRequest) (r *ListOrdersResponse, err error)
 
 	Describe(ctx context.Context, req *DescribeRequest) (r *DescribeResponse, err error)
+
+	Pay(ctx context.Context, req *PayRequest) (r *PayResponse, err error)
+
+	PaymentStatus(ctx context.Context, req *PaymentStatusRequest) (r *PaymentStatusResponse, err error)
+
+	Notify(ctx context.Context, req *NotifyRequest) (r *NotifyResponse, err error)
 }
 
 type OrderFlowGetOrderArgs struct {
@@ -910,5 +1393,233 @@ func (p *OrderFlowDescribeResult) String() string {
 }
 
 var fieldIDToName_OrderFlowDescribeResult = map[int16]string{
+	0: "success",
+}
+
+type OrderFlowPayArgs struct {
+	Req *PayRequest `thrift:"req,1" frugal:"1,default,PayRequest" json:"req"`
+}
+
+func NewOrderFlowPayArgs() *OrderFlowPayArgs {
+	return &OrderFlowPayArgs{}
+}
+
+func (p *OrderFlowPayArgs) InitDefault() {
+}
+
+var OrderFlowPayArgs_Req_DEFAULT *PayRequest
+
+func (p *OrderFlowPayArgs) GetReq() (v *PayRequest) {
+	if !p.IsSetReq() {
+		return OrderFlowPayArgs_Req_DEFAULT
+	}
+	return p.Req
+}
+func (p *OrderFlowPayArgs) SetReq(val *PayRequest) {
+	p.Req = val
+}
+
+func (p *OrderFlowPayArgs) IsSetReq() bool {
+	return p.Req != nil
+}
+
+func (p *OrderFlowPayArgs) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("OrderFlowPayArgs(%+v)", *p)
+}
+
+var fieldIDToName_OrderFlowPayArgs = map[int16]string{
+	1: "req",
+}
+
+type OrderFlowPayResult struct {
+	Success *PayResponse `thrift:"success,0,optional" frugal:"0,optional,PayResponse" json:"success,omitempty"`
+}
+
+func NewOrderFlowPayResult() *OrderFlowPayResult {
+	return &OrderFlowPayResult{}
+}
+
+func (p *OrderFlowPayResult) InitDefault() {
+}
+
+var OrderFlowPayResult_Success_DEFAULT *PayResponse
+
+func (p *OrderFlowPayResult) GetSuccess() (v *PayResponse) {
+	if !p.IsSetSuccess() {
+		return OrderFlowPayResult_Success_DEFAULT
+	}
+	return p.Success
+}
+func (p *OrderFlowPayResult) SetSuccess(x interface{}) {
+	p.Success = x.(*PayResponse)
+}
+
+func (p *OrderFlowPayResult) IsSetSuccess() bool {
+	return p.Success != nil
+}
+
+func (p *OrderFlowPayResult) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("OrderFlowPayResult(%+v)", *p)
+}
+
+var fieldIDToName_OrderFlowPayResult = map[int16]string{
+	0: "success",
+}
+
+type OrderFlowPaymentStatusArgs struct {
+	Req *PaymentStatusRequest `thrift:"req,1" frugal:"1,default,PaymentStatusRequest" json:"req"`
+}
+
+func NewOrderFlowPaymentStatusArgs() *OrderFlowPaymentStatusArgs {
+	return &OrderFlowPaymentStatusArgs{}
+}
+
+func (p *OrderFlowPaymentStatusArgs) InitDefault() {
+}
+
+var OrderFlowPaymentStatusArgs_Req_DEFAULT *PaymentStatusRequest
+
+func (p *OrderFlowPaymentStatusArgs) GetReq() (v *PaymentStatusRequest) {
+	if !p.IsSetReq() {
+		return OrderFlowPaymentStatusArgs_Req_DEFAULT
+	}
+	return p.Req
+}
+func (p *OrderFlowPaymentStatusArgs) SetReq(val *PaymentStatusRequest) {
+	p.Req = val
+}
+
+func (p *OrderFlowPaymentStatusArgs) IsSetReq() bool {
+	return p.Req != nil
+}
+
+func (p *OrderFlowPaymentStatusArgs) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("OrderFlowPaymentStatusArgs(%+v)", *p)
+}
+
+var fieldIDToName_OrderFlowPaymentStatusArgs = map[int16]string{
+	1: "req",
+}
+
+type OrderFlowPaymentStatusResult struct {
+	Success *PaymentStatusResponse `thrift:"success,0,optional" frugal:"0,optional,PaymentStatusResponse" json:"success,omitempty"`
+}
+
+func NewOrderFlowPaymentStatusResult() *OrderFlowPaymentStatusResult {
+	return &OrderFlowPaymentStatusResult{}
+}
+
+func (p *OrderFlowPaymentStatusResult) InitDefault() {
+}
+
+var OrderFlowPaymentStatusResult_Success_DEFAULT *PaymentStatusResponse
+
+func (p *OrderFlowPaymentStatusResult) GetSuccess() (v *PaymentStatusResponse) {
+	if !p.IsSetSuccess() {
+		return OrderFlowPaymentStatusResult_Success_DEFAULT
+	}
+	return p.Success
+}
+func (p *OrderFlowPaymentStatusResult) SetSuccess(x interface{}) {
+	p.Success = x.(*PaymentStatusResponse)
+}
+
+func (p *OrderFlowPaymentStatusResult) IsSetSuccess() bool {
+	return p.Success != nil
+}
+
+func (p *OrderFlowPaymentStatusResult) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("OrderFlowPaymentStatusResult(%+v)", *p)
+}
+
+var fieldIDToName_OrderFlowPaymentStatusResult = map[int16]string{
+	0: "success",
+}
+
+type OrderFlowNotifyArgs struct {
+	Req *NotifyRequest `thrift:"req,1" frugal:"1,default,NotifyRequest" json:"req"`
+}
+
+func NewOrderFlowNotifyArgs() *OrderFlowNotifyArgs {
+	return &OrderFlowNotifyArgs{}
+}
+
+func (p *OrderFlowNotifyArgs) InitDefault() {
+}
+
+var OrderFlowNotifyArgs_Req_DEFAULT *NotifyRequest
+
+func (p *OrderFlowNotifyArgs) GetReq() (v *NotifyRequest) {
+	if !p.IsSetReq() {
+		return OrderFlowNotifyArgs_Req_DEFAULT
+	}
+	return p.Req
+}
+func (p *OrderFlowNotifyArgs) SetReq(val *NotifyRequest) {
+	p.Req = val
+}
+
+func (p *OrderFlowNotifyArgs) IsSetReq() bool {
+	return p.Req != nil
+}
+
+func (p *OrderFlowNotifyArgs) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("OrderFlowNotifyArgs(%+v)", *p)
+}
+
+var fieldIDToName_OrderFlowNotifyArgs = map[int16]string{
+	1: "req",
+}
+
+type OrderFlowNotifyResult struct {
+	Success *NotifyResponse `thrift:"success,0,optional" frugal:"0,optional,NotifyResponse" json:"success,omitempty"`
+}
+
+func NewOrderFlowNotifyResult() *OrderFlowNotifyResult {
+	return &OrderFlowNotifyResult{}
+}
+
+func (p *OrderFlowNotifyResult) InitDefault() {
+}
+
+var OrderFlowNotifyResult_Success_DEFAULT *NotifyResponse
+
+func (p *OrderFlowNotifyResult) GetSuccess() (v *NotifyResponse) {
+	if !p.IsSetSuccess() {
+		return OrderFlowNotifyResult_Success_DEFAULT
+	}
+	return p.Success
+}
+func (p *OrderFlowNotifyResult) SetSuccess(x interface{}) {
+	p.Success = x.(*NotifyResponse)
+}
+
+func (p *OrderFlowNotifyResult) IsSetSuccess() bool {
+	return p.Success != nil
+}
+
+func (p *OrderFlowNotifyResult) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("OrderFlowNotifyResult(%+v)", *p)
+}
+
+var fieldIDToName_OrderFlowNotifyResult = map[int16]string{
 	0: "success",
 }

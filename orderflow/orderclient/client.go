@@ -15,8 +15,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cloudwego/kitex/client"
@@ -27,6 +29,8 @@ import (
 	"seatd/orderflow/events"
 	"seatd/orderflow/orderrpc"
 	"seatd/orderflow/orders"
+	"seatd/orderflow/pay"
+	"seatd/orderflow/payment"
 )
 
 // Errors of the client's calls; each is wrapped with the instance, its
@@ -45,7 +49,27 @@ var (
 	ErrMisrouted = errors.New("orderclient: addresses do not match the instances")
 	// ErrBadRequest: a limit out of range or a malformed cursor.
 	ErrBadRequest = errors.New("orderclient: bad request")
+
+	// The pay service's refusals (see the pay package's errors of the
+	// same names).
+	ErrNotPayable          = errors.New("orderclient: order not payable")
+	ErrUnknownChannel      = errors.New("orderclient: unknown payment channel")
+	ErrUnsupportedMode     = errors.New("orderclient: payment mode not offered by the channel")
+	ErrTooManyAttempts     = errors.New("orderclient: too many payment attempts for the order")
+	ErrProviderUnavailable = errors.New("orderclient: payment provider unavailable")
+	ErrNoPayment           = errors.New("orderclient: no payment attempt for the order")
+	ErrOverloaded          = errors.New("orderclient: too many open trades; retry later")
+	// ErrNoPayService: the owner runs no pay service (no provider
+	// configured): a deployment's configuration.
+	ErrNoPayService = errors.New("orderclient: the order service runs no pay service")
 )
+
+// payErrors maps the pay codes to the client's errors.
+var payErrors = map[rpc.Code]error{
+	rpc.Code_NOT_PAYABLE: ErrNotPayable, rpc.Code_UNKNOWN_CHANNEL: ErrUnknownChannel, rpc.Code_UNSUPPORTED_MODE: ErrUnsupportedMode,
+	rpc.Code_TOO_MANY_ATTEMPTS: ErrTooManyAttempts, rpc.Code_PROVIDER_UNAVAILABLE: ErrProviderUnavailable,
+	rpc.Code_NO_PAYMENT: ErrNoPayment, rpc.Code_OVERLOADED: ErrOverloaded, rpc.Code_NO_PAY_SERVICE: ErrNoPayService,
+}
 
 // Config configures a Client.
 type Config struct {
@@ -64,6 +88,7 @@ type Topology struct{ Instances, Partitions int }
 type Client struct {
 	cfg   Config
 	conns []ofsvc.Client // by instance
+	next  atomic.Uint64  // spreads notifications over the instances
 
 	mu   sync.Mutex // guards topo
 	topo *Topology  // nil until learned
@@ -152,6 +177,9 @@ func (c *Client) call(ctx context.Context, partition, owner int, f func(context.
 			return fmt.Errorf("%w: %s: %s", ErrUnavailable, where, st.Detail)
 		case rpc.Code_BAD_REQUEST:
 			return fmt.Errorf("%w: %s", ErrBadRequest, st.Detail)
+		case rpc.Code_NOT_PAYABLE, rpc.Code_UNKNOWN_CHANNEL, rpc.Code_UNSUPPORTED_MODE, rpc.Code_TOO_MANY_ATTEMPTS,
+			rpc.Code_PROVIDER_UNAVAILABLE, rpc.Code_NO_PAYMENT, rpc.Code_OVERLOADED, rpc.Code_NO_PAY_SERVICE:
+			return fmt.Errorf("%w: %s: %s", payErrors[st.Code], where, st.Detail)
 		case rpc.Code_NOT_OWNER:
 			next := int(st.Owner)
 			if redirects == 0 && next >= 0 && next < len(c.conns) && next != owner {
@@ -220,4 +248,89 @@ func (c *Client) Orders(ctx context.Context, user uint64, cursor string, limit i
 		errs = append(errs, err)
 	}
 	return page, errors.Join(errs...)
+}
+
+// Pay makes a payment attempt of a buyer's order at its owner (see
+// pay.Service.Pay): ErrNotFound, ErrNotPayable, ErrUnknownChannel,
+// ErrUnsupportedMode, ErrTooManyAttempts, ErrProviderUnavailable,
+// ErrOverloaded, ErrNoPayService, ErrUnavailable.
+func (c *Client) Pay(ctx context.Context, no inventory.OrderNo, user uint64, channel string, mode payment.Mode) (pay.Payment, error) {
+	p, owner, err := c.route(ctx, no.Gene())
+	if err != nil {
+		return pay.Payment{}, err
+	}
+	var w *rpc.Payment
+	err = c.call(ctx, p, owner, func(ctx context.Context, cl ofsvc.Client) (*rpc.Status, error) {
+		resp, err := cl.Pay(ctx, &rpc.PayRequest{OrderNo: strconv.FormatUint(uint64(no), 10), UserId: strconv.FormatUint(user, 10),
+			Channel: channel, Mode: string(mode)})
+		if err != nil {
+			return nil, err
+		}
+		w = resp.Payment
+		return resp.Status, nil
+	})
+	if err != nil {
+		return pay.Payment{}, err
+	}
+	if w == nil {
+		return pay.Payment{}, fmt.Errorf("%w: an OK answer without its payment", ErrUnavailable)
+	}
+	return orderrpc.ToPayment(w)
+}
+
+// PaymentStatus asks the owner to query the provider about the order's
+// latest attempt (see pay.Service.PaymentStatus): the errors of Pay, and
+// ErrNoPayment.
+func (c *Client) PaymentStatus(ctx context.Context, no inventory.OrderNo, user uint64) (pay.Payment, error) {
+	p, owner, err := c.route(ctx, no.Gene())
+	if err != nil {
+		return pay.Payment{}, err
+	}
+	var w *rpc.Payment
+	err = c.call(ctx, p, owner, func(ctx context.Context, cl ofsvc.Client) (*rpc.Status, error) {
+		resp, err := cl.PaymentStatus(ctx, &rpc.PaymentStatusRequest{OrderNo: strconv.FormatUint(uint64(no), 10), UserId: strconv.FormatUint(user, 10)})
+		if err != nil {
+			return nil, err
+		}
+		w = resp.Payment
+		return resp.Status, nil
+	})
+	if err != nil {
+		return pay.Payment{}, err
+	}
+	if w == nil {
+		return pay.Payment{}, fmt.Errorf("%w: an OK answer without its payment", ErrUnavailable)
+	}
+	return orderrpc.ToPayment(w)
+}
+
+// Notify hands a provider's notification to the pay service and returns
+// the answer to give the provider. Which instance owns the trade is only
+// known once the notification is verified (WeChat encrypts it), so it
+// goes to the instances in turn; one that does not own the trade's order
+// names the owner, and the client asks it (one redirect). Errors:
+// ErrUnknownChannel, ErrNoPayService, ErrUnavailable, ErrMisrouted; the
+// caller answers the provider with a failure then, and it sends again.
+func (c *Client) Notify(ctx context.Context, channel string, header http.Header, body []byte) (payment.Answer, error) {
+	t, err := c.Topology(ctx)
+	if err != nil {
+		return payment.Answer{}, err
+	}
+	first := int(c.next.Add(1) % uint64(t.Instances))
+	var a payment.Answer
+	err = c.call(ctx, -1, first, func(ctx context.Context, cl ofsvc.Client) (*rpc.Status, error) {
+		resp, err := cl.Notify(ctx, &rpc.NotifyRequest{Channel: channel, Header: header, Body: body})
+		if err != nil {
+			return nil, err
+		}
+		a = payment.Answer{Status: int(resp.HttpStatus), ContentType: resp.ContentType, Body: resp.Body}
+		return resp.Status, nil
+	})
+	if err != nil {
+		return payment.Answer{}, err
+	}
+	if a.Status == 0 {
+		return payment.Answer{}, fmt.Errorf("%w: an OK answer without its HTTP answer", ErrUnavailable)
+	}
+	return a, nil
 }

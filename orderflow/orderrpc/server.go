@@ -11,6 +11,7 @@
 //	NOT_OWNER    2  another instance owns the partition: Status.owner names it
 //	UNAVAILABLE  3  the partition is rebuilding, or the instance is stopping
 //	BAD_REQUEST  4  an id that is not a decimal number, a limit out of 1-100, a malformed cursor
+//	NOT_PAYABLE ... NO_PAY_SERVICE  5-12  the pay service's outcomes (idl/orderflow.thrift)
 //
 // Concurrency: Kitex calls the handlers from many goroutines; the service
 // is safe for concurrent use and a Server keeps no state of its own.
@@ -19,6 +20,7 @@ package orderrpc
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -26,6 +28,8 @@ import (
 	rpc "seatd/kitex_gen/orderflowrpc"
 	"seatd/orderflow"
 	"seatd/orderflow/orders"
+	"seatd/orderflow/pay"
+	"seatd/orderflow/payment"
 )
 
 // Orders is what the server needs of the order service
@@ -38,13 +42,26 @@ type Orders interface {
 	PartitionOfUser(user uint64) int
 }
 
+// Payments is what the server needs of the pay service (*pay.Service).
+type Payments interface {
+	Pay(ctx context.Context, no inventory.OrderNo, user uint64, channel string, mode payment.Mode) (pay.Payment, error)
+	PaymentStatus(ctx context.Context, no inventory.OrderNo, user uint64) (pay.Payment, error)
+	Notify(ctx context.Context, channel string, header http.Header, body []byte) (payment.Answer, error)
+}
+
 // Server implements the generated OrderFlow service.
-type Server struct{ svc Orders }
+type Server struct {
+	svc Orders
+	pay Payments // nil: the pay methods answer NO_PAY_SERVICE
+}
 
 var _ rpc.OrderFlow = (*Server)(nil)
 
 // New returns a Server over svc.
 func New(svc Orders) *Server { return &Server{svc: svc} }
+
+// WithPay returns the server serving the pay methods with p too.
+func (s *Server) WithPay(p Payments) *Server { return &Server{svc: s.svc, pay: p} }
 
 // status maps the service's outcome to a Status.
 func status(partition int, err error) *rpc.Status {
@@ -59,6 +76,22 @@ func status(partition int, err error) *rpc.Status {
 		st.Code = rpc.Code_NOT_FOUND
 	case errors.Is(err, orders.ErrBadLimit), errors.Is(err, orders.ErrBadCursor):
 		st.Code = rpc.Code_BAD_REQUEST
+	case errors.Is(err, pay.ErrNotFound):
+		st.Code = rpc.Code_NOT_FOUND
+	case errors.Is(err, pay.ErrNotPayable):
+		st.Code = rpc.Code_NOT_PAYABLE
+	case errors.Is(err, pay.ErrUnknownChannel):
+		st.Code = rpc.Code_UNKNOWN_CHANNEL
+	case errors.Is(err, pay.ErrUnsupportedMode):
+		st.Code = rpc.Code_UNSUPPORTED_MODE
+	case errors.Is(err, pay.ErrTooManyAttempts):
+		st.Code = rpc.Code_TOO_MANY_ATTEMPTS
+	case errors.Is(err, pay.ErrProviderUnavailable):
+		st.Code = rpc.Code_PROVIDER_UNAVAILABLE
+	case errors.Is(err, pay.ErrNoPayment):
+		st.Code = rpc.Code_NO_PAYMENT
+	case errors.Is(err, pay.ErrOverloaded):
+		st.Code = rpc.Code_OVERLOADED
 	default: // ErrNotReady, a store error: the caller may retry
 		st.Code = rpc.Code_UNAVAILABLE
 	}
@@ -165,4 +198,97 @@ func ToOrder(w *rpc.Order) (orders.Order, error) {
 		*f.dst = t
 	}
 	return o, errors.Join(errs...)
+}
+
+func noPay() *rpc.Status {
+	return &rpc.Status{Code: rpc.Code_NO_PAY_SERVICE, CodeName: rpc.Code_NO_PAY_SERVICE.String(),
+		Detail: "this instance runs no pay service (no payment provider configured)"}
+}
+
+// ids parses an order number and a user id.
+func ids(orderNo, userID string) (inventory.OrderNo, uint64, *rpc.Status) {
+	n, err := strconv.ParseUint(orderNo, 10, 64)
+	if err != nil {
+		return 0, 0, badRequest("order_no: want a decimal number")
+	}
+	u, err := strconv.ParseUint(userID, 10, 64)
+	if err != nil {
+		return 0, 0, badRequest("user_id: want a decimal number")
+	}
+	return inventory.OrderNo(n), u, nil
+}
+
+// Pay makes a payment attempt.
+func (s *Server) Pay(ctx context.Context, req *rpc.PayRequest) (*rpc.PayResponse, error) {
+	if s.pay == nil {
+		return &rpc.PayResponse{Status: noPay()}, nil
+	}
+	no, user, bad := ids(req.OrderNo, req.UserId)
+	if bad != nil {
+		return &rpc.PayResponse{Status: bad}, nil
+	}
+	p, err := s.pay.Pay(ctx, no, user, req.Channel, payment.Mode(req.Mode))
+	resp := &rpc.PayResponse{Status: status(s.svc.PartitionOfOrder(no), err)}
+	if err == nil {
+		resp.Payment = FromPayment(&p)
+	}
+	return resp, nil
+}
+
+// PaymentStatus queries the latest attempt.
+func (s *Server) PaymentStatus(ctx context.Context, req *rpc.PaymentStatusRequest) (*rpc.PaymentStatusResponse, error) {
+	if s.pay == nil {
+		return &rpc.PaymentStatusResponse{Status: noPay()}, nil
+	}
+	no, user, bad := ids(req.OrderNo, req.UserId)
+	if bad != nil {
+		return &rpc.PaymentStatusResponse{Status: bad}, nil
+	}
+	p, err := s.pay.PaymentStatus(ctx, no, user)
+	resp := &rpc.PaymentStatusResponse{Status: status(s.svc.PartitionOfOrder(no), err)}
+	if err == nil || (errors.Is(err, pay.ErrProviderUnavailable) && p.OutTradeNo != "") {
+		resp.Payment = FromPayment(&p)
+	}
+	return resp, nil
+}
+
+// Notify applies a provider's notification and returns the answer for
+// it. Errors of the service besides NOT_OWNER still carry its answer (a
+// failure, so the provider sends it again).
+func (s *Server) Notify(ctx context.Context, req *rpc.NotifyRequest) (*rpc.NotifyResponse, error) {
+	if s.pay == nil {
+		return &rpc.NotifyResponse{Status: noPay()}, nil
+	}
+	a, err := s.pay.Notify(ctx, req.Channel, http.Header(req.Header), req.Body)
+	var noe *orderflow.NotOwnerError
+	resp := &rpc.NotifyResponse{Status: status(0, nil), HttpStatus: int32(a.Status), ContentType: a.ContentType, Body: a.Body}
+	switch {
+	case errors.As(err, &noe):
+		resp.Status = status(noe.Partition, err)
+	case errors.Is(err, pay.ErrUnknownChannel):
+		resp.Status = status(0, err)
+	case err != nil && a.Status == 0:
+		resp.Status = status(0, err)
+	}
+	return resp, nil
+}
+
+// FromPayment converts a payment attempt to its wire form.
+func FromPayment(p *pay.Payment) *rpc.Payment {
+	return &rpc.Payment{OrderNo: p.OrderNo, OutTradeNo: p.OutTradeNo, TradeNo: p.TradeNo, Channel: p.Channel, Mode: string(p.Mode),
+		AmountCents: p.AmountCents, QrCode: p.QRCode, PayUrl: p.PayURL, Status: string(p.Status),
+		TimeExpire: rfc3339(p.TimeExpire), PaidAt: rfc3339(p.PaidAt)}
+}
+
+// ToPayment converts a payment attempt from its wire form.
+func ToPayment(w *rpc.Payment) (pay.Payment, error) {
+	p := pay.Payment{OrderNo: w.OrderNo, OutTradeNo: w.OutTradeNo, TradeNo: w.TradeNo, Channel: w.Channel, Mode: payment.Mode(w.Mode),
+		AmountCents: w.AmountCents, QRCode: w.QrCode, PayURL: w.PayUrl, Status: payment.TradeState(w.Status)}
+	var errs []error
+	var err error
+	p.TimeExpire, err = parseTime(w.TimeExpire)
+	errs = append(errs, err)
+	p.PaidAt, err = parseTime(w.PaidAt)
+	errs = append(errs, err)
+	return p, errors.Join(errs...)
 }

@@ -14,6 +14,9 @@ type Client interface {
 	GetOrder(ctx context.Context, req *orderflowrpc.GetOrderRequest, callOptions ...callopt.Option) (r *orderflowrpc.GetOrderResponse, err error)
 	ListOrders(ctx context.Context, req *orderflowrpc.ListOrdersRequest, callOptions ...callopt.Option) (r *orderflowrpc.ListOrdersResponse, err error)
 	Describe(ctx context.Context, req *orderflowrpc.DescribeRequest, callOptions ...callopt.Option) (r *orderflowrpc.DescribeResponse, err error)
+	Pay(ctx context.Context, req *orderflowrpc.PayRequest, callOptions ...callopt.Option) (r *orderflowrpc.PayResponse, err error)
+	PaymentStatus(ctx context.Context, req *orderflowrpc.PaymentStatusRequest, callOptions ...callopt.Option) (r *orderflowrpc.PaymentStatusResponse, err error)
+	Notify(ctx context.Context, req *orderflowrpc.NotifyRequest, callOptions ...callopt.Option) (r *orderflowrpc.NotifyResponse, err error)
 }
 
 // NewClient creates a client for the service defined in IDL.
@@ -58,4 +61,19 @@ func (p *kOrderFlowClient) ListOrders(ctx context.Context, req *orderflowrpc.Lis
 func (p *kOrderFlowClient) Describe(ctx context.Context, req *orderflowrpc.DescribeRequest, callOptions ...callopt.Option) (r *orderflowrpc.DescribeResponse, err error) {
 	ctx = client.NewCtxWithCallOptions(ctx, callOptions)
 	return p.kClient.Describe(ctx, req)
+}
+
+func (p *kOrderFlowClient) Pay(ctx context.Context, req *orderflowrpc.PayRequest, callOptions ...callopt.Option) (r *orderflowrpc.PayResponse, err error) {
+	ctx = client.NewCtxWithCallOptions(ctx, callOptions)
+	return p.kClient.Pay(ctx, req)
+}
+
+func (p *kOrderFlowClient) PaymentStatus(ctx context.Context, req *orderflowrpc.PaymentStatusRequest, callOptions ...callopt.Option) (r *orderflowrpc.PaymentStatusResponse, err error) {
+	ctx = client.NewCtxWithCallOptions(ctx, callOptions)
+	return p.kClient.PaymentStatus(ctx, req)
+}
+
+func (p *kOrderFlowClient) Notify(ctx context.Context, req *orderflowrpc.NotifyRequest, callOptions ...callopt.Option) (r *orderflowrpc.NotifyResponse, err error) {
+	ctx = client.NewCtxWithCallOptions(ctx, callOptions)
+	return p.kClient.Notify(ctx, req)
 }

@@ -34,6 +34,27 @@ var serviceMethods = map[string]kitex.MethodInfo{
 		false,
 		kitex.WithStreamingMode(kitex.StreamingNone),
 	),
+	"Pay": kitex.NewMethodInfo(
+		payHandler,
+		newOrderFlowPayArgs,
+		newOrderFlowPayResult,
+		false,
+		kitex.WithStreamingMode(kitex.StreamingNone),
+	),
+	"PaymentStatus": kitex.NewMethodInfo(
+		paymentStatusHandler,
+		newOrderFlowPaymentStatusArgs,
+		newOrderFlowPaymentStatusResult,
+		false,
+		kitex.WithStreamingMode(kitex.StreamingNone),
+	),
+	"Notify": kitex.NewMethodInfo(
+		notifyHandler,
+		newOrderFlowNotifyArgs,
+		newOrderFlowNotifyResult,
+		false,
+		kitex.WithStreamingMode(kitex.StreamingNone),
+	),
 }
 
 var (
@@ -154,6 +175,60 @@ func newOrderFlowDescribeResult() interface{} {
 	return orderflowrpc.NewOrderFlowDescribeResult()
 }
 
+func payHandler(ctx context.Context, handler interface{}, arg, result interface{}) error {
+	realArg := arg.(*orderflowrpc.OrderFlowPayArgs)
+	realResult := result.(*orderflowrpc.OrderFlowPayResult)
+	success, err := handler.(orderflowrpc.OrderFlow).Pay(ctx, realArg.Req)
+	if err != nil {
+		return err
+	}
+	realResult.Success = success
+	return nil
+}
+func newOrderFlowPayArgs() interface{} {
+	return orderflowrpc.NewOrderFlowPayArgs()
+}
+
+func newOrderFlowPayResult() interface{} {
+	return orderflowrpc.NewOrderFlowPayResult()
+}
+
+func paymentStatusHandler(ctx context.Context, handler interface{}, arg, result interface{}) error {
+	realArg := arg.(*orderflowrpc.OrderFlowPaymentStatusArgs)
+	realResult := result.(*orderflowrpc.OrderFlowPaymentStatusResult)
+	success, err := handler.(orderflowrpc.OrderFlow).PaymentStatus(ctx, realArg.Req)
+	if err != nil {
+		return err
+	}
+	realResult.Success = success
+	return nil
+}
+func newOrderFlowPaymentStatusArgs() interface{} {
+	return orderflowrpc.NewOrderFlowPaymentStatusArgs()
+}
+
+func newOrderFlowPaymentStatusResult() interface{} {
+	return orderflowrpc.NewOrderFlowPaymentStatusResult()
+}
+
+func notifyHandler(ctx context.Context, handler interface{}, arg, result interface{}) error {
+	realArg := arg.(*orderflowrpc.OrderFlowNotifyArgs)
+	realResult := result.(*orderflowrpc.OrderFlowNotifyResult)
+	success, err := handler.(orderflowrpc.OrderFlow).Notify(ctx, realArg.Req)
+	if err != nil {
+		return err
+	}
+	realResult.Success = success
+	return nil
+}
+func newOrderFlowNotifyArgs() interface{} {
+	return orderflowrpc.NewOrderFlowNotifyArgs()
+}
+
+func newOrderFlowNotifyResult() interface{} {
+	return orderflowrpc.NewOrderFlowNotifyResult()
+}
+
 type kClient struct {
 	c client.Client
 }
@@ -189,6 +264,36 @@ func (p *kClient) Describe(ctx context.Context, req *orderflowrpc.DescribeReques
 	_args.Req = req
 	var _result orderflowrpc.OrderFlowDescribeResult
 	if err = p.c.Call(ctx, "Describe", &_args, &_result); err != nil {
+		return
+	}
+	return _result.GetSuccess(), nil
+}
+
+func (p *kClient) Pay(ctx context.Context, req *orderflowrpc.PayRequest) (r *orderflowrpc.PayResponse, err error) {
+	var _args orderflowrpc.OrderFlowPayArgs
+	_args.Req = req
+	var _result orderflowrpc.OrderFlowPayResult
+	if err = p.c.Call(ctx, "Pay", &_args, &_result); err != nil {
+		return
+	}
+	return _result.GetSuccess(), nil
+}
+
+func (p *kClient) PaymentStatus(ctx context.Context, req *orderflowrpc.PaymentStatusRequest) (r *orderflowrpc.PaymentStatusResponse, err error) {
+	var _args orderflowrpc.OrderFlowPaymentStatusArgs
+	_args.Req = req
+	var _result orderflowrpc.OrderFlowPaymentStatusResult
+	if err = p.c.Call(ctx, "PaymentStatus", &_args, &_result); err != nil {
+		return
+	}
+	return _result.GetSuccess(), nil
+}
+
+func (p *kClient) Notify(ctx context.Context, req *orderflowrpc.NotifyRequest) (r *orderflowrpc.NotifyResponse, err error) {
+	var _args orderflowrpc.OrderFlowNotifyArgs
+	_args.Req = req
+	var _result orderflowrpc.OrderFlowNotifyResult
+	if err = p.c.Call(ctx, "Notify", &_args, &_result); err != nil {
 		return
 	}
 	return _result.GetSuccess(), nil
