@@ -656,6 +656,11 @@ func (s *Service) PaymentStatus(ctx context.Context, no inventory.OrderNo, user 
 	if err != nil {
 		return Payment{}, err
 	}
+	// The latest attempt the provider took: one it refused (an
+	// unsupported mode) was never a payment.
+	for len(trades) > 0 && trades[len(trades)-1].CloseReason == "rejected" {
+		trades = trades[:len(trades)-1]
+	}
 	if len(trades) == 0 {
 		return Payment{}, ErrNoPayment
 	}
