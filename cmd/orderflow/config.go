@@ -5,11 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
+	"seatd/internal/merchant"
 	"seatd/internal/settings"
 	"seatd/orderflow"
 	"seatd/orderflow/events"
+	"seatd/orderflow/pay"
 )
 
 // Config is the orderflow binary's configuration.
@@ -20,7 +23,18 @@ type Config struct {
 	MetricsAddr  string   // /metrics, /healthz, /readyz
 	StartTimeout time.Duration
 	LogLevel     slog.Level
+
+	// The pay service runs when a provider is configured (Alipay's app id
+	// or WeChat Pay's mch id given), over the order service's partitions.
+	Alipay    merchant.Alipay
+	Wechat    merchant.Wechat
+	NotifyURL string // the gateway's base URL the providers reach: notifications go to NotifyURL/v1/payments/<channel>/notify
+	ReturnURL string // page mode: where the buyer's browser goes after paying
+	Pay       pay.Config
 }
+
+// PayEnabled says whether a payment provider is configured.
+func (c Config) PayEnabled() bool { return c.Alipay.AppID != "" || c.Wechat.MchID != "" }
 
 // parseConfig reads the configuration (see package settings: flags, then
 // ORDERFLOW_* environment variables, then a -config file; -brokers also
@@ -46,6 +60,27 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.DurationVar(&sc.PublishLinger, "publish-linger", orderflow.DefaultPublishLinger, "how long a changelog write waits to fill")
 	fs.DurationVar(&cfg.StartTimeout, "start-timeout", time.Minute, "how long start-up may take to reach Kafka and check the topics")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	a, w, pc := &cfg.Alipay, &cfg.Wechat, &cfg.Pay
+	fs.StringVar(&a.Gateway, "alipay-gateway", "", "Alipay OpenAPI gateway URL (default: Alipay's production gateway)")
+	fs.StringVar(&a.AppID, "alipay-app-id", "", "Alipay app id; set, the pay service offers Alipay")
+	fs.StringVar(&a.KeyFile, "alipay-key-file", "", "the Alipay app's private key, PEM")
+	fs.StringVar(&a.PublicKeyFile, "alipay-public-key-file", "", "Alipay's public key, PEM")
+	fs.StringVar(&w.BaseURL, "wechat-base-url", "", "WeChat Pay API host (default: WeChat Pay's production host)")
+	fs.StringVar(&w.MchID, "wechat-mch-id", "", "WeChat Pay merchant id; set, the pay service offers WeChat Pay")
+	fs.StringVar(&w.AppID, "wechat-app-id", "", "the app id WeChat Pay trades are made for")
+	fs.StringVar(&w.Serial, "wechat-serial", "", "the merchant API certificate's serial")
+	fs.StringVar(&w.KeyFile, "wechat-key-file", "", "the merchant's API private key (apiclient_key.pem)")
+	fs.StringVar(&w.APIv3KeyFile, "wechat-apiv3-key-file", "", "the 32-byte APIv3 key that decrypts notifications")
+	fs.StringVar(&w.PublicKeyFile, "wechat-platform-public-key-file", "", "WeChat Pay's public key, PEM (public-key mode)")
+	fs.StringVar(&w.PublicKeyID, "wechat-platform-public-key-id", "", "its id, PUB_KEY_ID_...")
+	fs.StringVar(&w.CertFile, "wechat-platform-cert-file", "", "or WeChat Pay's platform certificate, PEM (certificate mode)")
+	fs.StringVar(&cfg.NotifyURL, "notify-base-url", "", "the gateway's public base URL; providers notify NOTIFY-BASE-URL/v1/payments/{alipay,wechat}/notify (required with a provider)")
+	fs.StringVar(&cfg.ReturnURL, "return-url", "", "page mode: where the buyer's browser goes after paying")
+	fs.IntVar(&pc.MaxAttempts, "max-pay-attempts", pay.DefaultMaxAttempts, fmt.Sprintf("payment attempts per order (1-%d)", pay.MaxAttemptsLimit))
+	fs.IntVar(&pc.MaxActive, "max-open-trades", pay.DefaultMaxActive, "trades open or closing per partition before payments are refused (503)")
+	fs.DurationVar(&pc.QueryAfter, "pay-query-after", pay.DefaultQueryAfter, "when an unpaid trade is first queried (then backing off)")
+	fs.DurationVar(&pc.MaxQueryInterval, "pay-max-query-interval", pay.DefaultMaxQueryInterval, "the longest wait between queries of a trade")
+	fs.DurationVar(&pc.ScanInterval, "pay-scan-interval", pay.DefaultScanInterval, "how often open trades and refunds due are looked at")
 
 	var errs []error
 	if err := settings.Parse(fs, args, "ORDERFLOW", getenv); err != nil {
@@ -90,6 +125,18 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 	}
 	if err := probe.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if cfg.PayEnabled() {
+		if cfg.NotifyURL == "" {
+			errs = append(errs, errors.New("notify-base-url: required with a payment provider (the gateway's URL the providers reach)"))
+		}
+		cfg.NotifyURL = strings.TrimRight(cfg.NotifyURL, "/")
+		if a.AppID != "" && (a.KeyFile == "" || a.PublicKeyFile == "") {
+			errs = append(errs, errors.New("alipay: -alipay-key-file and -alipay-public-key-file are required with -alipay-app-id"))
+		}
+		if w.MchID != "" && (w.AppID == "" || w.Serial == "" || w.KeyFile == "" || w.APIv3KeyFile == "" || (w.PublicKeyFile == "" && w.CertFile == "")) {
+			errs = append(errs, errors.New("wechat: -wechat-app-id, -wechat-serial, -wechat-key-file, -wechat-apiv3-key-file and a platform key or certificate are required with -wechat-mch-id"))
+		}
 	}
 	return cfg, errors.Join(errs...)
 }

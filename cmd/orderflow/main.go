@@ -1,4 +1,6 @@
-// Command orderflow runs the order service (package orderflow): it owns
+// Command orderflow runs the order service (package orderflow) and,
+// when a payment provider is configured (-alipay-app-id, -wechat-mch-id),
+// the pay service beside it (package orderflow/pay): it owns
 // the partitions p of seat.holds and orders with p % instances ==
 // instance, turns hold events into orders, publishes the orders
 // changelog, and serves orders over Kitex (idl/orderflow.thrift). An HTTP
@@ -24,6 +26,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -33,10 +36,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"seatd/internal/merchant"
 	"seatd/internal/settings"
 	ofsvc "seatd/kitex_gen/orderflowrpc/orderflow"
 	"seatd/orderflow"
 	"seatd/orderflow/orderrpc"
+	"seatd/orderflow/pay"
 	"seatd/seatclient"
 )
 
@@ -102,7 +107,17 @@ func run(args []string, getenv func(string) string) error {
 		ln.Close()
 		return err
 	}
-	svr := ofsvc.NewServer(orderrpc.New(svc), server.WithListener(ln), server.WithExitWaitTime(2*time.Second))
+	handler := orderrpc.New(svc)
+	var paySvc *pay.Service
+	if cfg.PayEnabled() {
+		if paySvc, err = startPay(cfg, svc, log, reg); err != nil {
+			ln.Close()
+			svc.Close()
+			return err
+		}
+		handler = handler.WithPay(paySvc)
+	}
+	svr := ofsvc.NewServer(handler, server.WithListener(ln), server.WithExitWaitTime(2*time.Second))
 	go func() {
 		if err := svr.Run(); err != nil {
 			log.Error("rpc_server_failed", "err", err)
@@ -113,7 +128,36 @@ func run(args []string, getenv func(string) string) error {
 	<-sig
 	log.Info("orderflow_stopping")
 	svr.Stop()
-	return svc.Close()
+	var errs []error
+	if paySvc != nil {
+		errs = append(errs, paySvc.Close())
+	}
+	return errors.Join(append(errs, svc.Close())...)
+}
+
+// startPay starts the pay service beside the order service, over its
+// partitions, with the providers configured.
+func startPay(cfg Config, svc *orderflow.Service, log *slog.Logger, reg prometheus.Registerer) (*pay.Service, error) {
+	providers, err := merchant.Providers(cfg.Alipay, cfg.Wechat, log)
+	if err != nil {
+		return nil, err
+	}
+	pc := cfg.Pay
+	pc.Brokers, pc.DataDir, pc.Orders, pc.Providers, pc.Log, pc.Registerer = cfg.Service.Brokers, filepath.Join(cfg.Service.DataDir, "pay"), svc, providers, log, reg
+	pc.ReturnURL = cfg.ReturnURL
+	pc.NotifyURLs = map[string]string{}
+	for _, p := range providers {
+		pc.NotifyURLs[p.Channel()] = cfg.NotifyURL + "/v1/payments/" + p.Channel() + "/notify"
+	}
+	ps, err := pay.New(pc)
+	if err != nil {
+		return nil, err
+	}
+	if err := ps.Start(context.Background()); err != nil {
+		return nil, err
+	}
+	log.Info("pay_serving", "channels", len(providers))
+	return ps, nil
 }
 
 // adminHandler serves metrics, liveness and readiness.

@@ -30,6 +30,7 @@ func main() {
 	fs.StringVar(&cfg.RaftAddr, "raft", "127.0.0.1:7000", "the node's Raft address")
 	fs.StringVar(&cfg.OrdersAddr, "orders-rpc", "127.0.0.1:7300", "the order service's Kitex address")
 	fs.StringVar(&cfg.MetricsAddr, "metrics", "127.0.0.1:7301", "/metrics of the outbox relay and the order service")
+	fs.StringVar(&cfg.PaysimAddr, "paysim", "127.0.0.1:8090", "the payment simulator's address (Alipay and WeChat Pay for the pay service)")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "where the node and the order service keep their state (default: a temporary directory, removed at exit)")
 	brokers := fs.String("kafka-brokers", os.Getenv("KAFKA_BROKERS"), "Kafka brokers (host:port,...; default $KAFKA_BROKERS); none: an embedded Kafka-protocol broker in memory")
 	fs.Parse(os.Args[1:])

@@ -176,3 +176,45 @@ func (h httpClient) awaitOrder(no, token, status string, wait time.Duration) map
 	h.t.Fatalf("order %s after %v: %d %v, want status %s", no, wait, code, last, status)
 	return nil
 }
+
+// TestPayInDev: what `make run` runs pays an order end to end: the pay
+// route answers a pay page at the in-process paysim, the buyer pays
+// there (its page's button), paysim notifies the gateway, and the order
+// turns PAID with its hold CONFIRMED.
+func TestPayInDev(t *testing.T) {
+	info, _, _ := startDev(t, systemConfig{})
+	h := httpClient{t: t, base: info.URL}
+	buyer := info.BuyerToken
+	status, hold := h.do("POST", "/v1/programs/demo-arena/holds", buyer, `{"category":"b","count":1}`, "pay-1")
+	if status != 201 {
+		t.Fatalf("hold = %d %v", status, hold)
+	}
+	no := hold["order_no"].(string)
+	h.awaitOrder(no, buyer, "PENDING_PAYMENT", 20*time.Second)
+	status, p := h.do("POST", "/v1/orders/"+no+"/pay", buyer, `{"channel":"wechat","mode":"qr"}`, "")
+	if status != 201 || p["qr_code"] == nil || p["amount_cents"].(float64) != 38000 {
+		t.Fatalf("pay = %d %v", status, p)
+	}
+	// The buyer's page: the QR code's URL at paysim, and its Pay button.
+	page := info.Paysim + "/pay/wechat/" + p["out_trade_no"].(string)
+	resp, err := http.PostForm(page, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 && resp.StatusCode != 303 {
+		t.Fatalf("POST %s = %d", page, resp.StatusCode)
+	}
+	h.awaitOrder(no, buyer, "PAID", 20*time.Second)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if status, hd := h.do("GET", "/v1/holds/"+hold["hold_id"].(string), buyer, "", ""); status == 200 && hd["status"] == "CONFIRMED" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("hold never CONFIRMED")
+		}
+	}
+	if status, st := h.do("GET", "/v1/orders/"+no+"/payment", buyer, "", ""); status != 200 || st["status"] != "SUCCESS" {
+		t.Errorf("payment status = %d %v", status, st)
+	}
+}

@@ -25,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"seatd/gateway"
+	"seatd/internal/merchant"
 	"seatd/inventory"
 	invsvc "seatd/kitex_gen/inventoryrpc/inventory"
 	ofsvc "seatd/kitex_gen/orderflowrpc/orderflow"
@@ -33,7 +34,10 @@ import (
 	"seatd/orderflow/events"
 	"seatd/orderflow/orderclient"
 	"seatd/orderflow/orderrpc"
+	"seatd/orderflow/pay"
+	"seatd/orderflow/payment"
 	"seatd/orderflow/relay"
+	"seatd/paysim"
 	"seatd/raftfsm"
 	"seatd/seatclient"
 )
@@ -50,6 +54,12 @@ type systemConfig struct {
 	Brokers []string
 	// HoldTTL, if set, replaces the demo programs' hold TTL (tests).
 	HoldTTL time.Duration
+	// PaysimAddr is where the payment simulator listens ("" = any
+	// loopback port); both providers point at it.
+	PaysimAddr string
+	// PayQueryAfter, if set, replaces the pay service's first query of
+	// an unpaid trade (tests).
+	PayQueryAfter time.Duration
 }
 
 // devPartitions is the partition count of the order flow's topics here:
@@ -64,6 +74,7 @@ type systemInfo struct {
 	BuyerToken string // user 1001
 	Kafka      string // which brokers, in words
 	Metrics    string // the relay's and the order service's /metrics
+	Paysim     string // the payment simulator's URL
 }
 
 // runSystem starts a one-node cluster, the gateway and the demo
@@ -133,7 +144,22 @@ func runSystem(ctx context.Context, cfg systemConfig, out io.Writer, ready chan<
 	if err != nil {
 		return err
 	}
-	orderClient, stopOrders, err := startOrders(ctx, cfg, brokers, filepath.Join(dir, "orders"), client, reg, log)
+	// The gateway's listener first: the providers notify its routes.
+	httpLn, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen http: %w", err)
+	}
+	defer httpLn.Close()
+	simURL, providers, stopSim, err := startPaysim(cfg.PaysimAddr, filepath.Join(dir, "paysim-keys"), log)
+	if err != nil {
+		return err
+	}
+	defer stopSim()
+	orderClient, stopOrders, err := startOrders(ctx, cfg, brokers, filepath.Join(dir, "orders"), client, reg, log,
+		pay.Config{Providers: providers, NotifyURLs: map[string]string{
+			"alipay": "http://" + httpLn.Addr().String() + "/v1/payments/alipay/notify",
+			"wechat": "http://" + httpLn.Addr().String() + "/v1/payments/wechat/notify"},
+			ReturnURL: "http://" + httpLn.Addr().String() + "/", QueryAfter: cfg.PayQueryAfter})
 	if err != nil {
 		return err
 	}
@@ -144,10 +170,6 @@ func runSystem(ctx context.Context, cfg systemConfig, out io.Writer, ready chan<
 	if err != nil {
 		return err
 	}
-	httpLn, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listen http: %w", err)
-	}
 	gw.Start(httpLn)
 	defer func() {
 		stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -156,7 +178,7 @@ func runSystem(ctx context.Context, cfg systemConfig, out io.Writer, ready chan<
 	}()
 
 	info := systemInfo{URL: "http://" + httpLn.Addr().String(), AdminToken: adminToken, Kafka: "embedded, in memory",
-		Metrics: "http://" + metricsLn.Addr().String() + "/metrics"}
+		Metrics: "http://" + metricsLn.Addr().String() + "/metrics", Paysim: simURL}
 	if len(cfg.Brokers) > 0 {
 		info.Kafka = strings.Join(cfg.Brokers, ",")
 	}
@@ -178,9 +200,51 @@ func runSystem(ctx context.Context, cfg systemConfig, out io.Writer, ready chan<
 	return nil
 }
 
+// startPaysim runs the payment simulator on addr with keys generated
+// now (written to keysDir, 0600), and returns its URL and both providers
+// pointed at it, configured from those files as cmd/orderflow would be.
+func startPaysim(addr, keysDir string, log *slog.Logger) (string, []payment.Provider, func(), error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	keys, err := paysim.GenerateKeys()
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if err := keys.WriteDir(keysDir); err != nil {
+		return "", nil, nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("listen paysim: %w", err)
+	}
+	url := "http://" + ln.Addr().String()
+	sim, err := paysim.New(paysim.Config{Keys: keys, BaseURL: url, Logger: log})
+	if err != nil {
+		ln.Close()
+		return "", nil, nil, err
+	}
+	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	stop := func() {
+		srv.Close()
+		sim.Close()
+	}
+	a, w, err := merchant.FromPaysim(keysDir, url)
+	if err == nil {
+		var providers []payment.Provider
+		if providers, err = merchant.Providers(a, w, log); err == nil {
+			return url, providers, stop, nil
+		}
+	}
+	stop()
+	return "", nil, nil, err
+}
+
 // startOrders starts the order service (one instance owning every
-// partition) and its Kitex server, and returns a client of it.
-func startOrders(ctx context.Context, cfg systemConfig, brokers []string, dir string, inv orderflow.Inventory, reg prometheus.Registerer, log *slog.Logger) (*orderclient.Client, func(), error) {
+// partition) with the pay service beside it (pc's providers, notify URLs
+// and tuning), and their Kitex server, and returns a client of it.
+func startOrders(ctx context.Context, cfg systemConfig, brokers []string, dir string, inv orderflow.Inventory, reg prometheus.Registerer, log *slog.Logger, pc pay.Config) (*orderclient.Client, func(), error) {
 	svc, err := orderflow.New(orderflow.Config{Brokers: brokers, Instance: 0, Instances: 1, Partitions: devPartitions, Replicas: 1,
 		DataDir: dir, Inventory: inv, Log: log, Registerer: reg})
 	if err != nil {
@@ -191,15 +255,29 @@ func startOrders(ctx context.Context, cfg systemConfig, brokers []string, dir st
 	if err := svc.Start(startCtx); err != nil {
 		return nil, nil, fmt.Errorf("order service: %w", err)
 	}
+	pc.Brokers, pc.DataDir, pc.Orders, pc.Log, pc.Registerer = brokers, filepath.Join(dir, "pay"), svc, log, reg
+	if pc.QueryAfter > 0 {
+		pc.MaxQueryInterval = max(pc.QueryAfter, pay.DefaultMaxQueryInterval)
+	}
+	ps, err := pay.New(pc)
+	if err == nil {
+		err = ps.Start(ctx)
+	}
+	if err != nil {
+		svc.Close()
+		return nil, nil, fmt.Errorf("pay service: %w", err)
+	}
 	ln, err := net.Listen("tcp", cfg.OrdersAddr)
 	if err != nil {
+		ps.Close()
 		svc.Close()
 		return nil, nil, fmt.Errorf("listen orders rpc: %w", err)
 	}
-	svr := ofsvc.NewServer(orderrpc.New(svc), server.WithListener(ln), server.WithExitWaitTime(time.Second))
+	svr := ofsvc.NewServer(orderrpc.New(svc).WithPay(ps), server.WithListener(ln), server.WithExitWaitTime(time.Second))
 	go svr.Run()
 	stop := func() {
 		svr.Stop()
+		ps.Close()
 		svc.Close()
 	}
 	c, err := orderclient.New(orderclient.Config{Addrs: []string{ln.Addr().String()}})
@@ -297,8 +375,8 @@ func post(info systemInfo, path string, body any, want int) error {
 }
 
 func printGuide(w io.Writer, info systemInfo) {
-	fmt.Fprintf(w, `seatdev: one seatd node with its outbox relay, Kafka (%[4]s), the order service, the gateway and
-two programs on sale (demo-arena, demo-train).
+	fmt.Fprintf(w, `seatdev: one seatd node with its outbox relay, Kafka (%[4]s), the order and pay services, the payment
+simulator, the gateway and two programs on sale (demo-arena, demo-train).
 
   live seat map   %[1]s/
   API             %[1]s/openapi.yaml
@@ -326,8 +404,14 @@ $TOKEN, or $ADMIN for any buyer's). A moment later (its event goes through Kafka
 GET %[1]s/v1/orders lists yours, newest first, and GET %[1]s/v1/orders/{order_no} reads one. It is
 PENDING_PAYMENT, then CANCELLED when you give the hold back, or EXPIRED when it lapses (10 minutes on
 demo-arena, 15 on demo-train).
+To pay an order (the payment simulator, paysim, plays Alipay and WeChat Pay at %[6]s):
+  curl -s -X POST %[1]s/v1/orders/{order_no}/pay -H "Authorization: Bearer $TOKEN" \
+       -H 'Content-Type: application/json' -d '{"channel":"alipay","mode":"page"}'
+open its pay_url (page) or the qr_code's URL in a browser and press Pay; a moment later the order is
+PAID and its seats sold. GET %[1]s/v1/orders/{order_no}/payment asks the provider. Switching channel
+closes the earlier trade. (Or pay from a script: curl -X POST %[6]s/sim/trades/alipay/{out_trade_no}/pay.)
 Each buyer may send 5 requests a second (bursts of 10).
 
 Ctrl-C stops everything.
-`, info.URL, info.BuyerToken, info.AdminToken, info.Kafka, info.Metrics)
+`, info.URL, info.BuyerToken, info.AdminToken, info.Kafka, info.Metrics, info.Paysim)
 }
