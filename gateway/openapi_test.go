@@ -382,7 +382,7 @@ func tour(s *testSystem) {
 // the bounds of its format).
 func TestRequestRangesMatchOpenAPI(t *testing.T) {
 	doc, _ := loadOpenAPI(t)
-	for schema, v := range map[string]any{"HoldRequest": holdIn{}, "BlockRequest": blockIn{}, "ProgramCreate": programIn{}} {
+	for schema, v := range map[string]any{"HoldRequest": holdIn{}, "BlockRequest": blockIn{}, "ProgramCreate": programIn{}, "PayRequest": payIn{}} {
 		checkRanges(t, schema, reflect.TypeOf(v), "", doc.Components.Schemas[schema].Value)
 	}
 }
