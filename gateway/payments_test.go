@@ -532,3 +532,41 @@ func TestPayHoldLapses(t *testing.T) {
 		t.Errorf("active trades = %v; want 0", v)
 	}
 }
+
+// TestPayLateRefunded: a payment whose news comes only after its hold
+// lapsed (every notification dropped; the close at expiry finds the
+// trade paid) buys nothing: the order service owes it back, and the pay
+// service refunds it in full under R<out_trade_no>, once; the order ends
+// REFUNDED and paysim's trade REFUNDED.
+func TestPayLateRefunded(t *testing.T) {
+	ps := startPaySystem(t, paysim.Config{Faults: paysim.Faults{Drop: 1}}, nil)
+	r := ps.do("POST", "/v1/programs", adminToken, map[string]any{
+		"id": "brief", "name": "Brief", "hold_ttl_seconds": 10, "max_seats_per_hold": 4, "max_seats_per_user": 8,
+		"categories": []map[string]any{{"id": "std", "name": "Standard", "price_cents": 20000}},
+		"grid":       map[string]any{"sections": 1, "rows": 1, "cols": 10, "categories": []map[string]any{{"id": "std", "rows": []int{1, 1}}}},
+	}, nil)
+	ps.want(r, 201, "")
+	ps.want(ps.do("POST", "/v1/programs/brief/open", adminToken, nil, nil), 200, "")
+	buyer := ps.token(12)
+	no, _ := ps.order(buyer, "brief", 1)
+	p := ps.do("POST", "/v1/orders/"+no+"/pay", buyer, `{"channel":"alipay"}`, nil)
+	ps.want(p, 201, "")
+	otn := p.json(t)["out_trade_no"].(string)
+	if st := ps.sim.Pay(t, "alipay", otn); st != 200 {
+		t.Fatalf("paysim pay = %d", st)
+	}
+	o := ps.awaitOrder(no, "REFUNDED")
+	if len(o.Refunds) != 1 || o.Refunds[0].OutRequestNo != pay.RefundNo(otn) || o.Refunds[0].AmountCents != 20000 {
+		t.Errorf("order's refunds = %+v", o.Refunds)
+	}
+	if st := ps.simTrade("alipay", otn); st["state"] != "REFUNDED" || st["refunded_cents"].(float64) != 20000 {
+		t.Errorf("paysim's trade = %v; want REFUNDED in full", st)
+	}
+	time.Sleep(200 * time.Millisecond) // scans would refund again
+	if v := ps.metric("pay_refunds_total", map[string]string{"outcome": "SUCCEEDED"}); v != 1 {
+		t.Errorf("refunds = %v; want 1", v)
+	}
+	if evs := ps.payEvents(no); evs[events.RefundSucceeded] != 1 || evs[events.PaymentSucceeded] != 1 {
+		t.Errorf("pay.events of the order = %v", evs)
+	}
+}
