@@ -404,12 +404,12 @@ $TOKEN, or $ADMIN for any buyer's). A moment later (its event goes through Kafka
 GET %[1]s/v1/orders lists yours, newest first, and GET %[1]s/v1/orders/{order_no} reads one. It is
 PENDING_PAYMENT, then CANCELLED when you give the hold back, or EXPIRED when it lapses (10 minutes on
 demo-arena, 15 on demo-train).
-To pay an order (the payment simulator, paysim, plays Alipay and WeChat Pay at %[6]s):
-  curl -s -X POST %[1]s/v1/orders/{order_no}/pay -H "Authorization: Bearer $TOKEN" \
-       -H 'Content-Type: application/json' -d '{"channel":"alipay","mode":"page"}'
-open its pay_url (page) or the qr_code's URL in a browser and press Pay; a moment later the order is
-PAID and its seats sold. GET %[1]s/v1/orders/{order_no}/payment asks the provider. Switching channel
-closes the earlier trade. (Or pay from a script: curl -X POST %[6]s/sim/trades/alipay/{out_trade_no}/pay.)
+To pay an order, POST %[1]s/v1/orders/{order_no}/pay with $TOKEN and the body
+{"channel":"alipay","mode":"page"} (or "wechat", "qr"). The payment simulator, paysim, plays Alipay and
+WeChat Pay at %[6]s: open the answer's pay_url (page) or qr_code (a URL there) in a browser and press
+Pay; a moment later the order is PAID and its seats sold. GET %[1]s/v1/orders/{order_no}/payment asks
+the provider. Paying again, or with the other channel, closes the earlier trade. A script pays with
+POST %[6]s/sim/trades/{channel}/{out_trade_no}/pay.
 Each buyer may send 5 requests a second (bursts of 10).
 
 Ctrl-C stops everything.
