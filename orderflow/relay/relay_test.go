@@ -43,7 +43,7 @@ func startNode(t *testing.T, r *Relay) *raftfsm.Node {
 	}
 	waitFor(t, "a writable group", func() bool {
 		st := n.Stats()
-		return len(st) == 2 && st[0].LeaderID != "" && st[1].Writable
+		return len(st) == 2 && st[0].Writable && st[1].Writable
 	})
 	return n
 }
