@@ -75,7 +75,7 @@ func startSeats(t *testing.T) *seatSystem {
 	}
 	waitFor(t, "a writable group", func() bool {
 		st := node.Stats()
-		return len(st) == 2 && st[0].LeaderID != "" && st[1].Writable
+		return len(st) == 2 && st[0].Writable && st[1].Writable
 	})
 	ctx := context.Background()
 	spec := &rpc.ProgramSpec{Id: "show", Name: "Show", HoldTtlSeconds: 600, RefundResells: true,
