@@ -345,6 +345,20 @@ func TestPayRefusals(t *testing.T) {
 	if got := ps.metric("pay_notifications_total", nil); got != 2 {
 		t.Errorf("refused notifications counted = %v; want 2", got)
 	}
+	// A mode the channel does not offer is refused before anything
+	// changes: the open trade stays open, and no attempt is spent.
+	no2, _ := ps.order(buyer, "show", 1)
+	ps.awaitOrder(no2, "PENDING_PAYMENT")
+	open := ps.do("POST", "/v1/orders/"+no2+"/pay", buyer, `{"channel":"alipay","mode":"qr"}`, nil)
+	ps.want(open, 201, "")
+	for range 12 {
+		ps.refused(ps.do("POST", "/v1/orders/"+no2+"/pay", buyer, `{"channel":"wechat","mode":"page"}`, nil), 422, "UNSUPPORTED_MODE", nil, "")
+	}
+	st := ps.do("GET", "/v1/orders/"+no2+"/payment", buyer, nil, nil)
+	if ps.want(st, 200, ""); st.json(t)["status"] != "WAIT_BUYER_PAY" || st.json(t)["out_trade_no"] != open.json(t)["out_trade_no"] {
+		t.Errorf("after refused modes, payment = %s; want the alipay trade %s still open", st.body, open.json(t)["out_trade_no"])
+	}
+	ps.want(ps.do("POST", "/v1/orders/"+no2+"/pay", buyer, `{"channel":"wechat","mode":"qr"}`, nil), 201, "")
 }
 
 // TestPayForgedNotifications: paysim forges, tampers with, misaddresses

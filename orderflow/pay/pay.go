@@ -37,6 +37,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -450,8 +451,10 @@ func (s *Service) Pay(ctx context.Context, no inventory.OrderNo, user uint64, ch
 	if !ok {
 		return Payment{}, fmt.Errorf("%w: %q", ErrUnknownChannel, channel)
 	}
-	if mode != payment.ModeQR && mode != payment.ModePage {
-		return Payment{}, fmt.Errorf("%w: %q (want qr or page)", ErrUnsupportedMode, mode)
+	if !slices.Contains(prov.Modes(), mode) {
+		// Refused before anything changes: the earlier trade stays open,
+		// and no attempt is spent.
+		return Payment{}, fmt.Errorf("%w: %s offers %v, not %q", ErrUnsupportedMode, channel, prov.Modes(), mode)
 	}
 	part, err := s.owned(no)
 	if err != nil {

@@ -238,6 +238,10 @@ type Provider interface {
 	// Channel names the provider as the API and pay.events do: "alipay"
 	// or "wechat".
 	Channel() string
+	// Modes lists the modes CreateTrade offers (a mode outside it is
+	// ErrUnsupported), so that a caller refuses one before it changes
+	// anything.
+	Modes() []Mode
 	// CreateTrade makes a trade, or (Alipay page mode) the signed URL
 	// that makes it when the buyer opens it.
 	CreateTrade(ctx context.Context, req TradeRequest) (Trade, error)

@@ -135,6 +135,9 @@ func New(cfg Config) (*Provider, error) {
 // Channel is "alipay".
 func (p *Provider) Channel() string { return "alipay" }
 
+// Modes implements payment.Provider: precreate's QR code and page pay.
+func (p *Provider) Modes() []payment.Mode { return []payment.Mode{payment.ModeQR, payment.ModePage} }
+
 const alipayTime = "2006-01-02 15:04:05"
 
 // CreateTrade: alipay.trade.precreate for ModeQR, alipay.trade.page.pay

@@ -262,6 +262,9 @@ func parseCertificate(s string) (*x509.Certificate, error) {
 // Channel is "wechat".
 func (p *Provider) Channel() string { return "wechat" }
 
+// Modes implements payment.Provider: Native pay has QR codes only.
+func (p *Provider) Modes() []payment.Mode { return []payment.Mode{payment.ModeQR} }
+
 func ptr[T any](v T) *T { return &v }
 
 // CreateTrade: Native prepay. time_expire is RFC 3339 in UTC+8, to the
