@@ -547,6 +547,28 @@ func TestPayHoldLapses(t *testing.T) {
 	}
 }
 
+// TestPayHoldCancelled: a hold given back closes its order's open trade
+// (reason released), so the buyer cannot pay it by mistake and be
+// refunded later.
+func TestPayHoldCancelled(t *testing.T) {
+	ps := startPaySystem(t, paysim.Config{}, nil)
+	ps.arena("show")
+	buyer := ps.token(12)
+	no, holdID := ps.order(buyer, "show", 1)
+	p := ps.do("POST", "/v1/orders/"+no+"/pay", buyer, `{"channel":"alipay"}`, nil)
+	ps.want(p, 201, "")
+	otn := p.json(t)["out_trade_no"].(string)
+	ps.want(ps.do("DELETE", "/v1/holds/"+holdID, buyer, nil, nil), 200, "")
+	ps.awaitOrder(no, "CANCELLED")
+	ps.waitMetric("pay_trades_closed_total", map[string]string{"reason": "released"}, "the trade closed once its hold was given back", func(v float64) bool { return v == 1 })
+	if st := ps.simTrade("alipay", otn)["state"]; st != "CLOSED" {
+		t.Errorf("the trade of a cancelled order at paysim is %v; want CLOSED", st)
+	}
+	if v := ps.metric("pay_active_trades", nil); v != 0 {
+		t.Errorf("active trades = %v; want 0", v)
+	}
+}
+
 // TestPayLateRefunded: a payment whose news comes only after its hold
 // lapsed (every notification dropped; the close at expiry finds the
 // trade paid) buys nothing: the order service owes it back, and the pay

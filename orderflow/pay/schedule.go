@@ -107,8 +107,9 @@ func (s *Service) scanTrades(ctx context.Context, part *partitionPay) {
 }
 
 // tend handles one active trade under its order's lock: a CLOSING trade
-// is closed again; an OPEN one past its time_expire is closed (reason
-// expired; paysim and the providers close it themselves then, and the
+// is closed again; an OPEN one whose order no longer waits for payment is
+// closed (reason released, or superseded when another trade paid); an
+// OPEN one past its time_expire is closed (reason expired; paysim and the providers close it themselves then, and the
 // close makes sure); an OPEN one whose query is due is queried, and the
 // next query backs off (QueryAfter doubling up to MaxQueryInterval).
 func (s *Service) tend(ctx context.Context, part *partitionPay, no inventory.OrderNo, attempt int) {
@@ -124,8 +125,19 @@ func (s *Service) tend(ctx context.Context, part *partitionPay, no inventory.Ord
 	now := s.cfg.Now()
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
 	defer cancel()
+	if t.State == StateOpen && t.CloseReason == "" {
+		// An order that no longer waits for payment (its hold given back
+		// or lapsed, or paid through another trade) has no use for an
+		// open trade: closed now, the buyer cannot pay it by mistake.
+		if o, err := s.cfg.Orders.Order(no); err == nil && o.Status != orders.StatusPendingPayment {
+			t.CloseReason = "superseded"
+			if o.Status == orders.StatusCancelled || o.Status == orders.StatusExpired {
+				t.CloseReason = "released"
+			}
+		}
+	}
 	switch {
-	case t.State == StateClosing || !now.Before(t.TimeExpire):
+	case t.State == StateClosing || t.CloseReason != "" || !now.Before(t.TimeExpire):
 		if t.State == StateClosing && now.Before(t.NextQuery) {
 			return
 		}
