@@ -10,9 +10,11 @@ GOFILES   = $(shell git ls-files '*.go' 2>/dev/null | grep -v '^kitex_gen/')
 build:
 	$(GO) build ./...
 
-## test: vet, formatting, every test under the race detector, a short fuzz run, the API fuzz run
+## test: vet, formatting, every test under the race detector, the million-seat test without it (too slow with it),
+## a short fuzz run, the API fuzz run
 test: lint
 	$(GO) test -race ./...
+	$(GO) test -count=1 -run '^TestLargeProgram$$' ./gateway
 	$(MAKE) fuzz
 	$(MAKE) fuzz-api
 

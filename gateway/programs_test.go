@@ -131,7 +131,7 @@ func TestCreateRepeatsCanonical(t *testing.T) {
 // read costs is measured by bench/gateway/program_memory.sh.)
 func TestLargeProgram(t *testing.T) {
 	if testing.Short() || raceDetector {
-		t.Skip("a million seats: about 10 s, 80 s under the race detector")
+		t.Skip("a million seats: about 10 s, 80 s under the race detector; make test runs it without the race detector")
 	}
 	s := startSystem(t)
 	start := time.Now()
