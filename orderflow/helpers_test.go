@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"seatd/internal/kafkatest"
 	"seatd/inventory"
@@ -27,12 +26,7 @@ func broker(tb testing.TB) []string {
 	if os.Getenv("SEATD_KAFKA") == "real" {
 		return kafkatest.Real(tb).Addrs()
 	}
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		tb.Fatalf("kfake: %v", err)
-	}
-	tb.Cleanup(c.Close)
-	return c.ListenAddrs()
+	return kafkatest.Embedded(tb)
 }
 
 // testLog is a logger for tests: warnings and errors to stderr when

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/twmb/franz-go/pkg/kfake"
 
+	"seatd/internal/kafkatest"
 	"seatd/inventory"
 	"seatd/orderflow/events"
 	"seatd/orderflow/orderclient"
@@ -37,12 +37,8 @@ func freeAddr(t *testing.T) string {
 // stores closed, so that a second run on the same data serves the order
 // without a rebuild.
 func TestProcess(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	brokers := strings.Join(c.ListenAddrs(), ",")
+	addrs := kafkatest.Embedded(t)
+	brokers := strings.Join(addrs, ",")
 	dir := t.TempDir()
 	rpcAddr, metricsAddr := freeAddr(t), freeAddr(t)
 	args := []string{"-instances", "1", "-partitions", "4", "-data", dir, "-rpc", rpcAddr, "-metrics", metricsAddr, "-log-level", "error"}
@@ -94,7 +90,7 @@ func TestProcess(t *testing.T) {
 		OrderNo: strconv.FormatUint(uint64(no), 10), HoldID: "1", ProgramID: "p", UserID: strconv.Itoa(user), To: 1, TotalCents: 100,
 		Seats: []events.Seat{{ID: "A/1/1", Label: "A1", Category: "c", PriceCents: 100}}}
 	v, _ := json.Marshal(ev)
-	w := &kafka.Writer{Addr: kafka.TCP(c.ListenAddrs()...), Topic: events.TopicHolds, Balancer: events.GeneBalancer{},
+	w := &kafka.Writer{Addr: kafka.TCP(addrs...), Topic: events.TopicHolds, Balancer: events.GeneBalancer{},
 		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
 	if err := w.WriteMessages(context.Background(), kafka.Message{Key: events.Key(no), Value: v}); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"seatd/internal/kafkatest"
 	"seatd/inventory"
 	"seatd/orderflow/events"
 	"seatd/raftfsm"
@@ -32,7 +33,7 @@ func BenchmarkHolds(b *testing.B) {
 			cfg := raftfsm.NodeConfig{ID: "n1", Dir: b.TempDir(), Addr: "127.0.0.1:0", Groups: 1,
 				HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond}
 			if relayed {
-				r, err := New(Config{Brokers: embeddedKafka(b), Topics: events.Topics(16, 1)})
+				r, err := New(Config{Brokers: kafkatest.Embedded(b), Topics: events.Topics(16, 1)})
 				if err != nil {
 					b.Fatal(err)
 				}

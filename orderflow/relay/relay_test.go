@@ -10,22 +10,13 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"seatd/internal/kafkatest"
 	"seatd/inventory"
 	"seatd/orderflow/events"
 	"seatd/raftfsm"
 )
 
 const partitions = 4
-
-func embeddedKafka(t testing.TB) []string {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c.ListenAddrs()
-}
 
 // startNode starts a one-node cluster of one group whose leader runs r.
 func startNode(t *testing.T, r *Relay) *raftfsm.Node {
@@ -141,7 +132,7 @@ func readAll(t *testing.T, brokers []string, want int) map[int][]events.HoldEven
 }
 
 func TestRelayPublishesAndAcknowledges(t *testing.T) {
-	brokers := embeddedKafka(t)
+	brokers := kafkatest.Embedded(t)
 	r, err := New(Config{Brokers: brokers, Topics: events.Topics(partitions, 1)})
 	if err != nil {
 		t.Fatal(err)
