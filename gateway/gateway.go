@@ -50,6 +50,11 @@ type Config struct {
 	// millions of seats takes each replica seconds to validate and apply,
 	// and an operator would rather wait than retry. Default 1m.
 	CreateTimeout time.Duration
+	// ProviderTimeout bounds the requests that wait for a payment
+	// provider through the pay service (pay, payment status,
+	// notifications, refunds). Default 20s: above the routing client's
+	// bound on such a call (orderclient's ProviderTimeout).
+	ProviderTimeout time.Duration
 	// MaxBodyBytes bounds a request body; program creates may carry
 	// large layouts. Default 16 MiB; holds and blocks take at most 64 KiB.
 	MaxBodyBytes int
@@ -94,6 +99,9 @@ func (c Config) withDefaults() Config {
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = 5 * time.Second
 	}
+	if c.ProviderTimeout == 0 {
+		c.ProviderTimeout = 20 * time.Second
+	}
 	if c.CreateTimeout == 0 {
 		c.CreateTimeout = time.Minute
 	}
@@ -134,7 +142,7 @@ func (c Config) Validate() error {
 	if d.UserRate <= 0 || d.UserBurst < 1 {
 		errs = append(errs, fmt.Errorf("gateway: user rate %v/s burst %d, want both positive", d.UserRate, d.UserBurst))
 	}
-	if d.RequestTimeout <= 0 || d.CreateTimeout <= 0 || d.SeatMapMaxAge < 0 || d.MaxBodyBytes < smallBody {
+	if d.RequestTimeout <= 0 || d.CreateTimeout <= 0 || d.ProviderTimeout <= 0 || d.SeatMapMaxAge < 0 || d.MaxBodyBytes < smallBody {
 		errs = append(errs, errors.New("gateway: request timeout, seat map age and body size must be positive (body at least 64 KiB)"))
 	}
 	if d.CacheBytes < minCacheBytes || d.CacheBytes > maxCacheBytes {
@@ -285,11 +293,8 @@ func (g *Gateway) routes(h *server.Hertz) {
 	r("GET", "/v1/orders", "list_orders", buyerOrAdmin, g.listOrders)
 	r("POST", "/v1/orders/:order_no/pay", "pay", buyer, g.pay)
 	r("GET", "/v1/orders/:order_no/payment", "get_payment", buyer, g.payment)
-	// Refunds authenticate as they will when they are built, so that
-	// clients see the contract's answers up to the missing part.
-	for _, rt := range [][2]string{{"POST", "/v1/orders/:order_no/refunds"}, {"GET", "/v1/refunds/:refund_no"}} {
-		r(rt[0], rt[1], "order_flow", buyer, g.notImplemented)
-	}
+	r("POST", "/v1/orders/:order_no/refunds", "refund", buyerOrAdmin, g.refund)
+	r("GET", "/v1/refunds/:refund_no", "get_refund", buyerOrAdmin, g.getRefund)
 	// Payment providers call these unauthenticated; the pay service
 	// checks their signatures.
 	r("POST", "/v1/payments/alipay/notify", "payment_notify", public, g.notify("alipay"))
@@ -384,8 +389,11 @@ func (g *Gateway) wrap(name string, who access, fn handlerFunc) app.HandlerFunc 
 			}
 		}
 		timeout := g.cfg.RequestTimeout
-		if name == "create_program" {
+		switch name {
+		case "create_program":
 			timeout = g.cfg.CreateTimeout
+		case "pay", "get_payment", "payment_notify", "refund":
+			timeout = g.cfg.ProviderTimeout
 		}
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
@@ -737,12 +745,6 @@ func (g *Gateway) cluster(ctx context.Context, c *app.RequestContext, _ int64) *
 	out["groups"], out["nodes"], out["placements"] = groups, nodes, places
 	writeJSON(c, http.StatusOK, out)
 	return nil
-}
-
-// notImplemented answers the refund routes: they are not built yet,
-// which retrying will not change, so 501 without Retry-After.
-func (g *Gateway) notImplemented(context.Context, *app.RequestContext, int64) *apiError {
-	return errorf(http.StatusNotImplemented, "NOT_IMPLEMENTED", "refunds come with the refund service, which is not built yet")
 }
 
 // devToken mints a buyer token for any sub, as an identity provider

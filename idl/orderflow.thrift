@@ -20,7 +20,14 @@ enum Code {
     PROVIDER_UNAVAILABLE = 9, // Pay, PaymentStatus: the provider could not be reached or failed; the attempt is recorded
     NO_PAYMENT = 10,          // PaymentStatus: the order has no payment attempt
     OVERLOADED = 11,          // Pay: too many trades open on the partition; retry later
-    NO_PAY_SERVICE = 12,      // Pay, PaymentStatus, Notify: the instance runs no pay service (no provider configured)
+    NO_PAY_SERVICE = 12,      // Pay, PaymentStatus, Notify, Refund, GetRefund: the instance runs no pay service (no provider configured)
+    NOT_REFUNDABLE = 13,      // Refund: the order is not PAID or PARTIALLY_REFUNDED, or its seats are still being confirmed
+    SEAT_NOT_IN_ORDER = 14,   // Refund: a seat id the order does not have
+    SEAT_REFUNDED = 15,       // Refund: a seat refunded already or being refunded
+    NOTHING_TO_REFUND = 16,   // Refund: every seat is refunded or being refunded
+    REFUND_EXCEEDS = 17,      // Refund: it would take the refunds above what was paid
+    TOO_MANY_REFUNDS = 18,    // Refund: the order has had as many refunds as allowed
+    KEY_REUSED = 19,          // Refund: the request key names an earlier refund of other seats or another reason
 }
 
 // Status ends every response.
@@ -150,6 +157,51 @@ struct NotifyResponse {
     4: binary body
 }
 
+// Refund is one refund of a trade (docs/pay.md): of seats of a paid
+// order, or of a payment owed back. Money is integer cents; times RFC
+// 3339 in UTC.
+struct Refund {
+    1: string refund_no        // ours, the provider's out_request_no: "<order_no>_R<n>", or "R<out_trade_no>" for a payment owed back
+    2: string order_no
+    3: string out_trade_no     // the trade refunded
+    4: string channel
+    5: i64 amount_cents
+    6: string status           // REQUESTED, PROCESSING, SUCCEEDED, FAILED
+    7: list<string> seat_ids   // the seats refunded (none for a payment owed back)
+    8: string reason
+    9: string detail           // FAILED: the provider's words
+    10: string initiator       // buyer, operator, system
+    11: string created_at
+    12: string updated_at
+    13: string user_id
+}
+
+struct RefundRequest {
+    1: string order_no
+    2: string user_id            // the buyer: the order must be theirs (ignored with operator)
+    3: bool operator             // an operator refunds any order
+    4: list<string> seat_ids     // none: every seat not refunded yet
+    5: string reason
+    6: string request_key        // the Idempotency-Key, if any
+}
+
+struct RefundResponse {
+    1: Status status
+    2: optional Refund refund
+    3: bool replayed             // request_key named this earlier refund
+}
+
+struct GetRefundRequest {
+    1: string refund_no
+    2: string user_id
+    3: bool operator
+}
+
+struct GetRefundResponse {
+    1: Status status
+    2: optional Refund refund
+}
+
 service OrderFlow {
     GetOrderResponse GetOrder(1: GetOrderRequest req)
     ListOrdersResponse ListOrders(1: ListOrdersRequest req)
@@ -161,4 +213,8 @@ service OrderFlow {
     // Notify verifies and applies a provider's notification. Any instance
     // takes it: one that does not own the trade's order answers NOT_OWNER.
     NotifyResponse Notify(1: NotifyRequest req)
+    // Refund refunds seats of a paid order, routed by the order's gene.
+    RefundResponse Refund(1: RefundRequest req)
+    // GetRefund reads a refund, routed by the order number in refund_no.
+    GetRefundResponse GetRefund(1: GetRefundRequest req)
 }

@@ -25,6 +25,13 @@ const (
 	Code_NO_PAYMENT           Code = 10
 	Code_OVERLOADED           Code = 11
 	Code_NO_PAY_SERVICE       Code = 12
+	Code_NOT_REFUNDABLE       Code = 13
+	Code_SEAT_NOT_IN_ORDER    Code = 14
+	Code_SEAT_REFUNDED        Code = 15
+	Code_NOTHING_TO_REFUND    Code = 16
+	Code_REFUND_EXCEEDS       Code = 17
+	Code_TOO_MANY_REFUNDS     Code = 18
+	Code_KEY_REUSED           Code = 19
 )
 
 func (p Code) String() string {
@@ -55,6 +62,20 @@ func (p Code) String() string {
 		return "OVERLOADED"
 	case Code_NO_PAY_SERVICE:
 		return "NO_PAY_SERVICE"
+	case Code_NOT_REFUNDABLE:
+		return "NOT_REFUNDABLE"
+	case Code_SEAT_NOT_IN_ORDER:
+		return "SEAT_NOT_IN_ORDER"
+	case Code_SEAT_REFUNDED:
+		return "SEAT_REFUNDED"
+	case Code_NOTHING_TO_REFUND:
+		return "NOTHING_TO_REFUND"
+	case Code_REFUND_EXCEEDS:
+		return "REFUND_EXCEEDS"
+	case Code_TOO_MANY_REFUNDS:
+		return "TOO_MANY_REFUNDS"
+	case Code_KEY_REUSED:
+		return "KEY_REUSED"
 	}
 	return "<UNSET>"
 }
@@ -87,6 +108,20 @@ func CodeFromString(s string) (Code, error) {
 		return Code_OVERLOADED, nil
 	case "NO_PAY_SERVICE":
 		return Code_NO_PAY_SERVICE, nil
+	case "NOT_REFUNDABLE":
+		return Code_NOT_REFUNDABLE, nil
+	case "SEAT_NOT_IN_ORDER":
+		return Code_SEAT_NOT_IN_ORDER, nil
+	case "SEAT_REFUNDED":
+		return Code_SEAT_REFUNDED, nil
+	case "NOTHING_TO_REFUND":
+		return Code_NOTHING_TO_REFUND, nil
+	case "REFUND_EXCEEDS":
+		return Code_REFUND_EXCEEDS, nil
+	case "TOO_MANY_REFUNDS":
+		return Code_TOO_MANY_REFUNDS, nil
+	case "KEY_REUSED":
+		return Code_KEY_REUSED, nil
 	}
 	return Code(0), fmt.Errorf("not a valid Code string")
 }
@@ -1154,6 +1189,385 @@ var fieldIDToName_NotifyResponse = map[int16]string{
 	4: "body",
 }
 
+type Refund struct {
+	RefundNo    string   `thrift:"refund_no,1" frugal:"1,default,string" json:"refund_no"`
+	OrderNo     string   `thrift:"order_no,2" frugal:"2,default,string" json:"order_no"`
+	OutTradeNo  string   `thrift:"out_trade_no,3" frugal:"3,default,string" json:"out_trade_no"`
+	Channel     string   `thrift:"channel,4" frugal:"4,default,string" json:"channel"`
+	AmountCents int64    `thrift:"amount_cents,5" frugal:"5,default,i64" json:"amount_cents"`
+	Status      string   `thrift:"status,6" frugal:"6,default,string" json:"status"`
+	SeatIds     []string `thrift:"seat_ids,7" frugal:"7,default,list<string>" json:"seat_ids"`
+	Reason      string   `thrift:"reason,8" frugal:"8,default,string" json:"reason"`
+	Detail      string   `thrift:"detail,9" frugal:"9,default,string" json:"detail"`
+	Initiator   string   `thrift:"initiator,10" frugal:"10,default,string" json:"initiator"`
+	CreatedAt   string   `thrift:"created_at,11" frugal:"11,default,string" json:"created_at"`
+	UpdatedAt   string   `thrift:"updated_at,12" frugal:"12,default,string" json:"updated_at"`
+	UserId      string   `thrift:"user_id,13" frugal:"13,default,string" json:"user_id"`
+}
+
+func NewRefund() *Refund {
+	return &Refund{}
+}
+
+func (p *Refund) InitDefault() {
+}
+
+func (p *Refund) GetRefundNo() (v string) {
+	return p.RefundNo
+}
+
+func (p *Refund) GetOrderNo() (v string) {
+	return p.OrderNo
+}
+
+func (p *Refund) GetOutTradeNo() (v string) {
+	return p.OutTradeNo
+}
+
+func (p *Refund) GetChannel() (v string) {
+	return p.Channel
+}
+
+func (p *Refund) GetAmountCents() (v int64) {
+	return p.AmountCents
+}
+
+func (p *Refund) GetStatus() (v string) {
+	return p.Status
+}
+
+func (p *Refund) GetSeatIds() (v []string) {
+	return p.SeatIds
+}
+
+func (p *Refund) GetReason() (v string) {
+	return p.Reason
+}
+
+func (p *Refund) GetDetail() (v string) {
+	return p.Detail
+}
+
+func (p *Refund) GetInitiator() (v string) {
+	return p.Initiator
+}
+
+func (p *Refund) GetCreatedAt() (v string) {
+	return p.CreatedAt
+}
+
+func (p *Refund) GetUpdatedAt() (v string) {
+	return p.UpdatedAt
+}
+
+func (p *Refund) GetUserId() (v string) {
+	return p.UserId
+}
+func (p *Refund) SetRefundNo(val string) {
+	p.RefundNo = val
+}
+func (p *Refund) SetOrderNo(val string) {
+	p.OrderNo = val
+}
+func (p *Refund) SetOutTradeNo(val string) {
+	p.OutTradeNo = val
+}
+func (p *Refund) SetChannel(val string) {
+	p.Channel = val
+}
+func (p *Refund) SetAmountCents(val int64) {
+	p.AmountCents = val
+}
+func (p *Refund) SetStatus(val string) {
+	p.Status = val
+}
+func (p *Refund) SetSeatIds(val []string) {
+	p.SeatIds = val
+}
+func (p *Refund) SetReason(val string) {
+	p.Reason = val
+}
+func (p *Refund) SetDetail(val string) {
+	p.Detail = val
+}
+func (p *Refund) SetInitiator(val string) {
+	p.Initiator = val
+}
+func (p *Refund) SetCreatedAt(val string) {
+	p.CreatedAt = val
+}
+func (p *Refund) SetUpdatedAt(val string) {
+	p.UpdatedAt = val
+}
+func (p *Refund) SetUserId(val string) {
+	p.UserId = val
+}
+
+func (p *Refund) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("Refund(%+v)", *p)
+}
+
+var fieldIDToName_Refund = map[int16]string{
+	1:  "refund_no",
+	2:  "order_no",
+	3:  "out_trade_no",
+	4:  "channel",
+	5:  "amount_cents",
+	6:  "status",
+	7:  "seat_ids",
+	8:  "reason",
+	9:  "detail",
+	10: "initiator",
+	11: "created_at",
+	12: "updated_at",
+	13: "user_id",
+}
+
+type RefundRequest struct {
+	OrderNo    string   `thrift:"order_no,1" frugal:"1,default,string" json:"order_no"`
+	UserId     string   `thrift:"user_id,2" frugal:"2,default,string" json:"user_id"`
+	Operator   bool     `thrift:"operator,3" frugal:"3,default,bool" json:"operator"`
+	SeatIds    []string `thrift:"seat_ids,4" frugal:"4,default,list<string>" json:"seat_ids"`
+	Reason     string   `thrift:"reason,5" frugal:"5,default,string" json:"reason"`
+	RequestKey string   `thrift:"request_key,6" frugal:"6,default,string" json:"request_key"`
+}
+
+func NewRefundRequest() *RefundRequest {
+	return &RefundRequest{}
+}
+
+func (p *RefundRequest) InitDefault() {
+}
+
+func (p *RefundRequest) GetOrderNo() (v string) {
+	return p.OrderNo
+}
+
+func (p *RefundRequest) GetUserId() (v string) {
+	return p.UserId
+}
+
+func (p *RefundRequest) GetOperator() (v bool) {
+	return p.Operator
+}
+
+func (p *RefundRequest) GetSeatIds() (v []string) {
+	return p.SeatIds
+}
+
+func (p *RefundRequest) GetReason() (v string) {
+	return p.Reason
+}
+
+func (p *RefundRequest) GetRequestKey() (v string) {
+	return p.RequestKey
+}
+func (p *RefundRequest) SetOrderNo(val string) {
+	p.OrderNo = val
+}
+func (p *RefundRequest) SetUserId(val string) {
+	p.UserId = val
+}
+func (p *RefundRequest) SetOperator(val bool) {
+	p.Operator = val
+}
+func (p *RefundRequest) SetSeatIds(val []string) {
+	p.SeatIds = val
+}
+func (p *RefundRequest) SetReason(val string) {
+	p.Reason = val
+}
+func (p *RefundRequest) SetRequestKey(val string) {
+	p.RequestKey = val
+}
+
+func (p *RefundRequest) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("RefundRequest(%+v)", *p)
+}
+
+var fieldIDToName_RefundRequest = map[int16]string{
+	1: "order_no",
+	2: "user_id",
+	3: "operator",
+	4: "seat_ids",
+	5: "reason",
+	6: "request_key",
+}
+
+type RefundResponse struct {
+	Status   *Status `thrift:"status,1" frugal:"1,default,Status" json:"status"`
+	Refund   *Refund `thrift:"refund,2,optional" frugal:"2,optional,Refund" json:"refund,omitempty"`
+	Replayed bool    `thrift:"replayed,3" frugal:"3,default,bool" json:"replayed"`
+}
+
+func NewRefundResponse() *RefundResponse {
+	return &RefundResponse{}
+}
+
+func (p *RefundResponse) InitDefault() {
+}
+
+var RefundResponse_Status_DEFAULT *Status
+
+func (p *RefundResponse) GetStatus() (v *Status) {
+	if !p.IsSetStatus() {
+		return RefundResponse_Status_DEFAULT
+	}
+	return p.Status
+}
+
+var RefundResponse_Refund_DEFAULT *Refund
+
+func (p *RefundResponse) GetRefund() (v *Refund) {
+	if !p.IsSetRefund() {
+		return RefundResponse_Refund_DEFAULT
+	}
+	return p.Refund
+}
+
+func (p *RefundResponse) GetReplayed() (v bool) {
+	return p.Replayed
+}
+func (p *RefundResponse) SetStatus(val *Status) {
+	p.Status = val
+}
+func (p *RefundResponse) SetRefund(val *Refund) {
+	p.Refund = val
+}
+func (p *RefundResponse) SetReplayed(val bool) {
+	p.Replayed = val
+}
+
+func (p *RefundResponse) IsSetStatus() bool {
+	return p.Status != nil
+}
+
+func (p *RefundResponse) IsSetRefund() bool {
+	return p.Refund != nil
+}
+
+func (p *RefundResponse) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("RefundResponse(%+v)", *p)
+}
+
+var fieldIDToName_RefundResponse = map[int16]string{
+	1: "status",
+	2: "refund",
+	3: "replayed",
+}
+
+type GetRefundRequest struct {
+	RefundNo string `thrift:"refund_no,1" frugal:"1,default,string" json:"refund_no"`
+	UserId   string `thrift:"user_id,2" frugal:"2,default,string" json:"user_id"`
+	Operator bool   `thrift:"operator,3" frugal:"3,default,bool" json:"operator"`
+}
+
+func NewGetRefundRequest() *GetRefundRequest {
+	return &GetRefundRequest{}
+}
+
+func (p *GetRefundRequest) InitDefault() {
+}
+
+func (p *GetRefundRequest) GetRefundNo() (v string) {
+	return p.RefundNo
+}
+
+func (p *GetRefundRequest) GetUserId() (v string) {
+	return p.UserId
+}
+
+func (p *GetRefundRequest) GetOperator() (v bool) {
+	return p.Operator
+}
+func (p *GetRefundRequest) SetRefundNo(val string) {
+	p.RefundNo = val
+}
+func (p *GetRefundRequest) SetUserId(val string) {
+	p.UserId = val
+}
+func (p *GetRefundRequest) SetOperator(val bool) {
+	p.Operator = val
+}
+
+func (p *GetRefundRequest) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("GetRefundRequest(%+v)", *p)
+}
+
+var fieldIDToName_GetRefundRequest = map[int16]string{
+	1: "refund_no",
+	2: "user_id",
+	3: "operator",
+}
+
+type GetRefundResponse struct {
+	Status *Status `thrift:"status,1" frugal:"1,default,Status" json:"status"`
+	Refund *Refund `thrift:"refund,2,optional" frugal:"2,optional,Refund" json:"refund,omitempty"`
+}
+
+func NewGetRefundResponse() *GetRefundResponse {
+	return &GetRefundResponse{}
+}
+
+func (p *GetRefundResponse) InitDefault() {
+}
+
+var GetRefundResponse_Status_DEFAULT *Status
+
+func (p *GetRefundResponse) GetStatus() (v *Status) {
+	if !p.IsSetStatus() {
+		return GetRefundResponse_Status_DEFAULT
+	}
+	return p.Status
+}
+
+var GetRefundResponse_Refund_DEFAULT *Refund
+
+func (p *GetRefundResponse) GetRefund() (v *Refund) {
+	if !p.IsSetRefund() {
+		return GetRefundResponse_Refund_DEFAULT
+	}
+	return p.Refund
+}
+func (p *GetRefundResponse) SetStatus(val *Status) {
+	p.Status = val
+}
+func (p *GetRefundResponse) SetRefund(val *Refund) {
+	p.Refund = val
+}
+
+func (p *GetRefundResponse) IsSetStatus() bool {
+	return p.Status != nil
+}
+
+func (p *GetRefundResponse) IsSetRefund() bool {
+	return p.Refund != nil
+}
+
+func (p *GetRefundResponse) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("GetRefundResponse(%+v)", *p)
+}
+
+var fieldIDToName_GetRefundResponse = map[int16]string{
+	1: "status",
+	2: "refund",
+}
+
 type OrderFlow interface {
 	GetOrder(ctx context.Context, req *GetOrderRequest) (r *GetOrderResponse, err error)
 
@@ -1166,6 +1580,10 @@ type OrderFlow interface {
 	PaymentStatus(ctx context.Context, req *PaymentStatusRequest) (r *PaymentStatusResponse, err error)
 
 	Notify(ctx context.Context, req *NotifyRequest) (r *NotifyResponse, err error)
+
+	Refund(ctx context.Context, req *RefundRequest) (r *RefundResponse, err error)
+
+	GetRefund(ctx context.Context, req *GetRefundRequest) (r *GetRefundResponse, err error)
 }
 
 type OrderFlowGetOrderArgs struct {
@@ -1621,5 +2039,157 @@ func (p *OrderFlowNotifyResult) String() string {
 }
 
 var fieldIDToName_OrderFlowNotifyResult = map[int16]string{
+	0: "success",
+}
+
+type OrderFlowRefundArgs struct {
+	Req *RefundRequest `thrift:"req,1" frugal:"1,default,RefundRequest" json:"req"`
+}
+
+func NewOrderFlowRefundArgs() *OrderFlowRefundArgs {
+	return &OrderFlowRefundArgs{}
+}
+
+func (p *OrderFlowRefundArgs) InitDefault() {
+}
+
+var OrderFlowRefundArgs_Req_DEFAULT *RefundRequest
+
+func (p *OrderFlowRefundArgs) GetReq() (v *RefundRequest) {
+	if !p.IsSetReq() {
+		return OrderFlowRefundArgs_Req_DEFAULT
+	}
+	return p.Req
+}
+func (p *OrderFlowRefundArgs) SetReq(val *RefundRequest) {
+	p.Req = val
+}
+
+func (p *OrderFlowRefundArgs) IsSetReq() bool {
+	return p.Req != nil
+}
+
+func (p *OrderFlowRefundArgs) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("OrderFlowRefundArgs(%+v)", *p)
+}
+
+var fieldIDToName_OrderFlowRefundArgs = map[int16]string{
+	1: "req",
+}
+
+type OrderFlowRefundResult struct {
+	Success *RefundResponse `thrift:"success,0,optional" frugal:"0,optional,RefundResponse" json:"success,omitempty"`
+}
+
+func NewOrderFlowRefundResult() *OrderFlowRefundResult {
+	return &OrderFlowRefundResult{}
+}
+
+func (p *OrderFlowRefundResult) InitDefault() {
+}
+
+var OrderFlowRefundResult_Success_DEFAULT *RefundResponse
+
+func (p *OrderFlowRefundResult) GetSuccess() (v *RefundResponse) {
+	if !p.IsSetSuccess() {
+		return OrderFlowRefundResult_Success_DEFAULT
+	}
+	return p.Success
+}
+func (p *OrderFlowRefundResult) SetSuccess(x interface{}) {
+	p.Success = x.(*RefundResponse)
+}
+
+func (p *OrderFlowRefundResult) IsSetSuccess() bool {
+	return p.Success != nil
+}
+
+func (p *OrderFlowRefundResult) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("OrderFlowRefundResult(%+v)", *p)
+}
+
+var fieldIDToName_OrderFlowRefundResult = map[int16]string{
+	0: "success",
+}
+
+type OrderFlowGetRefundArgs struct {
+	Req *GetRefundRequest `thrift:"req,1" frugal:"1,default,GetRefundRequest" json:"req"`
+}
+
+func NewOrderFlowGetRefundArgs() *OrderFlowGetRefundArgs {
+	return &OrderFlowGetRefundArgs{}
+}
+
+func (p *OrderFlowGetRefundArgs) InitDefault() {
+}
+
+var OrderFlowGetRefundArgs_Req_DEFAULT *GetRefundRequest
+
+func (p *OrderFlowGetRefundArgs) GetReq() (v *GetRefundRequest) {
+	if !p.IsSetReq() {
+		return OrderFlowGetRefundArgs_Req_DEFAULT
+	}
+	return p.Req
+}
+func (p *OrderFlowGetRefundArgs) SetReq(val *GetRefundRequest) {
+	p.Req = val
+}
+
+func (p *OrderFlowGetRefundArgs) IsSetReq() bool {
+	return p.Req != nil
+}
+
+func (p *OrderFlowGetRefundArgs) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("OrderFlowGetRefundArgs(%+v)", *p)
+}
+
+var fieldIDToName_OrderFlowGetRefundArgs = map[int16]string{
+	1: "req",
+}
+
+type OrderFlowGetRefundResult struct {
+	Success *GetRefundResponse `thrift:"success,0,optional" frugal:"0,optional,GetRefundResponse" json:"success,omitempty"`
+}
+
+func NewOrderFlowGetRefundResult() *OrderFlowGetRefundResult {
+	return &OrderFlowGetRefundResult{}
+}
+
+func (p *OrderFlowGetRefundResult) InitDefault() {
+}
+
+var OrderFlowGetRefundResult_Success_DEFAULT *GetRefundResponse
+
+func (p *OrderFlowGetRefundResult) GetSuccess() (v *GetRefundResponse) {
+	if !p.IsSetSuccess() {
+		return OrderFlowGetRefundResult_Success_DEFAULT
+	}
+	return p.Success
+}
+func (p *OrderFlowGetRefundResult) SetSuccess(x interface{}) {
+	p.Success = x.(*GetRefundResponse)
+}
+
+func (p *OrderFlowGetRefundResult) IsSetSuccess() bool {
+	return p.Success != nil
+}
+
+func (p *OrderFlowGetRefundResult) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("OrderFlowGetRefundResult(%+v)", *p)
+}
+
+var fieldIDToName_OrderFlowGetRefundResult = map[int16]string{
 	0: "success",
 }

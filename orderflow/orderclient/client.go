@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/cloudwego/kitex/client"
+	"github.com/cloudwego/kitex/client/callopt"
 
 	"seatd/inventory"
 	rpc "seatd/kitex_gen/orderflowrpc"
@@ -62,6 +63,15 @@ var (
 	// ErrNoPayService: the owner runs no pay service (no provider
 	// configured): a deployment's configuration.
 	ErrNoPayService = errors.New("orderclient: the order service runs no pay service")
+
+	// The refund service's refusals (see the pay package's errors).
+	ErrNotRefundable   = errors.New("orderclient: order not refundable")
+	ErrSeatNotInOrder  = errors.New("orderclient: seat not in the order")
+	ErrSeatRefunded    = errors.New("orderclient: seat refunded already")
+	ErrNothingToRefund = errors.New("orderclient: nothing left to refund")
+	ErrRefundExceeds   = errors.New("orderclient: refund exceeds what was paid")
+	ErrTooManyRefunds  = errors.New("orderclient: too many refunds of the order")
+	ErrKeyReused       = errors.New("orderclient: idempotency key used for another refund")
 )
 
 // payErrors maps the pay codes to the client's errors.
@@ -69,6 +79,9 @@ var payErrors = map[rpc.Code]error{
 	rpc.Code_NOT_PAYABLE: ErrNotPayable, rpc.Code_UNKNOWN_CHANNEL: ErrUnknownChannel, rpc.Code_UNSUPPORTED_MODE: ErrUnsupportedMode,
 	rpc.Code_TOO_MANY_ATTEMPTS: ErrTooManyAttempts, rpc.Code_PROVIDER_UNAVAILABLE: ErrProviderUnavailable,
 	rpc.Code_NO_PAYMENT: ErrNoPayment, rpc.Code_OVERLOADED: ErrOverloaded, rpc.Code_NO_PAY_SERVICE: ErrNoPayService,
+	rpc.Code_NOT_REFUNDABLE: ErrNotRefundable, rpc.Code_SEAT_NOT_IN_ORDER: ErrSeatNotInOrder, rpc.Code_SEAT_REFUNDED: ErrSeatRefunded,
+	rpc.Code_NOTHING_TO_REFUND: ErrNothingToRefund, rpc.Code_REFUND_EXCEEDS: ErrRefundExceeds,
+	rpc.Code_TOO_MANY_REFUNDS: ErrTooManyRefunds, rpc.Code_KEY_REUSED: ErrKeyReused,
 }
 
 // Config configures a Client.
@@ -79,6 +92,11 @@ type Config struct {
 	// AttemptTimeout bounds one call to one instance. Default 2s: a read
 	// is one or a hundred point reads of a local store.
 	AttemptTimeout time.Duration
+	// ProviderTimeout bounds one call that waits for a payment provider
+	// (Pay, PaymentStatus, Notify, Refund). Default 15s: longer than the
+	// pay service's own bound on a provider call (pay.DefaultCallTimeout),
+	// so that the client does not give up on an answer that is coming.
+	ProviderTimeout time.Duration
 }
 
 // Topology is what the client learned from Describe.
@@ -102,8 +120,11 @@ func New(cfg Config) (*Client, error) {
 	if cfg.AttemptTimeout == 0 {
 		cfg.AttemptTimeout = 2 * time.Second
 	}
-	if cfg.AttemptTimeout < 0 {
-		return nil, fmt.Errorf("orderclient: attempt timeout %v: want positive", cfg.AttemptTimeout)
+	if cfg.ProviderTimeout == 0 {
+		cfg.ProviderTimeout = 15 * time.Second
+	}
+	if cfg.AttemptTimeout < 0 || cfg.ProviderTimeout < 0 {
+		return nil, fmt.Errorf("orderclient: attempt timeout %v, provider timeout %v: want positive", cfg.AttemptTimeout, cfg.ProviderTimeout)
 	}
 	c := &Client{cfg: cfg}
 	for _, addr := range cfg.Addrs {
@@ -157,12 +178,20 @@ func (c *Client) route(ctx context.Context, gene uint64) (partition, owner int, 
 }
 
 // call runs f at the owner of partition, following one NOT_OWNER
-// redirect, and maps the answer's Status to the client's errors.
-func (c *Client) call(ctx context.Context, partition, owner int, f func(context.Context, ofsvc.Client) (*rpc.Status, error)) error {
+// redirect, and maps the answer's Status to the client's errors. Each
+// attempt is bounded by AttemptTimeout, or by ProviderTimeout when
+// provider is true (f must pass opt to the generated method: the Kitex
+// client's own RPC timeout is AttemptTimeout).
+func (c *Client) call(ctx context.Context, partition, owner int, provider bool,
+	f func(context.Context, ofsvc.Client, callopt.Option) (*rpc.Status, error)) error {
+	timeout := c.cfg.AttemptTimeout
+	if provider {
+		timeout = c.cfg.ProviderTimeout
+	}
 	for redirects := 0; ; redirects++ {
 		addr := c.cfg.Addrs[owner]
-		actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
-		st, err := f(actx, c.conns[owner])
+		actx, cancel := context.WithTimeout(ctx, timeout)
+		st, err := f(actx, c.conns[owner], callopt.WithRPCTimeout(timeout))
 		cancel()
 		where := fmt.Sprintf("instance %d (%s), owner of partition %d", owner, addr, partition)
 		if err != nil {
@@ -178,7 +207,9 @@ func (c *Client) call(ctx context.Context, partition, owner int, f func(context.
 		case rpc.Code_BAD_REQUEST:
 			return fmt.Errorf("%w: %s", ErrBadRequest, st.Detail)
 		case rpc.Code_NOT_PAYABLE, rpc.Code_UNKNOWN_CHANNEL, rpc.Code_UNSUPPORTED_MODE, rpc.Code_TOO_MANY_ATTEMPTS,
-			rpc.Code_PROVIDER_UNAVAILABLE, rpc.Code_NO_PAYMENT, rpc.Code_OVERLOADED, rpc.Code_NO_PAY_SERVICE:
+			rpc.Code_PROVIDER_UNAVAILABLE, rpc.Code_NO_PAYMENT, rpc.Code_OVERLOADED, rpc.Code_NO_PAY_SERVICE,
+			rpc.Code_NOT_REFUNDABLE, rpc.Code_SEAT_NOT_IN_ORDER, rpc.Code_SEAT_REFUNDED, rpc.Code_NOTHING_TO_REFUND,
+			rpc.Code_REFUND_EXCEEDS, rpc.Code_TOO_MANY_REFUNDS, rpc.Code_KEY_REUSED:
 			return fmt.Errorf("%w: %s: %s", payErrors[st.Code], where, st.Detail)
 		case rpc.Code_NOT_OWNER:
 			next := int(st.Owner)
@@ -200,8 +231,8 @@ func (c *Client) Order(ctx context.Context, no inventory.OrderNo) (orders.Order,
 		return orders.Order{}, err
 	}
 	var o *rpc.Order
-	err = c.call(ctx, p, owner, func(ctx context.Context, cl ofsvc.Client) (*rpc.Status, error) {
-		resp, err := cl.GetOrder(ctx, &rpc.GetOrderRequest{OrderNo: strconv.FormatUint(uint64(no), 10)})
+	err = c.call(ctx, p, owner, false, func(ctx context.Context, cl ofsvc.Client, opt callopt.Option) (*rpc.Status, error) {
+		resp, err := cl.GetOrder(ctx, &rpc.GetOrderRequest{OrderNo: strconv.FormatUint(uint64(no), 10)}, opt)
 		if err != nil {
 			return nil, err
 		}
@@ -229,8 +260,8 @@ func (c *Client) Orders(ctx context.Context, user uint64, cursor string, limit i
 		return orders.Page{}, err
 	}
 	var resp *rpc.ListOrdersResponse
-	err = c.call(ctx, p, owner, func(ctx context.Context, cl ofsvc.Client) (*rpc.Status, error) {
-		r, err := cl.ListOrders(ctx, &rpc.ListOrdersRequest{UserId: strconv.FormatUint(user, 10), Cursor: cursor, Limit: int32(limit)})
+	err = c.call(ctx, p, owner, false, func(ctx context.Context, cl ofsvc.Client, opt callopt.Option) (*rpc.Status, error) {
+		r, err := cl.ListOrders(ctx, &rpc.ListOrdersRequest{UserId: strconv.FormatUint(user, 10), Cursor: cursor, Limit: int32(limit)}, opt)
 		if err != nil {
 			return nil, err
 		}
@@ -260,9 +291,9 @@ func (c *Client) Pay(ctx context.Context, no inventory.OrderNo, user uint64, cha
 		return pay.Payment{}, err
 	}
 	var w *rpc.Payment
-	err = c.call(ctx, p, owner, func(ctx context.Context, cl ofsvc.Client) (*rpc.Status, error) {
+	err = c.call(ctx, p, owner, true, func(ctx context.Context, cl ofsvc.Client, opt callopt.Option) (*rpc.Status, error) {
 		resp, err := cl.Pay(ctx, &rpc.PayRequest{OrderNo: strconv.FormatUint(uint64(no), 10), UserId: strconv.FormatUint(user, 10),
-			Channel: channel, Mode: string(mode)})
+			Channel: channel, Mode: string(mode)}, opt)
 		if err != nil {
 			return nil, err
 		}
@@ -287,8 +318,8 @@ func (c *Client) PaymentStatus(ctx context.Context, no inventory.OrderNo, user u
 		return pay.Payment{}, err
 	}
 	var w *rpc.Payment
-	err = c.call(ctx, p, owner, func(ctx context.Context, cl ofsvc.Client) (*rpc.Status, error) {
-		resp, err := cl.PaymentStatus(ctx, &rpc.PaymentStatusRequest{OrderNo: strconv.FormatUint(uint64(no), 10), UserId: strconv.FormatUint(user, 10)})
+	err = c.call(ctx, p, owner, true, func(ctx context.Context, cl ofsvc.Client, opt callopt.Option) (*rpc.Status, error) {
+		resp, err := cl.PaymentStatus(ctx, &rpc.PaymentStatusRequest{OrderNo: strconv.FormatUint(uint64(no), 10), UserId: strconv.FormatUint(user, 10)}, opt)
 		if err != nil {
 			return nil, err
 		}
@@ -318,8 +349,8 @@ func (c *Client) Notify(ctx context.Context, channel string, header http.Header,
 	}
 	first := int(c.next.Add(1) % uint64(t.Instances))
 	var a payment.Answer
-	err = c.call(ctx, -1, first, func(ctx context.Context, cl ofsvc.Client) (*rpc.Status, error) {
-		resp, err := cl.Notify(ctx, &rpc.NotifyRequest{Channel: channel, Header: header, Body: body})
+	err = c.call(ctx, -1, first, true, func(ctx context.Context, cl ofsvc.Client, opt callopt.Option) (*rpc.Status, error) {
+		resp, err := cl.Notify(ctx, &rpc.NotifyRequest{Channel: channel, Header: header, Body: body}, opt)
 		if err != nil {
 			return nil, err
 		}
@@ -333,4 +364,69 @@ func (c *Client) Notify(ctx context.Context, channel string, header http.Header,
 		return payment.Answer{}, fmt.Errorf("%w: an OK answer without its HTTP answer", ErrUnavailable)
 	}
 	return a, nil
+}
+
+// Refund asks the owner of a paid order to refund seats of it (see
+// pay.Service.Refund): the refund and whether req.Key named it before.
+// Errors: ErrNotFound, ErrNotRefundable, ErrSeatNotInOrder,
+// ErrSeatRefunded, ErrNothingToRefund, ErrRefundExceeds,
+// ErrTooManyRefunds, ErrKeyReused, ErrBadRequest, ErrNoPayService,
+// ErrUnavailable (the refund may have been recorded: a retry with the
+// same key answers it).
+func (c *Client) Refund(ctx context.Context, req pay.RefundRequest) (pay.Refund, bool, error) {
+	p, owner, err := c.route(ctx, req.OrderNo.Gene())
+	if err != nil {
+		return pay.Refund{}, false, err
+	}
+	var w *rpc.Refund
+	var replayed bool
+	err = c.call(ctx, p, owner, true, func(ctx context.Context, cl ofsvc.Client, opt callopt.Option) (*rpc.Status, error) {
+		resp, err := cl.Refund(ctx, &rpc.RefundRequest{OrderNo: strconv.FormatUint(uint64(req.OrderNo), 10),
+			UserId: strconv.FormatUint(req.UserID, 10), Operator: req.Operator, SeatIds: req.SeatIDs, Reason: req.Reason,
+			RequestKey: req.Key}, opt)
+		if err != nil {
+			return nil, err
+		}
+		w, replayed = resp.Refund, resp.Replayed
+		return resp.Status, nil
+	})
+	if err != nil {
+		return pay.Refund{}, false, err
+	}
+	if w == nil {
+		return pay.Refund{}, false, fmt.Errorf("%w: an OK answer without its refund", ErrUnavailable)
+	}
+	r, err := orderrpc.ToRefund(w)
+	return r, replayed, err
+}
+
+// GetRefund reads a refund from the owner of its order (see
+// pay.Service.GetRefund): ErrNotFound for a number that is not a refund
+// of the buyer's (or, for an operator, of anyone's), ErrNoPayService,
+// ErrUnavailable.
+func (c *Client) GetRefund(ctx context.Context, refundNo string, user uint64, operator bool) (pay.Refund, error) {
+	no, err := pay.ParseRefundNo(refundNo)
+	if err != nil {
+		return pay.Refund{}, fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	p, owner, err := c.route(ctx, no.Gene())
+	if err != nil {
+		return pay.Refund{}, err
+	}
+	var w *rpc.Refund
+	err = c.call(ctx, p, owner, false, func(ctx context.Context, cl ofsvc.Client, opt callopt.Option) (*rpc.Status, error) {
+		resp, err := cl.GetRefund(ctx, &rpc.GetRefundRequest{RefundNo: refundNo, UserId: strconv.FormatUint(user, 10), Operator: operator}, opt)
+		if err != nil {
+			return nil, err
+		}
+		w = resp.Refund
+		return resp.Status, nil
+	})
+	if err != nil {
+		return pay.Refund{}, err
+	}
+	if w == nil {
+		return pay.Refund{}, fmt.Errorf("%w: an OK answer without its refund", ErrUnavailable)
+	}
+	return orderrpc.ToRefund(w)
 }

@@ -47,6 +47,8 @@ type Payments interface {
 	Pay(ctx context.Context, no inventory.OrderNo, user uint64, channel string, mode payment.Mode) (pay.Payment, error)
 	PaymentStatus(ctx context.Context, no inventory.OrderNo, user uint64) (pay.Payment, error)
 	Notify(ctx context.Context, channel string, header http.Header, body []byte) (payment.Answer, error)
+	Refund(ctx context.Context, req pay.RefundRequest) (pay.Refund, bool, error)
+	GetRefund(refundNo string, user uint64, operator bool) (pay.Refund, error)
 }
 
 // Server implements the generated OrderFlow service.
@@ -92,6 +94,24 @@ func status(partition int, err error) *rpc.Status {
 		st.Code = rpc.Code_NO_PAYMENT
 	case errors.Is(err, pay.ErrOverloaded):
 		st.Code = rpc.Code_OVERLOADED
+	case errors.Is(err, pay.ErrRefundNotFound):
+		st.Code = rpc.Code_NOT_FOUND
+	case errors.Is(err, pay.ErrNotRefundable):
+		st.Code = rpc.Code_NOT_REFUNDABLE
+	case errors.Is(err, pay.ErrSeatNotInOrder):
+		st.Code = rpc.Code_SEAT_NOT_IN_ORDER
+	case errors.Is(err, pay.ErrSeatRefunded):
+		st.Code = rpc.Code_SEAT_REFUNDED
+	case errors.Is(err, pay.ErrNothingToRefund):
+		st.Code = rpc.Code_NOTHING_TO_REFUND
+	case errors.Is(err, pay.ErrRefundExceeds):
+		st.Code = rpc.Code_REFUND_EXCEEDS
+	case errors.Is(err, pay.ErrTooManyRefunds):
+		st.Code = rpc.Code_TOO_MANY_REFUNDS
+	case errors.Is(err, pay.ErrKeyReused):
+		st.Code = rpc.Code_KEY_REUSED
+	case errors.Is(err, pay.ErrBadRefund):
+		st.Code = rpc.Code_BAD_REQUEST
 	default: // ErrNotReady, a store error: the caller may retry
 		st.Code = rpc.Code_UNAVAILABLE
 	}
@@ -291,4 +311,72 @@ func ToPayment(w *rpc.Payment) (pay.Payment, error) {
 	p.PaidAt, err = parseTime(w.PaidAt)
 	errs = append(errs, err)
 	return p, errors.Join(errs...)
+}
+
+// Refund refunds seats of a paid order.
+func (s *Server) Refund(ctx context.Context, req *rpc.RefundRequest) (*rpc.RefundResponse, error) {
+	if s.pay == nil {
+		return &rpc.RefundResponse{Status: noPay()}, nil
+	}
+	user := "0"
+	if !req.Operator {
+		user = req.UserId
+	}
+	no, u, bad := ids(req.OrderNo, user)
+	if bad != nil {
+		return &rpc.RefundResponse{Status: bad}, nil
+	}
+	r, replayed, err := s.pay.Refund(ctx, pay.RefundRequest{OrderNo: no, UserID: u, Operator: req.Operator, SeatIDs: req.SeatIds,
+		Reason: req.Reason, Key: req.RequestKey})
+	resp := &rpc.RefundResponse{Status: status(s.svc.PartitionOfOrder(no), err), Replayed: replayed}
+	if err == nil {
+		resp.Refund = FromRefund(&r)
+	}
+	return resp, nil
+}
+
+// GetRefund reads a refund.
+func (s *Server) GetRefund(_ context.Context, req *rpc.GetRefundRequest) (*rpc.GetRefundResponse, error) {
+	if s.pay == nil {
+		return &rpc.GetRefundResponse{Status: noPay()}, nil
+	}
+	var user uint64
+	if !req.Operator {
+		u, err := strconv.ParseUint(req.UserId, 10, 64)
+		if err != nil {
+			return &rpc.GetRefundResponse{Status: badRequest("user_id: want a decimal number")}, nil
+		}
+		user = u
+	}
+	partition := 0
+	if no, err := pay.ParseRefundNo(req.RefundNo); err == nil {
+		partition = s.svc.PartitionOfOrder(no)
+	}
+	r, err := s.pay.GetRefund(req.RefundNo, user, req.Operator)
+	resp := &rpc.GetRefundResponse{Status: status(partition, err)}
+	if err == nil {
+		resp.Refund = FromRefund(&r)
+	}
+	return resp, nil
+}
+
+// FromRefund converts a refund to its wire form.
+func FromRefund(r *pay.Refund) *rpc.Refund {
+	return &rpc.Refund{RefundNo: r.OutRequestNo, OrderNo: r.OrderNo, OutTradeNo: r.OutTradeNo, Channel: r.Channel,
+		AmountCents: r.AmountCents, Status: string(r.State), SeatIds: r.SeatIDs, Reason: r.Reason, Detail: r.Detail,
+		Initiator: r.Initiator, CreatedAt: rfc3339(r.CreatedAt), UpdatedAt: rfc3339(r.At), UserId: r.UserID}
+}
+
+// ToRefund converts a refund from its wire form.
+func ToRefund(w *rpc.Refund) (pay.Refund, error) {
+	r := pay.Refund{OutRequestNo: w.RefundNo, OrderNo: w.OrderNo, OutTradeNo: w.OutTradeNo, Channel: w.Channel,
+		AmountCents: w.AmountCents, State: pay.RefundState(w.Status), SeatIDs: w.SeatIds, Reason: w.Reason, Detail: w.Detail,
+		Initiator: w.Initiator, UserID: w.UserId}
+	var errs []error
+	var err error
+	r.CreatedAt, err = parseTime(w.CreatedAt)
+	errs = append(errs, err)
+	r.At, err = parseTime(w.UpdatedAt)
+	errs = append(errs, err)
+	return r, errors.Join(errs...)
 }

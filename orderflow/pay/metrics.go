@@ -21,6 +21,7 @@ type metrics struct {
 	publishErrors prometheus.Counter
 	active        *prometheus.Desc
 	pending       *prometheus.Desc
+	openRefunds   *prometheus.Desc
 }
 
 func newMetrics() *metrics {
@@ -38,13 +39,15 @@ func newMetrics() *metrics {
 		closed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pay_trades_closed_total",
 			Help: "trades closed, by reason: superseded, expired"}, []string{"reason"}),
 		refunds: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pay_refunds_total",
-			Help: "refunds of payments owed back, by channel and outcome: SUCCEEDED, FAILED, retry, unknown_channel"}, []string{"channel", "outcome"}),
+			Help: "refunds (of seats, asked by buyers and operators, and of payments owed back), by channel and outcome: requested (of seats), SUCCEEDED, FAILED, retry, unknown_channel"}, []string{"channel", "outcome"}),
 		published: prometheus.NewCounter(prometheus.CounterOpts{Name: "pay_events_published_total",
 			Help: "outcomes written to pay.events"}),
 		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "pay_publish_errors_total",
 			Help: "pay.events writes that failed (retried)"}),
 		active: prometheus.NewDesc("pay_active_trades", "trades open or closing, by partition", []string{"partition"}, nil),
 		pending: prometheus.NewDesc("pay_events_pending", "outcomes recorded and not yet published, by partition",
+			[]string{"partition"}, nil),
+		openRefunds: prometheus.NewDesc("pay_refunds_open", "refunds recorded and not final (REQUESTED, PROCESSING), by partition",
 			[]string{"partition"}, nil),
 	}
 }
@@ -58,7 +61,11 @@ func (m *metrics) register(r prometheus.Registerer) error {
 }
 
 // Describe and Collect make the store gauges.
-func (m *metrics) Describe(ch chan<- *prometheus.Desc) { ch <- m.active; ch <- m.pending }
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	ch <- m.active
+	ch <- m.pending
+	ch <- m.openRefunds
+}
 
 // Collect reads each open store's counts.
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
@@ -76,5 +83,6 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		l := strconv.Itoa(p)
 		ch <- prometheus.MustNewConstMetric(m.active, prometheus.GaugeValue, float64(st.active.Load()), l)
 		ch <- prometheus.MustNewConstMetric(m.pending, prometheus.GaugeValue, float64(st.pending.Load()), l)
+		ch <- prometheus.MustNewConstMetric(m.openRefunds, prometheus.GaugeValue, float64(st.open.Load()), l)
 	}
 }

@@ -172,15 +172,16 @@ func (s *Service) backoff(part *partitionPay, t *Trade, now time.Time) {
 	}
 }
 
-// scanRefunds refunds, in full, each payment the order service lists as
-// owed back on the partition (orders.Store.RefundsDue), a page at a
-// time.
+// scanRefunds starts the refund of each payment the order service lists
+// as owed back on the partition (orders.Store.RefundsDue), a page at a
+// time, then calls the provider again about each refund not final whose
+// next try is due (refunds of seats as well as of payments owed back).
 func (s *Service) scanRefunds(ctx context.Context, part *partitionPay) {
 	cursor := ""
 	for ctx.Err() == nil {
 		page, err := s.cfg.Orders.RefundsDue(part.id, cursor, orders.MaxListLimit)
 		if err != nil {
-			return // the order service is rebuilding or closing: next scan
+			break // the order service is rebuilding or closing: next scan
 		}
 		for _, d := range page.Refunds {
 			if !d.Settled {
@@ -188,19 +189,34 @@ func (s *Service) scanRefunds(ctx context.Context, part *partitionPay) {
 			}
 		}
 		if page.Next == "" {
-			return
+			break
 		}
 		cursor = page.Next
 	}
+	var after []byte
+	for ctx.Err() == nil {
+		open, last, err := part.store.openRefunds(after, scanBatch)
+		if err != nil {
+			s.cfg.Log.Error("pay_scan_failed", "partition", part.id, "err", err)
+			return
+		}
+		now := s.cfg.Now()
+		for i := range open {
+			if !now.Before(open[i].NextTry) {
+				s.retryRefund(ctx, part, open[i].number(), open[i].OutRequestNo)
+			}
+		}
+		if len(open) < scanBatch {
+			return
+		}
+		after = last
+	}
 }
 
-// refundDue refunds one trade owed back under its order's lock: the
-// refund is recorded REQUESTED with its stable number before the
-// provider is called, and called again with the same number until the
-// provider answers. SUCCESS records a RefundSucceeded to publish;
-// PROCESSING waits for the provider's notification (or a query, next
-// scan); a refusal records a RefundFailed (left to an operator: the
-// order stays REFUND_DUE).
+// refundDue records the refund of one trade owed back, in full, under its
+// order's lock, with its stable number (RefundNo) before the provider is
+// called, and calls it. A refund already recorded is the open refunds'
+// scan's to retry.
 func (s *Service) refundDue(ctx context.Context, part *partitionPay, d orders.DueRefund) {
 	n, err := parseOrderNo(d.OrderNo)
 	if err != nil {
@@ -211,66 +227,110 @@ func (s *Service) refundDue(ctx context.Context, part *partitionPay, d orders.Du
 		return
 	}
 	defer unlock()
-	r, found, err := part.store.refund(d.OutTradeNo)
-	if err != nil {
+	no := RefundNo(d.OutTradeNo)
+	if _, found, err := part.store.refund(n, no); err != nil || found {
 		return
 	}
-	if found && (r.State == RefundSucceeded || r.State == RefundFailed) {
-		return // published; the order service has yet to apply it, or an operator must look
-	}
-	prov, ok := s.providers[d.Channel]
-	if !ok {
+	if _, ok := s.providers[d.Channel]; !ok {
 		s.metrics.refunds.WithLabelValues(d.Channel, "unknown_channel").Inc()
 		return
 	}
-	if !found {
-		r = Refund{OutRequestNo: RefundNo(d.OutTradeNo), OutTradeNo: d.OutTradeNo, OrderNo: d.OrderNo, UserID: d.UserID, HoldID: d.HoldID,
-			Channel: d.Channel, TradeNo: d.TradeNo, AmountCents: d.AmountCents - d.RefundedCents, TotalCents: d.AmountCents,
-			Reason: d.Reason, State: RefundRequested, At: s.cfg.Now().UTC()}
-		if r.AmountCents <= 0 {
-			return
-		}
-		if err := part.store.writeRefund(&r); err != nil {
-			s.cfg.Log.Error("pay_write_failed", "out_request_no", r.OutRequestNo, "err", err)
-			return
-		}
+	now := s.cfg.Now().UTC()
+	r := Refund{OutRequestNo: no, OutTradeNo: d.OutTradeNo, OrderNo: d.OrderNo, UserID: d.UserID, HoldID: d.HoldID,
+		Channel: d.Channel, TradeNo: d.TradeNo, AmountCents: d.AmountCents - d.RefundedCents, TotalCents: d.AmountCents,
+		Initiator: InitiatorSystem, Reason: d.Reason, State: RefundRequested, CreatedAt: now, At: now}
+	if r.AmountCents <= 0 {
+		return
+	}
+	if err := part.store.writeRefund(&r, false); err != nil {
+		s.cfg.Log.Error("pay_write_failed", "out_request_no", r.OutRequestNo, "err", err)
+		return
+	}
+	s.driveRefundLocked(ctx, part, &r)
+}
+
+// retryRefund calls the provider again about a refund not final, under
+// its order's lock.
+func (s *Service) retryRefund(ctx context.Context, part *partitionPay, no inventory.OrderNo, outRequestNo string) {
+	unlock, err := s.lock(no)
+	if err != nil {
+		return
+	}
+	defer unlock()
+	r, found, err := part.store.refund(no, outRequestNo)
+	if err != nil || !found || r.Final() {
+		return
+	}
+	s.driveRefundLocked(ctx, part, &r)
+}
+
+// driveRefundLocked calls the provider about a recorded refund not final:
+// the refund again with the same number while REQUESTED (both providers
+// refund once per number), a refund query while PROCESSING. SUCCESS
+// records a RefundSucceeded to publish; PROCESSING waits for the
+// provider's notification or the next try; a refusal records a
+// RefundFailed with the provider's words; no answer leaves it for the
+// next try, backing off. The order's lock is held.
+func (s *Service) driveRefundLocked(ctx context.Context, part *partitionPay, r *Refund) {
+	prov, ok := s.providers[r.Channel]
+	if !ok {
+		s.metrics.refunds.WithLabelValues(r.Channel, "unknown_channel").Inc()
+		return
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
 	defer cancel()
 	var got payment.Refund
+	var err error
 	if r.State == RefundProcessing {
 		got, err = prov.QueryRefund(cctx, r.OutTradeNo, r.OutRequestNo)
 	} else {
 		got, err = prov.Refund(cctx, payment.RefundRequest{OutTradeNo: r.OutTradeNo, OutRequestNo: r.OutRequestNo,
-			AmountCents: r.AmountCents, TotalCents: r.TotalCents, Reason: "seatd: " + r.Reason, NotifyURL: s.cfg.NotifyURLs[r.Channel]})
+			AmountCents: r.AmountCents, TotalCents: r.TotalCents, Reason: providerReason(r.Reason), NotifyURL: s.cfg.NotifyURLs[r.Channel]})
 	}
 	switch {
 	case errors.Is(err, payment.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		s.metrics.refunds.WithLabelValues(r.Channel, "retry").Inc()
+		s.refundLater(part, r)
 		return
 	case err != nil:
-		s.refundOutcomeLocked(part, &r, RefundFailed, err.Error(), time.Time{})
+		s.refundOutcomeLocked(part, r, RefundFailed, err.Error(), time.Time{})
 		return
 	}
 	switch got.State {
 	case payment.RefundSuccess:
-		s.refundOutcomeLocked(part, &r, RefundSucceeded, "", got.RefundedAt)
+		s.refundOutcomeLocked(part, r, RefundSucceeded, "", got.RefundedAt)
 	case payment.RefundFailed:
-		s.refundOutcomeLocked(part, &r, RefundFailed, "the provider says the refund failed", time.Time{})
+		s.refundOutcomeLocked(part, r, RefundFailed, "the provider says the refund failed", time.Time{})
 	case payment.RefundProcessing:
-		if r.State != RefundProcessing {
-			r.State = RefundProcessing
-			if err := part.store.writeRefund(&r); err != nil {
-				s.cfg.Log.Error("pay_write_failed", "out_request_no", r.OutRequestNo, "err", err)
-			}
-		}
-	case payment.RefundNotFound:
+		r.State = RefundProcessing
+		s.refundLater(part, r)
+	default:
 		// Queried while PROCESSING but unknown: ask again with the same
-		// number next scan.
+		// number next time.
 		r.State = RefundRequested
-		if err := part.store.writeRefund(&r); err != nil {
-			s.cfg.Log.Error("pay_write_failed", "out_request_no", r.OutRequestNo, "err", err)
-		}
+		s.refundLater(part, r)
+	}
+}
+
+// providerReason is a refund's reason as the providers take it: WeChat
+// Pay's reason is at most 80 characters (Alipay's refund_reason 256).
+func providerReason(reason string) string {
+	out := []rune("seatd: " + reason)
+	return string(out[:min(len(out), MaxRefundReason)])
+}
+
+// refundLater records that a refund not final is tried again after a
+// back-off: ScanInterval doubling up to MaxQueryInterval.
+func (s *Service) refundLater(part *partitionPay, r *Refund) {
+	wait := s.cfg.ScanInterval << min(r.Tries, 20)
+	if wait <= 0 || wait > s.cfg.MaxQueryInterval {
+		wait = s.cfg.MaxQueryInterval
+	}
+	now := s.cfg.Now().UTC()
+	r.Tries++
+	r.NextTry, r.At = now.Add(wait), now
+	if err := part.store.writeRefund(r, true); err != nil {
+		s.cfg.Log.Error("pay_write_failed", "out_request_no", r.OutRequestNo, "err", err)
 	}
 }
 
@@ -284,14 +344,14 @@ func (s *Service) refundOutcomeLocked(part *partitionPay, r *Refund, st RefundSt
 	if st == RefundFailed {
 		typ = events.RefundFailed
 	}
-	r.State, r.At = st, at.UTC()
+	r.State, r.At, r.Detail, r.NextTry = st, at.UTC(), detail, time.Time{}
 	ev := events.PayEvent{Version: events.Version, ID: events.PayEventID(r.OutRequestNo, typ), Type: typ, At: r.At,
 		OrderNo: r.OrderNo, UserID: r.UserID, HoldID: r.HoldID, Channel: r.Channel, OutTradeNo: r.OutTradeNo, TradeNo: r.TradeNo,
-		AmountCents: r.AmountCents, OutRequestNo: r.OutRequestNo, Reason: r.Reason}
+		AmountCents: r.AmountCents, OutRequestNo: r.OutRequestNo, SeatIDs: r.SeatIDs, Reason: r.Reason}
 	if detail != "" {
 		ev.Reason = detail
 	}
-	if err := part.store.writeRefund(r, ev); err != nil {
+	if err := part.store.writeRefund(r, true, ev); err != nil {
 		s.cfg.Log.Error("pay_write_failed", "out_request_no", r.OutRequestNo, "err", err)
 		return
 	}
@@ -304,7 +364,7 @@ func (s *Service) refundOutcomeLocked(part *partitionPay, r *Refund, st RefundSt
 // state that is not final) are answered success and left to the
 // scheduler, which queries.
 func (s *Service) refundNotified(prov payment.Provider, n payment.Notification) (payment.Answer, error) {
-	no, _, err := ParseOutTradeNo(n.OutTradeNo)
+	no, err := ParseRefundNo(n.OutRequestNo)
 	if err != nil {
 		s.metrics.notifications.WithLabelValues(prov.Channel(), "unknown_refund").Inc()
 		return prov.Answer(true), nil
@@ -318,15 +378,21 @@ func (s *Service) refundNotified(prov payment.Provider, n payment.Notification) 
 		return prov.Answer(false), err
 	}
 	defer unlock()
-	r, found, err := part.store.refund(n.OutTradeNo)
+	r, found, err := part.store.refund(no, n.OutRequestNo)
 	if err != nil {
 		return prov.Answer(false), err
 	}
-	if !found || r.OutRequestNo != n.OutRequestNo {
+	if !found || r.OutTradeNo != n.OutTradeNo || r.Channel != prov.Channel() {
 		s.metrics.notifications.WithLabelValues(prov.Channel(), "unknown_refund").Inc()
 		return prov.Answer(true), nil
 	}
-	if n.RefundState == payment.RefundSuccess && (r.State == RefundRequested || r.State == RefundProcessing) {
+	if n.AmountCents != r.AmountCents {
+		s.metrics.notifications.WithLabelValues(prov.Channel(), "wrong_amount").Inc()
+		s.cfg.Log.Warn("pay_notification_refused", "channel", prov.Channel(), "outcome", "wrong_amount", "out_request_no", r.OutRequestNo,
+			"notified_cents", n.AmountCents, "refund_cents", r.AmountCents)
+		return prov.Answer(false), nil
+	}
+	if n.RefundState == payment.RefundSuccess && !r.Final() {
 		s.refundOutcomeLocked(part, &r, RefundSucceeded, "", n.At)
 		s.metrics.notifications.WithLabelValues(prov.Channel(), "refund_applied").Inc()
 	} else {

@@ -25,13 +25,15 @@ import (
 //
 //	't' order(8) attempt(1)   a trade (Trade JSON)
 //	'a' order(8) attempt(1)   an active trade: OPEN or CLOSING, for the scheduler (empty value)
-//	'r' out_trade_no          a refund of a trade owed back (Refund JSON)
+//	'r' order(8) out_request_no  a refund (Refund JSON): a buyer's or an operator's, or of a trade owed back
+//	'p' order(8) out_request_no  a refund not final yet: REQUESTED or PROCESSING, for the scheduler (empty value)
 //	'q' seq(8)                an outcome to publish to pay.events (PayEvent JSON), in the order recorded
 //	'm' "seq"                 the last outcome's number (8)
 const (
 	kindTrade   = 't'
 	kindActive  = 'a'
 	kindRefund  = 'r'
+	kindPending = 'p'
 	kindPublish = 'q'
 )
 
@@ -45,7 +47,9 @@ func orderPrefix(no inventory.OrderNo) []byte {
 	return binary.BigEndian.AppendUint64([]byte{kindTrade}, uint64(no))
 }
 
-func refundKey(outTradeNo string) []byte { return append([]byte{kindRefund}, outTradeNo...) }
+func refundKey(kind byte, no inventory.OrderNo, outRequestNo string) []byte {
+	return append(binary.BigEndian.AppendUint64([]byte{kind}, uint64(no)), outRequestNo...)
+}
 
 func publishKey(seq uint64) []byte { return binary.BigEndian.AppendUint64([]byte{kindPublish}, seq) }
 
@@ -129,13 +133,15 @@ func (t *Trade) number() inventory.OrderNo {
 	return inventory.OrderNo(n)
 }
 
-// RefundState is where a refund of a trade owed back stands.
+// RefundState is where a refund stands.
 //
 //	REQUESTED   recorded before the provider was called; the call is made
 //	            again (same OutRequestNo) until it answers
 //	PROCESSING  the provider accepted it (WeChat) and will say the outcome
 //	SUCCEEDED   RefundSucceeded recorded for publishing
-//	FAILED      RefundFailed recorded for publishing; left to an operator
+//	FAILED      RefundFailed recorded for publishing: the provider refused
+//	            it; a refund owed back is left to an operator, a buyer
+//	            may ask again
 type RefundState string
 
 // Refund states.
@@ -146,26 +152,89 @@ const (
 	RefundFailed     RefundState = "FAILED"
 )
 
-// Refund is the refund of a trade owed back (orders.RefundDue), in full.
+// Initiators of a refund.
+const (
+	InitiatorBuyer    = "buyer"    // the buyer asked (Service.Refund)
+	InitiatorOperator = "operator" // an operator asked for the buyer (Service.Refund)
+	InitiatorSystem   = "system"   // a payment owed back (orders.RefundDue), refunded in full by the scheduler
+)
+
+// Refund is one refund of a trade: of seats of a paid order (a buyer's or
+// an operator's request), or of a trade owed back, in full. Money is
+// integer cents, times UTC.
 type Refund struct {
-	OutRequestNo string      `json:"out_request_no"`
-	OutTradeNo   string      `json:"out_trade_no"`
-	OrderNo      string      `json:"order_no"`
-	UserID       string      `json:"user_id"`
-	HoldID       string      `json:"hold_id"`
-	Channel      string      `json:"channel"`
-	TradeNo      string      `json:"trade_no,omitempty"`
-	AmountCents  int64       `json:"amount_cents"`
-	TotalCents   int64       `json:"total_cents"`
-	Reason       string      `json:"reason"` // why it is owed back (the due's reason), or the provider's refusal
-	State        RefundState `json:"state"`
-	At           time.Time   `json:"at"`
+	OutRequestNo string `json:"out_request_no"` // the API's refund_no
+	OutTradeNo   string `json:"out_trade_no"`
+	OrderNo      string `json:"order_no"`
+	UserID       string `json:"user_id"`
+	HoldID       string `json:"hold_id"`
+	Channel      string `json:"channel"`
+	TradeNo      string `json:"trade_no,omitempty"`
+	AmountCents  int64  `json:"amount_cents"`
+	TotalCents   int64  `json:"total_cents"` // the trade's amount
+	Initiator    string `json:"initiator"`
+	// SeatIDs are the seats refunded (buyer and operator refunds; every
+	// seat it names is released in the inventory once it succeeds).
+	SeatIDs []string `json:"seat_ids,omitempty"`
+	// Reason is the buyer's words, or why a payment is owed back; Detail
+	// the provider's refusal.
+	Reason string      `json:"reason"`
+	Detail string      `json:"detail,omitempty"`
+	State  RefundState `json:"state"`
+	// RequestKey is the request's Idempotency-Key (buyer and operator
+	// refunds): a repeat of the request answers this refund.
+	RequestKey string `json:"request_key,omitempty"`
+	// RequestSeats are the seats as the request named them (sorted; none
+	// for every seat not refunded yet): what a repeat must ask again.
+	RequestSeats []string  `json:"request_seats,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	At           time.Time `json:"at"` // the last change: the outcome's time once final
+	// NextTry is when the scheduler next calls the provider about a
+	// refund not final yet; Tries how often it did (the back-off).
+	NextTry time.Time `json:"next_try,omitzero"`
+	Tries   int       `json:"tries,omitempty"`
+}
+
+// Final says whether the refund's outcome is known.
+func (r *Refund) Final() bool { return r.State == RefundSucceeded || r.State == RefundFailed }
+
+func (r *Refund) number() inventory.OrderNo {
+	n, _ := strconv.ParseUint(r.OrderNo, 10, 64)
+	return inventory.OrderNo(n)
 }
 
 // RefundNo is the stable out_request_no of the refund of a trade owed
 // back: "R" and the trade's number. One refund per trade, retried
 // unchanged, so the provider refunds it once.
 func RefundNo(outTradeNo string) string { return "R" + outTradeNo }
+
+// SeatRefundNo is the out_request_no of a paid order's n-th refund of
+// seats: the order number, "_R" and n in two digits ("123456789_R02").
+// Both providers accept it (Alipay: up to 64 characters; WeChat
+// out_refund_no: up to 64 of letters, digits and _-|*@).
+func SeatRefundNo(no inventory.OrderNo, n int) string { return fmt.Sprintf("%d_R%02d", uint64(no), n) }
+
+// ErrBadRefundNo is a refund number this service did not make.
+var ErrBadRefundNo = errors.New("pay: not a refund number of this service")
+
+// ParseRefundNo returns the order of a refund number made by RefundNo or
+// SeatRefundNo.
+func ParseRefundNo(s string) (inventory.OrderNo, error) {
+	if rest, ok := strings.CutPrefix(s, "R"); ok {
+		no, _, err := ParseOutTradeNo(rest)
+		if err != nil {
+			return 0, fmt.Errorf("%w: %q", ErrBadRefundNo, s)
+		}
+		return no, nil
+	}
+	no, n, ok := strings.Cut(s, "_R")
+	u, err1 := strconv.ParseUint(no, 10, 64)
+	k, err2 := strconv.Atoi(n)
+	if !ok || err1 != nil || err2 != nil || len(n) != 2 || k < 1 || u == 0 || strconv.FormatUint(u, 10) != no {
+		return 0, fmt.Errorf("%w: %q", ErrBadRefundNo, s)
+	}
+	return inventory.OrderNo(u), nil
+}
 
 // store is one partition's pay database. Writes of one order are
 // serialized by the service's order locks; the 'q' sequence by mu.
@@ -178,6 +247,7 @@ type store struct {
 
 	active  atomic.Int64 // 'a' entries
 	pending atomic.Int64 // 'q' entries
+	open    atomic.Int64 // 'p' entries: refunds not final
 }
 
 func openStore(dir string, partition int, log *slog.Logger) (*store, error) {
@@ -196,7 +266,7 @@ func openStore(dir string, partition int, log *slog.Logger) (*store, error) {
 	for _, c := range []struct {
 		kind  byte
 		count *atomic.Int64
-	}{{kindActive, &s.active}, {kindPublish, &s.pending}} {
+	}{{kindActive, &s.active}, {kindPublish, &s.pending}, {kindPending, &s.open}} {
 		it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{c.kind}, UpperBound: []byte{c.kind + 1}})
 		if err != nil {
 			db.Close()
@@ -282,9 +352,9 @@ func (s *store) activeTrades(after []byte, max int) ([]Trade, []byte, error) {
 	return out, last, it.Error()
 }
 
-// refund returns the refund of a trade, or ok=false.
-func (s *store) refund(outTradeNo string) (Refund, bool, error) {
-	v, closer, err := s.db.Get(refundKey(outTradeNo))
+// refund returns a refund of an order by its number, or ok=false.
+func (s *store) refund(no inventory.OrderNo, outRequestNo string) (Refund, bool, error) {
+	v, closer, err := s.db.Get(refundKey(kindRefund, no, outRequestNo))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return Refund{}, false, nil
 	}
@@ -297,6 +367,53 @@ func (s *store) refund(outTradeNo string) (Refund, bool, error) {
 		panic(fmt.Sprintf("pay: stored refund does not decode: %v", err))
 	}
 	return r, true, nil
+}
+
+// refunds returns an order's refunds, by number.
+func (s *store) refunds(no inventory.OrderNo) ([]Refund, error) {
+	p := binary.BigEndian.AppendUint64([]byte{kindRefund}, uint64(no))
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: binary.BigEndian.AppendUint64([]byte{kindRefund}, uint64(no)+1)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []Refund
+	for it.First(); it.Valid(); it.Next() {
+		var r Refund
+		if err := json.Unmarshal(it.Value(), &r); err != nil {
+			panic(fmt.Sprintf("pay: stored refund does not decode: %v", err))
+		}
+		out = append(out, r)
+	}
+	return out, it.Error()
+}
+
+// openRefunds returns up to max refunds of the 'p' index after the key
+// after (nil from the first), and the last key read.
+func (s *store) openRefunds(after []byte, max int) ([]Refund, []byte, error) {
+	lower := []byte{kindPending}
+	if after != nil {
+		lower = append(bytes.Clone(after), 0)
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: []byte{kindPending + 1}})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer it.Close()
+	var out []Refund
+	var last []byte
+	for it.First(); it.Valid() && len(out) < max; it.Next() {
+		k := it.Key()
+		r, ok, err := s.refund(inventory.OrderNo(binary.BigEndian.Uint64(k[1:9])), string(k[9:]))
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			out = append(out, r)
+		}
+		last = bytes.Clone(k)
+	}
+	return out, last, it.Error()
 }
 
 // write records a trade (and, with events, the outcomes to publish) in
@@ -331,16 +448,34 @@ func (s *store) write(t *Trade, wasActive bool, evs ...events.PayEvent) error {
 }
 
 // writeRefund records a refund and the outcomes to publish in one synced
-// batch.
-func (s *store) writeRefund(r *Refund, evs ...events.PayEvent) error {
+// batch; the 'p' index follows the refund's state. wasOpen says whether
+// the refund was in the index before.
+func (s *store) writeRefund(r *Refund, wasOpen bool, evs ...events.PayEvent) error {
 	b := s.db.NewBatch()
 	defer b.Close()
 	v, err := json.Marshal(r)
 	if err != nil {
 		panic(fmt.Sprintf("pay: refund does not encode: %v", err))
 	}
-	b.Set(refundKey(r.OutTradeNo), v, nil)
-	return s.commit(b, evs)
+	no := r.number()
+	b.Set(refundKey(kindRefund, no, r.OutRequestNo), v, nil)
+	open := !r.Final()
+	switch {
+	case open && !wasOpen:
+		b.Set(refundKey(kindPending, no, r.OutRequestNo), nil, nil)
+	case !open && wasOpen:
+		b.Delete(refundKey(kindPending, no, r.OutRequestNo), nil)
+	}
+	if err := s.commit(b, evs); err != nil {
+		return err
+	}
+	switch {
+	case open && !wasOpen:
+		s.open.Add(1)
+	case !open && wasOpen:
+		s.open.Add(-1)
+	}
+	return nil
 }
 
 // commit adds the outcomes to publish, numbered, and commits synced.

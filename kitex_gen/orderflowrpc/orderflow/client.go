@@ -17,6 +17,8 @@ type Client interface {
 	Pay(ctx context.Context, req *orderflowrpc.PayRequest, callOptions ...callopt.Option) (r *orderflowrpc.PayResponse, err error)
 	PaymentStatus(ctx context.Context, req *orderflowrpc.PaymentStatusRequest, callOptions ...callopt.Option) (r *orderflowrpc.PaymentStatusResponse, err error)
 	Notify(ctx context.Context, req *orderflowrpc.NotifyRequest, callOptions ...callopt.Option) (r *orderflowrpc.NotifyResponse, err error)
+	Refund(ctx context.Context, req *orderflowrpc.RefundRequest, callOptions ...callopt.Option) (r *orderflowrpc.RefundResponse, err error)
+	GetRefund(ctx context.Context, req *orderflowrpc.GetRefundRequest, callOptions ...callopt.Option) (r *orderflowrpc.GetRefundResponse, err error)
 }
 
 // NewClient creates a client for the service defined in IDL.
@@ -76,4 +78,14 @@ func (p *kOrderFlowClient) PaymentStatus(ctx context.Context, req *orderflowrpc.
 func (p *kOrderFlowClient) Notify(ctx context.Context, req *orderflowrpc.NotifyRequest, callOptions ...callopt.Option) (r *orderflowrpc.NotifyResponse, err error) {
 	ctx = client.NewCtxWithCallOptions(ctx, callOptions)
 	return p.kClient.Notify(ctx, req)
+}
+
+func (p *kOrderFlowClient) Refund(ctx context.Context, req *orderflowrpc.RefundRequest, callOptions ...callopt.Option) (r *orderflowrpc.RefundResponse, err error) {
+	ctx = client.NewCtxWithCallOptions(ctx, callOptions)
+	return p.kClient.Refund(ctx, req)
+}
+
+func (p *kOrderFlowClient) GetRefund(ctx context.Context, req *orderflowrpc.GetRefundRequest, callOptions ...callopt.Option) (r *orderflowrpc.GetRefundResponse, err error) {
+	ctx = client.NewCtxWithCallOptions(ctx, callOptions)
+	return p.kClient.GetRefund(ctx, req)
 }

@@ -55,6 +55,20 @@ var serviceMethods = map[string]kitex.MethodInfo{
 		false,
 		kitex.WithStreamingMode(kitex.StreamingNone),
 	),
+	"Refund": kitex.NewMethodInfo(
+		refundHandler,
+		newOrderFlowRefundArgs,
+		newOrderFlowRefundResult,
+		false,
+		kitex.WithStreamingMode(kitex.StreamingNone),
+	),
+	"GetRefund": kitex.NewMethodInfo(
+		getRefundHandler,
+		newOrderFlowGetRefundArgs,
+		newOrderFlowGetRefundResult,
+		false,
+		kitex.WithStreamingMode(kitex.StreamingNone),
+	),
 }
 
 var (
@@ -229,6 +243,42 @@ func newOrderFlowNotifyResult() interface{} {
 	return orderflowrpc.NewOrderFlowNotifyResult()
 }
 
+func refundHandler(ctx context.Context, handler interface{}, arg, result interface{}) error {
+	realArg := arg.(*orderflowrpc.OrderFlowRefundArgs)
+	realResult := result.(*orderflowrpc.OrderFlowRefundResult)
+	success, err := handler.(orderflowrpc.OrderFlow).Refund(ctx, realArg.Req)
+	if err != nil {
+		return err
+	}
+	realResult.Success = success
+	return nil
+}
+func newOrderFlowRefundArgs() interface{} {
+	return orderflowrpc.NewOrderFlowRefundArgs()
+}
+
+func newOrderFlowRefundResult() interface{} {
+	return orderflowrpc.NewOrderFlowRefundResult()
+}
+
+func getRefundHandler(ctx context.Context, handler interface{}, arg, result interface{}) error {
+	realArg := arg.(*orderflowrpc.OrderFlowGetRefundArgs)
+	realResult := result.(*orderflowrpc.OrderFlowGetRefundResult)
+	success, err := handler.(orderflowrpc.OrderFlow).GetRefund(ctx, realArg.Req)
+	if err != nil {
+		return err
+	}
+	realResult.Success = success
+	return nil
+}
+func newOrderFlowGetRefundArgs() interface{} {
+	return orderflowrpc.NewOrderFlowGetRefundArgs()
+}
+
+func newOrderFlowGetRefundResult() interface{} {
+	return orderflowrpc.NewOrderFlowGetRefundResult()
+}
+
 type kClient struct {
 	c client.Client
 }
@@ -294,6 +344,26 @@ func (p *kClient) Notify(ctx context.Context, req *orderflowrpc.NotifyRequest) (
 	_args.Req = req
 	var _result orderflowrpc.OrderFlowNotifyResult
 	if err = p.c.Call(ctx, "Notify", &_args, &_result); err != nil {
+		return
+	}
+	return _result.GetSuccess(), nil
+}
+
+func (p *kClient) Refund(ctx context.Context, req *orderflowrpc.RefundRequest) (r *orderflowrpc.RefundResponse, err error) {
+	var _args orderflowrpc.OrderFlowRefundArgs
+	_args.Req = req
+	var _result orderflowrpc.OrderFlowRefundResult
+	if err = p.c.Call(ctx, "Refund", &_args, &_result); err != nil {
+		return
+	}
+	return _result.GetSuccess(), nil
+}
+
+func (p *kClient) GetRefund(ctx context.Context, req *orderflowrpc.GetRefundRequest) (r *orderflowrpc.GetRefundResponse, err error) {
+	var _args orderflowrpc.OrderFlowGetRefundArgs
+	_args.Req = req
+	var _result orderflowrpc.OrderFlowGetRefundResult
+	if err = p.c.Call(ctx, "GetRefund", &_args, &_result); err != nil {
 		return
 	}
 	return _result.GetSuccess(), nil
