@@ -130,3 +130,32 @@ func TestOpenTwice(t *testing.T) {
 		t.Fatalf("second Open = %v; want it refused as open elsewhere", err)
 	}
 }
+
+// TestPaymentOfAnotherAmount: a PaymentSucceeded whose amount is not the
+// order's total does not pay it: the money is owed back and the order
+// still waits for its payment; one of the right amount then pays it.
+func TestPaymentOfAnotherAmount(t *testing.T) {
+	var o Order
+	placed := ev(events.HoldPlaced, 1, "", "a", "b")
+	if got, _, err := o.apply(&placed, Source{Seq: 1}); err != nil || got != Applied {
+		t.Fatalf("placed: %v, %v", got, err)
+	}
+	paid := func(trade string, cents int64) events.PayEvent {
+		return events.PayEvent{Version: 1, ID: events.PayEventID(trade, events.PaymentSucceeded), Type: events.PaymentSucceeded,
+			At: time.Unix(5, 0).UTC(), OrderNo: "65601", Channel: "alipay", OutTradeNo: trade, AmountCents: cents}
+	}
+	wrong := paid("65601_01", 201)
+	if got, _ := o.applyPay(&wrong, Source{}); got != Applied {
+		t.Fatalf("wrong amount: %v", got)
+	}
+	if o.Status != StatusPendingPayment || o.Payment != nil || o.PaidCents != 0 || o.Confirm != ConfirmNone {
+		t.Errorf("after a payment of 201 cents for 200: %s, payment %+v, paid %d, confirm %q", o.Status, o.Payment, o.PaidCents, o.Confirm)
+	}
+	if d := o.dues(); len(d) != 1 || d[0].Reason != "amount_mismatch" || d[0].AmountCents != 201 {
+		t.Errorf("refunds due = %+v; want the 201 cents owed back", d)
+	}
+	right := paid("65601_02", 200)
+	if got, _ := o.applyPay(&right, Source{}); got != Applied || o.Status != StatusPaid || o.PaidCents != 200 || o.Confirm != ConfirmDue {
+		t.Errorf("the right amount: %v, %s, paid %d, confirm %q", got, o.Status, o.PaidCents, o.Confirm)
+	}
+}

@@ -93,7 +93,8 @@ type Refund struct {
 // expired (Reason "hold_expired", "hold_cancelled", "hold_refused"), or
 // the inventory refused the confirm for that reason ("confirm_refused"),
 // or it is a second trade that succeeded for an order already paid
-// ("second_payment"). The pay service refunds it (Store.RefundsDue lists
+// ("second_payment"), or a payment of another amount than the order's
+// total ("amount_mismatch"). The pay service refunds it (Store.RefundsDue lists
 // them) and its RefundSucceeded settles it.
 type RefundDue struct {
 	OutTradeNo    string    `json:"out_trade_no"`
@@ -150,6 +151,13 @@ func (o *Order) applyPay(ev *events.PayEvent, src Source) (Outcome, Input) {
 		}
 		next.Trades = append(next.Trades, t)
 		switch {
+		case o.Payment == nil && status == StatusPaid && ev.AmountCents != o.TotalCents:
+			// Money that is not the order's price pays nothing: the pay
+			// service checks every amount against its trade, made for the
+			// order's total, so only a fault gets here. It is owed back,
+			// and the order still waits for its payment.
+			next.owe(&t, "amount_mismatch", ev.At)
+			status = o.Status
 		case o.Payment == nil && status == StatusPaid:
 			next.Payment, next.PaidCents = &t, ev.AmountCents
 			next.Confirm = ConfirmDue
