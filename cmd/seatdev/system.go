@@ -316,10 +316,12 @@ func waitReady(ctx context.Context, url string) error {
 }
 
 // createDemo puts an arena and a train on sale through the HTTP API, as
-// an operator would.
+// an operator would. The arena resells refunded seats, so that a buyer
+// trying refunds on the live page sees the seat turn free again.
 func createDemo(info systemInfo, ttl time.Duration) error {
 	arena := map[string]any{
 		"id": "demo-arena", "name": "Demo Arena", "hold_ttl_seconds": 600, "max_seats_per_hold": 6, "max_seats_per_user": 12,
+		"refund_resells": true,
 		"categories": []map[string]any{{"id": "vip", "name": "VIP", "price_cents": 128000},
 			{"id": "a", "name": "Category A", "price_cents": 68000}, {"id": "b", "name": "Category B", "price_cents": 38000}},
 		"grid": map[string]any{"sections": 2, "rows": 12, "cols": 20, "categories": []map[string]any{
