@@ -269,7 +269,8 @@ function categoryName(id) {
 }
 
 // drawCountdown counts down to the hold's expiry while the order waits
-// for payment, and says when it has lapsed.
+// for payment, and says when it has lapsed (from the clock, then from the
+// order, EXPIRED).
 function drawCountdown() {
   if (!order) return;
   const waiting = order.status === "" || order.status === "PENDING_PAYMENT";
@@ -278,7 +279,7 @@ function drawCountdown() {
   if (waiting && left > 0) {
     text = "Pay within " + Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0") +
            ": the seats are held for you until " + new Date(order.expires_at).toLocaleTimeString() + ".";
-  } else if (waiting) {
+  } else if (waiting || order.status === "EXPIRED") {
     text = "Time is up: the hold has lapsed and the seats are back on sale.";
   }
   $("countdown").textContent = text;
