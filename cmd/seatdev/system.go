@@ -412,6 +412,8 @@ WeChat Pay at %[6]s: open the answer's pay_url (page) or qr_code (a URL there) i
 Pay; a moment later the order is PAID and its seats sold. GET %[1]s/v1/orders/{order_no}/payment asks
 the provider. Paying again, or with the other channel, closes the earlier trade. A script pays with
 POST %[6]s/sim/trades/{channel}/{out_trade_no}/pay.
+On the live seat map the same in a browser: get a dev token, click seats, hold them, and the order's
+panel counts down, pays through paysim's page, and once paid offers a refund of each seat.
 Each buyer may send 5 requests a second (bursts of 10).
 
 Ctrl-C stops everything.
