@@ -20,7 +20,8 @@ import (
 
 // TestSeatMapPage loads the live seat map in headless Chromium, signs in
 // with a dev token, holds two seats by clicking them, and sees them turn
-// held; the inventory agrees, and a screenshot is kept.
+// held; the inventory agrees, the order panel says that this gateway
+// (without an order service) takes no payments, and a screenshot is kept.
 func TestSeatMapPage(t *testing.T) {
 	ctx := browsertest.Browse(t, time.Minute)
 	s := startSystem(t)
@@ -48,6 +49,12 @@ func TestSeatMapPage(t *testing.T) {
 	}
 	if !strings.Contains(status, "A/2/1 A/2/2") || seat1.Value != "seat cat1 held" || seat3.Value != "seat cat1 free" {
 		t.Fatalf("after holding A/2/1 and A/2/2: status %q, A/2/1 %q, A/2/3 %q", status, seat1.Value, seat3.Value)
+	}
+	// This gateway has no order service: the order panel says the hold
+	// cannot be paid here, and the status line keeps the hold.
+	err = chromedp.Do(ctx, chromedp.WaitVisible(chromedp.Search(`//p[@id="orderError"][contains(., "keeps no orders")]`), chromedp.RetryInterval(100*time.Millisecond)))
+	if after, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#status`))); err != nil || after != status {
+		t.Errorf("without an order service: %v; status %q, was %q", err, after, status)
 	}
 	browsertest.Screenshot(t, ctx, browsertest.ArtefactDir(t), "seatmap")
 	sm := s.do("GET", "/v1/programs/show/seats?category=std", "", nil, nil)

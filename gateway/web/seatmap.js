@@ -56,9 +56,15 @@ const errorWords = {
   NOT_IMPLEMENTED: "This box office does not offer that yet.",
 };
 
-function sayError(body) {
+// errorText says what an error answer means, in a buyer's words when
+// there are some.
+function errorText(body) {
   const e = body.error || {code: "ERROR", message: "unexpected answer"};
-  say(errorWords[e.code] ? errorWords[e.code] + " (" + e.code + ")" : e.code + ": " + e.message, true);
+  return errorWords[e.code] ? errorWords[e.code] + " (" + e.code + ")" : e.code + ": " + e.message;
+}
+
+function sayError(body) {
+  say(errorText(body), true);
 }
 
 function query() {
@@ -229,6 +235,7 @@ function startOrder(hold) {
            total_cents: hold.total_cents, expires_at: hold.expires_at};
   refunds.clear();
   sessionStorage.setItem("seatd-order", JSON.stringify(order));
+  $("orderError").textContent = "";
   drawOrder();
 }
 
@@ -289,9 +296,11 @@ function drawCountdown() {
 
 // pollOrder reads the order while something is under way: its recording,
 // its payment or expiry, a refund. It redraws the panel and the map when
-// the order changed.
+// the order changed. What goes wrong shows in the panel: the status line
+// is the buyer's actions'. A gateway without an order service has no
+// orders to read, and the panel says so once.
 async function pollOrder() {
-  if (!order || polling || (settled.has(order.status) && refunds.size === 0)) return;
+  if (!order || order.untracked || polling || (settled.has(order.status) && refunds.size === 0)) return;
   const headers = auth();
   if (!headers) return;
   polling = true;
@@ -299,7 +308,13 @@ async function pollOrder() {
     const r = await fetch("/v1/orders/" + encodeURIComponent(order.order_no), {headers});
     if (r.status === 404 && order.status === "") return; // not recorded yet
     const body = await r.json();
-    if (!r.ok) { if (r.status !== 429) sayError(body); return; }
+    if (r.status === 501) {
+      order.untracked = true;
+      $("orderError").textContent = "This box office keeps no orders, so the hold cannot be paid here: the seats stay held until the countdown ends.";
+      return;
+    }
+    if (!r.ok) { if (r.status !== 429) $("orderError").textContent = errorText(body); return; }
+    $("orderError").textContent = "";
     const before = order.status + "/" + (order.refunded_seat_ids || []).join(" ");
     order = body;
     sessionStorage.setItem("seatd-order", JSON.stringify(order));
@@ -311,7 +326,7 @@ async function pollOrder() {
       refresh();
     }
   } catch (e) {
-    say("The box office cannot be reached: " + e.message, true);
+    $("orderError").textContent = "The box office cannot be reached: " + e.message;
   } finally {
     polling = false;
   }
