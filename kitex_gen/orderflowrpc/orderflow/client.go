@@ -17,6 +17,9 @@ type Client interface {
 	Pay(ctx context.Context, req *orderflowrpc.PayRequest, callOptions ...callopt.Option) (r *orderflowrpc.PayResponse, err error)
 	PaymentStatus(ctx context.Context, req *orderflowrpc.PaymentStatusRequest, callOptions ...callopt.Option) (r *orderflowrpc.PaymentStatusResponse, err error)
 	Notify(ctx context.Context, req *orderflowrpc.NotifyRequest, callOptions ...callopt.Option) (r *orderflowrpc.NotifyResponse, err error)
+	ExportOrders(ctx context.Context, req *orderflowrpc.ExportOrdersRequest, callOptions ...callopt.Option) (r *orderflowrpc.ExportOrdersResponse, err error)
+	ExportPayments(ctx context.Context, req *orderflowrpc.ExportPaymentsRequest, callOptions ...callopt.Option) (r *orderflowrpc.ExportPaymentsResponse, err error)
+	Bill(ctx context.Context, req *orderflowrpc.BillRequest, callOptions ...callopt.Option) (r *orderflowrpc.BillResponse, err error)
 }
 
 // NewClient creates a client for the service defined in IDL.
@@ -76,4 +79,19 @@ func (p *kOrderFlowClient) PaymentStatus(ctx context.Context, req *orderflowrpc.
 func (p *kOrderFlowClient) Notify(ctx context.Context, req *orderflowrpc.NotifyRequest, callOptions ...callopt.Option) (r *orderflowrpc.NotifyResponse, err error) {
 	ctx = client.NewCtxWithCallOptions(ctx, callOptions)
 	return p.kClient.Notify(ctx, req)
+}
+
+func (p *kOrderFlowClient) ExportOrders(ctx context.Context, req *orderflowrpc.ExportOrdersRequest, callOptions ...callopt.Option) (r *orderflowrpc.ExportOrdersResponse, err error) {
+	ctx = client.NewCtxWithCallOptions(ctx, callOptions)
+	return p.kClient.ExportOrders(ctx, req)
+}
+
+func (p *kOrderFlowClient) ExportPayments(ctx context.Context, req *orderflowrpc.ExportPaymentsRequest, callOptions ...callopt.Option) (r *orderflowrpc.ExportPaymentsResponse, err error) {
+	ctx = client.NewCtxWithCallOptions(ctx, callOptions)
+	return p.kClient.ExportPayments(ctx, req)
+}
+
+func (p *kOrderFlowClient) Bill(ctx context.Context, req *orderflowrpc.BillRequest, callOptions ...callopt.Option) (r *orderflowrpc.BillResponse, err error) {
+	ctx = client.NewCtxWithCallOptions(ctx, callOptions)
+	return p.kClient.Bill(ctx, req)
 }
