@@ -105,8 +105,9 @@ type BillPage struct {
 // (the day of day in China Standard Time, payment.CST), fetched by the
 // pay service of the first instance that answers (each has the same
 // providers); limit 0 means orderrpc.DefaultBillLimit, at most
-// orderrpc.MaxBillLimit. An instance downloads a bill once and serves
-// its pages for a minute after the last. Errors: ErrUnknownChannel (no
+// orderrpc.MaxBillLimit. A page at offset 0 has the instance download
+// the bill anew; it serves the later pages from that download (for a
+// minute after the last page read). Errors: ErrUnknownChannel (no
 // instance offers it), ErrProviderUnavailable, ErrNoPayService,
 // ErrBadRequest, ErrUnavailable.
 func (c *Client) Bill(ctx context.Context, channel string, day time.Time, offset, limit int) (BillPage, error) {

@@ -21,7 +21,7 @@ const (
 	MaxBillLimit = 5000
 	// billCacheTTL is how long a downloaded bill is kept after its last
 	// page was read: long enough for a reconciliation to page through it
-	// with one download, short enough that a new run sees a new bill.
+	// with one download. A read from offset 0 always downloads it anew.
 	billCacheTTL = time.Minute
 	// maxCachedBills bounds the bills kept at once: a reconciliation reads
 	// one (channel, day) at a time; a few let two runs overlap. The least
@@ -81,8 +81,10 @@ func record(v any) []byte {
 	return b
 }
 
-// Bill answers a page of a provider's bill of a day, downloading it once
-// per billCacheTTL.
+// Bill answers a page of a provider's bill of a day. A page at offset 0
+// downloads the bill; the later pages come from that download while it is
+// kept (billCacheTTL), so that paging through a bill reads it once and
+// each new reading of it sees the provider's latest.
 func (s *Server) Bill(ctx context.Context, req *rpc.BillRequest) (*rpc.BillResponse, error) {
 	if s.pay == nil {
 		return &rpc.BillResponse{Status: noPay()}, nil
@@ -99,7 +101,7 @@ func (s *Server) Bill(ctx context.Context, req *rpc.BillRequest) (*rpc.BillRespo
 		return &rpc.BillResponse{Status: badRequest(fmt.Sprintf("offset %d, limit %d: want offset >= 0, limit 0 for %d or 1-%d",
 			req.Offset, req.Limit, DefaultBillLimit, MaxBillLimit))}, nil
 	}
-	lines, err := s.bills.get(billKey{req.Channel, req.Day}, time.Now(), func() ([]payment.BillLine, error) {
+	lines, err := s.bills.get(billKey{req.Channel, req.Day}, time.Now(), req.Offset == 0, func() ([]payment.BillLine, error) {
 		return s.pay.Bill(ctx, req.Channel, day)
 	})
 	if errors.Is(err, payment.ErrNoBill) {
@@ -138,13 +140,13 @@ type cachedBill struct {
 
 func newBillCache() *billCache { return &billCache{bills: map[billKey]*cachedBill{}} }
 
-// get returns the bill of k, downloading it with fetch when it is not
-// kept (or is older than billCacheTTL). The download runs without the
+// get returns the bill of k, downloading it with fetch when fresh is
+// asked for or it is not kept (or was last read billCacheTTL ago). The download runs without the
 // lock; two callers that miss at once both download, and the later
 // keeps its copy. Errors are not kept.
-func (c *billCache) get(k billKey, now time.Time, fetch func() ([]payment.BillLine, error)) ([]payment.BillLine, error) {
+func (c *billCache) get(k billKey, now time.Time, fresh bool, fetch func() ([]payment.BillLine, error)) ([]payment.BillLine, error) {
 	c.mu.Lock()
-	if b, ok := c.bills[k]; ok && now.Sub(b.read) < billCacheTTL {
+	if b, ok := c.bills[k]; ok && !fresh && now.Sub(b.read) < billCacheTTL {
 		b.read = now
 		c.mu.Unlock()
 		return b.lines, nil
@@ -161,6 +163,7 @@ func (c *billCache) get(k billKey, now time.Time, fetch func() ([]payment.BillLi
 			delete(c.bills, key)
 		}
 	}
+	delete(c.bills, k)
 	for len(c.bills) >= maxCachedBills {
 		var oldest billKey
 		var at time.Time
