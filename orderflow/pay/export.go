@@ -57,9 +57,9 @@ func (s *Service) Export(partition int, cursor string, limit int) (ExportPage, e
 	}
 	var after []byte
 	if cursor != "" {
-		k, err := base64.RawURLEncoding.DecodeString(cursor)
-		if err != nil || len(k) < 2 || bytes.IndexByte(exportKinds, k[0]) < 0 {
-			return ExportPage{}, fmt.Errorf("%w: malformed cursor", ErrBadExport)
+		k, err := decodeCursor(cursor)
+		if err != nil {
+			return ExportPage{}, err
 		}
 		after = k
 	}
@@ -73,6 +73,15 @@ func (s *Service) Export(partition int, cursor string, limit int) (ExportPage, e
 	}
 	defer done()
 	return part.store.export(after, limit)
+}
+
+// decodeCursor reads a page's Next back into the last key read.
+func decodeCursor(cursor string) ([]byte, error) {
+	k, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || len(k) < 2 || bytes.IndexByte(exportKinds, k[0]) < 0 {
+		return nil, fmt.Errorf("%w: malformed cursor", ErrBadExport)
+	}
+	return k, nil
 }
 
 // reading keeps the stores open while an export reads them: Close waits
