@@ -39,6 +39,7 @@ type refundJSON struct {
 	Initiator   string   `json:"initiator"`
 	CreatedAt   string   `json:"created_at"`
 	UpdatedAt   string   `json:"updated_at"`
+	RefundedAt  string   `json:"refunded_at,omitempty"` // SUCCEEDED: when the provider says it refunded
 }
 
 func refundToJSON(r *pay.Refund) refundJSON {
@@ -46,9 +47,13 @@ func refundToJSON(r *pay.Refund) refundJSON {
 	if seats == nil {
 		seats = []string{}
 	}
-	return refundJSON{RefundNo: r.OutRequestNo, OrderNo: r.OrderNo, AmountCents: r.AmountCents, Status: string(r.State),
+	out := refundJSON{RefundNo: r.OutRequestNo, OrderNo: r.OrderNo, AmountCents: r.AmountCents, Status: string(r.State),
 		SeatIDs: seats, Reason: r.Reason, Detail: r.Detail, OutTradeNo: r.OutTradeNo, Channel: r.Channel, Initiator: r.Initiator,
 		CreatedAt: r.CreatedAt.UTC().Format(time.RFC3339Nano), UpdatedAt: r.At.UTC().Format(time.RFC3339Nano)}
+	if !r.RefundedAt.IsZero() {
+		out.RefundedAt = r.RefundedAt.UTC().Format(time.RFC3339Nano)
+	}
+	return out
 }
 
 // refundError maps the refund service's refusals, through the routing
@@ -93,6 +98,11 @@ func (g *Gateway) refund(ctx context.Context, c *app.RequestContext, user int64)
 	var in refundIn
 	if aerr := decodeJSON(b, &in); aerr != nil {
 		return aerr
+	}
+	if in.SeatIDs != nil && len(in.SeatIDs) == 0 {
+		// An empty list is most likely a selection that came out empty:
+		// refunding every seat for it would surprise its sender.
+		return invalid("INVALID_ARGUMENT", "seat_ids", "empty: name at least one seat, or leave seat_ids out to refund every seat not refunded yet")
 	}
 	if len(in.SeatIDs) > inventory.MaxSeatsPerHoldLimit {
 		return invalid("INVALID_ARGUMENT", "seat_ids", "%d seats: an order has at most %d", len(in.SeatIDs), inventory.MaxSeatsPerHoldLimit)

@@ -106,6 +106,7 @@ func TestRefundSeats(t *testing.T) {
 	ps.refused(ps.do("POST", path, buyer, `{"seat_ids":["Z/9/9"]}`, nil), 422, "SEAT_NOT_IN_ORDER", map[string]any{"field": "seat_ids"})
 	ps.refused(ps.do("POST", path, buyer, fmt.Sprintf(`{"seat_ids":[%q,%q]}`, seat, seat), nil), 422, "INVALID_ARGUMENT", map[string]any{"field": "seat_ids"})
 	ps.refused(ps.do("POST", path, buyer, fmt.Sprintf(`{"reason":%q}`, strings.Repeat("x", 81)), nil), 422, "INVALID_ARGUMENT", map[string]any{"field": "reason"})
+	ps.refused(ps.do("POST", path, buyer, `{"seat_ids":[]}`, nil), 422, "INVALID_ARGUMENT", map[string]any{"field": "seat_ids"})
 	ps.refused(ps.do("POST", path, ps.token(6), `{}`, nil), 404, "NOT_FOUND", nil)
 	ps.refused(ps.do("POST", "/v1/orders/"+o.OrderNo+"1/refunds", buyer, `{}`, nil), 404, "NOT_FOUND", nil)
 
@@ -117,6 +118,11 @@ func TestRefundSeats(t *testing.T) {
 	if no != o.OrderNo+"_R01" || one["status"] != "SUCCEEDED" || one["amount_cents"].(float64) != 10000 || one["order_no"] != o.OrderNo ||
 		one["initiator"] != "buyer" || fmt.Sprint(one["seat_ids"]) != "["+seat+"]" || one["reason"] != "cannot come" {
 		t.Fatalf("refund = %s", r.body)
+	}
+	created, _ := time.Parse(time.RFC3339Nano, one["created_at"].(string))
+	updated, _ := time.Parse(time.RFC3339Nano, one["updated_at"].(string))
+	if one["refunded_at"] == nil || created.IsZero() || updated.Before(created) {
+		t.Errorf("refund times = %s; want refunded_at, and updated_at not before created_at", r.body)
 	}
 	again := ps.do("POST", path, buyer, fmt.Sprintf(`{"seat_ids":[%q],"reason":"cannot come"}`, seat), key)
 	if ps.want(again, 201, ""); again.json(t)["refund_no"] != no || again.header.Get("Idempotent-Replayed") != "true" {

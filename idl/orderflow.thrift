@@ -174,6 +174,7 @@ struct Refund {
     11: string created_at
     12: string updated_at
     13: string user_id
+    14: string refunded_at     // SUCCEEDED: when the provider says it refunded
 }
 
 struct RefundRequest {

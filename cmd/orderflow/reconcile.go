@@ -59,29 +59,30 @@ func parseReconcile(args []string, getenv func(string) string) (reconcileConfig,
 		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}
 	for _, f := range []struct {
-		name, value string
-		dst         *[]string
-	}{{"orderflow", flows, &cfg.OrderflowAddrs}, {"seatd", seatd, &cfg.SeatdAddrs}} {
+		name, value, what string
+		dst               *[]string
+	}{{"orderflow", flows, "every order-flow instance's RPC address, in instance order", &cfg.OrderflowAddrs},
+		{"seatd", seatd, "seatd nodes' RPC addresses", &cfg.SeatdAddrs}} {
 		if f.value == "" {
-			errs = append(errs, fmt.Errorf("%s: required", f.name))
+			errs = append(errs, fmt.Errorf("-%s: required (%s: host:port,...)", f.name, f.what))
 			continue
 		}
 		list, err := events.Brokers(f.value)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", f.name, err))
+			errs = append(errs, fmt.Errorf("-%s: %w", f.name, err))
 		}
 		*f.dst = list
 	}
 	for _, d := range settings.List(days) {
 		t, err := time.ParseInLocation(time.DateOnly, d, payment.CST)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("days: %q: want YYYY-MM-DD", d))
+			errs = append(errs, fmt.Errorf("-days: %q: want YYYY-MM-DD", d))
 			continue
 		}
 		cfg.Days = append(cfg.Days, t)
 	}
 	if cfg.Settle < 0 || cfg.Timeout <= 0 {
-		errs = append(errs, fmt.Errorf("settle %v, timeout %v: want settle >= 0, timeout > 0", cfg.Settle, cfg.Timeout))
+		errs = append(errs, fmt.Errorf("-settle %v, -timeout %v: want settle >= 0, timeout > 0", cfg.Settle, cfg.Timeout))
 	}
 	return cfg, errors.Join(errs...)
 }

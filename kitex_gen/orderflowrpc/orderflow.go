@@ -1203,6 +1203,7 @@ type Refund struct {
 	CreatedAt   string   `thrift:"created_at,11" frugal:"11,default,string" json:"created_at"`
 	UpdatedAt   string   `thrift:"updated_at,12" frugal:"12,default,string" json:"updated_at"`
 	UserId      string   `thrift:"user_id,13" frugal:"13,default,string" json:"user_id"`
+	RefundedAt  string   `thrift:"refunded_at,14" frugal:"14,default,string" json:"refunded_at"`
 }
 
 func NewRefund() *Refund {
@@ -1263,6 +1264,10 @@ func (p *Refund) GetUpdatedAt() (v string) {
 func (p *Refund) GetUserId() (v string) {
 	return p.UserId
 }
+
+func (p *Refund) GetRefundedAt() (v string) {
+	return p.RefundedAt
+}
 func (p *Refund) SetRefundNo(val string) {
 	p.RefundNo = val
 }
@@ -1302,6 +1307,9 @@ func (p *Refund) SetUpdatedAt(val string) {
 func (p *Refund) SetUserId(val string) {
 	p.UserId = val
 }
+func (p *Refund) SetRefundedAt(val string) {
+	p.RefundedAt = val
+}
 
 func (p *Refund) String() string {
 	if p == nil {
@@ -1324,6 +1332,7 @@ var fieldIDToName_Refund = map[int16]string{
 	11: "created_at",
 	12: "updated_at",
 	13: "user_id",
+	14: "refunded_at",
 }
 
 type RefundRequest struct {

@@ -372,7 +372,8 @@ func (s *Server) GetRefund(_ context.Context, req *rpc.GetRefundRequest) (*rpc.G
 func FromRefund(r *pay.Refund) *rpc.Refund {
 	return &rpc.Refund{RefundNo: r.OutRequestNo, OrderNo: r.OrderNo, OutTradeNo: r.OutTradeNo, Channel: r.Channel,
 		AmountCents: r.AmountCents, Status: string(r.State), SeatIds: r.SeatIDs, Reason: r.Reason, Detail: r.Detail,
-		Initiator: r.Initiator, CreatedAt: rfc3339(r.CreatedAt), UpdatedAt: rfc3339(r.At), UserId: r.UserID}
+		Initiator: r.Initiator, CreatedAt: rfc3339(r.CreatedAt), UpdatedAt: rfc3339(r.At), UserId: r.UserID,
+		RefundedAt: rfc3339(r.RefundedAt)}
 }
 
 // ToRefund converts a refund from its wire form.
@@ -385,6 +386,8 @@ func ToRefund(w *rpc.Refund) (pay.Refund, error) {
 	r.CreatedAt, err = parseTime(w.CreatedAt)
 	errs = append(errs, err)
 	r.At, err = parseTime(w.UpdatedAt)
+	errs = append(errs, err)
+	r.RefundedAt, err = parseTime(w.RefundedAt)
 	errs = append(errs, err)
 	return r, errors.Join(errs...)
 }

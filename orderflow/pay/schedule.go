@@ -344,8 +344,11 @@ func (s *Service) refundOutcomeLocked(part *partitionPay, r *Refund, st RefundSt
 	if st == RefundFailed {
 		typ = events.RefundFailed
 	}
-	r.State, r.At, r.Detail, r.NextTry = st, at.UTC(), detail, time.Time{}
-	ev := events.PayEvent{Version: events.Version, ID: events.PayEventID(r.OutRequestNo, typ), Type: typ, At: r.At,
+	r.State, r.At, r.Detail, r.NextTry = st, s.cfg.Now().UTC(), detail, time.Time{}
+	if st == RefundSucceeded {
+		r.RefundedAt = at.UTC()
+	}
+	ev := events.PayEvent{Version: events.Version, ID: events.PayEventID(r.OutRequestNo, typ), Type: typ, At: at.UTC(),
 		OrderNo: r.OrderNo, UserID: r.UserID, HoldID: r.HoldID, Channel: r.Channel, OutTradeNo: r.OutTradeNo, TradeNo: r.TradeNo,
 		AmountCents: r.AmountCents, OutRequestNo: r.OutRequestNo, SeatIDs: r.SeatIDs, Reason: r.Reason}
 	if detail != "" {

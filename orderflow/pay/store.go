@@ -188,7 +188,10 @@ type Refund struct {
 	// for every seat not refunded yet): what a repeat must ask again.
 	RequestSeats []string  `json:"request_seats,omitempty"`
 	CreatedAt    time.Time `json:"created_at"`
-	At           time.Time `json:"at"` // the last change: the outcome's time once final
+	At           time.Time `json:"at"` // the last change, by this service's clock
+	// RefundedAt is when the provider says the refund succeeded (its
+	// clock, often to the second).
+	RefundedAt time.Time `json:"refunded_at,omitzero"`
 	// NextTry is when the scheduler next calls the provider about a
 	// refund not final yet; Tries how often it did (the back-off).
 	NextTry time.Time `json:"next_try,omitzero"`
