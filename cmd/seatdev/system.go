@@ -410,8 +410,13 @@ To pay an order, POST %[1]s/v1/orders/{order_no}/pay with $TOKEN and the body
 {"channel":"alipay","mode":"page"} (or "wechat", "qr"). The payment simulator, paysim, plays Alipay and
 WeChat Pay at %[6]s: open the answer's pay_url (page) or qr_code (a URL there) in a browser and press
 Pay; a moment later the order is PAID and its seats sold. GET %[1]s/v1/orders/{order_no}/payment asks
-the provider. Paying again, or with the other channel, closes the earlier trade. A script pays with
-POST %[6]s/sim/trades/{channel}/{out_trade_no}/pay.
+the provider. Paying again, or with the other channel, closes the earlier trade. A script pays a "qr"
+trade with POST %[6]s/sim/trades/{channel}/{out_trade_no}/pay (a "page" trade exists at the provider
+only once its pay_url is opened).
+A paid order's seats are refunded with POST %[1]s/v1/orders/{order_no}/refunds and the body
+{"seat_ids":["A/1/5"],"reason":"..."} (leave seat_ids out for every seat; $ADMIN refunds any order);
+the answer's refund_no reads it: GET %[1]s/v1/refunds/{refund_no}. The order turns
+PARTIALLY_REFUNDED or REFUNDED and the seats go back on sale.
 On the live seat map the same in a browser: get a dev token, click seats, hold them, and the order's
 panel counts down, pays through paysim's page, and once paid offers a refund of each seat.
 Each buyer may send 5 requests a second (bursts of 10).

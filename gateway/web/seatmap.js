@@ -51,8 +51,14 @@ const errorWords = {
   ORDER_NOT_PAYABLE: "This order can no longer be paid: its hold lapsed or was given back, or it is paid already.",
   TOO_MANY_ATTEMPTS: "This order has had too many payment attempts: hold the seats again.",
   PROVIDER_UNAVAILABLE: "The payment service is not answering: try again in a moment.",
-  ALREADY_REFUNDED: "That seat is refunded already.",
-  NOT_CONFIRMED: "Only paid seats can be refunded.",
+  SEAT_ALREADY_REFUNDED: "That seat is refunded already, or its refund is under way.",
+  NOTHING_TO_REFUND: "Every seat of this order is refunded already.",
+  ORDER_NOT_REFUNDABLE: "Only paid seats can be refunded: if you have just paid, try again in a moment.",
+  REFUND_EXCEEDS_PAYMENT: "That refund would return more than was paid.",
+  TOO_MANY_REFUNDS: "This order has had as many refunds as allowed: ask the box office.",
+  SEAT_NOT_IN_ORDER: "That seat is not part of this order.",
+  UNKNOWN_CHANNEL: "That way of paying is not offered here.",
+  UNSUPPORTED_MODE: "That way of paying is not offered here.",
   NOT_IMPLEMENTED: "This box office does not offer that yet.",
 };
 
@@ -230,6 +236,16 @@ const orderWords = {
 // page stops reading the order until they do.
 const settled = new Set(["PAID", "PARTIALLY_REFUNDED", "REFUNDED", "CANCELLED", "EXPIRED"]);
 
+// forgetOrder drops the panel: another buyer signed in, whose orders the
+// last one's are not.
+function forgetOrder() {
+  order = null;
+  refunds.clear();
+  sessionStorage.removeItem("seatd-order");
+  $("orderError").textContent = "";
+  drawOrder();
+}
+
 function startOrder(hold) {
   order = {order_no: hold.order_no, program_id: hold.program_id, status: "", seats: hold.seats,
            total_cents: hold.total_cents, expires_at: hold.expires_at};
@@ -400,7 +416,13 @@ $("devtoken").addEventListener("click", async () => {
   if (!r.ok) { say("dev tokens are off on this gateway (" + (body.error ? body.error.code : r.status) + ")", true); return; }
   $("token").value = body.token;
   localStorage.setItem("seatd-token", body.token);
+  forgetOrder();
   say("buyer " + user + " signed in with a dev token");
+});
+// A token pasted by hand is another buyer too.
+$("token").addEventListener("change", () => {
+  localStorage.setItem("seatd-token", $("token").value.trim());
+  forgetOrder();
 });
 $("load").addEventListener("click", async () => {
   if (await loadProgram()) {
