@@ -585,7 +585,7 @@ func TestHoldAccess(t *testing.T) {
 		}
 		for _, rt := range [][2]string{{"POST", "/v1/orders/1/pay"}, {"GET", "/v1/orders/1/payment"}} {
 			s.want(s.do(rt[0], rt[1], "", nil, nil), 401, "UNAUTHENTICATED")
-			s.want(s.do(rt[0], rt[1], adminToken, nil, nil), 401, "UNAUTHENTICATED")
+			s.refused(s.do(rt[0], rt[1], adminToken, nil, nil), 403, "FORBIDDEN", nil, "buyer's token")
 			r := s.do(rt[0], rt[1], s.token(9), nil, nil)
 			s.want(r, 501, "NOT_IMPLEMENTED")
 			if r.header.Get("Retry-After") != "" {

@@ -369,6 +369,12 @@ func (g *Gateway) wrap(name string, who access, fn handlerFunc) app.HandlerFunc 
 			}
 			fallthrough
 		case buyer:
+			if who == buyer && g.cfg.Auth.isAdmin(header) {
+				// The admin token is no buyer: say so, not that it is
+				// a malformed buyer token.
+				g.fail(c, errorf(http.StatusForbidden, "FORBIDDEN", "this route acts for a buyer: send the buyer's token, not the admin token"))
+				return
+			}
 			var err *apiError
 			now := g.cfg.Clock()
 			if user, err = g.cfg.Auth.buyer(header, g.tokens, now); err != nil {
