@@ -41,6 +41,7 @@ type paySystem struct {
 	*testSystem
 	brokers []string
 	sim     *paysimtest.Sim
+	api     *providerProxy // between the pay service and paysim's API
 	orders  *orderflow.Service
 	pay     *pay.Service
 	reg     *prometheus.Registry // both services' metrics
@@ -85,11 +86,12 @@ func startPaySystem(t testing.TB, sim paysim.Config, tune func(*pay.Config)) *pa
 	// behind the address its client already has (it connects lazily).
 	ps.testSystem = startClusterNodes(t, 1, time.Second, func(c *raftfsm.NodeConfig) { c.Duty = rel.Duty }, func(c *Config) { c.Orders = client })
 	ps.sim = paysimtest.Start(t, sim)
+	ps.api = startProviderProxy(t, ps.sim.URL)
 	dir := t.TempDir()
 	if err := ps.sim.Keys.WriteDir(dir); err != nil {
 		t.Fatal(err)
 	}
-	a, w, err := merchant.FromPaysim(dir, ps.sim.URL)
+	a, w, err := merchant.FromPaysim(dir, ps.api.url)
 	if err != nil {
 		t.Fatal(err)
 	}

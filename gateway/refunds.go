@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -121,8 +122,8 @@ func (g *Gateway) refund(ctx context.Context, c *app.RequestContext, user int64)
 		return invalid("INVALID_ARGUMENT", "reason", "%d characters: at most %d", n, pay.MaxRefundReason)
 	}
 	key := string(c.GetHeader("Idempotency-Key"))
-	if len(key) > pay.MaxRequestKey {
-		return invalid("INVALID_ARGUMENT", "Idempotency-Key", "%d bytes: at most %d", len(key), pay.MaxRequestKey)
+	if len(key) > pay.MaxRequestKey || strings.ContainsFunc(key, func(r rune) bool { return r < 0x20 || r > 0x7e }) {
+		return invalid("INVALID_ARGUMENT", "Idempotency-Key", "%d bytes: at most %d, of printable ASCII", len(key), pay.MaxRequestKey)
 	}
 	var no inventory.OrderNo
 	if user == 0 {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -182,10 +183,17 @@ func TestRefundOperator(t *testing.T) {
 	unpaid, _ := ps.order(buyer, "hall", 1)
 	ps.refused(ps.do("POST", "/v1/orders/"+unpaid+"/refunds", buyer, `{}`, nil), 409, "ORDER_NOT_REFUNDABLE", nil)
 	o := ps.paidOrder(buyer, "hall", 2, "alipay")
-	r := ps.do("POST", "/v1/orders/"+o.OrderNo+"/refunds", adminToken, `{"reason":"event moved"}`, nil)
+	path := "/v1/orders/" + o.OrderNo + "/refunds"
+	key := map[string]string{"Idempotency-Key": "k1"}
+	ps.refused(ps.do("POST", path, buyer, `{}`, map[string]string{"Idempotency-Key": "k\xff"}), 422, "INVALID_ARGUMENT",
+		map[string]any{"field": "Idempotency-Key"})
+	ps.want(ps.do("POST", path, buyer, fmt.Sprintf(`{"seat_ids":[%q]}`, o.Seats[0].ID), key), 201, "")
+	// The operator's key is the operator's: the buyer's refund under the
+	// same key is not an answer to it.
+	r := ps.do("POST", path, adminToken, `{"reason":"event moved"}`, key)
 	ps.want(r, 201, "")
-	if r.json(t)["initiator"] != "operator" || r.json(t)["amount_cents"].(float64) != 20000 {
-		t.Errorf("operator's refund = %s", r.body)
+	if r.json(t)["initiator"] != "operator" || r.json(t)["amount_cents"].(float64) != 10000 || r.header.Get("Idempotent-Replayed") != "" {
+		t.Errorf("operator's refund = %s %v", r.body, r.header)
 	}
 	ps.awaitOrder(o.OrderNo, "REFUNDED")
 }
@@ -267,4 +275,98 @@ func TestRefundWechatAsync(t *testing.T) {
 	if evs := ps.payEvents(o.OrderNo); evs[events.RefundSucceeded] != 1 {
 		t.Errorf("pay.events of the order = %v; want one RefundSucceeded", evs)
 	}
+}
+
+// TestRefundUnclearAnswer: a refund call the provider acted on but whose
+// answer cannot be read (garbled, or its signature broken on the way) is
+// no refusal: the refund stays REQUESTED (202), its seat cannot be
+// refunded again meanwhile, and the scheduler asks again with the same
+// number, so the provider refunds once and the order and the provider
+// agree.
+func TestRefundUnclearAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		name, channel string
+		mode          proxyMode
+	}{{"alipay garbled", "alipay", proxyGarble}, {"alipay bad signature", "alipay", proxyBadSig},
+		{"wechat garbled", "wechat", proxyGarble}, {"wechat bad signature", "wechat", proxyBadSig}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ps := startPaySystem(t, paysim.Config{}, nil)
+			ps.resellingArena("hall")
+			buyer := ps.token(5)
+			o := ps.paidOrder(buyer, "hall", 2, tc.channel)
+			path := "/v1/orders/" + o.OrderNo + "/refunds"
+			seat := fmt.Sprintf(`{"seat_ids":[%q]}`, o.Seats[0].ID)
+			ps.api.spoil(tc.mode, refundCalls(false))
+			r := ps.do("POST", path, buyer, seat, nil)
+			if r.status != 202 || r.json(t)["status"] != "REQUESTED" {
+				t.Fatalf("refund with its answer spoiled = %d %s; want 202 REQUESTED", r.status, r.body)
+			}
+			ps.refused(ps.do("POST", path, buyer, seat, nil), 409, "SEAT_ALREADY_REFUNDED", nil)
+			ps.api.spoil(proxyPass, nil)
+			ps.awaitOrder(o.OrderNo, "PARTIALLY_REFUNDED")
+			g := ps.do("GET", "/v1/refunds/"+r.json(t)["refund_no"].(string), buyer, nil, nil)
+			if ps.want(g, 200, ""); g.json(t)["status"] != "SUCCEEDED" {
+				t.Errorf("refund = %s; want SUCCEEDED", g.body)
+			}
+			if rest := ps.do("POST", path, buyer, `{}`, nil); rest.status != 201 && rest.status != 202 {
+				t.Fatalf("refund of the rest = %d %s", rest.status, rest.body)
+			}
+			got := ps.awaitOrder(o.OrderNo, "REFUNDED")
+			if tr := ps.simTrade(tc.channel, o.Payment.OutTradeNo); tr["refunded_cents"].(float64) != 20000 || got.RefundedCents != 20000 {
+				t.Errorf("refunded: paysim %v, the order %d; want 20000 both", tr["refunded_cents"], got.RefundedCents)
+			}
+		})
+	}
+}
+
+// TestRefundQueryUnclear: a WeChat Pay refund under way (PROCESSING)
+// whose notification is lost and whose queries' answers are spoiled is
+// never called failed: once the queries get through it is SUCCEEDED, once.
+// And a refund the provider cannot be reached for is REQUESTED, then
+// made once it can.
+func TestRefundQueryUnclear(t *testing.T) {
+	ps := startPaySystem(t, paysim.Config{}, nil)
+	ps.resellingArena("hall")
+	buyer := ps.token(5)
+	o := ps.paidOrder(buyer, "hall", 3, "wechat")
+	path := "/v1/orders/" + o.OrderNo + "/refunds"
+	if err := ps.sim.SetFaults(paysim.Faults{Drop: 1}); err != nil {
+		t.Fatal(err)
+	}
+	query := func(r *http.Request, body []byte) bool {
+		return refundCalls(true)(r, body) && r.Method == http.MethodGet
+	}
+	ps.api.spoil(proxyBadSig, query)
+	r := ps.do("POST", path, buyer, fmt.Sprintf(`{"seat_ids":[%q]}`, o.Seats[0].ID), nil)
+	if r.status != 202 || r.json(t)["status"] != "PROCESSING" {
+		t.Fatalf("refund = %d %s; want 202 PROCESSING", r.status, r.body)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ps.api.hits.Load() < 3; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the scheduler queried the refund %d times; want 3", ps.api.hits.Load())
+		}
+	}
+	no := r.json(t)["refund_no"].(string)
+	if g := ps.do("GET", "/v1/refunds/"+no, buyer, nil, nil); g.json(t)["status"] != "PROCESSING" {
+		t.Fatalf("refund after spoiled queries = %s; want PROCESSING still", g.body)
+	}
+	ps.api.spoil(proxyDown, refundCalls(false))
+	down := ps.do("POST", path, buyer, fmt.Sprintf(`{"seat_ids":[%q]}`, o.Seats[1].ID), nil)
+	if down.status != 202 || down.json(t)["status"] != "REQUESTED" {
+		t.Fatalf("refund while the provider is out of reach = %d %s; want 202 REQUESTED", down.status, down.body)
+	}
+	ps.api.spoil(proxyPass, nil)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		got := ps.awaitOrder(o.OrderNo, "PARTIALLY_REFUNDED")
+		if got.RefundedCents == 20000 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("order refunded %d; want both refunds, 20000", got.RefundedCents)
+		}
+	}
+	if tr := ps.simTrade("wechat", o.Payment.OutTradeNo); tr["refunded_cents"].(float64) != 20000 {
+		t.Errorf("paysim refunded %v; want 20000", tr["refunded_cents"])
+	}
+	ps.sim.SetFaults(paysim.Faults{})
 }

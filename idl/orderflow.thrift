@@ -190,6 +190,7 @@ struct RefundResponse {
     1: Status status
     2: optional Refund refund
     3: bool replayed             // request_key named this earlier refund
+    4: string seat               // SEAT_NOT_IN_ORDER, SEAT_REFUNDED: the seat refused
 }
 
 struct GetRefundRequest {

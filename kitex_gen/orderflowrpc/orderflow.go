@@ -1413,6 +1413,7 @@ type RefundResponse struct {
 	Status   *Status `thrift:"status,1" frugal:"1,default,Status" json:"status"`
 	Refund   *Refund `thrift:"refund,2,optional" frugal:"2,optional,Refund" json:"refund,omitempty"`
 	Replayed bool    `thrift:"replayed,3" frugal:"3,default,bool" json:"replayed"`
+	Seat     string  `thrift:"seat,4" frugal:"4,default,string" json:"seat"`
 }
 
 func NewRefundResponse() *RefundResponse {
@@ -1443,6 +1444,10 @@ func (p *RefundResponse) GetRefund() (v *Refund) {
 func (p *RefundResponse) GetReplayed() (v bool) {
 	return p.Replayed
 }
+
+func (p *RefundResponse) GetSeat() (v string) {
+	return p.Seat
+}
 func (p *RefundResponse) SetStatus(val *Status) {
 	p.Status = val
 }
@@ -1451,6 +1456,9 @@ func (p *RefundResponse) SetRefund(val *Refund) {
 }
 func (p *RefundResponse) SetReplayed(val bool) {
 	p.Replayed = val
+}
+func (p *RefundResponse) SetSeat(val string) {
+	p.Seat = val
 }
 
 func (p *RefundResponse) IsSetStatus() bool {
@@ -1472,6 +1480,7 @@ var fieldIDToName_RefundResponse = map[int16]string{
 	1: "status",
 	2: "refund",
 	3: "replayed",
+	4: "seat",
 }
 
 type GetRefundRequest struct {

@@ -337,6 +337,10 @@ func (s *Server) Refund(ctx context.Context, req *rpc.RefundRequest) (*rpc.Refun
 	r, replayed, err := s.pay.Refund(ctx, pay.RefundRequest{OrderNo: no, UserID: u, Operator: req.Operator, SeatIDs: req.SeatIds,
 		Reason: req.Reason, Key: req.RequestKey})
 	resp := &rpc.RefundResponse{Status: status(s.svc.PartitionOfOrder(no), err), Replayed: replayed}
+	var se *pay.SeatError
+	if errors.As(err, &se) {
+		resp.Seat = se.Seat
+	}
 	if err == nil {
 		resp.Refund = FromRefund(&r)
 	}

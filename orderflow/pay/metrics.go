@@ -29,7 +29,7 @@ func newMetrics() *metrics {
 		pays: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pay_attempts_total",
 			Help: "payment attempts, by channel and outcome: created, unavailable, rejected, overloaded"}, []string{"channel", "outcome"}),
 		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pay_notifications_total",
-			Help: "provider notifications, by channel and outcome: applied, duplicate, ignored, refund_applied, refund_duplicate, unknown_refund; refused: bad_signature, wrong_app, malformed, unknown_trade, wrong_channel, wrong_amount, error"},
+			Help: "provider notifications, by channel and outcome: applied, duplicate, ignored, refund_applied, refund_applied_after_failure, refund_duplicate, unknown_refund; refused: bad_signature, wrong_app, malformed, unknown_trade, wrong_channel, wrong_amount, error"},
 			[]string{"channel", "outcome"}),
 		queries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pay_queries_total",
 			Help: "active trade queries, by channel and the provider's answer (WAIT_BUYER_PAY, SUCCESS, CLOSED, REFUNDED, NOT_FOUND, error)"},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"seatd/inventory"
@@ -53,6 +54,16 @@ var (
 	ErrRefundNotFound = errors.New("pay: no such refund")
 )
 
+// SeatError is a refusal about one seat (ErrSeatNotInOrder,
+// ErrSeatRefunded): Seat names it.
+type SeatError struct {
+	Err  error
+	Seat string
+}
+
+func (e *SeatError) Error() string { return fmt.Sprintf("%v: %q", e.Err, e.Seat) }
+func (e *SeatError) Unwrap() error { return e.Err }
+
 // RefundRequest asks for a refund of seats of a paid order.
 type RefundRequest struct {
 	OrderNo inventory.OrderNo
@@ -66,7 +77,9 @@ type RefundRequest struct {
 	// Reason is the buyer's words (at most MaxRefundReason characters).
 	Reason string
 	// Key is the request's Idempotency-Key (optional, at most
-	// MaxRequestKey bytes): a repeat answers the first refund.
+	// MaxRequestKey bytes of printable ASCII, as RFC 8941 strings are): a
+	// repeat by the same kind of caller (the buyer, or an operator)
+	// answers the first refund.
 	Key string
 }
 
@@ -90,8 +103,8 @@ type RefundRequest struct {
 // replayed is true when req.Key named an earlier refund of the same
 // seats and reason: that refund is returned as it is now.
 //
-// Errors: ErrNotFound, ErrNotRefundable, ErrSeatNotInOrder,
-// ErrSeatRefunded, ErrNothingToRefund, ErrRefundExceeds,
+// Errors: ErrNotFound, ErrNotRefundable, ErrSeatNotInOrder and
+// ErrSeatRefunded (as a *SeatError naming the seat), ErrNothingToRefund, ErrRefundExceeds,
 // ErrTooManyRefunds, ErrKeyReused, ErrBadRefund, a
 // *orderflow.NotOwnerError, ErrNotReady.
 func (s *Service) Refund(ctx context.Context, req RefundRequest) (r Refund, replayed bool, err error) {
@@ -120,10 +133,16 @@ func (s *Service) Refund(ctx context.Context, req RefundRequest) (r Refund, repl
 	if err != nil {
 		return Refund{}, false, err
 	}
+	initiator := InitiatorBuyer
+	if req.Operator {
+		initiator = InitiatorOperator
+	}
 	asked := slices.Sorted(slices.Values(req.SeatIDs))
 	if req.Key != "" {
+		// A key is the caller's: the buyer's and the operators' keys of
+		// one order never name each other's refunds.
 		for _, r := range refunds {
-			if r.RequestKey != req.Key {
+			if r.RequestKey != req.Key || r.Initiator != initiator {
 				continue
 			}
 			if !slices.Equal(r.RequestSeats, asked) || r.Reason != req.Reason {
@@ -175,9 +194,9 @@ func (s *Service) Refund(ctx context.Context, req RefundRequest) (r Refund, repl
 		p, ok := price[id]
 		switch {
 		case !ok:
-			return Refund{}, false, fmt.Errorf("%w: %q", ErrSeatNotInOrder, id)
+			return Refund{}, false, &SeatError{Err: ErrSeatNotInOrder, Seat: id}
 		case !slices.Contains(left, id):
-			return Refund{}, false, fmt.Errorf("%w: %q", ErrSeatRefunded, id)
+			return Refund{}, false, &SeatError{Err: ErrSeatRefunded, Seat: id}
 		}
 		amount += p
 	}
@@ -191,10 +210,6 @@ func (s *Service) Refund(ctx context.Context, req RefundRequest) (r Refund, repl
 			len(taken), len(o.Seats), refunded, o.PaidCents)
 	case amount > rest:
 		return Refund{}, false, fmt.Errorf("%w: %d cents asked, %d of %d left", ErrRefundExceeds, amount, rest, o.PaidCents)
-	}
-	initiator := InitiatorBuyer
-	if req.Operator {
-		initiator = InitiatorOperator
 	}
 	now := s.cfg.Now().UTC()
 	r = Refund{OutRequestNo: SeatRefundNo(req.OrderNo, seatRefunds+1), OutTradeNo: o.Payment.OutTradeNo, OrderNo: o.OrderNo,
@@ -219,8 +234,8 @@ func (req *RefundRequest) validate() error {
 	if n := utf8.RuneCountInString(req.Reason); n > MaxRefundReason || !utf8.ValidString(req.Reason) {
 		errs = append(errs, fmt.Errorf("reason: %d characters, at most %d of UTF-8", n, MaxRefundReason))
 	}
-	if len(req.Key) > MaxRequestKey {
-		errs = append(errs, fmt.Errorf("idempotency key: %d bytes, at most %d", len(req.Key), MaxRequestKey))
+	if len(req.Key) > MaxRequestKey || strings.ContainsFunc(req.Key, func(r rune) bool { return r < 0x20 || r > 0x7e }) {
+		errs = append(errs, fmt.Errorf("idempotency key: %d bytes, at most %d of printable ASCII", len(req.Key), MaxRequestKey))
 	}
 	if len(req.SeatIDs) > inventory.MaxSeatsPerHoldLimit {
 		errs = append(errs, fmt.Errorf("seat_ids: %d, an order has at most %d", len(req.SeatIDs), inventory.MaxSeatsPerHoldLimit))
@@ -233,7 +248,8 @@ func (req *RefundRequest) validate() error {
 
 // GetRefund returns a refund by its number (refund_no): a buyer's own, or
 // any for an operator. Errors: ErrRefundNotFound (also for a number this
-// service did not make, or another buyer's), a *orderflow.NotOwnerError.
+// service did not make, or another buyer's), a *orderflow.NotOwnerError,
+// ErrNotReady.
 func (s *Service) GetRefund(refundNo string, user uint64, operator bool) (Refund, error) {
 	no, err := ParseRefundNo(refundNo)
 	if err != nil {
@@ -243,6 +259,11 @@ func (s *Service) GetRefund(refundNo string, user uint64, operator bool) (Refund
 	if err != nil {
 		return Refund{}, err
 	}
+	done, err := s.reading()
+	if err != nil {
+		return Refund{}, err
+	}
+	defer done()
 	r, found, err := part.store.refund(no, refundNo)
 	switch {
 	case err != nil:

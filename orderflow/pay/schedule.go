@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -87,6 +88,34 @@ func (s *Service) schedule(ctx context.Context, part *partitionPay) {
 	}
 }
 
+// scanWorkers bounds the provider calls one partition's scheduler makes
+// at once. A provider that hangs holds up at most this many, each for at
+// most CallTimeout (and backs off after), not every other trade and
+// refund of the partition behind them.
+const scanWorkers = 8
+
+// fanOut runs fn(0..n-1), at most scanWorkers at a time, and returns
+// when all have (or, once ctx ends, without starting more). Calls about
+// one order are still serialized by its lock.
+func (s *Service) fanOut(ctx context.Context, n int, fn func(i int)) {
+	sem := make(chan struct{}, scanWorkers)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for i := range n {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			fn(i)
+		}()
+	}
+}
+
 // scanTrades handles each active trade that is due, a batch at a time.
 func (s *Service) scanTrades(ctx context.Context, part *partitionPay) {
 	var after []byte
@@ -96,9 +125,7 @@ func (s *Service) scanTrades(ctx context.Context, part *partitionPay) {
 			s.cfg.Log.Error("pay_scan_failed", "partition", part.id, "err", err)
 			return
 		}
-		for i := range trades {
-			s.tend(ctx, part, trades[i].number(), trades[i].Attempt)
-		}
+		s.fanOut(ctx, len(trades), func(i int) { s.tend(ctx, part, trades[i].number(), trades[i].Attempt) })
 		if len(trades) < scanBatch {
 			return
 		}
@@ -183,11 +210,11 @@ func (s *Service) scanRefunds(ctx context.Context, part *partitionPay) {
 		if err != nil {
 			break // the order service is rebuilding or closing: next scan
 		}
-		for _, d := range page.Refunds {
-			if !d.Settled {
+		s.fanOut(ctx, len(page.Refunds), func(i int) {
+			if d := page.Refunds[i]; !d.Settled {
 				s.refundDue(ctx, part, d)
 			}
-		}
+		})
 		if page.Next == "" {
 			break
 		}
@@ -201,11 +228,11 @@ func (s *Service) scanRefunds(ctx context.Context, part *partitionPay) {
 			return
 		}
 		now := s.cfg.Now()
-		for i := range open {
+		s.fanOut(ctx, len(open), func(i int) {
 			if !now.Before(open[i].NextTry) {
 				s.retryRefund(ctx, part, open[i].number(), open[i].OutRequestNo)
 			}
-		}
+		})
 		if len(open) < scanBatch {
 			return
 		}
@@ -288,12 +315,16 @@ func (s *Service) driveRefundLocked(ctx context.Context, part *partitionPay, r *
 			AmountCents: r.AmountCents, TotalCents: r.TotalCents, Reason: providerReason(r.Reason), NotifyURL: s.cfg.NotifyURLs[r.Channel]})
 	}
 	switch {
-	case errors.Is(err, payment.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		s.metrics.refunds.WithLabelValues(r.Channel, "retry").Inc()
-		s.refundLater(part, r)
+	case err != nil && r.State != RefundProcessing && refusal(err):
+		s.refundOutcomeLocked(part, r, RefundFailed, err.Error(), time.Time{})
 		return
 	case err != nil:
-		s.refundOutcomeLocked(part, r, RefundFailed, err.Error(), time.Time{})
+		// No answer, or one that says nothing for sure (malformed, a bad
+		// signature, a query's error): the refund may have happened.
+		// Ask again with the same number later; never call it failed.
+		s.metrics.refunds.WithLabelValues(r.Channel, "retry").Inc()
+		s.cfg.Log.Warn("pay_refund_retry", "out_request_no", r.OutRequestNo, "err", err)
+		s.refundLater(part, r)
 		return
 	}
 	switch got.State {
@@ -310,6 +341,15 @@ func (s *Service) driveRefundLocked(ctx context.Context, part *partitionPay, r *
 		r.State = RefundRequested
 		s.refundLater(part, r)
 	}
+}
+
+// refusal says whether a provider's error to a refund call is its
+// refusal, final: the refund did not and will not happen with that
+// number. Anything else (unreachable, a malformed or badly signed answer)
+// leaves the outcome unknown.
+func refusal(err error) bool {
+	return errors.Is(err, payment.ErrRefundExceeds) || errors.Is(err, payment.ErrTradeState) ||
+		errors.Is(err, payment.ErrUnknownTrade) || errors.Is(err, payment.ErrRejected)
 }
 
 // providerReason is a refund's reason as the providers take it: WeChat
@@ -344,6 +384,7 @@ func (s *Service) refundOutcomeLocked(part *partitionPay, r *Refund, st RefundSt
 	if st == RefundFailed {
 		typ = events.RefundFailed
 	}
+	wasOpen := !r.Final()
 	r.State, r.At, r.Detail, r.NextTry = st, s.cfg.Now().UTC(), detail, time.Time{}
 	if st == RefundSucceeded {
 		r.RefundedAt = at.UTC()
@@ -354,7 +395,7 @@ func (s *Service) refundOutcomeLocked(part *partitionPay, r *Refund, st RefundSt
 	if detail != "" {
 		ev.Reason = detail
 	}
-	if err := part.store.writeRefund(r, true, ev); err != nil {
+	if err := part.store.writeRefund(r, wasOpen, ev); err != nil {
 		s.cfg.Log.Error("pay_write_failed", "out_request_no", r.OutRequestNo, "err", err)
 		return
 	}
@@ -395,10 +436,17 @@ func (s *Service) refundNotified(prov payment.Provider, n payment.Notification) 
 			"notified_cents", n.AmountCents, "refund_cents", r.AmountCents)
 		return prov.Answer(false), nil
 	}
-	if n.RefundState == payment.RefundSuccess && !r.Final() {
+	switch {
+	case n.RefundState == payment.RefundSuccess && !r.Final():
 		s.refundOutcomeLocked(part, &r, RefundSucceeded, "", n.At)
 		s.metrics.notifications.WithLabelValues(prov.Channel(), "refund_applied").Inc()
-	} else {
+	case n.RefundState == payment.RefundSuccess && r.State == RefundFailed:
+		// The provider's word wins: money that went back is never
+		// ignored. RefundSucceeded follows the RefundFailed.
+		s.cfg.Log.Error("pay_refund_failed_then_succeeded", "out_request_no", r.OutRequestNo)
+		s.refundOutcomeLocked(part, &r, RefundSucceeded, "", n.At)
+		s.metrics.notifications.WithLabelValues(prov.Channel(), "refund_applied_after_failure").Inc()
+	default:
 		s.metrics.notifications.WithLabelValues(prov.Channel(), "refund_duplicate").Inc()
 	}
 	return prov.Answer(true), nil
