@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -60,7 +61,14 @@ func refundToJSON(r *pay.Refund) refundJSON {
 // refundError maps the refund service's refusals, through the routing
 // client.
 func (g *Gateway) refundError(err error) *apiError {
+	var se *pay.SeatError
+	errors.As(err, &se)
 	switch {
+	case se != nil && errors.Is(err, orderclient.ErrSeatNotInOrder):
+		return invalid("SEAT_NOT_IN_ORDER", "seat_ids", "%q is not a seat of the order", se.Seat).with("seat", se.Seat)
+	case se != nil && errors.Is(err, orderclient.ErrSeatRefunded):
+		return errorf(http.StatusConflict, "SEAT_ALREADY_REFUNDED", fmt.Sprintf("seat %q is refunded already, or being refunded", se.Seat)).
+			with("field", "seat_ids").with("seat", se.Seat)
 	case errors.Is(err, orderclient.ErrNotRefundable):
 		return errorf(http.StatusConflict, "ORDER_NOT_REFUNDABLE", "the order cannot be refunded: it is not paid, or its seats are still being confirmed (retry shortly)")
 	case errors.Is(err, orderclient.ErrSeatNotInOrder):

@@ -104,7 +104,7 @@ func TestRefundSeats(t *testing.T) {
 	path := "/v1/orders/" + o.OrderNo + "/refunds"
 
 	// Refusals before anything changes.
-	ps.refused(ps.do("POST", path, buyer, `{"seat_ids":["Z/9/9"]}`, nil), 422, "SEAT_NOT_IN_ORDER", map[string]any{"field": "seat_ids"})
+	ps.refused(ps.do("POST", path, buyer, `{"seat_ids":["Z/9/9"]}`, nil), 422, "SEAT_NOT_IN_ORDER", map[string]any{"field": "seat_ids", "seat": "Z/9/9"}, "Z/9/9")
 	ps.refused(ps.do("POST", path, buyer, fmt.Sprintf(`{"seat_ids":[%q,%q]}`, seat, seat), nil), 422, "INVALID_ARGUMENT", map[string]any{"field": "seat_ids"})
 	ps.refused(ps.do("POST", path, buyer, fmt.Sprintf(`{"reason":%q}`, strings.Repeat("x", 81)), nil), 422, "INVALID_ARGUMENT", map[string]any{"field": "reason"})
 	ps.refused(ps.do("POST", path, buyer, `{"seat_ids":[]}`, nil), 422, "INVALID_ARGUMENT", map[string]any{"field": "seat_ids"})
@@ -139,7 +139,7 @@ func TestRefundSeats(t *testing.T) {
 	if st := ps.seatStatus("hall", o.Seats[0].ID); st != "sold" {
 		t.Errorf("an unrefunded seat is %s; want sold", st)
 	}
-	ps.refused(ps.do("POST", path, buyer, fmt.Sprintf(`{"seat_ids":[%q]}`, seat), nil), 409, "SEAT_ALREADY_REFUNDED", map[string]any{"field": "seat_ids"})
+	ps.refused(ps.do("POST", path, buyer, fmt.Sprintf(`{"seat_ids":[%q]}`, seat), nil), 409, "SEAT_ALREADY_REFUNDED", map[string]any{"field": "seat_ids", "seat": seat}, seat)
 
 	g := ps.do("GET", "/v1/refunds/"+no, buyer, nil, nil)
 	if ps.want(g, 200, ""); g.json(t)["status"] != "SUCCEEDED" || g.json(t)["amount_cents"].(float64) != 10000 {

@@ -368,8 +368,9 @@ func (c *Client) Notify(ctx context.Context, channel string, header http.Header,
 
 // Refund asks the owner of a paid order to refund seats of it (see
 // pay.Service.Refund): the refund and whether req.Key named it before.
-// Errors: ErrNotFound, ErrNotRefundable, ErrSeatNotInOrder,
-// ErrSeatRefunded, ErrNothingToRefund, ErrRefundExceeds,
+// Errors: ErrNotFound, ErrNotRefundable, ErrSeatNotInOrder and
+// ErrSeatRefunded (inside a *pay.SeatError naming the seat),
+// ErrNothingToRefund, ErrRefundExceeds,
 // ErrTooManyRefunds, ErrKeyReused, ErrBadRequest, ErrNoPayService,
 // ErrUnavailable (the refund may have been recorded: a retry with the
 // same key answers it).
@@ -380,6 +381,7 @@ func (c *Client) Refund(ctx context.Context, req pay.RefundRequest) (pay.Refund,
 	}
 	var w *rpc.Refund
 	var replayed bool
+	var seat string
 	err = c.call(ctx, p, owner, true, func(ctx context.Context, cl ofsvc.Client, opt callopt.Option) (*rpc.Status, error) {
 		resp, err := cl.Refund(ctx, &rpc.RefundRequest{OrderNo: strconv.FormatUint(uint64(req.OrderNo), 10),
 			UserId: strconv.FormatUint(req.UserID, 10), Operator: req.Operator, SeatIds: req.SeatIDs, Reason: req.Reason,
@@ -387,9 +389,12 @@ func (c *Client) Refund(ctx context.Context, req pay.RefundRequest) (pay.Refund,
 		if err != nil {
 			return nil, err
 		}
-		w, replayed = resp.Refund, resp.Replayed
+		w, replayed, seat = resp.Refund, resp.Replayed, resp.Seat
 		return resp.Status, nil
 	})
+	if err != nil && seat != "" {
+		return pay.Refund{}, false, &pay.SeatError{Err: err, Seat: seat}
+	}
 	if err != nil {
 		return pay.Refund{}, false, err
 	}
