@@ -23,6 +23,7 @@ import (
 	"seatd/orderflow/orderrpc"
 	"seatd/orderflow/orders"
 	"seatd/orderflow/pay"
+	"seatd/orderflow/reconcile"
 	"seatd/orderflow/relay"
 	"seatd/paysim"
 	"seatd/paysim/paysimtest"
@@ -105,6 +106,26 @@ func startPaySystem(t *testing.T, sim paysim.Config, tune func(*pay.Config)) *pa
 		svr.Stop()
 		ps.pay.Close()
 		ps.orders.Close()
+	})
+	// Registered after the services' cleanup, so it runs before it: every
+	// payment test ends with a reconciliation that finds no difference
+	// (docs/reconcile.md). The settle period lets refunds and closes the
+	// test did not wait for finish (the pay service scans every 50 ms).
+	t.Cleanup(func() {
+		if t.Failed() {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		r, err := reconcile.Run(ctx, reconcile.Config{Orders: client, Inventory: ps.gw.inv, Settle: time.Second})
+		if err != nil {
+			t.Errorf("reconcile: %v", err)
+			return
+		}
+		for _, d := range r.Differences {
+			t.Errorf("reconcile: %s", d)
+		}
+		t.Logf("reconcile: %d differences: %d orders, %d trades, %d refunds, %d bill lines; notes %q", len(r.Differences), r.Orders, r.Trades, r.Refunds, r.BillLines, r.Notes)
 	})
 	return ps
 }

@@ -202,6 +202,63 @@ struct GetRefundResponse {
     2: optional Refund refund
 }
 
+// ---- Reconciliation exports (orderflow reconcile, docs/reconcile.md) ----
+//
+// Records travel as the JSON the stores keep: an order as the orders
+// changelog carries it (orders.Order), a trade or refund as the pay
+// store records it (pay.Trade, pay.Refund). A reconciliation compares
+// every field of them, and that encoding is already documented and
+// versioned with the records; a second wire copy of each would drift.
+
+struct ExportOrdersRequest {
+    1: i32 partition   // an owned partition of the instance asked
+    2: string cursor   // "" for the first page, else the previous page's next_cursor
+    3: i32 limit       // 1-1000; 0 means 500
+}
+
+struct ExportOrdersResponse {
+    1: Status status
+    2: list<binary> orders  // order records (JSON), by order number
+    3: string next_cursor   // "" when there are no more
+}
+
+struct ExportPaymentsRequest {
+    1: i32 partition   // an owned partition of an instance running the pay service
+    2: string cursor   // "" for the first page, else the previous page's next_cursor
+    3: i32 limit       // records per page, 1-1000; 0 means 500
+}
+
+struct ExportPaymentsResponse {
+    1: Status status
+    2: list<binary> refunds  // refund records (JSON), by key: every refund before any trade
+    3: list<binary> trades   // trade records (JSON), by order number then attempt
+    4: string next_cursor    // "" when there are no more
+}
+
+// BillLine is one line of a provider's daily bill (payment.BillLine).
+struct BillLine {
+    1: string kind            // pay or refund
+    2: string out_trade_no
+    3: string trade_no
+    4: string out_request_no  // refund lines
+    5: i64 amount_cents       // positive for both kinds
+    6: string at              // RFC 3339
+}
+
+struct BillRequest {
+    1: string channel  // alipay, wechat
+    2: string day      // YYYY-MM-DD, a day in China Standard Time (the providers' bill day)
+    3: i32 offset      // the first line wanted
+    4: i32 limit       // lines per page, 1-5000; 0 means 1000
+}
+
+struct BillResponse {
+    1: Status status
+    2: bool available        // false: the provider has no bill for the day (not made yet, or no trade that day)
+    3: list<BillLine> lines  // lines [offset, offset+limit) of the bill, in the provider's order
+    4: i32 total             // the bill's line count
+}
+
 service OrderFlow {
     GetOrderResponse GetOrder(1: GetOrderRequest req)
     ListOrdersResponse ListOrders(1: ListOrdersRequest req)
@@ -217,4 +274,16 @@ service OrderFlow {
     RefundResponse Refund(1: RefundRequest req)
     // GetRefund reads a refund, routed by the order number in refund_no.
     GetRefundResponse GetRefund(1: GetRefundRequest req)
+
+    // ---- Reconciliation exports (orderflow reconcile) ----
+    // ExportOrders pages through every order of an owned partition, by
+    // order number. NOT_OWNER names the owner.
+    ExportOrdersResponse ExportOrders(1: ExportOrdersRequest req)
+    // ExportPayments pages through an owned partition's pay store: its
+    // refunds, then its trades. NO_PAY_SERVICE without one.
+    ExportPaymentsResponse ExportPayments(1: ExportPaymentsRequest req)
+    // Bill pages through a provider's bill of a day, fetched through the
+    // instance's configured provider of that channel (UNKNOWN_CHANNEL
+    // without one; PROVIDER_UNAVAILABLE when it fails).
+    BillResponse Bill(1: BillRequest req)
 }

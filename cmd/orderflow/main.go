@@ -10,6 +10,12 @@
 //
 //	orderflow -brokers HOST:PORT -instance 0 -instances 2 -data DIR
 //
+// `orderflow reconcile` compares seatd's holds and sold seats, the
+// orders, the trades and refunds, and the providers' bills, and prints
+// every difference that persists (docs/reconcile.md; see runReconcile):
+//
+//	orderflow reconcile -orderflow HOST:PORT,... -seatd HOST:PORT,... [-days 2026-03-01,...] [-settle 10s] [-json]
+//
 // Settings come from flags, ORDERFLOW_* environment variables (and
 // KAFKA_BROKERS for -brokers) or a -config file; see parseConfig.
 // SIGTERM or SIGINT stops it gracefully: the batch being applied is
@@ -46,6 +52,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "reconcile" {
+		os.Exit(runReconcile(context.Background(), os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
+	}
 	err := run(os.Args[1:], os.Getenv)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Println(strings.TrimSpace(strings.TrimPrefix(err.Error(), flag.ErrHelp.Error())))

@@ -1568,6 +1568,416 @@ var fieldIDToName_GetRefundResponse = map[int16]string{
 	2: "refund",
 }
 
+type ExportOrdersRequest struct {
+	Partition int32  `thrift:"partition,1" frugal:"1,default,i32" json:"partition"`
+	Cursor    string `thrift:"cursor,2" frugal:"2,default,string" json:"cursor"`
+	Limit     int32  `thrift:"limit,3" frugal:"3,default,i32" json:"limit"`
+}
+
+func NewExportOrdersRequest() *ExportOrdersRequest {
+	return &ExportOrdersRequest{}
+}
+
+func (p *ExportOrdersRequest) InitDefault() {
+}
+
+func (p *ExportOrdersRequest) GetPartition() (v int32) {
+	return p.Partition
+}
+
+func (p *ExportOrdersRequest) GetCursor() (v string) {
+	return p.Cursor
+}
+
+func (p *ExportOrdersRequest) GetLimit() (v int32) {
+	return p.Limit
+}
+func (p *ExportOrdersRequest) SetPartition(val int32) {
+	p.Partition = val
+}
+func (p *ExportOrdersRequest) SetCursor(val string) {
+	p.Cursor = val
+}
+func (p *ExportOrdersRequest) SetLimit(val int32) {
+	p.Limit = val
+}
+
+func (p *ExportOrdersRequest) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("ExportOrdersRequest(%+v)", *p)
+}
+
+var fieldIDToName_ExportOrdersRequest = map[int16]string{
+	1: "partition",
+	2: "cursor",
+	3: "limit",
+}
+
+type ExportOrdersResponse struct {
+	Status     *Status  `thrift:"status,1" frugal:"1,default,Status" json:"status"`
+	Orders     [][]byte `thrift:"orders,2" frugal:"2,default,list<binary>" json:"orders"`
+	NextCursor string   `thrift:"next_cursor,3" frugal:"3,default,string" json:"next_cursor"`
+}
+
+func NewExportOrdersResponse() *ExportOrdersResponse {
+	return &ExportOrdersResponse{}
+}
+
+func (p *ExportOrdersResponse) InitDefault() {
+}
+
+var ExportOrdersResponse_Status_DEFAULT *Status
+
+func (p *ExportOrdersResponse) GetStatus() (v *Status) {
+	if !p.IsSetStatus() {
+		return ExportOrdersResponse_Status_DEFAULT
+	}
+	return p.Status
+}
+
+func (p *ExportOrdersResponse) GetOrders() (v [][]byte) {
+	return p.Orders
+}
+
+func (p *ExportOrdersResponse) GetNextCursor() (v string) {
+	return p.NextCursor
+}
+func (p *ExportOrdersResponse) SetStatus(val *Status) {
+	p.Status = val
+}
+func (p *ExportOrdersResponse) SetOrders(val [][]byte) {
+	p.Orders = val
+}
+func (p *ExportOrdersResponse) SetNextCursor(val string) {
+	p.NextCursor = val
+}
+
+func (p *ExportOrdersResponse) IsSetStatus() bool {
+	return p.Status != nil
+}
+
+func (p *ExportOrdersResponse) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("ExportOrdersResponse(%+v)", *p)
+}
+
+var fieldIDToName_ExportOrdersResponse = map[int16]string{
+	1: "status",
+	2: "orders",
+	3: "next_cursor",
+}
+
+type ExportPaymentsRequest struct {
+	Partition int32  `thrift:"partition,1" frugal:"1,default,i32" json:"partition"`
+	Cursor    string `thrift:"cursor,2" frugal:"2,default,string" json:"cursor"`
+	Limit     int32  `thrift:"limit,3" frugal:"3,default,i32" json:"limit"`
+}
+
+func NewExportPaymentsRequest() *ExportPaymentsRequest {
+	return &ExportPaymentsRequest{}
+}
+
+func (p *ExportPaymentsRequest) InitDefault() {
+}
+
+func (p *ExportPaymentsRequest) GetPartition() (v int32) {
+	return p.Partition
+}
+
+func (p *ExportPaymentsRequest) GetCursor() (v string) {
+	return p.Cursor
+}
+
+func (p *ExportPaymentsRequest) GetLimit() (v int32) {
+	return p.Limit
+}
+func (p *ExportPaymentsRequest) SetPartition(val int32) {
+	p.Partition = val
+}
+func (p *ExportPaymentsRequest) SetCursor(val string) {
+	p.Cursor = val
+}
+func (p *ExportPaymentsRequest) SetLimit(val int32) {
+	p.Limit = val
+}
+
+func (p *ExportPaymentsRequest) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("ExportPaymentsRequest(%+v)", *p)
+}
+
+var fieldIDToName_ExportPaymentsRequest = map[int16]string{
+	1: "partition",
+	2: "cursor",
+	3: "limit",
+}
+
+type ExportPaymentsResponse struct {
+	Status     *Status  `thrift:"status,1" frugal:"1,default,Status" json:"status"`
+	Refunds    [][]byte `thrift:"refunds,2" frugal:"2,default,list<binary>" json:"refunds"`
+	Trades     [][]byte `thrift:"trades,3" frugal:"3,default,list<binary>" json:"trades"`
+	NextCursor string   `thrift:"next_cursor,4" frugal:"4,default,string" json:"next_cursor"`
+}
+
+func NewExportPaymentsResponse() *ExportPaymentsResponse {
+	return &ExportPaymentsResponse{}
+}
+
+func (p *ExportPaymentsResponse) InitDefault() {
+}
+
+var ExportPaymentsResponse_Status_DEFAULT *Status
+
+func (p *ExportPaymentsResponse) GetStatus() (v *Status) {
+	if !p.IsSetStatus() {
+		return ExportPaymentsResponse_Status_DEFAULT
+	}
+	return p.Status
+}
+
+func (p *ExportPaymentsResponse) GetRefunds() (v [][]byte) {
+	return p.Refunds
+}
+
+func (p *ExportPaymentsResponse) GetTrades() (v [][]byte) {
+	return p.Trades
+}
+
+func (p *ExportPaymentsResponse) GetNextCursor() (v string) {
+	return p.NextCursor
+}
+func (p *ExportPaymentsResponse) SetStatus(val *Status) {
+	p.Status = val
+}
+func (p *ExportPaymentsResponse) SetRefunds(val [][]byte) {
+	p.Refunds = val
+}
+func (p *ExportPaymentsResponse) SetTrades(val [][]byte) {
+	p.Trades = val
+}
+func (p *ExportPaymentsResponse) SetNextCursor(val string) {
+	p.NextCursor = val
+}
+
+func (p *ExportPaymentsResponse) IsSetStatus() bool {
+	return p.Status != nil
+}
+
+func (p *ExportPaymentsResponse) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("ExportPaymentsResponse(%+v)", *p)
+}
+
+var fieldIDToName_ExportPaymentsResponse = map[int16]string{
+	1: "status",
+	2: "refunds",
+	3: "trades",
+	4: "next_cursor",
+}
+
+type BillLine struct {
+	Kind         string `thrift:"kind,1" frugal:"1,default,string" json:"kind"`
+	OutTradeNo   string `thrift:"out_trade_no,2" frugal:"2,default,string" json:"out_trade_no"`
+	TradeNo      string `thrift:"trade_no,3" frugal:"3,default,string" json:"trade_no"`
+	OutRequestNo string `thrift:"out_request_no,4" frugal:"4,default,string" json:"out_request_no"`
+	AmountCents  int64  `thrift:"amount_cents,5" frugal:"5,default,i64" json:"amount_cents"`
+	At           string `thrift:"at,6" frugal:"6,default,string" json:"at"`
+}
+
+func NewBillLine() *BillLine {
+	return &BillLine{}
+}
+
+func (p *BillLine) InitDefault() {
+}
+
+func (p *BillLine) GetKind() (v string) {
+	return p.Kind
+}
+
+func (p *BillLine) GetOutTradeNo() (v string) {
+	return p.OutTradeNo
+}
+
+func (p *BillLine) GetTradeNo() (v string) {
+	return p.TradeNo
+}
+
+func (p *BillLine) GetOutRequestNo() (v string) {
+	return p.OutRequestNo
+}
+
+func (p *BillLine) GetAmountCents() (v int64) {
+	return p.AmountCents
+}
+
+func (p *BillLine) GetAt() (v string) {
+	return p.At
+}
+func (p *BillLine) SetKind(val string) {
+	p.Kind = val
+}
+func (p *BillLine) SetOutTradeNo(val string) {
+	p.OutTradeNo = val
+}
+func (p *BillLine) SetTradeNo(val string) {
+	p.TradeNo = val
+}
+func (p *BillLine) SetOutRequestNo(val string) {
+	p.OutRequestNo = val
+}
+func (p *BillLine) SetAmountCents(val int64) {
+	p.AmountCents = val
+}
+func (p *BillLine) SetAt(val string) {
+	p.At = val
+}
+
+func (p *BillLine) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("BillLine(%+v)", *p)
+}
+
+var fieldIDToName_BillLine = map[int16]string{
+	1: "kind",
+	2: "out_trade_no",
+	3: "trade_no",
+	4: "out_request_no",
+	5: "amount_cents",
+	6: "at",
+}
+
+type BillRequest struct {
+	Channel string `thrift:"channel,1" frugal:"1,default,string" json:"channel"`
+	Day     string `thrift:"day,2" frugal:"2,default,string" json:"day"`
+	Offset  int32  `thrift:"offset,3" frugal:"3,default,i32" json:"offset"`
+	Limit   int32  `thrift:"limit,4" frugal:"4,default,i32" json:"limit"`
+}
+
+func NewBillRequest() *BillRequest {
+	return &BillRequest{}
+}
+
+func (p *BillRequest) InitDefault() {
+}
+
+func (p *BillRequest) GetChannel() (v string) {
+	return p.Channel
+}
+
+func (p *BillRequest) GetDay() (v string) {
+	return p.Day
+}
+
+func (p *BillRequest) GetOffset() (v int32) {
+	return p.Offset
+}
+
+func (p *BillRequest) GetLimit() (v int32) {
+	return p.Limit
+}
+func (p *BillRequest) SetChannel(val string) {
+	p.Channel = val
+}
+func (p *BillRequest) SetDay(val string) {
+	p.Day = val
+}
+func (p *BillRequest) SetOffset(val int32) {
+	p.Offset = val
+}
+func (p *BillRequest) SetLimit(val int32) {
+	p.Limit = val
+}
+
+func (p *BillRequest) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("BillRequest(%+v)", *p)
+}
+
+var fieldIDToName_BillRequest = map[int16]string{
+	1: "channel",
+	2: "day",
+	3: "offset",
+	4: "limit",
+}
+
+type BillResponse struct {
+	Status    *Status     `thrift:"status,1" frugal:"1,default,Status" json:"status"`
+	Available bool        `thrift:"available,2" frugal:"2,default,bool" json:"available"`
+	Lines     []*BillLine `thrift:"lines,3" frugal:"3,default,list<BillLine>" json:"lines"`
+	Total     int32       `thrift:"total,4" frugal:"4,default,i32" json:"total"`
+}
+
+func NewBillResponse() *BillResponse {
+	return &BillResponse{}
+}
+
+func (p *BillResponse) InitDefault() {
+}
+
+var BillResponse_Status_DEFAULT *Status
+
+func (p *BillResponse) GetStatus() (v *Status) {
+	if !p.IsSetStatus() {
+		return BillResponse_Status_DEFAULT
+	}
+	return p.Status
+}
+
+func (p *BillResponse) GetAvailable() (v bool) {
+	return p.Available
+}
+
+func (p *BillResponse) GetLines() (v []*BillLine) {
+	return p.Lines
+}
+
+func (p *BillResponse) GetTotal() (v int32) {
+	return p.Total
+}
+func (p *BillResponse) SetStatus(val *Status) {
+	p.Status = val
+}
+func (p *BillResponse) SetAvailable(val bool) {
+	p.Available = val
+}
+func (p *BillResponse) SetLines(val []*BillLine) {
+	p.Lines = val
+}
+func (p *BillResponse) SetTotal(val int32) {
+	p.Total = val
+}
+
+func (p *BillResponse) IsSetStatus() bool {
+	return p.Status != nil
+}
+
+func (p *BillResponse) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("BillResponse(%+v)", *p)
+}
+
+var fieldIDToName_BillResponse = map[int16]string{
+	1: "status",
+	2: "available",
+	3: "lines",
+	4: "total",
+}
+
 type OrderFlow interface {
 	GetOrder(ctx context.Context, req *GetOrderRequest) (r *GetOrderResponse, err error)
 
@@ -1584,6 +1994,12 @@ type OrderFlow interface {
 	Refund(ctx context.Context, req *RefundRequest) (r *RefundResponse, err error)
 
 	GetRefund(ctx context.Context, req *GetRefundRequest) (r *GetRefundResponse, err error)
+
+	ExportOrders(ctx context.Context, req *ExportOrdersRequest) (r *ExportOrdersResponse, err error)
+
+	ExportPayments(ctx context.Context, req *ExportPaymentsRequest) (r *ExportPaymentsResponse, err error)
+
+	Bill(ctx context.Context, req *BillRequest) (r *BillResponse, err error)
 }
 
 type OrderFlowGetOrderArgs struct {
@@ -2191,5 +2607,233 @@ func (p *OrderFlowGetRefundResult) String() string {
 }
 
 var fieldIDToName_OrderFlowGetRefundResult = map[int16]string{
+	0: "success",
+}
+
+type OrderFlowExportOrdersArgs struct {
+	Req *ExportOrdersRequest `thrift:"req,1" frugal:"1,default,ExportOrdersRequest" json:"req"`
+}
+
+func NewOrderFlowExportOrdersArgs() *OrderFlowExportOrdersArgs {
+	return &OrderFlowExportOrdersArgs{}
+}
+
+func (p *OrderFlowExportOrdersArgs) InitDefault() {
+}
+
+var OrderFlowExportOrdersArgs_Req_DEFAULT *ExportOrdersRequest
+
+func (p *OrderFlowExportOrdersArgs) GetReq() (v *ExportOrdersRequest) {
+	if !p.IsSetReq() {
+		return OrderFlowExportOrdersArgs_Req_DEFAULT
+	}
+	return p.Req
+}
+func (p *OrderFlowExportOrdersArgs) SetReq(val *ExportOrdersRequest) {
+	p.Req = val
+}
+
+func (p *OrderFlowExportOrdersArgs) IsSetReq() bool {
+	return p.Req != nil
+}
+
+func (p *OrderFlowExportOrdersArgs) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("OrderFlowExportOrdersArgs(%+v)", *p)
+}
+
+var fieldIDToName_OrderFlowExportOrdersArgs = map[int16]string{
+	1: "req",
+}
+
+type OrderFlowExportOrdersResult struct {
+	Success *ExportOrdersResponse `thrift:"success,0,optional" frugal:"0,optional,ExportOrdersResponse" json:"success,omitempty"`
+}
+
+func NewOrderFlowExportOrdersResult() *OrderFlowExportOrdersResult {
+	return &OrderFlowExportOrdersResult{}
+}
+
+func (p *OrderFlowExportOrdersResult) InitDefault() {
+}
+
+var OrderFlowExportOrdersResult_Success_DEFAULT *ExportOrdersResponse
+
+func (p *OrderFlowExportOrdersResult) GetSuccess() (v *ExportOrdersResponse) {
+	if !p.IsSetSuccess() {
+		return OrderFlowExportOrdersResult_Success_DEFAULT
+	}
+	return p.Success
+}
+func (p *OrderFlowExportOrdersResult) SetSuccess(x interface{}) {
+	p.Success = x.(*ExportOrdersResponse)
+}
+
+func (p *OrderFlowExportOrdersResult) IsSetSuccess() bool {
+	return p.Success != nil
+}
+
+func (p *OrderFlowExportOrdersResult) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("OrderFlowExportOrdersResult(%+v)", *p)
+}
+
+var fieldIDToName_OrderFlowExportOrdersResult = map[int16]string{
+	0: "success",
+}
+
+type OrderFlowExportPaymentsArgs struct {
+	Req *ExportPaymentsRequest `thrift:"req,1" frugal:"1,default,ExportPaymentsRequest" json:"req"`
+}
+
+func NewOrderFlowExportPaymentsArgs() *OrderFlowExportPaymentsArgs {
+	return &OrderFlowExportPaymentsArgs{}
+}
+
+func (p *OrderFlowExportPaymentsArgs) InitDefault() {
+}
+
+var OrderFlowExportPaymentsArgs_Req_DEFAULT *ExportPaymentsRequest
+
+func (p *OrderFlowExportPaymentsArgs) GetReq() (v *ExportPaymentsRequest) {
+	if !p.IsSetReq() {
+		return OrderFlowExportPaymentsArgs_Req_DEFAULT
+	}
+	return p.Req
+}
+func (p *OrderFlowExportPaymentsArgs) SetReq(val *ExportPaymentsRequest) {
+	p.Req = val
+}
+
+func (p *OrderFlowExportPaymentsArgs) IsSetReq() bool {
+	return p.Req != nil
+}
+
+func (p *OrderFlowExportPaymentsArgs) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("OrderFlowExportPaymentsArgs(%+v)", *p)
+}
+
+var fieldIDToName_OrderFlowExportPaymentsArgs = map[int16]string{
+	1: "req",
+}
+
+type OrderFlowExportPaymentsResult struct {
+	Success *ExportPaymentsResponse `thrift:"success,0,optional" frugal:"0,optional,ExportPaymentsResponse" json:"success,omitempty"`
+}
+
+func NewOrderFlowExportPaymentsResult() *OrderFlowExportPaymentsResult {
+	return &OrderFlowExportPaymentsResult{}
+}
+
+func (p *OrderFlowExportPaymentsResult) InitDefault() {
+}
+
+var OrderFlowExportPaymentsResult_Success_DEFAULT *ExportPaymentsResponse
+
+func (p *OrderFlowExportPaymentsResult) GetSuccess() (v *ExportPaymentsResponse) {
+	if !p.IsSetSuccess() {
+		return OrderFlowExportPaymentsResult_Success_DEFAULT
+	}
+	return p.Success
+}
+func (p *OrderFlowExportPaymentsResult) SetSuccess(x interface{}) {
+	p.Success = x.(*ExportPaymentsResponse)
+}
+
+func (p *OrderFlowExportPaymentsResult) IsSetSuccess() bool {
+	return p.Success != nil
+}
+
+func (p *OrderFlowExportPaymentsResult) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("OrderFlowExportPaymentsResult(%+v)", *p)
+}
+
+var fieldIDToName_OrderFlowExportPaymentsResult = map[int16]string{
+	0: "success",
+}
+
+type OrderFlowBillArgs struct {
+	Req *BillRequest `thrift:"req,1" frugal:"1,default,BillRequest" json:"req"`
+}
+
+func NewOrderFlowBillArgs() *OrderFlowBillArgs {
+	return &OrderFlowBillArgs{}
+}
+
+func (p *OrderFlowBillArgs) InitDefault() {
+}
+
+var OrderFlowBillArgs_Req_DEFAULT *BillRequest
+
+func (p *OrderFlowBillArgs) GetReq() (v *BillRequest) {
+	if !p.IsSetReq() {
+		return OrderFlowBillArgs_Req_DEFAULT
+	}
+	return p.Req
+}
+func (p *OrderFlowBillArgs) SetReq(val *BillRequest) {
+	p.Req = val
+}
+
+func (p *OrderFlowBillArgs) IsSetReq() bool {
+	return p.Req != nil
+}
+
+func (p *OrderFlowBillArgs) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("OrderFlowBillArgs(%+v)", *p)
+}
+
+var fieldIDToName_OrderFlowBillArgs = map[int16]string{
+	1: "req",
+}
+
+type OrderFlowBillResult struct {
+	Success *BillResponse `thrift:"success,0,optional" frugal:"0,optional,BillResponse" json:"success,omitempty"`
+}
+
+func NewOrderFlowBillResult() *OrderFlowBillResult {
+	return &OrderFlowBillResult{}
+}
+
+func (p *OrderFlowBillResult) InitDefault() {
+}
+
+var OrderFlowBillResult_Success_DEFAULT *BillResponse
+
+func (p *OrderFlowBillResult) GetSuccess() (v *BillResponse) {
+	if !p.IsSetSuccess() {
+		return OrderFlowBillResult_Success_DEFAULT
+	}
+	return p.Success
+}
+func (p *OrderFlowBillResult) SetSuccess(x interface{}) {
+	p.Success = x.(*BillResponse)
+}
+
+func (p *OrderFlowBillResult) IsSetSuccess() bool {
+	return p.Success != nil
+}
+
+func (p *OrderFlowBillResult) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("OrderFlowBillResult(%+v)", *p)
+}
+
+var fieldIDToName_OrderFlowBillResult = map[int16]string{
 	0: "success",
 }

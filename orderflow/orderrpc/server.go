@@ -10,11 +10,12 @@
 //	NOT_FOUND    1  the owner has no such order
 //	NOT_OWNER    2  another instance owns the partition: Status.owner names it
 //	UNAVAILABLE  3  the partition is rebuilding, or the instance is stopping
-//	BAD_REQUEST  4  an id that is not a decimal number, a limit out of 1-100, a malformed cursor
+//	BAD_REQUEST  4  an id that is not a decimal number, a limit or partition out of range, a malformed cursor or day
 //	NOT_PAYABLE ... NO_PAY_SERVICE  5-12  the pay service's outcomes (idl/orderflow.thrift)
 //
 // Concurrency: Kitex calls the handlers from many goroutines; the service
-// is safe for concurrent use and a Server keeps no state of its own.
+// is safe for concurrent use, and a Server's only state of its own is its
+// cache of downloaded bills, guarded by its lock.
 package orderrpc
 
 import (
@@ -40,6 +41,7 @@ type Orders interface {
 	Describe() orderflow.Description
 	PartitionOfOrder(no inventory.OrderNo) int
 	PartitionOfUser(user uint64) int
+	ExportOrders(partition int, cursor string, limit int) (orders.ExportPage, error)
 }
 
 // Payments is what the server needs of the pay service (*pay.Service).
@@ -49,21 +51,26 @@ type Payments interface {
 	Notify(ctx context.Context, channel string, header http.Header, body []byte) (payment.Answer, error)
 	Refund(ctx context.Context, req pay.RefundRequest) (pay.Refund, bool, error)
 	GetRefund(refundNo string, user uint64, operator bool) (pay.Refund, error)
+	Export(partition int, cursor string, limit int) (pay.ExportPage, error)
+	Bill(ctx context.Context, channel string, day time.Time) ([]payment.BillLine, error)
 }
 
 // Server implements the generated OrderFlow service.
 type Server struct {
 	svc Orders
 	pay Payments // nil: the pay methods answer NO_PAY_SERVICE
+	// bills keeps the bills the Bill method downloaded, so that paging
+	// through one downloads it once (export.go).
+	bills *billCache
 }
 
 var _ rpc.OrderFlow = (*Server)(nil)
 
 // New returns a Server over svc.
-func New(svc Orders) *Server { return &Server{svc: svc} }
+func New(svc Orders) *Server { return &Server{svc: svc, bills: newBillCache()} }
 
 // WithPay returns the server serving the pay methods with p too.
-func (s *Server) WithPay(p Payments) *Server { return &Server{svc: s.svc, pay: p} }
+func (s *Server) WithPay(p Payments) *Server { return &Server{svc: s.svc, pay: p, bills: s.bills} }
 
 // status maps the service's outcome to a Status.
 func status(partition int, err error) *rpc.Status {
@@ -76,7 +83,8 @@ func status(partition int, err error) *rpc.Status {
 		st.Code, st.Owner = rpc.Code_NOT_OWNER, int32(noe.Owner)
 	case errors.Is(err, orders.ErrNotFound):
 		st.Code = rpc.Code_NOT_FOUND
-	case errors.Is(err, orders.ErrBadLimit), errors.Is(err, orders.ErrBadCursor):
+	case errors.Is(err, orders.ErrBadLimit), errors.Is(err, orders.ErrBadCursor), errors.Is(err, orders.ErrBadExportLimit),
+		errors.Is(err, pay.ErrBadExport):
 		st.Code = rpc.Code_BAD_REQUEST
 	case errors.Is(err, pay.ErrNotFound):
 		st.Code = rpc.Code_NOT_FOUND

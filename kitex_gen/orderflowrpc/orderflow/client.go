@@ -19,6 +19,9 @@ type Client interface {
 	Notify(ctx context.Context, req *orderflowrpc.NotifyRequest, callOptions ...callopt.Option) (r *orderflowrpc.NotifyResponse, err error)
 	Refund(ctx context.Context, req *orderflowrpc.RefundRequest, callOptions ...callopt.Option) (r *orderflowrpc.RefundResponse, err error)
 	GetRefund(ctx context.Context, req *orderflowrpc.GetRefundRequest, callOptions ...callopt.Option) (r *orderflowrpc.GetRefundResponse, err error)
+	ExportOrders(ctx context.Context, req *orderflowrpc.ExportOrdersRequest, callOptions ...callopt.Option) (r *orderflowrpc.ExportOrdersResponse, err error)
+	ExportPayments(ctx context.Context, req *orderflowrpc.ExportPaymentsRequest, callOptions ...callopt.Option) (r *orderflowrpc.ExportPaymentsResponse, err error)
+	Bill(ctx context.Context, req *orderflowrpc.BillRequest, callOptions ...callopt.Option) (r *orderflowrpc.BillResponse, err error)
 }
 
 // NewClient creates a client for the service defined in IDL.
@@ -88,4 +91,19 @@ func (p *kOrderFlowClient) Refund(ctx context.Context, req *orderflowrpc.RefundR
 func (p *kOrderFlowClient) GetRefund(ctx context.Context, req *orderflowrpc.GetRefundRequest, callOptions ...callopt.Option) (r *orderflowrpc.GetRefundResponse, err error) {
 	ctx = client.NewCtxWithCallOptions(ctx, callOptions)
 	return p.kClient.GetRefund(ctx, req)
+}
+
+func (p *kOrderFlowClient) ExportOrders(ctx context.Context, req *orderflowrpc.ExportOrdersRequest, callOptions ...callopt.Option) (r *orderflowrpc.ExportOrdersResponse, err error) {
+	ctx = client.NewCtxWithCallOptions(ctx, callOptions)
+	return p.kClient.ExportOrders(ctx, req)
+}
+
+func (p *kOrderFlowClient) ExportPayments(ctx context.Context, req *orderflowrpc.ExportPaymentsRequest, callOptions ...callopt.Option) (r *orderflowrpc.ExportPaymentsResponse, err error) {
+	ctx = client.NewCtxWithCallOptions(ctx, callOptions)
+	return p.kClient.ExportPayments(ctx, req)
+}
+
+func (p *kOrderFlowClient) Bill(ctx context.Context, req *orderflowrpc.BillRequest, callOptions ...callopt.Option) (r *orderflowrpc.BillResponse, err error) {
+	ctx = client.NewCtxWithCallOptions(ctx, callOptions)
+	return p.kClient.Bill(ctx, req)
 }

@@ -69,6 +69,27 @@ var serviceMethods = map[string]kitex.MethodInfo{
 		false,
 		kitex.WithStreamingMode(kitex.StreamingNone),
 	),
+	"ExportOrders": kitex.NewMethodInfo(
+		exportOrdersHandler,
+		newOrderFlowExportOrdersArgs,
+		newOrderFlowExportOrdersResult,
+		false,
+		kitex.WithStreamingMode(kitex.StreamingNone),
+	),
+	"ExportPayments": kitex.NewMethodInfo(
+		exportPaymentsHandler,
+		newOrderFlowExportPaymentsArgs,
+		newOrderFlowExportPaymentsResult,
+		false,
+		kitex.WithStreamingMode(kitex.StreamingNone),
+	),
+	"Bill": kitex.NewMethodInfo(
+		billHandler,
+		newOrderFlowBillArgs,
+		newOrderFlowBillResult,
+		false,
+		kitex.WithStreamingMode(kitex.StreamingNone),
+	),
 }
 
 var (
@@ -279,6 +300,60 @@ func newOrderFlowGetRefundResult() interface{} {
 	return orderflowrpc.NewOrderFlowGetRefundResult()
 }
 
+func exportOrdersHandler(ctx context.Context, handler interface{}, arg, result interface{}) error {
+	realArg := arg.(*orderflowrpc.OrderFlowExportOrdersArgs)
+	realResult := result.(*orderflowrpc.OrderFlowExportOrdersResult)
+	success, err := handler.(orderflowrpc.OrderFlow).ExportOrders(ctx, realArg.Req)
+	if err != nil {
+		return err
+	}
+	realResult.Success = success
+	return nil
+}
+func newOrderFlowExportOrdersArgs() interface{} {
+	return orderflowrpc.NewOrderFlowExportOrdersArgs()
+}
+
+func newOrderFlowExportOrdersResult() interface{} {
+	return orderflowrpc.NewOrderFlowExportOrdersResult()
+}
+
+func exportPaymentsHandler(ctx context.Context, handler interface{}, arg, result interface{}) error {
+	realArg := arg.(*orderflowrpc.OrderFlowExportPaymentsArgs)
+	realResult := result.(*orderflowrpc.OrderFlowExportPaymentsResult)
+	success, err := handler.(orderflowrpc.OrderFlow).ExportPayments(ctx, realArg.Req)
+	if err != nil {
+		return err
+	}
+	realResult.Success = success
+	return nil
+}
+func newOrderFlowExportPaymentsArgs() interface{} {
+	return orderflowrpc.NewOrderFlowExportPaymentsArgs()
+}
+
+func newOrderFlowExportPaymentsResult() interface{} {
+	return orderflowrpc.NewOrderFlowExportPaymentsResult()
+}
+
+func billHandler(ctx context.Context, handler interface{}, arg, result interface{}) error {
+	realArg := arg.(*orderflowrpc.OrderFlowBillArgs)
+	realResult := result.(*orderflowrpc.OrderFlowBillResult)
+	success, err := handler.(orderflowrpc.OrderFlow).Bill(ctx, realArg.Req)
+	if err != nil {
+		return err
+	}
+	realResult.Success = success
+	return nil
+}
+func newOrderFlowBillArgs() interface{} {
+	return orderflowrpc.NewOrderFlowBillArgs()
+}
+
+func newOrderFlowBillResult() interface{} {
+	return orderflowrpc.NewOrderFlowBillResult()
+}
+
 type kClient struct {
 	c client.Client
 }
@@ -364,6 +439,36 @@ func (p *kClient) GetRefund(ctx context.Context, req *orderflowrpc.GetRefundRequ
 	_args.Req = req
 	var _result orderflowrpc.OrderFlowGetRefundResult
 	if err = p.c.Call(ctx, "GetRefund", &_args, &_result); err != nil {
+		return
+	}
+	return _result.GetSuccess(), nil
+}
+
+func (p *kClient) ExportOrders(ctx context.Context, req *orderflowrpc.ExportOrdersRequest) (r *orderflowrpc.ExportOrdersResponse, err error) {
+	var _args orderflowrpc.OrderFlowExportOrdersArgs
+	_args.Req = req
+	var _result orderflowrpc.OrderFlowExportOrdersResult
+	if err = p.c.Call(ctx, "ExportOrders", &_args, &_result); err != nil {
+		return
+	}
+	return _result.GetSuccess(), nil
+}
+
+func (p *kClient) ExportPayments(ctx context.Context, req *orderflowrpc.ExportPaymentsRequest) (r *orderflowrpc.ExportPaymentsResponse, err error) {
+	var _args orderflowrpc.OrderFlowExportPaymentsArgs
+	_args.Req = req
+	var _result orderflowrpc.OrderFlowExportPaymentsResult
+	if err = p.c.Call(ctx, "ExportPayments", &_args, &_result); err != nil {
+		return
+	}
+	return _result.GetSuccess(), nil
+}
+
+func (p *kClient) Bill(ctx context.Context, req *orderflowrpc.BillRequest) (r *orderflowrpc.BillResponse, err error) {
+	var _args orderflowrpc.OrderFlowBillArgs
+	_args.Req = req
+	var _result orderflowrpc.OrderFlowBillResult
+	if err = p.c.Call(ctx, "Bill", &_args, &_result); err != nil {
 		return
 	}
 	return _result.GetSuccess(), nil
