@@ -985,20 +985,70 @@ func TestPayRefundsConcurrent(t *testing.T) {
 }
 
 // TestPayBrokerRestarted stops the broker while buyers pay and refund,
-// and starts it again: payments and refunds recorded meanwhile wait in
-// the pay stores and reach the orders once it is back. The audit and
-// reconcile.
+// and starts it again. While it is down, paysim pays trades made before
+// (the pay service verifies the notifications and records the payments)
+// and buyers refund confirmed orders (the providers refund them): the
+// outcomes wait in the pay stores (pay_events_pending) and reach the
+// orders once the broker is back. The audit and reconcile.
 func TestPayBrokerRestarted(t *testing.T) {
 	s := startSale(t, saleConfig{instances: 2, pay: &payConfig{}})
 	l := newPayLedger()
+	ctx := context.Background()
+	type order struct {
+		user             int64
+		no, channel, otn string
+	}
+	var unpaid, confirmed []order
+	for i := range 2 * faultBuyers {
+		o := order{user: int64(1 + i%faultBuyers), channel: [2]string{"alipay", "wechat"}[i%2]}
+		if o.no = s.holdSeats(ctx, l, o.user, 2); o.no == "" {
+			t.Fatalf("hold %d: %s", i, l)
+		}
+		if o.otn = s.payOrder(ctx, l, o.user, o.no, o.channel); o.otn == "" {
+			t.Fatalf("pay %d: %s", i, l)
+		}
+		if i < faultBuyers {
+			unpaid = append(unpaid, o)
+			continue
+		}
+		if !s.simPay(ctx, l, o.no, o.channel, o.otn) {
+			t.Fatalf("paysim pay %d: %s", i, l)
+		}
+		confirmed = append(confirmed, o)
+	}
+	for _, o := range confirmed {
+		s.awaitOrder(o.no, "confirmed", func(o orders.Order) bool { return o.Confirm == orders.ConfirmDone })
+	}
 	stop := s.payLoad(l, 8)
-	s.waitPaid(l, 20, maxSettle)
+	s.waitPaid(l, 10, maxSettle)
+
 	s.broker.Stop()
 	t.Logf("broker stopped: %s", l)
-	time.Sleep(3 * time.Second) // the fault lasts: buyers keep paying into it
+	var wg sync.WaitGroup
+	for _, o := range unpaid {
+		wg.Go(func() {
+			if !s.simPay(ctx, l, o.no, o.channel, o.otn) {
+				t.Errorf("paysim pay of %s with the broker stopped: %s", o.otn, l)
+			}
+		})
+	}
+	for _, o := range confirmed {
+		wg.Go(func() {
+			if a := s.refundSeats(ctx, l, o.user, o.no, nil); a.status != http.StatusCreated && a.status != http.StatusAccepted {
+				t.Errorf("refund of %s with the broker stopped: %v", o.no, a)
+			}
+		})
+	}
+	wg.Wait()
+	for deadline := time.Now().Add(maxSettle); s.flowSeries("pay_events_pending") == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no outcome waited for the broker: the test proved nothing")
+		}
+	}
+	t.Logf("with the broker stopped: %v outcomes wait to be published; %s", s.flowSeries("pay_events_pending"), l)
 	s.broker.Start()
-	t.Logf("broker started: %s", l)
-	s.waitPaid(l, 20, maxSettle)
+	t.Logf("broker started")
+	s.waitPaid(l, 10, maxSettle)
 	stop()
 	rep := s.payAudit(l)
 	t.Logf("%s; %s", l, rep)
@@ -1051,25 +1101,28 @@ func TestPaySeatdLeaderKilled(t *testing.T) {
 		}
 		ready = append(ready, pending{user, no, ch, otn})
 	}
-	confirmsBefore := s.flowSeries("orderflow_seat_calls_total", `kind="confirm"`)
-	var wg sync.WaitGroup
-	for _, p := range ready {
-		wg.Go(func() { s.simPay(context.Background(), l, p.no, p.ch, p.otn) })
-	}
-	// Kill the leader as the first confirms are made.
-	for deadline := time.Now().Add(maxSettle); s.flowSeries("orderflow_seat_calls_total", `kind="confirm"`) == confirmsBefore; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("no confirm made")
-		}
-	}
 	victim := s.leader()
 	if victim == nil {
 		t.Fatal("no leader of the program's group")
 	}
+	var wg sync.WaitGroup
+	for _, p := range ready {
+		wg.Go(func() { s.simPay(context.Background(), l, p.no, p.ch, p.otn) })
+	}
+	// Kill the leader once the first confirm is answered: the others are
+	// under way (16 at a time), some committed and not answered yet.
+	for deadline := time.Now().Add(maxSettle); s.flowSeries("orderflow_seat_calls_total", `kind="confirm"`, `outcome="ok"`) == 0; time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no confirm was made")
+		}
+	}
 	victim.stop(t, syscall.SIGKILL)
-	wg.Wait()
 	confirmed := s.flowSeries("orderflow_seat_calls_total", `kind="confirm"`, `outcome="ok"`)
-	t.Logf("killed %s, the leader of group %d, after %v confirms; %s", victim.name, s.group, confirmed, l)
+	wg.Wait()
+	t.Logf("killed %s, the leader of group %d, after %v confirms of %d; %s", victim.name, s.group, confirmed, len(ready), l)
+	if confirmed >= float64(len(ready)) {
+		t.Fatalf("every confirm was made before the leader was killed: the test proved nothing")
+	}
 	if l.paidCount() != len(ready) {
 		t.Fatalf("%d of %d orders paid at paysim: %s", l.paidCount(), len(ready), l)
 	}
@@ -1077,8 +1130,8 @@ func TestPaySeatdLeaderKilled(t *testing.T) {
 		s.awaitOrder(p.no, "confirmed", func(o orders.Order) bool { return o.Confirm == orders.ConfirmDone })
 	}
 	victim.start(t)
-	retries := s.flowSeries("orderflow_seat_calls_total", `kind="confirm"`, `outcome="retry"`)
-	t.Logf("confirms retried: %v", retries)
+	t.Logf("confirms: %v ok, %v retried, %v refused", s.flowSeries("orderflow_seat_calls_total", `kind="confirm"`, `outcome="ok"`),
+		s.flowSeries("orderflow_seat_calls_total", `kind="confirm"`, `outcome="retry"`), s.flowSeries("orderflow_seat_calls_total", `kind="confirm"`, `outcome="refused"`))
 	rep := s.payAudit(l)
 	t.Logf("%s; %s", l, rep)
 }
