@@ -64,18 +64,43 @@ const (
 	faultRequestDeadlineSpan = 15 * time.Second
 )
 
+// built are the binaries the fault tests run, built once per test
+// binary (each build links for seconds) and removed by TestMain.
+var built struct {
+	once                         sync.Once
+	dir, seatd, orderflow, fails string
+}
+
 // buildFaultBinaries builds seatd and orderflow into a temporary
-// directory.
+// directory, once.
 func buildFaultBinaries(t *testing.T) (seatdBin, orderflowBin string) {
 	t.Helper()
-	dir := t.TempDir()
-	seatdBin, orderflowBin = filepath.Join(dir, "seatd"), filepath.Join(dir, "orderflow")
-	for _, b := range [][2]string{{seatdBin, "seatd/cmd/seatd"}, {orderflowBin, "."}} {
-		if out, err := exec.Command("go", "build", "-o", b[0], b[1]).CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", b[1], err, out)
+	built.once.Do(func() {
+		dir, err := os.MkdirTemp("", "orderflow-faults-")
+		if err != nil {
+			built.fails = err.Error()
+			return
 		}
+		built.dir, built.seatd, built.orderflow = dir, filepath.Join(dir, "seatd"), filepath.Join(dir, "orderflow")
+		for _, b := range [][2]string{{built.seatd, "seatd/cmd/seatd"}, {built.orderflow, "."}} {
+			if out, err := exec.Command("go", "build", "-o", b[0], b[1]).CombinedOutput(); err != nil {
+				built.fails = fmt.Sprintf("go build %s: %v\n%s", b[1], err, out)
+				return
+			}
+		}
+	})
+	if built.fails != "" {
+		t.Fatal(built.fails)
 	}
-	return seatdBin, orderflowBin
+	return built.seatd, built.orderflow
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
 }
 
 // freeAddrs returns n distinct loopback addresses that were free a
