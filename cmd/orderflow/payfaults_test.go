@@ -331,7 +331,7 @@ func (s *sale) refundSeats(ctx context.Context, l *payLedger, user int64, no str
 	if len(seats) > 0 {
 		body["seat_ids"] = seats
 	}
-	var a answer
+	a := answer{err: context.Canceled} // if the buyer stopped before asking
 	for deadline := time.Now().Add(maxBuyStep); ctx.Err() == nil; time.Sleep(100 * time.Millisecond) {
 		a = s.call(ctx, "POST", s.gwURL, "/v1/orders/"+no+"/refunds", user, body)
 		if a.status == http.StatusCreated || a.status == http.StatusAccepted {
