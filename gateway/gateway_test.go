@@ -38,12 +38,15 @@ var testSecret = []byte("test-secret-test-secret-test-secret!")
 // testSystem is a seatd cluster (one node unless asked) behind real
 // Kitex, the routing client and a real gateway, all on loopback.
 type testSystem struct {
-	t     *testing.T
+	t     testing.TB
 	url   string
 	gw    *Gateway
 	nodes []*raftfsm.Node
 	edKey ed25519.PrivateKey
-	seen  []exchange // every answer, when recording
+	seen  []exchange // every answer, when recording; do's callers only
+	// client keeps a connection per concurrent caller (http.DefaultClient
+	// keeps 2 per host idle, and opens one per request beyond them).
+	client *http.Client
 
 	calls *callCounts // RPCs the nodes served
 	// served, when set, runs on the node that served an RPC after it did,
@@ -60,6 +63,10 @@ type exchange struct {
 	reqBody []byte
 	reply
 }
+
+// maxTestCallers is the most goroutines a test or benchmark sends
+// requests from at once (BenchmarkPaidOrders' buyers).
+const maxTestCallers = 64
 
 // startSystem starts one seatd node and a gateway over it.
 func startSystem(t *testing.T, tune ...func(*Config)) *testSystem {
@@ -80,9 +87,13 @@ func startCluster(t *testing.T, n int, tick time.Duration, tune ...func(*Config)
 
 // startClusterNodes is startCluster with each node's configuration
 // tuned by tuneNode.
-func startClusterNodes(t *testing.T, n int, tick time.Duration, tuneNode func(*raftfsm.NodeConfig), tune ...func(*Config)) *testSystem {
+func startClusterNodes(t testing.TB, n int, tick time.Duration, tuneNode func(*raftfsm.NodeConfig), tune ...func(*Config)) *testSystem {
 	t.Helper()
-	s := &testSystem{t: t, calls: &callCounts{n: map[string]int{}}, served: new(atomic.Pointer[func(string, *raftfsm.Node, any)])}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = maxTestCallers
+	t.Cleanup(tr.CloseIdleConnections)
+	s := &testSystem{t: t, calls: &callCounts{n: map[string]int{}}, served: new(atomic.Pointer[func(string, *raftfsm.Node, any)]),
+		client: &http.Client{Transport: tr}}
 	count := func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, req, resp any) error {
 			s.calls.mu.Lock()
@@ -198,7 +209,7 @@ type reply struct {
 	body   []byte
 }
 
-func (r reply) json(t *testing.T) map[string]any {
+func (r reply) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
@@ -208,7 +219,7 @@ func (r reply) json(t *testing.T) map[string]any {
 }
 
 // code is the error code of an error answer.
-func (r reply) code(t *testing.T) string {
+func (r reply) code(t testing.TB) string {
 	e, _ := r.json(t)["error"].(map[string]any)
 	code, _ := e["code"].(string)
 	return code
@@ -220,6 +231,16 @@ func (r reply) code(t *testing.T) string {
 // header out.
 func (s *testSystem) do(method, path, token string, body any, header map[string]string) reply {
 	s.t.Helper()
+	r, err := s.send(method, path, token, body, header)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return r
+}
+
+// send is do for goroutines other than the test's, which must not fail
+// it: a request that gets no answer is an error.
+func (s *testSystem) send(method, path, token string, body any, header map[string]string) (reply, error) {
 	var b []byte
 	switch v := body.(type) {
 	case nil:
@@ -248,9 +269,9 @@ func (s *testSystem) do(method, path, token string, body any, header map[string]
 		}
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.client.Do(req)
 	if err != nil {
-		s.t.Fatalf("%s %s: %v", method, path, err)
+		return reply{}, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(resp.Body)
@@ -258,7 +279,7 @@ func (s *testSystem) do(method, path, token string, body any, header map[string]
 	if s.seen != nil {
 		s.seen = append(s.seen, exchange{req, b, r})
 	}
-	return r
+	return r, nil
 }
 
 func (s *testSystem) token(user int64) string {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +25,7 @@ import (
 	"seatd/orderflow/orderrpc"
 	"seatd/orderflow/orders"
 	"seatd/orderflow/pay"
+	"seatd/orderflow/payment"
 	"seatd/orderflow/reconcile"
 	"seatd/orderflow/relay"
 	"seatd/paysim"
@@ -31,23 +34,41 @@ import (
 )
 
 // paySystem is the whole purchase on loopback: a seatd node with its
-// relay, kfake, the order service confirming in seatd, the pay service
-// beside it behind one Kitex server, paysim, and the gateway, whose
-// notify routes paysim calls.
+// relay, a broker (kafkatest.Brokers), the order service confirming in
+// seatd, the pay service beside it behind one Kitex server, paysim, and
+// the gateway, whose notify routes paysim calls.
 type paySystem struct {
 	*testSystem
 	brokers []string
 	sim     *paysimtest.Sim
 	orders  *orderflow.Service
 	pay     *pay.Service
-	reg     *prometheus.Registry
+	reg     *prometheus.Registry // both services' metrics
+	// notified, when set, runs as each notification reaches the pay
+	// service (through the gateway's notify route and a Kitex call),
+	// before it is applied.
+	notified *atomic.Pointer[func(channel string, body []byte)]
+}
+
+// notifyHook is the pay service as the order service's Kitex server
+// calls it, with paySystem.notified run first.
+type notifyHook struct {
+	*pay.Service
+	notified *atomic.Pointer[func(channel string, body []byte)]
+}
+
+func (h notifyHook) Notify(ctx context.Context, channel string, header http.Header, body []byte) (payment.Answer, error) {
+	if f := h.notified.Load(); f != nil {
+		(*f)(channel, body)
+	}
+	return h.Service.Notify(ctx, channel, header, body)
 }
 
 const payPartitions = 4
 
-func startPaySystem(t *testing.T, sim paysim.Config, tune func(*pay.Config)) *paySystem {
+func startPaySystem(t testing.TB, sim paysim.Config, tune func(*pay.Config)) *paySystem {
 	t.Helper()
-	ps := &paySystem{brokers: kafkatest.Embedded(t), reg: prometheus.NewRegistry()}
+	ps := &paySystem{brokers: kafkatest.Brokers(t), reg: prometheus.NewRegistry(), notified: new(atomic.Pointer[func(string, []byte)])}
 	rel, err := relay.New(relay.Config{Brokers: ps.brokers, Topics: events.Topics(payPartitions, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +98,7 @@ func startPaySystem(t *testing.T, sim paysim.Config, tune func(*pay.Config)) *pa
 		t.Fatal(err)
 	}
 	ps.orders, err = orderflow.New(orderflow.Config{Brokers: ps.brokers, Instance: 0, Instances: 1, Partitions: payPartitions,
-		DataDir: t.TempDir(), Inventory: ps.gw.inv, Registerer: prometheus.NewRegistry()})
+		DataDir: t.TempDir(), Inventory: ps.gw.inv, Registerer: ps.reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +121,8 @@ func startPaySystem(t *testing.T, sim paysim.Config, tune func(*pay.Config)) *pa
 	if err := ps.pay.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	svr := ofsvc.NewServer(orderrpc.New(ps.orders).WithPay(ps.pay), server.WithListener(ln), server.WithExitWaitTime(time.Millisecond))
+	svr := ofsvc.NewServer(orderrpc.New(ps.orders).WithPay(notifyHook{ps.pay, ps.notified}), server.WithListener(ln),
+		server.WithExitWaitTime(time.Millisecond))
 	go svr.Run()
 	t.Cleanup(func() {
 		svr.Stop()
@@ -144,20 +166,30 @@ func (ps *paySystem) order(buyer string, program string, count int) (no, holdID 
 // awaitOrder waits until the order has status and returns it.
 func (ps *paySystem) awaitOrder(no, status string) orders.Order {
 	ps.t.Helper()
+	o, err := ps.waitOrder(no, status, 10*time.Millisecond)
+	if err != nil {
+		var got struct {
+			Stats      paysim.Stats      `json:"stats"`
+			Deliveries []paysim.Delivery `json:"deliveries"`
+		}
+		ps.sim.GetJSON(ps.t, "/sim/notifications", &got)
+		ps.t.Fatalf("%v; paysim's notifications: %+v", err, got)
+	}
+	return o
+}
+
+// waitOrder is awaitOrder for goroutines other than the test's, reading
+// the order from the order service's store every poll: after 30 s it
+// gives up with an error.
+func (ps *paySystem) waitOrder(no, status string, poll time.Duration) (orders.Order, error) {
 	n, _ := strconv.ParseUint(no, 10, 64)
-	var o orders.Order
-	var err error
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if o, err = ps.orders.Order(inventory.OrderNo(n)); err == nil && string(o.Status) == status {
-			return o
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(poll) {
+		o, err := ps.orders.Order(inventory.OrderNo(n))
+		if err == nil && string(o.Status) == status {
+			return o, nil
 		}
 		if time.Now().After(deadline) {
-			var got struct {
-				Stats      paysim.Stats      `json:"stats"`
-				Deliveries []paysim.Delivery `json:"deliveries"`
-			}
-			ps.sim.GetJSON(ps.t, "/sim/notifications", &got)
-			ps.t.Fatalf("order %s never %s: %+v, %v; paysim's notifications: %+v", no, status, o, err, got)
+			return o, fmt.Errorf("order %s never %s: %+v, %v", no, status, o, err)
 		}
 	}
 }
@@ -193,6 +225,24 @@ func (ps *paySystem) metric(name string, labels map[string]string) float64 {
 		}
 	}
 	return sum
+}
+
+// histogram reads a histogram of the services' registry: its
+// observations and their sum.
+func (ps *paySystem) histogram(name string) (count uint64, sum float64) {
+	mfs, err := ps.reg.Gather()
+	if err != nil {
+		ps.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				count += m.GetHistogram().GetSampleCount()
+				sum += m.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	return count, sum
 }
 
 func (ps *paySystem) waitMetric(name string, labels map[string]string, what string, ok func(float64) bool) {
@@ -285,6 +335,16 @@ func TestPayNotifiedEightTimes(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("hold never confirmed: %d %s", h.status, h.body)
+		}
+	}
+	// The confirm is timed once, from the payment's apply to seatd's ok.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		n, sum := ps.histogram("orderflow_paid_to_confirmed_seconds")
+		if n == 1 && sum > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("orderflow_paid_to_confirmed_seconds: %d observations, sum %v; want 1", n, sum)
 		}
 	}
 	a := ps.do("GET", "/v1/programs/show/availability?consistent=true", "", nil, nil)

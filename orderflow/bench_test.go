@@ -9,6 +9,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/segmentio/kafka-go"
 
+	"seatd/internal/kafkatest"
 	"seatd/orderflow/events"
 )
 
@@ -23,7 +24,7 @@ import (
 //	go test -run '^$' -bench Consume -benchtime 200000x ./orderflow
 func BenchmarkConsume(b *testing.B) {
 	const partitions, groups = 16, 8
-	brokers := broker(b)
+	brokers := kafkatest.Brokers(b)
 	if err := events.EnsureTopics(context.Background(), brokers, events.Topics(partitions, 1)); err != nil {
 		b.Fatal(err)
 	}

@@ -12,22 +12,10 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"seatd/internal/kafkatest"
 	"seatd/inventory"
 	"seatd/orderflow/events"
 	"seatd/orderflow/orders"
 )
-
-// broker starts an embedded Kafka-protocol broker (kfake) for one test and
-// returns its addresses; with SEATD_KAFKA=real, a real Apache Kafka
-// (kafkatest.Real), for benchmarks on the broker production runs.
-func broker(tb testing.TB) []string {
-	tb.Helper()
-	if os.Getenv("SEATD_KAFKA") == "real" {
-		return kafkatest.Real(tb).Addrs()
-	}
-	return kafkatest.Embedded(tb)
-}
 
 // testLog is a logger for tests: warnings and errors to stderr when
 // ORDERFLOW_TEST_LOG is set, else nothing.

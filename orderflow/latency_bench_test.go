@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"seatd/internal/kafkatest"
 	"seatd/inventory"
 	"seatd/orderflow/events"
 	"seatd/orderflow/orders"
@@ -33,7 +34,7 @@ func BenchmarkHoldToOrder(b *testing.B) {
 	if b.N > seats {
 		b.Fatalf("-benchtime %dx: the venue has %d seats; ask for at most that many holds", b.N, seats)
 	}
-	brokers := broker(b)
+	brokers := kafkatest.Brokers(b)
 	rel, err := relay.New(relay.Config{Brokers: brokers, Topics: events.Topics(partitions, 1)})
 	if err != nil {
 		b.Fatal(err)

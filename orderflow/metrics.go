@@ -24,7 +24,9 @@ type metrics struct {
 	stopped       *prometheus.CounterVec // by reason
 	seatCalls     *prometheus.CounterVec // by kind and outcome
 	payWaiting    *prometheus.GaugeVec   // by partition
-	collector     *storeCollector
+	// paidToConfirmed times paid holds' confirms (partition.timeConfirms).
+	paidToConfirmed prometheus.Histogram
+	collector       *storeCollector
 }
 
 func newMetrics() *metrics {
@@ -35,6 +37,9 @@ func newMetrics() *metrics {
 			Help: "seat.holds and pay.events events seen before (re-deliveries), absorbed"}),
 		seatCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderflow_seat_calls_total",
 			Help: "calls to the inventory, by kind (confirm, release) and outcome (ok, refused, retry)"}, []string{"kind", "outcome"}),
+		paidToConfirmed: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "orderflow_paid_to_confirmed_seconds",
+			Help:    "time from the commit of a PaymentSucceeded that made a hold's confirm due to the commit that recorded it done (seatd's ok, or its HoldConfirmed if first)",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
 		payWaiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "orderflow_pay_waiting",
 			Help: "1 while the partition's next pay.events event waits for its order's HoldPlaced"}, []string{"partition"}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderflow_events_skipped_total",
@@ -95,7 +100,8 @@ func (m *metrics) register(r prometheus.Registerer) error {
 	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.applied, m.duplicates, m.skipped, m.illegal, m.lag, m.batchEvents,
-		m.commitSeconds, m.published, m.publishErrors, m.rebuilds, m.rebuiltOrders, m.stopped, m.seatCalls, m.payWaiting, m.collector} {
+		m.commitSeconds, m.published, m.publishErrors, m.rebuilds, m.rebuiltOrders, m.stopped, m.seatCalls, m.payWaiting, m.paidToConfirmed,
+		m.collector} {
 		errs = append(errs, r.Register(c))
 	}
 	return errors.Join(errs...)

@@ -284,6 +284,7 @@ func reasonOf(err error) string {
 func (p *partition) apply(wait, msgs []kafka.Message, results []taskResult) ([]kafka.Message, error) {
 	m := p.svc.metrics
 	b := p.store.NewBatch()
+	clear(p.paid)
 	var stop error
 	payMsgs := wait
 	var last *kafka.Message
@@ -329,6 +330,7 @@ loop:
 	}
 	p.clearCalls(results)
 	m.commitSeconds.Observe(time.Since(start).Seconds())
+	p.timeConfirms(b, time.Now())
 	m.batchEvents.Observe(float64(len(msgs) + len(results)))
 	st := p.store.State()
 	p.applied.Store(st.Offset)
@@ -347,6 +349,37 @@ loop:
 		m.lag.WithLabelValues(partLabel(p.id)).Set(float64(max(last.HighWaterMark-st.Offset-1, 0)))
 	}
 	return held, stop
+}
+
+// maxTimedConfirms bounds the confirms a partition times at once: past
+// it, a confirm made due is not timed. At most MaxSeatCalls are under
+// way at a time, so 10,000 due means seatd has been out of reach for a
+// while (orderflow_seat_calls_due says so); an entry costs about 50
+// bytes.
+const maxTimedConfirms = 10_000
+
+// timeConfirms times paid holds' confirms, once b is committed at now,
+// into orderflow_paid_to_confirmed_seconds: a confirm b recorded done
+// (seatd's ok, or its HoldConfirmed) is observed from the commit of the
+// batch that made it due, the one that applied the PaymentSucceeded; a
+// confirm b ended otherwise (refused) is forgotten; one b made due is
+// timed from now. A confirm already due when the partition started is
+// not timed. The writer's.
+func (p *partition) timeConfirms(b *orders.Batch, now time.Time) {
+	for no, o := range b.Changed() {
+		since, timed := p.confirmsDue[no]
+		switch {
+		case o.Confirm == orders.ConfirmDue:
+			if !timed && p.paid[no] && len(p.confirmsDue) < maxTimedConfirms {
+				p.confirmsDue[no] = now
+			}
+		case timed:
+			if o.Confirm == orders.ConfirmDone {
+				p.svc.metrics.paidToConfirmed.Observe(now.Sub(since).Seconds())
+			}
+			delete(p.confirmsDue, no)
+		}
+	}
 }
 
 // applyHold applies one seat.holds message to b; an error stops the
@@ -436,8 +469,13 @@ func (p *partition) applyPay(b *orders.Batch, msgs []kafka.Message) ([]kafka.Mes
 		return nil, err
 	case out == orders.Applied:
 		m.applied.WithLabelValues(string(ev.Type)).Inc()
-		if o, ok := b.Touched(ev.OrderNo); ok && in == orders.InputPaid && o.Status == orders.StatusRefundDue {
-			p.log.Warn("late_payment_refund_due", "event_id", ev.ID, "order_no", ev.OrderNo)
+		if o, ok := b.Touched(ev.OrderNo); ok && in == orders.InputPaid {
+			if o.Status == orders.StatusRefundDue {
+				p.log.Warn("late_payment_refund_due", "event_id", ev.ID, "order_no", ev.OrderNo)
+			}
+			if no, err := o.Number(); err == nil {
+				p.paid[no] = true
+			}
 		}
 	case out == orders.Duplicate:
 		m.duplicates.Inc()

@@ -236,7 +236,8 @@ func New(cfg Config) (*Service, error) {
 		if Owner(p, cfg.Instances) == cfg.Instance {
 			s.owned = append(s.owned, p)
 			s.parts[p] = &partition{svc: s, id: p, log: cfg.Log.With("partition", p), wake: make(chan struct{}, 1), drained: make(chan struct{}, 1),
-				callWake: make(chan struct{}, 1), results: make(chan taskResult, cfg.MaxSeatCalls), calls: map[inventory.OrderNo]bool{}}
+				callWake: make(chan struct{}, 1), results: make(chan taskResult, cfg.MaxSeatCalls), calls: map[inventory.OrderNo]bool{},
+				paid: map[inventory.OrderNo]bool{}, confirmsDue: map[inventory.OrderNo]time.Time{}}
 			s.parts[p].applied.Store(-1) // nothing applied until the store says otherwise
 			s.parts[p].payApplied.Store(-1)
 		}
@@ -582,6 +583,11 @@ type partition struct {
 	payApplied  atomic.Int64
 	stopped     atomic.Pointer[error] // why consuming stopped for good (a newer schema, a failed commit)
 	waitLogged  bool                  // the writer's: the pay event waiting for its order was logged
+	// paid (the writer's) are the orders the batch being applied marked
+	// paid, and confirmsDue (the writer's, at most maxTimedConfirms) when
+	// each confirm timed became due: see timeConfirms.
+	paid        map[inventory.OrderNo]bool
+	confirmsDue map[inventory.OrderNo]time.Time
 
 	wake     chan struct{}   // cap 1: a commit left changes to publish
 	drained  chan struct{}   // cap 1: the publisher published some (back-pressure)

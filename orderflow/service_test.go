@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
 
+	"seatd/internal/kafkatest"
 	"seatd/orderflow/events"
 	"seatd/orderflow/orders"
 )
@@ -24,7 +25,7 @@ const testPartitions = 4
 // readable by its number and in its buyer's list, newest first, a page at
 // a time.
 func TestPlacedIsPendingPayment(t *testing.T) {
-	brokers := broker(t)
+	brokers := kafkatest.Brokers(t)
 	s := startService(t, testConfig(brokers, t.TempDir(), 0, 1, testPartitions))
 	const user = 77
 	var evs []events.HoldEvent
@@ -88,7 +89,7 @@ func TestPlacedIsPendingPayment(t *testing.T) {
 // expires it, a refusal cancels it with its reason kept; a confirm marks
 // the hold CONFIRMED and refunds count up to REFUNDED.
 func TestReleases(t *testing.T) {
-	brokers := broker(t)
+	brokers := kafkatest.Brokers(t)
 	s := startService(t, testConfig(brokers, t.TempDir(), 0, 1, testPartitions))
 	a, b, c, d := placed(2, 1, 10, 1), placed(2, 2, 11, 2), placed(2, 3, 12, 3), placed(2, 4, 13, 4)
 	produce(t, brokers, a, b, c, d,
@@ -133,7 +134,7 @@ func TestReleases(t *testing.T) {
 // TestDuplicatesAppliedOnce: the same events published again, and a new
 // leader resuming from an older seq, change nothing; later events apply.
 func TestDuplicatesAppliedOnce(t *testing.T) {
-	brokers := broker(t)
+	brokers := kafkatest.Brokers(t)
 	s := startService(t, testConfig(brokers, t.TempDir(), 0, 1, testPartitions))
 	a := placed(3, 1, 20, 1)
 	b := placed(3, 2, 20, 2)
@@ -164,7 +165,7 @@ func TestDuplicatesAppliedOnce(t *testing.T) {
 // TestRestartResumes: a restarted service resumes at its stored offset:
 // what it applied is not applied again, what came while it was down is.
 func TestRestartResumes(t *testing.T) {
-	brokers := broker(t)
+	brokers := kafkatest.Brokers(t)
 	dir := t.TempDir()
 	cfg := testConfig(brokers, dir, 0, 1, testPartitions)
 	s := startService(t, cfg)
@@ -196,7 +197,7 @@ func TestRestartResumes(t *testing.T) {
 // offset and marks; later events, and re-deliveries of older ones, apply
 // once.
 func TestRebuild(t *testing.T) {
-	brokers := broker(t)
+	brokers := kafkatest.Brokers(t)
 	dir := t.TempDir()
 	cfg := testConfig(brokers, dir, 0, 1, testPartitions)
 	s := startService(t, cfg)
@@ -265,7 +266,7 @@ func TestRebuild(t *testing.T) {
 // TestWrongOwner: a read of a partition another instance owns names the
 // owner, never "not found"; each instance applies only its partitions.
 func TestWrongOwner(t *testing.T) {
-	brokers := broker(t)
+	brokers := kafkatest.Brokers(t)
 	s0 := startService(t, testConfig(brokers, t.TempDir(), 0, 2, testPartitions))
 	s1 := startService(t, testConfig(brokers, t.TempDir(), 1, 2, testPartitions))
 	a := placed(6, 1, 1, 1) // user 1: partition 1, instance 1
@@ -289,7 +290,7 @@ func TestWrongOwner(t *testing.T) {
 // version stops its partition before it, nothing after it applies, and
 // the partition's lag grows.
 func TestSkipsAndStops(t *testing.T) {
-	brokers := broker(t)
+	brokers := kafkatest.Brokers(t)
 	s := startService(t, testConfig(brokers, t.TempDir(), 0, 1, testPartitions))
 	a := placed(7, 1, 2, 1) // partition 2
 	key := events.Key(no(a))
@@ -333,7 +334,7 @@ func TestSkipsAndStops(t *testing.T) {
 // for the old ones or its events for duplicates; and a store rebuilt from
 // the changelog remembers which cluster it applied.
 func TestOtherClusterStops(t *testing.T) {
-	brokers := broker(t)
+	brokers := kafkatest.Brokers(t)
 	dir := t.TempDir()
 	s := startService(t, testConfig(brokers, dir, 0, 1, testPartitions))
 	a := placed(1, 1, 2, 1)

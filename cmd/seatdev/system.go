@@ -316,10 +316,12 @@ func waitReady(ctx context.Context, url string) error {
 }
 
 // createDemo puts an arena and a train on sale through the HTTP API, as
-// an operator would.
+// an operator would. The arena resells refunded seats, so that a buyer
+// trying refunds on the live page sees the seat turn free again.
 func createDemo(info systemInfo, ttl time.Duration) error {
 	arena := map[string]any{
 		"id": "demo-arena", "name": "Demo Arena", "hold_ttl_seconds": 600, "max_seats_per_hold": 6, "max_seats_per_user": 12,
+		"refund_resells": true,
 		"categories": []map[string]any{{"id": "vip", "name": "VIP", "price_cents": 128000},
 			{"id": "a", "name": "Category A", "price_cents": 68000}, {"id": "b", "name": "Category B", "price_cents": 38000}},
 		"grid": map[string]any{"sections": 2, "rows": 12, "cols": 20, "categories": []map[string]any{
@@ -410,6 +412,8 @@ WeChat Pay at %[6]s: open the answer's pay_url (page) or qr_code (a URL there) i
 Pay; a moment later the order is PAID and its seats sold. GET %[1]s/v1/orders/{order_no}/payment asks
 the provider. Paying again, or with the other channel, closes the earlier trade. A script pays with
 POST %[6]s/sim/trades/{channel}/{out_trade_no}/pay.
+On the live seat map the same in a browser: get a dev token, click seats, hold them, and the order's
+panel counts down, pays through paysim's page, and once paid offers a refund of each seat.
 Each buyer may send 5 requests a second (bursts of 10).
 
 Ctrl-C stops everything.

@@ -72,6 +72,17 @@ func Embedded(t testing.TB) []string {
 	return c.ListenAddrs()
 }
 
+// Brokers returns the addresses of a broker for the test: Embedded's, or
+// with SEATD_KAFKA=real in the environment, Real's, so that one test or
+// benchmark runs on either (SEATD_KAFKA=real go test -bench ...).
+func Brokers(t testing.TB) []string {
+	t.Helper()
+	if os.Getenv("SEATD_KAFKA") == "real" {
+		return Real(t).Addrs()
+	}
+	return Embedded(t)
+}
+
 // Broker is a real Kafka broker started for one test, or brokers named by
 // KAFKA_BROKERS.
 type Broker struct {

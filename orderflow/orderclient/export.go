@@ -1,13 +1,13 @@
 package orderclient
 
 import (
-	"github.com/cloudwego/kitex/client/callopt"
-
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/cloudwego/kitex/client/callopt"
 
 	rpc "seatd/kitex_gen/orderflowrpc"
 	ofsvc "seatd/kitex_gen/orderflowrpc/orderflow"

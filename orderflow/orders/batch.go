@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"maps"
 	"slices"
 	"strconv"
@@ -301,6 +302,18 @@ func (b *Batch) Touched(orderNo string) (Order, bool) {
 		return Order{}, false
 	}
 	return *o, true
+}
+
+// Changed yields each order the batch changed, as it left it, in no
+// particular order.
+func (b *Batch) Changed() iter.Seq2[inventory.OrderNo, Order] {
+	return func(yield func(inventory.OrderNo, Order) bool) {
+		for no, o := range b.touched {
+			if !yield(no, *o) {
+				return
+			}
+		}
+	}
 }
 
 // Changes counts the order changes in the batch (changelog entries).

@@ -26,7 +26,7 @@ func TestExport(t *testing.T) {
 			t.Fatal(err)
 		}
 		if i < refunds {
-			if err := st.writeRefund(&Refund{OutRequestNo: RefundNo(tr.OutTradeNo), OutTradeNo: tr.OutTradeNo, State: RefundSucceeded}, false); err != nil {
+			if err := st.writeRefund(&Refund{OutRequestNo: RefundNo(tr.OutTradeNo), OutTradeNo: tr.OutTradeNo, OrderNo: tr.OrderNo, State: RefundSucceeded}, false); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -57,7 +57,7 @@ func TestExport(t *testing.T) {
 			}
 			after = k
 		}
-		want := []string{"R131072_01", "R196608_01", "R65536_01", "65536_01", "131072_01", "196608_01", "262144_01", "327680_01"}
+		want := []string{"R65536_01", "R131072_01", "R196608_01", "65536_01", "131072_01", "196608_01", "262144_01", "327680_01"}
 		if len(got) != len(want) {
 			t.Fatalf("limit %d: exported %v; want %v", limit, got, want)
 		}

@@ -55,8 +55,9 @@ const (
 	pageLimit = orders.MaxExportLimit
 )
 
-// Channels are the payment channels whose bills are asked for.
-var Channels = []string{events.ChannelAlipay, events.ChannelWechat}
+// channels are the payment channels whose bills are asked for (those
+// the pay service offers: a channel without a provider is a note).
+var channels = []string{events.ChannelAlipay, events.ChannelWechat}
 
 // ErrTooLarge is a snapshot past Config.MaxRecords.
 var ErrTooLarge = errors.New("reconcile: more records than the snapshot may hold")
@@ -293,7 +294,7 @@ func collectBills(ctx context.Context, cfg Config, s *Snapshot, records func(int
 		days[channel][t.In(payment.CST).Format(time.DateOnly)] = t
 	}
 	if len(cfg.Days) > 0 {
-		for _, ch := range Channels {
+		for _, ch := range channels {
 			for _, d := range cfg.Days {
 				touch(ch, d)
 			}
@@ -311,7 +312,7 @@ func collectBills(ctx context.Context, cfg Config, s *Snapshot, records func(int
 		}
 	}
 	lines := 0
-	for _, ch := range Channels {
+	for _, ch := range channels {
 	days:
 		for _, d := range slices.Sorted(maps.Keys(days[ch])) {
 			b := Bill{Channel: ch, Day: d, Available: true}

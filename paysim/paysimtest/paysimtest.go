@@ -44,7 +44,14 @@ type Sim struct {
 	URL    string // http://127.0.0.1:PORT
 	Keys   *paysim.Keys
 	offset atomic.Int64 // nanoseconds the sim clock is ahead of the real one
+	// client keeps a connection per concurrent caller of the control
+	// endpoints (http.DefaultClient keeps 2 per host idle).
+	client *http.Client
 }
+
+// maxCallers is the most goroutines a test calls the control endpoints
+// from at once.
+const maxCallers = 64
 
 // Start runs paysim on a loopback port until the test ends. cfg's Keys,
 // BaseURL and Now are filled in; ResendScale defaults to 0.0005 (Alipay's
@@ -55,7 +62,9 @@ func Start(t testing.TB, cfg paysim.Config) *Sim {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Sim{URL: "http://" + ln.Addr().String(), Keys: Keys(t)}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = maxCallers
+	s := &Sim{URL: "http://" + ln.Addr().String(), Keys: Keys(t), client: &http.Client{Transport: tr}}
 	cfg.Keys, cfg.BaseURL = s.Keys, s.URL
 	cfg.Now = func() time.Time { return time.Now().Add(time.Duration(s.offset.Load())) }
 	if cfg.ResendScale == 0 {
@@ -73,7 +82,7 @@ func Start(t testing.TB, cfg paysim.Config) *Sim {
 	hs.Listener.Close()
 	hs.Listener = ln
 	hs.Start()
-	t.Cleanup(func() { hs.Close(); srv.Close() })
+	t.Cleanup(func() { tr.CloseIdleConnections(); hs.Close(); srv.Close() })
 	return s
 }
 
@@ -84,13 +93,23 @@ func (s *Sim) Advance(d time.Duration) { s.offset.Add(int64(d)) }
 // status.
 func (s *Sim) Pay(t testing.TB, channel, outTradeNo string) int {
 	t.Helper()
-	resp, err := http.Post(s.URL+"/sim/trades/"+channel+"/"+outTradeNo+"/pay", "application/json", nil)
+	status, err := s.TryPay(channel, outTradeNo)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return status
+}
+
+// TryPay is Pay for goroutines other than the test's, which must not
+// fail it: a call that gets no answer is an error.
+func (s *Sim) TryPay(channel, outTradeNo string) (int, error) {
+	resp, err := s.client.Post(s.URL+"/sim/trades/"+channel+"/"+outTradeNo+"/pay", "application/json", nil)
+	if err != nil {
+		return 0, err
+	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode
+	return resp.StatusCode, nil
 }
 
 // Got is one notification a Receiver was sent: what the provider made of
@@ -186,7 +205,7 @@ func describe(got []Got) string {
 func (s *Sim) GetJSON(t testing.TB, path string, v any) int {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, s.URL+path, nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
