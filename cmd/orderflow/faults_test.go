@@ -64,18 +64,43 @@ const (
 	faultRequestDeadlineSpan = 15 * time.Second
 )
 
+// built are the binaries the fault tests run, built once per test
+// binary (each build links for seconds) and removed by TestMain.
+var built struct {
+	once                         sync.Once
+	dir, seatd, orderflow, fails string
+}
+
 // buildFaultBinaries builds seatd and orderflow into a temporary
-// directory.
+// directory, once.
 func buildFaultBinaries(t *testing.T) (seatdBin, orderflowBin string) {
 	t.Helper()
-	dir := t.TempDir()
-	seatdBin, orderflowBin = filepath.Join(dir, "seatd"), filepath.Join(dir, "orderflow")
-	for _, b := range [][2]string{{seatdBin, "seatd/cmd/seatd"}, {orderflowBin, "."}} {
-		if out, err := exec.Command("go", "build", "-o", b[0], b[1]).CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", b[1], err, out)
+	built.once.Do(func() {
+		dir, err := os.MkdirTemp("", "orderflow-faults-")
+		if err != nil {
+			built.fails = err.Error()
+			return
 		}
+		built.dir, built.seatd, built.orderflow = dir, filepath.Join(dir, "seatd"), filepath.Join(dir, "orderflow")
+		for _, b := range [][2]string{{built.seatd, "seatd/cmd/seatd"}, {built.orderflow, "."}} {
+			if out, err := exec.Command("go", "build", "-o", b[0], b[1]).CombinedOutput(); err != nil {
+				built.fails = fmt.Sprintf("go build %s: %v\n%s", b[1], err, out)
+				return
+			}
+		}
+	})
+	if built.fails != "" {
+		t.Fatal(built.fails)
 	}
-	return seatdBin, orderflowBin
+	return built.seatd, built.orderflow
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
 }
 
 // freeAddrs returns n distinct loopback addresses that were free a
@@ -162,6 +187,10 @@ type saleConfig struct {
 	maxOutbox int           // seatd -max-outbox; 0: its default
 	holdTTL   time.Duration // the program's hold TTL; 0: the default, 15 minutes
 	seatdArgs []string      // more seatd flags
+	// pay, when set, runs the payment side too (payfaults_test.go):
+	// paysim and the gateway in the test process, both providers in
+	// every orderflow process, which confirm in seatd.
+	pay *payConfig
 }
 
 // sale is the system under test: a real broker, three seatd nodes with
@@ -175,6 +204,10 @@ type sale struct {
 	inv    *seatclient.Client
 	orders *orderclient.Client
 	group  int32 // the program's group
+
+	seeds   []string // seatd RPC addresses
+	flowBin string   // the orderflow binary, for `orderflow reconcile`
+	paySide          // with saleConfig.pay: paysim and the gateway
 }
 
 // startSale starts the broker, seatd and orderflow, creates the program
@@ -227,18 +260,24 @@ func startSale(t *testing.T, cfg saleConfig) *sale {
 		s.nodes = append(s.nodes, p)
 		seeds = append(seeds, p.rpc)
 	}
+	s.seeds, s.flowBin = seeds, orderflowBin
 	var err error
 	if s.inv, err = seatclient.New(seatclient.Config{Seeds: seeds, MaxBackoff: 200 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	s.group = s.createOpen()
 
+	var payArgs []string
+	if cfg.pay != nil {
+		payArgs = s.preparePay()
+	}
 	var flowAddrs []string
 	for i := range cfg.instances {
 		p := &proc{name: fmt.Sprintf("orderflow %d", i), bin: orderflowBin, rpc: next(), http: next(),
 			log: filepath.Join(logs, fmt.Sprintf("orderflow-%d.log", i))}
 		p.args = []string{"-brokers", brokers, "-instance", strconv.Itoa(i), "-instances", strconv.Itoa(cfg.instances),
 			"-partitions", strconv.Itoa(faultPartitions), "-data", t.TempDir(), "-rpc", p.rpc, "-metrics", p.http, "-log-level", "warn"}
+		p.args = append(p.args, payArgs...)
 		p.start(t)
 		s.flows = append(s.flows, p)
 		flowAddrs = append(flowAddrs, p.rpc)
@@ -248,6 +287,9 @@ func startSale(t *testing.T, cfg saleConfig) *sale {
 	}
 	if s.orders, err = orderclient.New(orderclient.Config{Addrs: flowAddrs}); err != nil {
 		t.Fatal(err)
+	}
+	if cfg.pay != nil {
+		s.startGateway()
 	}
 	return s
 }
