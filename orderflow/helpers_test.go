@@ -169,6 +169,27 @@ func caughtUp(tb testing.TB, s *Service) {
 	})
 }
 
+// payCaughtUp waits until every owned partition's store has applied
+// pay.events through its end as it is now: an order is readable the
+// moment its batch commits, the store's State a moment later.
+func payCaughtUp(tb testing.TB, s *Service) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ends, err := s.offsets(ctx, events.TopicPay)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	waitFor(tb, "pay.events applied", func() bool {
+		for _, p := range s.owned {
+			if s.parts[p].store.State().PayOffset+1 < ends[p].LastOffset {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 func no(ev events.HoldEvent) inventory.OrderNo {
 	n, _ := strconv.ParseUint(ev.OrderNo, 10, 64)
 	return inventory.OrderNo(n)

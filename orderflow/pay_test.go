@@ -372,6 +372,7 @@ func TestLatePayment(t *testing.T) {
 
 	// Every store deleted and rebuilt from the changelog.
 	caughtUp(t, s)
+	payCaughtUp(t, s)
 	before := map[int]orders.State{}
 	for _, p := range s.owned {
 		before[p] = s.parts[p].store.State()

@@ -342,10 +342,12 @@ func (b *Batch) Commit() error {
 	maps.Copy(b.s.hwm, b.hwm)
 	b.s.offset, b.s.payOffset, b.s.seq = b.offset, b.payOffset, b.seq
 	b.s.cluster = b.cluster
-	b.s.mu.Unlock()
+	// The counts change under the lock too, so that State is one
+	// moment's.
 	b.s.pending.Add(int64(b.changes))
 	b.s.tasks.Add(b.tasks)
 	b.s.dues.Add(b.dues)
+	b.s.mu.Unlock()
 	return nil
 }
 
