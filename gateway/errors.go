@@ -215,7 +215,7 @@ func explain(e *apiError, r inventory.Result, st *rpc.Status, in *holdIn) string
 		return "the sale of this program is not open"
 	case inventory.ResultUnknownCategory:
 		if in != nil {
-			return fmt.Sprintf("category: %q is not a category of this program", in.Category)
+			return fmt.Sprintf("category: %q is not a category of this program (GET /v1/programs/{id} lists them)", in.Category)
 		}
 	case inventory.ResultHoldLimitExceeded:
 		return fmt.Sprintf("%s: %s, at most %d in one hold on this program", field, seats(actual, "", ""), limit)
