@@ -10,6 +10,7 @@ import (
 	"github.com/cloudwego/hertz/pkg/app"
 
 	"seatd/inventory"
+	"seatd/orderflow/events"
 	"seatd/orderflow/orderclient"
 	"seatd/orderflow/orders"
 )
@@ -33,10 +34,23 @@ type orderJSON struct {
 	PaidCents       int64             `json:"paid_cents"`
 	RefundedCents   int64             `json:"refunded_cents"`
 	RefundedSeatIDs []string          `json:"refunded_seat_ids,omitempty"`
-	CreatedAt       string            `json:"created_at"`
-	ExpiresAt       string            `json:"expires_at"`
-	UpdatedAt       string            `json:"updated_at"`
-	Version         uint64            `json:"version"`
+	// Refunds are the refunds' outcomes the order applied: each one's
+	// refund_no reads it at GET /v1/refunds/{refund_no}, refunds the
+	// system made by itself (a payment owed back) included.
+	Refunds   []orderRefundJSON `json:"refunds,omitempty"`
+	CreatedAt string            `json:"created_at"`
+	ExpiresAt string            `json:"expires_at"`
+	UpdatedAt string            `json:"updated_at"`
+	Version   uint64            `json:"version"`
+}
+
+// orderRefundJSON is one refund's outcome on the order.
+type orderRefundJSON struct {
+	RefundNo    string   `json:"refund_no"`
+	OutTradeNo  string   `json:"out_trade_no"`
+	AmountCents int64    `json:"amount_cents"`
+	Status      string   `json:"status"` // SUCCEEDED or FAILED
+	SeatIDs     []string `json:"seat_ids"`
 }
 
 func orderToJSON(o *orders.Order) orderJSON {
@@ -50,8 +64,25 @@ func orderToJSON(o *orders.Order) orderJSON {
 		From: o.From, To: o.To, FromStop: o.FromStop, ToStop: o.ToStop,
 		TotalCents: o.TotalCents, PaidCents: o.PaidCents, RefundedCents: o.RefundedCents, RefundedSeatIDs: o.RefundedSeatIDs,
 		CreatedAt: o.CreatedAt.UTC().Format(time.RFC3339Nano), ExpiresAt: o.ExpiresAt.UTC().Format(time.RFC3339Nano),
-		UpdatedAt: o.UpdatedAt.UTC().Format(time.RFC3339Nano), Version: o.Version,
+		UpdatedAt: o.UpdatedAt.UTC().Format(time.RFC3339Nano), Version: o.Version, Refunds: orderRefunds(o.Refunds),
 	}
+}
+
+func orderRefunds(rs []orders.Refund) []orderRefundJSON {
+	var out []orderRefundJSON
+	for _, r := range rs {
+		status := "FAILED"
+		if r.Outcome == events.RefundSucceeded {
+			status = "SUCCEEDED"
+		}
+		seats := r.SeatIDs
+		if seats == nil {
+			seats = []string{}
+		}
+		out = append(out, orderRefundJSON{RefundNo: r.OutRequestNo, OutTradeNo: r.OutTradeNo, AmountCents: r.AmountCents,
+			Status: status, SeatIDs: seats})
+	}
+	return out
 }
 
 // noOrder is the one answer for every order a caller may not see:

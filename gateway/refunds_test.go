@@ -164,6 +164,12 @@ func TestRefundSeats(t *testing.T) {
 		ps.awaitSeat("hall", s.ID, "free")
 	}
 	ps.refused(ps.do("POST", path, buyer, `{}`, nil), 409, "NOTHING_TO_REFUND", nil)
+	ord := ps.do("GET", "/v1/orders/"+o.OrderNo, buyer, nil, nil)
+	ps.want(ord, 200, "")
+	if rs, _ := ord.json(t)["refunds"].([]any); len(rs) != 2 || rs[0].(map[string]any)["refund_no"] != no ||
+		rs[0].(map[string]any)["status"] != "SUCCEEDED" || fmt.Sprint(rs[0].(map[string]any)["seat_ids"]) != "["+seat+"]" {
+		t.Errorf("the order's refunds = %v; want %s and the rest, SUCCEEDED", ord.json(t)["refunds"], no)
+	}
 	ps.waitMetric("pay_events_pending", nil, "outcomes published", func(v float64) bool { return v == 0 })
 	if evs := ps.payEvents(o.OrderNo); evs[events.RefundSucceeded] != 2 || evs[events.PaymentSucceeded] != 1 {
 		t.Errorf("pay.events of the order = %v; want one payment and two refunds", evs)

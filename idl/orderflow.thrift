@@ -69,6 +69,16 @@ struct Order {
     18: string updated_at
     19: i64 version         // the record's version: 1 when placed, +1 per change
     20: list<string> refunded_seat_ids
+    21: list<OrderRefund> refunds  // the refunds' outcomes the order applied, in that order
+}
+
+// OrderRefund is a refund's outcome as the order applied it (pay.events).
+struct OrderRefund {
+    1: string refund_no       // the out_request_no: GET /v1/refunds/{refund_no} reads it
+    2: string out_trade_no
+    3: i64 amount_cents
+    4: string status          // SUCCEEDED or FAILED
+    5: list<string> seat_ids
 }
 
 struct GetOrderRequest {

@@ -263,26 +263,27 @@ var fieldIDToName_Seat = map[int16]string{
 }
 
 type Order struct {
-	OrderNo         string   `thrift:"order_no,1" frugal:"1,default,string" json:"order_no"`
-	HoldId          string   `thrift:"hold_id,2" frugal:"2,default,string" json:"hold_id"`
-	ProgramId       string   `thrift:"program_id,3" frugal:"3,default,string" json:"program_id"`
-	UserId          string   `thrift:"user_id,4" frugal:"4,default,string" json:"user_id"`
-	Status          string   `thrift:"status,5" frugal:"5,default,string" json:"status"`
-	Seats           []*Seat  `thrift:"seats,6" frugal:"6,default,list<Seat>" json:"seats"`
-	TotalCents      int64    `thrift:"total_cents,7" frugal:"7,default,i64" json:"total_cents"`
-	PaidCents       int64    `thrift:"paid_cents,8" frugal:"8,default,i64" json:"paid_cents"`
-	RefundedCents   int64    `thrift:"refunded_cents,9" frugal:"9,default,i64" json:"refunded_cents"`
-	CreatedAt       string   `thrift:"created_at,10" frugal:"10,default,string" json:"created_at"`
-	ExpiresAt       string   `thrift:"expires_at,11" frugal:"11,default,string" json:"expires_at"`
-	From            int32    `thrift:"from,12" frugal:"12,default,i32" json:"from"`
-	To              int32    `thrift:"to,13" frugal:"13,default,i32" json:"to"`
-	FromStop        string   `thrift:"from_stop,14" frugal:"14,default,string" json:"from_stop"`
-	ToStop          string   `thrift:"to_stop,15" frugal:"15,default,string" json:"to_stop"`
-	Reason          string   `thrift:"reason,16" frugal:"16,default,string" json:"reason"`
-	HoldStatus      string   `thrift:"hold_status,17" frugal:"17,default,string" json:"hold_status"`
-	UpdatedAt       string   `thrift:"updated_at,18" frugal:"18,default,string" json:"updated_at"`
-	Version         int64    `thrift:"version,19" frugal:"19,default,i64" json:"version"`
-	RefundedSeatIds []string `thrift:"refunded_seat_ids,20" frugal:"20,default,list<string>" json:"refunded_seat_ids"`
+	OrderNo         string         `thrift:"order_no,1" frugal:"1,default,string" json:"order_no"`
+	HoldId          string         `thrift:"hold_id,2" frugal:"2,default,string" json:"hold_id"`
+	ProgramId       string         `thrift:"program_id,3" frugal:"3,default,string" json:"program_id"`
+	UserId          string         `thrift:"user_id,4" frugal:"4,default,string" json:"user_id"`
+	Status          string         `thrift:"status,5" frugal:"5,default,string" json:"status"`
+	Seats           []*Seat        `thrift:"seats,6" frugal:"6,default,list<Seat>" json:"seats"`
+	TotalCents      int64          `thrift:"total_cents,7" frugal:"7,default,i64" json:"total_cents"`
+	PaidCents       int64          `thrift:"paid_cents,8" frugal:"8,default,i64" json:"paid_cents"`
+	RefundedCents   int64          `thrift:"refunded_cents,9" frugal:"9,default,i64" json:"refunded_cents"`
+	CreatedAt       string         `thrift:"created_at,10" frugal:"10,default,string" json:"created_at"`
+	ExpiresAt       string         `thrift:"expires_at,11" frugal:"11,default,string" json:"expires_at"`
+	From            int32          `thrift:"from,12" frugal:"12,default,i32" json:"from"`
+	To              int32          `thrift:"to,13" frugal:"13,default,i32" json:"to"`
+	FromStop        string         `thrift:"from_stop,14" frugal:"14,default,string" json:"from_stop"`
+	ToStop          string         `thrift:"to_stop,15" frugal:"15,default,string" json:"to_stop"`
+	Reason          string         `thrift:"reason,16" frugal:"16,default,string" json:"reason"`
+	HoldStatus      string         `thrift:"hold_status,17" frugal:"17,default,string" json:"hold_status"`
+	UpdatedAt       string         `thrift:"updated_at,18" frugal:"18,default,string" json:"updated_at"`
+	Version         int64          `thrift:"version,19" frugal:"19,default,i64" json:"version"`
+	RefundedSeatIds []string       `thrift:"refunded_seat_ids,20" frugal:"20,default,list<string>" json:"refunded_seat_ids"`
+	Refunds         []*OrderRefund `thrift:"refunds,21" frugal:"21,default,list<OrderRefund>" json:"refunds"`
 }
 
 func NewOrder() *Order {
@@ -371,6 +372,10 @@ func (p *Order) GetVersion() (v int64) {
 func (p *Order) GetRefundedSeatIds() (v []string) {
 	return p.RefundedSeatIds
 }
+
+func (p *Order) GetRefunds() (v []*OrderRefund) {
+	return p.Refunds
+}
 func (p *Order) SetOrderNo(val string) {
 	p.OrderNo = val
 }
@@ -431,6 +436,9 @@ func (p *Order) SetVersion(val int64) {
 func (p *Order) SetRefundedSeatIds(val []string) {
 	p.RefundedSeatIds = val
 }
+func (p *Order) SetRefunds(val []*OrderRefund) {
+	p.Refunds = val
+}
 
 func (p *Order) String() string {
 	if p == nil {
@@ -460,6 +468,72 @@ var fieldIDToName_Order = map[int16]string{
 	18: "updated_at",
 	19: "version",
 	20: "refunded_seat_ids",
+	21: "refunds",
+}
+
+type OrderRefund struct {
+	RefundNo    string   `thrift:"refund_no,1" frugal:"1,default,string" json:"refund_no"`
+	OutTradeNo  string   `thrift:"out_trade_no,2" frugal:"2,default,string" json:"out_trade_no"`
+	AmountCents int64    `thrift:"amount_cents,3" frugal:"3,default,i64" json:"amount_cents"`
+	Status      string   `thrift:"status,4" frugal:"4,default,string" json:"status"`
+	SeatIds     []string `thrift:"seat_ids,5" frugal:"5,default,list<string>" json:"seat_ids"`
+}
+
+func NewOrderRefund() *OrderRefund {
+	return &OrderRefund{}
+}
+
+func (p *OrderRefund) InitDefault() {
+}
+
+func (p *OrderRefund) GetRefundNo() (v string) {
+	return p.RefundNo
+}
+
+func (p *OrderRefund) GetOutTradeNo() (v string) {
+	return p.OutTradeNo
+}
+
+func (p *OrderRefund) GetAmountCents() (v int64) {
+	return p.AmountCents
+}
+
+func (p *OrderRefund) GetStatus() (v string) {
+	return p.Status
+}
+
+func (p *OrderRefund) GetSeatIds() (v []string) {
+	return p.SeatIds
+}
+func (p *OrderRefund) SetRefundNo(val string) {
+	p.RefundNo = val
+}
+func (p *OrderRefund) SetOutTradeNo(val string) {
+	p.OutTradeNo = val
+}
+func (p *OrderRefund) SetAmountCents(val int64) {
+	p.AmountCents = val
+}
+func (p *OrderRefund) SetStatus(val string) {
+	p.Status = val
+}
+func (p *OrderRefund) SetSeatIds(val []string) {
+	p.SeatIds = val
+}
+
+func (p *OrderRefund) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("OrderRefund(%+v)", *p)
+}
+
+var fieldIDToName_OrderRefund = map[int16]string{
+	1: "refund_no",
+	2: "out_trade_no",
+	3: "amount_cents",
+	4: "status",
+	5: "seat_ids",
 }
 
 type GetOrderRequest struct {

@@ -28,6 +28,7 @@ import (
 	"seatd/inventory"
 	rpc "seatd/kitex_gen/orderflowrpc"
 	"seatd/orderflow"
+	"seatd/orderflow/events"
 	"seatd/orderflow/orders"
 	"seatd/orderflow/pay"
 	"seatd/orderflow/payment"
@@ -202,7 +203,19 @@ func FromOrder(o *orders.Order) *rpc.Order {
 	for i, s := range o.Seats {
 		w.Seats[i] = &rpc.Seat{Id: s.ID, Label: s.Label, Category: s.Category, PriceCents: s.PriceCents}
 	}
+	for _, r := range o.Refunds {
+		w.Refunds = append(w.Refunds, &rpc.OrderRefund{RefundNo: r.OutRequestNo, OutTradeNo: r.OutTradeNo, AmountCents: r.AmountCents,
+			Status: refundStatus(r.Outcome), SeatIds: r.SeatIDs})
+	}
 	return w
+}
+
+// refundStatus names a refund's outcome as the refund shape does.
+func refundStatus(t events.Type) string {
+	if t == events.RefundSucceeded {
+		return string(pay.RefundSucceeded)
+	}
+	return string(pay.RefundFailed)
 }
 
 // ToOrder converts an order from its wire form (without its last event).
@@ -215,6 +228,14 @@ func ToOrder(w *rpc.Order) (orders.Order, error) {
 	}
 	for i, s := range w.Seats {
 		o.Seats[i] = orders.Seat{ID: s.Id, Label: s.Label, Category: s.Category, PriceCents: s.PriceCents}
+	}
+	for _, r := range w.Refunds {
+		outcome := events.RefundFailed
+		if r.Status == string(pay.RefundSucceeded) {
+			outcome = events.RefundSucceeded
+		}
+		o.Refunds = append(o.Refunds, orders.Refund{OutRequestNo: r.RefundNo, OutTradeNo: r.OutTradeNo, AmountCents: r.AmountCents,
+			Outcome: outcome, SeatIDs: r.SeatIds})
 	}
 	var errs []error
 	for _, f := range []struct {
