@@ -16,6 +16,16 @@ import (
 // every gateway out of service.
 func TestReadyWithAFrozenNode(t *testing.T) {
 	s := startCluster(t, 3, time.Second)
+	// Every group has its leader first: the test is about a frozen node,
+	// not about an election.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if r := s.do("GET", "/readyz", "", nil, nil); r.status == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the cluster never became ready")
+		}
+	}
 	frozen := s.nodes[0]
 	thaw := make(chan struct{})
 	defer close(thaw)

@@ -77,13 +77,14 @@ func (ps *paySystem) awaitSeat(program, seat, status string) {
 }
 
 // resellingArena creates and opens a program whose refunded seats go
-// back on sale: one row of 10 seats at 100.00.
+// back on sale: one row of 20 seats at 100.00 (room for several orders
+// while refunded seats are still on their way back).
 func (ps *paySystem) resellingArena(id string) {
 	ps.t.Helper()
 	ps.want(ps.do("POST", "/v1/programs", adminToken, map[string]any{
 		"id": id, "name": "Hall", "max_seats_per_hold": 4, "max_seats_per_user": 8, "refund_resells": true,
 		"categories": []map[string]any{{"id": "std", "name": "Standard", "price_cents": 10000}},
-		"grid":       map[string]any{"sections": 1, "rows": 1, "cols": 10, "categories": []map[string]any{{"id": "std", "rows": []int{1, 1}}}},
+		"grid":       map[string]any{"sections": 1, "rows": 1, "cols": 20, "categories": []map[string]any{{"id": "std", "rows": []int{1, 1}}}},
 	}, nil), 201, "")
 	ps.want(ps.do("POST", "/v1/programs/"+id+"/open", adminToken, nil, nil), 200, "")
 }

@@ -845,7 +845,12 @@ func TestPayNotificationFaults(t *testing.T) {
 	for _, no := range first {
 		s.awaitOrder(no, "PAID", func(o orders.Order) bool { return o.Status == orders.StatusPaid })
 	}
+	// Every copy is sent before they are counted: the last ones are
+	// still on their way (reordered) when the orders turn PAID.
 	stats := s.simStats()
+	for deadline := time.Now().Add(30 * time.Second); stats.Pending > 0 && time.Now().Before(deadline); stats = s.simStats() {
+		time.Sleep(50 * time.Millisecond)
+	}
 	refused := map[string]float64{}
 	for _, outcome := range []string{"bad_signature", "wrong_amount", "duplicate", "applied"} {
 		refused[outcome] = s.flowSeries("pay_notifications_total", `outcome="`+outcome+`"`)
