@@ -172,23 +172,24 @@ type Worker interface {
 
 // Result is what the load did.
 type Result struct {
-	Start   time.Time // the load's start: time 0 of every figure
-	Visits  uint64    // visits started
-	Stopped bool      // ctx ended before the run did
+	Start   time.Time     // the load's start: time 0 of every figure
+	End     time.Duration // when the last visit ended, from Start
+	Visits  uint64        // visits started
+	Stopped bool          // ctx ended before the run did
 	// Backlog counts open-loop visits due before the end that never
 	// started because every slot was busy: the queue the target left.
 	Backlog uint64
 }
 
-// Run runs the load, calling newWorker once per goroutine (with the
-// load's start, time 0 of its due times; worker 0 first, before any visit
-// starts), and returns
-// when every visit started has ended: at the run's end (WarmUp +
-// Duration from the start) or when ctx ends. A visit in progress at the
-// end is let finish. cfg must pass Validate. progress, if not nil, is
-// called about every tick with the time since the start, from a goroutine
-// of its own, and once more at the end.
-func Run(ctx context.Context, cfg Config, newWorker func(i int, start time.Time) Worker, progress func(elapsed time.Duration), tick time.Duration) (Result, error) {
+// Run runs the load, calling newWorker once per goroutine with the
+// load's start (time 0 of its due times; worker 0 first, before any
+// visit starts), and returns when every visit started has ended: at the
+// run's end (WarmUp + Duration from the start) or when ctx ends. A visit
+// in progress at the end is let finish. cfg must pass Validate.
+// progress, if not nil, is called about every tick with the time since
+// the start, from a goroutine of its own, and once more with final set
+// when the load is over.
+func Run(ctx context.Context, cfg Config, newWorker func(i int, start time.Time) Worker, progress func(elapsed time.Duration, final bool), tick time.Duration) (Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return Result{}, err
 	}
@@ -223,7 +224,7 @@ func Run(ctx context.Context, cfg Config, newWorker func(i int, start time.Time)
 				case <-stopProgress:
 					return
 				case now := <-t.C:
-					progress(now.Sub(res.Start))
+					progress(now.Sub(res.Start), false)
 				}
 			}
 		})
@@ -232,8 +233,9 @@ func Run(ctx context.Context, cfg Config, newWorker func(i int, start time.Time)
 	close(stopProgress)
 	pwg.Wait()
 	if progress != nil {
-		progress(min(time.Since(res.Start), cfg.WarmUp+cfg.Duration))
+		progress(min(time.Since(res.Start), cfg.WarmUp+cfg.Duration), true)
 	}
+	res.End = time.Since(res.Start)
 	res.Visits = started.Load()
 	res.Stopped = parent.Err() != nil
 	if cfg.Model == Open && !res.Stopped {

@@ -120,9 +120,9 @@ type Sample struct {
 
 // Recorder gathers one run's samples.
 type Recorder struct {
-	window  [2]time.Duration // [from, to) from the run's start: the measured part
-	cats    []string
-	inFlite atomic.Int64
+	window   [2]time.Duration // [from, to) from the run's start: the measured part
+	cats     []string
+	inFlight atomic.Int64
 
 	// live counts for the progress line, the whole run
 	liveHolds, liveOK, liveErr atomic.Int64
@@ -138,7 +138,7 @@ type Recorder struct {
 	soldOut   []time.Duration // per category: the first sold-out answer, -1 none
 	asked     []bool          // per category: a hold was asked for
 	seatLegs  int64
-	lastStart time.Duration
+	lastStart time.Duration // the latest sample's Start
 }
 
 type opStats struct {
@@ -221,7 +221,7 @@ func (b *Batch) Flush() {
 
 // InFlight counts requests sent and not yet answered (the load's gauge,
 // shown on the progress line): add 1 before a request, -1 after.
-func (r *Recorder) InFlight(delta int64) { r.inFlite.Add(delta) }
+func (r *Recorder) InFlight(delta int64) { r.inFlight.Add(delta) }
 
 func (r *Recorder) addLocked(s *Sample) {
 	lat := s.Latency
@@ -281,7 +281,7 @@ type Live struct {
 
 // Live returns the counts so far.
 func (r *Recorder) Live() Live {
-	return Live{Holds: r.liveHolds.Load(), OK: r.liveOK.Load(), Errors: r.liveErr.Load(), InFlight: r.inFlite.Load()}
+	return Live{Holds: r.liveHolds.Load(), OK: r.liveOK.Load(), Errors: r.liveErr.Load(), InFlight: r.inFlight.Load()}
 }
 
 // Latency is a histogram's summary, in microseconds.
@@ -369,13 +369,13 @@ type Figures struct {
 	SeatLegsPaid     int64            `json:"seat_legs_paid"` // seats x legs of every confirmed hold, the whole run
 }
 
-// Figures summarises what was recorded. Flush every Batch first. The
-// measured window is cut at the last sample's start when the run ended
-// early (a target failed, or the load was stopped).
-func (r *Recorder) Figures() Figures {
+// Figures summarises what was recorded, for a load that ended at end
+// from its start (at WarmUp + Duration, or earlier when it was stopped:
+// the measured window is cut there). Flush every Batch first.
+func (r *Recorder) Figures(end time.Duration) Figures {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	end := min(r.window[1], max(r.lastStart, r.window[0]+time.Millisecond))
+	end = max(r.window[0], min(r.window[1], end))
 	secs := (end - r.window[0]).Seconds()
 	f := Figures{MeasuredSeconds: math.Round(secs*1000) / 1000, Errors: map[string]int64{}, Clamped: r.clamped}
 	holds := hdrhistogram.New(1, int64(MaxLatency), 3)
@@ -409,7 +409,7 @@ func (r *Recorder) Figures() Figures {
 		f.OtherErrors = append(f.OtherErrors, ErrorCount{msg, n})
 	}
 	slices.SortFunc(f.OtherErrors, func(a, b ErrorCount) int { return int(b.Count - a.Count) })
-	last := min(int(r.lastStart/time.Second), len(r.timeline)-1)
+	last := min(int(max(r.lastStart, end-1)/time.Second), len(r.timeline)-1)
 	for i, s := range r.timeline[:last+1] {
 		sec := Second{At: i, Errors: s.err, Holds: s.ok[OpBest] + s.ok[OpNamed], Answered: s.answered, OK: map[string]int64{}}
 		for op, v := range s.ok {

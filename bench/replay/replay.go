@@ -128,10 +128,10 @@ func Run(ctx context.Context, s *scenario.Stream, tgt target.Target, cfg load.Co
 	// The CPU meter starts when the measured window does.
 	var cpu *measure.CPUMeter
 	var cpuErr error
-	var cpuOnce sync.WaitGroup
+	var cpuWG sync.WaitGroup
 	cpuCtx, stopCPU := context.WithCancel(ctx)
 	defer stopCPU()
-	cpuOnce.Go(func() {
+	cpuWG.Go(func() {
 		t := time.NewTimer(cfg.WarmUp)
 		defer t.Stop()
 		select {
@@ -141,7 +141,7 @@ func Run(ctx context.Context, s *scenario.Stream, tgt target.Target, cfg load.Co
 		}
 	})
 
-	var progress func(time.Duration)
+	var progress func(time.Duration, bool)
 	if opt.Progress != nil {
 		progress = d.progress(opt.Progress, &cfg)
 	}
@@ -160,8 +160,8 @@ func Run(ctx context.Context, s *scenario.Stream, tgt target.Target, cfg load.Co
 		return nil, err
 	}
 	stopCPU()
-	cpuOnce.Wait()
-	fig := rec.Figures()
+	cpuWG.Wait()
+	fig := rec.Figures(res.End)
 	run := &Result{Target: tgt.Name(), Persists: tgt.Persists(), Visits: res.Visits, Backlog: res.Backlog,
 		Stopped: res.Stopped, Figures: fig, Check: checkNone}
 	switch {
@@ -226,11 +226,11 @@ func (d *driver) notes() []string {
 	return out
 }
 
-func (d *driver) progress(line *load.Line, cfg *load.Config) func(time.Duration) {
+func (d *driver) progress(line *load.Line, cfg *load.Config) func(time.Duration, bool) {
 	total := cfg.WarmUp + cfg.Duration
 	name := d.s.Scenario().Name + "/" + d.t.Name()
 	var last time.Duration
-	return func(el time.Duration) {
+	return func(el time.Duration, final bool) {
 		lv := d.rec.Live()
 		d.mu.Lock()
 		rate := 0.0
@@ -245,7 +245,7 @@ func (d *driver) progress(line *load.Line, cfg *load.Config) func(time.Duration)
 		}
 		s := fmt.Sprintf("%s  %5.1fs/%.0fs %-10s  holds asked %d (%.0f/s)  ok %d  refused or failed %d  in flight %d",
 			name, el.Seconds(), total.Seconds(), phase, lv.Holds, rate, lv.OK, lv.Errors, lv.InFlight)
-		if el >= total {
+		if final {
 			line.Done(s)
 		} else {
 			line.Show(s)

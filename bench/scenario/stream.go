@@ -205,7 +205,7 @@ func (s *Stream) Request(n uint64) Request {
 		rows := s.rows[req.Cat]
 		r := rows[vr.IntN(len(rows))]
 		if len(r.cols) < req.Count {
-			req.Op = OpBest // no row of the category is that long: ask for the best
+			req.Op = OpBest // the row picked is shorter than the party: ask for the best instead
 			return req
 		}
 		start := vr.IntN(len(r.cols) - req.Count + 1)
