@@ -1,0 +1,234 @@
+// Command seatbench replays a scenario's on-sale against one or more
+// designs of seat locking (targets), one after another on the same
+// request stream, and writes a report: report.json, report.md and PNG
+// charts. README.md, "seatbench", shows how to run it and read the
+// report.
+//
+//	seatbench -scenario bench/scenarios/stadium.json -target engine -load closed -buyers 64 -duration 20s -out DIR
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"seatd/bench/load"
+	"seatd/bench/replay"
+	"seatd/bench/report"
+	"seatd/bench/scenario"
+	"seatd/bench/target"
+	"seatd/bench/target/engine"
+)
+
+// targetDef is a design seatbench can run.
+type targetDef struct {
+	name  string
+	about string
+	new   func(ctx context.Context, cfg *Config) (target.Target, error)
+}
+
+// targets are the designs seatbench knows, in the order -h lists them.
+// A new target is one line here.
+var targets = []targetDef{
+	{"engine", "seatd's inventory engine in process: no network, no replication", func(context.Context, *Config) (target.Target, error) { return engine.New(), nil }},
+}
+
+// MaxTargetOpts bounds -target-opt.
+const MaxTargetOpts = 64
+
+// Config is seatbench's configuration, from flags.
+type Config struct {
+	Scenario string
+	Targets  []string
+	Load     load.Config
+	Out      string
+	// TargetOpts are -target-opt name=value settings, read by the targets
+	// that document them (a server's address, a pool's size).
+	TargetOpts map[string]string
+	Command    string // the command line, for the report
+}
+
+func parseFlags(args []string, stderr io.Writer, known []targetDef) (*Config, error) {
+	c := &Config{TargetOpts: map[string]string{}, Command: strings.Join(append([]string{"seatbench"}, args...), " ")}
+	fs := flag.NewFlagSet("seatbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: seatbench [flags]\n\nReplays a scenario against targets and writes a report (README.md, \"seatbench\").\n\nTargets:\n")
+		for _, t := range known {
+			fmt.Fprintf(stderr, "  %-12s %s\n", t.name, t.about)
+		}
+		fmt.Fprintf(stderr, "\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&c.Scenario, "scenario", "bench/scenarios/stadium.json", "scenario file")
+	tgts := fs.String("target", "engine", "targets to run, comma-separated, one after another on the same request stream")
+	model := fs.String("load", "closed", "load model: closed (N buyers, each waiting for its answer) or open (a fixed arrival rate)")
+	fs.IntVar(&c.Load.Buyers, "buyers", 64, "closed loop: concurrent buyers")
+	fs.Float64Var(&c.Load.Rate, "rate", 10000, "open loop: visits per second")
+	fs.IntVar(&c.Load.MaxInFlight, "max-in-flight", 256, "open loop: visits in flight at most (a visit due while all are busy waits, and its latency shows it)")
+	fs.DurationVar(&c.Load.WarmUp, "warmup", 2*time.Second, "time before measuring starts (its requests count for the sale, not for the latencies)")
+	fs.DurationVar(&c.Load.Ramp, "ramp", time.Second, "time the load takes to rise to full, from the start")
+	fs.DurationVar(&c.Load.Duration, "duration", 20*time.Second, "measured time, after the warm-up")
+	fs.StringVar(&c.Out, "out", "seatbench-out", "directory for report.json, report.md and the charts")
+	fs.Func("target-opt", "name=value for a target (repeatable; each target documents its own)", func(s string) error {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("want name=value, got %q", s)
+		}
+		if len(c.TargetOpts) >= MaxTargetOpts {
+			return fmt.Errorf("more than %d", MaxTargetOpts)
+		}
+		c.TargetOpts[k] = v
+		return nil
+	})
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	var errs []error
+	m, err := load.ParseModel(*model)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("-load: %w", err))
+	}
+	c.Load.Model = m
+	if err := c.Load.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	for _, name := range strings.Split(*tgts, ",") {
+		name = strings.TrimSpace(name)
+		if !slices.ContainsFunc(known, func(t targetDef) bool { return t.name == name }) {
+			names := make([]string, len(known))
+			for i, t := range known {
+				names[i] = t.name
+			}
+			errs = append(errs, fmt.Errorf("-target: unknown target %q; known: %s", name, strings.Join(names, ", ")))
+			continue
+		}
+		if slices.Contains(c.Targets, name) {
+			errs = append(errs, fmt.Errorf("-target: %q twice", name))
+			continue
+		}
+		c.Targets = append(c.Targets, name)
+	}
+	if c.Out == "" {
+		errs = append(errs, errors.New("-out: empty"))
+	}
+	return c, errors.Join(errs...)
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, err := parseFlags(os.Args[1:], os.Stderr, targets)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "seatbench:", err)
+		os.Exit(2)
+	}
+	rep, err := run(ctx, cfg, targets, os.Stdout, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "seatbench:", err)
+		os.Exit(1)
+	}
+	for _, r := range rep.Runs {
+		if r.Failed() {
+			fmt.Fprintf(os.Stderr, "seatbench: %s: its check failed: %s\n", r.Target, r.Check)
+			os.Exit(1)
+		}
+	}
+	if len(rep.Failed) > 0 {
+		os.Exit(1)
+	}
+}
+
+// run runs every target of cfg in turn and writes the report. A target
+// that cannot be made or set up is recorded in Report.Failed and the
+// others still run; an error is a failure of the whole run (the scenario,
+// the report).
+func run(ctx context.Context, cfg *Config, known []targetDef, stdout, stderr io.Writer) (*report.Report, error) {
+	sc, err := scenario.Load(cfg.Scenario)
+	if err != nil {
+		return nil, err
+	}
+	stream, err := scenario.NewStream(sc)
+	if err != nil {
+		return nil, err
+	}
+	rep := &report.Report{
+		Started:  time.Now().UTC(),
+		Scenario: report.NewScenario(stream, cfg.Scenario),
+		Settings: settings(cfg),
+		Machine:  report.ThisMachine(),
+	}
+	line := load.NewLine(stderr)
+	for _, name := range cfg.Targets {
+		if ctx.Err() != nil {
+			break
+		}
+		i := slices.IndexFunc(known, func(t targetDef) bool { return t.name == name })
+		res, err := runOne(ctx, cfg, known[i], stream, line)
+		if err != nil {
+			if rep.Failed == nil {
+				rep.Failed = map[string]string{}
+			}
+			rep.Failed[name] = err.Error()
+			fmt.Fprintf(stderr, "seatbench: %s: %v\n", name, err)
+			continue
+		}
+		rep.Runs = append(rep.Runs, res)
+	}
+	files, err := rep.Write(cfg.Out)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stdout, "%-12s %12s %10s %10s %10s %12s %14s  %s\n", "target", "holds/s", "p50", "p99", "max", "got seats", "sold out (s)", "check")
+	for _, r := range rep.Runs {
+		f := &r.Figures
+		so := "never"
+		if f.SoldOut.All != nil {
+			so = fmt.Sprintf("%.3f", *f.SoldOut.All)
+		}
+		l := f.Holds.Latency
+		fmt.Fprintf(stdout, "%-12s %12.0f %8.1fµs %8.1fµs %8.1fµs %11.1f%% %14s  %s\n", r.Target, f.HoldsPerSecond,
+			l.P50, l.P99, l.Max, f.Buyers.Share*100, so, r.Check)
+	}
+	fmt.Fprintf(stdout, "report: %s\n", strings.Join(files, " "))
+	return rep, nil
+}
+
+func runOne(ctx context.Context, cfg *Config, def targetDef, stream *scenario.Stream, line *load.Line) (*replay.Result, error) {
+	t, err := def.new(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer t.Close()
+	return replay.Run(ctx, stream, t, cfg.Load, replay.Options{Progress: line})
+}
+
+func settings(cfg *Config) report.Settings {
+	l := &cfg.Load
+	s := report.Settings{Load: l.String(), Model: l.Model.String(), WarmUp: l.WarmUp.String(), Ramp: l.Ramp.String(),
+		Duration: l.Duration.String(), Targets: cfg.Targets, Command: cfg.Command}
+	if l.Model == load.Open {
+		s.Rate, s.MaxInFlight = l.Rate, l.MaxInFlight
+	} else {
+		s.Buyers = l.Buyers
+	}
+	if abs, err := filepath.Abs(cfg.Out); err == nil {
+		s.Out = abs
+	}
+	return s
+}

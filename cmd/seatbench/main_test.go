@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"seatd/bench/report"
+	"seatd/bench/target"
+	"seatd/bench/target/engine"
+)
+
+// TestEveryScenario runs each scenario for about two seconds against the
+// engine and checks the report: holds were placed, the engine's own
+// state is sound and sold exactly the seats the harness saw paid, the
+// JSON parses, the Markdown has the table, the charts are PNGs.
+func TestEveryScenario(t *testing.T) {
+	files, err := filepath.Glob("../../bench/scenarios/*.json")
+	if err != nil || len(files) < 4 {
+		t.Fatalf("scenarios: %v, %v", files, err)
+	}
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".json")
+		t.Run(name, func(t *testing.T) {
+			eng := engine.New()
+			known := []targetDef{{"engine", "the engine", func(context.Context, *Config) (target.Target, error) { return eng, nil }}}
+			out := t.TempDir()
+			var stderr bytes.Buffer
+			cfg, err := parseFlags([]string{"-scenario", file, "-buyers", "8", "-warmup", "500ms", "-ramp", "200ms",
+				"-duration", "1500ms", "-out", out}, &stderr, known)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stdout bytes.Buffer
+			rep, err := run(context.Background(), cfg, known, &stdout, &stderr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Runs) != 1 || len(rep.Failed) != 0 {
+				t.Fatalf("runs %d, failed %v; want one run", len(rep.Runs), rep.Failed)
+			}
+			r := rep.Runs[0]
+			f := &r.Figures
+			placed := int64(0)
+			for _, s := range f.Timeline {
+				placed += s.Holds
+			}
+			if placed == 0 || f.Holds.Requests == 0 || f.AnswersPerSecond <= 0 {
+				t.Errorf("holds placed %d, requests measured %d, answers/s %v; want each above 0", placed, f.Holds.Requests, f.AnswersPerSecond)
+			}
+			if f.Holds.Latency.P50 <= 0 || f.Holds.Latency.P99 < f.Holds.Latency.P50 {
+				t.Errorf("hold latency %+v; want 0 < p50 <= p99", f.Holds.Latency)
+			}
+			if f.Buyers.Tried == 0 || f.Buyers.GotSeats == 0 || f.Buyers.GotSeats > f.Buyers.Tried {
+				t.Errorf("buyers %+v; want some tried, some got seats", f.Buyers)
+			}
+			if f.Errors["other"] > 0 {
+				t.Errorf("failures %v", f.OtherErrors)
+			}
+			if r.Check != "ok" {
+				t.Errorf("engine check: %s", r.Check)
+			}
+			// No seat sold twice: the engine's sold seat-legs are exactly
+			// those of the holds the harness confirmed.
+			sold := int64(0)
+			for _, sh := range eng.Stats().Shards {
+				for _, l := range sh.Legs {
+					sold += int64(l.Sold)
+				}
+			}
+			if sold != f.SeatLegsPaid || sold == 0 {
+				t.Errorf("engine sold %d seat-legs; the harness confirmed %d", sold, f.SeatLegsPaid)
+			}
+			if r.CPU.Error != "" || len(r.CPU.Processes) == 0 {
+				t.Errorf("cpu %+v", r.CPU)
+			}
+
+			b, err := os.ReadFile(filepath.Join(out, report.JSONFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back report.Report
+			if err := json.Unmarshal(b, &back); err != nil {
+				t.Fatalf("report.json: %v", err)
+			}
+			if back.Scenario.Name != name || len(back.Runs) != 1 || back.Runs[0].Figures.Holds.Requests != f.Holds.Requests ||
+				back.Machine.Cores == 0 || back.Machine.GoVersion == "" {
+				t.Errorf("report.json read back: scenario %q, %d runs, machine %+v", back.Scenario.Name, len(back.Runs), back.Machine)
+			}
+			md, err := os.ReadFile(filepath.Join(out, report.MarkdownFile))
+			if err != nil || !bytes.Contains(md, []byte("| engine | nothing: in process, no replication |")) {
+				t.Errorf("report.md: %v\n%s", err, md)
+			}
+			for _, png := range []string{report.ThroughputFile, report.LatencyFile} {
+				b, err := os.ReadFile(filepath.Join(out, png))
+				if err != nil || !bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")) {
+					t.Errorf("%s: %v, not a PNG", png, err)
+				}
+			}
+			if !strings.Contains(stdout.String(), "engine") || !strings.Contains(stdout.String(), "report.json") {
+				t.Errorf("stdout %q; want the summary and the report's files", stdout.String())
+			}
+		})
+	}
+}
+
+// TestTwoTargets: targets run one after another on the same stream, and
+// the charts carry both.
+func TestTwoTargets(t *testing.T) {
+	known := []targetDef{
+		{"engine", "", func(context.Context, *Config) (target.Target, error) { return engine.New(), nil }},
+		{"engine2", "", func(context.Context, *Config) (target.Target, error) { return engine.New(), nil }},
+	}
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	cfg, err := parseFlags([]string{"-scenario", "../../bench/scenarios/hotblock.json", "-target", "engine,engine2",
+		"-load", "open", "-rate", "2000", "-max-in-flight", "16", "-warmup", "0s", "-ramp", "0s", "-duration", "1s", "-out", out}, &stderr, known)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := run(context.Background(), cfg, known, &stdout, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Runs) != 2 || rep.Runs[0].Visits == 0 || rep.Runs[1].Visits == 0 {
+		t.Fatalf("runs %+v; want two with visits", rep.Runs)
+	}
+	// The same stream: the pit sells out for both.
+	for _, r := range rep.Runs {
+		if r.Figures.SoldOut.Categories["pit"] == nil {
+			t.Errorf("%s: the pit never sold out", r.Target)
+		}
+	}
+}
+
+func TestFlagErrors(t *testing.T) {
+	var stderr bytes.Buffer
+	_, err := parseFlags([]string{"-target", "engine,redis", "-load", "half", "-buyers", "0", "-duration", "0s"}, &stderr, targets)
+	if err == nil {
+		t.Fatal("parseFlags = nil error")
+	}
+	for _, w := range []string{`unknown target "redis"; known: engine`, `-load: load: model "half"`, "duration 0s"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("parseFlags error %q; want it to say %q", err, w)
+		}
+	}
+	_, err = parseFlags([]string{"-target-opt", "novalue"}, &stderr, targets)
+	if err == nil || !strings.Contains(err.Error(), "want name=value") {
+		t.Errorf("parseFlags(-target-opt novalue) = %v", err)
+	}
+}
