@@ -100,13 +100,10 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate reports every problem with the settings, the driver's and
-// the token keys' too.
+// Validate reports every problem with the settings, the driver's too;
+// New checks the token keys and cache besides (gateway.NewBuyerVerifier).
 func (c Config) Validate() error {
 	errs := []error{c.Redis.Validate()}
-	if _, err := gateway.NewBuyerVerifier(c.Auth, c.withDefaults().TokenCacheBytes); err != nil {
-		errs = append(errs, err)
-	}
 	if c.MaxInFlight < 0 || c.MaxInFlight > 1<<20 {
 		errs = append(errs, fmt.Errorf("httpapi: max in flight %d, want 1-%d (0 for the default)", c.MaxInFlight, 1<<20))
 	}
@@ -144,12 +141,10 @@ type hold struct {
 // New connects to Redis (redislua.New, which sets the server's
 // persistence) and returns a Server; Serve serves it.
 func New(cfg Config) (*Server, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
+	err := cfg.Validate()
 	cfg = cfg.withDefaults()
-	v, err := gateway.NewBuyerVerifier(cfg.Auth, cfg.TokenCacheBytes)
-	if err != nil {
+	v, verr := gateway.NewBuyerVerifier(cfg.Auth, cfg.TokenCacheBytes)
+	if err := errors.Join(err, verr); err != nil {
 		return nil, err
 	}
 	d, err := redislua.New(context.Background(), cfg.Redis)

@@ -296,3 +296,17 @@ func TestClient(t *testing.T) {
 }
 
 func second(_ target.Hold, err error) error { return err }
+
+// TestNewReportsEveryProblem checks New refuses a bad configuration
+// before connecting, naming each problem.
+func TestNewReportsEveryProblem(t *testing.T) {
+	_, err := New(Config{MaxHolds: -1, MaxInFlight: 1 << 21, RequestTimeout: -time.Second, TokenCacheBytes: 1})
+	if err == nil {
+		t.Fatal("New(a bad config) = nil error")
+	}
+	for _, want := range []string{"no Redis address", "no buyer token key", "token cache bytes 1", "max holds -1", "max in flight", "request timeout"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("New(a bad config) = %v; want it to say %q", err, want)
+		}
+	}
+}
