@@ -38,6 +38,18 @@ type AuthConfig struct {
 
 // Validate reports every problem with the settings.
 func (c AuthConfig) Validate() error {
+	errs := c.keyProblems()
+	if len(c.AdminToken) < 16 {
+		errs = append(errs, errors.New("gateway: admin token shorter than 16 bytes"))
+	}
+	if c.DevTokens && len(c.HS256Secret) == 0 {
+		errs = append(errs, errors.New("gateway: dev tokens need an HS256 secret to sign with"))
+	}
+	return errors.Join(errs...)
+}
+
+// keyProblems reports every problem with the buyer token keys.
+func (c AuthConfig) keyProblems() []error {
 	var errs []error
 	if len(c.HS256Secret) == 0 && c.Ed25519Key == nil {
 		errs = append(errs, errors.New("gateway: no buyer token key: give an HS256 secret or an Ed25519 public key"))
@@ -48,13 +60,7 @@ func (c AuthConfig) Validate() error {
 	if c.Ed25519Key != nil && len(c.Ed25519Key) != ed25519.PublicKeySize {
 		errs = append(errs, fmt.Errorf("gateway: Ed25519 key of %d bytes, want %d", len(c.Ed25519Key), ed25519.PublicKeySize))
 	}
-	if len(c.AdminToken) < 16 {
-		errs = append(errs, errors.New("gateway: admin token shorter than 16 bytes"))
-	}
-	if c.DevTokens && len(c.HS256Secret) == 0 {
-		errs = append(errs, errors.New("gateway: dev tokens need an HS256 secret to sign with"))
-	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // bearer returns the token of an "Authorization: Bearer ..." header.
@@ -135,6 +141,43 @@ func (a *AuthConfig) buyer(header string, cache *tokenCache, now time.Time) (int
 	user, _ := UserID(c.sub) // readClaims refused the empty sub, the one UserID does
 	if c.nbf.IsZero() || !c.nbf.After(now) {
 		cache.put(token, user, c.exp.Add(a.leeway()))
+	}
+	return user, nil
+}
+
+// BuyerVerifier checks buyer tokens as the gateway's buyer routes do,
+// with the same cache of verified tokens, for another HTTP front end that
+// must authenticate buyers the same way and at the same cost: the
+// benchmark's baselines behind HTTP (bench/baseline). It is safe for
+// concurrent use.
+type BuyerVerifier struct {
+	auth   AuthConfig
+	tokens *tokenCache
+}
+
+// NewBuyerVerifier returns a verifier of the buyer tokens auth accepts,
+// keeping verified tokens in at most cacheBytes (as Config's
+// TokenCacheBytes: 4 KiB to 64 GiB; the gateway's default is 16 MiB).
+// auth's operator settings (AdminToken, DevTokens) are not used.
+func NewBuyerVerifier(auth AuthConfig, cacheBytes int64) (*BuyerVerifier, error) {
+	errs := auth.keyProblems()
+	if cacheBytes < maxCachedToken || cacheBytes > maxCacheBytes {
+		errs = append(errs, fmt.Errorf("gateway: token cache bytes %d, want %d-%d", cacheBytes, maxCachedToken, int64(maxCacheBytes)))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return &BuyerVerifier{auth: auth, tokens: newTokenCache(cacheBytes)}, nil
+}
+
+// Verify returns the user id (UserID of the sub) of the buyer whose token
+// an Authorization header value carries, checked at now. An error is a
+// refusal, which the gateway answers 401 UNAUTHENTICATED; its text is the
+// gateway's message ("token refused: it expired at ...").
+func (v *BuyerVerifier) Verify(header string, now time.Time) (int64, error) {
+	user, aerr := v.auth.buyer(header, v.tokens, now)
+	if aerr != nil {
+		return 0, errors.New(aerr.Message)
 	}
 	return user, nil
 }
