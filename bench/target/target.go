@@ -70,10 +70,6 @@ type Hold struct {
 	ID         string
 	Seats      []string
 	TotalCents int64
-	// Buyer is the buyer the hold was made for. A target behind HTTP
-	// releases as that buyer, whose token the release must carry, as
-	// the gateway's does.
-	Buyer uint64
 }
 
 // Target is one design under test. Its methods may be called from many

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"seatd/bench/target"
@@ -17,90 +20,158 @@ import (
 )
 
 const (
-	// tokenTTL is how long a buyer token the client mints is valid: a
-	// request is sent at once.
-	tokenTTL = time.Minute
-	// maxAnswer bounds an answer's body read by the client: a hold of
-	// MaxSeatsPerRequest seats is a few KiB.
+	// tokenSlots is the size of the client's table of buyer tokens: a
+	// buyer's token is minted again only when another buyer took its
+	// slot, or it nears expiry.
+	tokenSlots = 1 << 16
+	// tokenTTL is how long a minted token is valid; one is minted again
+	// a minute before it expires.
+	tokenTTL = time.Hour
+	// maxAnswer bounds the answer body the client reads: a hold of 64
+	// seats is a few KiB.
 	maxAnswer = 1 << 20
+	// MaxClientConns bounds ClientConfig.MaxConns.
+	MaxClientConns = 4096
 )
 
-// Client is a target.Target that holds and releases through a Server
-// over HTTP, as seatbench's buyers do: the baseline behind HTTP. Load,
-// Name and Persists are the bare target's, the one the server serves:
-// loading a venue is set-up, not measured, and the gateway's own program
-// create is an operator's route, not a buyer's. Safe for concurrent use.
+// ClientConfig is what a Client needs. Zero fields take the defaults
+// noted.
+type ClientConfig struct {
+	// URL is the server's base URL, "http://host:port".
+	URL string
+	// Secret signs the buyers' HS256 tokens: the server's
+	// Auth.HS256Secret.
+	Secret []byte
+	// Target is the bare target the server serves (or one of the same
+	// store): it loads programs, as there is no route for it (the
+	// gateway's program create is an operator's, outside what is
+	// measured), and names what is persisted.
+	Target target.Target
+	// MaxConns bounds the HTTP connections to the server; a request past
+	// it waits for one: as many as the load has concurrent buyers.
+	// Default 64; 1 to MaxClientConns.
+	MaxConns int
+	// Timeout bounds one request. Default 10 s.
+	Timeout time.Duration
+}
+
+// Client is a baseline over HTTP as a target.Target: each hold and
+// release is a request to a Server, with the buyer's token. It is safe
+// for concurrent use.
 type Client struct {
-	base   string
-	bare   target.Target
-	secret []byte
+	cfg    ClientConfig
 	http   *http.Client
+	tokens []tokenSlot
 }
 
-// NewClient returns a client of the server at base ("http://host:port")
-// serving bare, signing each buyer's token with the HS256 secret the
-// server accepts. conns bounds its connections to the server: as many
-// as the load has concurrent buyers.
-func NewClient(base string, bare target.Target, secret []byte, conns int) *Client {
-	tr := &http.Transport{MaxConnsPerHost: conns, MaxIdleConnsPerHost: conns, IdleConnTimeout: time.Minute}
-	return &Client{base: base, bare: bare, secret: secret, http: &http.Client{Transport: tr}}
+type tokenSlot struct {
+	mu      sync.Mutex // guards the fields below
+	buyer   uint64
+	token   string
+	expires time.Time
 }
 
-// Name is the bare target's name with "+http".
-func (c *Client) Name() string { return c.bare.Name() + "+http" }
+// NewClient returns a client of the server at cfg.URL.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	var errs []error
+	if !strings.HasPrefix(cfg.URL, "http://") && !strings.HasPrefix(cfg.URL, "https://") {
+		errs = append(errs, fmt.Errorf("httpapi: server URL %q, want http://host:port", cfg.URL))
+	}
+	if len(cfg.Secret) < 32 {
+		errs = append(errs, fmt.Errorf("httpapi: HS256 secret of %d bytes, want at least 32", len(cfg.Secret)))
+	}
+	if cfg.Target == nil {
+		errs = append(errs, errors.New("httpapi: no target to load programs with"))
+	}
+	if cfg.MaxConns < 0 || cfg.MaxConns > MaxClientConns {
+		errs = append(errs, fmt.Errorf("httpapi: max conns %d, want 1-%d (0 for the default)", cfg.MaxConns, MaxClientConns))
+	}
+	if cfg.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("httpapi: timeout %v, want more than 0 (0 for the default)", cfg.Timeout))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = 64
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	cfg.URL = strings.TrimRight(cfg.URL, "/")
+	tr := &http.Transport{MaxConnsPerHost: cfg.MaxConns, MaxIdleConnsPerHost: cfg.MaxConns, IdleConnTimeout: time.Minute}
+	return &Client{cfg: cfg, http: &http.Client{Transport: tr, Timeout: cfg.Timeout}, tokens: make([]tokenSlot, tokenSlots)}, nil
+}
 
-// Persists is the bare target's: the front keeps its holds in memory
+// Name is the bare target's name and "-http" ("postgres-http").
+func (c *Client) Name() string { return c.cfg.Target.Name() + "-http" }
+
+// Persists is the bare target's: the server keeps its holds in memory
 // only to serve DELETE.
-func (c *Client) Persists() string { return c.bare.Persists() }
+func (c *Client) Persists() string { return c.cfg.Target.Persists() }
 
-// Load loads the venue into the bare target.
+// Load loads the venue with the bare target, straight into its store.
 func (c *Client) Load(ctx context.Context, spec *inventory.ProgramSpec) error {
-	return c.bare.Load(ctx, spec)
+	return c.cfg.Target.Load(ctx, spec)
 }
 
-// HoldBest asks the server for n adjacent seats of a category, as buyer
-// (the token's sub is buyer in decimal; buyers 1 to
-// gateway.MaxNumericUser are that user on the server).
+// Close closes the client's idle connections (not the bare target,
+// which is its maker's).
+func (c *Client) Close() error {
+	c.http.CloseIdleConnections()
+	return nil
+}
+
+// HoldBest asks for n adjacent seats of a category, as buyer (the
+// token's sub is buyer in decimal). Hold.ID is the server's hold id and
+// the buyer, "hold_id@buyer", as Release must act for that buyer.
 func (c *Client) HoldBest(ctx context.Context, program, category string, buyer uint64, n int) (target.Hold, error) {
 	return c.hold(ctx, program, buyer, holdIn{Category: category, Count: &n})
 }
 
-// HoldNamed asks the server for the named seats, as buyer.
+// HoldNamed asks for the seats named, at most expectedCents in all.
+// Hold.ID is as HoldBest's.
 func (c *Client) HoldNamed(ctx context.Context, program string, buyer uint64, seatIDs []string, expectedCents int64) (target.Hold, error) {
 	return c.hold(ctx, program, buyer, holdIn{Seats: seatIDs, ExpectedTotalCents: &expectedCents})
 }
 
 func (c *Client) hold(ctx context.Context, program string, buyer uint64, in holdIn) (target.Hold, error) {
-	body, err := json.Marshal(in)
+	b, err := json.Marshal(in)
 	if err != nil {
-		panic(fmt.Sprintf("httpapi: encoding a hold request: %v", err)) // it always encodes
+		panic(fmt.Sprintf("httpapi: encoding a hold request: %v", err)) // strings and numbers only
 	}
 	var out holdOut
-	if err := c.do(ctx, http.MethodPost, "/v1/programs/"+url.PathEscape(program)+"/holds", buyer, body, http.StatusCreated, &out); err != nil {
+	if err := c.do(ctx, http.MethodPost, "/v1/programs/"+url.PathEscape(program)+"/holds", buyer, b, http.StatusCreated, &out); err != nil {
 		return target.Hold{}, err
 	}
-	h := target.Hold{ID: out.HoldID, TotalCents: out.TotalCents, Seats: make([]string, len(out.Seats)), Buyer: buyer}
+	h := target.Hold{ID: out.HoldID + "@" + strconv.FormatUint(buyer, 10), TotalCents: out.TotalCents, Seats: make([]string, len(out.Seats))}
 	for i, s := range out.Seats {
 		h.Seats[i] = s.ID
 	}
 	return h, nil
 }
 
-// Release asks the server to release the hold, as h.Buyer.
-func (c *Client) Release(ctx context.Context, program string, h target.Hold) error {
-	var out holdOut
-	return c.do(ctx, http.MethodDelete, "/v1/holds/"+url.PathEscape(h.ID), h.Buyer, nil, http.StatusOK, &out)
+// Release releases a hold as its buyer. A hold the server does not have
+// for that buyer is target.ErrUnknownHold.
+func (c *Client) Release(ctx context.Context, _ string, h target.Hold) error {
+	id, b, ok := strings.Cut(h.ID, "@")
+	buyer, err := strconv.ParseUint(b, 10, 64)
+	if !ok || err != nil {
+		return fmt.Errorf("httpapi: hold id %q is not one of this client's (hold_id@buyer): %w", h.ID, target.ErrUnknownHold)
+	}
+	return c.do(ctx, http.MethodDelete, "/v1/holds/"+url.PathEscape(id), buyer, nil, http.StatusOK, nil)
 }
 
 // do sends a request as buyer and decodes an answer of status want into
-// out; another answer is an error: the target's refusal its code names
-// (errors.Is), or an error with its status, code and message.
+// out (when not nil); any other answer is an error: the target's
+// refusal its status and code name (errors.Is), or an error with them
+// and the message.
 func (c *Client) do(ctx context.Context, method, path string, buyer uint64, body []byte, want int, out any) error {
-	token, err := gateway.MintHS256(c.secret, strconv.FormatUint(buyer, 10), time.Now(), tokenTTL)
+	token, err := c.token(buyer)
 	if err != nil {
-		return fmt.Errorf("httpapi: minting a token: %w", err)
+		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, c.cfg.URL+path, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("httpapi: %w", err)
 	}
@@ -110,7 +181,7 @@ func (c *Client) do(ctx context.Context, method, path string, buyer uint64, body
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("httpapi: %w", err)
+		return fmt.Errorf("httpapi: %s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
@@ -118,26 +189,40 @@ func (c *Client) do(ctx context.Context, method, path string, buyer uint64, body
 		return fmt.Errorf("httpapi: %s %s: reading the answer: %w", method, path, err)
 	}
 	if resp.StatusCode == want {
+		if out == nil {
+			return nil
+		}
 		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("httpapi: %s %s: %d answer: %w", method, path, resp.StatusCode, err)
+			return fmt.Errorf("httpapi: %s %s: the answer %.200q: %w", method, path, b, err)
 		}
 		return nil
 	}
 	var e errorOut
 	if err := json.Unmarshal(b, &e); err != nil || e.Error.Code == "" {
-		return fmt.Errorf("httpapi: %s %s: %d answer not in the error shape: %.200q", method, path, resp.StatusCode, b)
+		return fmt.Errorf("httpapi: %s %s: %s %.200q", method, path, resp.Status, b)
 	}
 	for _, r := range refusals {
 		if r.status == resp.StatusCode && r.code == e.Error.Code {
-			return fmt.Errorf("httpapi: %w: %s", r.err, e.Error.Message)
+			return fmt.Errorf("httpapi: %s: %w", e.Error.Message, r.err)
 		}
 	}
-	return fmt.Errorf("httpapi: %s %s: %d %s: %s", method, path, resp.StatusCode, e.Error.Code, e.Error.Message)
+	return fmt.Errorf("httpapi: %s %s: %s %s: %s", method, path, resp.Status, e.Error.Code, e.Error.Message)
 }
 
-// Close closes the client's idle connections to the server (not the
-// server, nor the bare target).
-func (c *Client) Close() error {
-	c.http.CloseIdleConnections()
-	return nil
+// token returns a buyer's token, minted when its slot holds none valid
+// for another minute.
+func (c *Client) token(buyer uint64) (string, error) {
+	s := &c.tokens[buyer%tokenSlots]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	if s.token != "" && s.buyer == buyer && now.Add(time.Minute).Before(s.expires) {
+		return s.token, nil
+	}
+	t, err := gateway.MintHS256(c.cfg.Secret, strconv.FormatUint(buyer, 10), now, tokenTTL)
+	if err != nil {
+		return "", fmt.Errorf("httpapi: minting a token: %w", err)
+	}
+	s.buyer, s.token, s.expires = buyer, t, now.Add(tokenTTL)
+	return t, nil
 }

@@ -1,35 +1,33 @@
 // Package httpapi puts a baseline of ../shared/BASELINE.md (any
 // target.Target: Redis with Lua, seats as rows in PostgreSQL) behind an
-// HTTP front of the same shape as seatd's gateway, so that seatbench
-// compares each layer with the same layer: the baseline behind HTTP
-// against seatd through its gateway. Server is that front, on Hertz, as
-// the gateway is; Client is a target.Target that speaks to it.
+// HTTP front of the same shape as seatd's gateway hold routes, so that
+// seatbench compares each layer with the same layer: Hertz, the
+// gateway's JSON and error shape, the gateway's buyer authentication
+// (gateway.BuyerVerifier: a Bearer JWT whose sub is the buyer, verified
+// tokens cached), a bound on requests in flight. Server is that front;
+// Client is a target.Target that speaks to it.
 //
-// The routes are the gateway's hold routes, with its JSON and its
-// authentication (a Bearer JWT of the buyer, verified by the gateway's
-// own code, gateway.BuyerVerifier, with its cache of verified tokens):
+//	POST   /v1/programs/{id}/holds  {"category","count"} or
+//	                                {"seats":[...],"expected_total_cents"}
+//	                                -> 201 {"hold_id","program_id","status",
+//	                                   "seats":[{"id"}],"total_cents"}
+//	DELETE /v1/holds/{hold_id}      -> 200, the hold released
 //
-//	POST   /v1/programs/{id}/holds  {"category":"a","count":2}
-//	                                or {"seats":["A/1/1"],"expected_total_cents":1000}
-//	       201 {"hold_id":"7","status":"HELD","seats":[{"id":"A/1/1"}],"total_cents":1000}
-//	DELETE /v1/holds/{hold_id}      200, the hold with "status":"RELEASED"
-//
-// Refusals are the gateway's error body, {"error":{"code","message",
-// "details"}}, with its statuses and codes: 409 SOLD_OUT,
-// NO_ADJACENT_SEATS, SEAT_TAKEN, PRICE_MISMATCH; 404 NOT_FOUND (a hold
-// that is not the buyer's, or not held); 401 UNAUTHENTICATED; 400
-// INVALID_JSON; 422 INVALID_ARGUMENT; 413, 415; 503 OVERLOADED; 500
-// INTERNAL for any other failure of the target, logged in full.
-//
-// What the gateway does and this front does not: per-buyer rate limits,
-// idempotency keys, GET of a hold, the fields a baseline cannot honour
-// (together, accessible, from, to, holders; refused as unknown). Seats
-// in answers carry their id only, as target.Hold does.
+// Refusals are {"error":{"code","message","details"}} with the gateway's
+// statuses and codes: 409 SOLD_OUT, NO_ADJACENT_SEATS, SEAT_TAKEN,
+// PRICE_MISMATCH; 401 UNAUTHENTICATED; 404 NOT_FOUND (a hold that is not
+// the buyer's, or no route); 400 INVALID_JSON (an unknown field too, as
+// the gateway); 413, 415; 422 INVALID_ARGUMENT; 503 OVERLOADED, and
+// UNAVAILABLE for any other failure of the target, logged in full. Only
+// what a baseline has is there: no leg ranges, holders, idempotency keys,
+// GET of a hold or per-buyer rate limit; seats in answers carry their id,
+// as target.Hold does.
 //
 // A Server serves requests concurrently, each on Hertz's goroutine for
-// it, bounded by Config.MaxInFlight. It remembers the holds it made, at
-// most Config.MaxHolds, so that DELETE, which names a hold only, can
-// give Release the program and seats it needs and check the buyer.
+// it, at most Config.MaxInFlight at once. It keeps the holds it made in
+// memory (at most Config.MaxHolds), so that DELETE, which names a hold
+// only, finds the buyer, program and seats the target's Release needs;
+// it loses them when it stops.
 package httpapi
 
 import (
@@ -39,9 +37,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"mime"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,34 +57,37 @@ const (
 	// MaxSeatsPerRequest bounds count and the seats named, as the
 	// gateway does.
 	MaxSeatsPerRequest = inventory.MaxSeatsPerHoldLimit
-	// maxBody bounds a request body, as the gateway bounds a hold's.
+	// maxBody bounds a request body: the gateway's bound for everything
+	// but program creates. 64 seat ids take about 1 KiB.
 	maxBody = 64 << 10
+	// MaxMaxHolds bounds Config.MaxHolds.
+	MaxMaxHolds = 1 << 24
 )
 
 // Config configures a Server. Zero fields take the defaults noted.
 type Config struct {
-	// Auth holds the buyer token keys (HS256Secret, Ed25519Key); its
-	// operator settings are not used.
+	// Auth holds the buyer token keys, as the gateway's; its operator
+	// settings are not used.
 	Auth gateway.AuthConfig
 	// TokenCacheBytes bounds the verified tokens kept, as the gateway's
 	// Config.TokenCacheBytes. Default 16 MiB, the gateway's.
 	TokenCacheBytes int64
 	// MaxInFlight bounds requests being served at once; past it a
 	// request is answered 503 OVERLOADED at once. Default 4096, the
-	// gateway's.
+	// gateway's; 1 to 1<<20.
 	MaxInFlight int
-	// MaxHolds bounds the holds remembered for DELETE; past it a hold
-	// request is answered 503 OVERLOADED before the target is asked.
-	// Default 1<<20 (about 200 MB at most): more than a stadium's seats.
+	// MaxHolds bounds the holds kept for release; past it a hold is
+	// answered 503 OVERLOADED before the target is asked. Default
+	// 1<<17, more than one hold per seat of the 80,000-seat stadium;
+	// 1 to MaxMaxHolds.
 	MaxHolds int
 	// RequestTimeout bounds one request's call to the target. Default
-	// 5s, the gateway's.
+	// 5 s, the gateway's.
 	RequestTimeout time.Duration
 	// Log receives internal errors. Default slog.Default().
 	Log *slog.Logger
 }
 
-// withDefaults returns c with its zero fields set.
 func (c Config) withDefaults() Config {
 	if c.TokenCacheBytes == 0 {
 		c.TokenCacheBytes = 16 << 20
@@ -93,7 +96,7 @@ func (c Config) withDefaults() Config {
 		c.MaxInFlight = 4096
 	}
 	if c.MaxHolds == 0 {
-		c.MaxHolds = 1 << 20
+		c.MaxHolds = 1 << 17
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = 5 * time.Second
@@ -104,17 +107,21 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate reports every problem with the settings (after defaults).
+// Validate reports every problem with the settings, the token keys'
+// too.
 func (c Config) Validate() error {
 	var errs []error
-	if c.MaxInFlight < 1 {
-		errs = append(errs, fmt.Errorf("httpapi: max in flight %d, want at least 1", c.MaxInFlight))
+	if _, err := gateway.NewBuyerVerifier(c.Auth, c.withDefaults().TokenCacheBytes); err != nil {
+		errs = append(errs, err)
 	}
-	if c.MaxHolds < 1 {
-		errs = append(errs, fmt.Errorf("httpapi: max holds %d, want at least 1", c.MaxHolds))
+	if c.MaxInFlight < 0 || c.MaxInFlight > 1<<20 {
+		errs = append(errs, fmt.Errorf("httpapi: max in flight %d, want 1-%d (0 for the default)", c.MaxInFlight, 1<<20))
+	}
+	if c.MaxHolds < 0 || c.MaxHolds > MaxMaxHolds {
+		errs = append(errs, fmt.Errorf("httpapi: max holds %d, want 1-%d (0 for the default)", c.MaxHolds, MaxMaxHolds))
 	}
 	if c.RequestTimeout < 0 {
-		errs = append(errs, fmt.Errorf("httpapi: request timeout %v, want more than 0", c.RequestTimeout))
+		errs = append(errs, fmt.Errorf("httpapi: request timeout %v, want more than 0 (0 for the default)", c.RequestTimeout))
 	}
 	return errors.Join(errs...)
 }
@@ -123,59 +130,74 @@ func (c Config) Validate() error {
 type Server struct {
 	t        target.Target
 	cfg      Config
-	buyers   *gateway.BuyerVerifier
-	inFlight chan struct{}
-	hz       *server.Hertz
+	verifier *gateway.BuyerVerifier
+	inFlight chan struct{} // a slot per request being served
 
-	mu       sync.Mutex          // guards the fields below
-	holds    map[string]heldHold // by hold id
-	reserved int                 // hold requests under way, each counted against MaxHolds
+	mu     sync.Mutex      // guards holds, kept, hz and closed
+	holds  map[string]hold // by hold id
+	kept   int             // len(holds) plus the holds being made
+	hz     *server.Hertz   // nil until Serve
+	closed bool            // Shutdown was called
 }
 
-// heldHold is a hold the server made, as DELETE needs it.
-type heldHold struct {
+// hold is what a release needs: whose it is, its program, the target's
+// hold.
+type hold struct {
+	buyer   int64
 	program string
-	user    int64
 	hold    target.Hold
 }
 
-// NewServer returns the front of t; Start serves it. The target's hold
-// ids must be unique across its programs.
-func NewServer(t target.Target, cfg Config) (*Server, error) {
-	cfg = cfg.withDefaults()
+// New returns the front of t; Serve serves it. t's hold ids must be
+// unique across its programs. t stays its caller's: Shutdown does not
+// close it.
+func New(t target.Target, cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	buyers, err := gateway.NewBuyerVerifier(cfg.Auth, cfg.TokenCacheBytes)
+	cfg = cfg.withDefaults()
+	v, err := gateway.NewBuyerVerifier(cfg.Auth, cfg.TokenCacheBytes)
 	if err != nil {
 		return nil, err
 	}
-	return &Server{t: t, cfg: cfg, buyers: buyers, inFlight: make(chan struct{}, cfg.MaxInFlight), holds: map[string]heldHold{}}, nil
+	return &Server{t: t, cfg: cfg, verifier: v, inFlight: make(chan struct{}, cfg.MaxInFlight), holds: map[string]hold{}}, nil
 }
 
-// Start serves on ln until Stop, with the gateway's server settings
-// that bear on a hold: body bound, timeouts, no route printing. As in
-// the gateway, Hertz cuts off a body past twice maxBody itself; within
-// that margin the handler answers 413 in the error shape.
-func (s *Server) Start(ln net.Listener) {
+// Serve serves on ln until Shutdown, with the gateway's server settings
+// that bear on a hold; it may be called once, and not after Shutdown. As
+// in the gateway, Hertz cuts off a body past twice maxBody itself;
+// within that margin the handler answers 413 in the error shape.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.hz != nil || s.closed {
+		s.mu.Unlock()
+		return errors.New("httpapi: Serve called twice, or after Shutdown")
+	}
 	s.hz = server.New(server.WithListener(ln), server.WithMaxRequestBodySize(2*maxBody),
+		server.WithRedirectTrailingSlash(false), server.WithRedirectFixedPath(false),
 		server.WithReadTimeout(30*time.Second), server.WithWriteTimeout(30*time.Second), server.WithIdleTimeout(2*time.Minute),
 		server.WithExitWaitTime(2*time.Second), server.WithDisablePrintRoute(true))
 	s.hz.POST("/v1/programs/:id/holds", s.wrap(s.hold))
 	s.hz.DELETE("/v1/holds/:hold_id", s.wrap(s.release))
-	go func() {
-		if err := s.hz.Run(); err != nil {
-			s.cfg.Log.Error("httpapi_server_failed", "err", err)
-		}
-	}()
+	s.hz.NoRoute(func(_ context.Context, c *app.RequestContext) {
+		s.fail(c, &apiError{http.StatusNotFound, "NOT_FOUND", "no such route"})
+	})
+	hz := s.hz
+	s.mu.Unlock()
+	return hz.Run()
 }
 
-// Stop stops serving, letting requests under way finish until ctx ends.
-func (s *Server) Stop(ctx context.Context) error {
-	if s.hz == nil {
+// Shutdown stops serving, letting requests under way finish until ctx
+// ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	hz := s.hz
+	s.closed = true
+	s.mu.Unlock()
+	if hz == nil {
 		return nil
 	}
-	return s.hz.Shutdown(ctx)
+	return hz.Shutdown(ctx)
 }
 
 // apiError is a refusal: an HTTP status, the gateway's code, a message.
@@ -199,23 +221,28 @@ var refusals = []struct {
 }
 
 // refusal turns a target's error into an answer: a refusal of the table
-// with its words, or a 500 (logged by fail).
-func refusal(err error) *apiError {
+// with its words, or, logged, 503 UNAVAILABLE, as the gateway answers a
+// failed call to the inventory.
+func (s *Server) refusal(err error) *apiError {
 	for _, r := range refusals {
 		if errors.Is(err, r.err) {
 			return &apiError{r.status, r.code, err.Error()}
 		}
 	}
-	return &apiError{http.StatusInternalServerError, "INTERNAL", err.Error()}
+	s.cfg.Log.Error("httpapi_target_failed", "err", err)
+	return &apiError{http.StatusServiceUnavailable, "UNAVAILABLE", "the inventory is unavailable; retry shortly"}
 }
 
 // noHold is the one answer for a hold the caller may not release: not
 // theirs, or not held.
 var noHold = &apiError{http.StatusNotFound, "NOT_FOUND", "no such hold"}
 
+// handlerFunc serves one route for the buyer user.
+type handlerFunc func(ctx context.Context, c *app.RequestContext, user int64) *apiError
+
 // wrap adds what both routes share, as the gateway's wrap does: the
 // in-flight bound, the buyer's token, a deadline, the error body.
-func (s *Server) wrap(fn func(ctx context.Context, c *app.RequestContext, user int64) *apiError) app.HandlerFunc {
+func (s *Server) wrap(fn handlerFunc) app.HandlerFunc {
 	return func(ctx context.Context, c *app.RequestContext) {
 		select {
 		case s.inFlight <- struct{}{}:
@@ -224,7 +251,7 @@ func (s *Server) wrap(fn func(ctx context.Context, c *app.RequestContext, user i
 			s.fail(c, &apiError{http.StatusServiceUnavailable, "OVERLOADED", "the server is at its limit; retry shortly"})
 			return
 		}
-		user, err := s.buyers.Verify(string(c.GetHeader("Authorization")), time.Now())
+		user, err := s.verifier.Verify(string(c.GetHeader("Authorization")), time.Now())
 		if err != nil {
 			s.fail(c, &apiError{http.StatusUnauthorized, "UNAUTHENTICATED", err.Error()})
 			return
@@ -237,16 +264,14 @@ func (s *Server) wrap(fn func(ctx context.Context, c *app.RequestContext, user i
 	}
 }
 
-// fail writes an error answer in the gateway's shape and headers.
+// fail writes an error answer in the gateway's shape; 503 carries
+// Retry-After, 401 its challenge, as the gateway's do.
 func (s *Server) fail(c *app.RequestContext, e *apiError) {
 	switch e.status {
 	case http.StatusServiceUnavailable:
 		c.Header("Retry-After", "1")
 	case http.StatusUnauthorized:
 		c.Header("WWW-Authenticate", `Bearer realm="seatd"`)
-	case http.StatusInternalServerError:
-		s.cfg.Log.Error("httpapi_internal_error", "err", e.message)
-		e = &apiError{e.status, e.code, "internal error"}
 	}
 	writeJSON(c, e.status, errorOut{Error: errorBody{Code: e.code, Message: e.message, Details: map[string]any{}}})
 }
@@ -259,8 +284,7 @@ func writeJSON(c *app.RequestContext, status int, v any) {
 	c.Data(status, "application/json; charset=utf-8", b)
 }
 
-// holdIn is a hold request: a category and a count, or seats named and
-// the total the buyer expects to pay.
+// holdIn is the hold request: the gateway's fields a baseline has.
 type holdIn struct {
 	Category           string   `json:"category"`
 	Count              *int     `json:"count"`
@@ -268,11 +292,11 @@ type holdIn struct {
 	ExpectedTotalCents *int64   `json:"expected_total_cents"`
 }
 
-// holdOut is a hold, as the gateway writes one (the fields a baseline
-// has).
+// holdOut is a hold as answered: the gateway's fields a baseline has.
 type holdOut struct {
 	HoldID     string    `json:"hold_id"`
-	Status     string    `json:"status"`
+	ProgramID  string    `json:"program_id"`
+	Status     string    `json:"status"` // HELD or RELEASED
 	Seats      []seatOut `json:"seats"`
 	TotalCents int64     `json:"total_cents"`
 }
@@ -291,111 +315,149 @@ type errorBody struct {
 	Details map[string]any `json:"details"`
 }
 
-func toJSON(h target.Hold, status string) holdOut {
-	out := holdOut{HoldID: h.ID, Status: status, Seats: make([]seatOut, len(h.Seats)), TotalCents: h.TotalCents}
-	for i, id := range h.Seats {
-		out.Seats[i] = seatOut{ID: id}
+func (h hold) out(status string) holdOut {
+	o := holdOut{HoldID: h.hold.ID, ProgramID: h.program, Status: status, Seats: make([]seatOut, len(h.hold.Seats)), TotalCents: h.hold.TotalCents}
+	for i, id := range h.hold.Seats {
+		o.Seats[i] = seatOut{ID: id}
 	}
-	return out
+	return o
 }
 
-// readHold checks and decodes a hold request's body.
-func readHold(c *app.RequestContext) (holdIn, *apiError) {
-	var in holdIn
-	if mt, _, err := mime.ParseMediaType(string(c.Request.Header.ContentType())); err != nil || mt != "application/json" {
-		return in, &apiError{http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "send the body as application/json"}
+// decodeHold reads a hold request sent as JSON and checks it as the
+// gateway does, in its words: the one difference is that a
+// best-available hold names its category.
+func decodeHold(c *app.RequestContext) (*holdIn, *apiError) {
+	ct := string(c.Request.Header.ContentType())
+	if mt, params, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" ||
+		params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8") {
+		return nil, &apiError{http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", fmt.Sprintf("Content-Type %q: send the body as application/json", ct)}
 	}
 	body := c.Request.Body()
 	if len(body) > maxBody {
-		return in, &apiError{http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", fmt.Sprintf("the body has %d bytes, at most %d", len(body), maxBody)}
+		return nil, &apiError{http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", fmt.Sprintf("the body has %d bytes, at most %d", len(body), maxBody)}
 	}
+	var in holdIn
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
-		return in, &apiError{http.StatusBadRequest, "INVALID_JSON", err.Error()}
+		return nil, &apiError{http.StatusBadRequest, "INVALID_JSON", "the body is not the JSON object of a hold: " + err.Error()}
 	}
-	invalid := func(msg string) (holdIn, *apiError) {
-		return in, &apiError{http.StatusUnprocessableEntity, "INVALID_ARGUMENT", msg}
+	bad := func(format string, args ...any) (*holdIn, *apiError) {
+		return nil, &apiError{http.StatusUnprocessableEntity, "INVALID_ARGUMENT", fmt.Sprintf(format, args...)}
 	}
+	limit, named := MaxSeatsPerRequest, len(in.Seats)
 	switch {
-	case in.Seats == nil && (in.Count == nil || in.Category == ""):
-		return invalid("give a category and a count, or seats")
-	case in.Seats == nil && (*in.Count < 1 || *in.Count > MaxSeatsPerRequest):
-		return invalid(fmt.Sprintf("count: %d, want 1-%d", *in.Count, MaxSeatsPerRequest))
-	case in.Seats != nil && (len(in.Seats) < 1 || len(in.Seats) > MaxSeatsPerRequest):
-		return invalid(fmt.Sprintf("seats: %d named, want 1-%d", len(in.Seats), MaxSeatsPerRequest))
-	case in.Seats != nil && (in.Count != nil || in.Category != ""):
-		return invalid("give seats or a category and a count, not both")
-	case in.Seats != nil && in.ExpectedTotalCents == nil:
-		return invalid("expected_total_cents: want the total of the seats named")
+	case in.Seats != nil && named == 0:
+		return bad("seats: an empty list: name 1-%d seats, or leave seats out and give a count", limit)
+	case named > limit:
+		return bad("seats: %d named, at most %d", named, limit)
+	case in.Count != nil && (*in.Count < 1 || *in.Count > limit):
+		return bad("count: %d, want 1-%d", *in.Count, limit)
+	case named > 0 && in.Count != nil && *in.Count != named:
+		return bad("count: %d, but %d seats are named: give seats or a count, not both", *in.Count, named)
+	case named == 0 && in.Count == nil:
+		return bad("count: left out: give a count of 1-%d, or name seats", limit)
+	case named == 0 && in.Category == "":
+		return bad("category: left out: a best-available hold here is of one category")
+	case in.ExpectedTotalCents != nil && *in.ExpectedTotalCents < 0:
+		return bad("expected_total_cents: %d, want 0 or more", *in.ExpectedTotalCents)
 	}
-	return in, nil
+	seen := make(map[string]bool, named)
+	for _, id := range in.Seats {
+		if seen[id] {
+			return bad("seats: seat %q is named twice", id)
+		}
+		seen[id] = true
+	}
+	return &in, nil
 }
 
-// hold places a hold: it reserves room to remember it, asks the target,
-// and remembers it for DELETE.
+// hold serves POST /v1/programs/{id}/holds: it takes a place among the
+// holds kept, asks the target, and keeps the hold for DELETE.
 func (s *Server) hold(ctx context.Context, c *app.RequestContext, user int64) *apiError {
-	in, aerr := readHold(c)
+	in, aerr := decodeHold(c)
 	if aerr != nil {
 		return aerr
 	}
-	s.mu.Lock()
-	if len(s.holds)+s.reserved >= s.cfg.MaxHolds {
-		s.mu.Unlock()
-		return &apiError{http.StatusServiceUnavailable, "OVERLOADED", "the server remembers as many holds as it may; release some"}
+	if !s.reserve() {
+		return &apiError{http.StatusServiceUnavailable, "OVERLOADED", "the server keeps as many holds as it may; retry shortly"}
 	}
-	s.reserved++
-	s.mu.Unlock()
 	program := c.Param("id")
 	var (
 		h   target.Hold
 		err error
 	)
-	if in.Seats != nil {
-		h, err = s.t.HoldNamed(ctx, program, uint64(user), in.Seats, *in.ExpectedTotalCents)
+	if named := len(in.Seats) > 0; named {
+		expected := int64(math.MaxInt64) // left out: any total, as the gateway
+		if in.ExpectedTotalCents != nil {
+			expected = *in.ExpectedTotalCents
+		}
+		h, err = s.t.HoldNamed(ctx, program, uint64(user), in.Seats, expected)
 	} else {
 		h, err = s.t.HoldBest(ctx, program, in.Category, uint64(user), *in.Count)
 	}
+	if err != nil {
+		s.unreserve()
+		return s.refusal(err)
+	}
+	kept := hold{buyer: user, program: program, hold: h}
 	s.mu.Lock()
-	s.reserved--
 	_, dup := s.holds[h.ID]
-	if err == nil && !dup {
-		s.holds[h.ID] = heldHold{program: program, user: user, hold: h}
-	}
+	s.holds[h.ID] = kept
 	s.mu.Unlock()
-	switch {
-	case err != nil:
-		return refusal(err)
-	case dup:
-		return &apiError{http.StatusInternalServerError, "INTERNAL", fmt.Sprintf("the target gave hold id %q twice", h.ID)}
+	if dup {
+		// The target broke its word; the hold it replaced is lost here.
+		panic(fmt.Sprintf("httpapi: the target gave hold id %q twice", h.ID))
 	}
-	writeJSON(c, http.StatusCreated, toJSON(h, "HELD"))
+	writeJSON(c, http.StatusCreated, kept.out("HELD"))
 	return nil
 }
 
-// release gives the buyer's hold back. The hold is forgotten while the
-// target releases it, so that a second DELETE finds nothing, and is
-// remembered again if the target failed.
+// reserve takes a place for a hold, if fewer than MaxHolds are kept.
+func (s *Server) reserve() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.kept >= s.cfg.MaxHolds {
+		return false
+	}
+	s.kept++
+	return true
+}
+
+func (s *Server) unreserve() {
+	s.mu.Lock()
+	s.kept--
+	s.mu.Unlock()
+}
+
+// release serves DELETE /v1/holds/{hold_id}: the buyer's own hold. The
+// hold leaves the table while it is released, so that two releases of
+// it never both run, and comes back if the target fails.
 func (s *Server) release(ctx context.Context, c *app.RequestContext, user int64) *apiError {
 	id := c.Param("hold_id")
 	s.mu.Lock()
-	hh, ok := s.holds[id]
-	if ok && hh.user == user {
+	h, ok := s.holds[id]
+	if ok && h.buyer == user {
 		delete(s.holds, id)
 	}
 	s.mu.Unlock()
-	if !ok || hh.user != user {
+	if !ok || h.buyer != user {
 		return noHold
 	}
-	if err := s.t.Release(ctx, hh.program, hh.hold); err != nil {
-		aerr := refusal(err)
-		if aerr.status == http.StatusInternalServerError {
-			s.mu.Lock()
-			s.holds[id] = hh
-			s.mu.Unlock()
-		}
-		return aerr
+	err := s.t.Release(ctx, h.program, h.hold)
+	switch {
+	case err == nil:
+		s.unreserve()
+	case errors.Is(err, target.ErrUnknownHold):
+		// Not held any more: the program was loaded again.
+		s.unreserve()
+		return noHold
+	default:
+		s.mu.Lock()
+		s.holds[id] = h
+		s.mu.Unlock()
+		return s.refusal(err)
 	}
-	writeJSON(c, http.StatusOK, toJSON(hh.hold, "RELEASED"))
+	writeJSON(c, http.StatusOK, h.out("RELEASED"))
 	return nil
 }

@@ -26,7 +26,7 @@ var testSecret = []byte("0123456789abcdef0123456789abcdef")
 // returns its base URL; the test's cleanup stops it.
 func serveHTTP(t *testing.T, tg *Target) string {
 	t.Helper()
-	srv, err := httpapi.NewServer(tg, httpapi.Config{Auth: gateway.AuthConfig{HS256Secret: testSecret}})
+	srv, err := httpapi.New(tg, httpapi.Config{Auth: gateway.AuthConfig{HS256Secret: testSecret}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,14 +34,21 @@ func serveHTTP(t *testing.T, tg *Target) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.Start(ln)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		srv.Stop(ctx)
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
 	})
 	base := "http://" + ln.Addr().String()
-	// Hertz serves from a goroutine of its own: wait until it answers.
+	// Hertz starts serving on a goroutine of its own: wait until it
+	// answers (the no-route answer).
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		resp, err := http.Get(base + "/")
 		if err == nil {
@@ -62,24 +69,27 @@ func TestHTTP(t *testing.T) {
 	ctx := context.Background()
 	tg := newTarget(t, pgtest.Start(t).DSN, 16, 0)
 	base := serveHTTP(t, tg)
-	c := httpapi.NewClient(base, tg, testSecret, 16)
+	c, err := httpapi.NewClient(httpapi.ClientConfig{URL: base, Secret: testSecret, Target: tg, MaxConns: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { c.Close() })
-	if c.Name() != "postgres+http" || c.Persists() != tg.Persists() {
-		t.Errorf("Name(), Persists() = %q, %q; want postgres+http, %q", c.Name(), c.Persists(), tg.Persists())
+	if c.Name() != "postgres-http" || c.Persists() != tg.Persists() {
+		t.Errorf("Name(), Persists() = %q, %q; want postgres-http, %q", c.Name(), c.Persists(), tg.Persists())
 	}
 	if err := c.Load(ctx, venue("http")); err != nil {
 		t.Fatal(err)
 	}
 
 	best, err := c.HoldBest(ctx, "http", "a", 7, 2)
-	if err != nil || !slices.Equal(best.Seats, []string{"A/1/1", "A/1/2"}) || best.TotalCents != 2000 || best.Buyer != 7 {
-		t.Fatalf("HoldBest(a, 2) = %+v, %v; want A/1/1 A/1/2 for 2000 cents, buyer 7", best, err)
+	if err != nil || !slices.Equal(best.Seats, []string{"A/1/1", "A/1/2"}) || best.TotalCents != 2000 || !strings.HasSuffix(best.ID, "@7") {
+		t.Fatalf("HoldBest(a, 2) = %+v, %v; want A/1/1 A/1/2 for 2000 cents, an id of buyer 7", best, err)
 	}
 	named, err := c.HoldNamed(ctx, "http", 8, []string{"A/3/1", "A/3/2"}, 1000)
 	if err != nil || named.TotalCents != 1000 || !slices.Equal(named.Seats, []string{"A/3/1", "A/3/2"}) {
 		t.Fatalf("HoldNamed(A/3/1 A/3/2, 1000) = %+v, %v", named, err)
 	}
-	check(t, tg, "http", map[string][]string{best.ID: best.Seats, named.ID: named.Seats})
+	check(t, tg, "http", map[string][]string{serverID(best): best.Seats, serverID(named): named.Seats})
 
 	refusals := []struct {
 		name string
@@ -98,7 +108,7 @@ func TestHTTP(t *testing.T) {
 	}
 
 	// Another buyer's hold is no hold of theirs.
-	if err := c.Release(ctx, "http", target.Hold{ID: best.ID, Buyer: 8}); !errors.Is(err, target.ErrUnknownHold) {
+	if err := c.Release(ctx, "http", target.Hold{ID: serverID(best) + "@8"}); !errors.Is(err, target.ErrUnknownHold) {
 		t.Errorf("Release of buyer 7's hold by buyer 8 = %v; want %v", err, target.ErrUnknownHold)
 	}
 	if err := c.Release(ctx, "http", best); err != nil {
@@ -107,10 +117,16 @@ func TestHTTP(t *testing.T) {
 	if err := c.Release(ctx, "http", best); !errors.Is(err, target.ErrUnknownHold) {
 		t.Errorf("Release(%+v) again = %v; want %v", best, err, target.ErrUnknownHold)
 	}
-	check(t, tg, "http", map[string][]string{named.ID: named.Seats})
+	check(t, tg, "http", map[string][]string{serverID(named): named.Seats})
 
 	t.Run("refused requests", func(t *testing.T) { testHTTPRefusals(t, base) })
 	t.Run("concurrent", func(t *testing.T) { testHTTPConcurrent(t, tg, c) })
+}
+
+// serverID is the server's id of a hold the client made.
+func serverID(h target.Hold) string {
+	id, _, _ := strings.Cut(h.ID, "@")
+	return id
 }
 
 // testHTTPRefusals sends requests the front refuses before the target,
@@ -138,11 +154,13 @@ func testHTTPRefusals(t *testing.T, base string) {
 		{"unknown field", "POST", "/v1/programs/http/holds", good, "application/json", `{"category":"a","count":1,"together":false}`, 400, "INVALID_JSON"},
 		{"count 0", "POST", "/v1/programs/http/holds", good, "application/json", `{"category":"a","count":0}`, 422, "INVALID_ARGUMENT"},
 		{"count 65", "POST", "/v1/programs/http/holds", good, "application/json", `{"category":"a","count":65}`, 422, "INVALID_ARGUMENT"},
-		{"both", "POST", "/v1/programs/http/holds", good, "application/json", `{"category":"a","count":1,"seats":["A/2/1"],"expected_total_cents":1000}`, 422, "INVALID_ARGUMENT"},
-		{"no total", "POST", "/v1/programs/http/holds", good, "application/json", `{"seats":["A/2/1"]}`, 422, "INVALID_ARGUMENT"},
+		{"count and other seats", "POST", "/v1/programs/http/holds", good, "application/json", `{"count":2,"seats":["A/2/1"],"expected_total_cents":1000}`, 422, "INVALID_ARGUMENT"},
+		{"no category", "POST", "/v1/programs/http/holds", good, "application/json", `{"count":1}`, 422, "INVALID_ARGUMENT"},
 		{"no seats", "POST", "/v1/programs/http/holds", good, "application/json", `{"seats":[],"expected_total_cents":0}`, 422, "INVALID_ARGUMENT"},
 		{"big body", "POST", "/v1/programs/http/holds", good, "application/json", `{"category":"` + strings.Repeat("a", 64<<10) + `","count":1}`, 413, "BODY_TOO_LARGE"},
-		{"unknown seat: the target's failure", "POST", "/v1/programs/http/holds", good, "application/json", `{"seats":["Z/9/9"],"expected_total_cents":0}`, 500, "INTERNAL"},
+		{"seat named twice", "POST", "/v1/programs/http/holds", good, "application/json", `{"seats":["A/2/1","A/2/1"]}`, 422, "INVALID_ARGUMENT"},
+		{"unknown seat: the target's failure", "POST", "/v1/programs/http/holds", good, "application/json", `{"seats":["Z/9/9"],"expected_total_cents":0}`, 503, "UNAVAILABLE"},
+		{"no route", "GET", "/v1/holds", good, "", "", 404, "NOT_FOUND"},
 		{"no such hold", "DELETE", "/v1/holds/999999", good, "", "", 404, "NOT_FOUND"},
 	}
 	for _, tc := range tests {
@@ -225,7 +243,7 @@ func testHTTPConcurrent(t *testing.T, tg *Target, c *httpapi.Client) {
 						continue
 					}
 					mu.Lock()
-					holds[h.ID] = h.Seats
+					holds[serverID(h)] = h.Seats
 					for _, s := range h.Seats {
 						if o, dup := owner[s]; dup {
 							mu.Unlock()

@@ -309,8 +309,8 @@ func (r *run) add(s seatRow, n int) (span, bool) {
 // one row updated by every hold of the category, serializing them all.
 // So, as in any design with SKIP LOCKED, a buyer may be told "no
 // adjacent seats" while the run they wanted was locked by a concurrent
-// buyer's page. buyer is returned in the hold, not stored: BASELINE.md's
-// table has no column for it.
+// buyer's page. buyer is not stored: BASELINE.md's table has no column
+// for it.
 func (t *Target) HoldBest(ctx context.Context, program, category string, buyer uint64, n int) (target.Hold, error) {
 	if n < 1 || n > MaxSeatsPerHold {
 		return target.Hold{}, fmt.Errorf("%w: %d seats, want 1-%d", ErrBadRequest, n, MaxSeatsPerHold)
@@ -369,7 +369,7 @@ func (t *Target) HoldBest(ctx context.Context, program, category string, buyer u
 		if err := tx.QueryRow(ctx, holdRun, program, row.section, row.row, found.first, found.last).Scan(&id); err != nil {
 			return err
 		}
-		h = target.Hold{ID: strconv.FormatInt(id, 10), TotalCents: found.cents, Seats: make([]string, 0, n), Buyer: buyer}
+		h = target.Hold{ID: strconv.FormatInt(id, 10), TotalCents: found.cents, Seats: make([]string, 0, n)}
 		for c := found.first; c <= found.last; c++ {
 			h.Seats = append(h.Seats, row.section+"/"+row.row+"/"+strconv.Itoa(int(c)))
 		}
@@ -422,7 +422,7 @@ func keys(ids []string) (secs, rows []string, cols []int32, err error) {
 // seat of the program, target.ErrTaken if one is not free, or
 // target.ErrPriceMismatch if they cost more than expectedCents; else it
 // holds them all under one new hold id. The hold lists the seats as
-// named. buyer is returned in the hold, not stored, as in HoldBest.
+// named. buyer is not stored, as in HoldBest.
 func (t *Target) HoldNamed(ctx context.Context, program string, buyer uint64, seatIDs []string, expectedCents int64) (target.Hold, error) {
 	if len(seatIDs) < 1 || len(seatIDs) > MaxSeatsPerHold {
 		return target.Hold{}, fmt.Errorf("pgseats: hold: %w: %d seats named, want 1-%d", ErrBadRequest, len(seatIDs), MaxSeatsPerHold)
@@ -472,7 +472,7 @@ func (t *Target) HoldNamed(ctx context.Context, program string, buyer uint64, se
 		if err := tx.QueryRow(ctx, holdNamed, program, secs, rows, cols).Scan(&id); err != nil {
 			return err
 		}
-		h = target.Hold{ID: strconv.FormatInt(id, 10), Seats: slices.Clone(seatIDs), TotalCents: total, Buyer: buyer}
+		h = target.Hold{ID: strconv.FormatInt(id, 10), Seats: slices.Clone(seatIDs), TotalCents: total}
 		return nil
 	})
 	if err != nil {
