@@ -1,0 +1,228 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"seatd/bench/target"
+	"seatd/gateway"
+	"seatd/inventory"
+)
+
+const (
+	// tokenSlots is the size of the client's table of buyer tokens: a
+	// buyer's token is minted again only when another buyer took its
+	// slot, or it nears expiry.
+	tokenSlots = 1 << 16
+	// tokenTTL is how long a minted token is valid; one is minted again
+	// a minute before it expires.
+	tokenTTL = time.Hour
+	// maxAnswer bounds the answer body the client reads: a hold of 64
+	// seats is a few KiB.
+	maxAnswer = 1 << 20
+	// MaxClientConns bounds ClientConfig.MaxConns.
+	MaxClientConns = 4096
+)
+
+// ClientConfig is what a Client needs. Zero fields take the defaults
+// noted.
+type ClientConfig struct {
+	// URL is the server's base URL, "http://host:port".
+	URL string
+	// Secret signs the buyers' HS256 tokens: the server's
+	// Auth.HS256Secret.
+	Secret []byte
+	// Target is the bare target the server serves (or one of the same
+	// store): it loads programs, as there is no route for it (the
+	// gateway's program create is an operator's, outside what is
+	// measured), and names what is persisted.
+	Target target.Target
+	// MaxConns bounds the HTTP connections to the server; a request past
+	// it waits for one: as many as the load has concurrent buyers.
+	// Default 64; 1 to MaxClientConns.
+	MaxConns int
+	// Timeout bounds one request. Default 10 s.
+	Timeout time.Duration
+}
+
+// Client is a baseline over HTTP as a target.Target: each hold and
+// release is a request to a Server, with the buyer's token. It is safe
+// for concurrent use.
+type Client struct {
+	cfg    ClientConfig
+	http   *http.Client
+	tokens []tokenSlot
+}
+
+type tokenSlot struct {
+	mu      sync.Mutex // guards the fields below
+	buyer   uint64
+	token   string
+	expires time.Time
+}
+
+// NewClient returns a client of the server at cfg.URL.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	var errs []error
+	if !strings.HasPrefix(cfg.URL, "http://") && !strings.HasPrefix(cfg.URL, "https://") {
+		errs = append(errs, fmt.Errorf("httpapi: server URL %q, want http://host:port", cfg.URL))
+	}
+	if len(cfg.Secret) < 32 {
+		errs = append(errs, fmt.Errorf("httpapi: HS256 secret of %d bytes, want at least 32", len(cfg.Secret)))
+	}
+	if cfg.Target == nil {
+		errs = append(errs, errors.New("httpapi: no target to load programs with"))
+	}
+	if cfg.MaxConns < 0 || cfg.MaxConns > MaxClientConns {
+		errs = append(errs, fmt.Errorf("httpapi: max conns %d, want 1-%d (0 for the default)", cfg.MaxConns, MaxClientConns))
+	}
+	if cfg.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("httpapi: timeout %v, want more than 0 (0 for the default)", cfg.Timeout))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = 64
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	cfg.URL = strings.TrimRight(cfg.URL, "/")
+	tr := &http.Transport{MaxConnsPerHost: cfg.MaxConns, MaxIdleConnsPerHost: cfg.MaxConns, IdleConnTimeout: time.Minute}
+	return &Client{cfg: cfg, http: &http.Client{Transport: tr, Timeout: cfg.Timeout}, tokens: make([]tokenSlot, tokenSlots)}, nil
+}
+
+// Name is the bare target's name and "-http" ("postgres-http").
+func (c *Client) Name() string { return c.cfg.Target.Name() + "-http" }
+
+// Persists is the bare target's: the server keeps its holds in memory
+// only to serve DELETE.
+func (c *Client) Persists() string { return c.cfg.Target.Persists() }
+
+// Load loads the venue with the bare target, straight into its store.
+func (c *Client) Load(ctx context.Context, spec *inventory.ProgramSpec) error {
+	return c.cfg.Target.Load(ctx, spec)
+}
+
+// Close closes the client's idle connections (not the bare target,
+// which is its maker's).
+func (c *Client) Close() error {
+	c.http.CloseIdleConnections()
+	return nil
+}
+
+// HoldBest asks for n adjacent seats of a category, as buyer (the
+// token's sub is buyer in decimal). Hold.ID is the server's hold id and
+// the buyer, "hold_id@buyer", as Release must act for that buyer.
+func (c *Client) HoldBest(ctx context.Context, program, category string, buyer uint64, n int) (target.Hold, error) {
+	return c.hold(ctx, program, buyer, holdIn{Category: category, Count: &n})
+}
+
+// HoldNamed asks for the seats named, at most expectedCents in all.
+// Hold.ID is as HoldBest's.
+func (c *Client) HoldNamed(ctx context.Context, program string, buyer uint64, seatIDs []string, expectedCents int64) (target.Hold, error) {
+	return c.hold(ctx, program, buyer, holdIn{Seats: seatIDs, ExpectedTotalCents: &expectedCents})
+}
+
+func (c *Client) hold(ctx context.Context, program string, buyer uint64, in holdIn) (target.Hold, error) {
+	b, err := json.Marshal(in)
+	if err != nil {
+		panic(fmt.Sprintf("httpapi: encoding a hold request: %v", err)) // strings and numbers only
+	}
+	var out holdOut
+	if err := c.do(ctx, http.MethodPost, "/v1/programs/"+url.PathEscape(program)+"/holds", buyer, b, http.StatusCreated, &out); err != nil {
+		return target.Hold{}, err
+	}
+	h := target.Hold{ID: out.HoldID + "@" + strconv.FormatUint(buyer, 10), TotalCents: out.TotalCents, Seats: make([]string, len(out.Seats))}
+	for i, s := range out.Seats {
+		h.Seats[i] = s.ID
+	}
+	return h, nil
+}
+
+// Release releases a hold as its buyer. A hold the server does not have
+// for that buyer is target.ErrUnknownHold.
+func (c *Client) Release(ctx context.Context, _ string, h target.Hold) error {
+	id, b, ok := strings.Cut(h.ID, "@")
+	buyer, err := strconv.ParseUint(b, 10, 64)
+	if !ok || err != nil {
+		return fmt.Errorf("httpapi: hold id %q is not one of this client's (hold_id@buyer): %w", h.ID, target.ErrUnknownHold)
+	}
+	return c.do(ctx, http.MethodDelete, "/v1/holds/"+url.PathEscape(id), buyer, nil, http.StatusOK, nil)
+}
+
+// do sends a request as buyer and decodes an answer of status want into
+// out (when not nil); any other answer is an error: the target's
+// refusal its status and code name (errors.Is), or an error with them
+// and the message.
+func (c *Client) do(ctx context.Context, method, path string, buyer uint64, body []byte, want int, out any) error {
+	token, err := c.token(buyer)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.cfg.URL+path, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("httpapi: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("httpapi: %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		return fmt.Errorf("httpapi: %s %s: reading the answer: %w", method, path, err)
+	}
+	if resp.StatusCode == want {
+		if out == nil {
+			return nil
+		}
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("httpapi: %s %s: the answer %.200q: %w", method, path, b, err)
+		}
+		return nil
+	}
+	var e errorOut
+	if err := json.Unmarshal(b, &e); err != nil || e.Error.Code == "" {
+		return fmt.Errorf("httpapi: %s %s: %s %.200q", method, path, resp.Status, b)
+	}
+	for _, r := range refusals {
+		if r.status == resp.StatusCode && r.code == e.Error.Code {
+			return fmt.Errorf("httpapi: %s: %w", e.Error.Message, r.err)
+		}
+	}
+	return fmt.Errorf("httpapi: %s %s: %s %s: %s", method, path, resp.Status, e.Error.Code, e.Error.Message)
+}
+
+// token returns a buyer's token, minted when its slot holds none valid
+// for another minute.
+func (c *Client) token(buyer uint64) (string, error) {
+	s := &c.tokens[buyer%tokenSlots]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	if s.token != "" && s.buyer == buyer && now.Add(time.Minute).Before(s.expires) {
+		return s.token, nil
+	}
+	t, err := gateway.MintHS256(c.cfg.Secret, strconv.FormatUint(buyer, 10), now, tokenTTL)
+	if err != nil {
+		return "", fmt.Errorf("httpapi: minting a token: %w", err)
+	}
+	s.buyer, s.token, s.expires = buyer, t, now.Add(tokenTTL)
+	return t, nil
+}

@@ -1,0 +1,404 @@
+package pgseats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"seatd/bench/target"
+	"seatd/internal/pgtest"
+	"seatd/inventory"
+)
+
+// venue is a small hand-made program. Category "a" (1000 cents): row
+// A/1 (rank 1) has columns 1-3 and 5-6 (an aisle at 4), B/1 (rank 1)
+// columns 1-4, A/2 (rank 2) columns 1-8. Category "b" (500 cents): A/3
+// (rank 3) columns 1-4. Scanned in (rank, row, col, section) order, rank
+// 1 reads A/1/1 B/1/1 A/1/2 B/1/2 A/1/3 B/1/3 B/1/4 A/1/5 A/1/6.
+func venue(id string) *inventory.ProgramSpec {
+	row := func(id string, rank int, cat string, cols ...int) inventory.Row {
+		r := inventory.Row{ID: id, Rank: rank}
+		for _, c := range cols {
+			r.Seats = append(r.Seats, inventory.Seat{Col: c, Category: cat})
+		}
+		return r
+	}
+	return &inventory.ProgramSpec{
+		ID:         id,
+		Stops:      []string{"in", "out"},
+		Categories: []inventory.Category{{ID: "a", PriceCents: 1000}, {ID: "b", PriceCents: 500}},
+		Layout: inventory.Layout{Sections: []inventory.Section{
+			{ID: "A", Rows: []inventory.Row{row("1", 1, "a", 1, 2, 3, 5, 6), row("2", 2, "a", 1, 2, 3, 4, 5, 6, 7, 8), row("3", 3, "b", 1, 2, 3, 4)}},
+			{ID: "B", Rows: []inventory.Row{row("1", 1, "a", 1, 2, 3, 4)}},
+		}},
+	}
+}
+
+// grid is a program of one category "a" of sections×rows×cols seats at
+// 1000 cents each.
+func grid(t testing.TB, id string, sections, rows, cols int) *inventory.ProgramSpec {
+	l, err := inventory.Grid{Sections: sections, Rows: rows, Cols: cols, Categories: []inventory.GridCategory{{ID: "a", First: 1, Last: rows}}}.Layout()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &inventory.ProgramSpec{ID: id, Stops: []string{"in", "out"}, Categories: []inventory.Category{{ID: "a", PriceCents: 1000}}, Layout: l}
+}
+
+func newTarget(t testing.TB, dsn string, conns, page int) *Target {
+	t.Helper()
+	tg, err := New(context.Background(), Config{DSN: dsn, Conns: conns, PageSeats: page})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { tg.Close() })
+	return tg
+}
+
+func load(t testing.TB, tg *Target, spec *inventory.ProgramSpec) {
+	t.Helper()
+	if err := tg.Load(context.Background(), spec); err != nil {
+		t.Fatalf("Load(%s): %v", spec.ID, err)
+	}
+}
+
+// check compares the program's held seats in the table with the holds
+// the test made (hold id -> seats), and checks that a seat is held
+// exactly when it has a hold id.
+func check(t testing.TB, tg *Target, program string, want map[string][]string) {
+	t.Helper()
+	ctx := context.Background()
+	var odd int
+	if err := tg.pool.QueryRow(ctx, `SELECT count(*) FROM seat WHERE program = $1 AND (status = 1) <> (hold_id IS NOT NULL)`,
+		program).Scan(&odd); err != nil {
+		t.Fatal(err)
+	}
+	if odd != 0 {
+		t.Errorf("%d seats of %s are held without a hold id or free with one", odd, program)
+	}
+	rows, err := tg.pool.Query(ctx, `SELECT hold_id, section || '/' || row_no || '/' || col FROM seat
+		WHERE program = $1 AND status = 1`, program)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for rows.Next() {
+		var id int64
+		var seat string
+		if err := rows.Scan(&id, &seat); err != nil {
+			t.Fatal(err)
+		}
+		got[strconv.FormatInt(id, 10)] = append(got[strconv.FormatInt(id, 10)], seat)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for id, seats := range want {
+		w := slices.Sorted(slices.Values(seats))
+		if g := slices.Sorted(slices.Values(got[id])); !slices.Equal(g, w) {
+			t.Errorf("hold %s of %s: the table holds %v; want %v", id, program, g, w)
+		}
+	}
+	for id, seats := range got {
+		if _, ok := want[id]; !ok {
+			t.Errorf("hold %s of %s: the table holds %v; want no such hold", id, program, seats)
+		}
+	}
+}
+
+// TestTarget runs the target against a real PostgreSQL, one server for
+// all the subtests, each on its own programs.
+func TestTarget(t *testing.T) {
+	dsn := pgtest.Start(t).DSN
+	t.Run("Persists", func(t *testing.T) {
+		tg := newTarget(t, dsn, 1, 0)
+		if got, want := tg.Persists(), "PostgreSQL, synchronous_commit on, fsync on"; got != want {
+			t.Errorf("Persists() = %q; want %q", got, want)
+		}
+	})
+	t.Run("HoldBest", func(t *testing.T) { testHoldBest(t, dsn) })
+	t.Run("HoldBestSkipsLocked", func(t *testing.T) { testHoldBestSkipsLocked(t, dsn) })
+	t.Run("HoldNamed", func(t *testing.T) { testHoldNamed(t, dsn) })
+	t.Run("Release", func(t *testing.T) { testRelease(t, dsn) })
+	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, dsn) })
+	t.Run("Config", func(t *testing.T) {
+		for _, c := range []Config{{}, {DSN: dsn, Conns: MaxConns + 1}, {DSN: dsn, Conns: 1, PageSeats: -1}, {DSN: dsn, Conns: 1, PageSeats: MaxPageSeats + 1}} {
+			if _, err := New(context.Background(), c); err == nil {
+				t.Errorf("New(%+v) = nil error; want a refusal", c)
+			}
+		}
+	})
+}
+
+func testHoldBest(t *testing.T, dsn string) {
+	tests := []struct {
+		name     string
+		category string
+		named    []string // held first
+		n        int
+		want     []string
+		err      error
+	}{
+		{"pair: first run in (rank, row, col) order", "a", nil, 2, []string{"A/1/1", "A/1/2"}, nil},
+		{"three", "a", nil, 3, []string{"A/1/1", "A/1/2", "A/1/3"}, nil},
+		{"four: the aisle breaks A/1", "a", nil, 4, []string{"B/1/1", "B/1/2", "B/1/3", "B/1/4"}, nil},
+		{"five: the next rank", "a", nil, 5, []string{"A/2/1", "A/2/2", "A/2/3", "A/2/4", "A/2/5"}, nil},
+		{"held seat splits a run", "a", []string{"A/1/2"}, 2, []string{"B/1/1", "B/1/2"}, nil},
+		{"held front", "a", []string{"A/1/1", "A/1/2", "A/1/3", "A/1/5", "B/1/1", "B/1/2", "B/1/3", "B/1/4"}, 1, []string{"A/1/6"}, nil},
+		{"one", "b", nil, 1, []string{"A/3/1"}, nil},
+		{"no run of 9", "a", nil, 9, nil, target.ErrNoAdjacent},
+		{"no run of 2, 2 free", "b", []string{"A/3/2", "A/3/3"}, 2, nil, target.ErrNoAdjacent},
+		{"fewer free than asked", "b", []string{"A/3/2"}, 4, nil, target.ErrSoldOut},
+		{"all held", "b", []string{"A/3/1", "A/3/2", "A/3/3", "A/3/4"}, 1, nil, target.ErrSoldOut},
+		{"unknown category", "z", nil, 1, nil, target.ErrSoldOut},
+		{"n 0", "a", nil, 0, nil, ErrBadRequest},
+		{"n above the limit", "a", nil, MaxSeatsPerHold + 1, nil, ErrBadRequest},
+	}
+	ctx := context.Background()
+	// Page sizes that split the scan inside rank 1's ties of (rank,
+	// row, col) across sections, and one that reads it whole.
+	for _, page := range []int{1, 2, 3, 0} {
+		tg := newTarget(t, dsn, 2, page)
+		for i, tc := range tests {
+			t.Run(fmt.Sprintf("page=%d/%s", page, tc.name), func(t *testing.T) {
+				program := fmt.Sprintf("best-%d-%d", page, i)
+				load(t, tg, venue(program))
+				want := map[string][]string{}
+				if tc.named != nil {
+					h, err := tg.HoldNamed(ctx, program, 1, tc.named, 1<<40)
+					if err != nil {
+						t.Fatalf("HoldNamed(%v) = %v", tc.named, err)
+					}
+					want[h.ID] = h.Seats
+				}
+				h, err := tg.HoldBest(ctx, program, tc.category, 2, tc.n)
+				if !errors.Is(err, tc.err) || !slices.Equal(h.Seats, tc.want) {
+					t.Fatalf("HoldBest(%s, %d) = %v, %v; want %v, %v", tc.category, tc.n, h.Seats, err, tc.want, tc.err)
+				}
+				if err == nil {
+					price := map[string]int64{"a": 1000, "b": 500}[tc.category]
+					if h.TotalCents != price*int64(tc.n) {
+						t.Errorf("HoldBest(%s, %d).TotalCents = %d; want %d", tc.category, tc.n, h.TotalCents, price*int64(tc.n))
+					}
+					want[h.ID] = h.Seats
+				}
+				check(t, tg, program, want)
+			})
+		}
+	}
+}
+
+// testHoldBestSkipsLocked shows SKIP LOCKED: seats another transaction
+// has locked are passed over, and when only those remain the answer is
+// "no adjacent seats", not "sold out", since they are still free.
+func testHoldBestSkipsLocked(t *testing.T, dsn string) {
+	ctx := context.Background()
+	tg := newTarget(t, dsn, 2, 0)
+	load(t, tg, venue("skip"))
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM seat WHERE program = 'skip' AND ((section = 'A' AND row_no = '1') OR category = 'b') FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := tg.HoldBest(ctx, "skip", "a", 1, 2); err != nil || !slices.Equal(h.Seats, []string{"B/1/1", "B/1/2"}) {
+		t.Errorf("HoldBest(a, 2) with A/1 locked = %v, %v; want [B/1/1 B/1/2]", h.Seats, err)
+	}
+	if h, err := tg.HoldBest(ctx, "skip", "b", 1, 2); !errors.Is(err, target.ErrNoAdjacent) {
+		t.Errorf("HoldBest(b, 2) with all of b locked = %v, %v; want %v", h.Seats, err, target.ErrNoAdjacent)
+	}
+}
+
+func testHoldNamed(t *testing.T, dsn string) {
+	ctx := context.Background()
+	tg := newTarget(t, dsn, 2, 0)
+	load(t, tg, venue("named"))
+	want := map[string][]string{}
+	h, err := tg.HoldNamed(ctx, "named", 1, []string{"A/2/2", "A/3/1"}, 1500)
+	if err != nil || h.TotalCents != 1500 || !slices.Equal(h.Seats, []string{"A/2/2", "A/3/1"}) || h.ID == "" {
+		t.Fatalf("HoldNamed(A/2/2 A/3/1, 1500) = %+v, %v; want both held, 1500 cents", h, err)
+	}
+	want[h.ID] = h.Seats
+	refusals := []struct {
+		seats    []string
+		expected int64
+		err      error
+	}{
+		{[]string{"A/2/1", "A/2/2"}, 2000, target.ErrTaken},
+		{[]string{"A/2/3", "A/2/4"}, 1999, target.ErrPriceMismatch},
+		{[]string{"A/2/3", "Z/1/1"}, 2000, ErrUnknownSeat},
+		{[]string{"A/2/3", "A/2"}, 2000, ErrUnknownSeat},
+		{[]string{"A/2/3", "A/2/x"}, 2000, ErrUnknownSeat},
+		{[]string{"A/2/3", "A/2/3"}, 2000, ErrBadRequest},
+		{nil, 0, ErrBadRequest},
+		{slices.Repeat([]string{"A/2/3"}, MaxSeatsPerHold+1), 1 << 40, ErrBadRequest},
+	}
+	for _, r := range refusals {
+		if h, err := tg.HoldNamed(ctx, "named", 1, r.seats, r.expected); !errors.Is(err, r.err) {
+			t.Errorf("HoldNamed(%v, %d) = %+v, %v; want %v", r.seats, r.expected, h, err, r.err)
+		}
+	}
+	// The refusals rolled back: A/2/1, A/2/3 and A/2/4 are still free.
+	h, err = tg.HoldNamed(ctx, "named", 1, []string{"A/2/1", "A/2/3", "A/2/4"}, 3000)
+	if err != nil {
+		t.Fatalf("HoldNamed(A/2/1 A/2/3 A/2/4, 3000) = %v", err)
+	}
+	want[h.ID] = h.Seats
+	check(t, tg, "named", want)
+}
+
+func testRelease(t *testing.T, dsn string) {
+	ctx := context.Background()
+	tg := newTarget(t, dsn, 2, 0)
+	load(t, tg, venue("release"))
+	a, err := tg.HoldBest(ctx, "release", "a", 1, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := tg.HoldNamed(ctx, "release", 1, []string{"A/3/4"}, 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Release(ctx, "release", a); err != nil {
+		t.Fatalf("Release(%+v) = %v", a, err)
+	}
+	check(t, tg, "release", map[string][]string{b.ID: b.Seats})
+	for _, h := range []target.Hold{a, {ID: "x"}, {ID: b.ID, Seats: a.Seats}, {ID: a.ID, Seats: b.Seats}} {
+		if err := tg.Release(ctx, "release", h); !errors.Is(err, target.ErrUnknownHold) {
+			t.Errorf("Release(%+v) = %v; want %v", h, err, target.ErrUnknownHold)
+		}
+	}
+	// The released seats are the best again.
+	if h, err := tg.HoldBest(ctx, "release", "a", 1, 3); err != nil || !slices.Equal(h.Seats, a.Seats) {
+		t.Errorf("HoldBest(a, 3) after the release = %v, %v; want %v", h.Seats, err, a.Seats)
+	}
+}
+
+// testConcurrent runs buyers at once (best-available, named, releases),
+// then has them take the rest one seat at a time until sold out, and
+// checks that no seat was held twice and the table holds what they were
+// told.
+func testConcurrent(t *testing.T, dsn string) {
+	const (
+		buyers = 16
+		ops    = 60
+	)
+	ctx := context.Background()
+	spec := grid(t, "concurrent", 2, 10, 20)
+	capacity := len(target.Seats(spec))
+	tg := newTarget(t, dsn, buyers, 8)
+	load(t, tg, spec)
+
+	var (
+		mu    sync.Mutex
+		holds = map[string][]string{} // guarded by mu
+		owner = map[string]string{}   // seat -> hold; guarded by mu
+	)
+	took := func(h target.Hold) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if _, dup := holds[h.ID]; dup {
+			return fmt.Errorf("hold id %s given twice", h.ID)
+		}
+		for _, s := range h.Seats {
+			if o, ok := owner[s]; ok {
+				return fmt.Errorf("seat %s in holds %s and %s", s, o, h.ID)
+			}
+			owner[s] = h.ID
+		}
+		holds[h.ID] = h.Seats
+		return nil
+	}
+	gave := func(h target.Hold) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, s := range h.Seats {
+			delete(owner, s)
+		}
+		delete(holds, h.ID)
+	}
+	errs := make(chan error, buyers)
+	var wg sync.WaitGroup
+	for b := range buyers {
+		wg.Go(func() {
+			errs <- func() error {
+				r := rand.New(rand.NewPCG(uint64(b), 7))
+				var mine []target.Hold
+				for range ops {
+					var (
+						h   target.Hold
+						err error
+					)
+					switch p := r.IntN(10); {
+					case p < 6:
+						h, err = tg.HoldBest(ctx, "concurrent", "a", uint64(b), 1+r.IntN(4))
+					case p < 8:
+						sec, row, col := string(rune('A'+r.IntN(2))), 1+r.IntN(10), 1+r.IntN(19)
+						h, err = tg.HoldNamed(ctx, "concurrent", uint64(b), []string{
+							fmt.Sprintf("%s/%d/%d", sec, row, col), fmt.Sprintf("%s/%d/%d", sec, row, col+1)}, 2000)
+					default:
+						if len(mine) == 0 {
+							continue
+						}
+						i := r.IntN(len(mine))
+						gave(mine[i])
+						if err := tg.Release(ctx, "concurrent", mine[i]); err != nil {
+							return fmt.Errorf("Release(%+v) = %v", mine[i], err)
+						}
+						mine = slices.Delete(mine, i, i+1)
+						continue
+					}
+					switch {
+					case err == nil:
+						if err := took(h); err != nil {
+							return err
+						}
+						mine = append(mine, h)
+					case errors.Is(err, target.ErrNoAdjacent), errors.Is(err, target.ErrTaken), errors.Is(err, target.ErrSoldOut):
+					default:
+						return err
+					}
+				}
+				// Take the rest, a seat at a time. "No adjacent" here
+				// means every free seat is locked by another buyer.
+				for {
+					h, err := tg.HoldBest(ctx, "concurrent", "a", uint64(b), 1)
+					switch {
+					case err == nil:
+						if err := took(h); err != nil {
+							return err
+						}
+					case errors.Is(err, target.ErrSoldOut):
+						return nil
+					case !errors.Is(err, target.ErrNoAdjacent):
+						return err
+					}
+				}
+			}()
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if len(owner) != capacity {
+		t.Errorf("%d seats held at the end; want all %d", len(owner), capacity)
+	}
+	check(t, tg, "concurrent", holds)
+}
