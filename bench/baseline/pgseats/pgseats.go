@@ -585,3 +585,24 @@ func (t *Target) Check(ctx context.Context, program string) error {
 	}
 	return nil
 }
+
+// ServerPIDs returns the process ids of the server's processes that
+// pg_stat_activity lists: every backend (the pool's among them) and the
+// background processes (WAL writer, checkpointer, ...), not the
+// postmaster. They are processes of this machine only if the server runs
+// here, in this machine's process namespace.
+func (t *Target) ServerPIDs(ctx context.Context) ([]int, error) {
+	rows, err := t.pool.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL ORDER BY pid")
+	if err != nil {
+		return nil, fmt.Errorf("pgseats: listing the server's processes: %w", err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return nil, fmt.Errorf("pgseats: listing the server's processes: %w", err)
+	}
+	out := make([]int, len(pids))
+	for i, p := range pids {
+		out[i] = int(p)
+	}
+	return out, nil
+}

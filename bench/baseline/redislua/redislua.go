@@ -523,3 +523,23 @@ func (d *Driver) holdID(ctx context.Context) (int64, error) {
 	d.nextID++
 	return id, nil
 }
+
+// ServerPID returns the Redis server's process id, as its INFO says: a
+// process of this machine only if the server runs here, in this
+// machine's process namespace.
+func (d *Driver) ServerPID(ctx context.Context) (int, error) {
+	info, err := d.rdb.Info(ctx, "server").Result()
+	if err != nil {
+		return 0, fmt.Errorf("redislua: reading the server's INFO: %w", err)
+	}
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+			pid, err := strconv.Atoi(v)
+			if err != nil {
+				return 0, fmt.Errorf("redislua: the server's process_id %q: %w", v, err)
+			}
+			return pid, nil
+		}
+	}
+	return 0, errors.New("redislua: the server's INFO has no process_id")
+}
