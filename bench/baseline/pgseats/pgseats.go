@@ -546,7 +546,7 @@ FROM seat WHERE program = $1`
 // sequence for all), the first few.
 const checkHolds = `
 SELECT hold_id, count(*), count(DISTINCT program) FROM seat
-WHERE hold_id IN (SELECT hold_id FROM seat WHERE program = $1 AND status = 1)
+WHERE status = 1 AND hold_id IN (SELECT hold_id FROM seat WHERE program = $1 AND status = 1)
 GROUP BY hold_id HAVING count(*) > $2 OR count(DISTINCT program) > 1
 ORDER BY hold_id LIMIT 10`
 

@@ -412,7 +412,7 @@ func testCheck(t *testing.T, dsn string) {
 	}{
 		{"odd status", `UPDATE seat SET status = 7 WHERE program = $1 AND section = 'A' AND row_no = '1' AND col = 1`, "1 seats are neither free nor held"},
 		{"held, no id", `UPDATE seat SET status = 1 WHERE program = $1 AND section = 'A' AND row_no = '1' AND col = 1`, "1 seats are held without a hold id"},
-		{"free with an id", `UPDATE seat SET hold_id = 1 WHERE program = $1 AND section = 'A' AND row_no = '1' AND col = 1`, "1 seats are held without a hold id, or free with one"},
+		{"free with an id", `UPDATE seat SET hold_id = -1 WHERE program = $1 AND section = 'A' AND row_no = '1' AND col = 1`, "1 seats are held without a hold id, or free with one"},
 		{"a hold in two programs", `UPDATE seat SET status = 1, hold_id = (SELECT hold_id FROM seat WHERE program = 'check-other' AND status = 1)
 			WHERE program = $1 AND section = 'A' AND row_no = '1' AND col = 1`, "seats in 2 programs"},
 	}
