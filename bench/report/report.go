@@ -73,8 +73,11 @@ type Settings struct {
 	Ramp        string   `json:"ramp"`
 	Duration    string   `json:"duration"`
 	Targets     []string `json:"targets"`
-	Command     string   `json:"command"`
-	Out         string   `json:"out"` // the report's directory
+	// Setups say how seatbench ran each target made: in its process,
+	// or the server it reached and what it started in front of it.
+	Setups  map[string]string `json:"target_setups"`
+	Command string            `json:"command"`
+	Out     string            `json:"out"` // the report's directory
 }
 
 // Machine is where the run ran.
@@ -168,6 +171,11 @@ func (r *Report) Markdown() string {
 	m := &r.Machine
 	p("- machine: %s, %d cores, %.1f GiB, %s %s/%s; started %s\n", m.CPU, m.Cores, float64(m.MemoryBytes)/(1<<30),
 		m.GoVersion, m.OS, m.Arch, r.Started.Format(time.RFC3339))
+	for _, name := range r.Settings.Targets {
+		if s, ok := r.Settings.Setups[name]; ok {
+			p("- %s: %s\n", name, s)
+		}
+	}
 	p("- command: `%s`\n\n", r.Settings.Command)
 	p("holds/s: holds placed per second; answers/s: hold requests answered per second, placed or refused. Latencies are of every hold request (best-available and named together, any outcome) in the measured window; in the open loop they count from each visit's due time, so queueing shows. Sold out: the first \"sold out\" answer of the last category asked for, in seconds from the start (warm-up included). CPU: every process involved, over the measured window.\n\n")
 	p("| target | persists | holds/s | answers/s | p50 | p99 | p99.9 | max | buyers with seats | sold out | CPU per hold | CPU per answer | check |\n")

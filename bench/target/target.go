@@ -70,6 +70,17 @@ type Hold struct {
 	ID         string
 	Seats      []string
 	TotalCents int64
+	// Prices is each seat's category and price, in the order of Seats,
+	// from a target that says them (the baselines: their stores keep
+	// both with the seat, and an HTTP front answers them, as the
+	// gateway does); nil from one that does not.
+	Prices []SeatPrice
+}
+
+// SeatPrice is a held seat's category and price.
+type SeatPrice struct {
+	Category   string
+	PriceCents int64
 }
 
 // Target is one design under test. Its methods may be called from many

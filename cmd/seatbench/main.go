@@ -5,6 +5,8 @@
 // report.
 //
 //	seatbench -scenario bench/scenarios/stadium.json -target engine -load closed -buyers 64 -duration 20s -out DIR
+//	seatbench -target engine,redis-lua,postgres -target-opt redis-addr=127.0.0.1:6379 \
+//		-target-opt postgres-dsn=postgres://postgres@127.0.0.1:5432/postgres -out DIR
 package main
 
 import (
@@ -13,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -20,6 +23,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cloudwego/hertz/pkg/common/hlog"
 
 	"seatd/bench/load"
 	"seatd/bench/replay"
@@ -33,13 +38,31 @@ import (
 type targetDef struct {
 	name  string
 	about string
-	new   func(ctx context.Context, cfg *Config) (target.Target, error)
+	// opts are the -target-opt names it reads.
+	opts []string
+	// check, if not nil, says what cfg lacks for it (a server's
+	// address), before any target runs.
+	check func(cfg *Config) error
+	// new makes it, and says how seatbench runs it, for the report's
+	// settings.
+	new func(ctx context.Context, cfg *Config) (target.Target, string, error)
 }
 
 // targets are the designs seatbench knows, in the order -h lists them.
-// A new target is one line here.
+// A new target is one entry here.
 var targets = []targetDef{
-	{"engine", "seatd's inventory engine in process: no network, no replication", func(context.Context, *Config) (target.Target, error) { return engine.New(), nil }},
+	{"engine", "seatd's inventory engine in process: no network, no replication", nil, nil,
+		func(context.Context, *Config) (target.Target, string, error) {
+			return engine.New(), "in seatbench's process", nil
+		}},
+	{"redis-lua", "BASELINE.md's Redis+Lua seat locking, bare (-target-opt redis-addr, redis-appendfsync-always)",
+		[]string{OptRedisAddr, OptRedisAlways}, checkRedis, bareTarget(newRedis)},
+	{"redis-lua-http", "redis-lua behind the baselines' HTTP front, which seatbench runs on loopback",
+		[]string{OptRedisAddr, OptRedisAlways}, checkRedis, httpTarget(newRedis)},
+	{"postgres", "BASELINE.md's seats as rows in PostgreSQL, FOR UPDATE SKIP LOCKED, bare (-target-opt postgres-dsn)",
+		[]string{OptPostgresDSN}, checkPostgres, bareTarget(newPostgres)},
+	{"postgres-http", "postgres behind the baselines' HTTP front, which seatbench runs on loopback",
+		[]string{OptPostgresDSN}, checkPostgres, httpTarget(newPostgres)},
 }
 
 // MaxTargetOpts bounds -target-opt.
@@ -64,9 +87,9 @@ func parseFlags(args []string, stderr io.Writer, known []targetDef) (*Config, er
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: seatbench [flags]\n\nReplays a scenario against targets and writes a report (README.md, \"seatbench\").\n\nTargets:\n")
 		for _, t := range known {
-			fmt.Fprintf(stderr, "  %-12s %s\n", t.name, t.about)
+			fmt.Fprintf(stderr, "  %-15s %s\n", t.name, t.about)
 		}
-		fmt.Fprintf(stderr, "\nFlags:\n")
+		fmt.Fprintf(stderr, "\nWithout -target-opt, redis-addr and postgres-dsn are read from $%s and $%s.\n\nFlags:\n", EnvRedisAddr, EnvPostgresDSN)
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.Scenario, "scenario", "bench/scenarios/stadium.json", "scenario file")
@@ -121,6 +144,24 @@ func parseFlags(args []string, stderr io.Writer, known []targetDef) (*Config, er
 		}
 		c.Targets = append(c.Targets, name)
 	}
+	read := map[string]bool{} // the options the targets chosen read
+	for _, name := range c.Targets {
+		def := known[slices.IndexFunc(known, func(t targetDef) bool { return t.name == name })]
+		for _, o := range def.opts {
+			read[o] = true
+		}
+		if def.check == nil {
+			continue
+		}
+		if err := def.check(c); err != nil {
+			errs = append(errs, fmt.Errorf("-target %s: %w", name, err))
+		}
+	}
+	for _, o := range slices.Sorted(maps.Keys(c.TargetOpts)) {
+		if !read[o] {
+			errs = append(errs, fmt.Errorf("-target-opt %s: no target of -target reads it", o))
+		}
+	}
 	if c.Out == "" {
 		errs = append(errs, errors.New("-out: empty"))
 	}
@@ -130,6 +171,8 @@ func parseFlags(args []string, stderr io.Writer, known []targetDef) (*Config, er
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Hertz's start and stop lines would break the progress line.
+	hlog.SetLevel(hlog.LevelWarn)
 	cfg, err := parseFlags(os.Args[1:], os.Stderr, targets)
 	if errors.Is(err, flag.ErrHelp) {
 		return
@@ -179,7 +222,10 @@ func run(ctx context.Context, cfg *Config, known []targetDef, stdout, stderr io.
 			break
 		}
 		i := slices.IndexFunc(known, func(t targetDef) bool { return t.name == name })
-		res, err := runOne(ctx, cfg, known[i], stream, line)
+		res, setup, err := runOne(ctx, cfg, known[i], stream, line)
+		if setup != "" {
+			rep.Settings.Setups[name] = setup
+		}
 		if err != nil {
 			if rep.Failed == nil {
 				rep.Failed = map[string]string{}
@@ -194,7 +240,7 @@ func run(ctx context.Context, cfg *Config, known []targetDef, stdout, stderr io.
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(stdout, "%-12s %12s %10s %10s %10s %12s %14s  %s\n", "target", "holds/s", "p50", "p99", "max", "got seats", "sold out (s)", "check")
+	fmt.Fprintf(stdout, "%-15s %12s %10s %10s %10s %12s %14s  %s\n", "target", "holds/s", "p50", "p99", "max", "got seats", "sold out (s)", "check")
 	for _, r := range rep.Runs {
 		f := &r.Figures
 		so := "never"
@@ -202,26 +248,31 @@ func run(ctx context.Context, cfg *Config, known []targetDef, stdout, stderr io.
 			so = fmt.Sprintf("%.3f", *f.SoldOut.All)
 		}
 		l := f.Holds.Latency
-		fmt.Fprintf(stdout, "%-12s %12.0f %8.1fµs %8.1fµs %8.1fµs %11.1f%% %14s  %s\n", r.Target, f.HoldsPerSecond,
+		fmt.Fprintf(stdout, "%-15s %12.0f %8.1fµs %8.1fµs %8.1fµs %11.1f%% %14s  %s\n", r.Target, f.HoldsPerSecond,
 			l.P50, l.P99, l.Max, f.Buyers.Share*100, so, r.Check)
 	}
 	fmt.Fprintf(stdout, "report: %s\n", strings.Join(files, " "))
 	return rep, nil
 }
 
-func runOne(ctx context.Context, cfg *Config, def targetDef, stream *scenario.Stream, line *load.Line) (*replay.Result, error) {
-	t, err := def.new(ctx, cfg)
+// runOne makes a target, runs it and closes it; it returns how the target
+// was run, once it was made.
+func runOne(ctx context.Context, cfg *Config, def targetDef, stream *scenario.Stream, line *load.Line) (*replay.Result, string, error) {
+	t, setup, err := def.new(ctx, cfg)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	defer t.Close()
-	return replay.Run(ctx, stream, t, cfg.Load, replay.Options{Progress: line})
+	res, err := replay.Run(ctx, stream, t, cfg.Load, replay.Options{Progress: line})
+	if cerr := t.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("closing: %w", cerr)
+	}
+	return res, setup, err
 }
 
 func settings(cfg *Config) report.Settings {
 	l := &cfg.Load
 	s := report.Settings{Load: l.String(), Model: l.Model.String(), WarmUp: l.WarmUp.String(), Ramp: l.Ramp.String(),
-		Duration: l.Duration.String(), Targets: cfg.Targets, Command: cfg.Command}
+		Duration: l.Duration.String(), Targets: cfg.Targets, Setups: map[string]string{}, Command: cfg.Command}
 	if l.Model == load.Open {
 		s.Rate, s.MaxInFlight = l.Rate, l.MaxInFlight
 	} else {

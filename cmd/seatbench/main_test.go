@@ -9,10 +9,25 @@ import (
 	"strings"
 	"testing"
 
+	"seatd/bench/measure"
 	"seatd/bench/report"
 	"seatd/bench/target"
 	"seatd/bench/target/engine"
 )
+
+// engineDef is a target of name that is eng.
+func engineDef(name string, eng *engine.Target) targetDef {
+	return targetDef{name: name, about: "the engine", new: func(context.Context, *Config) (target.Target, string, error) { return eng, "here", nil }}
+}
+
+// placed is the holds placed over the whole run, warm-up included.
+func placed(f *measure.Figures) int64 {
+	n := int64(0)
+	for _, s := range f.Timeline {
+		n += s.Holds
+	}
+	return n
+}
 
 // TestEveryScenario runs each scenario for about two seconds against the
 // engine and checks the report: holds were placed, the engine's own
@@ -27,7 +42,7 @@ func TestEveryScenario(t *testing.T) {
 		name := strings.TrimSuffix(filepath.Base(file), ".json")
 		t.Run(name, func(t *testing.T) {
 			eng := engine.New()
-			known := []targetDef{{"engine", "the engine", func(context.Context, *Config) (target.Target, error) { return eng, nil }}}
+			known := []targetDef{engineDef("engine", eng)}
 			out := t.TempDir()
 			var stderr bytes.Buffer
 			cfg, err := parseFlags([]string{"-scenario", file, "-buyers", "8", "-warmup", "500ms", "-ramp", "200ms",
@@ -45,10 +60,7 @@ func TestEveryScenario(t *testing.T) {
 			}
 			r := rep.Runs[0]
 			f := &r.Figures
-			placed := int64(0)
-			for _, s := range f.Timeline {
-				placed += s.Holds
-			}
+			placed := placed(f)
 			if placed == 0 || f.Holds.Requests == 0 || f.AnswersPerSecond <= 0 {
 				t.Errorf("holds placed %d, requests measured %d, answers/s %v; want each above 0", placed, f.Holds.Requests, f.AnswersPerSecond)
 			}
@@ -111,10 +123,7 @@ func TestEveryScenario(t *testing.T) {
 // TestTwoTargets: targets run one after another on the same stream, and
 // the charts carry both.
 func TestTwoTargets(t *testing.T) {
-	known := []targetDef{
-		{"engine", "", func(context.Context, *Config) (target.Target, error) { return engine.New(), nil }},
-		{"engine2", "", func(context.Context, *Config) (target.Target, error) { return engine.New(), nil }},
-	}
+	known := []targetDef{engineDef("engine", engine.New()), engineDef("engine2", engine.New())}
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
 	cfg, err := parseFlags([]string{"-scenario", "../../bench/scenarios/hotblock.json", "-target", "engine,engine2",

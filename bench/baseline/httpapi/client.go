@@ -124,7 +124,8 @@ func (c *Client) Close() error {
 
 // HoldBest asks for n adjacent seats of a category, as buyer (the
 // token's sub is buyer in decimal). Hold.ID is the server's hold id and
-// the buyer, "hold_id@buyer", as Release must act for that buyer.
+// the buyer, "hold_id@buyer", as Release must act for that buyer;
+// Hold.Prices is set when the server answered every seat's price.
 func (c *Client) HoldBest(ctx context.Context, program, category string, buyer uint64, n int) (target.Hold, error) {
 	return c.hold(ctx, program, buyer, holdIn{Category: category, Count: &n})
 }
@@ -145,8 +146,16 @@ func (c *Client) hold(ctx context.Context, program string, buyer uint64, in hold
 		return target.Hold{}, err
 	}
 	h := target.Hold{ID: out.HoldID + "@" + strconv.FormatUint(buyer, 10), TotalCents: out.TotalCents, Seats: make([]string, len(out.Seats))}
+	priced := true // every seat answered with its price
 	for i, s := range out.Seats {
 		h.Seats[i] = s.ID
+		priced = priced && s.PriceCents != nil
+	}
+	if priced && len(out.Seats) > 0 {
+		h.Prices = make([]target.SeatPrice, len(out.Seats))
+		for i, s := range out.Seats {
+			h.Prices[i] = target.SeatPrice{Category: s.Category, PriceCents: *s.PriceCents}
+		}
 	}
 	return h, nil
 }

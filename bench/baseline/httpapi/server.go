@@ -4,13 +4,15 @@
 // seatbench compares each layer with the same layer: Hertz, the
 // gateway's JSON and error shape, the gateway's buyer authentication
 // (gateway.BuyerVerifier: a Bearer JWT whose sub is the buyer, verified
-// tokens cached), a bound on requests in flight. Server is that front;
-// Client is a target.Target that speaks to it.
+// tokens cached), a bound on requests in flight. Server is that front,
+// the one for every baseline; Client is a target.Target that speaks to
+// it.
 //
 //	POST   /v1/programs/{id}/holds  {"category","count"} or
 //	                                {"seats":[...],"expected_total_cents"}
 //	                                -> 201 {"hold_id","program_id","status",
-//	                                   "seats":[{"id"}],"total_cents"}
+//	                                   "seats":[{"id","category","price_cents"}],
+//	                                   "total_cents"}
 //	DELETE /v1/holds/{hold_id}      -> 200, the hold released
 //
 // Refusals are {"error":{"code","message","details"}} with the gateway's
@@ -20,8 +22,9 @@
 // the gateway); 413, 415; 422 INVALID_ARGUMENT; 503 OVERLOADED, and
 // UNAVAILABLE for any other failure of the target, logged in full. Only
 // what a baseline has is there: no leg ranges, holders, idempotency keys,
-// GET of a hold or per-buyer rate limit; seats in answers carry their id,
-// as target.Hold does.
+// GET of a hold or per-buyer rate limit. Seats in answers carry their
+// id, and their category and price as the gateway's do when the target
+// gives them (target.Hold.Prices: both baselines do).
 //
 // A Server serves requests concurrently, each on Hertz's goroutine for
 // it, at most Config.MaxInFlight at once. It keeps the holds it made in
@@ -150,9 +153,13 @@ type hold struct {
 
 // New returns the front of t; Serve serves it. t's hold ids must be
 // unique across its programs. t stays its caller's: Shutdown does not
-// close it.
+// close it. A bad configuration is refused with every problem named.
 func New(t target.Target, cfg Config) (*Server, error) {
-	if err := cfg.Validate(); err != nil {
+	err := cfg.Validate()
+	if t == nil {
+		err = errors.Join(errors.New("httpapi: no target to serve"), err)
+	}
+	if err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
@@ -173,7 +180,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.mu.Unlock()
 		return errors.New("httpapi: Serve called twice, or after Shutdown")
 	}
-	s.hz = server.New(server.WithListener(ln), server.WithMaxRequestBodySize(2*maxBody),
+	s.hz = server.New(server.WithListener(ln), server.WithMaxRequestBodySize(2*maxBody), server.WithUseRawPath(true),
 		server.WithRedirectTrailingSlash(false), server.WithRedirectFixedPath(false),
 		server.WithReadTimeout(30*time.Second), server.WithWriteTimeout(30*time.Second), server.WithIdleTimeout(2*time.Minute),
 		server.WithExitWaitTime(2*time.Second), server.WithDisablePrintRoute(true))
@@ -301,8 +308,12 @@ type holdOut struct {
 	TotalCents int64     `json:"total_cents"`
 }
 
+// seatOut is a held seat as answered; Category and PriceCents are left
+// out when the target does not give them.
 type seatOut struct {
-	ID string `json:"id"`
+	ID         string `json:"id"`
+	Category   string `json:"category,omitempty"`
+	PriceCents *int64 `json:"price_cents,omitempty"`
 }
 
 type errorOut struct {
@@ -319,6 +330,10 @@ func (h hold) out(status string) holdOut {
 	o := holdOut{HoldID: h.hold.ID, ProgramID: h.program, Status: status, Seats: make([]seatOut, len(h.hold.Seats)), TotalCents: h.hold.TotalCents}
 	for i, id := range h.hold.Seats {
 		o.Seats[i] = seatOut{ID: id}
+		if h.hold.Prices != nil {
+			p := &h.hold.Prices[i]
+			o.Seats[i].Category, o.Seats[i].PriceCents = p.Category, &p.PriceCents
+		}
 	}
 	return o
 }

@@ -232,16 +232,16 @@ ORDER BY rank, row_no, col, section
 LIMIT $7
 FOR UPDATE SKIP LOCKED`
 
-// holdRun holds a run of seats of one row: cols from..to. The new hold
-// id is drawn in a CTE, which PostgreSQL evaluates once because nextval
-// is volatile; in a subquery of FROM it would be drawn again for each
-// seat the join visits.
+// holdRun holds a run of seats of one row: cols from..to, and returns
+// each seat's column and price. The new hold id is drawn in a CTE, which
+// PostgreSQL evaluates once because nextval is volatile; in a subquery
+// of FROM it would be drawn again for each seat the join visits.
 const holdRun = `
 WITH h AS (SELECT nextval('seat_hold_id') AS id)
 UPDATE seat SET status = 1, hold_id = h.id
 FROM h
 WHERE program = $1 AND section = $2 AND row_no = $3 AND col BETWEEN $4 AND $5
-RETURNING h.id`
+RETURNING h.id, col, price_cents`
 
 // freeAtLeast counts the free seats of a category, up to $3. The order
 // is seat_free's, so that the planner reads that index, which ends where
@@ -310,7 +310,7 @@ func (r *run) add(s seatRow, n int) (span, bool) {
 // So, as in any design with SKIP LOCKED, a buyer may be told "no
 // adjacent seats" while the run they wanted was locked by a concurrent
 // buyer's page. buyer is not stored: BASELINE.md's table has no column
-// for it.
+// for it. The hold carries its seats' category and prices.
 func (t *Target) HoldBest(ctx context.Context, program, category string, buyer uint64, n int) (target.Hold, error) {
 	if n < 1 || n > MaxSeatsPerHold {
 		return target.Hold{}, fmt.Errorf("%w: %d seats, want 1-%d", ErrBadRequest, n, MaxSeatsPerHold)
@@ -365,14 +365,28 @@ func (t *Target) HoldBest(ctx context.Context, program, category string, buyer u
 			}
 			return target.ErrNoAdjacent
 		}
-		var id int64
-		if err := tx.QueryRow(ctx, holdRun, program, row.section, row.row, found.first, found.last).Scan(&id); err != nil {
+		h = target.Hold{TotalCents: found.cents, Seats: make([]string, n), Prices: make([]target.SeatPrice, n)}
+		rows, err := tx.Query(ctx, holdRun, program, row.section, row.row, found.first, found.last)
+		if err != nil {
 			return err
 		}
-		h = target.Hold{ID: strconv.FormatInt(id, 10), TotalCents: found.cents, Seats: make([]string, 0, n)}
-		for c := found.first; c <= found.last; c++ {
-			h.Seats = append(h.Seats, row.section+"/"+row.row+"/"+strconv.Itoa(int(c)))
+		var (
+			id, price int64
+			col       int32
+		)
+		tag, err := pgx.ForEachRow(rows, []any{&id, &col, &price}, func() error {
+			i := col - found.first
+			h.Seats[i] = row.section + "/" + row.row + "/" + strconv.Itoa(int(col))
+			h.Prices[i] = target.SeatPrice{Category: category, PriceCents: price}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
+		if held := tag.RowsAffected(); held != int64(n) {
+			panic(fmt.Sprintf("pgseats: held %d seats of a run of %d", held, n)) // the run's rows are locked
+		}
+		h.ID = strconv.FormatInt(id, 10)
 		return nil
 	})
 	if err != nil {
@@ -383,7 +397,7 @@ func (t *Target) HoldBest(ctx context.Context, program, category string, buyer u
 
 // lockNamed locks the named seats, in key order, and reads them.
 const lockNamed = `
-SELECT section, row_no, col, status, price_cents FROM seat
+SELECT section, row_no, col, status, category, price_cents FROM seat
 WHERE program = $1 AND (section, row_no, col) IN (SELECT * FROM unnest($2::text[], $3::text[], $4::integer[]))
 ORDER BY section, row_no, col
 FOR UPDATE`
@@ -421,8 +435,9 @@ func keys(ids []string) (secs, rows []string, cols []int32, err error) {
 // have them locked), and rolls back with ErrUnknownSeat if one is not a
 // seat of the program, target.ErrTaken if one is not free, or
 // target.ErrPriceMismatch if they cost more than expectedCents; else it
-// holds them all under one new hold id. The hold lists the seats as
-// named. buyer is not stored, as in HoldBest.
+// holds them all under one new hold id. The hold lists the seats, and
+// their categories and prices, as named. buyer is not stored, as in
+// HoldBest.
 func (t *Target) HoldNamed(ctx context.Context, program string, buyer uint64, seatIDs []string, expectedCents int64) (target.Hold, error) {
 	if len(seatIDs) < 1 || len(seatIDs) > MaxSeatsPerHold {
 		return target.Hold{}, fmt.Errorf("pgseats: hold: %w: %d seats named, want 1-%d", ErrBadRequest, len(seatIDs), MaxSeatsPerHold)
@@ -431,7 +446,11 @@ func (t *Target) HoldNamed(ctx context.Context, program string, buyer uint64, se
 	if err != nil {
 		return target.Hold{}, fmt.Errorf("pgseats: hold: %w", err)
 	}
-	var h target.Hold
+	order := make(map[string]int, len(seatIDs)) // a seat's key, as the table spells it -> its place in seatIDs
+	for i := range seatIDs {
+		order[secs[i]+"/"+rows[i]+"/"+strconv.Itoa(int(cols[i]))] = i
+	}
+	h := target.Hold{Seats: slices.Clone(seatIDs), Prices: make([]target.SeatPrice, len(seatIDs))}
 	err = pgx.BeginFunc(ctx, t.pool, func(tx pgx.Tx) error {
 		rs, err := tx.Query(ctx, lockNamed, program, secs, rows, cols)
 		if err != nil {
@@ -444,17 +463,19 @@ func (t *Target) HoldNamed(ctx context.Context, program string, buyer uint64, se
 		)
 		for rs.Next() {
 			var (
-				sec, row      string
+				sec, row, cat string
 				col           int32
 				status, price int64
 			)
-			if err := rs.Scan(&sec, &row, &col, &status, &price); err != nil {
+			if err := rs.Scan(&sec, &row, &col, &status, &cat, &price); err != nil {
 				return err
 			}
+			id := sec + "/" + row + "/" + strconv.Itoa(int(col))
 			n++
 			total += price
+			h.Prices[order[id]] = target.SeatPrice{Category: cat, PriceCents: price}
 			if status != statusFree && taken == "" {
-				taken = sec + "/" + row + "/" + strconv.Itoa(int(col))
+				taken = id
 			}
 		}
 		if err := rs.Err(); err != nil {
@@ -472,7 +493,7 @@ func (t *Target) HoldNamed(ctx context.Context, program string, buyer uint64, se
 		if err := tx.QueryRow(ctx, holdNamed, program, secs, rows, cols).Scan(&id); err != nil {
 			return err
 		}
-		h = target.Hold{ID: strconv.FormatInt(id, 10), Seats: slices.Clone(seatIDs), TotalCents: total}
+		h.ID, h.TotalCents = strconv.FormatInt(id, 10), total
 		return nil
 	})
 	if err != nil {
@@ -511,4 +532,77 @@ func (t *Target) Release(ctx context.Context, program string, h target.Hold) err
 		return fmt.Errorf("pgseats: release %s: %w", h.ID, target.ErrUnknownHold)
 	}
 	return nil
+}
+
+// checkSeats counts a program's seats whose status is neither free nor
+// held, and those held without a hold id or free with one.
+const checkSeats = `
+SELECT count(*) FILTER (WHERE status NOT IN (0, 1)),
+       count(*) FILTER (WHERE (status = 1) <> (hold_id IS NOT NULL))
+FROM seat WHERE program = $1`
+
+// checkHolds finds holds of a program with more seats than a hold takes,
+// or with seats in another program too (hold ids are drawn from one
+// sequence for all), the first few.
+const checkHolds = `
+SELECT hold_id, count(*), count(DISTINCT program) FROM seat
+WHERE status = 1 AND hold_id IN (SELECT hold_id FROM seat WHERE program = $1 AND status = 1)
+GROUP BY hold_id HAVING count(*) > $2 OR count(DISTINCT program) > 1
+ORDER BY hold_id LIMIT 10`
+
+// Check verifies a program's seats in the table and reports every
+// difference: each is free or held; held exactly when it has a hold id;
+// no hold has more than MaxSeatsPerHold seats or seats of another
+// program. (No seat is held twice: a seat is one row, keyed by its
+// program, section, row and column.) Each statement reads one snapshot,
+// but not both together: run it when no hold is under way.
+func (t *Target) Check(ctx context.Context, program string) error {
+	var odd, unlinked int64
+	if err := t.pool.QueryRow(ctx, checkSeats, program).Scan(&odd, &unlinked); err != nil {
+		return fmt.Errorf("pgseats: check of program %s: %w", program, err)
+	}
+	var errs []error
+	if odd > 0 {
+		errs = append(errs, fmt.Errorf("%d seats are neither free nor held", odd))
+	}
+	if unlinked > 0 {
+		errs = append(errs, fmt.Errorf("%d seats are held without a hold id, or free with one", unlinked))
+	}
+	rows, err := t.pool.Query(ctx, checkHolds, program, MaxSeatsPerHold)
+	if err != nil {
+		return fmt.Errorf("pgseats: check of program %s: %w", program, err)
+	}
+	var id, seats, programs int64
+	_, err = pgx.ForEachRow(rows, []any{&id, &seats, &programs}, func() error {
+		errs = append(errs, fmt.Errorf("hold %d has %d seats in %d programs; want 1-%d in one", id, seats, programs, MaxSeatsPerHold))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("pgseats: check of program %s: %w", program, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("pgseats: check of program %s: %w", program, err)
+	}
+	return nil
+}
+
+// ServerPIDs returns the process ids of the server's processes that
+// pg_stat_activity lists: every backend (the pool's among them) and the
+// background processes (WAL writer, checkpointer, ...), not the
+// postmaster. They are processes of this machine only if the server runs
+// here, in this machine's process namespace.
+func (t *Target) ServerPIDs(ctx context.Context) ([]int, error) {
+	rows, err := t.pool.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL ORDER BY pid")
+	if err != nil {
+		return nil, fmt.Errorf("pgseats: listing the server's processes: %w", err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return nil, fmt.Errorf("pgseats: listing the server's processes: %w", err)
+	}
+	out := make([]int, len(pids))
+	for i, p := range pids {
+		out[i] = int(p)
+	}
+	return out, nil
 }

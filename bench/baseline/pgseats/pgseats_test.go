@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -69,18 +70,12 @@ func load(t testing.TB, tg *Target, spec *inventory.ProgramSpec) {
 }
 
 // check compares the program's held seats in the table with the holds
-// the test made (hold id -> seats), and checks that a seat is held
-// exactly when it has a hold id.
+// the test made (hold id -> seats), and runs the target's Check.
 func check(t testing.TB, tg *Target, program string, want map[string][]string) {
 	t.Helper()
 	ctx := context.Background()
-	var odd int
-	if err := tg.pool.QueryRow(ctx, `SELECT count(*) FROM seat WHERE program = $1 AND (status = 1) <> (hold_id IS NOT NULL)`,
-		program).Scan(&odd); err != nil {
-		t.Fatal(err)
-	}
-	if odd != 0 {
-		t.Errorf("%d seats of %s are held without a hold id or free with one", odd, program)
+	if err := tg.Check(ctx, program); err != nil {
+		t.Error(err)
 	}
 	rows, err := tg.pool.Query(ctx, `SELECT hold_id, section || '/' || row_no || '/' || col FROM seat
 		WHERE program = $1 AND status = 1`, program)
@@ -127,6 +122,7 @@ func TestTarget(t *testing.T) {
 	t.Run("HoldNamed", func(t *testing.T) { testHoldNamed(t, dsn) })
 	t.Run("Release", func(t *testing.T) { testRelease(t, dsn) })
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, dsn) })
+	t.Run("Check", func(t *testing.T) { testCheck(t, dsn) })
 	t.Run("Config", func(t *testing.T) {
 		for _, c := range []Config{{}, {DSN: dsn, Conns: MaxConns + 1}, {DSN: dsn, Conns: 1, PageSeats: -1}, {DSN: dsn, Conns: 1, PageSeats: MaxPageSeats + 1}} {
 			if _, err := New(context.Background(), c); err == nil {
@@ -183,8 +179,9 @@ func testHoldBest(t *testing.T, dsn string) {
 				}
 				if err == nil {
 					price := map[string]int64{"a": 1000, "b": 500}[tc.category]
-					if h.TotalCents != price*int64(tc.n) {
-						t.Errorf("HoldBest(%s, %d).TotalCents = %d; want %d", tc.category, tc.n, h.TotalCents, price*int64(tc.n))
+					prices := slices.Repeat([]target.SeatPrice{{Category: tc.category, PriceCents: price}}, tc.n)
+					if h.TotalCents != price*int64(tc.n) || !slices.Equal(h.Prices, prices) {
+						t.Errorf("HoldBest(%s, %d) = %+v; want %d cents, prices %v", tc.category, tc.n, h, price*int64(tc.n), prices)
 					}
 					want[h.ID] = h.Seats
 				}
@@ -227,9 +224,11 @@ func testHoldNamed(t *testing.T, dsn string) {
 	tg := newTarget(t, dsn, 2, 0)
 	load(t, tg, venue("named"))
 	want := map[string][]string{}
-	h, err := tg.HoldNamed(ctx, "named", 1, []string{"A/2/2", "A/3/1"}, 1500)
-	if err != nil || h.TotalCents != 1500 || !slices.Equal(h.Seats, []string{"A/2/2", "A/3/1"}) || h.ID == "" {
-		t.Fatalf("HoldNamed(A/2/2 A/3/1, 1500) = %+v, %v; want both held, 1500 cents", h, err)
+	// Named out of key order: the prices come in the order named.
+	h, err := tg.HoldNamed(ctx, "named", 1, []string{"A/3/1", "A/2/2"}, 1500)
+	if err != nil || h.TotalCents != 1500 || !slices.Equal(h.Seats, []string{"A/3/1", "A/2/2"}) || h.ID == "" ||
+		!slices.Equal(h.Prices, []target.SeatPrice{{Category: "b", PriceCents: 500}, {Category: "a", PriceCents: 1000}}) {
+		t.Fatalf("HoldNamed(A/3/1 A/2/2, 1500) = %+v, %v; want both held, b 500 and a 1000 cents", h, err)
 	}
 	want[h.ID] = h.Seats
 	refusals := []struct {
@@ -401,4 +400,39 @@ func testConcurrent(t *testing.T, dsn string) {
 		t.Errorf("%d seats held at the end; want all %d", len(owner), capacity)
 	}
 	check(t, tg, "concurrent", holds)
+}
+
+// testCheck corrupts a program's seats in each way Check looks for, and
+// checks that it says so.
+func testCheck(t *testing.T, dsn string) {
+	ctx := context.Background()
+	tg := newTarget(t, dsn, 2, 0)
+	tests := []struct {
+		name, corrupt, want string
+	}{
+		{"odd status", `UPDATE seat SET status = 7 WHERE program = $1 AND section = 'A' AND row_no = '1' AND col = 1`, "1 seats are neither free nor held"},
+		{"held, no id", `UPDATE seat SET status = 1 WHERE program = $1 AND section = 'A' AND row_no = '1' AND col = 1`, "1 seats are held without a hold id"},
+		{"free with an id", `UPDATE seat SET hold_id = -1 WHERE program = $1 AND section = 'A' AND row_no = '1' AND col = 1`, "1 seats are held without a hold id, or free with one"},
+		{"a hold in two programs", `UPDATE seat SET status = 1, hold_id = (SELECT hold_id FROM seat WHERE program = 'check-other' AND status = 1)
+			WHERE program = $1 AND section = 'A' AND row_no = '1' AND col = 1`, "seats in 2 programs"},
+	}
+	load(t, tg, venue("check-other"))
+	if _, err := tg.HoldBest(ctx, "check-other", "a", 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			program := fmt.Sprintf("check-%d", i)
+			load(t, tg, venue(program))
+			if err := tg.Check(ctx, program); err != nil {
+				t.Fatalf("Check of a new program = %v", err)
+			}
+			if _, err := tg.pool.Exec(ctx, tc.corrupt, program); err != nil {
+				t.Fatal(err)
+			}
+			if err := tg.Check(ctx, program); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Check after %s = %v; want it to say %q", tc.name, err, tc.want)
+			}
+		})
+	}
 }

@@ -370,45 +370,35 @@ func (d *Driver) drop(ctx context.Context, program string) error {
 // first n consecutive columns of one row in row and column order. It
 // refuses with target.ErrSoldOut (fewer than n unsold, or no such
 // category) or target.ErrNoAdjacent. The buyer is not stored: the Java
-// projects keep it in their order, outside Redis.
+// projects keep it in their order, outside Redis. The hold carries its
+// seats' categories and prices, as the script's answer has them.
 func (d *Driver) HoldBest(ctx context.Context, program, category string, _ uint64, n int) (target.Hold, error) {
-	h, _, err := d.HoldBestSeats(ctx, program, category, n)
-	return h, err
-}
-
-// HoldBestSeats is HoldBest, also returning the seats held, as locked.
-func (d *Driver) HoldBestSeats(ctx context.Context, program, category string, n int) (target.Hold, []Seat, error) {
 	if n < 1 || n > MaxSeatsPerHold {
-		return target.Hold{}, nil, fmt.Errorf("redislua: %d seats asked, want 1-%d", n, MaxSeatsPerHold)
+		return target.Hold{}, fmt.Errorf("redislua: %d seats asked, want 1-%d", n, MaxSeatsPerHold)
 	}
 	res, err := d.holdBest.Run(ctx, d.rdb, categoryKeys(program, category), category, n).Slice()
 	if err != nil {
-		return target.Hold{}, nil, fmt.Errorf("redislua: hold_best.lua: %w", err)
+		return target.Hold{}, fmt.Errorf("redislua: hold_best.lua: %w", err)
 	}
 	switch answer(res) {
 	case "ok":
 		return d.held(ctx, res[1:])
 	case "sold_out":
-		return target.Hold{}, nil, fmt.Errorf("redislua: fewer than %d unsold seats of category %q: %w", n, category, target.ErrSoldOut)
+		return target.Hold{}, fmt.Errorf("redislua: fewer than %d unsold seats of category %q: %w", n, category, target.ErrSoldOut)
 	case "no_adjacent":
-		return target.Hold{}, nil, fmt.Errorf("redislua: no %d adjacent unsold seats of category %q: %w", n, category, target.ErrNoAdjacent)
+		return target.Hold{}, fmt.Errorf("redislua: no %d adjacent unsold seats of category %q: %w", n, category, target.ErrNoAdjacent)
 	}
-	return target.Hold{}, nil, fmt.Errorf("redislua: hold_best.lua answered %v", res)
+	return target.Hold{}, fmt.Errorf("redislua: hold_best.lua answered %v", res)
 }
 
 // HoldNamed holds the seats named with hold_named.lua, if every one is
 // free and together they cost at most expectedCents. It refuses with
 // target.ErrTaken (a seat held, sold, or not the program's) or
-// target.ErrPriceMismatch. The buyer is not stored (see HoldBest).
+// target.ErrPriceMismatch. The buyer is not stored, and the hold carries
+// its seats' categories and prices (see HoldBest).
 func (d *Driver) HoldNamed(ctx context.Context, program string, _ uint64, seatIDs []string, expectedCents int64) (target.Hold, error) {
-	h, _, err := d.HoldNamedSeats(ctx, program, seatIDs, expectedCents)
-	return h, err
-}
-
-// HoldNamedSeats is HoldNamed, also returning the seats held, as locked.
-func (d *Driver) HoldNamedSeats(ctx context.Context, program string, seatIDs []string, expectedCents int64) (target.Hold, []Seat, error) {
 	if err := checkSeatIDs(seatIDs); err != nil {
-		return target.Hold{}, nil, err
+		return target.Hold{}, err
 	}
 	args := make([]any, 0, 2+len(seatIDs))
 	args = append(args, prefix(program), expectedCents)
@@ -417,7 +407,7 @@ func (d *Driver) HoldNamedSeats(ctx context.Context, program string, seatIDs []s
 	}
 	res, err := d.holdNamed.Run(ctx, d.rdb, []string{seatIndexKey(program)}, args...).Slice()
 	if err != nil {
-		return target.Hold{}, nil, fmt.Errorf("redislua: hold_named.lua: %w", err)
+		return target.Hold{}, fmt.Errorf("redislua: hold_named.lua: %w", err)
 	}
 	switch answer(res) {
 	case "ok":
@@ -429,14 +419,14 @@ func (d *Driver) HoldNamedSeats(ctx context.Context, program string, seatIDs []s
 		if len(res) < 2 {
 			break
 		}
-		return target.Hold{}, nil, fmt.Errorf("redislua: seat %v is held, sold or not the program's: %w", res[1], target.ErrTaken)
+		return target.Hold{}, fmt.Errorf("redislua: seat %v is held, sold or not the program's: %w", res[1], target.ErrTaken)
 	case "price_mismatch":
 		if len(res) < 2 {
 			break
 		}
-		return target.Hold{}, nil, fmt.Errorf("redislua: the seats cost %v cents, %d expected: %w", res[1], expectedCents, target.ErrPriceMismatch)
+		return target.Hold{}, fmt.Errorf("redislua: the seats cost %v cents, %d expected: %w", res[1], expectedCents, target.ErrPriceMismatch)
 	}
-	return target.Hold{}, nil, fmt.Errorf("redislua: hold_named.lua answered %v", res)
+	return target.Hold{}, fmt.Errorf("redislua: hold_named.lua answered %v", res)
 }
 
 // Release gives a hold's seats back with release.lua. It refuses with
@@ -497,23 +487,24 @@ func answer(res []any) string {
 
 // held makes a hold of the seats a script locked (their JSON) and gives
 // it the next hold id.
-func (d *Driver) held(ctx context.Context, res []any) (target.Hold, []Seat, error) {
-	seats := make([]Seat, len(res))
-	h := target.Hold{Seats: make([]string, len(res))}
+func (d *Driver) held(ctx context.Context, res []any) (target.Hold, error) {
+	h := target.Hold{Seats: make([]string, len(res)), Prices: make([]target.SeatPrice, len(res))}
 	for i, v := range res {
 		s, _ := v.(string)
-		if err := json.Unmarshal([]byte(s), &seats[i]); err != nil {
-			return target.Hold{}, nil, fmt.Errorf("redislua: a locked seat's JSON %q: %w", s, err)
+		var seat Seat
+		if err := json.Unmarshal([]byte(s), &seat); err != nil {
+			return target.Hold{}, fmt.Errorf("redislua: a locked seat's JSON %q: %w", s, err)
 		}
-		h.Seats[i] = seats[i].ID
-		h.TotalCents += seats[i].PriceCents
+		h.Seats[i] = seat.ID
+		h.Prices[i] = target.SeatPrice{Category: seat.Category, PriceCents: seat.PriceCents}
+		h.TotalCents += seat.PriceCents
 	}
 	id, err := d.holdID(ctx)
 	if err != nil {
-		return target.Hold{}, nil, err
+		return target.Hold{}, err
 	}
 	h.ID = strconv.FormatInt(id, 10)
-	return h, seats, nil
+	return h, nil
 }
 
 // holdID returns a new hold id, unique among every driver of the server:
@@ -531,4 +522,24 @@ func (d *Driver) holdID(ctx context.Context) (int64, error) {
 	id := d.nextID
 	d.nextID++
 	return id, nil
+}
+
+// ServerPID returns the Redis server's process id, as its INFO says: a
+// process of this machine only if the server runs here, in this
+// machine's process namespace.
+func (d *Driver) ServerPID(ctx context.Context) (int, error) {
+	info, err := d.rdb.Info(ctx, "server").Result()
+	if err != nil {
+		return 0, fmt.Errorf("redislua: reading the server's INFO: %w", err)
+	}
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+			pid, err := strconv.Atoi(v)
+			if err != nil {
+				return 0, fmt.Errorf("redislua: the server's process_id %q: %w", v, err)
+			}
+			return pid, nil
+		}
+	}
+	return 0, errors.New("redislua: the server's INFO has no process_id")
 }

@@ -136,27 +136,29 @@ func TestHoldBest(t *testing.T) {
 func TestHoldNamed(t *testing.T) {
 	d, _ := newDriver(t, false, smallVenue())
 	ctx := context.Background()
+	a, b := target.SeatPrice{Category: "a", PriceCents: 1000}, target.SeatPrice{Category: "b", PriceCents: 500}
 	steps := []struct {
 		seats    []string
 		expected int64
 		total    int64
 		err      error
+		prices   []target.SeatPrice // each seat's, in the order named
 	}{
-		{[]string{"A/1/3", "B/1/2"}, 1500, 1500, nil},
-		{[]string{"A/1/4", "A/1/3"}, 5000, 0, target.ErrTaken},
-		{[]string{"B/1/2"}, 5000, 0, target.ErrTaken},
-		{[]string{"A/9/9"}, 5000, 0, target.ErrTaken},
-		{[]string{"A/1/1", "A/1/2"}, 1999, 0, target.ErrPriceMismatch},
-		{[]string{"A/1/1", "A/1/2"}, 2000, 2000, nil},
-		{[]string{"B/1/1", "B/1/3", "B/2/7"}, 9999, 2000, nil},
+		{[]string{"A/1/3", "B/1/2"}, 1500, 1500, nil, []target.SeatPrice{a, b}},
+		{[]string{"A/1/4", "A/1/3"}, 5000, 0, target.ErrTaken, nil},
+		{[]string{"B/1/2"}, 5000, 0, target.ErrTaken, nil},
+		{[]string{"A/9/9"}, 5000, 0, target.ErrTaken, nil},
+		{[]string{"A/1/1", "A/1/2"}, 1999, 0, target.ErrPriceMismatch, nil},
+		{[]string{"A/1/1", "A/1/2"}, 2000, 2000, nil, []target.SeatPrice{a, a}},
+		{[]string{"B/1/1", "B/1/3", "B/2/7"}, 9999, 2000, nil, []target.SeatPrice{b, b, a}},
 	}
 	for _, s := range steps {
 		h, err := d.HoldNamed(ctx, "p", 1, s.seats, s.expected)
 		switch {
 		case !errors.Is(err, s.err):
 			t.Fatalf("HoldNamed(%v, %d) = %v; want %v", s.seats, s.expected, err, s.err)
-		case err == nil && (!slices.Equal(h.Seats, s.seats) || h.TotalCents != s.total):
-			t.Fatalf("HoldNamed(%v, %d) = %+v; want those seats, %d cents", s.seats, s.expected, h, s.total)
+		case err == nil && (!slices.Equal(h.Seats, s.seats) || h.TotalCents != s.total || !slices.Equal(h.Prices, s.prices)):
+			t.Fatalf("HoldNamed(%v, %d) = %+v; want those seats, %d cents, prices %v", s.seats, s.expected, h, s.total, s.prices)
 		}
 		check(t, d, "p")
 	}
