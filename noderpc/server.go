@@ -700,6 +700,30 @@ func (s *Server) TransferLeadership(ctx context.Context, _ *rpc.TransferRequest)
 	return membership(nil, s.node.TransferLeadership()), nil
 }
 
+// SpecToRPC converts a program's description to the RPC's, for callers
+// that hold an inventory.ProgramSpec (seatbench's targets); specFromRPC is
+// its inverse, and a round trip gives the same spec back (TestSpecRoundTrip).
+func SpecToRPC(s *inventory.ProgramSpec) *rpc.ProgramSpec {
+	r := &rpc.ProgramSpec{Id: s.ID, Name: s.Name, Stops: s.Stops, HoldTtlSeconds: int64(s.HoldTTL / time.Second),
+		MaxSeatsPerHold: int32(s.MaxSeatsPerHold), MaxSeatsPerUser: int32(s.MaxSeatsPerUser), RealName: s.RealName,
+		RefundResells: s.RefundResells}
+	for _, c := range s.Categories {
+		r.Categories = append(r.Categories, &rpc.Category{Id: c.ID, Name: c.Name, PriceCents: c.PriceCents})
+	}
+	for _, sec := range s.Layout.Sections {
+		out := &rpc.Section{Id: sec.ID, Name: sec.Name}
+		for _, row := range sec.Rows {
+			rr := &rpc.Row{Id: row.ID, Rank: int32(row.Rank)}
+			for _, st := range row.Seats {
+				rr.Seats = append(rr.Seats, &rpc.Seat{Col: int32(st.Col), Label: st.Label, Category: st.Category, Accessible: st.Accessible, Aisle: st.Aisle})
+			}
+			out.Rows = append(out.Rows, rr)
+		}
+		r.Sections = append(r.Sections, out)
+	}
+	return r
+}
+
 func specFromRPC(r *rpc.ProgramSpec) inventory.ProgramSpec {
 	spec := inventory.ProgramSpec{
 		ID: r.Id, Name: r.Name, Stops: r.Stops, HoldTTL: time.Duration(r.HoldTtlSeconds) * time.Second,

@@ -3,6 +3,7 @@ package noderpc
 import (
 	"context"
 	"net"
+	"reflect"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -593,5 +594,20 @@ func TestRPCReadsAtExpiry(t *testing.T) {
 	if before.Statuses[0] != 1 || after.Statuses[0] != 0 || after.Version != before.Version+".1" || av.Categories[0].Free != 10 || av.Version != after.Version {
 		t.Fatalf("seat map %v (%s) then %v (%s), availability %+v (%s)", before.Statuses[:2], before.Version, after.Statuses[:2], after.Version,
 			av.Categories[0], av.Version)
+	}
+}
+
+// TestSpecRoundTrip converts a program with every field set to the RPC's
+// description and back.
+func TestSpecRoundTrip(t *testing.T) {
+	spec := inventory.ProgramSpec{ID: "g1", Name: "G1", Stops: []string{"Beijing", "Jinan", "Shanghai"}, HoldTTL: 90 * time.Second,
+		MaxSeatsPerHold: 4, MaxSeatsPerUser: 8, RealName: true, RefundResells: true,
+		Categories: []inventory.Category{{ID: "first", Name: "First", PriceCents: 93000}, {ID: "second", Name: "Second", PriceCents: 55300}},
+		Layout: inventory.Layout{Sections: []inventory.Section{{ID: "1", Name: "Carriage 1", Rows: []inventory.Row{
+			{ID: "1", Rank: 1, Seats: []inventory.Seat{{Col: 1, Label: "A", Category: "first", Aisle: true}, {Col: 2, Category: "first", Accessible: true}}},
+			{ID: "2", Rank: 2, Seats: []inventory.Seat{{Col: 1, Category: "second"}}}}}}},
+	}
+	if got := specFromRPC(SpecToRPC(&spec)); !reflect.DeepEqual(got, spec) {
+		t.Errorf("specFromRPC(SpecToRPC(%+v)) = %+v", spec, got)
 	}
 }

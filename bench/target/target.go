@@ -12,6 +12,7 @@ package target
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 
 	"seatd/inventory"
@@ -34,6 +35,28 @@ var (
 	// ErrUnknownHold: a release of a hold the target does not have.
 	ErrUnknownHold = errors.New("target: unknown hold")
 )
+
+// Refusal returns what an engine result means to seatbench: nil for
+// ResultOK, one of the refusals above, or, for a result with no
+// counterpart (a failure of the target), an error naming it. Targets
+// over seatd's engine (in process, over Kitex) share it.
+func Refusal(r inventory.Result) error {
+	switch r {
+	case inventory.ResultOK:
+		return nil
+	case inventory.ResultSoldOut:
+		return ErrSoldOut
+	case inventory.ResultNoAdjacentSeats:
+		return ErrNoAdjacent
+	case inventory.ResultSeatTaken:
+		return ErrTaken
+	case inventory.ResultPriceMismatch:
+		return ErrPriceMismatch
+	case inventory.ResultHoldNotFound:
+		return ErrUnknownHold
+	}
+	return fmt.Errorf("target: result %s", r)
+}
 
 // Seat is one seat as a baseline stores it. ID is "section/row/col", as
 // seatd names seats.

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"seatd/bench/measure"
 	"seatd/bench/target"
 	"seatd/inventory"
 )
@@ -226,33 +227,14 @@ func (t *Target) ackLocked() {
 
 var errNotLoaded = errors.New("engine: no program loaded")
 
-// Refusals wrapped once, so that the hot path does not allocate them.
-var (
-	errSoldOut       = fmt.Errorf("engine: %w", target.ErrSoldOut)
-	errNoAdjacent    = fmt.Errorf("engine: %w", target.ErrNoAdjacent)
-	errTaken         = fmt.Errorf("engine: %w", target.ErrTaken)
-	errPriceMismatch = fmt.Errorf("engine: %w", target.ErrPriceMismatch)
-	errUnknownHold   = fmt.Errorf("engine: %w", target.ErrUnknownHold)
-)
-
-// refusal maps an engine result to target's refusals; a result with no
-// counterpart is an error naming it.
+// refusal maps an engine result to target's refusals (target.Refusal),
+// naming the engine in a result with no counterpart.
 func refusal(r inventory.Result) error {
-	switch r {
-	case inventory.ResultOK:
-		return nil
-	case inventory.ResultSoldOut:
-		return errSoldOut
-	case inventory.ResultNoAdjacentSeats:
-		return errNoAdjacent
-	case inventory.ResultSeatTaken:
-		return errTaken
-	case inventory.ResultPriceMismatch:
-		return errPriceMismatch
-	case inventory.ResultHoldNotFound:
-		return errUnknownHold
+	err := target.Refusal(r)
+	if err != nil && measure.Classify(err) == measure.CodeOther {
+		return fmt.Errorf("engine: %w", err)
 	}
-	return fmt.Errorf("engine: %s", r)
+	return err
 }
 
 func holdID(h target.Hold) (inventory.HoldID, error) {
