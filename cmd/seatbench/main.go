@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/cloudwego/hertz/pkg/common/hlog"
+	"github.com/cloudwego/kitex/pkg/klog"
 
 	"seatd/bench/load"
 	"seatd/bench/replay"
@@ -63,6 +64,10 @@ var targets = []targetDef{
 		[]string{OptPostgresDSN}, checkPostgres, bareTarget(newPostgres)},
 	{"postgres-http", "postgres behind the baselines' HTTP front, which seatbench runs on loopback",
 		[]string{OptPostgresDSN}, checkPostgres, httpTarget(newPostgres)},
+	{"seatd-rpc", "seatd over Kitex through the routing client (-target-opt seatd-addrs, or seatd-local=N to run N nodes here)",
+		append([]string{OptSeatdAddrs}, seatdOpts...), checkSeatdRPC, newSeatdRPC},
+	{"seatd-http", "seatd through the gateway's HTTP API (-target-opt gateway-url, jwt-secret, admin-token, or seatd-local=N)",
+		append([]string{OptGatewayURL, OptJWTSecret, OptAdminToken}, seatdOpts...), checkSeatdHTTP, newSeatdHTTP},
 }
 
 // MaxTargetOpts bounds -target-opt.
@@ -89,7 +94,9 @@ func parseFlags(args []string, stderr io.Writer, known []targetDef) (*Config, er
 		for _, t := range known {
 			fmt.Fprintf(stderr, "  %-15s %s\n", t.name, t.about)
 		}
-		fmt.Fprintf(stderr, "\nWithout -target-opt, redis-addr and postgres-dsn are read from $%s and $%s.\n\nFlags:\n", EnvRedisAddr, EnvPostgresDSN)
+		fmt.Fprintf(stderr, "\nWithout -target-opt, redis-addr, postgres-dsn, seatd-addrs, gateway-url, jwt-secret and admin-token are read from\n"+
+			"$%s, $%s, $%s, $%s, $%s and $%s.\n\nFlags:\n",
+			EnvRedisAddr, EnvPostgresDSN, EnvSeatdAddrs, EnvGatewayURL, EnvJWTSecret, EnvAdminToken)
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.Scenario, "scenario", "bench/scenarios/stadium.json", "scenario file")
@@ -171,8 +178,10 @@ func parseFlags(args []string, stderr io.Writer, known []targetDef) (*Config, er
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// Hertz's start and stop lines would break the progress line.
+	// Hertz's and Kitex's start and stop lines would break the progress
+	// line.
 	hlog.SetLevel(hlog.LevelWarn)
+	klog.SetLevel(klog.LevelWarn)
 	cfg, err := parseFlags(os.Args[1:], os.Stderr, targets)
 	if errors.Is(err, flag.ErrHelp) {
 		return

@@ -45,7 +45,10 @@ type ClientConfig struct {
 	// Target is the bare target the server serves (or one of the same
 	// store): it loads programs, as there is no route for it (the
 	// gateway's program create is an operator's, outside what is
-	// measured), and names what is persisted.
+	// measured), and names what is persisted. Nil for a server that
+	// loads programs through routes of its own, the gateway: the
+	// Client's maker then wraps it (gatewayhttp) and calls Hold,
+	// Release and Do, never its Name, Persists or Load.
 	Target target.Target
 	// MaxConns bounds the HTTP connections to the server; a request past
 	// it waits for one: as many as the load has concurrent buyers.
@@ -80,9 +83,6 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if len(cfg.Secret) < 32 {
 		errs = append(errs, fmt.Errorf("httpapi: HS256 secret of %d bytes, want at least 32", len(cfg.Secret)))
 	}
-	if cfg.Target == nil {
-		errs = append(errs, errors.New("httpapi: no target to load programs with"))
-	}
 	if cfg.MaxConns < 0 || cfg.MaxConns > MaxClientConns {
 		errs = append(errs, fmt.Errorf("httpapi: max conns %d, want 1-%d (0 for the default)", cfg.MaxConns, MaxClientConns))
 	}
@@ -112,6 +112,9 @@ func (c *Client) Persists() string { return c.cfg.Target.Persists() }
 
 // Load loads the venue with the bare target, straight into its store.
 func (c *Client) Load(ctx context.Context, spec *inventory.ProgramSpec) error {
+	if c.cfg.Target == nil {
+		return errors.New("httpapi: no target to load programs with")
+	}
 	return c.cfg.Target.Load(ctx, spec)
 }
 
@@ -127,22 +130,36 @@ func (c *Client) Close() error {
 // the buyer, "hold_id@buyer", as Release must act for that buyer;
 // Hold.Prices is set when the server answered every seat's price.
 func (c *Client) HoldBest(ctx context.Context, program, category string, buyer uint64, n int) (target.Hold, error) {
-	return c.hold(ctx, program, buyer, holdIn{Category: category, Count: &n})
+	return c.Hold(ctx, program, buyer, HoldRequest{Category: category, Count: &n})
 }
 
 // HoldNamed asks for the seats named, at most expectedCents in all.
 // Hold.ID is as HoldBest's.
 func (c *Client) HoldNamed(ctx context.Context, program string, buyer uint64, seatIDs []string, expectedCents int64) (target.Hold, error) {
-	return c.hold(ctx, program, buyer, holdIn{Seats: seatIDs, ExpectedTotalCents: &expectedCents})
+	return c.Hold(ctx, program, buyer, HoldRequest{Seats: seatIDs, ExpectedTotalCents: &expectedCents})
 }
 
-func (c *Client) hold(ctx context.Context, program string, buyer uint64, in holdIn) (target.Hold, error) {
+// HoldRequest is a hold request as a Client sends it, in the gateway's
+// JSON; a field left empty is left out, as the gateway takes no null.
+// From and To, a leg range, only the gateway takes.
+type HoldRequest struct {
+	Category           string   `json:"category,omitempty"`
+	Count              *int     `json:"count,omitempty"`
+	Seats              []string `json:"seats,omitempty"`
+	ExpectedTotalCents *int64   `json:"expected_total_cents,omitempty"`
+	From               *int     `json:"from,omitempty"`
+	To                 *int     `json:"to,omitempty"`
+}
+
+// Hold sends a hold request as buyer: HoldBest's and HoldNamed's, or
+// any other the server takes. Hold.ID is as HoldBest's.
+func (c *Client) Hold(ctx context.Context, program string, buyer uint64, in HoldRequest) (target.Hold, error) {
 	b, err := json.Marshal(in)
 	if err != nil {
 		panic(fmt.Sprintf("httpapi: encoding a hold request: %v", err)) // strings and numbers only
 	}
 	var out holdOut
-	if err := c.do(ctx, http.MethodPost, "/v1/programs/"+url.PathEscape(program)+"/holds", buyer, b, http.StatusCreated, &out); err != nil {
+	if err := c.asBuyer(ctx, http.MethodPost, "/v1/programs/"+url.PathEscape(program)+"/holds", buyer, b, http.StatusCreated, &out); err != nil {
 		return target.Hold{}, err
 	}
 	h := target.Hold{ID: out.HoldID + "@" + strconv.FormatUint(buyer, 10), TotalCents: out.TotalCents, Seats: make([]string, len(out.Seats))}
@@ -168,23 +185,31 @@ func (c *Client) Release(ctx context.Context, _ string, h target.Hold) error {
 	if !ok || err != nil {
 		return fmt.Errorf("httpapi: hold id %q is not one of this client's (hold_id@buyer): %w", h.ID, target.ErrUnknownHold)
 	}
-	return c.do(ctx, http.MethodDelete, "/v1/holds/"+url.PathEscape(id), buyer, nil, http.StatusOK, nil)
+	return c.asBuyer(ctx, http.MethodDelete, "/v1/holds/"+url.PathEscape(id), buyer, nil, http.StatusOK, nil)
 }
 
-// do sends a request as buyer and decodes an answer of status want into
-// out (when not nil); any other answer is an error: the target's
-// refusal its status and code name (errors.Is), or an error with them
-// and the message.
-func (c *Client) do(ctx context.Context, method, path string, buyer uint64, body []byte, want int, out any) error {
+// asBuyer is Do with buyer's token.
+func (c *Client) asBuyer(ctx context.Context, method, path string, buyer uint64, body []byte, want int, out any) error {
 	token, err := c.token(buyer)
 	if err != nil {
 		return err
 	}
+	return c.Do(ctx, method, path, "Bearer "+token, body, want, out)
+}
+
+// Do sends a request with the Authorization header given (none when
+// empty) and a JSON body (none when nil), on the Client's connections,
+// and decodes an answer of status want into out (when not nil); any
+// other answer is an error: the target's refusal its status and code
+// name (errors.Is), or an error with them and the message.
+func (c *Client) Do(ctx context.Context, method, path, authorization string, body []byte, want int, out any) error {
 	req, err := http.NewRequestWithContext(ctx, method, c.cfg.URL+path, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("httpapi: %w", err)
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
