@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+// TestSeatdTargets replays the stadium and the train, about two seconds
+// a target, against seatd-rpc and seatd-http, each on a one-node cluster
+// seatbench starts in its own process (-target-opt seatd-local=1). Each
+// run placed holds, none failed, its check passed, and it says what it
+// persists; the train's holds for part of the journey were sold as such
+// (no note of holds asked for the whole journey), and over RPC paid
+// holds were confirmed.
+func TestSeatdTargets(t *testing.T) {
+	for _, sc := range []string{"stadium", "train"} {
+		t.Run(sc, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			cfg, err := parseFlags([]string{"-scenario", "../../bench/scenarios/" + sc + ".json", "-target", "seatd-rpc,seatd-http",
+				"-target-opt", OptSeatdLocal + "=1", "-buyers", "8", "-warmup", "300ms", "-ramp", "200ms", "-duration", "1700ms",
+				"-out", t.TempDir()}, &stderr, targets)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := run(context.Background(), cfg, targets, &stdout, &stderr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Failed) != 0 || len(rep.Runs) != 2 {
+				t.Fatalf("failed %v, %d runs; want a run of each of %v\n%s", rep.Failed, len(rep.Runs), cfg.Targets, stderr.String())
+			}
+			for _, r := range rep.Runs {
+				f := &r.Figures
+				if placed(f) == 0 || f.Holds.Requests == 0 {
+					t.Errorf("%s: holds placed %d, %d asked in the measured window; want some", r.Target, placed(f), f.Holds.Requests)
+				}
+				if f.Errors["other"] > 0 {
+					t.Errorf("%s: failures %v", r.Target, f.OtherErrors)
+				}
+				if r.Check != "ok" {
+					t.Errorf("%s: check: %s", r.Target, r.Check)
+				}
+				if !strings.HasPrefix(r.Persists, "seatd, 1 replica(s)") {
+					t.Errorf("%s: persists %q; want seatd's one replica", r.Target, r.Persists)
+				}
+				for _, n := range r.Notes {
+					if strings.Contains(n, "whole journey") || (r.Target == "seatd-rpc" && strings.Contains(n, "no confirm")) {
+						t.Errorf("%s: note %q", r.Target, n)
+					}
+				}
+				if !strings.Contains(rep.Settings.Setups[r.Target], "in-process seatd cluster of 1 node(s)") {
+					t.Errorf("%s: setup %q", r.Target, rep.Settings.Setups[r.Target])
+				}
+			}
+		})
+	}
+}
+
+// TestSeatdOptions: seatd's targets say what they lack before any
+// target runs, and take addresses from the environment.
+func TestSeatdOptions(t *testing.T) {
+	for _, env := range []string{EnvSeatdAddrs, EnvGatewayURL, EnvJWTSecret, EnvAdminToken} {
+		t.Setenv(env, "")
+	}
+	var stderr bytes.Buffer
+	_, err := parseFlags([]string{"-target", "seatd-rpc,seatd-http"}, &stderr, targets)
+	for _, want := range []string{"-target seatd-rpc: no seatd address", "-target seatd-http: no gateway URL",
+		"no gateway secret of at least 32 bytes", "no admin token"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("parseFlags(no addresses) = %v; want it to say %q", err, want)
+		}
+	}
+	_, err = parseFlags([]string{"-target", "seatd-rpc", "-target-opt", OptSeatdLocal + "=9", "-target-opt", OptSeatdPIDs + "=x"}, &stderr, targets)
+	for _, want := range []string{"seatd-local=\"9\": want a node count, 1-7", "seatd-pids: \"x\" is not a process id"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("parseFlags(bad options) = %v; want it to say %q", err, want)
+		}
+	}
+	t.Setenv(EnvSeatdAddrs, "127.0.0.1:7100")
+	t.Setenv(EnvGatewayURL, "http://127.0.0.1:8080")
+	t.Setenv(EnvJWTSecret, strings.Repeat("s", 32))
+	t.Setenv(EnvAdminToken, strings.Repeat("a", 16))
+	if _, err := parseFlags([]string{"-target", "seatd-rpc,seatd-http"}, &stderr, targets); err != nil {
+		t.Errorf("parseFlags(addresses in the environment) = %v", err)
+	}
+}
