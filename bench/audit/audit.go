@@ -169,6 +169,10 @@ func Audit(s *Snapshot) Report {
 	return a.report()
 }
 
+// Legs returns a program's legs: one for a program with no stops, as
+// the engine makes it.
+func Legs(spec *inventory.ProgramSpec) int { return max(len(spec.Stops), 2) - 1 }
+
 // seatLeg is a seat of the program, by its index in target.Seats, on a
 // leg.
 type seatLeg struct{ seat, leg int }
@@ -187,7 +191,7 @@ type auditor struct {
 }
 
 func newAuditor(s *Snapshot) *auditor {
-	a := &auditor{s: s, l: &s.Ledger, seats: target.Seats(s.Spec), legs: len(s.Spec.Stops) - 1,
+	a := &auditor{s: s, l: &s.Ledger, seats: target.Seats(s.Spec), legs: Legs(s.Spec),
 		claims: map[seatLeg][]int{}, checks: map[string]*Check{}, found: map[string][]Difference{}}
 	a.index = make(map[string]int, len(a.seats))
 	for i, seat := range a.seats {
@@ -230,8 +234,11 @@ func at(d time.Duration) string { return fmt.Sprintf("%.3fs", d.Seconds()) }
 
 func (a *auditor) story(h *Hold) string {
 	s := fmt.Sprintf("hold %s of buyer %d granted %s-%s", h.ID, h.Buyer, at(h.Granted.Sent), at(h.Granted.Answered))
-	if h.End != Held {
+	switch {
+	case h.Ended != Span{}:
 		s += fmt.Sprintf(", %s %s-%s", h.End, at(h.Ended.Sent), at(h.Ended.Answered))
+	case h.End != Held:
+		s += ", " + h.End.String()
 	}
 	return s
 }

@@ -73,7 +73,7 @@ func ReadSeatd(ctx context.Context, inv Seatd, q Query) (State, error) {
 	spec := q.Spec
 	n := len(target.Seats(spec))
 	var st State
-	for leg := range len(spec.Stops) - 1 {
+	for leg := range Legs(spec) {
 		m, err := inv.SeatMap(ctx, &rpc.SeatMapRequest{ProgramId: spec.ID, FromLeg: int32(leg), ToLeg: int32(leg + 1), Consistent: true})
 		if err == nil {
 			err = answered(m.Status)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -76,6 +77,10 @@ func TestEveryScenario(t *testing.T) {
 			if r.Check != "ok" {
 				t.Errorf("engine check: %s", r.Check)
 			}
+			// The audit ran every check the engine can show, and passed.
+			if a := r.Audit; a == nil || a.Failed() || r.Failed() || !slices.Equal(a.Ran(), []string{"ledger", "seats", "counts", "holds"}) || a.Paid == 0 {
+				t.Errorf("audit %s: %+v\n%s", r.AuditError, a, a.Text())
+			}
 			// No seat sold twice: the engine's sold seat-legs are exactly
 			// those of the holds the harness confirmed.
 			sold := int64(0)
@@ -104,7 +109,8 @@ func TestEveryScenario(t *testing.T) {
 				t.Errorf("report.json read back: scenario %q, %d runs, machine %+v", back.Scenario.Name, len(back.Runs), back.Machine)
 			}
 			md, err := os.ReadFile(filepath.Join(out, report.MarkdownFile))
-			if err != nil || !bytes.Contains(md, []byte("| engine | nothing: in process, no replication |")) {
+			if err != nil || !bytes.Contains(md, []byte("| engine | nothing: in process, no replication |")) ||
+				!bytes.Contains(md, []byte("### Audit: passed (ledger, seats, counts, holds)")) {
 				t.Errorf("report.md: %v\n%s", err, md)
 			}
 			for _, png := range []string{report.ThroughputFile, report.LatencyFile} {
