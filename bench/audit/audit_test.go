@@ -42,7 +42,7 @@ func span(from, to float64) Span { return Span{Sent: sec(from), Answered: sec(to
 //	hold 4: C1/2/1 leg 1, granted at 9 s, left to lapse: held at 12 s
 //	hold 5: C1/2/2 both legs, granted at 1 s, lapsed by 12 s
 func consistent() *Snapshot {
-	l := Ledger{TTL: 10 * time.Second, TargetLapses: true, Confirms: true, Holds: []Hold{
+	l := Ledger{TTL: 10 * time.Second, TargetLapses: true, Holds: []Hold{
 		{ID: "1", Buyer: 11, Seats: []string{"C1/1/1", "C1/1/2"}, From: 0, To: 2, TotalCents: 100000, Granted: span(0.5, 0.6), End: Paid, Ended: span(0.7, 0.8)},
 		{ID: "2", Buyer: 12, Seats: []string{"C1/1/3"}, From: 0, To: 1, TotalCents: 50000, Granted: span(1, 1.1), End: Released, Ended: span(2, 2.1)},
 		{ID: "3", Buyer: 13, Seats: []string{"C1/1/3"}, From: 0, To: 2, TotalCents: 50000, Granted: span(3, 3.1), End: Paid, Ended: span(3.2, 3.3)},
@@ -272,7 +272,7 @@ func TestAuditCorrupted(t *testing.T) {
 // and the report says which checks did not run and why.
 func TestAuditParts(t *testing.T) {
 	s := consistent()
-	s.Ledger.Confirms, s.Ledger.TargetLapses = false, false
+	s.Ledger.TargetLapses = false
 	for i := range s.Ledger.Holds {
 		if h := &s.Ledger.Holds[i]; h.End == Paid {
 			h.End = Kept

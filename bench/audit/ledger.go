@@ -10,31 +10,29 @@ import (
 // Times are from the run's start, on the harness's clock.
 type Ledger struct {
 	// TTL is the program's hold TTL.
-	TTL time.Duration `json:"ttl"`
+	TTL time.Duration
 	// TargetLapses: the target lapses unpaid holds itself at TTL; else
 	// the harness releases them (End Released, or Held while still
 	// waiting at the end).
-	TargetLapses bool `json:"target_lapses"`
-	// Confirms: the target sells a paid hold's seats; else a paid hold
-	// stays held (End Kept).
-	Confirms bool   `json:"confirms"`
-	Holds    []Hold `json:"-"` // every hold granted, up to the harness's bound
+	TargetLapses bool
+	// Holds are every hold granted, up to the harness's bound. On a
+	// target with no confirm a paid hold stays held (End Kept).
+	Holds []Hold
 	// Dropped counts holds granted past the harness's bound, not in
 	// Holds: the checks that need every hold are then not run.
-	Dropped int64 `json:"dropped,omitempty"`
+	Dropped int64
 	// Unanswered counts hold requests that failed with an error other
 	// than a refusal (a timeout, a broken connection): the target may
 	// have held seats for them that no buyer was told of.
 	// LastUnanswered is when the last of their answers came.
-	Unanswered     int64         `json:"unanswered,omitempty"`
-	LastUnanswered time.Duration `json:"-"`
+	Unanswered     int64
+	LastUnanswered time.Duration
 }
 
 // Span is when a request was sent and when its answer came, from the
 // run's start: the target acted at some instant between the two.
 type Span struct {
-	Sent     time.Duration `json:"sent"`
-	Answered time.Duration `json:"answered"`
+	Sent, Answered time.Duration
 }
 
 // End is what became of a hold by the end of the run.

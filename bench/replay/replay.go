@@ -238,7 +238,7 @@ func (d *driver) audit(ctx context.Context, spec *inventory.ProgramSpec) (*audit
 func (d *driver) ledger(spec *inventory.ProgramSpec) audit.Ledger {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	l := audit.Ledger{TTL: spec.HoldTTL, TargetLapses: d.lapses == nil, Confirms: d.confirmer != nil,
+	l := audit.Ledger{TTL: spec.HoldTTL, TargetLapses: d.lapses == nil,
 		Holds: make([]audit.Hold, len(d.granted)), Dropped: d.dropped.Load(), Unanswered: d.unanswered, LastUnanswered: d.lastUnanswered}
 	if l.TTL == 0 {
 		l.TTL = inventory.DefaultHoldTTL
