@@ -12,16 +12,25 @@
 // a lapsed hold back itself when the program's hold TTL has passed. Each
 // is counted in Result.Notes.
 //
+// Every run ends with the audit (bench/audit): the harness keeps a
+// ledger of what buyers were told (each hold granted, with its seats and
+// legs, and what became of it), a target that implements audit.Stater
+// shows its state, and audit.Audit compares them; Result.Audit carries
+// the report.
+//
 // Concurrency: Run drives the target from the load's goroutines; the
 // target must be safe for that (target.Target says so).
 package replay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"seatd/bench/audit"
 	"seatd/bench/load"
 	"seatd/bench/measure"
 	"seatd/bench/scenario"
@@ -68,6 +77,13 @@ type Processes interface {
 // it is full the oldest is given back early, and counted so in the notes.
 const MaxLapses = 1 << 20
 
+// MaxLedgerHolds bounds the holds the audit's ledger keeps, at about
+// 200 bytes each (200 MiB at most). A run grants far fewer: every hold
+// takes seats, and seats come back only by cancels and lapses. Past it
+// holds are counted, not kept, and the audit leaves out the checks that
+// need every hold (its report says so).
+const MaxLedgerHolds = 1 << 20
+
 // Result is one target's run.
 type Result struct {
 	Target   string          `json:"target"`
@@ -78,11 +94,20 @@ type Result struct {
 	Figures  measure.Figures `json:"figures"`
 	CPU      measure.CPU     `json:"cpu"`
 	Check    string          `json:"check"` // "ok", "not offered by the target", or what the target found wrong
-	Notes    []string        `json:"notes,omitempty"`
+	// Audit is the audit's report; nil when the target's state could
+	// not be read (AuditError says why).
+	Audit      *audit.Report `json:"audit"`
+	AuditError string        `json:"audit_error,omitempty"`
+	Notes      []string      `json:"notes,omitempty"`
 }
 
-// Failed reports whether the target's own check failed.
-func (r *Result) Failed() bool { return r.Check != "ok" && r.Check != checkNone }
+// Failed reports whether the target's own check or the audit failed.
+func (r *Result) Failed() bool {
+	return r.CheckFailed() || r.AuditError != "" || r.Audit != nil && r.Audit.Failed()
+}
+
+// CheckFailed reports whether the target's own check failed.
+func (r *Result) CheckFailed() bool { return r.Check != "ok" && r.Check != checkNone }
 
 const checkNone = "not offered by the target"
 
@@ -178,8 +203,50 @@ func Run(ctx context.Context, s *scenario.Stream, tgt target.Target, cfg load.Co
 			run.Check = err.Error()
 		}
 	}
+	run.Audit, err = d.audit(ctx, spec)
+	if err != nil {
+		run.AuditError = err.Error()
+	}
 	run.Notes = d.notes()
 	return run, nil
+}
+
+// audit reads the target's state, if it shows it, and audits it against
+// the ledger.
+func (d *driver) audit(ctx context.Context, spec *inventory.ProgramSpec) (*audit.Report, error) {
+	s := &audit.Snapshot{Spec: spec, Ledger: d.ledger(spec)}
+	if st, ok := d.t.(audit.Stater); ok {
+		ids := make([]string, len(s.Ledger.Holds))
+		for i := range s.Ledger.Holds {
+			ids[i] = s.Ledger.Holds[i].ID
+		}
+		s.Read.Sent = time.Since(d.start)
+		state, err := st.AuditState(ctx, audit.Query{Spec: spec, Holds: ids})
+		s.Read.Answered = time.Since(d.start)
+		if err != nil {
+			return nil, fmt.Errorf("reading the target's state: %w", err)
+		}
+		s.State = state
+	} else {
+		s.State.Notes = []string{"the target shows no state: only the harness's ledger is audited"}
+	}
+	r := audit.Audit(s)
+	return &r, nil
+}
+
+// ledger is what buyers were told, once every worker is done.
+func (d *driver) ledger(spec *inventory.ProgramSpec) audit.Ledger {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	l := audit.Ledger{TTL: spec.HoldTTL, TargetLapses: d.lapses == nil,
+		Holds: make([]audit.Hold, len(d.granted)), Dropped: d.dropped.Load(), Unanswered: d.unanswered, LastUnanswered: d.lastUnanswered}
+	if l.TTL == 0 {
+		l.TTL = inventory.DefaultHoldTTL
+	}
+	for i, h := range d.granted {
+		l.Holds[i] = *h
+	}
+	return l
 }
 
 // driver is one run's shared state.
@@ -196,11 +263,19 @@ type driver struct {
 	mapper    SeatMapper
 	lapses    *lapseQueue // nil: the target lapses holds itself
 
-	mu        sync.Mutex // guards the counts below
-	wholeWay  int64      // shorter journeys sold as the whole way
-	kept      int64      // paid holds kept as holds (no Confirmer)
-	skipped   int64      // polls skipped (no SeatMapper)
-	lastHolds int64      // the progress line's last count
+	// The ledger: holds granted, kept up to MaxLedgerHolds (recorded
+	// counts them all, dropped those past the bound).
+	recorded atomic.Int64
+	dropped  atomic.Int64
+
+	mu             sync.Mutex    // guards the fields below
+	granted        []*audit.Hold // the workers' ledgers, handed over when each is done
+	unanswered     int64         // hold requests failed without an answer
+	lastUnanswered time.Duration // when the last of them failed
+	wholeWay       int64         // shorter journeys sold as the whole way
+	kept           int64         // paid holds kept as holds (no Confirmer)
+	skipped        int64         // polls skipped (no SeatMapper)
+	lastHolds      int64         // the progress line's last count
 }
 
 func (d *driver) notes() []string {
@@ -255,13 +330,51 @@ func (d *driver) progress(line *load.Line, cfg *load.Config) func(time.Duration,
 
 // worker is one load goroutine.
 type worker struct {
-	d *driver
-	b *measure.Batch
+	d       *driver
+	b       *measure.Batch
+	granted []*audit.Hold // its part of the ledger
 }
 
 func (d *driver) worker() load.Worker { return &worker{d: d, b: d.rec.Batch()} }
 
-func (w *worker) Done() { w.b.Flush() }
+// Done hands the worker's samples and ledger over.
+func (w *worker) Done() {
+	w.b.Flush()
+	w.d.mu.Lock()
+	w.d.granted = append(w.d.granted, w.granted...)
+	w.d.mu.Unlock()
+}
+
+// record enters a hold granted into the ledger; nil past MaxLedgerHolds.
+func (w *worker) record(h *target.Hold, req *scenario.Request, granted audit.Span) *audit.Hold {
+	if w.d.recorded.Add(1) > MaxLedgerHolds {
+		w.d.dropped.Add(1)
+		return nil
+	}
+	rec := &audit.Hold{ID: h.ID, Buyer: req.Buyer, Seats: h.Seats, From: req.From, To: req.To, TotalCents: h.TotalCents, Granted: granted}
+	w.granted = append(w.granted, rec)
+	return rec
+}
+
+// ended records what became of a hold: end when err is nil, else what
+// err says of it.
+func ended(rec *audit.Hold, end audit.End, err error, span audit.Span) {
+	if rec == nil {
+		return
+	}
+	switch {
+	case err == nil:
+		rec.End = end
+	case errors.Is(err, target.ErrUnknownHold):
+		rec.End = audit.Gone
+	default:
+		rec.End = audit.Unknown
+	}
+	rec.Ended = span
+}
+
+// since is the time from the load's start.
+func (d *driver) since() time.Duration { return time.Since(d.start) }
 
 // Visit does visit n: its latency counts from due.
 func (w *worker) Visit(ctx context.Context, n uint64, due time.Time) {
@@ -284,35 +397,49 @@ func (w *worker) Visit(ctx context.Context, n uint64, due time.Time) {
 		w.add(measure.OpPoll, err, at, time.Since(due), &req)
 		return
 	}
+	sent := d.since()
 	h, err := w.hold(ctx, &req)
+	granted := audit.Span{Sent: sent, Answered: d.since()}
 	op := measure.OpBest
 	if req.Op == scenario.OpNamed {
 		op = measure.OpNamed
 	}
 	w.add(op, err, at, time.Since(due), &req)
 	if err != nil {
+		if measure.Classify(err) == measure.CodeOther {
+			d.mu.Lock()
+			d.unanswered++
+			d.lastUnanswered = granted.Answered
+			d.mu.Unlock()
+		}
 		return
 	}
+	rec := w.record(&h, &req, granted)
 	switch req.Fate {
 	case scenario.FatePay:
 		if d.confirmer == nil {
 			d.mu.Lock()
 			d.kept++
 			d.mu.Unlock()
+			ended(rec, audit.Kept, nil, audit.Span{})
 			return
 		}
 		t0 := time.Now()
+		sent := d.since()
 		err := d.confirmer.Confirm(ctx, d.program, h)
+		ended(rec, audit.Paid, err, audit.Span{Sent: sent, Answered: d.since()})
 		w.b.Add(measure.Sample{Op: measure.OpConfirm, Code: measure.Classify(err), Start: t0.Sub(d.start),
 			Latency: time.Since(t0), Buyer: req.Buyer, Cat: req.Cat, SeatLegs: len(h.Seats) * (req.To - req.From), Err: errText(err)})
 	case scenario.FateCancel:
 		t0 := time.Now()
+		sent := d.since()
 		err := d.t.Release(ctx, d.program, h)
+		ended(rec, audit.Released, err, audit.Span{Sent: sent, Answered: d.since()})
 		w.b.Add(measure.Sample{Op: measure.OpCancel, Code: measure.Classify(err), Start: t0.Sub(d.start),
 			Latency: time.Since(t0), Buyer: req.Buyer, Cat: req.Cat, Err: errText(err)})
 	case scenario.FateLapse:
 		if d.lapses != nil {
-			if early, ok := d.lapses.push(time.Now(), h); ok {
+			if early, ok := d.lapses.push(time.Now(), lapse{h: h, rec: rec}); ok {
 				w.release(ctx, early)
 			}
 		}
@@ -357,9 +484,11 @@ func (w *worker) lapse(ctx context.Context, now time.Time) {
 	}
 }
 
-func (w *worker) release(ctx context.Context, h target.Hold) {
+func (w *worker) release(ctx context.Context, l lapse) {
 	t0 := time.Now()
-	err := w.d.t.Release(ctx, w.d.program, h)
+	sent := w.d.since()
+	err := w.d.t.Release(ctx, w.d.program, l.h)
+	ended(l.rec, audit.Released, err, audit.Span{Sent: sent, Answered: w.d.since()})
 	w.b.Add(measure.Sample{Op: measure.OpExpire, Code: measure.Classify(err), Start: t0.Sub(w.d.start),
 		Latency: time.Since(t0), Cat: -1, Err: errText(err)})
 }
@@ -384,20 +513,23 @@ type lapseQueue struct {
 	early int64 // given back early because the queue was full
 }
 
+// lapse is a hold waiting to lapse, and its ledger entry (nil past
+// MaxLedgerHolds).
 type lapse struct {
-	at time.Time // when the hold lapses
-	h  target.Hold
+	at  time.Time // when the hold lapses; set by push
+	h   target.Hold
+	rec *audit.Hold
 }
 
 // push adds a hold placed at now. When the queue is full it returns the
 // oldest hold, to be given back at once.
-func (q *lapseQueue) push(now time.Time, h target.Hold) (target.Hold, bool) {
+func (q *lapseQueue) push(now time.Time, l lapse) (lapse, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	var out target.Hold
+	var out lapse
 	full := q.n == MaxLapses
 	if full {
-		out = q.ring[q.head].h
+		out = q.ring[q.head]
 		q.head = (q.head + 1) % len(q.ring)
 		q.n--
 		q.early++
@@ -409,19 +541,20 @@ func (q *lapseQueue) push(now time.Time, h target.Hold) (target.Hold, bool) {
 		}
 		q.ring, q.head = grown, 0
 	}
-	q.ring[(q.head+q.n)%len(q.ring)] = lapse{at: now.Add(q.ttl), h: h}
+	l.at = now.Add(q.ttl)
+	q.ring[(q.head+q.n)%len(q.ring)] = l
 	q.n++
 	return out, full
 }
 
 // due pops the oldest hold if its TTL has passed at now.
-func (q *lapseQueue) due(now time.Time) (target.Hold, bool) {
+func (q *lapseQueue) due(now time.Time) (lapse, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.n == 0 || now.Before(q.ring[q.head].at) {
-		return target.Hold{}, false
+		return lapse{}, false
 	}
-	h := q.ring[q.head].h
+	h := q.ring[q.head]
 	q.ring[q.head] = lapse{}
 	q.head = (q.head + 1) % len(q.ring)
 	q.n--

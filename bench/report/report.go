@@ -10,9 +10,11 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -178,18 +180,18 @@ func (r *Report) Markdown() string {
 	}
 	p("- command: `%s`\n\n", r.Settings.Command)
 	p("holds/s: holds placed per second; answers/s: hold requests answered per second, placed or refused. Latencies are of every hold request (best-available and named together, any outcome) in the measured window; in the open loop they count from each visit's due time, so queueing shows. Sold out: the first \"sold out\" answer of the last category asked for, in seconds from the start (warm-up included). CPU: every process involved, over the measured window.\n\n")
-	p("| target | persists | holds/s | answers/s | p50 | p99 | p99.9 | max | buyers with seats | sold out | CPU per hold | CPU per answer | check |\n")
-	p("| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- |\n")
+	p("| target | persists | holds/s | answers/s | p50 | p99 | p99.9 | max | buyers with seats | sold out | CPU per hold | CPU per answer | check | audit |\n")
+	p("| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- | --- |\n")
 	for _, run := range r.Runs {
 		f := &run.Figures
 		l := f.Holds.Latency
-		p("| %s | %s | %s | %s | %s | %s | %s | %s | %.1f%% of %d | %s | %s | %s | %s |\n", run.Target, run.Persists,
+		p("| %s | %s | %s | %s | %s | %s | %s | %s | %.1f%% of %d | %s | %s | %s | %s | %s |\n", run.Target, run.Persists,
 			thousands(f.HoldsPerSecond), thousands(f.AnswersPerSecond), us(l.P50), us(l.P99), us(l.P999), us(l.Max),
 			f.Buyers.Share*100, f.Buyers.Tried, seconds(f.SoldOut.All), cpuPerHold(run.CPU.PerHold),
-			cpuPerHold(run.CPU.PerRequest), run.Check)
+			cpuPerHold(run.CPU.PerRequest), run.Check, AuditSummary(run))
 	}
 	for name, why := range r.Failed {
-		p("| %s | | failed: %s | | | | | | | | | | |\n", name, why)
+		p("| %s | | failed: %s | | | | | | | | | | | |\n", name, why)
 	}
 	for _, run := range r.Runs {
 		f := &run.Figures
@@ -227,9 +229,62 @@ func (r *Report) Markdown() string {
 			p("\n- %s", n)
 		}
 		p("\n")
+		auditMarkdown(&b, run)
 	}
 	p("\n![throughput](%s)\n\n![latency](%s)\n", ThroughputFile, LatencyFile)
 	return b.String()
+}
+
+// MaxMarkdownDifferences bounds the audit's differences report.md
+// lists per target; report.json has them all (up to
+// audit.MaxDifferences).
+const MaxMarkdownDifferences = 50
+
+// AuditSummary is a run's audit in a few words: passed or failed, and
+// the checks that ran.
+func AuditSummary(run *replay.Result) string {
+	a := run.Audit
+	switch {
+	case run.AuditError != "":
+		return "**not run**: " + run.AuditError
+	case a == nil:
+		return "-"
+	case a.Failed():
+		return fmt.Sprintf("**FAILED**: %d differences", len(a.Differences)+a.Left)
+	}
+	return "passed (" + strings.Join(a.Ran(), ", ") + ")"
+}
+
+// auditMarkdown writes a run's audit: each check, then the differences.
+func auditMarkdown(b *strings.Builder, run *replay.Result) {
+	a := run.Audit
+	if a == nil {
+		return
+	}
+	fmt.Fprintf(b, "\n### Audit: %s\n\n%d holds granted, %d paid.\n\n| check | ran | differences | codes | what it left out |\n| --- | --- | --: | --- | --- |\n",
+		AuditSummary(run), a.Holds, a.Paid)
+	for _, c := range a.Checks {
+		ran, diffs := "no", "-"
+		if c.Ran {
+			ran, diffs = "yes", strconv.Itoa(c.Differences)
+		}
+		var codes []string
+		for _, code := range slices.Sorted(maps.Keys(c.Codes)) {
+			codes = append(codes, fmt.Sprintf("%s %d", code, c.Codes[code]))
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", c.Name, ran, diffs, strings.Join(codes, ", "), c.Why)
+	}
+	for i, d := range a.Differences {
+		if i == MaxMarkdownDifferences {
+			fmt.Fprintf(b, "\n- ... %d more in %s", len(a.Differences)+a.Left-i, JSONFile)
+			break
+		}
+		fmt.Fprintf(b, "\n- `%s`", d)
+	}
+	for _, n := range a.Notes {
+		fmt.Fprintf(b, "\n- note: %s", n)
+	}
+	b.WriteString("\n")
 }
 
 func us(v float64) string {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"seatd/bench/audit"
 	"seatd/bench/baseline/httpapi"
 	"seatd/bench/baseline/pgseats"
 	"seatd/bench/baseline/redislua"
@@ -118,8 +119,9 @@ type store interface {
 
 // baseline is a baseline as replay runs it: the target (the bare one,
 // or a client of the HTTP front over it), the bare target's check of the
-// program loaded (replay.Checker), its server's processes when they run
-// on this machine (replay.Processes), and what Close stops.
+// program loaded (replay.Checker), its state for the audit
+// (audit.Stater), its server's processes when they run on this machine
+// (replay.Processes), and what Close stops.
 type baseline struct {
 	target.Target
 	bare    store
@@ -139,6 +141,16 @@ func (b *baseline) Load(ctx context.Context, spec *inventory.ProgramSpec) error 
 
 // Check runs the bare target's check of the program loaded.
 func (b *baseline) Check(ctx context.Context) error { return b.bare.Check(ctx, b.program) }
+
+// AuditState shows the audit the state as the target run shows it (the
+// bare target's, through the HTTP client's ids behind the front).
+func (b *baseline) AuditState(ctx context.Context, q audit.Query) (audit.State, error) {
+	st, ok := b.Target.(audit.Stater)
+	if !ok {
+		return audit.State{Notes: []string{b.Name() + " shows no state"}}, nil
+	}
+	return st.AuditState(ctx, q)
+}
 
 // PIDs are the server's processes on this machine, if any.
 func (b *baseline) PIDs() []int { return b.pids }

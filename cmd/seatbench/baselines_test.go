@@ -70,6 +70,12 @@ func TestBaselines(t *testing.T) {
 				if r.Check != "ok" {
 					t.Errorf("%s: check: %s", r.Target, r.Check)
 				}
+				// The audit passes on what each baseline shows: Redis its
+				// seats and counters, PostgreSQL its seats and holds.
+				want := map[bool][]string{true: {"ledger", "seats", "holds"}, false: {"ledger", "seats", "counts"}}[strings.HasPrefix(r.Target, "postgres")]
+				if a := r.Audit; r.Failed() || a == nil || !slices.Equal(a.Ran(), want) || a.Paid == 0 {
+					t.Errorf("%s: audit %s; want it passed, checks %v:\n%s", r.Target, r.AuditError, want, a.Text())
+				}
 				if r.Persists != persists[r.Target] || !bytes.Contains(md, []byte("| "+r.Target+" | "+persists[r.Target]+" | ")) {
 					t.Errorf("%s: persists %q, and report.md's row says:\n%s", r.Target, r.Persists, md)
 				}

@@ -195,13 +195,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "seatbench:", err)
 		os.Exit(1)
 	}
-	for _, r := range rep.Runs {
-		if r.Failed() {
-			fmt.Fprintf(os.Stderr, "seatbench: %s: its check failed: %s\n", r.Target, r.Check)
-			os.Exit(1)
-		}
-	}
-	if len(rep.Failed) > 0 {
+	if len(rep.Failed) > 0 || slices.ContainsFunc(rep.Runs, (*replay.Result).Failed) {
 		os.Exit(1)
 	}
 }
@@ -209,7 +203,8 @@ func main() {
 // run runs every target of cfg in turn and writes the report. A target
 // that cannot be made or set up is recorded in Report.Failed and the
 // others still run; an error is a failure of the whole run (the scenario,
-// the report).
+// the report). A run whose target's check or audit failed is printed to
+// stderr, with every difference the audit listed.
 func run(ctx context.Context, cfg *Config, known []targetDef, stdout, stderr io.Writer) (*report.Report, error) {
 	sc, err := scenario.Load(cfg.Scenario)
 	if err != nil {
@@ -249,7 +244,7 @@ func run(ctx context.Context, cfg *Config, known []targetDef, stdout, stderr io.
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(stdout, "%-15s %12s %10s %10s %10s %12s %14s  %s\n", "target", "holds/s", "p50", "p99", "max", "got seats", "sold out (s)", "check")
+	fmt.Fprintf(stdout, "%-15s %12s %10s %10s %10s %12s %14s  %s\n", "target", "holds/s", "p50", "p99", "max", "got seats", "sold out (s)", "check; audit")
 	for _, r := range rep.Runs {
 		f := &r.Figures
 		so := "never"
@@ -257,10 +252,21 @@ func run(ctx context.Context, cfg *Config, known []targetDef, stdout, stderr io.
 			so = fmt.Sprintf("%.3f", *f.SoldOut.All)
 		}
 		l := f.Holds.Latency
-		fmt.Fprintf(stdout, "%-15s %12.0f %8.1fµs %8.1fµs %8.1fµs %11.1f%% %14s  %s\n", r.Target, f.HoldsPerSecond,
-			l.P50, l.P99, l.Max, f.Buyers.Share*100, so, r.Check)
+		fmt.Fprintf(stdout, "%-15s %12.0f %8.1fµs %8.1fµs %8.1fµs %11.1f%% %14s  %s; %s\n", r.Target, f.HoldsPerSecond,
+			l.P50, l.P99, l.Max, f.Buyers.Share*100, so, r.Check, report.AuditSummary(r))
 	}
 	fmt.Fprintf(stdout, "report: %s\n", strings.Join(files, " "))
+	for _, r := range rep.Runs {
+		if r.CheckFailed() {
+			fmt.Fprintf(stderr, "seatbench: %s: its check: %s\n", r.Target, r.Check)
+		}
+		switch {
+		case r.AuditError != "":
+			fmt.Fprintf(stderr, "seatbench: %s: the audit could not run: %s\n", r.Target, r.AuditError)
+		case r.Audit.Failed():
+			fmt.Fprintf(stderr, "seatbench: %s: the audit failed:\n%s", r.Target, r.Audit.Text())
+		}
+	}
 	return rep, nil
 }
 

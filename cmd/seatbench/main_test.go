@@ -4,15 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"seatd/bench/audit"
 	"seatd/bench/measure"
 	"seatd/bench/report"
 	"seatd/bench/target"
 	"seatd/bench/target/engine"
+	"seatd/inventory"
 )
 
 // engineDef is a target of name that is eng.
@@ -76,6 +80,10 @@ func TestEveryScenario(t *testing.T) {
 			if r.Check != "ok" {
 				t.Errorf("engine check: %s", r.Check)
 			}
+			// The audit ran every check the engine can show, and passed.
+			if a := r.Audit; a == nil || a.Failed() || r.Failed() || !slices.Equal(a.Ran(), []string{"ledger", "seats", "counts", "holds"}) || a.Paid == 0 {
+				t.Errorf("audit %s: %+v\n%s", r.AuditError, a, a.Text())
+			}
 			// No seat sold twice: the engine's sold seat-legs are exactly
 			// those of the holds the harness confirmed.
 			sold := int64(0)
@@ -104,7 +112,8 @@ func TestEveryScenario(t *testing.T) {
 				t.Errorf("report.json read back: scenario %q, %d runs, machine %+v", back.Scenario.Name, len(back.Runs), back.Machine)
 			}
 			md, err := os.ReadFile(filepath.Join(out, report.MarkdownFile))
-			if err != nil || !bytes.Contains(md, []byte("| engine | nothing: in process, no replication |")) {
+			if err != nil || !bytes.Contains(md, []byte("| engine | nothing: in process, no replication |")) ||
+				!bytes.Contains(md, []byte("### Audit: passed (ledger, seats, counts, holds)")) {
 				t.Errorf("report.md: %v\n%s", err, md)
 			}
 			for _, png := range []string{report.ThroughputFile, report.LatencyFile} {
@@ -160,5 +169,69 @@ func TestFlagErrors(t *testing.T) {
 	_, err = parseFlags([]string{"-target-opt", "novalue"}, &stderr, targets)
 	if err == nil || !strings.Contains(err.Error(), "want name=value") {
 		t.Errorf("parseFlags(-target-opt novalue) = %v", err)
+	}
+}
+
+// lyingEngine is the engine with its state corrupted as the audit reads
+// it.
+type lyingEngine struct {
+	*engine.Target
+	corrupt func(*audit.State)
+}
+
+func (l lyingEngine) AuditState(ctx context.Context, q audit.Query) (audit.State, error) {
+	st, err := l.Target.AuditState(ctx, q)
+	if err == nil {
+		l.corrupt(&st)
+	}
+	return st, err
+}
+
+// TestAuditFailsRun: an engine whose state, as the audit reads it, lost
+// a sold seat and miscounts a category fails the run: the differences
+// are printed and in both reports.
+func TestAuditFailsRun(t *testing.T) {
+	lie := lyingEngine{Target: engine.New(), corrupt: func(st *audit.State) {
+		for i, s := range st.Seats[0] {
+			if s == inventory.SeatSold {
+				st.Seats[0][i] = inventory.SeatFree
+				break
+			}
+		}
+		st.Counts[0].Free++
+	}}
+	known := []targetDef{{name: "liar", about: "the engine, lying", new: func(context.Context, *Config) (target.Target, string, error) {
+		return lie, "here", nil
+	}}}
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	cfg, err := parseFlags([]string{"-scenario", "../../bench/scenarios/hotblock.json", "-target", "liar", "-buyers", "4",
+		"-warmup", "0s", "-ramp", "0s", "-duration", "500ms", "-out", out}, &stderr, known)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := run(context.Background(), cfg, known, &stdout, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rep.Runs[0]
+	if !r.Failed() || r.CheckFailed() || r.Audit == nil {
+		t.Fatalf("run failed %v, check %q, audit %+v; want the audit to fail it", r.Failed(), r.Check, r.Audit)
+	}
+	codes := map[audit.Code]int{}
+	for _, c := range r.Audit.Checks {
+		maps.Copy(codes, c.Codes)
+	}
+	if codes[audit.SeatNotSold] != 1 || codes[audit.CapacityMismatch] != 1 || codes[audit.CountMismatch] != 1 || len(codes) != 3 {
+		t.Errorf("audit codes %v; want one each of SEAT_NOT_SOLD, CAPACITY_MISMATCH, COUNT_MISMATCH", codes)
+	}
+	for _, want := range []string{"engine: the audit failed", "seats: SEAT_NOT_SOLD", "counts: CAPACITY_MISMATCH"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr %q; want %q", stderr.String(), want)
+		}
+	}
+	md, err := os.ReadFile(filepath.Join(out, report.MarkdownFile))
+	if err != nil || !bytes.Contains(md, []byte("### Audit: **FAILED**: 3 differences")) || !bytes.Contains(md, []byte("SEAT_NOT_SOLD")) {
+		t.Errorf("report.md: %v\n%s", err, md)
 	}
 }

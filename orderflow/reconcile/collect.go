@@ -172,18 +172,36 @@ func collectHolds(ctx context.Context, cfg Config, s *Snapshot) error {
 	for i := range s.Orders {
 		ids = append(ids, s.Orders[i].HoldID)
 	}
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
-	var mu sync.Mutex // guards s.Holds and errs
+	holds, err := ReadHolds(ctx, cfg.Inventory, ids, cfg.HoldReads)
+	if err != nil {
+		return err
+	}
+	s.Holds = holds
+	return nil
+}
+
+// HoldReader reads holds from seatd (*seatclient.Client).
+type HoldReader interface {
+	GetHold(ctx context.Context, req *rpc.GetHoldRequest) (*rpc.HoldResponse, error)
+}
+
+// ReadHolds reads the holds of ids (each once; an id that is not a
+// number is a hold not found), through their groups' leaders, reads at a
+// time (at least 1). A hold seatd does not know has Found false. The
+// error joins every read that failed.
+func ReadHolds(ctx context.Context, inv HoldReader, ids []string, reads int) (map[string]Hold, error) {
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	out := make(map[string]Hold, len(ids))
+	var mu sync.Mutex // guards out and errs
 	var errs []error
 	work := make(chan string)
 	var wg sync.WaitGroup
-	for range min(cfg.HoldReads, len(ids)) {
+	for range min(max(reads, 1), len(ids)) {
 		wg.Go(func() {
 			for id := range work {
-				h, err := readHold(ctx, cfg.Inventory, id)
+				h, err := readHold(ctx, inv, id)
 				mu.Lock()
-				s.Holds[id] = h
+				out[id] = h
 				errs = append(errs, err)
 				mu.Unlock()
 			}
@@ -194,11 +212,11 @@ func collectHolds(ctx context.Context, cfg Config, s *Snapshot) error {
 	}
 	close(work)
 	wg.Wait()
-	return errors.Join(errs...)
+	return out, errors.Join(errs...)
 }
 
 // readHold reads one hold (through its group's leader).
-func readHold(ctx context.Context, inv Inventory, id string) (Hold, error) {
+func readHold(ctx context.Context, inv HoldReader, id string) (Hold, error) {
 	n, err := strconv.ParseInt(id, 10, 64)
 	if err != nil {
 		return Hold{ID: id}, nil // an order with a malformed hold id: no hold

@@ -222,9 +222,9 @@ func Compare(s *Snapshot) []Difference {
 	return c.diffs
 }
 
-// live says whether an order's seats are sold: it is paid, and not all
+// Live says whether an order's seats are sold: it is paid, and not all
 // of it refunded.
-func live(o *orders.Order) bool {
+func Live(o *orders.Order) bool {
 	return o.Status == orders.StatusPaid || o.Status == orders.StatusPartiallyRefunded
 }
 
@@ -289,7 +289,7 @@ func (c *comparison) holdOf(o *orders.Order) {
 	}
 	orderSays := says(SideOrders, "%s", o.Status)
 	switch {
-	case live(o):
+	case Live(o):
 		switch {
 		case !h.Found:
 			c.add(HoldMissing, ids, orderSays, says(SideSeatd, "no such hold"))
@@ -340,7 +340,7 @@ func soldSeats(h Hold) []string {
 // moneyOf compares an order's money with its trades and refunds.
 func (c *comparison) moneyOf(o *orders.Order) {
 	ids := []string{"order=" + o.OrderNo}
-	if live(o) && o.Payment == nil {
+	if Live(o) && o.Payment == nil {
 		c.add(PaymentMissing, ids, says(SideOrders, "%s with no paying trade, paid_cents %d", o.Status, o.PaidCents))
 	}
 	if o.Payment != nil {
@@ -409,7 +409,7 @@ func (c *comparison) seats() {
 	byHold := map[SeatLeg]*claim{}
 	for i := range c.s.Orders {
 		o := &c.s.Orders[i]
-		if !live(o) {
+		if !Live(o) {
 			continue
 		}
 		expect := o.Confirm != orders.ConfirmDue

@@ -14,9 +14,11 @@ import (
 	"sync"
 	"time"
 
+	"seatd/bench/audit"
 	"seatd/bench/target"
 	"seatd/gateway"
 	"seatd/inventory"
+	"seatd/orderflow/reconcile"
 )
 
 const (
@@ -186,6 +188,34 @@ func (c *Client) Release(ctx context.Context, _ string, h target.Hold) error {
 		return fmt.Errorf("httpapi: hold id %q is not one of this client's (hold_id@buyer): %w", h.ID, target.ErrUnknownHold)
 	}
 	return c.asBuyer(ctx, http.MethodDelete, "/v1/holds/"+url.PathEscape(id), buyer, nil, http.StatusOK, nil)
+}
+
+// AuditState shows the audit the bare target's state (cfg.Target, if it
+// is an audit.Stater; else none), its holds named by this client's ids:
+// the HTTP front adds nothing the audit reads.
+func (c *Client) AuditState(ctx context.Context, q audit.Query) (audit.State, error) {
+	st, ok := c.cfg.Target.(audit.Stater)
+	if !ok {
+		return audit.State{Notes: []string{c.cfg.Target.Name() + " shows no state"}}, nil
+	}
+	bare := make(map[string]string, len(q.Holds)) // the bare target's hold id -> this client's
+	ids := make([]string, 0, len(q.Holds))
+	for _, id := range q.Holds {
+		b, _, _ := strings.Cut(id, "@")
+		bare[b] = id
+		ids = append(ids, b)
+	}
+	s, err := st.AuditState(ctx, audit.Query{Spec: q.Spec, Holds: ids})
+	if err != nil || s.Holds == nil {
+		return s, err
+	}
+	holds := make(map[string]reconcile.Hold, len(s.Holds))
+	for id, h := range s.Holds {
+		h.ID = bare[id]
+		holds[bare[id]] = h
+	}
+	s.Holds = holds
+	return s, nil
 }
 
 // asBuyer is Do with buyer's token.

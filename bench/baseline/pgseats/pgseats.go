@@ -44,8 +44,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"seatd/bench/audit"
 	"seatd/bench/target"
 	"seatd/inventory"
+	"seatd/orderflow/orders"
+	"seatd/orderflow/reconcile"
 )
 
 const (
@@ -605,4 +608,75 @@ func (t *Target) ServerPIDs(ctx context.Context) ([]int, error) {
 		out[i] = int(p)
 	}
 	return out, nil
+}
+
+// auditSeats reads a program's seats for the audit.
+const auditSeats = `SELECT section, row_no, col, status, hold_id FROM seat WHERE program = $1`
+
+// AuditState shows the audit the program's seats as the table has them,
+// in one statement: free (status 0) or held (1; the design has no sold
+// state: a paid hold stays held), any other status as blocked; the same
+// on every leg (a baseline sells whole journeys). The holds of q.Holds
+// are the seats held under each id. There are no counters: the seats are
+// rows, counted when asked.
+func (t *Target) AuditState(ctx context.Context, q audit.Query) (audit.State, error) {
+	seats := target.Seats(q.Spec)
+	at := make(map[string]int, len(seats))
+	statuses := make([]inventory.SeatStatus, len(seats))
+	for i, s := range seats {
+		at[s.ID] = i
+		statuses[i] = inventory.SeatBlocked // a seat with no row
+	}
+	want := make(map[string]bool, len(q.Holds))
+	for _, id := range q.Holds {
+		want[id] = true
+	}
+	legs := audit.Legs(q.Spec)
+	holds := map[string]reconcile.Hold{}
+	rows, err := t.pool.Query(ctx, auditSeats, q.Spec.ID)
+	if err != nil {
+		return audit.State{}, fmt.Errorf("pgseats: audit of %s: %w", q.Spec.ID, err)
+	}
+	var sec, row string
+	var col int32
+	var status int16
+	var holdID *int64
+	_, err = pgx.ForEachRow(rows, []any{&sec, &row, &col, &status, &holdID}, func() error {
+		id := sec + "/" + row + "/" + strconv.Itoa(int(col))
+		i, ok := at[id]
+		if !ok {
+			return fmt.Errorf("seat %s is not in the spec", id)
+		}
+		switch status {
+		case statusFree:
+			statuses[i] = inventory.SeatFree
+		case statusHeld:
+			statuses[i] = inventory.SeatHeld
+		}
+		if holdID == nil {
+			return nil
+		}
+		hid := strconv.FormatInt(*holdID, 10)
+		if !want[hid] {
+			return nil
+		}
+		h := holds[hid]
+		h.Found, h.ID, h.ProgramID, h.Status, h.To = true, hid, q.Spec.ID, orders.HoldHeld, legs
+		h.Seats = append(h.Seats, reconcile.HoldSeat{ID: id})
+		holds[hid] = h
+		return nil
+	})
+	if err != nil {
+		return audit.State{}, fmt.Errorf("pgseats: audit of %s: %w", q.Spec.ID, err)
+	}
+	for id := range want {
+		if _, ok := holds[id]; !ok {
+			holds[id] = reconcile.Hold{ID: id}
+		}
+	}
+	st := audit.State{Holds: holds, Notes: []string{"postgres keeps no counters, only seat rows: the counts check does not run"}}
+	for range legs {
+		st.Seats = append(st.Seats, statuses)
+	}
+	return st, nil
 }

@@ -6,6 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+
+	"seatd/bench/audit"
+	"seatd/bench/target"
+	"seatd/inventory"
 )
 
 // Check verifies a program's whole state in Redis and reports every
@@ -66,4 +70,67 @@ func (d *Driver) Check(ctx context.Context, program string) error {
 		return fmt.Errorf("redislua: check of program %s: %w", program, err)
 	}
 	return nil
+}
+
+// AuditState shows the audit the program as Redis keeps it: each seat of
+// q.Spec free when its category's unsold hash has it, held when the
+// locked hash has it (the design has no sold state: a paid hold stays
+// locked), and blocked, a seat no one can buy, when neither has it; the
+// same on every leg (a baseline sells whole journeys). Its counters per
+// category: the seat index's seats (capacity), the remaining count
+// (free) and the locked seats (held). Holds are not shown: Redis keeps
+// a hold's seats, not the hold. It reads key by key, not atomically:
+// call it when no hold is under way.
+func (d *Driver) AuditState(ctx context.Context, q audit.Query) (audit.State, error) {
+	program := q.Spec.ID
+	index, err := d.rdb.HGetAll(ctx, seatIndexKey(program)).Result()
+	if err != nil {
+		return audit.State{}, fmt.Errorf("redislua: audit: reading the seat index: %w", err)
+	}
+	seats := target.Seats(q.Spec)
+	at := make(map[string]int, len(seats))
+	statuses := make([]inventory.SeatStatus, len(seats))
+	for i, s := range seats {
+		at[s.ID] = i
+		statuses[i] = inventory.SeatBlocked
+	}
+	capacity := map[string]int{}
+	for _, c := range index {
+		capacity[c]++
+	}
+	var counts []audit.Counts
+	for _, c := range q.Spec.Categories {
+		keys := categoryKeys(program, c.ID)
+		n := audit.Counts{Category: c.ID, Capacity: capacity[c.ID]}
+		for i, st := range []inventory.SeatStatus{inventory.SeatFree, inventory.SeatHeld} {
+			ids, err := d.rdb.HKeys(ctx, keys[i]).Result()
+			if err != nil {
+				return audit.State{}, fmt.Errorf("redislua: audit: reading %s: %w", keys[i], err)
+			}
+			for _, id := range ids {
+				if s, ok := at[id]; ok && statuses[s] != inventory.SeatHeld {
+					statuses[s] = st
+				}
+			}
+			if st == inventory.SeatHeld {
+				n.Held = len(ids)
+			}
+		}
+		remain, err := d.rdb.HGet(ctx, keys[2], c.ID).Int()
+		if err != nil {
+			return audit.State{}, fmt.Errorf("redislua: audit: reading %s: %w", keys[2], err)
+		}
+		n.Free = remain
+		counts = append(counts, n)
+	}
+	var st audit.State
+	for leg := range audit.Legs(q.Spec) {
+		st.Seats = append(st.Seats, statuses)
+		for _, n := range counts {
+			n.Leg = leg
+			st.Counts = append(st.Counts, n)
+		}
+	}
+	st.Notes = []string{"redis-lua keeps no holds, only their seats: the holds check does not run"}
+	return st, nil
 }

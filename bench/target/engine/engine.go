@@ -1,6 +1,7 @@
 // Package engine is seatbench's in-process target: seatd's inventory
 // engine itself, with no network and no replication, so that its figures
-// are the ceiling every layer above it is measured against.
+// are the ceiling every layer above it is measured against. It shows its
+// state to the audit (audit.Stater).
 //
 // Concurrency: a Target is safe for use from many goroutines. The engine
 // is single-threaded, so one mutex serialises every call, as a Raft
@@ -18,8 +19,11 @@ import (
 	"time"
 
 	"seatd/bench/measure"
+	"seatd/bench/audit"
 	"seatd/bench/target"
 	"seatd/inventory"
+	"seatd/orderflow/orders"
+	"seatd/orderflow/reconcile"
 )
 
 // AckEvery is how many commands pass between two acknowledgements of the
@@ -200,6 +204,68 @@ func (t *Target) Check(context.Context) error {
 		return fmt.Errorf("engine: %w", err)
 	}
 	return nil
+}
+
+// AuditState shows the audit the program at one instant: its seat map
+// and its counters (Availability) leg by leg, and the holds asked for,
+// as a read at now shows them (a hold past its TTL lapsed, its seats
+// free).
+func (t *Target) AuditState(_ context.Context, q audit.Query) (audit.State, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.e == nil {
+		return audit.State{}, errNotLoaded
+	}
+	seats := target.Seats(q.Spec)
+	if q.Spec.ID != t.p.ID() || len(seats) != t.p.NumSeats() {
+		return audit.State{}, fmt.Errorf("engine: audit of %s (%d seats): the program loaded is %s (%d seats)", q.Spec.ID, len(seats), t.p.ID(), t.p.NumSeats())
+	}
+	index := make(map[string]int, len(seats))
+	for i, s := range seats {
+		index[s.ID] = i
+	}
+	now := time.Now().UnixNano()
+	var st audit.State
+	for leg := range t.p.Legs() {
+		m, _, r := t.e.SeatMap(q.Spec.ID, leg, leg+1, now, t.statuses)
+		if r != inventory.ResultOK {
+			return audit.State{}, fmt.Errorf("engine: audit: seat map of leg %d: %s", leg, r)
+		}
+		t.statuses = m
+		statuses := make([]inventory.SeatStatus, len(seats))
+		for s, v := range m {
+			i, ok := index[t.p.Seat(uint32(s)).ID]
+			if !ok {
+				return audit.State{}, fmt.Errorf("engine: audit: seat %s is not in the spec", t.p.Seat(uint32(s)).ID)
+			}
+			statuses[i] = v
+		}
+		st.Seats = append(st.Seats, statuses)
+		cats, _, r := t.e.Availability(q.Spec.ID, leg, leg+1, now)
+		if r != inventory.ResultOK {
+			return audit.State{}, fmt.Errorf("engine: audit: availability of leg %d: %s", leg, r)
+		}
+		for _, c := range cats {
+			st.Counts = append(st.Counts, audit.Counts{Category: c.ID, Leg: leg, Capacity: c.Capacity, Free: c.Free, Held: c.Held,
+				Sold: c.Sold, Blocked: c.Blocked})
+		}
+	}
+	st.Holds = make(map[string]reconcile.Hold, len(q.Holds))
+	for _, id := range q.Holds {
+		n, err := strconv.ParseUint(id, 10, 64)
+		info, ok := t.e.GetHold(inventory.HoldID(n), now)
+		if err != nil || !ok {
+			st.Holds[id] = reconcile.Hold{ID: id}
+			continue
+		}
+		h := reconcile.Hold{Found: true, ID: id, OrderNo: strconv.FormatUint(uint64(info.OrderNo), 10), ProgramID: info.Program.ID(),
+			Status: orders.HoldStatus(info.Status.String()), From: info.From, To: info.To, Seats: make([]reconcile.HoldSeat, len(info.Seats))}
+		for i, s := range info.Seats {
+			h.Seats[i] = reconcile.HoldSeat{ID: info.Program.Seat(s).ID, Refunded: info.Refunded&(1<<i) != 0}
+		}
+		st.Holds[id] = h
+	}
+	return st, nil
 }
 
 // Stats returns the engine's counters now.
