@@ -18,8 +18,8 @@ import (
 	"sync"
 	"time"
 
-	"seatd/bench/measure"
 	"seatd/bench/audit"
+	"seatd/bench/measure"
 	"seatd/bench/target"
 	"seatd/inventory"
 	"seatd/orderflow/orders"
