@@ -42,6 +42,19 @@ func TestSeatdTargets(t *testing.T) {
 				if r.Check != "ok" {
 					t.Errorf("%s: check: %s", r.Target, r.Check)
 				}
+				if r.Target == "seatd-rpc" {
+					// seatd over RPC shows its seat map, counters and holds to
+					// the audit (audit.ReadSeatd), and each of them agrees.
+					ran := map[string]bool{}
+					if r.Audit != nil {
+						for _, c := range r.Audit.Checks {
+							ran[c.Name] = c.Ran
+						}
+					}
+					if r.Audit == nil || r.Audit.Failed() || !ran["seats"] || !ran["counts"] || !ran["holds"] {
+						t.Errorf("seatd-rpc: audit %+v; want the seats, counts and holds checks run and passed", r.Audit)
+					}
+				}
 				if !strings.HasPrefix(r.Persists, "seatd, 1 replica(s)") {
 					t.Errorf("%s: persists %q; want seatd's one replica", r.Target, r.Persists)
 				}

@@ -23,11 +23,13 @@ import (
 	"strings"
 	"sync"
 
+	"seatd/bench/audit"
 	"seatd/bench/measure"
 	"seatd/bench/target"
 	"seatd/inventory"
 	rpc "seatd/kitex_gen/inventoryrpc"
 	"seatd/noderpc"
+	"seatd/orderflow/reconcile"
 	"seatd/seatclient"
 )
 
@@ -411,4 +413,32 @@ func holdID(h target.Hold) (id, buyer int64, err error) {
 		return 0, 0, fmt.Errorf("seatrpc: hold id %q is not one of this target's (hold_id@buyer): %w", h.ID, target.ErrUnknownHold)
 	}
 	return id, buyer, nil
+}
+
+// AuditState shows the audit seatd's state of the run's program, read
+// through each group's leader (audit.ReadSeatd): its seat map and
+// counters leg by leg, and the holds the harness was granted.
+// This target's hold ids are seatd's with "@buyer" after them; seatd
+// is asked by its own, and the answers come back under this target's.
+func (t *Target) AuditState(ctx context.Context, q audit.Query) (audit.State, error) {
+	spec := *q.Spec
+	spec.ID = t.program
+	ours := make(map[string]string, len(q.Holds)) // seatd's hold id -> this target's
+	ids := make([]string, 0, len(q.Holds))
+	for _, id := range q.Holds {
+		bare, _, _ := strings.Cut(id, "@")
+		ours[bare] = id
+		ids = append(ids, bare)
+	}
+	st, err := audit.ReadSeatd(ctx, t.cfg.Client, audit.Query{Spec: &spec, Holds: ids})
+	if err != nil || st.Holds == nil {
+		return st, err
+	}
+	holds := make(map[string]reconcile.Hold, len(st.Holds))
+	for id, h := range st.Holds {
+		h.ID = ours[id]
+		holds[ours[id]] = h
+	}
+	st.Holds = holds
+	return st, nil
 }
