@@ -3,23 +3,26 @@ package main
 import (
 	"bytes"
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 )
 
 // TestSeatdTargets replays the stadium and the train, about two seconds
-// a target, against seatd-rpc and seatd-http, each on a one-node cluster
-// seatbench starts in its own process (-target-opt seatd-local=1). Each
+// a target, against seatd-rpc and seatd-http, each on a cluster seatbench
+// starts in its own process (-target-opt seatd-local: three nodes for
+// the stadium, whose followers learn a new program's placement a moment
+// after its create; one for the train). Each
 // run placed holds, none failed, its check passed, and it says what it
 // persists; the train's holds for part of the journey were sold as such
 // (no note of holds asked for the whole journey), and over RPC paid
 // holds were confirmed.
 func TestSeatdTargets(t *testing.T) {
-	for _, sc := range []string{"stadium", "train"} {
+	for sc, nodes := range map[string]int{"stadium": 3, "train": 1} {
 		t.Run(sc, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			cfg, err := parseFlags([]string{"-scenario", "../../bench/scenarios/" + sc + ".json", "-target", "seatd-rpc,seatd-http",
-				"-target-opt", OptSeatdLocal + "=1", "-buyers", "8", "-warmup", "300ms", "-ramp", "200ms", "-duration", "1700ms",
+				"-target-opt", OptSeatdLocal + "=" + strconv.Itoa(nodes), "-buyers", "8", "-warmup", "300ms", "-ramp", "200ms", "-duration", "1700ms",
 				"-out", t.TempDir()}, &stderr, targets)
 			if err != nil {
 				t.Fatal(err)
@@ -55,7 +58,7 @@ func TestSeatdTargets(t *testing.T) {
 						t.Errorf("seatd-rpc: audit %+v; want the seats, counts and holds checks run and passed", r.Audit)
 					}
 				}
-				if !strings.HasPrefix(r.Persists, "seatd, 1 replica(s)") {
+				if !strings.HasPrefix(r.Persists, "seatd, "+strconv.Itoa(nodes)+" replica(s)") {
 					t.Errorf("%s: persists %q; want seatd's one replica", r.Target, r.Persists)
 				}
 				for _, n := range r.Notes {
@@ -63,7 +66,7 @@ func TestSeatdTargets(t *testing.T) {
 						t.Errorf("%s: note %q", r.Target, n)
 					}
 				}
-				if !strings.Contains(rep.Settings.Setups[r.Target], "in-process seatd cluster of 1 node(s)") {
+				if !strings.Contains(rep.Settings.Setups[r.Target], "in-process seatd cluster of "+strconv.Itoa(nodes)+" node(s)") {
 					t.Errorf("%s: setup %q", r.Target, rep.Settings.Setups[r.Target])
 				}
 			}

@@ -164,19 +164,23 @@ func (t *Target) Load(ctx context.Context, spec *inventory.ProgramSpec) error {
 			Group     int32  `json:"group"`
 		} `json:"placements"`
 	}
-	if err := t.c.Do(ctx, http.MethodGet, "/v1/cluster", admin, nil, http.StatusOK, &cl); err != nil {
-		return fmt.Errorf("gatewayhttp: cluster: %w", err)
-	}
+	// The node the gateway asks may be a follower of the meta group a
+	// moment behind the create: wait for it to know the placement.
 	t.replicas = 0
-	for _, p := range cl.Placements {
-		for _, g := range cl.Groups {
-			if p.ProgramID == in.ID && g.Group == p.Group {
-				t.replicas = len(g.Voters)
+	for deadline := time.Now().Add(seatrpc.PlacementWait); t.replicas == 0; time.Sleep(50 * time.Millisecond) {
+		if err := t.c.Do(ctx, http.MethodGet, "/v1/cluster", admin, nil, http.StatusOK, &cl); err != nil {
+			return fmt.Errorf("gatewayhttp: cluster: %w", err)
+		}
+		for _, p := range cl.Placements {
+			for _, g := range cl.Groups {
+				if p.ProgramID == in.ID && g.Group == p.Group {
+					t.replicas = len(g.Voters)
+				}
 			}
 		}
-	}
-	if t.replicas == 0 {
-		return fmt.Errorf("gatewayhttp: /v1/cluster does not place %s on a group", in.ID)
+		if t.replicas == 0 && (time.Now().After(deadline) || ctx.Err() != nil) {
+			return fmt.Errorf("gatewayhttp: /v1/cluster does not place %s on a group after %v", in.ID, seatrpc.PlacementWait)
+		}
 	}
 	t.program, t.legs, t.capacity = in.ID, max(len(spec.Stops)-1, 1), map[string]int{}
 	for _, s := range target.Seats(spec) {

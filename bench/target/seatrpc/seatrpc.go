@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"seatd/bench/audit"
 	"seatd/bench/measure"
@@ -143,24 +144,36 @@ func (t *Target) Load(ctx context.Context, spec *inventory.ProgramSpec) error {
 	return nil
 }
 
+// PlacementWait bounds how long Replicas waits for a node to learn a
+// new program's placement: the meta group replicates it, and the node
+// asked may be a follower a moment behind.
+const PlacementWait = 10 * time.Second
+
 // Replicas returns the voters of the group a program is placed on, as
-// the cluster's status says.
+// the cluster's status says, waiting up to PlacementWait for the node
+// asked to know the placement.
 func Replicas(ctx context.Context, c *seatclient.Client, program string) (int, error) {
-	st, err := c.ClusterStatus(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("seatrpc: cluster status: %w", err)
-	}
-	for _, p := range st.Placements {
-		if p.ProgramId != program {
-			continue
+	deadline := time.Now().Add(PlacementWait)
+	for {
+		st, err := c.ClusterStatus(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("seatrpc: cluster status: %w", err)
 		}
-		for _, g := range st.Groups {
-			if g.Group == p.Group {
-				return len(g.Voters), nil
+		for _, p := range st.Placements {
+			if p.ProgramId != program {
+				continue
+			}
+			for _, g := range st.Groups {
+				if g.Group == p.Group {
+					return len(g.Voters), nil
+				}
 			}
 		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return 0, fmt.Errorf("seatrpc: the cluster status of node %s does not place %s on a group after %v", st.NodeId, program, PlacementWait)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	return 0, fmt.Errorf("seatrpc: the cluster status of node %s does not place %s on a group", st.NodeId, program)
 }
 
 // HoldBest holds n adjacent seats of category for the whole journey.
