@@ -490,63 +490,14 @@ func (p *partition) applyPay(b *orders.Batch, msgs []kafka.Message) ([]kafka.Mes
 
 // publish sends the store's pending changes to the orders changelog, in
 // offset order, until ctx ends; at start it sends those a previous run
-// left. Each write is at most PublishBatch messages and
-// PublishBatchBytes, within the Writer's batch bounds, so kafka-go sends
-// it as one batch, which the broker appends whole or not at all, and the
-// next write starts only after it succeeded: the changelog is always a
-// prefix of the changes in order, which is what makes a rebuild sound
-// (orders.Rebuild). A write that fails (after the Writer's retries) is
-// tried again after retryWait; its entries stay pending meanwhile.
+// left (Publisher). Each write is at most PublishBatch messages and
+// PublishBatchBytes, within the Writer's batch bounds, so the changelog
+// is always a prefix of the changes in order, which is what makes a
+// rebuild sound (orders.Rebuild).
 func (p *partition) publish(ctx context.Context) {
-	cfg := p.svc.cfg
-	m := p.svc.metrics
-	for ctx.Err() == nil {
-		changes, err := p.store.Pending(cfg.PublishBatch, cfg.PublishBatchBytes)
-		if err != nil {
-			p.log.Error("pending_read_failed", "err", err)
-			sleep(ctx, retryWait)
-			continue
-		}
-		if len(changes) == 0 {
-			select {
-			case <-p.wake:
-			case <-ctx.Done():
-			}
-			continue
-		}
-		msgs := make([]kafka.Message, len(changes))
-		for i, c := range changes {
-			if events.PartitionOfOrder(c.OrderNo, cfg.Partitions) != p.id {
-				panic(fmt.Sprintf("orderflow: order %d pending on partition %d", c.OrderNo, p.id))
-			}
-			msgs[i] = kafka.Message{Key: events.Key(c.OrderNo), Value: c.Value}
-		}
-		if err := p.svc.writer.WriteMessages(ctx, msgs...); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			m.publishErrors.Inc()
-			p.log.Warn("changelog_write_failed", "changes", len(changes), "err", err)
-			sleep(ctx, retryWait)
-			continue
-		}
-		last := changes[len(changes)-1].Seq
-		if err := p.store.Published(last, len(changes)); err != nil {
-			p.log.Error("pending_delete_failed", "err", err)
-		}
-		m.published.Add(float64(len(changes)))
-		select {
-		case p.drained <- struct{}{}:
-		default:
-		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
+	cfg, m := p.svc.cfg, p.svc.metrics
+	(&Publisher{Partition: p.id, Partitions: cfg.Partitions, Writer: p.svc.writer,
+		Next: func() ([]orders.Change, error) { return p.store.Pending(cfg.PublishBatch, cfg.PublishBatchBytes) },
+		Done: p.store.Published, Wake: p.wake, Drained: p.drained,
+		Errors: m.publishErrors, Published: m.published, Log: p.log}).Run(ctx)
 }

@@ -3,72 +3,27 @@ package pay
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"seatd/inventory"
+	"seatd/orderflow"
 	"seatd/orderflow/events"
 	"seatd/orderflow/orders"
 	"seatd/orderflow/payment"
 )
 
-// retryWait is the pause after a failed publish or store read.
-const retryWait = 500 * time.Millisecond
-
 // publish sends a partition's recorded outcomes to pay.events in the
 // order recorded, at most publishBatch per write, and deletes them once
-// every in-sync replica has them. A write is retried until it succeeds
-// (the outcomes wait in the store meanwhile, and at a restart).
+// every in-sync replica has them (orderflow.Publisher). A write is
+// retried until it succeeds (the outcomes wait in the store meanwhile,
+// and at a restart).
 func (s *Service) publish(ctx context.Context, part *partitionPay) {
-	for ctx.Err() == nil {
-		outs, err := part.store.toPublish(publishBatch)
-		if err != nil {
-			s.cfg.Log.Error("pay_pending_read_failed", "partition", part.id, "err", err)
-			sleep(ctx, retryWait)
-			continue
-		}
-		if len(outs) == 0 {
-			select {
-			case <-part.wake:
-			case <-ctx.Done():
-			}
-			continue
-		}
-		msgs := make([]kafka.Message, len(outs))
-		for i, o := range outs {
-			if events.PartitionOfOrder(o.order, s.partitions) != part.id {
-				panic(fmt.Sprintf("pay: outcome of order %d recorded on partition %d", o.order, part.id))
-			}
-			msgs[i] = kafka.Message{Key: events.Key(o.order), Value: o.value}
-		}
-		if err := s.writer.WriteMessages(ctx, msgs...); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			s.metrics.publishErrors.Inc()
-			s.cfg.Log.Warn("pay_publish_failed", "partition", part.id, "outcomes", len(outs), "err", err)
-			sleep(ctx, retryWait)
-			continue
-		}
-		if err := part.store.published(outs[len(outs)-1].seq, len(outs)); err != nil {
-			s.cfg.Log.Error("pay_pending_delete_failed", "partition", part.id, "err", err)
-			sleep(ctx, retryWait)
-		}
-		s.metrics.published.Add(float64(len(outs)))
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
+	(&orderflow.Publisher{Partition: part.id, Partitions: s.partitions, Writer: s.writer,
+		Next: func() ([]orders.Change, error) { return part.store.toPublish(publishBatch) },
+		Done: part.store.published, Wake: part.wake,
+		Errors: s.metrics.publishErrors, Published: s.metrics.published, Log: s.cfg.Log.With("partition", part.id)}).Run(ctx)
 }
 
 // schedule, every ScanInterval, goes through the partition's active

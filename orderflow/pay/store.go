@@ -17,6 +17,7 @@ import (
 
 	"seatd/inventory"
 	"seatd/orderflow/events"
+	"seatd/orderflow/orders"
 	"seatd/orderflow/payment"
 )
 
@@ -505,21 +506,14 @@ func (s *store) commit(b *pebble.Batch, evs []events.PayEvent) error {
 	return nil
 }
 
-// outcome is a recorded outcome waiting to be published.
-type outcome struct {
-	seq   uint64
-	order inventory.OrderNo
-	value []byte
-}
-
 // toPublish returns up to max outcomes waiting, in the order recorded.
-func (s *store) toPublish(max int) ([]outcome, error) {
+func (s *store) toPublish(max int) ([]orders.Change, error) {
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindPublish}, UpperBound: []byte{kindPublish + 1}})
 	if err != nil {
 		return nil, err
 	}
 	defer it.Close()
-	var out []outcome
+	var out []orders.Change
 	for it.First(); it.Valid() && len(out) < max; it.Next() {
 		var ev struct {
 			OrderNo string `json:"order_no"`
@@ -528,15 +522,15 @@ func (s *store) toPublish(max int) ([]outcome, error) {
 			panic(fmt.Sprintf("pay: stored event does not decode: %v", err))
 		}
 		n, _ := strconv.ParseUint(ev.OrderNo, 10, 64)
-		out = append(out, outcome{seq: binary.BigEndian.Uint64(it.Key()[1:]), order: inventory.OrderNo(n), value: bytes.Clone(it.Value())})
+		out = append(out, orders.Change{Seq: int64(binary.BigEndian.Uint64(it.Key()[1:])), OrderNo: inventory.OrderNo(n), Value: bytes.Clone(it.Value())})
 	}
 	return out, it.Error()
 }
 
 // published deletes the outcomes up to seq (n of them), once Kafka has
 // them.
-func (s *store) published(seq uint64, n int) error {
-	if err := s.db.DeleteRange(publishKey(0), publishKey(seq+1), pebble.Sync); err != nil {
+func (s *store) published(seq int64, n int) error {
+	if err := s.db.DeleteRange(publishKey(0), publishKey(uint64(seq)+1), pebble.Sync); err != nil {
 		return fmt.Errorf("pay: partition %d: delete published: %w", s.partition, err)
 	}
 	s.pending.Add(-int64(n))
