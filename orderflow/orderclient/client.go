@@ -226,26 +226,41 @@ func (c *Client) call(ctx context.Context, partition, owner int, provider bool,
 
 // Order returns an order from its owner.
 func (c *Client) Order(ctx context.Context, no inventory.OrderNo) (orders.Order, error) {
-	p, owner, err := c.route(ctx, no.Gene())
-	if err != nil {
-		return orders.Order{}, err
-	}
-	var o *rpc.Order
-	err = c.call(ctx, p, owner, false, func(ctx context.Context, cl ofsvc.Client, opt callopt.Option) (*rpc.Status, error) {
+	w, err := ask(ctx, c, no.Gene(), false, "order", func(ctx context.Context, cl ofsvc.Client, opt callopt.Option) (*rpc.Status, *rpc.Order, error) {
 		resp, err := cl.GetOrder(ctx, &rpc.GetOrderRequest{OrderNo: strconv.FormatUint(uint64(no), 10)}, opt)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		o = resp.Order
-		return resp.Status, nil
+		return resp.Status, resp.Order, nil
 	})
 	if err != nil {
 		return orders.Order{}, err
 	}
-	if o == nil {
-		return orders.Order{}, fmt.Errorf("%w: an OK answer without its order", ErrUnavailable)
+	return orderrpc.ToOrder(w)
+}
+
+// ask runs f at the owner of gene's partition (see call) and returns the
+// record its OK answer carries; an OK answer without one (what names
+// it) is ErrUnavailable.
+func ask[T any](ctx context.Context, c *Client, gene uint64, provider bool, what string,
+	f func(context.Context, ofsvc.Client, callopt.Option) (*rpc.Status, *T, error)) (*T, error) {
+	p, owner, err := c.route(ctx, gene)
+	if err != nil {
+		return nil, err
 	}
-	return orderrpc.ToOrder(o)
+	var rec *T
+	err = c.call(ctx, p, owner, provider, func(ctx context.Context, cl ofsvc.Client, opt callopt.Option) (*rpc.Status, error) {
+		st, r, err := f(ctx, cl, opt)
+		rec = r
+		return st, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if rec == nil {
+		return nil, fmt.Errorf("%w: an OK answer without its %s", ErrUnavailable, what)
+	}
+	return rec, nil
 }
 
 // Orders returns a page of a buyer's orders, newest first: limit 0 means
@@ -286,25 +301,16 @@ func (c *Client) Orders(ctx context.Context, user uint64, cursor string, limit i
 // ErrUnsupportedMode, ErrTooManyAttempts, ErrProviderUnavailable,
 // ErrOverloaded, ErrNoPayService, ErrUnavailable.
 func (c *Client) Pay(ctx context.Context, no inventory.OrderNo, user uint64, channel string, mode payment.Mode) (pay.Payment, error) {
-	p, owner, err := c.route(ctx, no.Gene())
-	if err != nil {
-		return pay.Payment{}, err
-	}
-	var w *rpc.Payment
-	err = c.call(ctx, p, owner, true, func(ctx context.Context, cl ofsvc.Client, opt callopt.Option) (*rpc.Status, error) {
+	w, err := ask(ctx, c, no.Gene(), true, "payment", func(ctx context.Context, cl ofsvc.Client, opt callopt.Option) (*rpc.Status, *rpc.Payment, error) {
 		resp, err := cl.Pay(ctx, &rpc.PayRequest{OrderNo: strconv.FormatUint(uint64(no), 10), UserId: strconv.FormatUint(user, 10),
 			Channel: channel, Mode: string(mode)}, opt)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		w = resp.Payment
-		return resp.Status, nil
+		return resp.Status, resp.Payment, nil
 	})
 	if err != nil {
 		return pay.Payment{}, err
-	}
-	if w == nil {
-		return pay.Payment{}, fmt.Errorf("%w: an OK answer without its payment", ErrUnavailable)
 	}
 	return orderrpc.ToPayment(w)
 }
@@ -313,24 +319,15 @@ func (c *Client) Pay(ctx context.Context, no inventory.OrderNo, user uint64, cha
 // latest attempt (see pay.Service.PaymentStatus): the errors of Pay, and
 // ErrNoPayment.
 func (c *Client) PaymentStatus(ctx context.Context, no inventory.OrderNo, user uint64) (pay.Payment, error) {
-	p, owner, err := c.route(ctx, no.Gene())
-	if err != nil {
-		return pay.Payment{}, err
-	}
-	var w *rpc.Payment
-	err = c.call(ctx, p, owner, true, func(ctx context.Context, cl ofsvc.Client, opt callopt.Option) (*rpc.Status, error) {
+	w, err := ask(ctx, c, no.Gene(), true, "payment", func(ctx context.Context, cl ofsvc.Client, opt callopt.Option) (*rpc.Status, *rpc.Payment, error) {
 		resp, err := cl.PaymentStatus(ctx, &rpc.PaymentStatusRequest{OrderNo: strconv.FormatUint(uint64(no), 10), UserId: strconv.FormatUint(user, 10)}, opt)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		w = resp.Payment
-		return resp.Status, nil
+		return resp.Status, resp.Payment, nil
 	})
 	if err != nil {
 		return pay.Payment{}, err
-	}
-	if w == nil {
-		return pay.Payment{}, fmt.Errorf("%w: an OK answer without its payment", ErrUnavailable)
 	}
 	return orderrpc.ToPayment(w)
 }
@@ -414,24 +411,15 @@ func (c *Client) GetRefund(ctx context.Context, refundNo string, user uint64, op
 	if err != nil {
 		return pay.Refund{}, fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
-	p, owner, err := c.route(ctx, no.Gene())
-	if err != nil {
-		return pay.Refund{}, err
-	}
-	var w *rpc.Refund
-	err = c.call(ctx, p, owner, false, func(ctx context.Context, cl ofsvc.Client, opt callopt.Option) (*rpc.Status, error) {
+	w, err := ask(ctx, c, no.Gene(), false, "refund", func(ctx context.Context, cl ofsvc.Client, opt callopt.Option) (*rpc.Status, *rpc.Refund, error) {
 		resp, err := cl.GetRefund(ctx, &rpc.GetRefundRequest{RefundNo: refundNo, UserId: strconv.FormatUint(user, 10), Operator: operator}, opt)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		w = resp.Refund
-		return resp.Status, nil
+		return resp.Status, resp.Refund, nil
 	})
 	if err != nil {
 		return pay.Refund{}, err
-	}
-	if w == nil {
-		return pay.Refund{}, fmt.Errorf("%w: an OK answer without its refund", ErrUnavailable)
 	}
 	return orderrpc.ToRefund(w)
 }
