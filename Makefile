@@ -11,11 +11,13 @@ build:
 	$(GO) build ./...
 
 ## test: vet, formatting, every test under the race detector, the million-seat test without it (too slow with it),
-## the purchase's tests (pay, notify, refund over HTTP) again on a real Kafka broker, a short fuzz run, the API fuzz run
+## the purchase's tests (pay, notify, refund over HTTP) and seatbench's stadium on the whole system again on a real Kafka
+## broker, a short fuzz run, the API fuzz run
 test: lint
 	$(GO) test -race ./...
 	$(GO) test -count=1 -run '^TestLargeProgram$$' ./gateway
 	SEATD_KAFKA=real $(GO) test -count=1 -run '^(TestPay|TestRefund)' ./gateway
+	SEATD_KAFKA=real $(GO) test -count=1 -run '^TestSystemEveryScenario$$/^stadium$$' ./cmd/seatbench
 	$(MAKE) fuzz
 	$(MAKE) fuzz-api
 

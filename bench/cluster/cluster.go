@@ -2,10 +2,12 @@
 // loopback, for seatbench's targets over seatd: N nodes (raftfsm groups on
 // pebble, every write synced, as the seatd binary runs them), each behind
 // its Kitex server (noderpc), a routing client (seatclient) that knows
-// them all, and, when asked, the HTTP gateway over that client. It is
-// wired as cmd/seatd and cmd/gateway wire their parts, with their
-// defaults, so that what seatbench measures is what they run, less the
-// processes and the outbox relay (see Config.Nodes and discardOutbox).
+// them all, and, when asked, the HTTP gateway over that client, and the
+// order flow behind it (Config.Orders: each node's outbox relay to Kafka,
+// the order and pay services, paysim). It is wired as cmd/seatd,
+// cmd/gateway and cmd/orderflow wire their parts, with their defaults,
+// so that what seatbench measures is what they run, less the processes
+// (and without Config.Orders, the relay: see discardOutbox).
 //
 // Concurrency: Start and Close are for one goroutine; the client and the
 // gateway are safe for concurrent use.
@@ -19,14 +21,21 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/cloudwego/kitex/server"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"seatd/gateway"
+	"seatd/internal/orderstack"
 	"seatd/inventory"
 	invsvc "seatd/kitex_gen/inventoryrpc/inventory"
 	"seatd/noderpc"
+	"seatd/orderflow/events"
+	"seatd/orderflow/orderclient"
+	"seatd/orderflow/relay"
 	"seatd/raftfsm"
 	"seatd/seatclient"
 )
@@ -60,7 +69,18 @@ type Config struct {
 	// Gateway also runs the HTTP gateway over the nodes, with a random
 	// HS256 secret and admin token (Cluster.Secret, AdminToken).
 	Gateway bool
+	// Orders also runs the order flow (it implies Gateway): each node
+	// relays its outbox to Kafka, and the order and pay services
+	// (internal/orderstack) turn holds into orders, paid through paysim.
+	Orders bool
+	// Brokers are Kafka's, for Orders; none starts an embedded
+	// Kafka-protocol broker (franz-go's kfake) in memory.
+	Brokers []string
 }
+
+// OrderPartitions is the order flow topics' partition count with
+// Config.Orders: the production default.
+const OrderPartitions = 16
 
 // Cluster is a running cluster. Close stops it and removes its data.
 type Cluster struct {
@@ -75,11 +95,20 @@ type Cluster struct {
 	// token of the gateway.
 	Secret     []byte
 	AdminToken string
+	// Orders is a client of the order flow, and PaysimURL the payment
+	// simulator's base URL; both set with Config.Orders only.
+	Orders    *orderclient.Client
+	PaysimURL string
+	// Kafka says which brokers the order flow uses, in words.
+	Kafka string
 
-	dir   string
-	nodes []*raftfsm.Node
-	svrs  []server.Server
-	gw    *gateway.Gateway
+	dir     string
+	nodes   []*raftfsm.Node
+	svrs    []server.Server
+	gw      *gateway.Gateway
+	stack   *orderstack.Stack
+	kafka   *kfake.Cluster
+	brokers []string
 }
 
 // Start starts the cluster in a new temporary directory and returns once
@@ -98,6 +127,12 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 			err = errors.Join(err, c.Close())
 		}
 	}()
+	duty := func() raftfsm.Duty { return discardOutbox }
+	if cfg.Orders {
+		if duty, err = c.startKafka(cfg.Brokers); err != nil {
+			return nil, err
+		}
+	}
 	var peers []raftfsm.Peer
 	for i := range cfg.Nodes {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -106,7 +141,7 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 		}
 		id := fmt.Sprintf("n%d", i+1)
 		node, err := raftfsm.StartNode(raftfsm.NodeConfig{ID: id, Dir: dir + "/" + id, Addr: "127.0.0.1:0", Groups: cfg.Groups,
-			RPCAddr: ln.Addr().String(), Duty: discardOutbox})
+			RPCAddr: ln.Addr().String(), Duty: duty()})
 		if err != nil {
 			ln.Close()
 			return nil, fmt.Errorf("cluster: node %s: %w", id, err)
@@ -132,22 +167,59 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 	if err := c.awaitLeaders(ctx); err != nil {
 		return nil, err
 	}
-	if !cfg.Gateway {
+	if !cfg.Gateway && !cfg.Orders {
 		return c, nil
 	}
-	c.Secret, c.AdminToken = make([]byte, 32), randomHex(16)
-	rand.Read(c.Secret) // never fails
-	gw, err := gateway.New(gateway.Config{Inventory: c.Client, Auth: gateway.AuthConfig{HS256Secret: c.Secret, AdminToken: c.AdminToken}})
-	if err != nil {
-		return nil, err
-	}
+	// The gateway's listener first: the providers notify its routes.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
+	c.GatewayURL = "http://" + ln.Addr().String()
+	gc := gateway.Config{Inventory: c.Client}
+	if cfg.Orders {
+		c.stack, err = orderstack.Start(ctx, orderstack.Config{Brokers: c.brokers, Partitions: OrderPartitions, Dir: dir + "/orderflow",
+			Inventory: c.Client, GatewayURL: c.GatewayURL, Registerer: prometheus.NewRegistry()})
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
+		c.Orders, c.PaysimURL, gc.Orders = c.stack.Orders, c.stack.PaysimURL, c.stack.Orders
+	}
+	c.Secret, c.AdminToken = make([]byte, 32), randomHex(16)
+	rand.Read(c.Secret) // never fails
+	gc.Auth = gateway.AuthConfig{HS256Secret: c.Secret, AdminToken: c.AdminToken}
+	gw, err := gateway.New(gc)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	gw.Start(ln)
-	c.gw, c.GatewayURL = gw, "http://"+ln.Addr().String()
+	c.gw = gw
 	return c, nil
+}
+
+// startKafka starts the embedded broker when brokers is empty, and
+// returns each node's duty: a relay of its own to the brokers, as each
+// seatd process runs one.
+func (c *Cluster) startKafka(brokers []string) (func() raftfsm.Duty, error) {
+	c.Kafka = strings.Join(brokers, ",")
+	if len(brokers) == 0 {
+		k, err := kfake.NewCluster(kfake.NumBrokers(1))
+		if err != nil {
+			return nil, fmt.Errorf("cluster: embedded kafka: %w", err)
+		}
+		c.kafka, brokers, c.Kafka = k, k.ListenAddrs(), "embedded (kfake), in memory"
+	}
+	c.brokers = brokers
+	topics := events.Topics(OrderPartitions, 1)
+	return func() raftfsm.Duty {
+		r, err := relay.New(relay.Config{Brokers: brokers, Topics: topics})
+		if err != nil {
+			panic(fmt.Sprintf("cluster: relay: %v", err)) // brokers are set and the rest are defaults
+		}
+		return r.Duty
+	}, nil
 }
 
 // awaitLeaders waits, up to ReadyWait, until a node sees a leader in
@@ -176,8 +248,8 @@ func (c *Cluster) awaitLeaders(ctx context.Context) error {
 	}
 }
 
-// Close stops the gateway, the Kitex servers and the nodes, and removes
-// the data directory.
+// Close stops the gateway, the order flow, the Kitex servers, the nodes
+// and the embedded broker, and removes the data directory.
 func (c *Cluster) Close() error {
 	var errs []error
 	if c.gw != nil {
@@ -185,11 +257,17 @@ func (c *Cluster) Close() error {
 		errs = append(errs, c.gw.Stop(ctx))
 		cancel()
 	}
+	if c.stack != nil {
+		errs = append(errs, c.stack.Close())
+	}
 	for _, s := range c.svrs {
 		errs = append(errs, s.Stop())
 	}
 	for _, n := range c.nodes {
 		errs = append(errs, n.Shutdown(false))
+	}
+	if c.kafka != nil {
+		c.kafka.Close()
 	}
 	errs = append(errs, os.RemoveAll(c.dir))
 	return errors.Join(errs...)

@@ -98,6 +98,9 @@ type Hold struct {
 	// both with the seat, and an HTTP front answers them, as the
 	// gateway does); nil from one that does not.
 	Prices []SeatPrice
+	// OrderNo is the order the hold becomes, from a target with orders
+	// (the whole system); empty from one without.
+	OrderNo string
 }
 
 // SeatPrice is a held seat's category and price.

@@ -68,6 +68,10 @@ var targets = []targetDef{
 		append([]string{OptSeatdAddrs}, seatdOpts...), checkSeatdRPC, newSeatdRPC},
 	{"seatd-http", "seatd through the gateway's HTTP API (-target-opt gateway-url, jwt-secret, admin-token, or seatd-local=N)",
 		append([]string{OptGatewayURL, OptJWTSecret, OptAdminToken}, seatdOpts...), checkSeatdHTTP, newSeatdHTTP},
+	{"seatd-system", "the whole system: seatd-http with Kafka, the order and pay services and paysim; paid holds paid and sold " +
+		"(-target-opt seatd-local=N [kafka-brokers], or gateway-url, jwt-secret, admin-token, paysim-url, seatd-addrs, orderflow-addrs)",
+		append([]string{OptGatewayURL, OptJWTSecret, OptAdminToken, OptPaysimURL, OptSeatdAddrs, OptOrderflowAddrs, OptKafkaBrokers}, seatdOpts...),
+		checkSystem, newSystem},
 }
 
 // MaxTargetOpts bounds -target-opt.

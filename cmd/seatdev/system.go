@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -25,19 +24,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"seatd/gateway"
-	"seatd/internal/merchant"
+	"seatd/internal/orderstack"
 	"seatd/inventory"
 	invsvc "seatd/kitex_gen/inventoryrpc/inventory"
-	ofsvc "seatd/kitex_gen/orderflowrpc/orderflow"
 	"seatd/noderpc"
-	"seatd/orderflow"
 	"seatd/orderflow/events"
-	"seatd/orderflow/orderclient"
-	"seatd/orderflow/orderrpc"
-	"seatd/orderflow/pay"
-	"seatd/orderflow/payment"
 	"seatd/orderflow/relay"
-	"seatd/paysim"
 	"seatd/raftfsm"
 	"seatd/seatclient"
 )
@@ -150,22 +142,15 @@ func runSystem(ctx context.Context, cfg systemConfig, out io.Writer, ready chan<
 		return fmt.Errorf("listen http: %w", err)
 	}
 	defer httpLn.Close()
-	simURL, providers, stopSim, err := startPaysim(cfg.PaysimAddr, filepath.Join(dir, "paysim-keys"), log)
+	orders, err := orderstack.Start(ctx, orderstack.Config{Brokers: brokers, Partitions: devPartitions, Dir: dir, Inventory: client,
+		GatewayURL: "http://" + httpLn.Addr().String(), PaysimAddr: cfg.PaysimAddr, OrdersAddr: cfg.OrdersAddr,
+		QueryAfter: cfg.PayQueryAfter, Registerer: reg, Log: log})
 	if err != nil {
 		return err
 	}
-	defer stopSim()
-	orderClient, stopOrders, err := startOrders(ctx, cfg, brokers, filepath.Join(dir, "orders"), client, reg, log,
-		pay.Config{Providers: providers, NotifyURLs: map[string]string{
-			"alipay": "http://" + httpLn.Addr().String() + "/v1/payments/alipay/notify",
-			"wechat": "http://" + httpLn.Addr().String() + "/v1/payments/wechat/notify"},
-			ReturnURL: "http://" + httpLn.Addr().String() + "/", QueryAfter: cfg.PayQueryAfter})
-	if err != nil {
-		return err
-	}
-	defer stopOrders()
+	defer orders.Close()
 	secret, adminToken := randomHex(32), randomHex(16)
-	gw, err := gateway.New(gateway.Config{Inventory: client, Orders: orderClient, Log: log,
+	gw, err := gateway.New(gateway.Config{Inventory: client, Orders: orders.Orders, Log: log,
 		Auth: gateway.AuthConfig{HS256Secret: []byte(secret), AdminToken: adminToken, DevTokens: true}})
 	if err != nil {
 		return err
@@ -178,7 +163,7 @@ func runSystem(ctx context.Context, cfg systemConfig, out io.Writer, ready chan<
 	}()
 
 	info := systemInfo{URL: "http://" + httpLn.Addr().String(), AdminToken: adminToken, Kafka: "embedded, in memory",
-		Metrics: "http://" + metricsLn.Addr().String() + "/metrics", Paysim: simURL}
+		Metrics: "http://" + metricsLn.Addr().String() + "/metrics", Paysim: orders.PaysimURL}
 	if len(cfg.Brokers) > 0 {
 		info.Kafka = strings.Join(cfg.Brokers, ",")
 	}
@@ -198,94 +183,6 @@ func runSystem(ctx context.Context, cfg systemConfig, out io.Writer, ready chan<
 	<-ctx.Done()
 	fmt.Fprintln(out, "\nseatdev: stopping")
 	return nil
-}
-
-// startPaysim runs the payment simulator on addr with keys generated
-// now (written to keysDir, 0600), and returns its URL and both providers
-// pointed at it, configured from those files as cmd/orderflow would be.
-func startPaysim(addr, keysDir string, log *slog.Logger) (string, []payment.Provider, func(), error) {
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	keys, err := paysim.GenerateKeys()
-	if err != nil {
-		return "", nil, nil, err
-	}
-	if err := keys.WriteDir(keysDir); err != nil {
-		return "", nil, nil, err
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", nil, nil, fmt.Errorf("listen paysim: %w", err)
-	}
-	url := "http://" + ln.Addr().String()
-	sim, err := paysim.New(paysim.Config{Keys: keys, BaseURL: url, Logger: log})
-	if err != nil {
-		ln.Close()
-		return "", nil, nil, err
-	}
-	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	stop := func() {
-		srv.Close()
-		sim.Close()
-	}
-	a, w, err := merchant.FromPaysim(keysDir, url)
-	if err == nil {
-		var providers []payment.Provider
-		if providers, err = merchant.Providers(a, w, log); err == nil {
-			return url, providers, stop, nil
-		}
-	}
-	stop()
-	return "", nil, nil, err
-}
-
-// startOrders starts the order service (one instance owning every
-// partition) with the pay service beside it (pc's providers, notify URLs
-// and tuning), and their Kitex server, and returns a client of it.
-func startOrders(ctx context.Context, cfg systemConfig, brokers []string, dir string, inv orderflow.Inventory, reg prometheus.Registerer, log *slog.Logger, pc pay.Config) (*orderclient.Client, func(), error) {
-	svc, err := orderflow.New(orderflow.Config{Brokers: brokers, Instance: 0, Instances: 1, Partitions: devPartitions, Replicas: 1,
-		DataDir: dir, Inventory: inv, Log: log, Registerer: reg})
-	if err != nil {
-		return nil, nil, err
-	}
-	startCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	if err := svc.Start(startCtx); err != nil {
-		return nil, nil, fmt.Errorf("order service: %w", err)
-	}
-	pc.Brokers, pc.DataDir, pc.Orders, pc.Log, pc.Registerer = brokers, filepath.Join(dir, "pay"), svc, log, reg
-	if pc.QueryAfter > 0 {
-		pc.MaxQueryInterval = max(pc.QueryAfter, pay.DefaultMaxQueryInterval)
-	}
-	ps, err := pay.New(pc)
-	if err == nil {
-		err = ps.Start(ctx)
-	}
-	if err != nil {
-		svc.Close()
-		return nil, nil, fmt.Errorf("pay service: %w", err)
-	}
-	ln, err := net.Listen("tcp", cfg.OrdersAddr)
-	if err != nil {
-		ps.Close()
-		svc.Close()
-		return nil, nil, fmt.Errorf("listen orders rpc: %w", err)
-	}
-	svr := ofsvc.NewServer(orderrpc.New(svc).WithPay(ps), server.WithListener(ln), server.WithExitWaitTime(time.Second))
-	go svr.Run()
-	stop := func() {
-		svr.Stop()
-		ps.Close()
-		svc.Close()
-	}
-	c, err := orderclient.New(orderclient.Config{Addrs: []string{ln.Addr().String()}})
-	if err != nil {
-		stop()
-		return nil, nil, err
-	}
-	return c, stop, nil
 }
 
 func randomHex(n int) string {

@@ -161,10 +161,11 @@ func (c *Client) Hold(ctx context.Context, program string, buyer uint64, in Hold
 		panic(fmt.Sprintf("httpapi: encoding a hold request: %v", err)) // strings and numbers only
 	}
 	var out holdOut
-	if err := c.asBuyer(ctx, http.MethodPost, "/v1/programs/"+url.PathEscape(program)+"/holds", buyer, b, http.StatusCreated, &out); err != nil {
+	if err := c.AsBuyer(ctx, http.MethodPost, "/v1/programs/"+url.PathEscape(program)+"/holds", buyer, b, http.StatusCreated, &out); err != nil {
 		return target.Hold{}, err
 	}
-	h := target.Hold{ID: out.HoldID + "@" + strconv.FormatUint(buyer, 10), TotalCents: out.TotalCents, Seats: make([]string, len(out.Seats))}
+	h := target.Hold{ID: out.HoldID + "@" + strconv.FormatUint(buyer, 10), TotalCents: out.TotalCents, Seats: make([]string, len(out.Seats)),
+		OrderNo: out.OrderNo}
 	priced := true // every seat answered with its price
 	for i, s := range out.Seats {
 		h.Seats[i] = s.ID
@@ -187,7 +188,7 @@ func (c *Client) Release(ctx context.Context, _ string, h target.Hold) error {
 	if !ok || err != nil {
 		return fmt.Errorf("httpapi: hold id %q is not one of this client's (hold_id@buyer): %w", h.ID, target.ErrUnknownHold)
 	}
-	return c.asBuyer(ctx, http.MethodDelete, "/v1/holds/"+url.PathEscape(id), buyer, nil, http.StatusOK, nil)
+	return c.AsBuyer(ctx, http.MethodDelete, "/v1/holds/"+url.PathEscape(id), buyer, nil, http.StatusOK, nil)
 }
 
 // AuditState shows the audit the bare target's state (cfg.Target, if it
@@ -218,8 +219,8 @@ func (c *Client) AuditState(ctx context.Context, q audit.Query) (audit.State, er
 	return s, nil
 }
 
-// asBuyer is Do with buyer's token.
-func (c *Client) asBuyer(ctx context.Context, method, path string, buyer uint64, body []byte, want int, out any) error {
+// AsBuyer is Do with buyer's token.
+func (c *Client) AsBuyer(ctx context.Context, method, path string, buyer uint64, body []byte, want int, out any) error {
 	token, err := c.token(buyer)
 	if err != nil {
 		return err
@@ -270,7 +271,23 @@ func (c *Client) Do(ctx context.Context, method, path, authorization string, bod
 			return fmt.Errorf("httpapi: %s: %w", e.Error.Message, r.err)
 		}
 	}
-	return fmt.Errorf("httpapi: %s %s: %s %s: %s", method, path, resp.Status, e.Error.Code, e.Error.Message)
+	return fmt.Errorf("httpapi: %s %s: %w", method, path, &StatusError{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message,
+		RetryAfter: resp.Header.Get("Retry-After")})
+}
+
+// StatusError is an answer of another status than the one wanted, with
+// the gateway's error body, that is no refusal of target's: a caller
+// that waits for something (an order to appear, a rate limit to pass)
+// tells them apart with errors.As.
+type StatusError struct {
+	Status     int    // the HTTP status
+	Code       string // the body's error.code, e.g. ORDER_NOT_FOUND
+	Message    string
+	RetryAfter string // the Retry-After header, if any (seconds)
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message)
 }
 
 // token returns a buyer's token, minted when its slot holds none valid

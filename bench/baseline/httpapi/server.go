@@ -306,6 +306,9 @@ type holdOut struct {
 	Status     string    `json:"status"` // HELD or RELEASED
 	Seats      []seatOut `json:"seats"`
 	TotalCents int64     `json:"total_cents"`
+	// OrderNo is the order the hold becomes: the gateway's; a baseline
+	// has no orders and leaves it out.
+	OrderNo string `json:"order_no,omitempty"`
 }
 
 // seatOut is a held seat as answered; Category and PriceCents are left

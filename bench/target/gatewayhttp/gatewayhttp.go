@@ -14,8 +14,8 @@
 // payment provider says the order is paid, not by any route a buyer may
 // call. Paying through the pay service and paysim is the honest way, and
 // it needs the order and pay services and Kafka, which this target does
-// not assume; without them paid holds stay held (replay's notes say how
-// many).
+// not assume (bench/target/system builds on it to pay); without them
+// paid holds stay held (replay's notes say how many).
 //
 // Concurrency: a Target is safe for use from many goroutines once
 // loaded; Load must not run while other calls do.
@@ -109,6 +109,11 @@ func (t *Target) Name() string { return "seatd-http" }
 // Persists is seatd's (seatrpc.Persistence): the gateway keeps nothing
 // of a hold.
 func (t *Target) Persists() string { return seatrpc.Persistence(t.replicas) }
+
+// Client returns the target's HTTP client of the gateway, for a target
+// that builds on this one (bench/target/system) to send other buyers'
+// requests on the same connections.
+func (t *Target) Client() *httpapi.Client { return t.c }
 
 // Program returns the name Load created the program under.
 func (t *Target) Program() string { return t.program }
