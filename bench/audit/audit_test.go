@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -333,5 +334,22 @@ func TestAuditBounds(t *testing.T) {
 	r = Audit(s)
 	if r.Failed() || !strings.Contains(r.Checks[1].Why, "not complete") {
 		t.Errorf("Audit with an incomplete ledger = %v, seats check says %q; want no difference, and why", keys(r), r.Checks[1].Why)
+	}
+}
+
+// TestHoldIDs: "hold_id@buyer" ids are asked by the server's id, and its
+// holds come back under the harness's ids.
+func TestHoldIDs(t *testing.T) {
+	bare, full := SplitHoldIDs([]string{"11@7", "12"})
+	if !slices.Equal(bare, []string{"11", "12"}) || full["11"] != "11@7" || full["12"] != "12" {
+		t.Errorf("SplitHoldIDs = %v, %v", bare, full)
+	}
+	got := RenameHolds(map[string]reconcile.Hold{"11": {ID: "11", OrderNo: "1"}, "13": {ID: "13"}}, full)
+	want := map[string]reconcile.Hold{"11@7": {ID: "11@7", OrderNo: "1"}, "13": {ID: "13"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("RenameHolds = %+v; want %+v", got, want)
+	}
+	if RenameHolds(nil, full) != nil {
+		t.Error("RenameHolds(nil) is not nil: a target that shows no holds would seem to show them all gone")
 	}
 }

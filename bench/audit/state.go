@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"seatd/bench/target"
 	"seatd/inventory"
@@ -114,4 +115,37 @@ func answered(st *rpc.Status) error {
 		return fmt.Errorf("seatd answered %v", st)
 	}
 	return nil
+}
+
+// SplitHoldIDs splits a query's hold ids of the form "hold_id@buyer"
+// (how the targets over seatd and over HTTP name a hold: the server's id
+// and the buyer whose token releases it) into the server's ids, to ask
+// it by, and a map from each of those back to the id as given. An id
+// with no "@" is its own.
+func SplitHoldIDs(ids []string) (bare []string, full map[string]string) {
+	bare, full = make([]string, 0, len(ids)), make(map[string]string, len(ids))
+	for _, id := range ids {
+		b, _, _ := strings.Cut(id, "@")
+		full[b] = id
+		bare = append(bare, b)
+	}
+	return bare, full
+}
+
+// RenameHolds returns holds keyed and named (Hold.ID) by full[id], the
+// ids the harness knows them by (SplitHoldIDs); a hold full does not
+// name keeps its id. Nil stays nil: a target that shows no holds.
+func RenameHolds(holds map[string]reconcile.Hold, full map[string]string) map[string]reconcile.Hold {
+	if holds == nil {
+		return nil
+	}
+	out := make(map[string]reconcile.Hold, len(holds))
+	for id, h := range holds {
+		if f, ok := full[id]; ok {
+			id = f
+		}
+		h.ID = id
+		out[id] = h
+	}
+	return out
 }

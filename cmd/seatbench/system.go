@@ -9,6 +9,7 @@ import (
 	"seatd/bench/cluster"
 	"seatd/bench/target"
 	"seatd/bench/target/system"
+	config "seatd/internal/settings"
 	"seatd/orderflow/orderclient"
 	"seatd/seatclient"
 )
@@ -45,25 +46,14 @@ func systemSettings(cfg *Config) (local int, sc system.Config, err error) {
 	if !strings.HasPrefix(sc.PaysimURL, "http://") && !strings.HasPrefix(sc.PaysimURL, "https://") {
 		errs = append(errs, fmt.Errorf("no paysim URL: give -target-opt %s=http://HOST:PORT or set %s", OptPaysimURL, EnvPaysimURL))
 	}
-	if addrs := list(setting(cfg, OptSeatdAddrs, EnvSeatdAddrs)); len(addrs) == 0 {
+	if addrs := config.List(setting(cfg, OptSeatdAddrs, EnvSeatdAddrs)); len(addrs) == 0 {
 		errs = append(errs, fmt.Errorf("no seatd address for the audit: give -target-opt %s=HOST:PORT,... or set %s", OptSeatdAddrs, EnvSeatdAddrs))
 	}
-	if addrs := list(setting(cfg, OptOrderflowAddrs, EnvOrderflowAddrs)); len(addrs) == 0 {
+	if addrs := config.List(setting(cfg, OptOrderflowAddrs, EnvOrderflowAddrs)); len(addrs) == 0 {
 		errs = append(errs, fmt.Errorf("no order flow address for the audit: give -target-opt %s=HOST:PORT,... or set %s",
 			OptOrderflowAddrs, EnvOrderflowAddrs))
 	}
 	return 0, sc, errors.Join(errs...)
-}
-
-// list splits a comma-separated list, leaving out empty items.
-func list(v string) []string {
-	var out []string
-	for _, a := range strings.Split(v, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			out = append(out, a)
-		}
-	}
-	return out
 }
 
 func checkSystem(cfg *Config) error {
@@ -80,7 +70,7 @@ func newSystem(ctx context.Context, cfg *Config) (target.Target, string, error) 
 	}
 	var setup string
 	if local > 0 {
-		c, err := cluster.Start(ctx, cluster.Config{Nodes: local, Orders: true, Brokers: list(cfg.TargetOpts[OptKafkaBrokers])})
+		c, err := cluster.Start(ctx, cluster.Config{Nodes: local, Orders: true, Brokers: config.List(cfg.TargetOpts[OptKafkaBrokers])})
 		if err != nil {
 			return nil, "", err
 		}
@@ -90,11 +80,11 @@ func newSystem(ctx context.Context, cfg *Config) (target.Target, string, error) 
 			"every write, Kitex servers, each node's outbox relay), Kafka %s, the order and pay services (one instance, %d partitions, "+
 			"pebble synced), paysim as Alipay and WeChat Pay, and the gateway on %s", local, c.Kafka, cluster.OrderPartitions, c.GatewayURL)
 	} else {
-		seatd, err := seatclient.New(seatclient.Config{Seeds: list(setting(cfg, OptSeatdAddrs, EnvSeatdAddrs))})
+		seatd, err := seatclient.New(seatclient.Config{Seeds: config.List(setting(cfg, OptSeatdAddrs, EnvSeatdAddrs))})
 		if err != nil {
 			return nil, "", err
 		}
-		orders, err := orderclient.New(orderclient.Config{Addrs: list(setting(cfg, OptOrderflowAddrs, EnvOrderflowAddrs))})
+		orders, err := orderclient.New(orderclient.Config{Addrs: config.List(setting(cfg, OptOrderflowAddrs, EnvOrderflowAddrs))})
 		if err != nil {
 			return nil, "", err
 		}

@@ -18,7 +18,6 @@ import (
 	"seatd/bench/target"
 	"seatd/gateway"
 	"seatd/inventory"
-	"seatd/orderflow/reconcile"
 )
 
 const (
@@ -199,24 +198,10 @@ func (c *Client) AuditState(ctx context.Context, q audit.Query) (audit.State, er
 	if !ok {
 		return audit.State{Notes: []string{c.cfg.Target.Name() + " shows no state"}}, nil
 	}
-	bare := make(map[string]string, len(q.Holds)) // the bare target's hold id -> this client's
-	ids := make([]string, 0, len(q.Holds))
-	for _, id := range q.Holds {
-		b, _, _ := strings.Cut(id, "@")
-		bare[b] = id
-		ids = append(ids, b)
-	}
+	ids, ours := audit.SplitHoldIDs(q.Holds)
 	s, err := st.AuditState(ctx, audit.Query{Spec: q.Spec, Holds: ids})
-	if err != nil || s.Holds == nil {
-		return s, err
-	}
-	holds := make(map[string]reconcile.Hold, len(s.Holds))
-	for id, h := range s.Holds {
-		h.ID = bare[id]
-		holds[bare[id]] = h
-	}
-	s.Holds = holds
-	return s, nil
+	s.Holds = audit.RenameHolds(s.Holds, ours)
+	return s, err
 }
 
 // AsBuyer is Do with buyer's token.

@@ -30,7 +30,6 @@ import (
 	"seatd/inventory"
 	rpc "seatd/kitex_gen/inventoryrpc"
 	"seatd/noderpc"
-	"seatd/orderflow/reconcile"
 	"seatd/seatclient"
 )
 
@@ -436,22 +435,8 @@ func holdID(h target.Hold) (id, buyer int64, err error) {
 func (t *Target) AuditState(ctx context.Context, q audit.Query) (audit.State, error) {
 	spec := *q.Spec
 	spec.ID = t.program
-	ours := make(map[string]string, len(q.Holds)) // seatd's hold id -> this target's
-	ids := make([]string, 0, len(q.Holds))
-	for _, id := range q.Holds {
-		bare, _, _ := strings.Cut(id, "@")
-		ours[bare] = id
-		ids = append(ids, bare)
-	}
+	ids, ours := audit.SplitHoldIDs(q.Holds)
 	st, err := audit.ReadSeatd(ctx, t.cfg.Client, audit.Query{Spec: &spec, Holds: ids})
-	if err != nil || st.Holds == nil {
-		return st, err
-	}
-	holds := make(map[string]reconcile.Hold, len(st.Holds))
-	for id, h := range st.Holds {
-		h.ID = ours[id]
-		holds[ours[id]] = h
-	}
-	st.Holds = holds
-	return st, nil
+	st.Holds = audit.RenameHolds(st.Holds, ours)
+	return st, err
 }

@@ -247,13 +247,7 @@ func (t *Target) retryLimited(ctx context.Context, call func() error) error {
 func (t *Target) AuditState(ctx context.Context, q audit.Query) (audit.State, error) {
 	spec := *q.Spec
 	spec.ID = t.Program()
-	ours := make(map[string]string, len(q.Holds)) // seatd's hold id -> this target's
-	ids := make([]string, 0, len(q.Holds))
-	for _, id := range q.Holds {
-		bare, _, _ := strings.Cut(id, "@")
-		ours[bare] = id
-		ids = append(ids, bare)
-	}
+	ids, ours := audit.SplitHoldIDs(q.Holds)
 	began := time.Now()
 	var snap *reconcile.Snapshot
 	var waiting string
@@ -289,8 +283,8 @@ func (t *Target) AuditState(ctx context.Context, q audit.Query) (audit.State, er
 		}
 		o.HoldID = ours[o.HoldID]
 	}
-	st.Holds = renamed(st.Holds, ours)
-	snap.Holds = renamed(snap.Holds, ours)
+	st.Holds = audit.RenameHolds(st.Holds, ours)
+	snap.Holds = audit.RenameHolds(snap.Holds, ours)
 	st.Orders = snap
 	return st, nil
 }
@@ -349,23 +343,6 @@ func programOnly(s *reconcile.Snapshot, program string) *reconcile.Snapshot {
 	for _, b := range s.Bills {
 		b.Lines = slices.DeleteFunc(slices.Clone(b.Lines), func(l payment.BillLine) bool { return !trades[l.OutTradeNo] })
 		out.Bills = append(out.Bills, b)
-	}
-	return out
-}
-
-// renamed returns holds keyed, and named, by this target's ids (ours
-// maps seatd's to them).
-func renamed(holds map[string]reconcile.Hold, ours map[string]string) map[string]reconcile.Hold {
-	if holds == nil {
-		return nil
-	}
-	out := make(map[string]reconcile.Hold, len(holds))
-	for id, h := range holds {
-		if o, ok := ours[id]; ok {
-			id = o
-		}
-		h.ID = id
-		out[id] = h
 	}
 	return out
 }

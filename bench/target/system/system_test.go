@@ -58,14 +58,3 @@ func TestUnsettled(t *testing.T) {
 		t.Errorf("nothing at all: %q; want settled", w)
 	}
 }
-
-// TestRenamed: holds are keyed and named by the target's ids.
-func TestRenamed(t *testing.T) {
-	got := renamed(map[string]reconcile.Hold{"11": {ID: "11", OrderNo: "1"}}, map[string]string{"11": "11@7"})
-	if want := map[string]reconcile.Hold{"11@7": {ID: "11@7", OrderNo: "1"}}; !reflect.DeepEqual(got, want) {
-		t.Errorf("renamed = %+v; want %+v", got, want)
-	}
-	if renamed(nil, nil) != nil {
-		t.Error("renamed(nil) is not nil: a target that shows no holds would seem to show none held")
-	}
-}
