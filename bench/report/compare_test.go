@@ -126,3 +126,16 @@ func TestComparisonTables(t *testing.T) {
 		t.Errorf("Markdown of a run with no comparison has the section:\n%s", md)
 	}
 }
+
+// TestThousands: rounded as the terminal's %.0f rounds (a rate of 292
+// holds in 8 s is 36.5: 36 in both tables), with separators.
+func TestThousands(t *testing.T) {
+	for _, tc := range []struct {
+		v    float64
+		want string
+	}{{0, "0"}, {36.5, "36"}, {37.5, "38"}, {999.4, "999"}, {1000, "1,000"}, {469729.2, "469,729"}, {1234567, "1,234,567"}} {
+		if got := thousands(tc.v); got != tc.want {
+			t.Errorf("thousands(%v) = %q; want %q", tc.v, got, tc.want)
+		}
+	}
+}

@@ -319,8 +319,11 @@ func cpuPerHold(v float64) string {
 	return us(v * 1e6)
 }
 
+// thousands is v, a count or rate of at least 0, rounded as seatbench's
+// terminal table rounds it (%.0f: half to even), with thousands
+// separators.
 func thousands(v float64) string {
-	s := strconv.FormatInt(int64(v+0.5), 10)
+	s := strconv.FormatFloat(v, 'f', 0, 64)
 	for i := len(s) - 3; i > 0; i -= 3 {
 		s = s[:i] + "," + s[i:]
 	}
