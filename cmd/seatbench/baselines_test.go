@@ -139,6 +139,13 @@ func TestBaselineOptions(t *testing.T) {
 		!strings.Contains(err.Error(), `postgres-local="sometimes": want true or false`) {
 		t.Errorf("parseFlags(-target-opt postgres-local=sometimes) = %v; want it refused", err)
 	}
+	// Without redis-server, redis-local says which package installs it,
+	// before any target runs.
+	t.Setenv("PATH", t.TempDir())
+	if _, err := parseFlags([]string{"-target", "engine,redis-lua-http", "-target-opt", OptRedisLocal + "=true"}, &stderr, targets); err == nil ||
+		!strings.Contains(err.Error(), "-target redis-lua-http: redisserver: redis-server is not installed (Debian: apt-get install redis-server)") {
+		t.Errorf("parseFlags(-target-opt redis-local=true) with no redis-server on PATH = %v; want it refused, naming the package", err)
+	}
 }
 
 // TestBaselineFlag: by default the baselines are BASELINE.md's designs

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -65,5 +66,15 @@ func TestServer(t *testing.T) {
 				t.Errorf("Restart after Close = nil; want an error")
 			}
 		})
+	}
+}
+
+// TestNotInstalled: without redis-server on PATH, Start says which
+// package installs it, as ErrNotInstalled.
+func TestNotInstalled(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	s, err := redisserver.Start(context.Background(), redisserver.Options{})
+	if !errors.Is(err, redisserver.ErrNotInstalled) || !strings.Contains(err.Error(), "apt-get install redis-server") {
+		t.Errorf("Start with no redis-server on PATH = %v, %v; want ErrNotInstalled, naming the package", s, err)
 	}
 }
