@@ -7,6 +7,12 @@
 //	seatbench -scenario bench/scenarios/stadium.json -target engine -load closed -buyers 64 -duration 20s -out DIR
 //	seatbench -target engine,redis-lua,postgres -target-opt redis-addr=127.0.0.1:6379 \
 //		-target-opt postgres-dsn=postgres://postgres@127.0.0.1:5432/postgres -out DIR
+//	seatbench -scenario bench/scenarios/bestavail10k.json -target engine,redis-lua,postgres \
+//		-target-opt redis-local=true -target-opt postgres-local=true -out DIR
+//
+// Every target that is not a baseline (-baseline) is compared with each
+// baseline that ran, at the ratio of their holds per second: make bench
+// runs three such comparisons.
 package main
 
 import (
