@@ -1,7 +1,8 @@
 // Package report writes seatbench's results: report.json with every
 // figure, the settings and the machine; report.md, a summary a person
-// reads first; and PNG charts of throughput and hold latency over time,
-// every target of the run side by side (charts.go).
+// reads first, with the targets against the baselines (compare.go); and
+// PNG charts of throughput and hold latency over time, every target of
+// the run side by side (charts.go).
 //
 // A Report is built once by the caller and only read by Write.
 package report
@@ -32,6 +33,9 @@ type Report struct {
 	Machine  Machine           `json:"machine"`
 	Runs     []*replay.Result  `json:"runs"`
 	Failed   map[string]string `json:"failed,omitempty"` // target -> why its run could not be made
+	// Comparisons are the runs' targets against its baselines
+	// (Settings.Baselines), as Compare pairs them.
+	Comparisons []Comparison `json:"comparisons,omitempty"`
 }
 
 // Scenario is what the report says of the scenario.
@@ -75,6 +79,8 @@ type Settings struct {
 	Ramp        string   `json:"ramp"`
 	Duration    string   `json:"duration"`
 	Targets     []string `json:"targets"`
+	// Baselines are the targets the others are compared against.
+	Baselines []string `json:"baselines,omitempty"`
 	// Setups say how seatbench ran each target made: in its process,
 	// or the server it reached and what it started in front of it.
 	Setups  map[string]string `json:"target_setups"`
@@ -161,7 +167,8 @@ func (r *Report) Write(dir string) ([]string, error) {
 }
 
 // Markdown returns the summary: settings, machine, one row per target of
-// the headline figures, then each target's operations, errors and notes.
+// the headline figures, the targets against the baselines, then each
+// target's operations, errors and notes.
 func (r *Report) Markdown() string {
 	var b strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
@@ -193,6 +200,7 @@ func (r *Report) Markdown() string {
 	for name, why := range r.Failed {
 		p("| %s | | failed: %s | | | | | | | | | | | |\n", name, why)
 	}
+	comparisonMarkdown(&b, r.Comparisons)
 	for _, run := range r.Runs {
 		f := &run.Figures
 		p("\n## %s\n\n", run.Target)
@@ -311,8 +319,11 @@ func cpuPerHold(v float64) string {
 	return us(v * 1e6)
 }
 
+// thousands is v, a count or rate of at least 0, rounded as seatbench's
+// terminal table rounds it (%.0f: half to even), with thousands
+// separators.
 func thousands(v float64) string {
-	s := strconv.FormatInt(int64(v+0.5), 10)
+	s := strconv.FormatFloat(v, 'f', 0, 64)
 	for i := len(s) - 3; i > 0; i -= 3 {
 		s = s[:i] + "," + s[i:]
 	}

@@ -22,6 +22,8 @@ import (
 	"seatd/bench/load"
 	"seatd/bench/target"
 	"seatd/gateway"
+	"seatd/internal/pgserver"
+	"seatd/internal/redisserver"
 	"seatd/inventory"
 )
 
@@ -42,6 +44,28 @@ const (
 	// into the report.
 	OptPostgresDSN = "postgres-dsn"
 	EnvPostgresDSN = "SEATBENCH_POSTGRES_DSN"
+	// OptRedisLocal, "true" (or 1), runs the Redis baselines against a
+	// redis-server that seatbench starts for each of their runs on a
+	// loopback port, in a temporary directory (internal/redisserver),
+	// persisting as OptRedisAlways says, and stops and removes after
+	// it; no address is then read. A fresh server a run makes the runs
+	// independent, as seatd-local's fresh cluster does for seatd.
+	OptRedisLocal = "redis-local"
+	// OptPostgresLocal, "true" (or 1), likewise runs the PostgreSQL
+	// baselines against a new cluster for each run (internal/pgserver:
+	// initdb in a temporary directory, synchronous_commit on, fsync on).
+	OptPostgresLocal = "postgres-local"
+)
+
+// baselineTargets are the targets of BASELINE.md's designs: unless
+// -baseline says otherwise, every other target of a run is compared
+// against each of them that ran.
+var baselineTargets = []string{"redis-lua", "redis-lua-http", "postgres", "postgres-http"}
+
+// redisOpts and postgresOpts are the options the baselines read.
+var (
+	redisOpts    = []string{OptRedisAddr, OptRedisAlways, OptRedisLocal}
+	postgresOpts = []string{OptPostgresDSN, OptPostgresLocal}
 )
 
 // frontWait bounds the wait for the in-process HTTP front's first
@@ -66,47 +90,79 @@ func setting(cfg *Config, opt, env string) string {
 	return os.Getenv(env)
 }
 
-// redisConfig is the Redis driver's configuration from cfg, or what is
-// missing or wrong in it.
-func redisConfig(cfg *Config) (redislua.Config, error) {
-	c := redislua.Config{Addr: setting(cfg, OptRedisAddr, EnvRedisAddr), PoolSize: min(concurrency(cfg), redislua.MaxPoolSize)}
-	var errs []error
-	if c.Addr == "" {
-		errs = append(errs, fmt.Errorf("no Redis address: give -target-opt %s=HOST:PORT or set %s (redis-server --port 6379 --save '' --appendonly no)",
-			OptRedisAddr, EnvRedisAddr))
+// boolOpt is a boolean -target-opt (OptRedisLocal, OptRedisAlways,
+// OptPostgresLocal): false when not given.
+func boolOpt(cfg *Config, opt string) (bool, error) {
+	v, ok := cfg.TargetOpts[opt]
+	if !ok {
+		return false, nil
 	}
-	if v, ok := cfg.TargetOpts[OptRedisAlways]; ok {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("-target-opt %s=%q: want true or false", OptRedisAlways, v))
-		}
-		c.AppendFsyncAlways = b
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("-target-opt %s=%q: want true or false", opt, v)
 	}
-	return c, errors.Join(errs...)
+	return b, nil
 }
 
-// postgresConfig is the PostgreSQL baseline's configuration from cfg, or
-// what is missing in it.
-func postgresConfig(cfg *Config) (pgseats.Config, error) {
-	c := pgseats.Config{DSN: setting(cfg, OptPostgresDSN, EnvPostgresDSN), Conns: min(concurrency(cfg), pgseats.MaxConns)}
-	if c.DSN == "" {
-		return c, fmt.Errorf("no PostgreSQL DSN: give -target-opt %s=postgres://USER@HOST:PORT/DB or set %s", OptPostgresDSN, EnvPostgresDSN)
+// redisConfig is the Redis driver's configuration from cfg, and whether
+// seatbench starts the server (its address is then empty), or what is
+// missing or wrong in it.
+func redisConfig(cfg *Config) (c redislua.Config, start bool, err error) {
+	c = redislua.Config{PoolSize: min(concurrency(cfg), redislua.MaxPoolSize)}
+	start, err = boolOpt(cfg, OptRedisLocal)
+	errs := []error{err}
+	_, addrGiven := cfg.TargetOpts[OptRedisAddr]
+	switch {
+	case start && addrGiven:
+		errs = append(errs, fmt.Errorf("-target-opt %s and %s: give one, a server's address or a server seatbench starts", OptRedisLocal, OptRedisAddr))
+	case start:
+		errs = append(errs, redisserver.Installed())
+	default:
+		if c.Addr = setting(cfg, OptRedisAddr, EnvRedisAddr); c.Addr == "" {
+			errs = append(errs, fmt.Errorf("no Redis address: give -target-opt %s=HOST:PORT or set %s, or -target-opt %s=true to have seatbench start one",
+				OptRedisAddr, EnvRedisAddr, OptRedisLocal))
+		}
+	}
+	if c.AppendFsyncAlways, err = boolOpt(cfg, OptRedisAlways); err != nil {
+		errs = append(errs, err)
+	}
+	return c, start, errors.Join(errs...)
+}
+
+// postgresConfig is the PostgreSQL baseline's configuration from cfg,
+// and whether seatbench starts the server (its DSN is then empty), or
+// what is missing or wrong in it.
+func postgresConfig(cfg *Config) (c pgseats.Config, start bool, err error) {
+	c = pgseats.Config{Conns: min(concurrency(cfg), pgseats.MaxConns)}
+	if start, err = boolOpt(cfg, OptPostgresLocal); err != nil {
+		return c, false, err
+	}
+	_, dsnGiven := cfg.TargetOpts[OptPostgresDSN]
+	switch {
+	case start && dsnGiven:
+		return c, start, fmt.Errorf("-target-opt %s and %s: give one, a server's DSN or a server seatbench starts", OptPostgresLocal, OptPostgresDSN)
+	case start:
+		return c, start, pgserver.Installed()
+	}
+	if c.DSN = setting(cfg, OptPostgresDSN, EnvPostgresDSN); c.DSN == "" {
+		return c, false, fmt.Errorf("no PostgreSQL DSN: give -target-opt %s=postgres://USER@HOST:PORT/DB or set %s, or -target-opt %s=true to have seatbench start one",
+			OptPostgresDSN, EnvPostgresDSN, OptPostgresLocal)
 	}
 	if _, err := pgconn.ParseConfig(c.DSN); err != nil {
-		return c, fmt.Errorf("-target-opt %s: %w", OptPostgresDSN, err)
+		return c, false, fmt.Errorf("-target-opt %s: %w", OptPostgresDSN, err)
 	}
-	return c, nil
+	return c, false, nil
 }
 
 // checkRedis and checkPostgres say what a baseline lacks, before any
 // target runs.
 func checkRedis(cfg *Config) error {
-	_, err := redisConfig(cfg)
+	_, _, err := redisConfig(cfg)
 	return err
 }
 
 func checkPostgres(cfg *Config) error {
-	_, err := postgresConfig(cfg)
+	_, _, err := postgresConfig(cfg)
 	return err
 }
 
@@ -128,6 +184,10 @@ type baseline struct {
 	pids    []int
 	program string       // set by Load, before the load starts
 	stop    func() error // stops what runs in front of bare; nil for none
+	// server stops and removes the database server seatbench started
+	// for this run (OptRedisLocal, OptPostgresLocal); nil for one it
+	// did not start.
+	server func() error
 }
 
 // Load loads the venue and remembers its program for Check.
@@ -155,51 +215,84 @@ func (b *baseline) AuditState(ctx context.Context, q audit.Query) (audit.State, 
 // PIDs are the server's processes on this machine, if any.
 func (b *baseline) PIDs() []int { return b.pids }
 
-// Close stops the front, if any, then the bare target.
+// Close stops the front, if any, then the bare target, then the server
+// seatbench started, if any.
 func (b *baseline) Close() error {
-	var err error
+	var front, server error
 	if b.stop != nil {
-		err = b.stop()
+		front = b.stop()
 	}
-	return errors.Join(err, b.bare.Close())
+	bare := b.bare.Close()
+	if b.server != nil {
+		server = b.server()
+	}
+	return errors.Join(front, bare, server)
 }
 
-// newRedis connects the Redis driver as cfg says.
+// newRedis connects the Redis driver as cfg says, first starting its
+// server if seatbench is to.
 func newRedis(ctx context.Context, cfg *Config) (*baseline, string, error) {
-	rc, err := redisConfig(cfg)
+	rc, start, err := redisConfig(cfg)
 	if err != nil {
 		return nil, "", err
+	}
+	where := "the Redis server at " + rc.Addr
+	var server func() error
+	if start {
+		srv, err := redisserver.Start(ctx, redisserver.Options{AppendFsyncAlways: rc.AppendFsyncAlways})
+		if err != nil {
+			return nil, "", err
+		}
+		rc.Addr, server = srv.Addr(), srv.Close
+		where = "a redis-server that seatbench started for this run on " + rc.Addr + " (internal/redisserver; stopped and removed after it)"
 	}
 	d, err := redislua.New(ctx, rc)
 	if err != nil {
+		if server != nil {
+			err = errors.Join(err, server())
+		}
 		return nil, "", err
 	}
-	b := &baseline{Target: d, bare: d}
+	b := &baseline{Target: d, bare: d, server: server}
 	if host, _, err := net.SplitHostPort(rc.Addr); err == nil {
 		if pid, err := d.ServerPID(ctx); err == nil {
 			b.pids = local(host, []int{pid}, "redis-server")
 		}
 	}
-	return b, fmt.Sprintf("the redislua driver, a pool of %d connections, to the Redis server at %s%s", rc.PoolSize, rc.Addr, cpuNote(b.pids)), nil
+	return b, fmt.Sprintf("the redislua driver, a pool of %d connections, to %s%s", rc.PoolSize, where, cpuNote(b.pids)), nil
 }
 
-// newPostgres connects the PostgreSQL baseline as cfg says.
+// newPostgres connects the PostgreSQL baseline as cfg says, first
+// starting its server if seatbench is to.
 func newPostgres(ctx context.Context, cfg *Config) (*baseline, string, error) {
-	pc, err := postgresConfig(cfg)
+	pc, start, err := postgresConfig(cfg)
 	if err != nil {
 		return nil, "", err
+	}
+	var server func() error
+	started := ""
+	if start {
+		srv, err := pgserver.Start(ctx)
+		if err != nil {
+			return nil, "", err
+		}
+		pc.DSN, server = srv.DSN, srv.Close
+		started = ", a cluster that seatbench started for this run (internal/pgserver; stopped and removed after it)"
 	}
 	t, err := pgseats.New(ctx, pc)
 	if err != nil {
+		if server != nil {
+			err = errors.Join(err, server())
+		}
 		return nil, "", err
 	}
-	b := &baseline{Target: t, bare: t}
-	dsn, _ := pgconn.ParseConfig(pc.DSN) // postgresConfig parsed it
+	b := &baseline{Target: t, bare: t, server: server}
+	dsn, _ := pgconn.ParseConfig(pc.DSN) // postgresConfig or pgserver made it
 	if pids, err := t.ServerPIDs(ctx); err == nil {
 		b.pids = local(dsn.Host, pids, "postgres")
 	}
-	return b, fmt.Sprintf("the pgseats target, a pool of %d connections, to PostgreSQL at %s database %s%s", pc.Conns,
-		net.JoinHostPort(dsn.Host, strconv.Itoa(int(dsn.Port))), dsn.Database, cpuNote(b.pids)), nil
+	return b, fmt.Sprintf("the pgseats target, a pool of %d connections, to PostgreSQL at %s database %s%s%s", pc.Conns,
+		net.JoinHostPort(dsn.Host, strconv.Itoa(int(dsn.Port))), dsn.Database, started, cpuNote(b.pids)), nil
 }
 
 // local returns the pids that are processes named comm of this machine,

@@ -7,6 +7,12 @@
 //	seatbench -scenario bench/scenarios/stadium.json -target engine -load closed -buyers 64 -duration 20s -out DIR
 //	seatbench -target engine,redis-lua,postgres -target-opt redis-addr=127.0.0.1:6379 \
 //		-target-opt postgres-dsn=postgres://postgres@127.0.0.1:5432/postgres -out DIR
+//	seatbench -scenario bench/scenarios/bestavail10k.json -target engine,redis-lua,postgres \
+//		-target-opt redis-local=true -target-opt postgres-local=true -out DIR
+//
+// Every target that is not a baseline (-baseline) is compared with each
+// baseline that ran, at the ratio of their holds per second: make bench
+// runs three such comparisons.
 package main
 
 import (
@@ -56,14 +62,14 @@ var targets = []targetDef{
 		func(context.Context, *Config) (target.Target, string, error) {
 			return engine.New(), "in seatbench's process", nil
 		}},
-	{"redis-lua", "BASELINE.md's Redis+Lua seat locking, bare (-target-opt redis-addr, redis-appendfsync-always)",
-		[]string{OptRedisAddr, OptRedisAlways}, checkRedis, bareTarget(newRedis)},
+	{"redis-lua", "BASELINE.md's Redis+Lua seat locking, bare (-target-opt redis-addr, or redis-local=true to start one; redis-appendfsync-always)",
+		redisOpts, checkRedis, bareTarget(newRedis)},
 	{"redis-lua-http", "redis-lua behind the baselines' HTTP front, which seatbench runs on loopback",
-		[]string{OptRedisAddr, OptRedisAlways}, checkRedis, httpTarget(newRedis)},
-	{"postgres", "BASELINE.md's seats as rows in PostgreSQL, FOR UPDATE SKIP LOCKED, bare (-target-opt postgres-dsn)",
-		[]string{OptPostgresDSN}, checkPostgres, bareTarget(newPostgres)},
+		redisOpts, checkRedis, httpTarget(newRedis)},
+	{"postgres", "BASELINE.md's seats as rows in PostgreSQL, FOR UPDATE SKIP LOCKED, bare (-target-opt postgres-dsn, or postgres-local=true to start one)",
+		postgresOpts, checkPostgres, bareTarget(newPostgres)},
 	{"postgres-http", "postgres behind the baselines' HTTP front, which seatbench runs on loopback",
-		[]string{OptPostgresDSN}, checkPostgres, httpTarget(newPostgres)},
+		postgresOpts, checkPostgres, httpTarget(newPostgres)},
 	{"seatd-rpc", "seatd over Kitex through the routing client (-target-opt seatd-addrs, or seatd-local=N to run N nodes here)",
 		append([]string{OptSeatdAddrs}, seatdOpts...), checkSeatdRPC, newSeatdRPC},
 	{"seatd-http", "seatd through the gateway's HTTP API (-target-opt gateway-url, jwt-secret, admin-token, or seatd-local=N)",
@@ -81,8 +87,11 @@ const MaxTargetOpts = 64
 type Config struct {
 	Scenario string
 	Targets  []string
-	Load     load.Config
-	Out      string
+	// Baselines are the targets of Targets the others are compared
+	// against (-baseline).
+	Baselines []string
+	Load      load.Config
+	Out       string
 	// TargetOpts are -target-opt name=value settings, read by the targets
 	// that document them (a server's address, a pool's size).
 	TargetOpts map[string]string
@@ -105,6 +114,8 @@ func parseFlags(args []string, stderr io.Writer, known []targetDef) (*Config, er
 	}
 	fs.StringVar(&c.Scenario, "scenario", "bench/scenarios/stadium.json", "scenario file")
 	tgts := fs.String("target", "engine", "targets to run, comma-separated, one after another on the same request stream")
+	bases := fs.String("baseline", "", "targets of -target that the others are compared against, comma-separated "+
+		"(default: those of -target among "+strings.Join(baselineTargets, ", ")+")")
 	model := fs.String("load", "closed", "load model: closed (N buyers, each waiting for its answer) or open (a fixed arrival rate)")
 	fs.IntVar(&c.Load.Buyers, "buyers", 64, "closed loop: concurrent buyers")
 	fs.Float64Var(&c.Load.Rate, "rate", 10000, "open loop: visits per second")
@@ -155,6 +166,24 @@ func parseFlags(args []string, stderr io.Writer, known []targetDef) (*Config, er
 		}
 		c.Targets = append(c.Targets, name)
 	}
+	if *bases == "" {
+		for _, name := range c.Targets {
+			if slices.Contains(baselineTargets, name) {
+				c.Baselines = append(c.Baselines, name)
+			}
+		}
+	} else {
+		for _, name := range strings.Split(*bases, ",") {
+			switch name = strings.TrimSpace(name); {
+			case !slices.Contains(c.Targets, name):
+				errs = append(errs, fmt.Errorf("-baseline: %q is not a target of -target", name))
+			case slices.Contains(c.Baselines, name):
+				errs = append(errs, fmt.Errorf("-baseline: %q twice", name))
+			default:
+				c.Baselines = append(c.Baselines, name)
+			}
+		}
+	}
 	read := map[string]bool{} // the options the targets chosen read
 	for _, name := range c.Targets {
 		def := known[slices.IndexFunc(known, func(t targetDef) bool { return t.name == name })]
@@ -204,7 +233,8 @@ func main() {
 	}
 }
 
-// run runs every target of cfg in turn and writes the report. A target
+// run runs every target of cfg in turn, compares the others with the
+// baselines, and writes the report. A target
 // that cannot be made or set up is recorded in Report.Failed and the
 // others still run; an error is a failure of the whole run (the scenario,
 // the report). A run whose target's check or audit failed is printed to
@@ -244,6 +274,7 @@ func run(ctx context.Context, cfg *Config, known []targetDef, stdout, stderr io.
 		}
 		rep.Runs = append(rep.Runs, res)
 	}
+	rep.Comparisons = report.Compare(rep.Runs, cfg.Baselines)
 	files, err := rep.Write(cfg.Out)
 	if err != nil {
 		return nil, err
@@ -259,6 +290,7 @@ func run(ctx context.Context, cfg *Config, known []targetDef, stdout, stderr io.
 		fmt.Fprintf(stdout, "%-15s %12.0f %8.1fµs %8.1fµs %8.1fµs %11.1f%% %14s  %s; %s\n", r.Target, f.HoldsPerSecond,
 			l.P50, l.P99, l.Max, f.Buyers.Share*100, so, r.Check, report.AuditSummary(r))
 	}
+	fmt.Fprint(stdout, report.ComparisonText(rep.Comparisons))
 	fmt.Fprintf(stdout, "report: %s\n", strings.Join(files, " "))
 	for _, r := range rep.Runs {
 		if r.CheckFailed() {
@@ -291,7 +323,7 @@ func runOne(ctx context.Context, cfg *Config, def targetDef, stream *scenario.St
 func settings(cfg *Config) report.Settings {
 	l := &cfg.Load
 	s := report.Settings{Load: l.String(), Model: l.Model.String(), WarmUp: l.WarmUp.String(), Ramp: l.Ramp.String(),
-		Duration: l.Duration.String(), Targets: cfg.Targets, Setups: map[string]string{}, Command: cfg.Command}
+		Duration: l.Duration.String(), Targets: cfg.Targets, Baselines: cfg.Baselines, Setups: map[string]string{}, Command: cfg.Command}
 	if l.Model == load.Open {
 		s.Rate, s.MaxInFlight = l.Rate, l.MaxInFlight
 	} else {
