@@ -276,7 +276,7 @@ func (a *auditor) ledger() {
 		}
 		var paid []*Hold
 		for _, i := range hs {
-			if h := &a.l.Holds[i]; h.End == Paid || h.End == Kept {
+			if h := &a.l.Holds[i]; a.l.final(h) {
 				paid = append(paid, h)
 			}
 		}
@@ -317,7 +317,7 @@ func (a *auditor) heldTwice(k seatLeg, hs []int) {
 			continue
 		}
 		o := &a.l.Holds[best[n-1]]
-		if o == b || a.l.heldUntil(o) < b.Granted.Answered || (o.End == Paid || o.End == Kept) && (b.End == Paid || b.End == Kept) {
+		if o == b || a.l.heldUntil(o) < b.Granted.Answered || a.l.final(o) && a.l.final(b) {
 			continue
 		}
 		a.add(CheckLedger, SeatHeldTwice, append(a.ids(k), holdID(o), holdID(b)),

@@ -312,6 +312,26 @@ func TestAuditParts(t *testing.T) {
 	}
 }
 
+// TestKeptHoldsLapse: on a target that lapses holds itself and has no
+// confirm (seatd over HTTP), a paid hold is kept and lapses at the hold
+// TTL like any other: its seat going to another buyer after that is no
+// difference; before it, the seat is held twice.
+func TestKeptHoldsLapse(t *testing.T) {
+	ledger := func(second float64) *Snapshot {
+		return &Snapshot{Spec: spec(), Read: span(30, 30.1), Ledger: Ledger{TTL: 10 * time.Second, TargetLapses: true, Holds: []Hold{
+			{ID: "1", Buyer: 11, Seats: []string{"C1/1/1"}, From: 0, To: 2, TotalCents: 50000, Granted: span(1, 1.1), End: Kept},
+			{ID: "2", Buyer: 12, Seats: []string{"C1/1/1"}, From: 0, To: 2, TotalCents: 50000, Granted: span(second, second+0.1), End: Kept},
+		}}}
+	}
+	if got := keys(Audit(ledger(12))); len(got) != 0 {
+		t.Errorf("a kept hold's seat held again after its lapse: %v; want no difference", got)
+	}
+	want := []string{"ledger SEAT_HELD_TWICE seat=g1:C1/1/1 leg=0 hold=1 hold=2", "ledger SEAT_HELD_TWICE seat=g1:C1/1/1 leg=1 hold=1 hold=2"}
+	if got := keys(Audit(ledger(5))); !slices.Equal(got, want) {
+		t.Errorf("a kept hold's seat held again before its lapse: %v; want %v", got, want)
+	}
+}
+
 // TestAuditBounds: past MaxDifferences the differences are counted, not
 // listed; with holds missing from the ledger, the checks that need
 // every hold say so and report nothing they cannot know.

@@ -42,7 +42,7 @@ type End uint8
 const (
 	Held     End = iota // nothing after the hold: it lapses, or waits for the harness to release it
 	Paid                // confirmed: its seats are sold
-	Kept                // paid on a target with no confirm: it stays held
+	Kept                // paid on a target with no confirm: it stays held, until it lapses on a target that lapses holds
 	Released            // given back: cancelled, or lapsed by the harness
 	Gone                // its confirm or release answered that the target no longer had it
 	Unknown             // its confirm or release failed: the target may or may not have acted
@@ -80,16 +80,24 @@ const ClockSlack = 100 * time.Millisecond
 // the target: from Granted.Answered until this.
 func (l *Ledger) heldUntil(h *Hold) time.Duration {
 	until := forever
-	switch h.End {
-	case Paid, Kept:
+	switch {
+	case l.final(h):
 		return forever
-	case Released, Gone, Unknown:
+	case h.End == Released || h.End == Gone || h.End == Unknown:
 		until = h.Ended.Sent
 	}
 	if l.TargetLapses {
 		until = min(until, h.Granted.Sent+l.TTL-ClockSlack)
 	}
 	return until
+}
+
+// final says whether the hold never ends: paid, or kept on a target that
+// does not lapse holds. A kept hold on a target that does (seatd over
+// HTTP, which only the order flow confirms) is a hold left to lapse,
+// and its seats go to other buyers after it.
+func (l *Ledger) final(h *Hold) bool {
+	return h.End == Paid || h.End == Kept && !l.TargetLapses
 }
 
 // status is what a seat on a leg, or a hold, should be at the end.
@@ -112,7 +120,9 @@ func (l *Ledger) statusAt(h *Hold, read Span) status {
 	case Paid:
 		return sold
 	case Kept:
-		return held
+		if !l.TargetLapses {
+			return held
+		}
 	case Released, Gone:
 		return free
 	case Unknown:

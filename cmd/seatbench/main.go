@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -72,8 +73,8 @@ var targets = []targetDef{
 		postgresOpts, checkPostgres, httpTarget(newPostgres)},
 	{"seatd-rpc", "seatd over Kitex through the routing client (-target-opt seatd-addrs, or seatd-local=N to run N nodes here)",
 		append([]string{OptSeatdAddrs}, seatdOpts...), checkSeatdRPC, newSeatdRPC},
-	{"seatd-http", "seatd through the gateway's HTTP API (-target-opt gateway-url, jwt-secret, admin-token, or seatd-local=N)",
-		append([]string{OptGatewayURL, OptJWTSecret, OptAdminToken}, seatdOpts...), checkSeatdHTTP, newSeatdHTTP},
+	{"seatd-http", "seatd through the gateway's HTTP API (-target-opt gateway-url, jwt-secret, admin-token, and seatd-addrs for the audit; or seatd-local=N)",
+		append([]string{OptGatewayURL, OptJWTSecret, OptAdminToken, OptSeatdAddrs}, seatdOpts...), checkSeatdHTTP, newSeatdHTTP},
 	{"seatd-system", "the whole system: seatd-http with Kafka, the order and pay services and paysim; paid holds paid and sold " +
 		"(-target-opt seatd-local=N [kafka-brokers], or gateway-url, jwt-secret, admin-token, paysim-url, seatd-addrs, orderflow-addrs)",
 		append([]string{OptGatewayURL, OptJWTSecret, OptAdminToken, OptPaysimURL, OptSeatdAddrs, OptOrderflowAddrs, OptKafkaBrokers}, seatdOpts...),
@@ -96,6 +97,9 @@ type Config struct {
 	// that document them (a server's address, a pool's size).
 	TargetOpts map[string]string
 	Command    string // the command line, for the report
+	// CPUProfile, if set, is where main writes a pprof CPU profile of
+	// the whole run.
+	CPUProfile string
 }
 
 func parseFlags(args []string, stderr io.Writer, known []targetDef) (*Config, error) {
@@ -124,6 +128,8 @@ func parseFlags(args []string, stderr io.Writer, known []targetDef) (*Config, er
 	fs.DurationVar(&c.Load.Ramp, "ramp", time.Second, "time the load takes to rise to full, from the start")
 	fs.DurationVar(&c.Load.Duration, "duration", 20*time.Second, "measured time, after the warm-up")
 	fs.StringVar(&c.Out, "out", "seatbench-out", "directory for report.json, report.md and the charts")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of seatbench's process, every target's run, to this file "+
+		"(go tool pprof reads it): where in-process targets spend")
 	fs.Func("target-opt", "name=value for a target (repeatable; each target documents its own)", func(s string) error {
 		k, v, ok := strings.Cut(s, "=")
 		if !ok || k == "" {
@@ -223,7 +229,19 @@ func main() {
 		fmt.Fprintln(os.Stderr, "seatbench:", err)
 		os.Exit(2)
 	}
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "seatbench: -cpuprofile:", err)
+			os.Exit(2)
+		}
+		defer f.Close()
+	}
 	rep, err := run(ctx, cfg, targets, os.Stdout, os.Stderr)
+	pprof.StopCPUProfile() // before any exit below
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "seatbench:", err)
 		os.Exit(1)

@@ -13,6 +13,7 @@ import (
 	"seatd/bench/target"
 	"seatd/bench/target/gatewayhttp"
 	"seatd/bench/target/seatrpc"
+	config "seatd/internal/settings"
 	"seatd/seatclient"
 )
 
@@ -203,7 +204,12 @@ func newSeatdHTTP(ctx context.Context, cfg *Config) (target.Target, string, erro
 		if err != nil {
 			return nil, "", err
 		}
-		gc.URL, gc.Secret, gc.AdminToken, gc.OnClose, setup = c.GatewayURL, c.Secret, c.AdminToken, c.Close, what
+		gc.URL, gc.Secret, gc.AdminToken, gc.OnClose, gc.Seatd, setup = c.GatewayURL, c.Secret, c.AdminToken, c.Close, c.Client, what
+	} else if addrs := config.List(setting(cfg, OptSeatdAddrs, EnvSeatdAddrs)); len(addrs) > 0 {
+		// The audit reads seatd itself, as no route shows it.
+		if gc.Seatd, err = seatclient.New(seatclient.Config{Seeds: addrs}); err != nil {
+			return nil, "", err
+		}
 	}
 	t, err := gatewayhttp.New(ctx, gc)
 	if err != nil {

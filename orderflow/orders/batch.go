@@ -428,6 +428,7 @@ func (s *Store) BeginRebuild() (*Rebuild, error) {
 	s.hwm, s.offset, s.payOffset, s.seq, s.cluster = map[int]uint64{}, -1, -1, 0, ""
 	s.mu.Unlock()
 	s.pending.Store(0)
+	s.unpublished.Store(0)
 	s.tasks.Store(0)
 	s.dues.Store(0)
 	return &Rebuild{s: s, b: s.db.NewBatch(), touched: map[inventory.OrderNo]uint64{}, hwm: map[int]uint64{}, offset: -1, payOffset: -1}, nil

@@ -142,9 +142,12 @@ type Store struct {
 	cluster   string // the seatd cluster whose events the store applies
 
 	pending atomic.Int64 // 'p' entries
-	tasks   atomic.Int64 // 't' entries
-	dues    atomic.Int64 // 'd' entries
-	writing atomic.Bool  // a Batch or Rebuild is open (one writer)
+	// unpublished is the lowest number a 'p' entry may still have: the
+	// publisher's reads start there, past the entries it forgot.
+	unpublished atomic.Int64
+	tasks       atomic.Int64 // 't' entries
+	dues        atomic.Int64 // 'd' entries
+	writing     atomic.Bool  // a Batch or Rebuild is open (one writer)
 }
 
 // Options tunes a Store.
@@ -376,7 +379,7 @@ type Change struct {
 // at most maxBytes of values (always at least one change when there is
 // one).
 func (s *Store) Pending(max, maxBytes int) ([]Change, error) {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindPending}, UpperBound: []byte{kindPending + 1}})
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: pendingKey(s.unpublished.Load()), UpperBound: []byte{kindPending + 1}})
 	if err != nil {
 		return nil, fmt.Errorf("orders: pending: %w", err)
 	}
@@ -406,10 +409,30 @@ func (s *Store) PendingCount() int64 { return s.pending.Load() }
 // synced: a change whose deletion a crash loses is published again, which
 // a compacted changelog absorbs (see Batch: changes publish in order, so
 // an older state published again is always followed by the newer ones).
+//
+// Each change is deleted by its key, and the next read starts past them:
+// a range deletion per publish would pile up in pebble's memtable, and
+// every iterator re-fragments all of them (a publisher's read cost grew
+// with the partition's history until a flush).
 func (s *Store) Published(seq int64, n int) error {
-	if err := s.db.DeleteRange(pendingKey(0), pendingKey(seq+1), pebble.NoSync); err != nil {
+	from := s.unpublished.Load()
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: pendingKey(from), UpperBound: pendingKey(seq + 1)})
+	if err != nil {
 		return fmt.Errorf("orders: forget published changes: %w", err)
 	}
+	b := s.db.NewBatch()
+	for it.First(); it.Valid(); it.Next() {
+		b.Delete(it.Key(), nil)
+	}
+	err = errors.Join(it.Error(), it.Close())
+	if err == nil {
+		err = b.Commit(pebble.NoSync)
+	}
+	b.Close()
+	if err != nil {
+		return fmt.Errorf("orders: forget published changes: %w", err)
+	}
+	s.unpublished.Store(max(from, seq+1))
 	s.pending.Add(-int64(n))
 	return nil
 }

@@ -251,7 +251,10 @@ type store struct {
 
 	active  atomic.Int64 // 'a' entries
 	pending atomic.Int64 // 'q' entries
-	open    atomic.Int64 // 'p' entries: refunds not final
+	// unpublished is the lowest number a 'q' entry may still have: the
+	// publisher's reads start there, past the entries it deleted.
+	unpublished atomic.Uint64
+	open        atomic.Int64 // 'p' entries: refunds not final
 }
 
 func openStore(dir string, partition int, log *slog.Logger) (*store, error) {
@@ -508,7 +511,7 @@ func (s *store) commit(b *pebble.Batch, evs []events.PayEvent) error {
 
 // toPublish returns up to max outcomes waiting, in the order recorded.
 func (s *store) toPublish(max int) ([]orders.Change, error) {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindPublish}, UpperBound: []byte{kindPublish + 1}})
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: publishKey(s.unpublished.Load()), UpperBound: []byte{kindPublish + 1}})
 	if err != nil {
 		return nil, err
 	}
@@ -528,11 +531,28 @@ func (s *store) toPublish(max int) ([]orders.Change, error) {
 }
 
 // published deletes the outcomes up to seq (n of them), once Kafka has
-// them.
+// them: each by its key, and the next read starts past them (range
+// deletions, one per publish, would pile up in pebble's memtable and be
+// re-fragmented by every iterator).
 func (s *store) published(seq int64, n int) error {
-	if err := s.db.DeleteRange(publishKey(0), publishKey(uint64(seq)+1), pebble.Sync); err != nil {
+	from := s.unpublished.Load()
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: publishKey(from), UpperBound: publishKey(uint64(seq) + 1)})
+	if err != nil {
 		return fmt.Errorf("pay: partition %d: delete published: %w", s.partition, err)
 	}
+	b := s.db.NewBatch()
+	for it.First(); it.Valid(); it.Next() {
+		b.Delete(it.Key(), nil)
+	}
+	err = errors.Join(it.Error(), it.Close())
+	if err == nil {
+		err = b.Commit(pebble.Sync)
+	}
+	b.Close()
+	if err != nil {
+		return fmt.Errorf("pay: partition %d: delete published: %w", s.partition, err)
+	}
+	s.unpublished.Store(max(from, uint64(seq)+1))
 	s.pending.Add(-int64(n))
 	return nil
 }

@@ -32,6 +32,7 @@ import (
 	"strings"
 	"time"
 
+	"seatd/bench/audit"
 	"seatd/bench/baseline/httpapi"
 	"seatd/bench/target"
 	"seatd/bench/target/seatrpc"
@@ -62,6 +63,10 @@ type Config struct {
 	// OnClose, if not nil, is run by Close: it stops what the target's
 	// maker started for it (seatbench's in-process cluster and gateway).
 	OnClose func() error
+	// Seatd, if not nil, reaches the cluster behind the gateway (its
+	// routing client), from which AuditState reads what no route shows
+	// a buyer: the seat map by seat, the counters and the holds.
+	Seatd audit.Seatd
 }
 
 // Target is seatd through its gateway. Make it with New.
@@ -304,6 +309,21 @@ func (t *Target) Check(ctx context.Context) error {
 		return fmt.Errorf("gatewayhttp: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// AuditState shows the audit seatd's state of the program, read through
+// Config.Seatd (audit.ReadSeatd), when it is set; else none, and a note
+// says so (the ledger alone is audited).
+func (t *Target) AuditState(ctx context.Context, q audit.Query) (audit.State, error) {
+	if t.cfg.Seatd == nil {
+		return audit.State{Notes: []string{"no seatd address was given: only the harness's ledger is audited"}}, nil
+	}
+	spec := *q.Spec
+	spec.ID = t.program
+	ids, ours := audit.SplitHoldIDs(q.Holds)
+	st, err := audit.ReadSeatd(ctx, t.cfg.Seatd, audit.Query{Spec: &spec, Holds: ids})
+	st.Holds = audit.RenameHolds(st.Holds, ours)
+	return st, err
 }
 
 // PIDs are the gateway's and the cluster's processes on this machine,
