@@ -55,6 +55,16 @@ type Stater interface {
 	AuditState(ctx context.Context, q Query) (State, error)
 }
 
+// Settler is a Stater whose state goes on changing for a while after the
+// load has ended (the whole system: the order flow catching up, unpaid
+// holds lapsing). The harness calls Settle, which waits until it is
+// done (within a bound of its own), before it starts the read's span:
+// holds whose fate is decided by then are judged, not left unsure. The
+// note says how it went, for the report.
+type Settler interface {
+	Settle(ctx context.Context, q Query) (note string, err error)
+}
+
 // DefaultHoldReads bounds the hold reads ReadSeatd makes at once.
 const DefaultHoldReads = reconcile.DefaultHoldReads
 

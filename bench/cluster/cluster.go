@@ -122,9 +122,10 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	c = &Cluster{dir: dir}
+	started := c // the error returns below set c to nil
 	defer func() {
 		if err != nil {
-			err = errors.Join(err, c.Close())
+			err = errors.Join(err, started.Close())
 		}
 	}()
 	duty := func() raftfsm.Duty { return discardOutbox }

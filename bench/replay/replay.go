@@ -220,11 +220,22 @@ func (d *driver) audit(ctx context.Context, spec *inventory.ProgramSpec) (*audit
 		for i := range s.Ledger.Holds {
 			ids[i] = s.Ledger.Holds[i].ID
 		}
+		q := audit.Query{Spec: spec, Holds: ids}
+		var settled string
+		if se, ok := d.t.(audit.Settler); ok {
+			var err error
+			if settled, err = se.Settle(ctx, q); err != nil {
+				return nil, fmt.Errorf("waiting for the target to settle: %w", err)
+			}
+		}
 		s.Read.Sent = time.Since(d.start)
-		state, err := st.AuditState(ctx, audit.Query{Spec: spec, Holds: ids})
+		state, err := st.AuditState(ctx, q)
 		s.Read.Answered = time.Since(d.start)
 		if err != nil {
 			return nil, fmt.Errorf("reading the target's state: %w", err)
+		}
+		if settled != "" {
+			state.Notes = append(state.Notes, settled)
 		}
 		s.State = state
 	} else {

@@ -89,9 +89,10 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	st = &Stack{}
+	started := st // the error returns below set st to nil
 	defer func() {
 		if err != nil {
-			err = errors.Join(err, st.Close())
+			err = errors.Join(err, started.Close())
 		}
 	}()
 	keysDir := filepath.Join(cfg.Dir, "paysim-keys")

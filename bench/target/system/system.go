@@ -20,7 +20,9 @@
 // The audit then sees everything: AuditState reads seatd's seat map,
 // counters and holds (audit.ReadSeatd), and the order flow's orders,
 // trades, refunds and the providers' bills as orderflow reconcile does
-// (reconcile.Collect), after waiting for the order flow to settle.
+// (reconcile.Collect), after Settle has waited for the order flow to
+// catch up and the unpaid holds to lapse (audit.Settler), so that the
+// read is short and every hold's fate is judged.
 //
 // Concurrency: a Target is safe for use from many goroutines once
 // loaded; Load must not run while other calls do.
@@ -54,9 +56,9 @@ const (
 	// the notification and the confirm in seatd, each normally tens of
 	// milliseconds.
 	ConfirmWait = 30 * time.Second
-	// DefaultSettleWait bounds AuditState's wait for the order flow to
-	// settle: every hold an order, every paid order's seats sold, and
-	// orderflow reconcile finding nothing.
+	// DefaultSettleWait bounds Settle's wait for the system to settle:
+	// every hold an order, every paid order's seats sold, the unpaid
+	// holds lapsed, and orderflow reconcile finding nothing.
 	DefaultSettleWait = time.Minute
 	// settlePoll is the pause between two snapshots while settling: each
 	// reads every order's hold from seatd.
@@ -86,7 +88,7 @@ type Config struct {
 	// routing client, and the order flow's Kitex server.
 	Seatd  Seatd
 	Orders reconcile.Orders
-	// SettleWait bounds AuditState's wait (default DefaultSettleWait).
+	// SettleWait bounds Settle's wait (default DefaultSettleWait).
 	SettleWait time.Duration
 }
 
@@ -237,44 +239,69 @@ func (t *Target) retryLimited(ctx context.Context, call func() error) error {
 	}
 }
 
-// AuditState waits, up to Config.SettleWait, until the order flow has
-// settled (every hold of q an order, and orderflow reconcile finding no
-// difference), then shows seatd's state of the program and the order
-// flow's records of it. Hold ids are this target's ("hold_id@buyer")
-// throughout: in State.Holds, and in the orders' and snapshot's holds.
-// A snapshot that never settled is shown as last read, with a note: the
-// audit reports what differs.
+// Settle waits, up to Config.SettleWait, until the system's state is
+// final: every hold of q an order, orderflow reconcile finding no
+// difference, and, when the program's hold TTL fits in the wait, every
+// unpaid hold lapsed (a hold TTL and audit.ClockSlack twice after the
+// load ended, which Settle is called at) and its release through the
+// order flow. The note says how long it took and what it read, or what
+// had not settled. Errors: reading the order flow, ctx.
+func (t *Target) Settle(ctx context.Context, q audit.Query) (string, error) {
+	began := time.Now()
+	ids, _ := audit.SplitHoldIDs(q.Holds)
+	lapsed := began
+	if ttl := q.Spec.HoldTTL + 2*audit.ClockSlack; ttl < t.cfg.SettleWait {
+		lapsed = began.Add(ttl)
+	}
+	for {
+		snap, err := t.collect(ctx)
+		if err != nil {
+			return "", err
+		}
+		waiting := unsettled(snap, ids)
+		if waiting == "" && !time.Now().Before(lapsed) {
+			return fmt.Sprintf("the order flow settled %v after the load ended: %d orders, %d trades, %d refunds",
+				time.Since(began).Round(time.Millisecond), len(snap.Orders), len(snap.Trades), len(snap.Refunds)), nil
+		}
+		if time.Since(began) > t.cfg.SettleWait {
+			if waiting == "" {
+				waiting = "unpaid holds still to lapse"
+			}
+			return fmt.Sprintf("the order flow had not settled after %v: %s", t.cfg.SettleWait, waiting), nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(settlePoll):
+		}
+	}
+}
+
+// collect reads the order flow's records of the run's program.
+func (t *Target) collect(ctx context.Context) (*reconcile.Snapshot, error) {
+	s, _, err := reconcile.Collect(ctx, reconcile.Config{Orders: t.cfg.Orders, Inventory: t.cfg.Seatd})
+	if err != nil {
+		return nil, fmt.Errorf("system: reading the order flow: %w", err)
+	}
+	return programOnly(s, t.Program()), nil
+}
+
+// AuditState shows seatd's state of the program (audit.ReadSeatd) and
+// the order flow's records of it (reconcile.Collect), read once (Settle
+// has waited for them to be final). Hold ids are this target's
+// ("hold_id@buyer") throughout: in State.Holds, and in the orders' and
+// snapshot's holds.
 func (t *Target) AuditState(ctx context.Context, q audit.Query) (audit.State, error) {
 	spec := *q.Spec
 	spec.ID = t.Program()
 	ids, ours := audit.SplitHoldIDs(q.Holds)
-	began := time.Now()
-	var snap *reconcile.Snapshot
-	var waiting string
-	for {
-		s, _, err := reconcile.Collect(ctx, reconcile.Config{Orders: t.cfg.Orders, Inventory: t.cfg.Seatd})
-		if err != nil {
-			return audit.State{}, fmt.Errorf("system: reading the order flow: %w", err)
-		}
-		snap = programOnly(s, spec.ID)
-		if waiting = unsettled(snap, ids); waiting == "" || time.Since(began) > t.cfg.SettleWait {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return audit.State{}, ctx.Err()
-		case <-time.After(settlePoll):
-		}
+	snap, err := t.collect(ctx)
+	if err != nil {
+		return audit.State{}, err
 	}
 	st, err := audit.ReadSeatd(ctx, t.cfg.Seatd, audit.Query{Spec: &spec, Holds: ids})
 	if err != nil {
 		return st, err
-	}
-	if waiting != "" {
-		st.Notes = append(st.Notes, fmt.Sprintf("the order flow had not settled after %v: %s", t.cfg.SettleWait, waiting))
-	} else {
-		st.Notes = append(st.Notes, fmt.Sprintf("the order flow settled %v after the load ended: %d orders, %d trades, %d refunds",
-			time.Since(began).Round(time.Millisecond), len(snap.Orders), len(snap.Trades), len(snap.Refunds)))
 	}
 	for i := range snap.Orders {
 		o := &snap.Orders[i]
