@@ -159,3 +159,17 @@ func RenameHolds(holds map[string]reconcile.Hold, full map[string]string) map[st
 	}
 	return out
 }
+
+// ReadSeatdAs is ReadSeatd for a target that created q's program under
+// the id program and names its holds "hold_id@buyer" (SplitHoldIDs), as
+// the targets over seatd do: seatd is asked by its own ids, and the
+// holds come back under q's. It also returns the map from seatd's hold
+// ids to q's, for a target that shows more of them (the orders').
+func ReadSeatdAs(ctx context.Context, inv Seatd, q Query, program string) (State, map[string]string, error) {
+	spec := *q.Spec
+	spec.ID = program
+	ids, full := SplitHoldIDs(q.Holds)
+	st, err := ReadSeatd(ctx, inv, Query{Spec: &spec, Holds: ids})
+	st.Holds = RenameHolds(st.Holds, full)
+	return st, full, err
+}

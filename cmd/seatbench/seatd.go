@@ -94,11 +94,7 @@ func rpcSettings(cfg *Config) (local int, addrs []string, pids []int, err error)
 	if err := errors.Join(err1, err2); err != nil || local > 0 {
 		return local, nil, pids, err
 	}
-	for _, a := range strings.Split(setting(cfg, OptSeatdAddrs, EnvSeatdAddrs), ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			addrs = append(addrs, a)
-		}
-	}
+	addrs = config.List(setting(cfg, OptSeatdAddrs, EnvSeatdAddrs))
 	if len(addrs) == 0 {
 		return 0, nil, nil, fmt.Errorf("no seatd address: give -target-opt %s=HOST:PORT,... or set %s (a node's -rpc-addr), "+
 			"or -target-opt %s=N to run N nodes in seatbench's process", OptSeatdAddrs, EnvSeatdAddrs, OptSeatdLocal)

@@ -37,6 +37,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"seatd/internal/localserver"
 )
 
 const (
@@ -52,9 +54,6 @@ const (
 	// MaxFetchWait bounds the first fetch of the broker's jars on a
 	// machine (about 70 MB from Maven Central); later fetches read a cache.
 	MaxFetchWait = 10 * time.Minute
-
-	// logTail is how many lines of a broker's log a failure shows.
-	logTail = 40
 )
 
 // Embedded starts an in-process, single-broker Kafka (kfake) on a loopback
@@ -144,10 +143,11 @@ func Real(t testing.TB) *Broker {
 	// Another process may take a port between our probe and the broker's
 	// bind; new ports are then tried, which a restart cannot do.
 	for attempt := 1; ; attempt++ {
-		b.port, b.cport, err = freePorts()
+		ports, err := localserver.FreePorts(2)
 		if err != nil {
 			t.Fatalf("kafkatest: %v", err)
 		}
+		b.port, b.cport = ports[0], ports[1]
 		b.addrs = []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(b.port))}
 		err = b.start()
 		if err == nil || attempt == 3 || !b.logContains("Address already in use") {
@@ -315,12 +315,7 @@ func (b *Broker) logContains(s string) bool {
 
 // tail returns the last lines of the broker's log.
 func (b *Broker) tail() string {
-	data, err := os.ReadFile(b.logPath())
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-logTail):], "\n")
+	return localserver.Tail(b.logPath())
 }
 
 // unavailable skips t because a real broker cannot be had here, or fails
@@ -381,16 +376,4 @@ func scriptPath() (string, error) {
 		}
 		dir = parent
 	}
-}
-
-// freePorts returns two loopback ports that were free a moment ago.
-func freePorts() (port, cport int, err error) {
-	var ls [2]net.Listener
-	for i := range ls {
-		if ls[i], err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-			return 0, 0, fmt.Errorf("finding a free port: %w", err)
-		}
-		defer ls[i].Close()
-	}
-	return ls[0].Addr().(*net.TCPAddr).Port, ls[1].Addr().(*net.TCPAddr).Port, nil
 }

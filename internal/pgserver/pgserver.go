@@ -26,7 +26,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -37,6 +36,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"seatd/internal/localserver"
 )
 
 const (
@@ -49,8 +50,6 @@ const (
 	// MaxStopWait bounds a fast shutdown (SIGINT: roll back sessions,
 	// checkpoint, exit) before SIGKILL.
 	MaxStopWait = 20 * time.Second
-	// logTail is how many lines of the server's log LogTail returns.
-	logTail = 40
 	// osUser runs the server when the caller runs as root.
 	osUser = "postgres"
 )
@@ -131,9 +130,11 @@ func (s *Server) init(ctx context.Context, bin string, cred *syscall.Credential)
 	// server's bind; new ports are then tried.
 	var err error
 	for attempt := 1; ; attempt++ {
-		if s.Port, err = freePort(); err != nil {
+		ports, err := localserver.FreePorts(1)
+		if err != nil {
 			return fmt.Errorf("pgserver: %w", err)
 		}
+		s.Port = ports[0]
 		s.stop, err = s.start(ctx, bin, cred)
 		if err == nil || attempt == 3 || !strings.Contains(s.LogTail(), "could not bind") {
 			break
@@ -247,12 +248,7 @@ func (s *Server) LogPath() string { return filepath.Join(s.Dir, "postgres.log") 
 // LogTail returns the last lines of the server's log, or why it cannot
 // be read.
 func (s *Server) LogTail() string {
-	data, err := os.ReadFile(s.LogPath())
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-logTail):], "\n")
+	return localserver.Tail(s.LogPath())
 }
 
 // binaries finds the directory of initdb and postgres (the newest of
@@ -287,14 +283,4 @@ func binaries() (string, *syscall.Credential, error) {
 	}
 	// No supplementary groups: root's are not the server's.
 	return bin, &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -22,6 +22,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"seatd/internal/localserver"
 )
 
 const (
@@ -30,9 +32,6 @@ const (
 	// when it replays a large AOF on Restart; the rest is headroom for a
 	// busy machine.
 	MaxStartWait = 20 * time.Second
-
-	// logTail is how many lines of the server's log LogTail returns.
-	logTail = 30
 )
 
 // ErrNotInstalled means there is no redis-server on PATH. Callers test
@@ -93,9 +92,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	// Another process may take the port between our probe and the
 	// server's bind; a new port is then tried, which Restart cannot do.
 	for attempt := 1; ; attempt++ {
-		if s.port, err = freePort(); err != nil {
+		ports, err := localserver.FreePorts(1)
+		if err != nil {
 			return nil, errors.Join(fmt.Errorf("redisserver: %w", err), os.RemoveAll(dir))
 		}
+		s.port = ports[0]
 		s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
 		err = s.start(ctx)
 		if err == nil || attempt == 3 || !strings.Contains(s.LogTail(), "Address already in use") {
@@ -122,12 +123,7 @@ func (s *Server) LogPath() string { return filepath.Join(s.dir, "redis.log") }
 // LogTail returns the last lines of the server's log, or why it cannot
 // be read.
 func (s *Server) LogTail() string {
-	data, err := os.ReadFile(s.LogPath())
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-logTail):], "\n")
+	return localserver.Tail(s.LogPath())
 }
 
 // Kill stops the server at once with SIGKILL, as a crash would: what it
@@ -266,14 +262,4 @@ func ping(addr string) error {
 		return errors.New("PING answered " + line)
 	}
 	return nil
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

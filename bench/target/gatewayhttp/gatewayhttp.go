@@ -318,11 +318,7 @@ func (t *Target) AuditState(ctx context.Context, q audit.Query) (audit.State, er
 	if t.cfg.Seatd == nil {
 		return audit.State{Notes: []string{"no seatd address was given: only the harness's ledger is audited"}}, nil
 	}
-	spec := *q.Spec
-	spec.ID = t.program
-	ids, ours := audit.SplitHoldIDs(q.Holds)
-	st, err := audit.ReadSeatd(ctx, t.cfg.Seatd, audit.Query{Spec: &spec, Holds: ids})
-	st.Holds = audit.RenameHolds(st.Holds, ours)
+	st, _, err := audit.ReadSeatdAs(ctx, t.cfg.Seatd, q, t.program)
 	return st, err
 }
 

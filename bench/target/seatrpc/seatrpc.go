@@ -433,10 +433,6 @@ func holdID(h target.Hold) (id, buyer int64, err error) {
 // This target's hold ids are seatd's with "@buyer" after them; seatd
 // is asked by its own, and the answers come back under this target's.
 func (t *Target) AuditState(ctx context.Context, q audit.Query) (audit.State, error) {
-	spec := *q.Spec
-	spec.ID = t.program
-	ids, ours := audit.SplitHoldIDs(q.Holds)
-	st, err := audit.ReadSeatd(ctx, t.cfg.Client, audit.Query{Spec: &spec, Holds: ids})
-	st.Holds = audit.RenameHolds(st.Holds, ours)
+	st, _, err := audit.ReadSeatdAs(ctx, t.cfg.Client, q, t.program)
 	return st, err
 }

@@ -292,14 +292,11 @@ func (t *Target) collect(ctx context.Context) (*reconcile.Snapshot, error) {
 // ("hold_id@buyer") throughout: in State.Holds, and in the orders' and
 // snapshot's holds.
 func (t *Target) AuditState(ctx context.Context, q audit.Query) (audit.State, error) {
-	spec := *q.Spec
-	spec.ID = t.Program()
-	ids, ours := audit.SplitHoldIDs(q.Holds)
 	snap, err := t.collect(ctx)
 	if err != nil {
 		return audit.State{}, err
 	}
-	st, err := audit.ReadSeatd(ctx, t.cfg.Seatd, audit.Query{Spec: &spec, Holds: ids})
+	st, ours, err := audit.ReadSeatdAs(ctx, t.cfg.Seatd, q, t.Program())
 	if err != nil {
 		return st, err
 	}
@@ -310,7 +307,6 @@ func (t *Target) AuditState(ctx context.Context, q audit.Query) (audit.State, er
 		}
 		o.HoldID = ours[o.HoldID]
 	}
-	st.Holds = audit.RenameHolds(st.Holds, ours)
 	snap.Holds = audit.RenameHolds(snap.Holds, ours)
 	st.Orders = snap
 	return st, nil
