@@ -56,7 +56,11 @@ func newMetrics(reg *prometheus.Registry, g *Gateway) *metrics {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gateway_seatd_hold_calls_total", Help: "PlaceHolds calls to seatd"},
 			func() float64 { return float64(g.inv.Stats().HoldCalls) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gateway_seatd_batched_holds_total", Help: "holds those calls carried"},
-			func() float64 { return float64(g.inv.Stats().BatchedHolds) }))
+			func() float64 { return float64(g.inv.Stats().BatchedHolds) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gateway_seatd_release_calls_total", Help: "ReleaseHolds calls to seatd"},
+			func() float64 { return float64(g.inv.Stats().ReleaseCalls) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gateway_seatd_batched_releases_total", Help: "releases those calls carried"},
+			func() float64 { return float64(g.inv.Stats().BatchedReleases) }))
 	return m
 }
 

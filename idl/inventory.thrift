@@ -204,7 +204,8 @@ struct HoldResponse {
     3: bool replayed  // the request id matched an earlier attempt: this is its outcome, success or refusal
 }
 
-// MAX_HOLD_BATCH bounds the holds of one PlaceHolds call.
+// MAX_HOLD_BATCH bounds the holds of one PlaceHolds call, and the
+// releases of one ReleaseHolds call.
 const i32 MAX_HOLD_BATCH = 256
 
 // PlaceHoldsRequest carries holds that travel together to one node, so
@@ -232,6 +233,19 @@ struct ReleaseRequest {
     1: i64 hold_id
     2: i64 user_id  // 0 = the system
     3: string reason  // cancelled or refused
+}
+
+// ReleaseHoldsRequest carries releases that travel together to one node,
+// as PlaceHoldsRequest carries holds: each keeps its own hold, route and
+// result, and the batch is not atomic. A release is idempotent, so a
+// batch whose answer was lost is safe to send again.
+struct ReleaseHoldsRequest {
+    1: list<ReleaseRequest> releases
+}
+
+struct ReleaseHoldsResponse {
+    1: Status status             // BAD_REQUEST for an empty or oversize batch, which changes nothing
+    2: list<HoldResponse> holds  // one per release, in order, when status is OK: as Release answers
 }
 
 struct RefundRequest {
@@ -351,6 +365,7 @@ service Inventory {
     HoldResponse GetHold(1: GetHoldRequest req)
     HoldResponse Confirm(1: ConfirmRequest req)
     HoldResponse Release(1: ReleaseRequest req)
+    ReleaseHoldsResponse ReleaseHolds(1: ReleaseHoldsRequest req)
     RefundResponse Refund(1: RefundRequest req)
     AvailabilityResponse Availability(1: AvailabilityRequest req)
     SeatMapResponse SeatMap(1: SeatMapRequest req)

@@ -432,11 +432,6 @@ func (s *Server) PlaceHolds(ctx context.Context, req *rpc.PlaceHoldsRequest) (*r
 		return &rpc.PlaceHoldsResponse{Status: badRequest(fmt.Sprintf("holds: %d in a batch, want 1-%d", n, rpc.MAX_HOLD_BATCH))}, nil
 	}
 	resp := &rpc.PlaceHoldsResponse{Status: &rpc.Status{Route: rpc.Route_OK, CodeName: inventory.ResultOK.String()}, Holds: make([]*rpc.HoldResponse, len(req.Holds))}
-	type groupBatch struct {
-		group uint16
-		index []int // into req.Holds
-		cmds  []*raftfsm.Command
-	}
 	var batches []*groupBatch // in order of first appearance
 	for i, h := range req.Holds {
 		cmd, bad := holdFromRPC(h)
@@ -449,21 +444,41 @@ func (s *Server) PlaceHolds(ctx context.Context, req *rpc.PlaceHoldsRequest) (*r
 			resp.Holds[i] = &rpc.HoldResponse{Status: s.unplaced(h.ProgramId)}
 			continue
 		}
-		j := slices.IndexFunc(batches, func(b *groupBatch) bool { return b.group == g })
-		if j < 0 {
-			j = len(batches)
-			batches = append(batches, &groupBatch{group: g})
-		}
-		batches[j].index = append(batches[j].index, i)
-		batches[j].cmds = append(batches[j].cmds, cmd)
+		batches = addToGroupBatch(batches, g, i, cmd)
 	}
-	run := func(b *groupBatch) {
+	runGroupBatches(batches, func(b *groupBatch) {
 		outs, errs := s.node.ProposeAll(ctx, b.group, b.cmds)
 		for j, i := range b.index {
 			resp.Holds[i] = holdResponse(status(b.group, outs[j], errs[j]), &outs[j])
 		}
+	})
+	return resp, nil
+}
+
+// groupBatch is the commands of one group in a batch call, with where
+// each came in the call.
+type groupBatch struct {
+	group uint16
+	index []int // into the call's requests
+	cmds  []*raftfsm.Command
+}
+
+// addToGroupBatch adds the call's request i, a command of group g, to
+// g's batch, a new one at the end when g has none yet.
+func addToGroupBatch(batches []*groupBatch, g uint16, i int, cmd *raftfsm.Command) []*groupBatch {
+	j := slices.IndexFunc(batches, func(b *groupBatch) bool { return b.group == g })
+	if j < 0 {
+		j = len(batches)
+		batches = append(batches, &groupBatch{group: g})
 	}
-	// The usual batch has one group: it runs on this goroutine.
+	batches[j].index = append(batches[j].index, i)
+	batches[j].cmds = append(batches[j].cmds, cmd)
+	return batches
+}
+
+// runGroupBatches runs each group's batch, the groups at once. The usual
+// call has one group: it runs on the caller's goroutine.
+func runGroupBatches(batches []*groupBatch, run func(*groupBatch)) {
 	var wg sync.WaitGroup
 	for _, b := range batches[min(1, len(batches)):] {
 		wg.Go(func() { run(b) })
@@ -472,7 +487,6 @@ func (s *Server) PlaceHolds(ctx context.Context, req *rpc.PlaceHoldsRequest) (*r
 		run(batches[0])
 	}
 	wg.Wait()
-	return resp, nil
 }
 
 // holdFromRPC converts a hold request to its command, or says what is
@@ -579,20 +593,75 @@ func (s *Server) Confirm(ctx context.Context, req *rpc.ConfirmRequest) (*rpc.Hol
 
 // Release gives a hold back.
 func (s *Server) Release(ctx context.Context, req *rpc.ReleaseRequest) (*rpc.HoldResponse, error) {
+	resp, err := s.ReleaseHolds(ctx, &rpc.ReleaseHoldsRequest{Releases: []*rpc.ReleaseRequest{req}})
+	if resp.Status.Route != rpc.Route_OK {
+		return &rpc.HoldResponse{Status: resp.Status}, err
+	}
+	return resp.Holds[0], err
+}
+
+// ReleaseHolds gives a batch of holds back, each as Release would: its
+// own hold, route and result. The releases of one group are proposed
+// together, as PlaceHolds proposes holds, and each answer is the hold as
+// it is after its release.
+func (s *Server) ReleaseHolds(ctx context.Context, req *rpc.ReleaseHoldsRequest) (*rpc.ReleaseHoldsResponse, error) {
+	if n := len(req.Releases); n == 0 || n > int(rpc.MAX_HOLD_BATCH) {
+		return &rpc.ReleaseHoldsResponse{Status: badRequest(fmt.Sprintf("releases: %d in a batch, want 1-%d", n, rpc.MAX_HOLD_BATCH))}, nil
+	}
+	resp := &rpc.ReleaseHoldsResponse{Status: &rpc.Status{Route: rpc.Route_OK, CodeName: inventory.ResultOK.String()},
+		Holds: make([]*rpc.HoldResponse, len(req.Releases))}
+	var batches []*groupBatch // in order of first appearance
+	for i, r := range req.Releases {
+		cmd, bad := releaseFromRPC(r)
+		if bad != nil {
+			resp.Holds[i] = &rpc.HoldResponse{Status: bad}
+			continue
+		}
+		g, ok := s.holdGroup(cmd.HoldID)
+		if !ok {
+			resp.Holds[i] = &rpc.HoldResponse{Status: holdNotFound()}
+			continue
+		}
+		batches = addToGroupBatch(batches, g, i, cmd)
+	}
+	runGroupBatches(batches, func(b *groupBatch) {
+		outs, errs := s.node.ProposeAll(ctx, b.group, b.cmds)
+		for j, i := range b.index {
+			resp.Holds[i] = &rpc.HoldResponse{Status: status(b.group, outs[j], errs[j])}
+		}
+		s.node.Read(b.group, func(e *inventory.Engine, _ uint64) {
+			now := s.now()
+			for j, i := range b.index {
+				if errs[j] != nil {
+					continue
+				}
+				if h, ok := e.GetHold(b.cmds[j].HoldID, now); ok {
+					resp.Holds[i].Hold = holdToRPC(&h)
+				}
+			}
+		})
+	})
+	return resp, nil
+}
+
+// releaseFromRPC converts a release request to its command, or says what
+// is wrong with it.
+func releaseFromRPC(req *rpc.ReleaseRequest) (*raftfsm.Command, *rpc.Status) {
+	if req == nil {
+		return nil, badRequest("release request is missing")
+	}
 	reason := inventory.ReleaseCancelled
 	switch req.Reason {
 	case "", "cancelled":
 	case "refused":
 		reason = inventory.ReleaseRefused
 	default:
-		return &rpc.HoldResponse{Status: badRequest("reason: want cancelled or refused")}, nil
+		return nil, badRequest("reason: want cancelled or refused")
 	}
 	if req.UserId < 0 {
-		return &rpc.HoldResponse{Status: badRequest("user_id: negative")}, nil
+		return nil, badRequest("user_id: negative")
 	}
-	cmd := &raftfsm.Command{Op: raftfsm.OpRelease, HoldID: inventory.HoldID(req.HoldId), Owner: uint64(req.UserId), Reason: reason}
-	resp, _ := s.holdCommand(ctx, inventory.HoldID(req.HoldId), cmd)
-	return resp, nil
+	return &raftfsm.Command{Op: raftfsm.OpRelease, HoldID: inventory.HoldID(req.HoldId), Owner: uint64(req.UserId), Reason: reason}, nil
 }
 
 // Refund refunds some or all seats of a confirmed hold.

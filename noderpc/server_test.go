@@ -372,6 +372,87 @@ func TestPlaceHolds(t *testing.T) {
 	}
 }
 
+// TestReleaseHolds: a batch of releases answers each on its own, in
+// order: releases of holds, a repeat (idempotent), another user's hold,
+// an unknown hold, a hold id of a group that does not exist and a bad
+// reason; the good ones take effect and the others
+// change nothing. Empty and oversize batches are refused whole.
+func TestReleaseHolds(t *testing.T) {
+	c := startNode(t)
+	ctx := context.Background()
+	if r, err := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: arenaSpec()}); err != nil || code(r.Status) != "ok" {
+		t.Fatalf("CreateProgram = %v, %v", r, err)
+	}
+	if r, err := c.SetSale(ctx, &rpc.SetSaleRequest{ProgramId: "show", Open: true}); err != nil || code(r.Status) != "ok" {
+		t.Fatalf("SetSale = %v, %v", r, err)
+	}
+	var ids []int64
+	for user := range int64(3) {
+		h, err := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: user + 1, Count: 2})
+		if err != nil || code(h.Status) != "ok" {
+			t.Fatalf("PlaceHold = %v, %v", h, err)
+		}
+		ids = append(ids, h.Hold.HoldId)
+	}
+	free := func() int32 {
+		av, err := c.Availability(ctx, &rpc.AvailabilityRequest{ProgramId: "show", Consistent: true})
+		if err != nil || code(av.Status) != "ok" {
+			t.Fatalf("Availability = %v, %v", av, err)
+		}
+		return av.Categories[0].Free + av.Categories[1].Free
+	}
+	for _, n := range []int{0, int(rpc.MAX_HOLD_BATCH) + 1} {
+		req := &rpc.ReleaseHoldsRequest{}
+		for range n {
+			req.Releases = append(req.Releases, &rpc.ReleaseRequest{HoldId: ids[0], UserId: 1})
+		}
+		r, err := c.ReleaseHolds(ctx, req)
+		if err != nil || r.Status.Route != rpc.Route_BAD_REQUEST || len(r.Holds) != 0 {
+			t.Fatalf("ReleaseHolds(%d releases) = %v, %v; want BAD_REQUEST", n, r, err)
+		}
+	}
+	if f := free(); f != 24 {
+		t.Fatalf("%d seats free after refused batches; want 24", f)
+	}
+	req := &rpc.ReleaseHoldsRequest{Releases: []*rpc.ReleaseRequest{
+		{HoldId: ids[0], UserId: 1},
+		{HoldId: ids[0], UserId: 1},
+		{HoldId: ids[1], UserId: 1},
+		{HoldId: ids[2] + 100*1024, UserId: 2},
+		{HoldId: 1023, UserId: 2},
+		{HoldId: ids[2], UserId: 3, Reason: "bored"},
+		{HoldId: ids[2], Reason: "refused"},
+	}}
+	r, err := c.ReleaseHolds(ctx, req)
+	if err != nil || code(r.Status) != "ok" || len(r.Holds) != len(req.Releases) {
+		t.Fatalf("ReleaseHolds = %v, %v", r, err)
+	}
+	want := []string{"ok", "ok", "not_owner", "hold_not_found", "hold_not_found", "BAD_REQUEST", "ok"}
+	for i, h := range r.Holds {
+		if code(h.Status) != want[i] {
+			t.Errorf("ReleaseHolds: release %d = %v; want %s", i, h.Status, want[i])
+		}
+	}
+	for _, i := range []int{0, 1, 6} {
+		if h := r.Holds[i].Hold; h == nil || h.HoldId != req.Releases[i].HoldId || h.Status != "RELEASED" {
+			t.Errorf("ReleaseHolds: release %d answered %v; want hold %d RELEASED", i, h, req.Releases[i].HoldId)
+		}
+	}
+	if h := r.Holds[2].Hold; h == nil || h.Status != "HELD" {
+		t.Errorf("ReleaseHolds: another user's release answered %v; want the hold, still HELD", h)
+	}
+	if f := free(); f != 28 {
+		t.Fatalf("%d seats free after releasing 2 holds of 2; want 28", f)
+	}
+	// Release, one at a time, answers as the batch does.
+	if h, err := c.Release(ctx, &rpc.ReleaseRequest{HoldId: ids[1], UserId: 2, Reason: "x"}); err != nil || h.Status.Route != rpc.Route_BAD_REQUEST {
+		t.Fatalf("Release(bad reason) = %v, %v; want BAD_REQUEST", h, err)
+	}
+	if h, err := c.Release(ctx, &rpc.ReleaseRequest{HoldId: ids[1], UserId: 2}); err != nil || code(h.Status) != "ok" || h.Hold.Status != "RELEASED" {
+		t.Fatalf("Release = %v, %v; want ok, RELEASED", h, err)
+	}
+}
+
 // TestRPCRefusalDetails: a refusal carries what was wrong, machine
 // readable, named as the RPC names it; numbers are checked before any
 // arithmetic; holders' ID numbers are normalised before the log.

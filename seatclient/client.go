@@ -27,7 +27,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cloudwego/kitex/client"
@@ -136,30 +135,34 @@ func (c Config) withDefaults() Config {
 type Client struct {
 	cfg Config
 
-	mu        sync.Mutex // guards the fields below
-	conns     map[string]invsvc.Client
-	batchers  map[string]*holdBatcher // by RPC address, as conns
-	addrOf    map[string]string       // node id -> RPC address
-	leader    map[int32]leadership    // group -> its newest known leader
-	placement map[string]int32        // program -> group
-	groups    int32
-	suspect   map[string]bool   // RPC addresses that left an attempt unanswered (see suspectNode)
-	probes    map[string]*probe // status probes under way, by RPC address
-	lastRound time.Time         // when the last round of probes started
-	changed   chan struct{}     // closed, and replaced, when the client learns a status (see awaitLeader)
+	mu         sync.Mutex // guards the fields below
+	conns      map[string]invsvc.Client
+	batchersOf map[string]*nodeBatchers // by RPC address, as conns
+	addrOf     map[string]string        // node id -> RPC address
+	leader     map[int32]leadership     // group -> its newest known leader
+	placement  map[string]int32         // program -> group
+	groups     int32
+	suspect    map[string]bool   // RPC addresses that left an attempt unanswered (see suspectNode)
+	probes     map[string]*probe // status probes under way, by RPC address
+	lastRound  time.Time         // when the last round of probes started
+	changed    chan struct{}     // closed, and replaced, when the client learns a status (see awaitLeader)
 
-	holdCalls, batchedHolds atomic.Uint64
+	holdBatches    batchKind[*rpc.HoldRequest]
+	releaseBatches batchKind[*rpc.ReleaseRequest]
 }
 
-// Stats counts the client's batched hold traffic.
+// Stats counts the client's batched traffic.
 type Stats struct {
-	HoldCalls    uint64 // PlaceHolds calls made
-	BatchedHolds uint64 // holds they carried (BatchedHolds/HoldCalls = mean batch)
+	HoldCalls       uint64 // PlaceHolds calls made
+	BatchedHolds    uint64 // holds they carried (BatchedHolds/HoldCalls = mean batch)
+	ReleaseCalls    uint64 // ReleaseHolds calls made
+	BatchedReleases uint64 // releases they carried
 }
 
 // Stats returns the client's counters.
 func (c *Client) Stats() Stats {
-	return Stats{HoldCalls: c.holdCalls.Load(), BatchedHolds: c.batchedHolds.Load()}
+	return Stats{HoldCalls: c.holdBatches.calls.Load(), BatchedHolds: c.holdBatches.requests.Load(),
+		ReleaseCalls: c.releaseBatches.calls.Load(), BatchedReleases: c.releaseBatches.requests.Load()}
 }
 
 // New returns a client; it connects lazily.
@@ -183,9 +186,12 @@ func New(cfg Config) (*Client, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return &Client{cfg: cfg, conns: map[string]invsvc.Client{}, batchers: map[string]*holdBatcher{}, addrOf: map[string]string{},
+	c := &Client{cfg: cfg, conns: map[string]invsvc.Client{}, batchersOf: map[string]*nodeBatchers{}, addrOf: map[string]string{},
 		leader: map[int32]leadership{}, placement: map[string]int32{}, suspect: map[string]bool{}, probes: map[string]*probe{},
-		changed: make(chan struct{})}, nil
+		changed: make(chan struct{})}
+	c.holdBatches.call = placeHolds
+	c.releaseBatches.call = releaseHolds
+	return c, nil
 }
 
 func (c *Client) conn(addr string) (invsvc.Client, error) {
@@ -377,7 +383,7 @@ func (c *Client) SetSale(ctx context.Context, req *rpc.SetSaleRequest) (*rpc.Set
 // Idempotency-Key (hashed to 16 bytes) to make their retries safe too.
 //
 // The hold travels to the leader of the program's group in a batch (see
-// holdBatcher); an answer that is not final (not the leader, no answer,
+// batcher); an answer that is not final (not the leader, no answer,
 // ambiguous) sends it round the routing loop (see do) with the same
 // request id. A full batch queue fails at once with ErrOverloaded.
 func (c *Client) PlaceHold(ctx context.Context, req *rpc.HoldRequest) (*rpc.HoldResponse, error) {
@@ -385,9 +391,15 @@ func (c *Client) PlaceHold(ctx context.Context, req *rpc.HoldRequest) (*rpc.Hold
 		req.RequestId = make([]byte, 16)
 		crand.Read(req.RequestId) // never fails
 	}
+	return batched(ctx, c, -1, req.ProgramId, func(b *nodeBatchers) *batcher[*rpc.HoldRequest] { return b.holds }, req)
+}
+
+// batched sends req round the routing loop (see do), each attempt in a
+// batch to the node the loop chose: the batcher pick returns.
+func batched[Req any](ctx context.Context, c *Client, group int32, program string, pick func(*nodeBatchers) *batcher[Req], req Req) (*rpc.HoldResponse, error) {
 	var resp *rpc.HoldResponse
-	err := c.do(ctx, -1, req.ProgramId, func(ctx context.Context, _ invsvc.Client, addr string, _ int32) (*rpc.Status, error) {
-		r, err := c.batcher(addr).place(ctx, req)
+	err := c.do(ctx, group, program, func(ctx context.Context, _ invsvc.Client, addr string, _ int32) (*rpc.Status, error) {
+		r, err := pick(c.batchers(addr)).place(ctx, req)
 		if err != nil {
 			return nil, err
 		}
@@ -397,15 +409,18 @@ func (c *Client) PlaceHold(ctx context.Context, req *rpc.HoldRequest) (*rpc.Hold
 	return resp, err
 }
 
-// batcher returns the hold batcher of the node at addr, a node the client
+// batchers returns the batchers of the node at addr, a node the client
 // has a connection to (so there are at most MaxNodes).
-func (c *Client) batcher(addr string) *holdBatcher {
+func (c *Client) batchers(addr string) *nodeBatchers {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	b, ok := c.batchers[addr]
+	b, ok := c.batchersOf[addr]
 	if !ok {
-		b = &holdBatcher{c: c, addr: addr}
-		c.batchers[addr] = b
+		b = &nodeBatchers{
+			holds:    &batcher[*rpc.HoldRequest]{c: c, addr: addr, kind: &c.holdBatches},
+			releases: &batcher[*rpc.ReleaseRequest]{c: c, addr: addr, kind: &c.releaseBatches},
+		}
+		c.batchersOf[addr] = b
 	}
 	return b
 }
@@ -417,11 +432,11 @@ func (c *Client) Confirm(ctx context.Context, req *rpc.ConfirmRequest) (*rpc.Hol
 	})
 }
 
-// Release gives a hold back (idempotent).
+// Release gives a hold back (idempotent). It travels to the leader of the
+// hold's group in a batch, as a hold does (see PlaceHold): a flash sale
+// releases nearly as many holds as it places.
 func (c *Client) Release(ctx context.Context, req *rpc.ReleaseRequest) (*rpc.HoldResponse, error) {
-	return routed(ctx, c, holdGroup(req.HoldId), "", func(ctx context.Context, cl invsvc.Client) (*rpc.HoldResponse, error) {
-		return cl.Release(ctx, req)
-	})
+	return batched(ctx, c, holdGroup(req.HoldId), "", func(b *nodeBatchers) *batcher[*rpc.ReleaseRequest] { return b.releases }, req)
 }
 
 // Refund refunds some or all seats of a confirmed hold: they go back on

@@ -34,8 +34,8 @@ type testNode struct {
 // hold was placed.
 var dropFirstHold atomic.Bool
 
-// holdGate, when set, keeps PlaceHolds calls at the server until it is
-// closed.
+// holdGate, when set, keeps PlaceHolds and ReleaseHolds calls at the
+// server until it is closed.
 var holdGate atomic.Pointer[chan struct{}]
 
 // frozen, when set for a node's RPC address, keeps every call to that
@@ -57,7 +57,7 @@ func freezable(addr string) endpoint.Middleware {
 func lossyMiddleware(next endpoint.Endpoint) endpoint.Endpoint {
 	return func(ctx context.Context, req, resp any) error {
 		method := rpcinfo.GetRPCInfo(ctx).To().Method()
-		if gate := holdGate.Load(); gate != nil && method == "PlaceHolds" {
+		if gate := holdGate.Load(); gate != nil && (method == "PlaceHolds" || method == "ReleaseHolds") {
 			<-*gate
 		}
 		err := next(ctx, req, resp)
@@ -300,7 +300,7 @@ func TestHoldsTravelTogether(t *testing.T) {
 		t.Fatalf("PlaceHold = %v, %v", r, err)
 	}
 	base := c.Stats()
-	b := c.batcher(nodes[0].rpcAddr)
+	b := c.batchers(nodes[0].rpcAddr).holds
 	waiting := func(n int) {
 		t.Helper()
 		for deadline := time.Now().Add(5 * time.Second); ; {
@@ -364,6 +364,109 @@ func TestHoldsTravelTogether(t *testing.T) {
 	av, err := c.Availability(ctx, &rpc.AvailabilityRequest{ProgramId: "show", Consistent: true})
 	if err != nil || av.Categories[0].Held != 13 {
 		t.Fatalf("Availability = %v, %v; want 13 held (the abandoned hold never sent)", av, err)
+	}
+}
+
+// TestReleasesTravelTogether: releases batch as holds do. While the one
+// release call allowed to the node is under way the rest wait and leave
+// together; each gets its own answer, a bad one and one of an unknown
+// hold among them, and the others take effect.
+func TestReleasesTravelTogether(t *testing.T) {
+	nodes := startCluster(t, 1)
+	c, err := New(Config{Seeds: []string{nodes[0].rpcAddr}, HoldCallsPerNode: 1, AttemptTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if cp, err := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: arena()}); err != nil || code(cp.Status) != "ok" {
+		t.Fatalf("CreateProgram = %v, %v", cp, err)
+	}
+	if r, err := c.SetSale(ctx, &rpc.SetSaleRequest{ProgramId: "show", Open: true}); err != nil || code(r.Status) != "ok" {
+		t.Fatalf("SetSale = %v, %v", r, err)
+	}
+	var ids []int64
+	for user := range int64(11) {
+		r, err := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: user + 1, Count: 1})
+		if err != nil || code(r.Status) != "ok" {
+			t.Fatalf("PlaceHold = %v, %v", r, err)
+		}
+		ids = append(ids, r.Hold.HoldId)
+	}
+	base := c.Stats()
+	b := c.batchers(nodes[0].rpcAddr).releases
+	gate := make(chan struct{})
+	holdGate.Store(&gate)
+	defer holdGate.Store(nil)
+	type answer struct {
+		i    int
+		resp *rpc.HoldResponse
+		err  error
+	}
+	answers := make(chan answer, 16)
+	release := func(i int, req *rpc.ReleaseRequest) {
+		r, err := c.Release(ctx, req)
+		answers <- answer{i, r, err}
+	}
+	// The first leaves at once and waits at the gate; the rest queue: the
+	// holds of users 2-10, one of them by another user (not its owner), a
+	// bad reason, and a hold that does not exist.
+	go release(0, &rpc.ReleaseRequest{HoldId: ids[0], UserId: 1})
+	for deadline := time.Now().Add(5 * time.Second); c.Stats().ReleaseCalls == base.ReleaseCalls; {
+		if time.Now().After(deadline) {
+			t.Fatal("the first release never left")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	reqs := map[int]*rpc.ReleaseRequest{}
+	for i := 1; i < 10; i++ {
+		reqs[i] = &rpc.ReleaseRequest{HoldId: ids[i], UserId: int64(i + 1)}
+	}
+	reqs[5].UserId = 99                                                          // not the owner
+	reqs[10] = &rpc.ReleaseRequest{HoldId: ids[10], UserId: 11, Reason: "bored"} // bad reason
+	reqs[11] = &rpc.ReleaseRequest{HoldId: ids[10] + 1024, UserId: 11}           // no such hold
+	for i, req := range reqs {
+		go release(i, req)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		b.mu.Lock()
+		n := len(b.waiting)
+		b.mu.Unlock()
+		if n == len(reqs) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d releases waiting; want %d", n, len(reqs))
+		}
+	}
+	close(gate)
+	want := map[int]string{5: "not_owner", 10: "BAD_REQUEST", 11: "hold_not_found"}
+	for range len(reqs) + 1 {
+		a := <-answers
+		if a.err != nil {
+			t.Fatalf("release %d: %v", a.i, a.err)
+		}
+		w, ok := want[a.i]
+		if !ok {
+			w = "ok"
+		}
+		got := code(a.resp.Status)
+		if a.resp.Status.Route == rpc.Route_BAD_REQUEST {
+			got = "BAD_REQUEST"
+		}
+		if got != w {
+			t.Errorf("release %d = %v; want %s", a.i, a.resp.Status, w)
+		}
+		if w == "ok" && (a.resp.Hold == nil || a.resp.Hold.HoldId != ids[a.i] || a.resp.Hold.Status != "RELEASED") {
+			t.Errorf("release %d answered hold %v; want hold %d RELEASED", a.i, a.resp.Hold, ids[a.i])
+		}
+	}
+	st := c.Stats()
+	if calls, n := st.ReleaseCalls-base.ReleaseCalls, st.BatchedReleases-base.BatchedReleases; calls != 2 || n != 12 {
+		t.Fatalf("%d releases in %d calls; want 12 in 2 (1, then 11 together)", n, calls)
+	}
+	av, err := c.Availability(ctx, &rpc.AvailabilityRequest{ProgramId: "show", Consistent: true})
+	if err != nil || av.Categories[0].Held != 2 {
+		t.Fatalf("Availability = %v, %v; want 2 held (the hold of another user's release, and the badly released)", av, err)
 	}
 }
 

@@ -215,18 +215,19 @@ func (c *Client) awaitLeader(ctx context.Context, group int32) (string, error) {
 // dead, paused or cut off, while the others elect a new leader. Until it
 // answers a status probe itself, the client sends it nothing, whoever
 // names it leader (the others do until their election timeout), and holds
-// queued for it go back to their callers to be routed again.
+// and releases queued for it go back to their callers to be routed again.
 func (c *Client) suspectNode(addr string, err error) {
 	c.mu.Lock()
 	was := c.suspect[addr]
 	c.suspect[addr] = true
-	b := c.batchers[addr]
+	b := c.batchersOf[addr]
 	c.mu.Unlock()
 	if !was {
 		c.cfg.Log.Warn("seatd_node_suspect", "addr", addr, "err", err)
 	}
 	if b != nil {
-		b.drop()
+		b.holds.drop()
+		b.releases.drop()
 	}
 }
 

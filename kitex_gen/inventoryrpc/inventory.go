@@ -1604,6 +1604,82 @@ var fieldIDToName_ReleaseRequest = map[int16]string{
 	3: "reason",
 }
 
+type ReleaseHoldsRequest struct {
+	Releases []*ReleaseRequest `thrift:"releases,1" frugal:"1,default,list<ReleaseRequest>" json:"releases"`
+}
+
+func NewReleaseHoldsRequest() *ReleaseHoldsRequest {
+	return &ReleaseHoldsRequest{}
+}
+
+func (p *ReleaseHoldsRequest) InitDefault() {
+}
+
+func (p *ReleaseHoldsRequest) GetReleases() (v []*ReleaseRequest) {
+	return p.Releases
+}
+func (p *ReleaseHoldsRequest) SetReleases(val []*ReleaseRequest) {
+	p.Releases = val
+}
+
+func (p *ReleaseHoldsRequest) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("ReleaseHoldsRequest(%+v)", *p)
+}
+
+var fieldIDToName_ReleaseHoldsRequest = map[int16]string{
+	1: "releases",
+}
+
+type ReleaseHoldsResponse struct {
+	Status *Status         `thrift:"status,1" frugal:"1,default,Status" json:"status"`
+	Holds  []*HoldResponse `thrift:"holds,2" frugal:"2,default,list<HoldResponse>" json:"holds"`
+}
+
+func NewReleaseHoldsResponse() *ReleaseHoldsResponse {
+	return &ReleaseHoldsResponse{}
+}
+
+func (p *ReleaseHoldsResponse) InitDefault() {
+}
+
+var ReleaseHoldsResponse_Status_DEFAULT *Status
+
+func (p *ReleaseHoldsResponse) GetStatus() (v *Status) {
+	if !p.IsSetStatus() {
+		return ReleaseHoldsResponse_Status_DEFAULT
+	}
+	return p.Status
+}
+
+func (p *ReleaseHoldsResponse) GetHolds() (v []*HoldResponse) {
+	return p.Holds
+}
+func (p *ReleaseHoldsResponse) SetStatus(val *Status) {
+	p.Status = val
+}
+func (p *ReleaseHoldsResponse) SetHolds(val []*HoldResponse) {
+	p.Holds = val
+}
+
+func (p *ReleaseHoldsResponse) IsSetStatus() bool {
+	return p.Status != nil
+}
+
+func (p *ReleaseHoldsResponse) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("ReleaseHoldsResponse(%+v)", *p)
+}
+
+var fieldIDToName_ReleaseHoldsResponse = map[int16]string{
+	1: "status",
+	2: "holds",
+}
+
 type RefundRequest struct {
 	HoldId  int64    `thrift:"hold_id,1" frugal:"1,default,i64" json:"hold_id"`
 	SeatIds []string `thrift:"seat_ids,2" frugal:"2,default,list<string>" json:"seat_ids"`
@@ -2427,6 +2503,8 @@ type Inventory interface {
 
 	Release(ctx context.Context, req *ReleaseRequest) (r *HoldResponse, err error)
 
+	ReleaseHolds(ctx context.Context, req *ReleaseHoldsRequest) (r *ReleaseHoldsResponse, err error)
+
 	Refund(ctx context.Context, req *RefundRequest) (r *RefundResponse, err error)
 
 	Availability(ctx context.Context, req *AvailabilityRequest) (r *AvailabilityResponse, err error)
@@ -3123,6 +3201,82 @@ func (p *InventoryReleaseResult) String() string {
 }
 
 var fieldIDToName_InventoryReleaseResult = map[int16]string{
+	0: "success",
+}
+
+type InventoryReleaseHoldsArgs struct {
+	Req *ReleaseHoldsRequest `thrift:"req,1" frugal:"1,default,ReleaseHoldsRequest" json:"req"`
+}
+
+func NewInventoryReleaseHoldsArgs() *InventoryReleaseHoldsArgs {
+	return &InventoryReleaseHoldsArgs{}
+}
+
+func (p *InventoryReleaseHoldsArgs) InitDefault() {
+}
+
+var InventoryReleaseHoldsArgs_Req_DEFAULT *ReleaseHoldsRequest
+
+func (p *InventoryReleaseHoldsArgs) GetReq() (v *ReleaseHoldsRequest) {
+	if !p.IsSetReq() {
+		return InventoryReleaseHoldsArgs_Req_DEFAULT
+	}
+	return p.Req
+}
+func (p *InventoryReleaseHoldsArgs) SetReq(val *ReleaseHoldsRequest) {
+	p.Req = val
+}
+
+func (p *InventoryReleaseHoldsArgs) IsSetReq() bool {
+	return p.Req != nil
+}
+
+func (p *InventoryReleaseHoldsArgs) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("InventoryReleaseHoldsArgs(%+v)", *p)
+}
+
+var fieldIDToName_InventoryReleaseHoldsArgs = map[int16]string{
+	1: "req",
+}
+
+type InventoryReleaseHoldsResult struct {
+	Success *ReleaseHoldsResponse `thrift:"success,0,optional" frugal:"0,optional,ReleaseHoldsResponse" json:"success,omitempty"`
+}
+
+func NewInventoryReleaseHoldsResult() *InventoryReleaseHoldsResult {
+	return &InventoryReleaseHoldsResult{}
+}
+
+func (p *InventoryReleaseHoldsResult) InitDefault() {
+}
+
+var InventoryReleaseHoldsResult_Success_DEFAULT *ReleaseHoldsResponse
+
+func (p *InventoryReleaseHoldsResult) GetSuccess() (v *ReleaseHoldsResponse) {
+	if !p.IsSetSuccess() {
+		return InventoryReleaseHoldsResult_Success_DEFAULT
+	}
+	return p.Success
+}
+func (p *InventoryReleaseHoldsResult) SetSuccess(x interface{}) {
+	p.Success = x.(*ReleaseHoldsResponse)
+}
+
+func (p *InventoryReleaseHoldsResult) IsSetSuccess() bool {
+	return p.Success != nil
+}
+
+func (p *InventoryReleaseHoldsResult) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("InventoryReleaseHoldsResult(%+v)", *p)
+}
+
+var fieldIDToName_InventoryReleaseHoldsResult = map[int16]string{
 	0: "success",
 }
 

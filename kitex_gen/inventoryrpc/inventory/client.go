@@ -20,6 +20,7 @@ type Client interface {
 	GetHold(ctx context.Context, req *inventoryrpc.GetHoldRequest, callOptions ...callopt.Option) (r *inventoryrpc.HoldResponse, err error)
 	Confirm(ctx context.Context, req *inventoryrpc.ConfirmRequest, callOptions ...callopt.Option) (r *inventoryrpc.HoldResponse, err error)
 	Release(ctx context.Context, req *inventoryrpc.ReleaseRequest, callOptions ...callopt.Option) (r *inventoryrpc.HoldResponse, err error)
+	ReleaseHolds(ctx context.Context, req *inventoryrpc.ReleaseHoldsRequest, callOptions ...callopt.Option) (r *inventoryrpc.ReleaseHoldsResponse, err error)
 	Refund(ctx context.Context, req *inventoryrpc.RefundRequest, callOptions ...callopt.Option) (r *inventoryrpc.RefundResponse, err error)
 	Availability(ctx context.Context, req *inventoryrpc.AvailabilityRequest, callOptions ...callopt.Option) (r *inventoryrpc.AvailabilityResponse, err error)
 	SeatMap(ctx context.Context, req *inventoryrpc.SeatMapRequest, callOptions ...callopt.Option) (r *inventoryrpc.SeatMapResponse, err error)
@@ -101,6 +102,11 @@ func (p *kInventoryClient) Confirm(ctx context.Context, req *inventoryrpc.Confir
 func (p *kInventoryClient) Release(ctx context.Context, req *inventoryrpc.ReleaseRequest, callOptions ...callopt.Option) (r *inventoryrpc.HoldResponse, err error) {
 	ctx = client.NewCtxWithCallOptions(ctx, callOptions)
 	return p.kClient.Release(ctx, req)
+}
+
+func (p *kInventoryClient) ReleaseHolds(ctx context.Context, req *inventoryrpc.ReleaseHoldsRequest, callOptions ...callopt.Option) (r *inventoryrpc.ReleaseHoldsResponse, err error) {
+	ctx = client.NewCtxWithCallOptions(ctx, callOptions)
+	return p.kClient.ReleaseHolds(ctx, req)
 }
 
 func (p *kInventoryClient) Refund(ctx context.Context, req *inventoryrpc.RefundRequest, callOptions ...callopt.Option) (r *inventoryrpc.RefundResponse, err error) {

@@ -76,6 +76,13 @@ var serviceMethods = map[string]kitex.MethodInfo{
 		false,
 		kitex.WithStreamingMode(kitex.StreamingNone),
 	),
+	"ReleaseHolds": kitex.NewMethodInfo(
+		releaseHoldsHandler,
+		newInventoryReleaseHoldsArgs,
+		newInventoryReleaseHoldsResult,
+		false,
+		kitex.WithStreamingMode(kitex.StreamingNone),
+	),
 	"Refund": kitex.NewMethodInfo(
 		refundHandler,
 		newInventoryRefundArgs,
@@ -353,6 +360,24 @@ func newInventoryReleaseResult() interface{} {
 	return inventoryrpc.NewInventoryReleaseResult()
 }
 
+func releaseHoldsHandler(ctx context.Context, handler interface{}, arg, result interface{}) error {
+	realArg := arg.(*inventoryrpc.InventoryReleaseHoldsArgs)
+	realResult := result.(*inventoryrpc.InventoryReleaseHoldsResult)
+	success, err := handler.(inventoryrpc.Inventory).ReleaseHolds(ctx, realArg.Req)
+	if err != nil {
+		return err
+	}
+	realResult.Success = success
+	return nil
+}
+func newInventoryReleaseHoldsArgs() interface{} {
+	return inventoryrpc.NewInventoryReleaseHoldsArgs()
+}
+
+func newInventoryReleaseHoldsResult() interface{} {
+	return inventoryrpc.NewInventoryReleaseHoldsResult()
+}
+
 func refundHandler(ctx context.Context, handler interface{}, arg, result interface{}) error {
 	realArg := arg.(*inventoryrpc.InventoryRefundArgs)
 	realResult := result.(*inventoryrpc.InventoryRefundResult)
@@ -574,6 +599,16 @@ func (p *kClient) Release(ctx context.Context, req *inventoryrpc.ReleaseRequest)
 	_args.Req = req
 	var _result inventoryrpc.InventoryReleaseResult
 	if err = p.c.Call(ctx, "Release", &_args, &_result); err != nil {
+		return
+	}
+	return _result.GetSuccess(), nil
+}
+
+func (p *kClient) ReleaseHolds(ctx context.Context, req *inventoryrpc.ReleaseHoldsRequest) (r *inventoryrpc.ReleaseHoldsResponse, err error) {
+	var _args inventoryrpc.InventoryReleaseHoldsArgs
+	_args.Req = req
+	var _result inventoryrpc.InventoryReleaseHoldsResult
+	if err = p.c.Call(ctx, "ReleaseHolds", &_args, &_result); err != nil {
 		return
 	}
 	return _result.GetSuccess(), nil
