@@ -33,6 +33,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"seatd/gateway"
+	"seatd/internal/localserver"
 	"seatd/internal/orderstack"
 	"seatd/inventory"
 	invsvc "seatd/kitex_gen/inventoryrpc/inventory"
@@ -138,7 +139,7 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	}
-	dir, err := os.MkdirTemp("", "seatbench-seatd-")
+	dir, err := localserver.MkdirTemp("seatbench-seatd-")
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
