@@ -68,9 +68,11 @@ bench:
 bench-engine:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem ./inventory ./raftfsm
 
-## run: the whole system in one process: a seatd node, the gateway, two demo programs (Ctrl-C stops)
+## run: the whole system in one process: a seatd node, the gateway, two demo programs (Ctrl-C stops, with status 0).
+## Built to bin/ and exec'd rather than go run, which reports every Ctrl-C as "exit status 1"
 run:
-	$(GO) run ./cmd/seatdev
+	$(GO) build -o bin/seatdev ./cmd/seatdev
+	exec bin/seatdev
 
 ## paysim: the payment provider simulator on 127.0.0.1:8090, its keys in .paysim/ (docs/paysim.md)
 paysim:

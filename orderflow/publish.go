@@ -29,9 +29,9 @@ type Publisher struct {
 	// one record batch, appended whole or not at all.
 	Writer *kafka.Writer
 	// Next returns the next batch recorded, oldest first; Done forgets
-	// it (through its last Seq, n messages) once written.
+	// it (through its last Seq) once written.
 	Next func() ([]orders.Change, error)
-	Done func(last int64, n int) error
+	Done func(last int64) error
 	// Wake is signalled (cap 1) when something was recorded.
 	Wake <-chan struct{}
 	// Drained, if not nil, is signalled (without blocking) after each
@@ -79,7 +79,7 @@ func (p *Publisher) Run(ctx context.Context) {
 			sleep(ctx, retryWait)
 			continue
 		}
-		if err := p.Done(batch[len(batch)-1].Seq, len(batch)); err != nil {
+		if err := p.Done(batch[len(batch)-1].Seq); err != nil {
 			p.Log.Error("publish_forget_failed", "topic", p.Writer.Topic, "err", err)
 			sleep(ctx, retryWait)
 		}

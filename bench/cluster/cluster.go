@@ -19,16 +19,21 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/cloudwego/kitex/server"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"seatd/gateway"
+	"seatd/internal/localserver"
 	"seatd/internal/orderstack"
 	"seatd/inventory"
 	invsvc "seatd/kitex_gen/inventoryrpc/inventory"
@@ -49,6 +54,12 @@ const (
 	// one election timeout when the machine is idle; the rest is for a
 	// busy one.
 	ReadyWait = 30 * time.Second
+	// BrokerWait bounds the wait for the brokers of Config.Brokers to
+	// answer: one on loopback or the same network answers within
+	// milliseconds, and one silent for 5 s is not there (a mistyped
+	// address, a broker not started), which the order service's own start
+	// would take a minute to say.
+	BrokerWait = 5 * time.Second
 	// stopWait bounds the gateway's graceful stop.
 	stopWait = 5 * time.Second
 	// AckGap is the least time between two acknowledgements of a group's
@@ -74,8 +85,16 @@ type Config struct {
 	// (internal/orderstack) turn holds into orders, paid through paysim.
 	Orders bool
 	// Brokers are Kafka's, for Orders; none starts an embedded
-	// Kafka-protocol broker (franz-go's kfake) in memory.
+	// Kafka-protocol broker (franz-go's kfake) in memory. Their order
+	// flow topics must be new or empty: the order service stops at the
+	// first event of another seatd cluster, and a new cluster is always
+	// another.
 	Brokers []string
+	// Log receives every part's messages; nil logs errors only, to
+	// stderr: the parts' informational messages (elections, snapshots,
+	// consumer group moves) would flood a benchmark's output, and an
+	// error is worth seeing there.
+	Log *slog.Logger
 }
 
 // OrderPartitions is the order flow topics' partition count with
@@ -117,7 +136,10 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 	if cfg.Nodes < 1 || cfg.Nodes > MaxNodes {
 		return nil, fmt.Errorf("cluster: %d nodes, want 1-%d", cfg.Nodes, MaxNodes)
 	}
-	dir, err := os.MkdirTemp("", "seatbench-seatd-")
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	}
+	dir, err := localserver.MkdirTemp("seatbench-seatd-")
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
@@ -130,7 +152,7 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 	}()
 	duty := func() raftfsm.Duty { return discardOutbox }
 	if cfg.Orders {
-		if duty, err = c.startKafka(cfg.Brokers); err != nil {
+		if duty, err = c.startKafka(ctx, cfg.Brokers, cfg.Log); err != nil {
 			return nil, err
 		}
 	}
@@ -142,7 +164,7 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 		}
 		id := fmt.Sprintf("n%d", i+1)
 		node, err := raftfsm.StartNode(raftfsm.NodeConfig{ID: id, Dir: dir + "/" + id, Addr: "127.0.0.1:0", Groups: cfg.Groups,
-			RPCAddr: ln.Addr().String(), Duty: duty()})
+			RPCAddr: ln.Addr().String(), Duty: duty(), Log: cfg.Log.With("node", id)})
 		if err != nil {
 			ln.Close()
 			return nil, fmt.Errorf("cluster: node %s: %w", id, err)
@@ -162,7 +184,7 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 	if err := c.nodes[0].Bootstrap(peers); err != nil {
 		return nil, fmt.Errorf("cluster: bootstrap: %w", err)
 	}
-	if c.Client, err = seatclient.New(seatclient.Config{Seeds: c.RPCAddrs}); err != nil {
+	if c.Client, err = seatclient.New(seatclient.Config{Seeds: c.RPCAddrs, Log: cfg.Log}); err != nil {
 		return nil, err
 	}
 	if err := c.awaitLeaders(ctx); err != nil {
@@ -177,10 +199,10 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	c.GatewayURL = "http://" + ln.Addr().String()
-	gc := gateway.Config{Inventory: c.Client}
+	gc := gateway.Config{Inventory: c.Client, Log: cfg.Log}
 	if cfg.Orders {
 		c.stack, err = orderstack.Start(ctx, orderstack.Config{Brokers: c.brokers, Partitions: OrderPartitions, Dir: dir + "/orderflow",
-			Inventory: c.Client, GatewayURL: c.GatewayURL, Registerer: prometheus.NewRegistry()})
+			Inventory: c.Client, GatewayURL: c.GatewayURL, Registerer: prometheus.NewRegistry(), Log: cfg.Log})
 		if err != nil {
 			ln.Close()
 			return nil, fmt.Errorf("cluster: %w", err)
@@ -200,12 +222,16 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 	return c, nil
 }
 
-// startKafka starts the embedded broker when brokers is empty, and
-// returns each node's duty: a relay of its own to the brokers, as each
-// seatd process runs one.
-func (c *Cluster) startKafka(brokers []string) (func() raftfsm.Duty, error) {
+// startKafka starts the embedded broker when brokers is empty, or checks
+// the brokers given (checkBrokers), and returns each node's duty: a relay
+// of its own to the brokers, as each seatd process runs one.
+func (c *Cluster) startKafka(ctx context.Context, brokers []string, log *slog.Logger) (func() raftfsm.Duty, error) {
 	c.Kafka = strings.Join(brokers, ",")
-	if len(brokers) == 0 {
+	if len(brokers) > 0 {
+		if err := checkBrokers(ctx, brokers); err != nil {
+			return nil, err
+		}
+	} else {
 		k, err := kfake.NewCluster(kfake.NumBrokers(1))
 		if err != nil {
 			return nil, fmt.Errorf("cluster: embedded kafka: %w", err)
@@ -215,12 +241,73 @@ func (c *Cluster) startKafka(brokers []string) (func() raftfsm.Duty, error) {
 	c.brokers = brokers
 	topics := events.Topics(OrderPartitions, 1)
 	return func() raftfsm.Duty {
-		r, err := relay.New(relay.Config{Brokers: brokers, Topics: topics})
+		r, err := relay.New(relay.Config{Brokers: brokers, Topics: topics, Log: log})
 		if err != nil {
 			panic(fmt.Sprintf("cluster: relay: %v", err)) // brokers are set and the rest are defaults
 		}
 		return r.Duty
 	}, nil
+}
+
+// checkBrokers returns an error naming the brokers unless they answer
+// within BrokerWait and the order flow's topics on them are new or
+// empty. Events already there are another seatd cluster's (a running
+// one's, or an earlier run's): the order service would apply them, then
+// stop at this cluster's first event (orders.ErrOtherCluster), and a run
+// would measure orders that never come.
+func checkBrokers(ctx context.Context, brokers []string) error {
+	ctx, cancel := context.WithTimeout(ctx, BrokerWait)
+	defer cancel()
+	at := strings.Join(brokers, ",")
+	kc := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: BrokerWait}
+	var md *kafka.MetadataResponse
+	for {
+		var err error
+		if md, err = kc.Metadata(ctx, &kafka.MetadataRequest{}); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: Kafka brokers %s did not answer within %v: %w", at, BrokerWait, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for _, spec := range events.Topics(OrderPartitions, 1) {
+		for _, t := range md.Topics {
+			if t.Name != spec.Name {
+				continue
+			}
+			for _, p := range t.Partitions {
+				req.Topics[t.Name] = append(req.Topics[t.Name], kafka.FirstOffsetOf(p.ID), kafka.LastOffsetOf(p.ID))
+			}
+		}
+	}
+	if len(req.Topics) == 0 {
+		return nil
+	}
+	resp, err := kc.ListOffsets(ctx, req)
+	if err != nil {
+		return fmt.Errorf("cluster: Kafka brokers %s: offsets of the order flow topics: %w", at, err)
+	}
+	var held []string
+	for _, name := range slices.Sorted(maps.Keys(resp.Topics)) {
+		var n int64
+		for _, po := range resp.Topics[name] {
+			if po.Error != nil {
+				return fmt.Errorf("cluster: Kafka brokers %s: offsets of %s partition %d: %w", at, name, po.Partition, po.Error)
+			}
+			n += po.LastOffset - po.FirstOffset
+		}
+		if n > 0 {
+			held = append(held, fmt.Sprintf("%s holds %d messages", name, n))
+		}
+	}
+	if len(held) > 0 {
+		return fmt.Errorf("cluster: Kafka brokers %s belong to another seatd cluster (%s): the order flow would stop at its events; "+
+			"give the cluster brokers of its own, or delete the topics", at, strings.Join(held, ", "))
+	}
+	return nil
 }
 
 // awaitLeaders waits, up to ReadyWait, until a node sees a leader in

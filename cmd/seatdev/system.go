@@ -24,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"seatd/gateway"
+	"seatd/internal/localserver"
 	"seatd/internal/orderstack"
 	"seatd/inventory"
 	invsvc "seatd/kitex_gen/inventoryrpc/inventory"
@@ -79,7 +80,7 @@ func runSystem(ctx context.Context, cfg systemConfig, out io.Writer, ready chan<
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	dir := cfg.DataDir
 	if dir == "" {
-		tmp, err := os.MkdirTemp("", "seatdev-")
+		tmp, err := localserver.MkdirTemp("seatdev-")
 		if err != nil {
 			return err
 		}

@@ -139,7 +139,14 @@ func Real(t testing.TB) *Broker {
 		unavailable(t, "%v", err)
 	}
 
-	b := &Broker{t: t, script: script, dir: t.TempDir()}
+	// Not t.TempDir: a test binary killed at its timeout leaves that
+	// behind, and a broker's log is large; a later run removes this one.
+	dir, err := localserver.MkdirTemp("kafkatest-")
+	if err != nil {
+		t.Fatalf("kafkatest: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	b := &Broker{t: t, script: script, dir: dir}
 	// Another process may take a port between our probe and the broker's
 	// bind; new ports are then tried, which a restart cannot do.
 	for attempt := 1; ; attempt++ {

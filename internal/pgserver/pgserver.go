@@ -94,7 +94,7 @@ func Start(ctx context.Context) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "pgserver-")
+	dir, err := localserver.MkdirTemp("pgserver-")
 	if err != nil {
 		return nil, fmt.Errorf("pgserver: %w", err)
 	}

@@ -84,7 +84,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err := Installed(); err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "redisserver-")
+	dir, err := localserver.MkdirTemp("redisserver-")
 	if err != nil {
 		return nil, fmt.Errorf("redisserver: %w", err)
 	}

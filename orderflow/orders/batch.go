@@ -177,7 +177,7 @@ func (b *Batch) write(no inventory.OrderNo, old, next *Order) {
 		panic(fmt.Sprintf("orders: order %d does not encode: %v", no, err))
 	}
 	b.seq++
-	b.b.Set(pendingKey(b.seq), append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(v)), uint64(no)), v...), nil)
+	b.b.Set(b.s.pending.Key(b.seq), append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(v)), uint64(no)), v...), nil)
 	b.b.Set(orderKey(no), v, nil) // a later change in this batch sets it again; the batch keeps the last
 	b.tasks += reconcile(b.b, old.tasks(), next.tasks(), func(t Task) []byte { return taskKey(no, t.Kind, t.Index) },
 		func(t Task) any { return t })
@@ -344,7 +344,7 @@ func (b *Batch) Commit() error {
 	b.s.cluster = b.cluster
 	// The counts change under the lock too, so that State is one
 	// moment's.
-	b.s.pending.Add(int64(b.changes))
+	b.s.pending.Added(b.changes)
 	b.s.tasks.Add(b.tasks)
 	b.s.dues.Add(b.dues)
 	b.s.mu.Unlock()
@@ -427,8 +427,7 @@ func (s *Store) BeginRebuild() (*Rebuild, error) {
 	s.mu.Lock()
 	s.hwm, s.offset, s.payOffset, s.seq, s.cluster = map[int]uint64{}, -1, -1, 0, ""
 	s.mu.Unlock()
-	s.pending.Store(0)
-	s.unpublished.Store(0)
+	s.pending.Reset()
 	s.tasks.Store(0)
 	s.dues.Store(0)
 	return &Rebuild{s: s, b: s.db.NewBatch(), touched: map[inventory.OrderNo]uint64{}, hwm: map[int]uint64{}, offset: -1, payOffset: -1}, nil

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
+
 	"seatd/orderflow/events"
 )
 
@@ -40,7 +42,7 @@ func TestPublishCycle(t *testing.T) {
 	if err != nil || len(cs) != 3 || cs[0].Seq != 1 || cs[2].Seq != 3 {
 		t.Fatalf("Pending(3) = %+v, %v; want changes 1-3", cs, err)
 	}
-	if err := s.Published(cs[2].Seq, len(cs)); err != nil {
+	if err := s.Published(cs[2].Seq); err != nil {
 		t.Fatal(err)
 	}
 	placeOrders(t, s, 6, 1)
@@ -48,7 +50,7 @@ func TestPublishCycle(t *testing.T) {
 	if err != nil || len(cs) != 3 || cs[0].Seq != 4 || cs[2].Seq != 6 || s.PendingCount() != 3 {
 		t.Fatalf("Pending after publishing 1-3 = %+v (count %d), %v; want changes 4-6", cs, s.PendingCount(), err)
 	}
-	if err := s.Published(cs[1].Seq, 2); err != nil {
+	if err := s.Published(cs[1].Seq); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -85,7 +87,7 @@ func BenchmarkPublishCycle(b *testing.B) {
 				if err != nil || len(cs) != 1 {
 					b.Fatalf("Pending = %d changes, %v", len(cs), err)
 				}
-				if err := s.Published(cs[0].Seq, 1); err != nil {
+				if err := s.Published(cs[0].Seq); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -97,5 +99,49 @@ func BenchmarkPublishCycle(b *testing.B) {
 				cycle()
 			}
 		})
+	}
+}
+
+// TestPublishedOutOfStep: Published called out of step with what is
+// pending (twice for one seq, below what was forgotten, beyond the last
+// change) keeps the pending count equal to the changes stored, and a
+// seq beyond the last does not hide the changes numbered later.
+func TestPublishedOutOfStep(t *testing.T) {
+	s, err := Open(t.TempDir(), 0, 1, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	stored := func() (n int64) {
+		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindPending}, UpperBound: []byte{kindPending + 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer it.Close()
+		for it.First(); it.Valid(); it.Next() {
+			n++
+		}
+		return n
+	}
+	placeOrders(t, s, 1, 5)
+	for _, c := range []struct {
+		name string
+		seq  int64
+		want int64
+	}{{"first", 3, 2}, {"again", 3, 2}, {"below the mark", 2, 2}, {"beyond the last", 100, 0}, {"nothing left", 100, 0}} {
+		if err := s.Published(c.seq); err != nil {
+			t.Fatalf("%s: Published(%d) = %v", c.name, c.seq, err)
+		}
+		if got, n := s.PendingCount(), stored(); got != c.want || n != c.want {
+			t.Fatalf("%s: Published(%d): PendingCount() = %d, %d stored; want %d", c.name, c.seq, got, n, c.want)
+		}
+	}
+	placeOrders(t, s, 6, 2)
+	cs, err := s.Pending(10, 1<<20)
+	if err != nil || len(cs) != 2 || cs[0].Seq != 6 || cs[1].Seq != 7 || s.PendingCount() != 2 {
+		t.Fatalf("Pending after Published(100) = %+v (count %d), %v; want changes 6-7", cs, s.PendingCount(), err)
+	}
+	if err := s.Published(7); err != nil || s.PendingCount() != 0 || stored() != 0 {
+		t.Fatalf("Published(7) = %v: PendingCount() = %d, %d stored; want 0", err, s.PendingCount(), stored())
 	}
 }

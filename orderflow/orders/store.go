@@ -19,6 +19,7 @@ import (
 
 	"seatd/inventory"
 	"seatd/orderflow/events"
+	"seatd/orderflow/outbox"
 )
 
 // Keys of a partition's database. Numbers are big-endian so that keys
@@ -101,10 +102,6 @@ func hwmKey(group int) []byte {
 	return binary.BigEndian.AppendUint16([]byte{kindHWM}, uint16(group))
 }
 
-func pendingKey(seq int64) []byte {
-	return binary.BigEndian.AppendUint64([]byte{kindPending}, uint64(seq))
-}
-
 func taskKey(no inventory.OrderNo, kind TaskKind, index int) []byte {
 	k := binary.BigEndian.AppendUint64([]byte{kindTask}, uint64(no))
 	return binary.BigEndian.AppendUint16(append(k, byte(kind)), uint16(index))
@@ -141,13 +138,10 @@ type Store struct {
 	init      bool
 	cluster   string // the seatd cluster whose events the store applies
 
-	pending atomic.Int64 // 'p' entries
-	// unpublished is the lowest number a 'p' entry may still have: the
-	// publisher's reads start there, past the entries it forgot.
-	unpublished atomic.Int64
-	tasks       atomic.Int64 // 't' entries
-	dues        atomic.Int64 // 'd' entries
-	writing     atomic.Bool  // a Batch or Rebuild is open (one writer)
+	pending *outbox.Outbox // the 'p' entries
+	tasks   atomic.Int64   // 't' entries
+	dues    atomic.Int64   // 'd' entries
+	writing atomic.Bool    // a Batch or Rebuild is open (one writer)
 }
 
 // Options tunes a Store.
@@ -225,10 +219,21 @@ func (s *Store) load() error {
 	if err := it.Close(); err != nil {
 		return err
 	}
+	// A change's deletion is not synced: one a crash loses is published
+	// again, which a compacted changelog absorbs (see Batch: changes
+	// publish in order, so an older state published again is always
+	// followed by the newer ones).
+	var last int64
+	if s.pending, last, err = outbox.Open(s.db, kindPending, pebble.NoSync); err != nil {
+		return err
+	}
+	// A store of an older build numbered its changes by the seat.holds
+	// offset: new numbers follow the last.
+	s.seq = max(s.seq, last)
 	for _, c := range []struct {
 		kind  byte
 		count *atomic.Int64
-	}{{kindPending, &s.pending}, {kindTask, &s.tasks}, {kindDue, &s.dues}} {
+	}{{kindTask, &s.tasks}, {kindDue, &s.dues}} {
 		it, err = s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{c.kind}, UpperBound: []byte{c.kind + 1}})
 		if err != nil {
 			return err
@@ -236,11 +241,6 @@ func (s *Store) load() error {
 		var n int64
 		for it.First(); it.Valid(); it.Next() {
 			n++
-			if c.kind == kindPending {
-				// A store of an older build numbered its changes by the
-				// seat.holds offset: new numbers follow the last.
-				s.seq = max(s.seq, int64(binary.BigEndian.Uint64(it.Key()[1:])))
-			}
 		}
 		c.count.Store(n)
 		if err := it.Close(); err != nil {
@@ -291,7 +291,7 @@ type State struct {
 func (s *Store) State() State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return State{Initialized: s.init, Offset: s.offset, PayOffset: s.payOffset, HWM: maps.Clone(s.hwm), Pending: s.pending.Load(),
+	return State{Initialized: s.init, Offset: s.offset, PayOffset: s.payOffset, HWM: maps.Clone(s.hwm), Pending: s.pending.Count(),
 		Cluster: s.cluster, Tasks: s.tasks.Load(), RefundsDue: s.dues.Load()}
 }
 
@@ -379,7 +379,7 @@ type Change struct {
 // at most maxBytes of values (always at least one change when there is
 // one).
 func (s *Store) Pending(max, maxBytes int) ([]Change, error) {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: pendingKey(s.unpublished.Load()), UpperBound: []byte{kindPending + 1}})
+	it, err := s.db.NewIter(s.pending.IterOptions())
 	if err != nil {
 		return nil, fmt.Errorf("orders: pending: %w", err)
 	}
@@ -395,45 +395,23 @@ func (s *Store) Pending(max, maxBytes int) ([]Change, error) {
 			break
 		}
 		size += len(v) - 8
-		out = append(out, Change{Seq: int64(binary.BigEndian.Uint64(it.Key()[1:])),
+		out = append(out, Change{Seq: s.pending.Number(it.Key()),
 			OrderNo: inventory.OrderNo(binary.BigEndian.Uint64(v)), Value: bytes.Clone(v[8:])})
 	}
 	return out, it.Error()
 }
 
 // PendingCount returns how many changes wait to be published.
-func (s *Store) PendingCount() int64 { return s.pending.Load() }
+func (s *Store) PendingCount() int64 { return s.pending.Count() }
 
 // Published forgets the changes up to and including number seq, once
-// they are on the changelog; n is how many they were. The deletion is not
-// synced: a change whose deletion a crash loses is published again, which
-// a compacted changelog absorbs (see Batch: changes publish in order, so
-// an older state published again is always followed by the newer ones).
-//
-// Each change is deleted by its key, and the next read starts past them:
-// a range deletion per publish would pile up in pebble's memtable, and
-// every iterator re-fragments all of them (a publisher's read cost grew
-// with the partition's history until a flush).
-func (s *Store) Published(seq int64, n int) error {
-	from := s.unpublished.Load()
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: pendingKey(from), UpperBound: pendingKey(seq + 1)})
-	if err != nil {
-		return fmt.Errorf("orders: forget published changes: %w", err)
+// they are on the changelog. The store counts what it deletes: a call out
+// of step (seq forgotten already, or beyond the last change) leaves the
+// pending count exact.
+func (s *Store) Published(seq int64) error {
+	if err := s.pending.Forget(seq); err != nil {
+		return fmt.Errorf("orders: partition %d: %w", s.partition, err)
 	}
-	b := s.db.NewBatch()
-	for it.First(); it.Valid(); it.Next() {
-		b.Delete(it.Key(), nil)
-	}
-	err = errors.Join(it.Error(), it.Close())
-	if err == nil {
-		err = b.Commit(pebble.NoSync)
-	}
-	b.Close()
-	if err != nil {
-		return fmt.Errorf("orders: forget published changes: %w", err)
-	}
-	s.unpublished.Store(max(from, seq+1))
-	s.pending.Add(-int64(n))
 	return nil
 }
 

@@ -82,7 +82,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		}
 		l := strconv.Itoa(p)
 		ch <- prometheus.MustNewConstMetric(m.active, prometheus.GaugeValue, float64(st.active.Load()), l)
-		ch <- prometheus.MustNewConstMetric(m.pending, prometheus.GaugeValue, float64(st.pending.Load()), l)
+		ch <- prometheus.MustNewConstMetric(m.pending, prometheus.GaugeValue, float64(st.pending.Count()), l)
 		ch <- prometheus.MustNewConstMetric(m.openRefunds, prometheus.GaugeValue, float64(st.open.Load()), l)
 	}
 }

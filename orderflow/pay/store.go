@@ -18,6 +18,7 @@ import (
 	"seatd/inventory"
 	"seatd/orderflow/events"
 	"seatd/orderflow/orders"
+	"seatd/orderflow/outbox"
 	"seatd/orderflow/payment"
 )
 
@@ -51,8 +52,6 @@ func orderPrefix(no inventory.OrderNo) []byte {
 func refundKey(kind byte, no inventory.OrderNo, outRequestNo string) []byte {
 	return append(binary.BigEndian.AppendUint64([]byte{kind}, uint64(no)), outRequestNo...)
 }
-
-func publishKey(seq uint64) []byte { return binary.BigEndian.AppendUint64([]byte{kindPublish}, seq) }
 
 // OutTradeNo makes a trade's number: the order number, an underscore and
 // the attempt in two digits ("123456789_03"). Both providers accept it
@@ -249,12 +248,9 @@ type store struct {
 	mu  sync.Mutex // guards seq
 	seq uint64     // the last outcome's number
 
-	active  atomic.Int64 // 'a' entries
-	pending atomic.Int64 // 'q' entries
-	// unpublished is the lowest number a 'q' entry may still have: the
-	// publisher's reads start there, past the entries it deleted.
-	unpublished atomic.Uint64
-	open        atomic.Int64 // 'p' entries: refunds not final
+	active  atomic.Int64   // 'a' entries
+	pending *outbox.Outbox // the 'q' entries
+	open    atomic.Int64   // 'p' entries: refunds not final
 }
 
 func openStore(dir string, partition int, log *slog.Logger) (*store, error) {
@@ -270,10 +266,16 @@ func openStore(dir string, partition int, log *slog.Logger) (*store, error) {
 		db.Close()
 		return nil, err
 	}
+	// An outcome's deletion is synced: one published again is applied
+	// once by its id, but costs the consumers a read of its order.
+	if s.pending, _, err = outbox.Open(db, kindPublish, pebble.Sync); err != nil {
+		db.Close()
+		return nil, err
+	}
 	for _, c := range []struct {
 		kind  byte
 		count *atomic.Int64
-	}{{kindActive, &s.active}, {kindPublish, &s.pending}, {kindPending, &s.open}} {
+	}{{kindActive, &s.active}, {kindPending, &s.open}} {
 		it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{c.kind}, UpperBound: []byte{c.kind + 1}})
 		if err != nil {
 			db.Close()
@@ -496,7 +498,7 @@ func (s *store) commit(b *pebble.Batch, evs []events.PayEvent) error {
 			panic(fmt.Sprintf("pay: event does not encode: %v", err))
 		}
 		seq++
-		b.Set(publishKey(seq), v, nil)
+		b.Set(s.pending.Key(int64(seq)), v, nil)
 	}
 	if len(evs) > 0 {
 		b.Set(keySeq, binary.BigEndian.AppendUint64(nil, seq), nil)
@@ -505,13 +507,13 @@ func (s *store) commit(b *pebble.Batch, evs []events.PayEvent) error {
 		return fmt.Errorf("pay: partition %d: commit: %w", s.partition, err)
 	}
 	s.seq = seq
-	s.pending.Add(int64(len(evs)))
+	s.pending.Added(len(evs))
 	return nil
 }
 
 // toPublish returns up to max outcomes waiting, in the order recorded.
 func (s *store) toPublish(max int) ([]orders.Change, error) {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: publishKey(s.unpublished.Load()), UpperBound: []byte{kindPublish + 1}})
+	it, err := s.db.NewIter(s.pending.IterOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -525,35 +527,18 @@ func (s *store) toPublish(max int) ([]orders.Change, error) {
 			panic(fmt.Sprintf("pay: stored event does not decode: %v", err))
 		}
 		n, _ := strconv.ParseUint(ev.OrderNo, 10, 64)
-		out = append(out, orders.Change{Seq: int64(binary.BigEndian.Uint64(it.Key()[1:])), OrderNo: inventory.OrderNo(n), Value: bytes.Clone(it.Value())})
+		out = append(out, orders.Change{Seq: s.pending.Number(it.Key()), OrderNo: inventory.OrderNo(n), Value: bytes.Clone(it.Value())})
 	}
 	return out, it.Error()
 }
 
-// published deletes the outcomes up to seq (n of them), once Kafka has
-// them: each by its key, and the next read starts past them (range
-// deletions, one per publish, would pile up in pebble's memtable and be
-// re-fragmented by every iterator).
-func (s *store) published(seq int64, n int) error {
-	from := s.unpublished.Load()
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: publishKey(from), UpperBound: publishKey(uint64(seq) + 1)})
-	if err != nil {
-		return fmt.Errorf("pay: partition %d: delete published: %w", s.partition, err)
+// published deletes the outcomes up to seq, once Kafka has them. The
+// store counts what it deletes: a call out of step (seq deleted already,
+// or beyond the last outcome) leaves the pending count exact.
+func (s *store) published(seq int64) error {
+	if err := s.pending.Forget(seq); err != nil {
+		return fmt.Errorf("pay: partition %d: %w", s.partition, err)
 	}
-	b := s.db.NewBatch()
-	for it.First(); it.Valid(); it.Next() {
-		b.Delete(it.Key(), nil)
-	}
-	err = errors.Join(it.Error(), it.Close())
-	if err == nil {
-		err = b.Commit(pebble.Sync)
-	}
-	b.Close()
-	if err != nil {
-		return fmt.Errorf("pay: partition %d: delete published: %w", s.partition, err)
-	}
-	s.unpublished.Store(max(from, uint64(seq)+1))
-	s.pending.Add(-int64(n))
 	return nil
 }
 
