@@ -25,7 +25,7 @@ func TestProgramStream(t *testing.T) {
 	}
 	specs := []inventory.ProgramSpec{
 		{ID: "hostile", Name: hostile, Stops: []string{hostile, "b", "c"}, HoldTTL: time.Minute, MaxSeatsPerHold: 4, MaxSeatsPerUser: 8,
-			RealName: true, RefundResells: true, Categories: []inventory.Category{{ID: "a", Name: hostile, PriceCents: 12}, {ID: "b.c-d_e"}},
+			RealName: true, RefundResells: true, AllowOrphans: true, RefuseOrphans: true, Categories: []inventory.Category{{ID: "a", Name: hostile, PriceCents: 12}, {ID: "b.c-d_e"}},
 			Layout: inventory.Layout{Sections: []inventory.Section{
 				{ID: hostileID, Name: hostile, Rows: []inventory.Row{
 					{ID: hostileID, Rank: -3, Seats: []inventory.Seat{{Col: 4, Label: hostile, Category: "a", Accessible: true},
