@@ -89,7 +89,7 @@ func programJSON(spec *inventory.ProgramSpec, open bool) any {
 func newLayoutHead(spec *inventory.ProgramSpec) programFields {
 	f := programFields{ID: spec.ID, Name: spec.Name, Stops: spec.Stops, HoldTTLSeconds: int64(spec.HoldTTL / time.Second),
 		MaxSeatsPerHold: int64(spec.MaxSeatsPerHold), MaxSeatsPerUser: int64(spec.MaxSeatsPerUser), RealName: spec.RealName,
-		RefundResells: spec.RefundResells, Categories: []categoryJSON{}}
+		RefundResells: spec.RefundResells, AllowOrphans: spec.AllowOrphans, RefuseOrphans: spec.RefuseOrphans, Categories: []categoryJSON{}}
 	for _, c := range spec.Categories {
 		f.Categories = append(f.Categories, categoryJSON{ID: c.ID, Name: c.Name, PriceCents: c.PriceCents})
 	}
