@@ -96,6 +96,7 @@ var resultErrors = map[inventory.Result]struct {
 	inventory.ResultOutboxFull:          {http.StatusServiceUnavailable, "OUTBOX_FULL"},
 	inventory.ResultRequestReused:       {http.StatusUnprocessableEntity, "IDEMPOTENCY_KEY_REUSED"},
 	inventory.ResultRefusalsFull:        {http.StatusServiceUnavailable, "OVERLOADED"},
+	inventory.ResultOrphanSeat:          {http.StatusConflict, "ORPHAN_SEAT"},
 }
 
 // statusError turns a seatd answer into an error, or nil when it is ok.
@@ -236,6 +237,9 @@ func explain(e *apiError, r inventory.Result, st *rpc.Status, in *holdIn) string
 		return fmt.Sprintf("%s: seat %q is blocked on this part of the route", field, seat)
 	case inventory.ResultSeatTaken:
 		return fmt.Sprintf("%s: seat %q is held or sold on this part of the route", field, seat)
+	case inventory.ResultOrphanSeat:
+		return fmt.Sprintf("%s: seat %q would leave a single empty seat beside it, which this program does not sell alone; "+
+			"choose seats that leave no gap of one, or ask for the best available", field, seat)
 	case inventory.ResultNotBlocked:
 		return fmt.Sprintf("%s: seat %q is not blocked on this part of the route", field, seat)
 	case inventory.ResultSoldOut:

@@ -83,7 +83,8 @@ func newLayout(spec *inventory.ProgramSpec) *layout {
 	l := &layout{stops: int32(len(spec.Stops))}
 	head := programFields{ID: spec.ID, Name: spec.Name, Stops: spec.Stops, Categories: make([]categoryJSON, len(spec.Categories)),
 		HoldTTLSeconds: int64(spec.HoldTTL / time.Second), MaxSeatsPerHold: int64(spec.MaxSeatsPerHold),
-		MaxSeatsPerUser: int64(spec.MaxSeatsPerUser), RealName: spec.RealName, RefundResells: spec.RefundResells}
+		MaxSeatsPerUser: int64(spec.MaxSeatsPerUser), RealName: spec.RealName, RefundResells: spec.RefundResells,
+		AllowOrphans: spec.AllowOrphans, RefuseOrphans: spec.RefuseOrphans}
 	catIndex := map[string]uint8{}
 	for i, c := range spec.Categories {
 		head.Categories[i] = categoryJSON{ID: c.ID, Name: c.Name, PriceCents: c.PriceCents}

@@ -78,6 +78,8 @@ type programFields struct {
 	MaxSeatsPerUser int64          `json:"max_seats_per_user" range:"0..65536"`
 	RealName        bool           `json:"real_name"`
 	RefundResells   bool           `json:"refund_resells"`
+	AllowOrphans    bool           `json:"allow_orphans"`
+	RefuseOrphans   bool           `json:"refuse_orphans"`
 }
 
 // programIn is a program create request: an explicit layout, or a grid.
@@ -166,7 +168,8 @@ func (p *programIn) spec() (*rpc.ProgramSpec, *apiError) {
 		return arg("layout", "give a layout or a grid, exactly one")
 	}
 	spec := &rpc.ProgramSpec{Id: p.programFields.ID, Name: p.Name, Stops: p.Stops, HoldTtlSeconds: p.HoldTTLSeconds,
-		MaxSeatsPerHold: int32(p.MaxSeatsPerHold), MaxSeatsPerUser: int32(p.MaxSeatsPerUser), RealName: p.RealName, RefundResells: p.RefundResells}
+		MaxSeatsPerHold: int32(p.MaxSeatsPerHold), MaxSeatsPerUser: int32(p.MaxSeatsPerUser), RealName: p.RealName, RefundResells: p.RefundResells,
+		AllowOrphans: p.AllowOrphans, RefuseOrphans: p.RefuseOrphans}
 	for _, c := range p.Categories {
 		spec.Categories = append(spec.Categories, &rpc.Category{Id: c.ID, Name: c.Name, PriceCents: c.PriceCents})
 	}

@@ -74,6 +74,8 @@ struct ProgramSpec {
     8: i32 max_seats_per_user
     9: bool real_name
     10: bool refund_resells
+    11: bool allow_orphans   // best-available may leave a single empty seat (inventory.ProgramSpec.AllowOrphans)
+    12: bool refuse_orphans  // a manual hold that would leave one is refused, orphan_seat
 }
 
 struct CreateProgramRequest {

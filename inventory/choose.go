@@ -41,6 +41,19 @@ func (e *Engine) pickManual(p *Program, ids []string, cat int, from, to uint8) (
 	return ResultOK, -1
 }
 
+// strandingPick returns the request position of the first picked seat,
+// in request order, that leaves a single empty seat beside it (see
+// strandsIn), or -1 if none does.
+func (e *Engine) strandingPick(p *Program, from, to uint8) int {
+	q := search{p: p, from: from, to: to}
+	for _, pk := range e.picks {
+		if strandsIn(e.emptySeats(&q, p.seatRow[pk.seat]), int(p.seatPos[pk.seat]), 1) {
+			return pk.order
+		}
+	}
+	return -1
+}
+
 // search is one best-available request.
 type search struct {
 	p          *Program
@@ -175,9 +188,20 @@ func (q *search) rows() []uint32 { return q.list.rows[q.list.full:] }
 
 // takeBlock finds the best block of k eligible seats and picks it. It
 // extends the list's full prefix over full rows it meets at its front.
+//
+// The best block is the first by (rank, strands a seat, row order,
+// distance from the row's centre, column): unless the program allows
+// orphans, a block that leaves a single empty seat (see strandsIn) is taken
+// only when no row of its rank has one that leaves none. So the search
+// reads on past the first row with a block only while that row's blocks
+// all strand a seat, and only through rows of the same rank.
 func (e *Engine) takeBlock(q *search, k int) bool {
+	fallbackRow, fallbackStart := uint32(0), -1 // the first stranding block found
 	for i := q.list.full; i < len(q.list.rows); i++ {
 		ri := q.list.rows[i]
+		if fallbackStart >= 0 && q.p.rows[ri].rank != q.p.rows[fallbackRow].rank {
+			break
+		}
 		if i == q.list.full && q.p.rowFull(ri) {
 			q.list.full++
 			continue
@@ -187,15 +211,106 @@ func (e *Engine) takeBlock(q *search, k int) bool {
 		}
 		m := e.rowMask(q, ri)
 		runStarts(m, k)
-		start := nearestStart(m, k, int(q.p.rows[ri].width))
+		start, strands := e.bestStart(q, m, ri, k)
 		if start < 0 {
 			q.tighten(ri)
 			continue
 		}
-		e.pickRun(q.p, ri, start, k)
+		if !strands {
+			e.pickRun(q.p, ri, start, k)
+			return true
+		}
+		if fallbackStart < 0 {
+			fallbackRow, fallbackStart = ri, start
+		}
+	}
+	if fallbackStart >= 0 {
+		e.pickRun(q.p, fallbackRow, fallbackStart, k)
 		return true
 	}
 	return false
+}
+
+// bestStart picks a block of k in row ri among the starts in m: the one
+// nearest the row's centre that strands no seat, or, when every one does
+// (or none can, the program allowing orphans), the nearest; strands says
+// which. It returns -1 when m is empty. A row where the nearest block
+// strands nothing costs one look at its empty seats.
+func (e *Engine) bestStart(q *search, m []uint64, ri uint32, k int) (start int, strands bool) {
+	width := int(q.p.rows[ri].width)
+	nearest := nearestStart(m, k, width)
+	if nearest < 0 || q.p.allowOrphans {
+		return nearest, false
+	}
+	empty := e.emptySeats(q, ri)
+	if !strandsIn(empty, nearest, k) {
+		return nearest, false
+	}
+	keepStarts(m, empty, k)
+	if s := nearestStart(m, k, width); s >= 0 {
+		return s, false
+	}
+	return nearest, true
+}
+
+// emptySeats writes into e.empty the seats of row ri that are free on
+// every leg of the search's range and not picked for this hold, whatever
+// their category: an empty seat is empty to everyone. It returns the
+// row's words.
+func (e *Engine) emptySeats(q *search, ri uint32) []uint64 {
+	p := q.p
+	r := &p.rows[ri]
+	m := e.empty[:r.nWords]
+	for w := range m {
+		base := (int(r.word0) + w) * p.legs
+		x := p.free[base+int(q.from)]
+		for _, y := range p.free[base+int(q.from)+1 : base+int(q.to)] {
+			x &= y
+		}
+		m[w] = x
+	}
+	for _, pk := range e.picks {
+		if p.seatRow[pk.seat] == ri {
+			pos := p.seatPos[pk.seat]
+			m[pos>>6] &^= 1 << (pos & 63)
+		}
+	}
+	return m
+}
+
+// bit reports whether position pos is set in m; positions outside m are
+// not (a row's ends).
+func bit(m []uint64, pos int) bool {
+	return pos >= 0 && pos>>6 < len(m) && m[pos>>6]&(1<<(pos&63)) != 0
+}
+
+// strandsIn reports whether taking the k positions from start leaves a
+// single empty position beside them: an empty one whose other side is not
+// empty (taken, a row end, or an aisle, which is never a seat).
+func strandsIn(empty []uint64, start, k int) bool {
+	return bit(empty, start-1) && !bit(empty, start-2) || bit(empty, start+k) && !bit(empty, start+k+1)
+}
+
+// keepStarts clears from starts every block of k that strandsIn says
+// strands a position, for all starts at once: a block starting at s
+// strands on its left when s-1 begins a run of empty positions (empty,
+// s-2 not), and on its right when s+k ends one. So the bad starts are the
+// run beginnings shifted up by one and the run ends shifted down by k.
+func keepStarts(starts, empty []uint64, k int) {
+	n := len(empty)
+	at := func(w int) uint64 { // empty word w, 0 past either end
+		if w < 0 || w >= n {
+			return 0
+		}
+		return empty[w]
+	}
+	begins := func(w int) uint64 { return at(w) &^ (at(w)<<1 | at(w-1)>>63) }
+	ends := func(w int) uint64 { return at(w) &^ (at(w)>>1 | at(w+1)<<63) }
+	for w := range starts {
+		left := begins(w)<<1 | begins(w-1)>>63
+		right := ends(w)>>k | ends(w+1)<<(64-k)
+		starts[w] &^= left | right
+	}
 }
 
 // pickRun picks the k seats of row ri starting at bit position start.

@@ -144,6 +144,7 @@ type Engine struct {
 	// scratch for the current command, reused to keep the hold path free
 	// of allocations
 	mask  [MaxRowWidth / 64]uint64
+	empty [MaxRowWidth / 64]uint64 // a row's empty seats, for the orphan rule (see keepStarts)
 	picks []pick
 	fpBuf []byte // a hold request's encoding, for its fingerprint
 }

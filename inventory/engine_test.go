@@ -688,3 +688,99 @@ func TestOutbox(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// rowsSpec is a program of one category "a" at 100 cents and one section
+// "A" whose rows have the given ranks and columns 1..cols.
+func rowsSpec(id string, cols int, ranks ...int) ProgramSpec {
+	sec := Section{ID: "A"}
+	for i, rank := range ranks {
+		r := Row{ID: strconv.Itoa(i + 1), Rank: rank}
+		for c := 1; c <= cols; c++ {
+			r.Seats = append(r.Seats, Seat{Col: c, Category: "a"})
+		}
+		sec.Rows = append(sec.Rows, r)
+	}
+	return ProgramSpec{ID: id, Layout: Layout{Sections: []Section{sec}}, HoldTTL: time.Minute, MaxSeatsPerUser: 64,
+		Categories: []Category{{ID: "a", PriceCents: 100}}}
+}
+
+// TestOrphans: best-available prefers blocks that leave no single empty
+// seat beside a taken seat, a row end or an aisle, within a rank; a
+// program can allow them; a program can refuse manual holds that leave
+// one.
+func TestOrphans(t *testing.T) {
+	holds := func(t *testing.T, e *Engine, program string, k int, want ...[]string) {
+		t.Helper()
+		for i, w := range want {
+			out := e.Hold(sec, &HoldRequest{Program: program, User: uint64(i + 1), Count: k, Together: true})
+			if out.Result != ResultOK || !slices.Equal(seatIDs(out.Hold), w) {
+				t.Fatalf("hold %d of %d: %v %v; want %v", i+1, k, out.Result, seatIDs(out.Hold), w)
+			}
+		}
+	}
+	t.Run("row of 9, three pairs", func(t *testing.T) {
+		// Nearest the centre alone would give 4-5, 6-7, then 2-3, leaving
+		// seat 1 by itself while 8-9 leaves none.
+		e := newTestEngine(t, rowsSpec("p", 9, 1))
+		holds(t, e, "p", 2, []string{"A/1/4", "A/1/5"}, []string{"A/1/6", "A/1/7"}, []string{"A/1/8", "A/1/9"})
+	})
+	t.Run("allowed", func(t *testing.T) {
+		spec := rowsSpec("p", 9, 1)
+		spec.AllowOrphans = true
+		e := newTestEngine(t, spec)
+		holds(t, e, "p", 2, []string{"A/1/4", "A/1/5"}, []string{"A/1/6", "A/1/7"}, []string{"A/1/2", "A/1/3"})
+	})
+	t.Run("another row of the same rank", func(t *testing.T) {
+		// Row 1 has 1-3 free: every pair there strands a seat. Row 2, of
+		// the same rank, has 1-4: its centre pair 2-3 strands two, so 1-2.
+		e := newTestEngine(t, rowsSpec("p", 4, 1, 1, 2))
+		e.Block(0, &BlockRequest{Program: "p", Seats: []string{"A/1/4"}})
+		holds(t, e, "p", 2, []string{"A/2/1", "A/2/2"})
+	})
+	t.Run("rank comes first", func(t *testing.T) {
+		// Row 1 strands a seat whatever it gives; row 2 is a worse rank
+		// with room to spare: row 1 still wins, its pair nearest the
+		// centre.
+		e := newTestEngine(t, rowsSpec("p", 4, 1, 2))
+		e.Block(0, &BlockRequest{Program: "p", Seats: []string{"A/1/4"}})
+		holds(t, e, "p", 2, []string{"A/1/2", "A/1/3"})
+	})
+	t.Run("an aisle is a row end", func(t *testing.T) {
+		// Columns 1-3 and 5-9 (an aisle at 4): 3 taken leaves 1-2 and 5-9.
+		spec := rowsSpec("p", 9, 1)
+		spec.Layout.Sections[0].Rows[0].Seats = slices.Delete(spec.Layout.Sections[0].Rows[0].Seats, 3, 4)
+		e := newTestEngine(t, spec)
+		e.Block(0, &BlockRequest{Program: "p", Seats: []string{"A/1/3"}})
+		// 5-6 is nearest the centre and leaves nothing alone (the aisle
+		// is no seat). Then 7-8 would leave 9 at the row's end: 1-2 and
+		// 8-9 leave none, equally far, and the lower column wins. Then
+		// every pair strands one: the nearest.
+		holds(t, e, "p", 2, []string{"A/1/5", "A/1/6"}, []string{"A/1/1", "A/1/2"}, []string{"A/1/7", "A/1/8"})
+	})
+	t.Run("manual holds", func(t *testing.T) {
+		spec := rowsSpec("r", 9, 1)
+		spec.RefuseOrphans = true
+		e := newTestEngine(t, rowsSpec("p", 9, 1), spec)
+		// Allowed by default.
+		if out := e.Hold(sec, &HoldRequest{Program: "p", User: 1, Seats: []string{"A/1/2", "A/1/3"}}); out.Result != ResultOK {
+			t.Fatalf("Hold(A/1/2 A/1/3) without the rule = %v", out.Result)
+		}
+		// Each names, in request order, the first seat beside one it
+		// would leave alone: 1 (row end), 4 (between two picks), 2.
+		before := e.AppendSnapshot(nil)
+		for _, seats := range [][]string{{"A/1/2", "A/1/3"}, {"A/1/5", "A/1/3"}, {"A/1/1", "A/1/3"}} {
+			out := e.Hold(sec, &HoldRequest{Program: "r", User: 1, Seats: seats})
+			if out.Result != ResultOrphanSeat || out.BadSeat != seats[0] {
+				t.Fatalf("Hold(%v) = %v %q; want orphan_seat naming the seat beside the orphan", seats, out.Result, out.BadSeat)
+			}
+		}
+		if !slices.Equal(before, e.AppendSnapshot(nil)) {
+			t.Fatal("a refused hold changed the state")
+		}
+		for i, seats := range [][]string{{"A/1/1", "A/1/2"}, {"A/1/5", "A/1/6", "A/1/4", "A/1/3"}, {"A/1/9"}} {
+			if out := e.Hold(sec, &HoldRequest{Program: "r", User: uint64(i + 2), Seats: seats}); out.Result != ResultOK {
+				t.Fatalf("Hold(%v) = %v %q; want ok", seats, out.Result, out.BadSeat)
+			}
+		}
+	})
+}

@@ -318,6 +318,11 @@ func (e *Engine) hold(now int64, p *Program, req *HoldRequest, fp uint64) (Resul
 		if r, i := e.pickManual(p, req.Seats, cat, from, to); r != ResultOK {
 			return refuse(r, Fault{Field: FieldSeats, Index: i})
 		}
+		if p.refuseOrphans {
+			if i := e.strandingPick(p, from, to); i >= 0 {
+				return refuse(ResultOrphanSeat, Fault{Field: FieldSeats, Index: i})
+			}
+		}
 	} else if r := e.pickBest(p, cat, n, from, to, req.Accessible, req.Together); r != ResultOK {
 		return refuse(r, noFault)
 	}

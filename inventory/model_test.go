@@ -210,7 +210,7 @@ func (p *modelProgram) canonical(req *HoldRequest) string {
 
 // modelRemembered are the refusals that depend on the state of the sale.
 var modelRemembered = []Result{ResultSaleNotOpen, ResultHolderLimitExceeded, ResultUserLimitExceeded, ResultSeatBlocked,
-	ResultSeatTaken, ResultSoldOut, ResultNoAdjacentSeats, ResultPriceMismatch}
+	ResultSeatTaken, ResultSoldOut, ResultNoAdjacentSeats, ResultPriceMismatch, ResultOrphanSeat}
 
 func (m *model) hold(now int64, req *HoldRequest) modelOutcome {
 	m.advance(now)
@@ -400,6 +400,14 @@ func (m *model) place(p *modelProgram, req *HoldRequest, canon string) modelOutc
 			}
 			picked = append(picked, s)
 		}
+		if p.spec.RefuseOrphans {
+			for i, s := range picked {
+				st := &p.seats[s]
+				if p.strands(st.row, st.col, st.col, from, to, picked) {
+					return modelOutcome{result: ResultOrphanSeat, bad: req.Seats[i], fault: Fault{Field: FieldSeats, Index: i}}
+				}
+			}
+		}
 	} else {
 		var r Result
 		picked, r = p.best(req, n, from, to)
@@ -480,9 +488,15 @@ func (p *modelProgram) best(req *HoldRequest, n, from, to int) ([]int, Result) {
 	}
 	slices.SortStableFunc(rows, func(a, b int) int { return p.rows[a].rank - p.rows[b].rank })
 	block := func(k int) []int {
+		var fallback []int // the first block that strands a seat, in the rank being read
+		fallbackRank := 0
 		for _, ri := range rows {
 			r := &p.rows[ri]
-			bestStart, bestDist := -1, 0
+			if fallback != nil && r.rank != fallbackRank {
+				break
+			}
+			bestStart, bestDist := -1, 0 // the nearest block that strands no seat
+			anyStart, anyDist := -1, 0   // the nearest block
 			for i := 0; i+k <= len(r.seats); i++ {
 				ok := true
 				for j := 0; j < k; j++ {
@@ -496,16 +510,23 @@ func (p *modelProgram) best(req *HoldRequest, n, from, to int) ([]int, Result) {
 					continue
 				}
 				width := r.maxCol - r.minCol + 1
-				d := abs(2*(p.seats[r.seats[i]].col-r.minCol) + k - width)
-				if bestStart < 0 || d < bestDist {
+				first := p.seats[r.seats[i]].col
+				d := abs(2*(first-r.minCol) + k - width)
+				if anyStart < 0 || d < anyDist {
+					anyStart, anyDist = i, d
+				}
+				if (p.spec.AllowOrphans || !p.strands(ri, first, first+k-1, from, to, picked)) && (bestStart < 0 || d < bestDist) {
 					bestStart, bestDist = i, d
 				}
 			}
 			if bestStart >= 0 {
 				return slices.Clone(r.seats[bestStart : bestStart+k])
 			}
+			if anyStart >= 0 && fallback == nil {
+				fallback, fallbackRank = slices.Clone(r.seats[anyStart:anyStart+k]), r.rank
+			}
 		}
-		return nil
+		return fallback
 	}
 	if b := block(n); b != nil {
 		return b, ResultOK
@@ -529,6 +550,31 @@ func (p *modelProgram) best(req *HoldRequest, n, from, to int) ([]int, Result) {
 		picked = append(picked, block(k)...)
 	}
 	return picked, ResultOK
+}
+
+// strands reports whether taking columns first..last of row ri leaves a
+// single empty seat beside them: an empty seat (one free on every leg of
+// the range and not in picked) whose other side is no seat (a row end, an
+// aisle) or not empty.
+func (p *modelProgram) strands(ri, first, last, from, to int, picked []int) bool {
+	empty := func(col int) bool {
+		for _, s := range p.rows[ri].seats {
+			if p.seats[s].col != col {
+				continue
+			}
+			if slices.Contains(picked, s) {
+				return false
+			}
+			for l := from; l < to; l++ {
+				if p.status[s][l] != SeatFree {
+					return false
+				}
+			}
+			return true
+		}
+		return false
+	}
+	return empty(first-1) && !empty(first-2) || empty(last+1) && !empty(last+2)
 }
 
 func (m *model) confirm(now int64, id HoldID) Result {

@@ -78,6 +78,8 @@ type Program struct {
 	maxPerUser    int
 	realName      bool
 	refundResells bool
+	allowOrphans  bool // see ProgramSpec
+	refuseOrphans bool
 	open          bool
 	legs          int
 	version       uint64 // the log index of the last change to its seats, holds or sale but expiries (Engine.SetLogIndex)
@@ -205,6 +207,7 @@ func compile(spec *ProgramSpec) (*Program, error) {
 	}
 	p.realName = spec.RealName
 	p.refundResells = spec.RefundResells
+	p.allowOrphans, p.refuseOrphans = spec.AllowOrphans, spec.RefuseOrphans
 
 	if err := p.compileLayout(&spec.Layout); err != nil {
 		return nil, err
@@ -601,7 +604,7 @@ func (p *Program) spec() ProgramSpec {
 	s := ProgramSpec{
 		ID: p.id, Name: p.name, Stops: slices.Clone(p.stops), Categories: slices.Clone(p.cats),
 		HoldTTL: time.Duration(p.ttl), MaxSeatsPerHold: p.maxPerHold, MaxSeatsPerUser: p.maxPerUser,
-		RealName: p.realName, RefundResells: p.refundResells,
+		RealName: p.realName, RefundResells: p.refundResells, AllowOrphans: p.allowOrphans, RefuseOrphans: p.refuseOrphans,
 	}
 	s.Layout.Sections = make([]Section, len(p.sections))
 	for si := range p.sections {

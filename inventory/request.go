@@ -131,7 +131,7 @@ type refusalEntry struct {
 func remembered(r Result) bool {
 	switch r {
 	case ResultSaleNotOpen, ResultHolderLimitExceeded, ResultUserLimitExceeded, ResultSeatBlocked, ResultSeatTaken,
-		ResultSoldOut, ResultNoAdjacentSeats, ResultPriceMismatch:
+		ResultSoldOut, ResultNoAdjacentSeats, ResultPriceMismatch, ResultOrphanSeat:
 		return true
 	}
 	return false

@@ -43,6 +43,7 @@ const (
 	ResultOutboxFull          Result = 30 // Config.MaxOutbox events wait for the relay
 	ResultRequestReused       Result = 31 // the request id was used, within its window, for a different request
 	ResultRefusalsFull        Result = 32 // Config.MaxRefusals refusals are remembered, none old enough to forget
+	ResultOrphanSeat          Result = 33 // a manual hold would leave a single empty seat, and the program refuses that
 )
 
 var resultNames = [...]string{
@@ -79,6 +80,7 @@ var resultNames = [...]string{
 	ResultOutboxFull:          "outbox_full",
 	ResultRequestReused:       "request_reused",
 	ResultRefusalsFull:        "refusals_full",
+	ResultOrphanSeat:          "orphan_seat",
 }
 
 // String returns the result's stable snake_case name.

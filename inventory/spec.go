@@ -68,6 +68,18 @@ type ProgramSpec struct {
 	MaxSeatsPerUser int           // 0 = DefaultMaxSeatsPerUser; at least MaxSeatsPerHold
 	RealName        bool          // every held seat names a ticket holder
 	RefundResells   bool          // refunded seats go back on sale (else they are blocked)
+
+	// AllowOrphans lets best-available choose a block that leaves a
+	// single empty seat beside a taken seat, a row end or an aisle when
+	// a row of the same rank has a block that leaves none. Off (the
+	// default), such a block is taken only when its rank has no other;
+	// docs/inventory.md gives the order of the criteria.
+	AllowOrphans bool
+	// RefuseOrphans refuses a manual hold that would leave a single empty
+	// seat (orphan_seat, naming the seat it strands). Off by default: the
+	// big ticketing sites apply the rule to best-available only, and a
+	// buyer who names seats chose them.
+	RefuseOrphans bool
 }
 
 // Category is a price class.

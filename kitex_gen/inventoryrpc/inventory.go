@@ -461,6 +461,8 @@ type ProgramSpec struct {
 	MaxSeatsPerUser int32       `thrift:"max_seats_per_user,8" frugal:"8,default,i32" json:"max_seats_per_user"`
 	RealName        bool        `thrift:"real_name,9" frugal:"9,default,bool" json:"real_name"`
 	RefundResells   bool        `thrift:"refund_resells,10" frugal:"10,default,bool" json:"refund_resells"`
+	AllowOrphans    bool        `thrift:"allow_orphans,11" frugal:"11,default,bool" json:"allow_orphans"`
+	RefuseOrphans   bool        `thrift:"refuse_orphans,12" frugal:"12,default,bool" json:"refuse_orphans"`
 }
 
 func NewProgramSpec() *ProgramSpec {
@@ -509,6 +511,14 @@ func (p *ProgramSpec) GetRealName() (v bool) {
 func (p *ProgramSpec) GetRefundResells() (v bool) {
 	return p.RefundResells
 }
+
+func (p *ProgramSpec) GetAllowOrphans() (v bool) {
+	return p.AllowOrphans
+}
+
+func (p *ProgramSpec) GetRefuseOrphans() (v bool) {
+	return p.RefuseOrphans
+}
 func (p *ProgramSpec) SetId(val string) {
 	p.Id = val
 }
@@ -539,6 +549,12 @@ func (p *ProgramSpec) SetRealName(val bool) {
 func (p *ProgramSpec) SetRefundResells(val bool) {
 	p.RefundResells = val
 }
+func (p *ProgramSpec) SetAllowOrphans(val bool) {
+	p.AllowOrphans = val
+}
+func (p *ProgramSpec) SetRefuseOrphans(val bool) {
+	p.RefuseOrphans = val
+}
 
 func (p *ProgramSpec) String() string {
 	if p == nil {
@@ -558,6 +574,8 @@ var fieldIDToName_ProgramSpec = map[int16]string{
 	8:  "max_seats_per_user",
 	9:  "real_name",
 	10: "refund_resells",
+	11: "allow_orphans",
+	12: "refuse_orphans",
 }
 
 type CreateProgramRequest struct {
