@@ -101,7 +101,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	cfg.URL = strings.TrimRight(cfg.URL, "/")
 	tr := &http.Transport{MaxConnsPerHost: cfg.MaxConns, MaxIdleConnsPerHost: cfg.MaxConns, IdleConnTimeout: time.Minute}
-	return &Client{cfg: cfg, http: &http.Client{Transport: tr, Timeout: cfg.Timeout}, tokens: make([]tokenSlot, tokenSlots)}, nil
+	return &Client{cfg: cfg, http: &http.Client{Transport: tr}, tokens: make([]tokenSlot, tokenSlots)}, nil
 }
 
 // Name is the bare target's name and "-http" ("postgres-http").
@@ -219,6 +219,15 @@ func (c *Client) AsBuyer(ctx context.Context, method, path string, buyer uint64,
 // other answer is an error: the target's refusal its status and code
 // name (errors.Is), or an error with them and the message.
 func (c *Client) Do(ctx context.Context, method, path, authorization string, body []byte, want int, out any) error {
+	return c.DoWithin(ctx, c.cfg.Timeout, method, path, authorization, body, want, out)
+}
+
+// DoWithin is Do bounded by d instead of ClientConfig.Timeout, for the
+// requests that are slow by nature (creating a program of a stadium's
+// seats replicates its whole layout).
+func (c *Client) DoWithin(ctx context.Context, d time.Duration, method, path, authorization string, body []byte, want int, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, c.cfg.URL+path, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("httpapi: %w", err)

@@ -44,6 +44,12 @@ import (
 // the cluster has a leader.
 const ReadyWait = 30 * time.Second
 
+// CreateWait bounds the request that creates a program: the gateway's
+// routing client gives a create up to 30 s an attempt (seatclient's
+// CallTimeout), and a stadium's 80,000 seats on a loaded 2-core machine
+// under the race detector took more than the 10 s of a hold's request.
+const CreateWait = 2 * time.Minute
+
 // Config is what a Target needs.
 type Config struct {
 	// URL is the gateway's base URL, "http://host:port".
@@ -160,7 +166,7 @@ func (t *Target) Load(ctx context.Context, spec *inventory.ProgramSpec) error {
 		return fmt.Errorf("gatewayhttp: encoding the program: %w", err)
 	}
 	admin := "Bearer " + t.cfg.AdminToken
-	if err := t.c.Do(ctx, http.MethodPost, "/v1/programs", admin, body, http.StatusCreated, nil); err != nil {
+	if err := t.c.DoWithin(ctx, CreateWait, http.MethodPost, "/v1/programs", admin, body, http.StatusCreated, nil); err != nil {
 		return fmt.Errorf("gatewayhttp: create %s: %w", in.ID, err)
 	}
 	if err := t.c.Do(ctx, http.MethodPost, "/v1/programs/"+in.ID+"/open", admin, nil, http.StatusOK, nil); err != nil {
