@@ -346,7 +346,15 @@ func TestProgramsAndHolds(t *testing.T) {
 	s.want(s.do("POST", "/v1/programs/show/holds", s.token(9), map[string]any{"seats": []string{"A/2/1"}, "expected_total_cents": 100}, nil), 409, "PRICE_MISMATCH")
 	s.want(s.do("POST", "/v1/programs/show/holds", s.token(9), map[string]any{"seats": []string{"A/9/1"}}, nil), 422, "UNKNOWN_SEAT")
 	s.want(s.do("POST", "/v1/programs/show/holds", s.token(9), map[string]any{"count": 5}, nil), 422, "LIMIT_EXCEEDED")
-	s.want(s.do("POST", "/v1/programs/show/holds", s.token(9), map[string]any{"category": "vip", "count": 3, "together": true}, nil), 409, "NO_ADJACENT_SEATS")
+	// Buyer 7 got 1-2, not the centre: 5 and 6 are the grid's wheelchair
+	// spaces, which a general request takes only when nothing else fits,
+	// as now: three together exist only across them (4-6, leaving 7).
+	three := s.do("POST", "/v1/programs/show/holds", s.token(9), map[string]any{"category": "vip", "count": 3, "together": true}, nil)
+	s.want(three, http.StatusCreated, "")
+	if !strings.Contains(string(three.body), `"id":"A/1/4"`) || !strings.Contains(string(three.body), `"id":"A/1/6"`) {
+		t.Fatalf("three together = %s; want A/1/4-6", three.body)
+	}
+	s.want(s.do("POST", "/v1/programs/show/holds", s.token(10), map[string]any{"category": "vip", "count": 3, "together": true}, nil), 409, "NO_ADJACENT_SEATS")
 	s.want(s.do("POST", "/v1/programs/show/holds", s.token(9), map[string]any{"category": "balcony", "count": 1}, nil), 422, "UNKNOWN_CATEGORY")
 	s.want(s.do("POST", "/v1/programs/nope/holds", s.token(9), map[string]any{"count": 1}, nil), 404, "NOT_FOUND")
 
@@ -357,7 +365,7 @@ func TestProgramsAndHolds(t *testing.T) {
 	av := s.do("GET", "/v1/programs/show/availability", "", nil, nil)
 	cats := av.json(t)["categories"].([]any)
 	vip := cats[0].(map[string]any)
-	if av.status != 200 || vip["id"] != "vip" || vip["held"].(float64) != 2 || vip["free"].(float64) != 6 || vip["blocked"].(float64) != 2 {
+	if av.status != 200 || vip["id"] != "vip" || vip["held"].(float64) != 5 || vip["free"].(float64) != 3 || vip["blocked"].(float64) != 2 {
 		t.Fatalf("availability = %d %s", av.status, av.body)
 	}
 	sm := s.do("GET", "/v1/programs/show/seats?category=vip", "", nil, nil)

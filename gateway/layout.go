@@ -84,7 +84,7 @@ func newLayout(spec *inventory.ProgramSpec) *layout {
 	head := programFields{ID: spec.ID, Name: spec.Name, Stops: spec.Stops, Categories: make([]categoryJSON, len(spec.Categories)),
 		HoldTTLSeconds: int64(spec.HoldTTL / time.Second), MaxSeatsPerHold: int64(spec.MaxSeatsPerHold),
 		MaxSeatsPerUser: int64(spec.MaxSeatsPerUser), RealName: spec.RealName, RefundResells: spec.RefundResells,
-		AllowOrphans: spec.AllowOrphans, RefuseOrphans: spec.RefuseOrphans}
+		AllowOrphans: spec.AllowOrphans, RefuseOrphans: spec.RefuseOrphans, ReserveAccessible: spec.ReserveAccessible}
 	catIndex := map[string]uint8{}
 	for i, c := range spec.Categories {
 		head.Categories[i] = categoryJSON{ID: c.ID, Name: c.Name, PriceCents: c.PriceCents}

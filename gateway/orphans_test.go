@@ -66,3 +66,51 @@ func TestOrphanSettings(t *testing.T) {
 		}
 	})
 }
+
+// TestAccessibleSettings: a grid's front-row centre seats are wheelchair
+// spaces. A general request takes them only when nothing else fits; with
+// reserve_accessible, never; a request for accessible seats takes only
+// them.
+func TestAccessibleSettings(t *testing.T) {
+	s := startSystem(t)
+	for _, reserve := range []bool{false, true} {
+		id := fmt.Sprintf("row4-reserve-%v", reserve)
+		s.open(map[string]any{"id": id, "name": "Row of 4", "reserve_accessible": reserve,
+			"categories": []map[string]any{{"id": "std", "name": "Standard", "price_cents": 1000}},
+			"grid":       map[string]any{"sections": 1, "rows": 1, "cols": 4, "categories": []map[string]any{{"id": "std", "rows": []int{1, 1}}}}})
+		if p := s.do("GET", "/v1/programs/"+id, "", nil, nil).json(t); p["reserve_accessible"] != reserve {
+			t.Fatalf("GET %s: reserve_accessible %v; want %v", id, p["reserve_accessible"], reserve)
+		}
+		hold := func(user int64, body map[string]any) reply {
+			return s.do("POST", "/v1/programs/"+id+"/holds", s.token(user), body, nil)
+		}
+		seatsOf := func(r reply) string {
+			var ids []string
+			for _, seat := range r.json(t)["seats"].([]any) {
+				ids = append(ids, seat.(map[string]any)["id"].(string))
+			}
+			return fmt.Sprint(ids)
+		}
+		for i, want := range []string{"[A/1/1]", "[A/1/4]"} {
+			r := hold(int64(i+1), map[string]any{"count": 1})
+			s.want(r, http.StatusCreated, "")
+			if got := seatsOf(r); got != want {
+				t.Fatalf("%s: general hold %d = %s; want %s (the wheelchair spaces 2 and 3 last)", id, i+1, got, want)
+			}
+		}
+		r := hold(3, map[string]any{"count": 1})
+		if reserve {
+			s.want(r, http.StatusConflict, "SOLD_OUT")
+			r = hold(3, map[string]any{"count": 2, "accessible": true})
+			s.want(r, http.StatusCreated, "")
+			if got := seatsOf(r); got != "[A/1/2 A/1/3]" {
+				t.Fatalf("%s: accessible hold = %s; want [A/1/2 A/1/3]", id, got)
+			}
+			continue
+		}
+		s.want(r, http.StatusCreated, "")
+		if got := seatsOf(r); got != "[A/1/2]" {
+			t.Fatalf("%s: general hold with only wheelchair spaces left = %s; want [A/1/2]", id, got)
+		}
+	}
+}

@@ -25,7 +25,7 @@ func TestProgramStream(t *testing.T) {
 	}
 	specs := []inventory.ProgramSpec{
 		{ID: "hostile", Name: hostile, Stops: []string{hostile, "b", "c"}, HoldTTL: time.Minute, MaxSeatsPerHold: 4, MaxSeatsPerUser: 8,
-			RealName: true, RefundResells: true, AllowOrphans: true, RefuseOrphans: true, Categories: []inventory.Category{{ID: "a", Name: hostile, PriceCents: 12}, {ID: "b.c-d_e"}},
+			RealName: true, RefundResells: true, AllowOrphans: true, RefuseOrphans: true, ReserveAccessible: true, Categories: []inventory.Category{{ID: "a", Name: hostile, PriceCents: 12}, {ID: "b.c-d_e"}},
 			Layout: inventory.Layout{Sections: []inventory.Section{
 				{ID: hostileID, Name: hostile, Rows: []inventory.Row{
 					{ID: hostileID, Rank: -3, Seats: []inventory.Seat{{Col: 4, Label: hostile, Category: "a", Accessible: true},
@@ -89,7 +89,8 @@ func programJSON(spec *inventory.ProgramSpec, open bool) any {
 func newLayoutHead(spec *inventory.ProgramSpec) programFields {
 	f := programFields{ID: spec.ID, Name: spec.Name, Stops: spec.Stops, HoldTTLSeconds: int64(spec.HoldTTL / time.Second),
 		MaxSeatsPerHold: int64(spec.MaxSeatsPerHold), MaxSeatsPerUser: int64(spec.MaxSeatsPerUser), RealName: spec.RealName,
-		RefundResells: spec.RefundResells, AllowOrphans: spec.AllowOrphans, RefuseOrphans: spec.RefuseOrphans, Categories: []categoryJSON{}}
+		RefundResells: spec.RefundResells, AllowOrphans: spec.AllowOrphans, RefuseOrphans: spec.RefuseOrphans,
+		ReserveAccessible: spec.ReserveAccessible, Categories: []categoryJSON{}}
 	for _, c := range spec.Categories {
 		f.Categories = append(f.Categories, categoryJSON{ID: c.ID, Name: c.Name, PriceCents: c.PriceCents})
 	}

@@ -80,6 +80,8 @@ type programFields struct {
 	RefundResells   bool           `json:"refund_resells"`
 	AllowOrphans    bool           `json:"allow_orphans"`
 	RefuseOrphans   bool           `json:"refuse_orphans"`
+	// ReserveAccessible: general requests never take accessible seats.
+	ReserveAccessible bool `json:"reserve_accessible"`
 }
 
 // programIn is a program create request: an explicit layout, or a grid.
@@ -169,7 +171,7 @@ func (p *programIn) spec() (*rpc.ProgramSpec, *apiError) {
 	}
 	spec := &rpc.ProgramSpec{Id: p.programFields.ID, Name: p.Name, Stops: p.Stops, HoldTtlSeconds: p.HoldTTLSeconds,
 		MaxSeatsPerHold: int32(p.MaxSeatsPerHold), MaxSeatsPerUser: int32(p.MaxSeatsPerUser), RealName: p.RealName, RefundResells: p.RefundResells,
-		AllowOrphans: p.AllowOrphans, RefuseOrphans: p.RefuseOrphans}
+		AllowOrphans: p.AllowOrphans, RefuseOrphans: p.RefuseOrphans, ReserveAccessible: p.ReserveAccessible}
 	for _, c := range p.Categories {
 		spec.Categories = append(spec.Categories, &rpc.Category{Id: c.ID, Name: c.Name, PriceCents: c.PriceCents})
 	}

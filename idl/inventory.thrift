@@ -76,6 +76,7 @@ struct ProgramSpec {
     10: bool refund_resells
     11: bool allow_orphans   // best-available may leave a single empty seat (inventory.ProgramSpec.AllowOrphans)
     12: bool refuse_orphans  // a manual hold that would leave one is refused, orphan_seat
+    13: bool reserve_accessible  // general requests never take accessible seats (else only when nothing else fits)
 }
 
 struct CreateProgramRequest {

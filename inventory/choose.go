@@ -60,36 +60,55 @@ type search struct {
 	list       *rowList // candidate rows, best first
 	cat        int      // -1: any
 	from, to   uint8
-	accessible bool
+	accessible bool // accessible seats only
+	general    bool // no accessible seats: a general request's first pass
 }
 
-// pickBest chooses n seats: the best block of n adjacent seats (rows in
-// rank order, the block nearest the row's centre, the leftmost on a tie);
-// failing that, if splitting is allowed, the greedy fewest blocks: again and
-// again the largest block still available (at most the seats still needed),
-// chosen by the same rule. It never picks fewer than n.
+// pickBest chooses n seats: the best block of n adjacent seats (see
+// takeBlock); failing that, if splitting is allowed, the greedy fewest
+// blocks: again and again the largest block still available (at most the
+// seats still needed), chosen by the same rule. It never picks fewer than
+// n.
+//
+// A general request (not asking for accessible seats) on a program with
+// accessible seats searches first without them, block and split; then,
+// unless the program reserves them, with them. So it takes an accessible
+// seat only when nothing else fits, and a refusal is the last pass's.
 func (e *Engine) pickBest(p *Program, cat, n int, from, to uint8, accessible, together bool) Result {
 	q := search{p: p, list: &p.byRank, cat: cat, from: from, to: to, accessible: accessible}
 	if cat >= 0 {
 		q.list = &p.catRows[cat]
 	}
-	if e.freeBound(&q) < n {
+	if accessible || !p.anyAccessible {
+		return e.pickBestOnce(&q, n, together)
+	}
+	q.general = true
+	if r := e.pickBestOnce(&q, n, together); r == ResultOK || p.reserveAccess {
+		return r
+	}
+	q.general = false
+	return e.pickBestOnce(&q, n, together)
+}
+
+// pickBestOnce is one pass of pickBest, over the seats q allows.
+func (e *Engine) pickBestOnce(q *search, n int, together bool) Result {
+	if e.freeBound(q) < n {
 		return ResultSoldOut
 	}
-	if e.takeBlock(&q, n) {
+	if e.takeBlock(q, n) {
 		return ResultOK
 	}
-	// On one leg without the accessible filter the counters are exact, so
+	// On one leg without the accessible filters the counters are exact, so
 	// freeBound has already shown there are n free seats.
-	if (q.to-q.from > 1 || q.accessible) && !e.eligibleAtLeast(&q, n) {
+	if (q.to-q.from > 1 || q.accessible || q.general) && !e.eligibleAtLeast(q, n) {
 		return ResultSoldOut
 	}
 	if together {
 		return ResultNoAdjacentSeats
 	}
 	for rem := n; rem > 0; {
-		k := min(rem, e.longestEligible(&q))
-		if !e.takeBlock(&q, k) {
+		k := min(rem, e.longestEligible(q))
+		if !e.takeBlock(q, k) {
 			panic("inventory: split search lost a block it measured")
 		}
 		rem -= k
@@ -117,8 +136,8 @@ func (e *Engine) freeBound(q *search) int {
 }
 
 // rowMask writes into e.mask the eligible free seats of row ri over the leg
-// range: free on every leg, of the category, accessible if asked, and not
-// already picked. It returns the row's words.
+// range: free on every leg, of the category, accessible if asked (not if
+// the pass is a general one), and not already picked. It returns the row's words.
 func (e *Engine) rowMask(q *search, ri uint32) []uint64 {
 	p := q.p
 	r := &p.rows[ri]
@@ -144,6 +163,11 @@ func (e *Engine) rowMask(q *search, ri uint32) []uint64 {
 	if q.accessible {
 		for w := range m {
 			m[w] &= p.masks[int(r.access)+w]
+		}
+	}
+	if q.general && r.access >= 0 {
+		for w := range m {
+			m[w] &^= p.masks[int(r.access)+w]
 		}
 	}
 	for _, pk := range e.picks {

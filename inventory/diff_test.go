@@ -45,12 +45,13 @@ func randomSpec(c chooser, id string) ProgramSpec {
 	}
 	spec := ProgramSpec{
 		ID: id, Name: "program " + id,
-		HoldTTL:         time.Duration(10+c.intn(50)) * time.Second,
-		MaxSeatsPerHold: 1 + c.intn(6),
-		RealName:        c.intn(5) == 0,
-		RefundResells:   c.intn(2) == 0,
-		AllowOrphans:    c.intn(4) == 0,
-		RefuseOrphans:   c.intn(3) == 0,
+		HoldTTL:           time.Duration(10+c.intn(50)) * time.Second,
+		MaxSeatsPerHold:   1 + c.intn(6),
+		RealName:          c.intn(5) == 0,
+		RefundResells:     c.intn(2) == 0,
+		AllowOrphans:      c.intn(4) == 0,
+		RefuseOrphans:     c.intn(3) == 0,
+		ReserveAccessible: c.intn(3) == 0,
 	}
 	spec.MaxSeatsPerUser = spec.MaxSeatsPerHold + c.intn(6)
 	for i := 0; i <= legs; i++ {

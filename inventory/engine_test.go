@@ -12,12 +12,18 @@ import (
 const sec = int64(time.Second)
 
 // arena is a 1-section grid of rows x cols with category "a" in row 1 and
-// "b" behind it.
+// "b" behind it, without the grid's accessible seats (TestAccessibleSeats
+// has them).
 func arenaSpec(t testing.TB, id string, rows, cols int) ProgramSpec {
 	t.Helper()
 	l, err := Grid{Sections: 1, Rows: rows, Cols: cols, Categories: []GridCategory{{"a", 1, 1}, {"b", 2, rows}}}.Layout()
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, r := range l.Sections[0].Rows {
+		for i := range r.Seats {
+			r.Seats[i].Accessible = false
+		}
 	}
 	return ProgramSpec{ID: id, Name: "Arena", Layout: l, HoldTTL: time.Minute,
 		Categories: []Category{{ID: "a", Name: "front", PriceCents: 1000}, {ID: "b", Name: "back", PriceCents: 500}}}
@@ -782,5 +788,54 @@ func TestOrphans(t *testing.T) {
 				t.Fatalf("Hold(%v) = %v %q; want ok", seats, out.Result, out.BadSeat)
 			}
 		}
+	})
+}
+
+// TestAccessibleSeats: a general request takes accessible seats only when
+// nothing else fits it, adjacent or split; a program can keep them for
+// requests that ask for them; an accessible request takes only them.
+func TestAccessibleSeats(t *testing.T) {
+	// One row of 6, seats 3 and 4 accessible (the centre), rank 1; a row
+	// of 2 behind it, rank 2.
+	spec := rowsSpec("p", 6, 1)
+	spec.Layout.Sections[0].Rows[0].Seats[2].Accessible = true
+	spec.Layout.Sections[0].Rows[0].Seats[3].Accessible = true
+	spec.Layout.Sections[0].Rows = append(spec.Layout.Sections[0].Rows, Row{ID: "2", Rank: 2, Seats: []Seat{{Col: 1, Category: "a"}, {Col: 2, Category: "a"}}})
+	reserved := spec
+	reserved.ID, reserved.ReserveAccessible = "r", true
+	hold := func(t *testing.T, e *Engine, program string, user uint64, k int, together, accessible bool, want []string, res Result) {
+		t.Helper()
+		out := e.Hold(sec, &HoldRequest{Program: program, User: user, Count: k, Together: together, Accessible: accessible})
+		if out.Result != res || res == ResultOK && !slices.Equal(seatIDs(out.Hold), want) {
+			t.Fatalf("Hold(%d, together %v, accessible %v) = %v %v; want %v %v", k, together, accessible, out.Result, seatIDs(out.Hold), res, want)
+		}
+	}
+	for _, program := range []string{"p", "r"} {
+		t.Run(program, func(t *testing.T) {
+			e := newTestEngine(t, spec, reserved)
+			// The centre pair is accessible: a worse rank first, then the
+			// sides of the row, never the centre.
+			hold(t, e, program, 1, 2, true, false, []string{"A/1/1", "A/1/2"}, ResultOK)
+			hold(t, e, program, 2, 2, true, false, []string{"A/1/5", "A/1/6"}, ResultOK)
+			hold(t, e, program, 3, 2, true, false, []string{"A/2/1", "A/2/2"}, ResultOK)
+			if program == "r" {
+				// Kept: a general buyer is told sold out, split or not.
+				hold(t, e, program, 4, 1, false, false, nil, ResultSoldOut)
+				hold(t, e, program, 4, 2, true, false, nil, ResultSoldOut)
+			} else {
+				// Nothing else fits: the accessible seats, as a last resort.
+				hold(t, e, program, 4, 2, true, false, []string{"A/1/3", "A/1/4"}, ResultOK)
+				hold(t, e, program, 5, 1, false, false, nil, ResultSoldOut)
+				return
+			}
+			hold(t, e, program, 5, 2, true, true, []string{"A/1/3", "A/1/4"}, ResultOK)
+		})
+	}
+	t.Run("split before accessible", func(t *testing.T) {
+		// Free: 1, 3 (accessible), 4 (accessible), 6; and row 2's pair
+		// taken. Two apart without accessible seats fit: 1 and 6.
+		e := newTestEngine(t, spec)
+		e.Block(0, &BlockRequest{Program: "p", Seats: []string{"A/1/2", "A/1/5", "A/2/1", "A/2/2"}})
+		hold(t, e, "p", 1, 2, false, false, []string{"A/1/1", "A/1/6"}, ResultOK)
 	})
 }

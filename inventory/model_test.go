@@ -466,13 +466,29 @@ func (p *modelProgram) ids(seats []int) []string {
 	return out
 }
 
-// best is best-available the obvious way: try every row in rank order and
-// every start in the row; then split greedily by the largest block.
+// best is best-available: a general request on a program with accessible
+// seats looks without them first, then (unless the program reserves them)
+// with them.
 func (p *modelProgram) best(req *HoldRequest, n, from, to int) ([]int, Result) {
+	if req.Accessible || !slices.ContainsFunc(p.seats, func(s modelSeat) bool { return s.accessible }) {
+		return p.bestPass(req, n, from, to, false)
+	}
+	picked, r := p.bestPass(req, n, from, to, true)
+	if r == ResultOK || p.spec.ReserveAccessible {
+		return picked, r
+	}
+	return p.bestPass(req, n, from, to, false)
+}
+
+// bestPass is best-available the obvious way, without accessible seats if
+// general: try every row in rank order and every start in the row; then
+// split greedily by the largest block.
+func (p *modelProgram) bestPass(req *HoldRequest, n, from, to int, general bool) ([]int, Result) {
 	var picked []int
 	eligible := func(s int) bool {
 		st := &p.seats[s]
-		if req.Category != "" && st.cat != req.Category || req.Accessible && !st.accessible || slices.Contains(picked, s) {
+		if req.Category != "" && st.cat != req.Category || req.Accessible && !st.accessible || general && st.accessible ||
+			slices.Contains(picked, s) {
 			return false
 		}
 		for l := from; l < to; l++ {

@@ -80,6 +80,8 @@ type Program struct {
 	refundResells bool
 	allowOrphans  bool // see ProgramSpec
 	refuseOrphans bool
+	reserveAccess bool // ReserveAccessible
+	anyAccessible bool // some seat is accessible
 	open          bool
 	legs          int
 	version       uint64 // the log index of the last change to its seats, holds or sale but expiries (Engine.SetLogIndex)
@@ -208,6 +210,7 @@ func compile(spec *ProgramSpec) (*Program, error) {
 	p.realName = spec.RealName
 	p.refundResells = spec.RefundResells
 	p.allowOrphans, p.refuseOrphans = spec.AllowOrphans, spec.RefuseOrphans
+	p.reserveAccess = spec.ReserveAccessible
 
 	if err := p.compileLayout(&spec.Layout); err != nil {
 		return nil, err
@@ -390,6 +393,7 @@ func (p *Program) buildIndexes() {
 		}
 		r.access = -1
 		if hasAccess {
+			p.anyAccessible = true
 			r.access = int32(len(p.masks))
 			p.masks = append(p.masks, make([]uint64, r.nWords)...)
 			for s := r.firstSeat; s < r.firstSeat+r.nSeats; s++ {
@@ -605,6 +609,7 @@ func (p *Program) spec() ProgramSpec {
 		ID: p.id, Name: p.name, Stops: slices.Clone(p.stops), Categories: slices.Clone(p.cats),
 		HoldTTL: time.Duration(p.ttl), MaxSeatsPerHold: p.maxPerHold, MaxSeatsPerUser: p.maxPerUser,
 		RealName: p.realName, RefundResells: p.refundResells, AllowOrphans: p.allowOrphans, RefuseOrphans: p.refuseOrphans,
+		ReserveAccessible: p.reserveAccess,
 	}
 	s.Layout.Sections = make([]Section, len(p.sections))
 	for si := range p.sections {

@@ -375,6 +375,9 @@ func (p *Program) appendDescription(b []byte, open bool) []byte {
 	if p.refuseOrphans {
 		f |= 16
 	}
+	if p.reserveAccess {
+		f |= 32
+	}
 	b = append(b, f)
 	b = binary.AppendUvarint(b, uint64(len(p.sections)))
 	for si := range p.sections {
@@ -735,7 +738,7 @@ func (d *decoder) program(maxSeats int) *Program {
 	spec.MaxSeatsPerUser = int(min(d.uvarint(), MaxSeatsPerUserLimit+1))
 	f := d.byte()
 	spec.RealName, spec.RefundResells = f&1 != 0, f&2 != 0
-	spec.AllowOrphans, spec.RefuseOrphans = f&8 != 0, f&16 != 0
+	spec.AllowOrphans, spec.RefuseOrphans, spec.ReserveAccessible = f&8 != 0, f&16 != 0, f&32 != 0
 	spec.Layout.Sections = make([]Section, d.count(3, MaxSectionsPerProgram))
 	seats := 0
 	for si := range spec.Layout.Sections {
@@ -813,7 +816,7 @@ func (d *decoder) program(maxSeats int) *Program {
 		return nil
 	}
 	p.open = f&4 != 0
-	if f > 31 {
+	if f > 63 {
 		d.fail("program flags %d", f)
 		return nil
 	}

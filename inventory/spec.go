@@ -80,6 +80,11 @@ type ProgramSpec struct {
 	// big ticketing sites apply the rule to best-available only, and a
 	// buyer who names seats chose them.
 	RefuseOrphans bool
+	// ReserveAccessible keeps accessible seats for requests that ask for
+	// them: a general request never gets one. Off (the default), a
+	// general request takes accessible seats only when nothing else fits
+	// it, adjacent or split (docs/inventory.md).
+	ReserveAccessible bool
 }
 
 // Category is a price class.

@@ -775,7 +775,8 @@ func (s *Server) TransferLeadership(ctx context.Context, _ *rpc.TransferRequest)
 func SpecToRPC(s *inventory.ProgramSpec) *rpc.ProgramSpec {
 	r := &rpc.ProgramSpec{Id: s.ID, Name: s.Name, Stops: s.Stops, HoldTtlSeconds: int64(s.HoldTTL / time.Second),
 		MaxSeatsPerHold: int32(s.MaxSeatsPerHold), MaxSeatsPerUser: int32(s.MaxSeatsPerUser), RealName: s.RealName,
-		RefundResells: s.RefundResells, AllowOrphans: s.AllowOrphans, RefuseOrphans: s.RefuseOrphans}
+		RefundResells: s.RefundResells, AllowOrphans: s.AllowOrphans, RefuseOrphans: s.RefuseOrphans,
+		ReserveAccessible: s.ReserveAccessible}
 	for _, c := range s.Categories {
 		r.Categories = append(r.Categories, &rpc.Category{Id: c.ID, Name: c.Name, PriceCents: c.PriceCents})
 	}
@@ -798,6 +799,7 @@ func specFromRPC(r *rpc.ProgramSpec) inventory.ProgramSpec {
 		ID: r.Id, Name: r.Name, Stops: r.Stops, HoldTTL: time.Duration(r.HoldTtlSeconds) * time.Second,
 		MaxSeatsPerHold: int(r.MaxSeatsPerHold), MaxSeatsPerUser: int(r.MaxSeatsPerUser),
 		RealName: r.RealName, RefundResells: r.RefundResells, AllowOrphans: r.AllowOrphans, RefuseOrphans: r.RefuseOrphans,
+		ReserveAccessible: r.ReserveAccessible,
 	}
 	for _, c := range r.Categories {
 		if c != nil {

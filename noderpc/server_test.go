@@ -682,7 +682,7 @@ func TestRPCReadsAtExpiry(t *testing.T) {
 // description and back.
 func TestSpecRoundTrip(t *testing.T) {
 	spec := inventory.ProgramSpec{ID: "g1", Name: "G1", Stops: []string{"Beijing", "Jinan", "Shanghai"}, HoldTTL: 90 * time.Second,
-		MaxSeatsPerHold: 4, MaxSeatsPerUser: 8, RealName: true, RefundResells: true, AllowOrphans: true, RefuseOrphans: true,
+		MaxSeatsPerHold: 4, MaxSeatsPerUser: 8, RealName: true, RefundResells: true, AllowOrphans: true, RefuseOrphans: true, ReserveAccessible: true,
 		Categories: []inventory.Category{{ID: "first", Name: "First", PriceCents: 93000}, {ID: "second", Name: "Second", PriceCents: 55300}},
 		Layout: inventory.Layout{Sections: []inventory.Section{{ID: "1", Name: "Carriage 1", Rows: []inventory.Row{
 			{ID: "1", Rank: 1, Seats: []inventory.Seat{{Col: 1, Label: "A", Category: "first", Aisle: true}, {Col: 2, Category: "first", Accessible: true}}},

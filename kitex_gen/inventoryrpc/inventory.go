@@ -451,18 +451,19 @@ var fieldIDToName_Section = map[int16]string{
 }
 
 type ProgramSpec struct {
-	Id              string      `thrift:"id,1" frugal:"1,default,string" json:"id"`
-	Name            string      `thrift:"name,2" frugal:"2,default,string" json:"name"`
-	Stops           []string    `thrift:"stops,3" frugal:"3,default,list<string>" json:"stops"`
-	Categories      []*Category `thrift:"categories,4" frugal:"4,default,list<Category>" json:"categories"`
-	Sections        []*Section  `thrift:"sections,5" frugal:"5,default,list<Section>" json:"sections"`
-	HoldTtlSeconds  int64       `thrift:"hold_ttl_seconds,6" frugal:"6,default,i64" json:"hold_ttl_seconds"`
-	MaxSeatsPerHold int32       `thrift:"max_seats_per_hold,7" frugal:"7,default,i32" json:"max_seats_per_hold"`
-	MaxSeatsPerUser int32       `thrift:"max_seats_per_user,8" frugal:"8,default,i32" json:"max_seats_per_user"`
-	RealName        bool        `thrift:"real_name,9" frugal:"9,default,bool" json:"real_name"`
-	RefundResells   bool        `thrift:"refund_resells,10" frugal:"10,default,bool" json:"refund_resells"`
-	AllowOrphans    bool        `thrift:"allow_orphans,11" frugal:"11,default,bool" json:"allow_orphans"`
-	RefuseOrphans   bool        `thrift:"refuse_orphans,12" frugal:"12,default,bool" json:"refuse_orphans"`
+	Id                string      `thrift:"id,1" frugal:"1,default,string" json:"id"`
+	Name              string      `thrift:"name,2" frugal:"2,default,string" json:"name"`
+	Stops             []string    `thrift:"stops,3" frugal:"3,default,list<string>" json:"stops"`
+	Categories        []*Category `thrift:"categories,4" frugal:"4,default,list<Category>" json:"categories"`
+	Sections          []*Section  `thrift:"sections,5" frugal:"5,default,list<Section>" json:"sections"`
+	HoldTtlSeconds    int64       `thrift:"hold_ttl_seconds,6" frugal:"6,default,i64" json:"hold_ttl_seconds"`
+	MaxSeatsPerHold   int32       `thrift:"max_seats_per_hold,7" frugal:"7,default,i32" json:"max_seats_per_hold"`
+	MaxSeatsPerUser   int32       `thrift:"max_seats_per_user,8" frugal:"8,default,i32" json:"max_seats_per_user"`
+	RealName          bool        `thrift:"real_name,9" frugal:"9,default,bool" json:"real_name"`
+	RefundResells     bool        `thrift:"refund_resells,10" frugal:"10,default,bool" json:"refund_resells"`
+	AllowOrphans      bool        `thrift:"allow_orphans,11" frugal:"11,default,bool" json:"allow_orphans"`
+	RefuseOrphans     bool        `thrift:"refuse_orphans,12" frugal:"12,default,bool" json:"refuse_orphans"`
+	ReserveAccessible bool        `thrift:"reserve_accessible,13" frugal:"13,default,bool" json:"reserve_accessible"`
 }
 
 func NewProgramSpec() *ProgramSpec {
@@ -519,6 +520,10 @@ func (p *ProgramSpec) GetAllowOrphans() (v bool) {
 func (p *ProgramSpec) GetRefuseOrphans() (v bool) {
 	return p.RefuseOrphans
 }
+
+func (p *ProgramSpec) GetReserveAccessible() (v bool) {
+	return p.ReserveAccessible
+}
 func (p *ProgramSpec) SetId(val string) {
 	p.Id = val
 }
@@ -555,6 +560,9 @@ func (p *ProgramSpec) SetAllowOrphans(val bool) {
 func (p *ProgramSpec) SetRefuseOrphans(val bool) {
 	p.RefuseOrphans = val
 }
+func (p *ProgramSpec) SetReserveAccessible(val bool) {
+	p.ReserveAccessible = val
+}
 
 func (p *ProgramSpec) String() string {
 	if p == nil {
@@ -576,6 +584,7 @@ var fieldIDToName_ProgramSpec = map[int16]string{
 	10: "refund_resells",
 	11: "allow_orphans",
 	12: "refuse_orphans",
+	13: "reserve_accessible",
 }
 
 type CreateProgramRequest struct {

@@ -143,6 +143,7 @@ type programIn struct {
 	RefundResells   bool         `json:"refund_resells"`
 	AllowOrphans    bool         `json:"allow_orphans"`
 	RefuseOrphans   bool         `json:"refuse_orphans"`
+	ReserveAccess   bool         `json:"reserve_accessible"`
 	Layout          any          `json:"layout"`
 }
 
@@ -157,7 +158,8 @@ type categoryIn struct {
 func (t *Target) Load(ctx context.Context, spec *inventory.ProgramSpec) error {
 	in := programIn{ID: seatrpc.FreshID(spec.ID), Name: spec.Name, Stops: spec.Stops, HoldTTLSeconds: int64(spec.HoldTTL / time.Second),
 		MaxSeatsPerHold: spec.MaxSeatsPerHold, MaxSeatsPerUser: spec.MaxSeatsPerUser, RealName: spec.RealName,
-		RefundResells: spec.RefundResells, AllowOrphans: spec.AllowOrphans, RefuseOrphans: spec.RefuseOrphans, Layout: gateway.LayoutJSON(spec.Layout)}
+		RefundResells: spec.RefundResells, AllowOrphans: spec.AllowOrphans, RefuseOrphans: spec.RefuseOrphans,
+		ReserveAccess: spec.ReserveAccessible, Layout: gateway.LayoutJSON(spec.Layout)}
 	for _, c := range spec.Categories {
 		in.Categories = append(in.Categories, categoryIn{c.ID, c.Name, c.PriceCents})
 	}
