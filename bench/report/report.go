@@ -36,6 +36,9 @@ type Report struct {
 	// Comparisons are the runs' targets against its baselines
 	// (Settings.Baselines), as Compare pairs them.
 	Comparisons []Comparison `json:"comparisons,omitempty"`
+	// Expectations are the figures the run was asked to reach
+	// (seatbench -expect), each judged.
+	Expectations []Outcome `json:"expectations,omitempty"`
 }
 
 // Scenario is what the report says of the scenario.
@@ -201,6 +204,7 @@ func (r *Report) Markdown() string {
 		p("| %s | | failed: %s | | | | | | | | | | | |\n", name, why)
 	}
 	comparisonMarkdown(&b, r.Comparisons)
+	expectationMarkdown(&b, r.Expectations)
 	for _, run := range r.Runs {
 		f := &run.Figures
 		p("\n## %s\n\n", run.Target)

@@ -84,6 +84,9 @@ var targets = []targetDef{
 // MaxTargetOpts bounds -target-opt.
 const MaxTargetOpts = 64
 
+// MaxExpectations bounds -expect.
+const MaxExpectations = 64
+
 // Config is seatbench's configuration, from flags.
 type Config struct {
 	Scenario string
@@ -97,6 +100,9 @@ type Config struct {
 	// that document them (a server's address, a pool's size).
 	TargetOpts map[string]string
 	Command    string // the command line, for the report
+	// Expectations are the figures the run should reach (-expect),
+	// judged and reported after it.
+	Expectations []report.Expectation
 	// CPUProfile, if set, is where main writes a pprof CPU profile of
 	// the whole run.
 	CPUProfile string
@@ -105,17 +111,10 @@ type Config struct {
 func parseFlags(args []string, stderr io.Writer, known []targetDef) (*Config, error) {
 	c := &Config{TargetOpts: map[string]string{}, Command: strings.Join(append([]string{"seatbench"}, args...), " ")}
 	fs := flag.NewFlagSet("seatbench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: seatbench [flags]\n\nReplays a scenario against targets and writes a report (README.md, \"seatbench\").\n\nTargets:\n")
-		for _, t := range known {
-			fmt.Fprintf(stderr, "  %-15s %s\n", t.name, t.about)
-		}
-		fmt.Fprintf(stderr, "\nWithout -target-opt, redis-addr, postgres-dsn, seatd-addrs, gateway-url, jwt-secret and admin-token are read from\n"+
-			"$%s, $%s, $%s, $%s, $%s and $%s.\n\nFlags:\n",
-			EnvRedisAddr, EnvPostgresDSN, EnvSeatdAddrs, EnvGatewayURL, EnvJWTSecret, EnvAdminToken)
-		fs.PrintDefaults()
-	}
+	// flag would print the usage after every mistake: seatbench says
+	// the mistake in one line, and the usage only when asked (-h).
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	fs.StringVar(&c.Scenario, "scenario", "bench/scenarios/stadium.json", "scenario file")
 	tgts := fs.String("target", "engine", "targets to run, comma-separated, one after another on the same request stream")
 	bases := fs.String("baseline", "", "targets of -target that the others are compared against, comma-separated "+
@@ -141,7 +140,24 @@ func parseFlags(args []string, stderr io.Writer, known []targetDef) (*Config, er
 		c.TargetOpts[k] = v
 		return nil
 	})
+	fs.Func("expect", "a figure the run should reach, judged and reported after it, met or NOT met (repeatable; it does not change the "+
+		"exit status): TARGET/BASELINE>=RATIO, the target's holds/s over the baseline's, e.g. seatd-http/redis-lua-http>=20; "+
+		"or TARGET:PERCENTILE<DURATION, a bound on the target's hold latency (p50, p90, p99, p99.9 or max), e.g. seatd-http:p99<50ms",
+		func(s string) error {
+			if len(c.Expectations) >= MaxExpectations {
+				return fmt.Errorf("more than %d", MaxExpectations)
+			}
+			e, err := report.ParseExpectation(s)
+			if err != nil {
+				return err
+			}
+			c.Expectations = append(c.Expectations, e)
+			return nil
+		})
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(stderr, fs, known)
+		}
 		return nil, err
 	}
 	if fs.NArg() > 0 {
@@ -190,6 +206,13 @@ func parseFlags(args []string, stderr io.Writer, known []targetDef) (*Config, er
 			}
 		}
 	}
+	for _, e := range c.Expectations {
+		for _, name := range e.Targets() {
+			if !slices.Contains(c.Targets, name) {
+				errs = append(errs, fmt.Errorf("-expect %s: %q is not a target of -target", e.Text, name))
+			}
+		}
+	}
 	read := map[string]bool{} // the options the targets chosen read
 	for _, name := range c.Targets {
 		def := known[slices.IndexFunc(known, func(t targetDef) bool { return t.name == name })]
@@ -212,6 +235,20 @@ func parseFlags(args []string, stderr io.Writer, known []targetDef) (*Config, er
 		errs = append(errs, errors.New("-out: empty"))
 	}
 	return c, errors.Join(errs...)
+}
+
+// usage writes -h's text: what seatbench does, its targets, its flags.
+func usage(w io.Writer, fs *flag.FlagSet, known []targetDef) {
+	fmt.Fprintf(w, "Usage: seatbench [flags]\n\nReplays a scenario against targets and writes a report (README.md, \"seatbench\").\n\nTargets:\n")
+	for _, t := range known {
+		fmt.Fprintf(w, "  %-15s %s\n", t.name, t.about)
+	}
+	fmt.Fprintf(w, "\nWithout -target-opt, redis-addr, postgres-dsn, seatd-addrs, gateway-url, jwt-secret and admin-token are read from\n"+
+		"$%s, $%s, $%s, $%s, $%s and $%s.\n\nFlags:\n",
+		EnvRedisAddr, EnvPostgresDSN, EnvSeatdAddrs, EnvGatewayURL, EnvJWTSecret, EnvAdminToken)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
 }
 
 func main() {
@@ -293,6 +330,7 @@ func run(ctx context.Context, cfg *Config, known []targetDef, stdout, stderr io.
 		rep.Runs = append(rep.Runs, res)
 	}
 	rep.Comparisons = report.Compare(rep.Runs, cfg.Baselines)
+	rep.Expectations = report.Evaluate(cfg.Expectations, rep.Runs)
 	files, err := rep.Write(cfg.Out)
 	if err != nil {
 		return nil, err
@@ -309,6 +347,7 @@ func run(ctx context.Context, cfg *Config, known []targetDef, stdout, stderr io.
 			l.P50, l.P99, l.Max, f.Buyers.Share*100, so, r.Check, report.AuditSummary(r))
 	}
 	fmt.Fprint(stdout, report.ComparisonText(rep.Comparisons))
+	fmt.Fprint(stdout, report.ExpectationText(rep.Expectations))
 	fmt.Fprintf(stdout, "report: %s\n", strings.Join(files, " "))
 	for _, r := range rep.Runs {
 		if r.CheckFailed() {

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"seatd/bench/report"
+)
+
+// binary builds seatbench once for the tests that run it as a user
+// does, and returns its path.
+var binary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "seatbench-test")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "seatbench")
+	if out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput(); err != nil {
+		return "", errors.New(string(out))
+	}
+	return path, nil
+})
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if path, err := binary(); err == nil {
+		os.RemoveAll(filepath.Dir(path))
+	}
+	os.Exit(code)
+}
+
+// seatbench runs the binary with args in dir ("" for the package's)
+// and returns its exit status, stdout and stderr.
+func seatbench(t *testing.T, dir string, args ...string) (int, string, string) {
+	t.Helper()
+	path, err := binary()
+	if err != nil {
+		t.Fatalf("go build: %v", err)
+	}
+	cmd := exec.Command(path, args...)
+	cmd.Dir = dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("seatbench %q: %v", args, err)
+	}
+	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+}
+
+// TestExpect: a malformed -expect, or one naming a target not run, is
+// refused with exit status 2 and one line saying why; expectations are
+// judged after the run, printed and in both reports, and one not met
+// leaves the exit status 0.
+func TestExpect(t *testing.T) {
+	for _, tc := range []struct{ arg, want string }{
+		{"engine", `seatbench: invalid value "engine" for flag -expect: "engine": no >= or <; want TARGET/BASELINE>=RATIO`},
+		{"engine:p95<1ms", `for flag -expect: "engine:p95<1ms": unknown percentile "p95"`},
+		{"engine/redis-lua>=x", `for flag -expect: "engine/redis-lua>=x": ratio "x" is not a number above 0`},
+		{"engine/redis-lua>=2", `seatbench: -expect engine/redis-lua>=2: "redis-lua" is not a target of -target`},
+	} {
+		code, _, stderr := seatbench(t, "", "-expect", tc.arg)
+		if code != 2 || !strings.HasPrefix(stderr, "seatbench: ") || !strings.Contains(stderr, tc.want) || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("seatbench -expect %q: exit %d, stderr %q; want 2 and one line saying %q", tc.arg, code, stderr, tc.want)
+		}
+	}
+
+	out := t.TempDir()
+	code, stdout, stderr := seatbench(t, "", "-scenario", "../../bench/scenarios/hotblock.json", "-buyers", "4", "-warmup", "0s",
+		"-ramp", "0s", "-duration", "500ms", "-out", out, "-expect", "engine:max<1ns", "-expect", "engine:p50<1h")
+	if code != 0 {
+		t.Fatalf("seatbench with an expectation not met: exit %d; want 0\n%s", code, stderr)
+	}
+	for _, want := range []string{"expect engine:max<1ns: NOT met (engine max: ", "expect engine:p50<1h: met (engine p50: "} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout %q; want %q", stdout, want)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(out, report.JSONFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep report.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if e := rep.Expectations; len(e) != 2 || e[0].Met || e[0].Measured == nil || !e[1].Met || e[1].Percentile != "p50" || e[1].Below != 3.6e9 {
+		t.Errorf("report.json expectations %+v; want max NOT met, p50 met, with their figures", e)
+	}
+	md, err := os.ReadFile(filepath.Join(out, report.MarkdownFile))
+	if err != nil || !bytes.Contains(md, []byte("- expect engine:max<1ns: **NOT met** (engine max: ")) {
+		t.Errorf("report.md: %v\n%s", err, md)
+	}
+}
