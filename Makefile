@@ -54,15 +54,15 @@ bench:
 	$(GO) build -o $(BENCH_OUT)/seatbench ./cmd/seatbench
 	@status=0; \
 	echo; echo "(a) the engine against the bare baselines: best-available, 10,000 seats at full inventory (target: 1,000x redis-lua)"; \
-	$(BENCH_OUT)/seatbench -scenario bench/scenarios/bestavail10k.json -target engine,redis-lua,postgres \
+	$(BENCH_OUT)/seatbench -scenario bestavail10k -target engine,redis-lua,postgres \
 		-target-opt redis-local=true -target-opt postgres-local=true $(BENCH_LOAD) -out $(BENCH_OUT)/a-engine \
 		-expect 'engine/redis-lua>=1000' || status=1; \
 	echo; echo "(b) seatd through HTTP, 3 fsyncing replicas, against the baselines behind HTTP: best-available (target: 20x redis-lua-http, p99 under 50 ms)"; \
-	$(BENCH_OUT)/seatbench -scenario bench/scenarios/bestavail10k.json -target seatd-http,redis-lua-http,postgres-http \
+	$(BENCH_OUT)/seatbench -scenario bestavail10k -target seatd-http,redis-lua-http,postgres-http \
 		-target-opt seatd-local=3 -target-opt redis-local=true -target-opt postgres-local=true $(BENCH_LOAD) -out $(BENCH_OUT)/b-http \
 		-expect 'seatd-http/redis-lua-http>=20' -expect 'seatd-http:p99<50ms' || status=1; \
 	echo; echo "(c) the same with named seats, Redis with appendfsync always (target: 1x redis-lua-http, 3x postgres-http)"; \
-	$(BENCH_OUT)/seatbench -scenario bench/scenarios/named10k.json -target seatd-http,redis-lua-http,postgres-http \
+	$(BENCH_OUT)/seatbench -scenario named10k -target seatd-http,redis-lua-http,postgres-http \
 		-target-opt seatd-local=3 -target-opt redis-local=true -target-opt redis-appendfsync-always=true -target-opt postgres-local=true \
 		$(BENCH_LOAD) -out $(BENCH_OUT)/c-named -expect 'seatd-http/redis-lua-http>=1' -expect 'seatd-http/postgres-http>=3' || status=1; \
 	exit $$status

@@ -2,12 +2,13 @@
 // designs of seat locking (targets), one after another on the same
 // request stream, and writes a report: report.json, report.md and PNG
 // charts. README.md, "seatbench", shows how to run it and read the
-// report.
+// report. A scenario is named (those of bench/scenarios, built in) or
+// read from a file.
 //
-//	seatbench -scenario bench/scenarios/stadium.json -target engine -load closed -buyers 64 -duration 20s -out DIR
+//	seatbench -scenario stadium -target engine -load closed -buyers 64 -duration 20s -out DIR
 //	seatbench -target engine,redis-lua,postgres -target-opt redis-addr=127.0.0.1:6379 \
 //		-target-opt postgres-dsn=postgres://postgres@127.0.0.1:5432/postgres -out DIR
-//	seatbench -scenario bench/scenarios/bestavail10k.json -target engine,redis-lua,postgres \
+//	seatbench -scenario bestavail10k -target engine,redis-lua,postgres \
 //		-target-opt redis-local=true -target-opt postgres-local=true -out DIR
 //
 // Every target that is not a baseline (-baseline) is compared with each
@@ -38,6 +39,7 @@ import (
 	"seatd/bench/replay"
 	"seatd/bench/report"
 	"seatd/bench/scenario"
+	"seatd/bench/scenarios"
 	"seatd/bench/target"
 	"seatd/bench/target/engine"
 )
@@ -89,8 +91,14 @@ const MaxExpectations = 64
 
 // Config is seatbench's configuration, from flags.
 type Config struct {
+	// Scenario is -scenario as given: a built-in scenario's name, or a
+	// file.
 	Scenario string
-	Targets  []string
+	// scenario is Scenario read and validated, and scenarioFile where
+	// it came from, for the report.
+	scenario     *scenario.Scenario
+	scenarioFile string
+	Targets      []string
 	// Baselines are the targets of Targets the others are compared
 	// against (-baseline).
 	Baselines []string
@@ -115,7 +123,8 @@ func parseFlags(args []string, stderr io.Writer, known []targetDef) (*Config, er
 	// the mistake in one line, and the usage only when asked (-h).
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
-	fs.StringVar(&c.Scenario, "scenario", "bench/scenarios/stadium.json", "scenario file")
+	fs.StringVar(&c.Scenario, "scenario", "stadium", "scenario: the name of one built into seatbench ("+strings.Join(scenarios.Names(), ", ")+
+		"; bench/scenarios/README.md), or a scenario file's path")
 	tgts := fs.String("target", "engine", "targets to run, comma-separated, one after another on the same request stream")
 	bases := fs.String("baseline", "", "targets of -target that the others are compared against, comma-separated "+
 		"(default: those of -target among "+strings.Join(baselineTargets, ", ")+")")
@@ -164,6 +173,11 @@ func parseFlags(args []string, stderr io.Writer, known []targetDef) (*Config, er
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	var errs []error
+	sc, file, err := loadScenario(c.Scenario)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("-scenario: %s", strings.ReplaceAll(err.Error(), "\n", "; ")))
+	}
+	c.scenario, c.scenarioFile = sc, file
 	m, err := load.ParseModel(*model)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("-load: %w", err))
@@ -237,6 +251,24 @@ func parseFlags(args []string, stderr io.Writer, known []targetDef) (*Config, er
 	return c, errors.Join(errs...)
 }
 
+// loadScenario reads the scenario built into seatbench under the name
+// s or, when there is none, the file s; it returns the scenario and
+// where it came from.
+func loadScenario(s string) (*scenario.Scenario, string, error) {
+	if b, ok := scenarios.Lookup(s); ok {
+		sc, err := scenario.Parse(b)
+		if err != nil {
+			return nil, "", fmt.Errorf("built-in scenario %s: %w", s, err)
+		}
+		return sc, s + " (built in)", nil
+	}
+	sc, err := scenario.Load(s)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, "", fmt.Errorf("%q is neither a built-in scenario (%s) nor a file", s, strings.Join(scenarios.Names(), ", "))
+	}
+	return sc, s, err
+}
+
 // usage writes -h's text: what seatbench does, its targets, its flags.
 func usage(w io.Writer, fs *flag.FlagSet, known []targetDef) {
 	fmt.Fprintf(w, "Usage: seatbench [flags]\n\nReplays a scenario against targets and writes a report (README.md, \"seatbench\").\n\nTargets:\n")
@@ -295,17 +327,13 @@ func main() {
 // the report). A run whose target's check or audit failed is printed to
 // stderr, with every difference the audit listed.
 func run(ctx context.Context, cfg *Config, known []targetDef, stdout, stderr io.Writer) (*report.Report, error) {
-	sc, err := scenario.Load(cfg.Scenario)
-	if err != nil {
-		return nil, err
-	}
-	stream, err := scenario.NewStream(sc)
+	stream, err := scenario.NewStream(cfg.scenario)
 	if err != nil {
 		return nil, err
 	}
 	rep := &report.Report{
 		Started:  time.Now().UTC(),
-		Scenario: report.NewScenario(stream, cfg.Scenario),
+		Scenario: report.NewScenario(stream, cfg.scenarioFile),
 		Settings: settings(cfg),
 		Machine:  report.ThisMachine(),
 	}

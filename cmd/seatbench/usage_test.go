@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"seatd/bench/report"
+	"seatd/bench/scenarios"
 )
 
 // binary builds seatbench once for the tests that run it as a user
@@ -98,5 +100,42 @@ func TestExpect(t *testing.T) {
 	md, err := os.ReadFile(filepath.Join(out, report.MarkdownFile))
 	if err != nil || !bytes.Contains(md, []byte("- expect engine:max<1ns: **NOT met** (engine max: ")) {
 		t.Errorf("report.md: %v\n%s", err, md)
+	}
+}
+
+// TestScenarioByName: -scenario takes a built-in scenario's name from
+// any directory, or a file's path; stadium by default.
+func TestScenarioByName(t *testing.T) {
+	cfg, err := parseFlags(nil, io.Discard, targets)
+	if err != nil || cfg.scenario.Name != "stadium" || cfg.scenarioFile != "stadium (built in)" {
+		t.Fatalf("parseFlags(no -scenario) = %v; want the built-in stadium", err)
+	}
+	elsewhere := t.TempDir() // no bench/scenarios below it
+	file := filepath.Join(t.TempDir(), "mine.json")
+	b, _ := scenarios.Lookup("hotblock")
+	if err := os.WriteFile(file, bytes.Replace(b, []byte(`"name": "hotblock"`), []byte(`"name": "mine"`), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ arg, name, file string }{
+		{"hotblock", "hotblock", "hotblock (built in)"},
+		{file, "mine", file},
+	} {
+		out := filepath.Join(elsewhere, tc.name)
+		code, _, stderr := seatbench(t, elsewhere, "-scenario", tc.arg, "-buyers", "2", "-warmup", "0s", "-ramp", "0s", "-duration", "200ms", "-out", out)
+		if code != 0 {
+			t.Fatalf("seatbench -scenario %s in %s: exit %d\n%s", tc.arg, elsewhere, code, stderr)
+		}
+		b, err := os.ReadFile(filepath.Join(out, report.JSONFile))
+		var rep report.Report
+		if err == nil {
+			err = json.Unmarshal(b, &rep)
+		}
+		if err != nil || rep.Scenario.Name != tc.name || rep.Scenario.File != tc.file || len(rep.Runs) != 1 {
+			t.Errorf("seatbench -scenario %s: report %v, scenario %+v; want %s from %s", tc.arg, err, rep.Scenario, tc.name, tc.file)
+		}
+	}
+	code, _, stderr := seatbench(t, elsewhere, "-scenario", "hotblock.json")
+	if want := `seatbench: -scenario: "hotblock.json" is neither a built-in scenario (bestavail10k, hotblock, mixed, named10k, stadium, train) nor a file`; code != 2 || strings.TrimSpace(stderr) != want {
+		t.Errorf("seatbench -scenario hotblock.json in %s: exit %d, %q; want 2, %q", elsewhere, code, stderr, want)
 	}
 }
