@@ -170,7 +170,7 @@ func parseFlags(args []string, stderr io.Writer, known []targetDef) (*Config, er
 		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+		return nil, fmt.Errorf("unexpected arguments %q: seatbench takes flags only (-scenario NAME, -target NAMES; -h lists them)", fs.Args())
 	}
 	var errs []error
 	sc, file, err := loadScenario(c.Scenario)
@@ -178,13 +178,23 @@ func parseFlags(args []string, stderr io.Writer, known []targetDef) (*Config, er
 		errs = append(errs, fmt.Errorf("-scenario: %s", strings.ReplaceAll(err.Error(), "\n", "; ")))
 	}
 	c.scenario, c.scenarioFile = sc, file
-	m, err := load.ParseModel(*model)
-	if err != nil {
-		errs = append(errs, fmt.Errorf("-load: %w", err))
+	m, modelErr := load.ParseModel(*model)
+	if modelErr != nil {
+		errs = append(errs, fmt.Errorf("-load: %w", modelErr))
 	}
 	c.Load.Model = m
 	if err := c.Load.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	set := map[string]bool{} // the flags given
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, o := range []struct {
+		name  string
+		model load.Model
+	}{{"buyers", load.Closed}, {"rate", load.Open}, {"max-in-flight", load.Open}} {
+		if set[o.name] && modelErr == nil && m != o.model {
+			errs = append(errs, fmt.Errorf("-%s: a setting of -load %s, and the load is %s", o.name, o.model, m))
+		}
 	}
 	for _, name := range strings.Split(*tgts, ",") {
 		name = strings.TrimSpace(name)
@@ -220,6 +230,9 @@ func parseFlags(args []string, stderr io.Writer, known []targetDef) (*Config, er
 			}
 		}
 	}
+	if set["baseline"] && len(c.Baselines) == len(c.Targets) {
+		errs = append(errs, errors.New("-baseline: names every target of -target, so there is nothing to compare with them"))
+	}
 	for _, e := range c.Expectations {
 		for _, name := range e.Targets() {
 			if !slices.Contains(c.Targets, name) {
@@ -247,6 +260,8 @@ func parseFlags(args []string, stderr io.Writer, known []targetDef) (*Config, er
 	}
 	if c.Out == "" {
 		errs = append(errs, errors.New("-out: empty"))
+	} else if st, err := os.Stat(c.Out); err == nil && !st.IsDir() {
+		errs = append(errs, fmt.Errorf("-out %s: a file, not a directory", c.Out))
 	}
 	return c, errors.Join(errs...)
 }
@@ -295,7 +310,10 @@ func main() {
 		return
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "seatbench:", err)
+		// One line for each mistake, each naming its flag.
+		for _, l := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintln(os.Stderr, "seatbench:", l)
+		}
 		os.Exit(2)
 	}
 	if cfg.CPUProfile != "" {

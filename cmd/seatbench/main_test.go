@@ -169,7 +169,7 @@ func TestFlagErrors(t *testing.T) {
 	if err == nil {
 		t.Fatal("parseFlags = nil error")
 	}
-	for _, w := range []string{`unknown target "redis"; known: engine`, `-load: load: model "half"`, "duration 0s"} {
+	for _, w := range []string{`unknown target "redis"; known: engine`, `-load: load: model "half"`, "-duration 0s: want above 0"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("parseFlags error %q; want it to say %q", err, w)
 		}

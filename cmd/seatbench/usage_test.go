@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -137,5 +138,87 @@ func TestScenarioByName(t *testing.T) {
 	code, _, stderr := seatbench(t, elsewhere, "-scenario", "hotblock.json")
 	if want := `seatbench: -scenario: "hotblock.json" is neither a built-in scenario (bestavail10k, hotblock, mixed, named10k, stadium, train) nor a file`; code != 2 || strings.TrimSpace(stderr) != want {
 		t.Errorf("seatbench -scenario hotblock.json in %s: exit %d, %q; want 2, %q", elsewhere, code, stderr, want)
+	}
+}
+
+// refused runs seatbench with args in dir and checks that it exits 2
+// having said exactly want on stderr, one line each.
+func refused(t *testing.T, dir string, args []string, want ...string) {
+	t.Helper()
+	code, stdout, stderr := seatbench(t, dir, args...)
+	if got := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n"); code != 2 || stdout != "" || !slices.Equal(got, want) {
+		t.Errorf("seatbench %q: exit %d, stdout %q, stderr:\n%s\nwant exit 2, nothing on stdout, and:\n%s", args, code, stdout, stderr, strings.Join(want, "\n"))
+	}
+}
+
+// TestOptionConflicts: options that contradict each other or name what
+// is not there are refused before anything runs, exit 2, one line each
+// naming the option.
+func TestOptionConflicts(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"-rate", "2000"}, []string{"seatbench: -rate: a setting of -load open, and the load is closed"}},
+		{[]string{"-load", "closed", "-max-in-flight", "16"}, []string{"seatbench: -max-in-flight: a setting of -load open, and the load is closed"}},
+		{[]string{"-load", "open", "-buyers", "64"}, []string{"seatbench: -buyers: a setting of -load closed, and the load is open"}},
+		{[]string{"-target", "engine,redsi-lua"}, []string{`seatbench: -target: unknown target "redsi-lua"; known: engine, redis-lua, redis-lua-http, postgres, postgres-http, seatd-rpc, seatd-http, seatd-system`}},
+		{[]string{"-target", "engine,engine"}, []string{`seatbench: -target: "engine" twice`}},
+		{[]string{"-target-opt", "redis-local=true"}, []string{"seatbench: -target-opt redis-local: no target of -target reads it"}},
+		{[]string{"-target", "engine,redis-lua", "-target-opt", "redis-addr=127.0.0.1:1", "-baseline", "redis-lua,engine"},
+			[]string{"seatbench: -baseline: names every target of -target, so there is nothing to compare with them"}},
+		{[]string{"-baseline", "postgres"}, []string{`seatbench: -baseline: "postgres" is not a target of -target`}},
+		{[]string{"-expect", "engine/postgres>=3"}, []string{`seatbench: -expect engine/postgres>=3: "postgres" is not a target of -target`}},
+		{[]string{"-out", file}, []string{"seatbench: -out " + file + ": a file, not a directory"}},
+		{[]string{"-ramp", "30s", "-warmup", "1s", "-duration", "2s"}, []string{"seatbench: -ramp 30s: longer than the run (-warmup + -duration, 3s)"}},
+		// Every mistake at once.
+		{[]string{"-load", "open", "-buyers", "8", "-rate", "0", "-target-opt", "postgres-dsn=x"}, []string{
+			"seatbench: -rate 0: want above 0 visits per second, at most 10000000",
+			"seatbench: -buyers: a setting of -load closed, and the load is open",
+			"seatbench: -target-opt postgres-dsn: no target of -target reads it",
+		}},
+	} {
+		refused(t, "", tc.args, tc.want...)
+	}
+}
+
+// TestUsageErrors: malformed flags, arguments and scenario files are
+// refused before anything runs, exit 2, one line each naming the
+// option.
+func TestUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	hotblock, _ := scenarios.Lookup("hotblock")
+	syntax := write("syntax.json", "{\n  \"name\": \"x\",\n  oops\n}\n")
+	unknown := write("unknown.json", `{"name": "x", "sede": 7}`)
+	invalid := write("invalid.json", strings.Replace(string(hotblock), `"hold_ttl": "10s"`, `"hold_ttl": "1s"`, 1))
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"-buyers", "many"}, []string{`seatbench: invalid value "many" for flag -buyers: parse error`}},
+		{[]string{"-duration", "10"}, []string{`seatbench: invalid value "10" for flag -duration: parse error`}},
+		{[]string{"-bogus"}, []string{"seatbench: flag provided but not defined: -bogus"}},
+		{[]string{"-target-opt", "novalue"}, []string{`seatbench: invalid value "novalue" for flag -target-opt: want name=value, got "novalue"`}},
+		{[]string{"stadium"}, []string{`seatbench: unexpected arguments ["stadium"]: seatbench takes flags only (-scenario NAME, -target NAMES; -h lists them)`}},
+		{[]string{"-load", "half"}, []string{`seatbench: -load: load: model "half", want closed or open`}},
+		{[]string{"-buyers", "0"}, []string{"seatbench: -buyers 0: want 1-100000"}},
+		{[]string{"-scenario", "stadum"}, []string{`seatbench: -scenario: "stadum" is neither a built-in scenario (bestavail10k, hotblock, mixed, named10k, stadium, train) nor a file`}},
+		{[]string{"-scenario", dir}, []string{"seatbench: -scenario: scenario: read " + dir + ": is a directory"}},
+		{[]string{"-scenario", syntax}, []string{"seatbench: -scenario: scenario syntax.json: line 3: invalid character 'o' looking for beginning of object key string"}},
+		{[]string{"-scenario", unknown}, []string{`seatbench: -scenario: scenario unknown.json: line 1: json: unknown field "sede"`}},
+		{[]string{"-scenario", invalid}, []string{"seatbench: -scenario: scenario invalid.json: program.hold_ttl 1s: want 10s-24h0m0s"}},
+	} {
+		refused(t, "", tc.args, tc.want...)
 	}
 }
