@@ -123,22 +123,21 @@ func parseFlags(args []string, stderr io.Writer, known []targetDef) (*Config, er
 	// the mistake in one line, and the usage only when asked (-h).
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
-	fs.StringVar(&c.Scenario, "scenario", "stadium", "scenario: the name of one built into seatbench ("+strings.Join(scenarios.Names(), ", ")+
+	fs.StringVar(&c.Scenario, "scenario", "stadium", "`NAME or PATH`: the name of a scenario built into seatbench ("+strings.Join(scenarios.Names(), ", ")+
 		"; bench/scenarios/README.md), or a scenario file's path")
-	tgts := fs.String("target", "engine", "targets to run, comma-separated, one after another on the same request stream")
-	bases := fs.String("baseline", "", "targets of -target that the others are compared against, comma-separated "+
-		"(default: those of -target among "+strings.Join(baselineTargets, ", ")+")")
-	model := fs.String("load", "closed", "load model: closed (N buyers, each waiting for its answer) or open (a fixed arrival rate)")
-	fs.IntVar(&c.Load.Buyers, "buyers", 64, "closed loop: concurrent buyers")
-	fs.Float64Var(&c.Load.Rate, "rate", 10000, "open loop: visits per second")
-	fs.IntVar(&c.Load.MaxInFlight, "max-in-flight", 256, "open loop: visits in flight at most (a visit due while all are busy waits, and its latency shows it)")
-	fs.DurationVar(&c.Load.WarmUp, "warmup", 2*time.Second, "time before measuring starts (its requests count for the sale, not for the latencies)")
-	fs.DurationVar(&c.Load.Ramp, "ramp", time.Second, "time the load takes to rise to full, from the start")
-	fs.DurationVar(&c.Load.Duration, "duration", 20*time.Second, "measured time, after the warm-up")
-	fs.StringVar(&c.Out, "out", "seatbench-out", "directory for report.json, report.md and the charts")
-	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of seatbench's process, every target's run, to this file "+
+	tgts := fs.String("target", "engine", "`NAMES`, comma-separated: the targets to run (Targets, above), one after another on the same request stream")
+	bases := fs.String("baseline", "", "`NAMES`, comma-separated: the targets of -target that the others are compared against")
+	model := fs.String("load", "closed", "`MODEL`: closed (-buyers buyers, each waiting for its answer) or open (-rate visits a second, whatever the answers)")
+	fs.IntVar(&c.Load.Buyers, "buyers", 64, "closed loop: `N` buyers at once, each asking again once answered")
+	fs.Float64Var(&c.Load.Rate, "rate", 10000, "open loop: `VISITS` per second, once ramped up")
+	fs.IntVar(&c.Load.MaxInFlight, "max-in-flight", 256, "open loop: `N` visits in flight at most (a visit due while all are busy waits, and its latency shows it)")
+	fs.DurationVar(&c.Load.WarmUp, "warmup", 2*time.Second, "`DURATION` (e.g. 2s, 500ms) before measuring starts (its requests count for the sale, not for the latencies)")
+	fs.DurationVar(&c.Load.Ramp, "ramp", time.Second, "`DURATION` the load takes to rise to full, from the start")
+	fs.DurationVar(&c.Load.Duration, "duration", 20*time.Second, "`DURATION` measured, after the warm-up")
+	fs.StringVar(&c.Out, "out", "seatbench-out", "`DIR`, the directory for report.json, report.md and the charts (made if missing)")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of seatbench's process, every target's run, to `FILE` "+
 		"(go tool pprof reads it): where in-process targets spend")
-	fs.Func("target-opt", "name=value for a target (repeatable; each target documents its own)", func(s string) error {
+	fs.Func("target-opt", "`NAME=VALUE`: an option of a target of -target (Target options, above; repeatable)", func(s string) error {
 		k, v, ok := strings.Cut(s, "=")
 		if !ok || k == "" {
 			return fmt.Errorf("want name=value, got %q", s)
@@ -149,7 +148,7 @@ func parseFlags(args []string, stderr io.Writer, known []targetDef) (*Config, er
 		c.TargetOpts[k] = v
 		return nil
 	})
-	fs.Func("expect", "a figure the run should reach, judged and reported after it, met or NOT met (repeatable; it does not change the "+
+	fs.Func("expect", "`EXPECTATION`: a figure the run should reach, judged and reported after it, met or NOT met (repeatable; it does not change the "+
 		"exit status): TARGET/BASELINE>=RATIO, the target's holds/s over the baseline's, e.g. seatd-http/redis-lua-http>=20; "+
 		"or TARGET:PERCENTILE<DURATION, a bound on the target's hold latency (p50, p90, p99, p99.9 or max), e.g. seatd-http:p99<50ms",
 		func(s string) error {
@@ -284,18 +283,63 @@ func loadScenario(s string) (*scenario.Scenario, string, error) {
 	return sc, s, err
 }
 
-// usage writes -h's text: what seatbench does, its targets, its flags.
+// targetOptHelp is -h's account of each -target-opt, in the order it
+// lists them: the value's form, its default, what it does. Every
+// option a target reads has one (TestHelp).
+var targetOptHelp = []struct{ name, value, def, about string }{
+	{OptRedisLocal, "true|false", "false", "start a redis-server for each of the target's runs (loopback, a temporary directory), stop and remove it after; no address is read"},
+	{OptRedisAddr, "HOST:PORT", "$" + EnvRedisAddr, "a Redis server of yours; not with " + OptRedisLocal},
+	{OptRedisAlways, "true|false", "false: nothing persisted", "Redis with the append-only file and appendfsync always (a started server is started so; yours is set so)"},
+	{OptPostgresLocal, "true|false", "false", "start a PostgreSQL cluster for each of the target's runs (fsync, synchronous_commit on), stop and remove it after; no DSN is read"},
+	{OptPostgresDSN, "DSN", "$" + EnvPostgresDSN, "a PostgreSQL server of yours (a password better in PGPASSWORD: the command line goes into the report); not with " + OptPostgresLocal},
+	{OptSeatdLocal, "N", "none: a cluster of yours", "run an N-node seatd cluster (and the gateway, the order flow) in seatbench's process on loopback for each of the target's runs; no address is read"},
+	{OptSeatdAddrs, "HOST:PORT,...", "$" + EnvSeatdAddrs, "RPC addresses of a running cluster's nodes"},
+	{OptGatewayURL, "URL", "$" + EnvGatewayURL, "a running gateway's base URL"},
+	{OptJWTSecret, "SECRET", "$" + EnvJWTSecret, "the gateway's HS256 secret of buyer tokens (better in the environment: the command line goes into the report)"},
+	{OptAdminToken, "TOKEN", "$" + EnvAdminToken, "the gateway's admin token (better in the environment)"},
+	{OptSeatdPIDs, "PID,...", "none: seatbench's CPU alone", "process ids of a running cluster's nodes and gateway here, whose CPU time counts with seatbench's"},
+	{OptKafkaBrokers, "HOST:PORT,...", "none: an embedded broker in memory", "Kafka's bootstrap addresses for a local system's order flow; a broker no earlier system wrote to"},
+	{OptPaysimURL, "URL", "$" + EnvPaysimURL, "a running system's payment simulator"},
+	{OptOrderflowAddrs, "HOST:PORT,...", "$" + EnvOrderflowAddrs, "a running order flow's Kitex addresses, instance 0 first"},
+}
+
+// usage writes -h's text: what seatbench does, its targets, their
+// options, its flags, each with its unit and default.
 func usage(w io.Writer, fs *flag.FlagSet, known []targetDef) {
-	fmt.Fprintf(w, "Usage: seatbench [flags]\n\nReplays a scenario against targets and writes a report (README.md, \"seatbench\").\n\nTargets:\n")
+	fmt.Fprintf(w, "Usage: seatbench [flags]\n\nReplays a scenario against targets and writes a report (README.md, \"seatbench\").\n"+
+		"Exit status: 0 the run passed; 1 a target failed to start, or its check or audit failed; 2 a mistake in the flags or the scenario.\n\nTargets (-target):\n")
 	for _, t := range known {
 		fmt.Fprintf(w, "  %-15s %s\n", t.name, t.about)
+		if len(t.opts) > 0 {
+			fmt.Fprintf(w, "  %-15s target-opts: %s\n", "", strings.Join(t.opts, ", "))
+		}
 	}
-	fmt.Fprintf(w, "\nWithout -target-opt, redis-addr, postgres-dsn, seatd-addrs, gateway-url, jwt-secret and admin-token are read from\n"+
-		"$%s, $%s, $%s, $%s, $%s and $%s.\n\nFlags:\n",
-		EnvRedisAddr, EnvPostgresDSN, EnvSeatdAddrs, EnvGatewayURL, EnvJWTSecret, EnvAdminToken)
-	fs.SetOutput(w)
-	fs.PrintDefaults()
-	fs.SetOutput(io.Discard)
+	fmt.Fprintf(w, "\nTarget options (-target-opt NAME=VALUE, repeatable; refused unless a target of -target reads it):\n")
+	for _, o := range targetOptHelp {
+		var readers []string
+		for _, t := range known {
+			if slices.Contains(t.opts, o.name) {
+				readers = append(readers, t.name)
+			}
+		}
+		fmt.Fprintf(w, "  %s=%s\n    \t%s (default %s; read by %s)\n", o.name, o.value, o.about, o.def, strings.Join(readers, ", "))
+	}
+	fmt.Fprintf(w, "\nFlags:\n")
+	defaults := map[string]string{ // where the flag's zero value means more than "none"
+		"baseline":   "those of -target among " + strings.Join(baselineTargets, ", "),
+		"cpuprofile": "none: no profile",
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		name, about := flag.UnquoteUsage(f)
+		def := f.DefValue
+		switch {
+		case defaults[f.Name] != "":
+			def = defaults[f.Name]
+		case def == "":
+			def = "none"
+		}
+		fmt.Fprintf(w, "  -%s %s\n    \t%s (default %s)\n", f.Name, name, about, def)
+	})
 }
 
 func main() {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -220,5 +221,68 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-scenario", invalid}, []string{"seatbench: -scenario: scenario invalid.json: program.hold_ttl 1s: want 10s-24h0m0s"}},
 	} {
 		refused(t, "", tc.args, tc.want...)
+	}
+}
+
+// TestHelp: -h exits 0 and lists every flag with its value's form and
+// its default, every target, and every target option with its form,
+// default and the targets that read it.
+func TestHelp(t *testing.T) {
+	code, stdout, help := seatbench(t, "", "-h")
+	if code != 0 || stdout != "" {
+		t.Fatalf("seatbench -h: exit %d, stdout %q; want 0 and the help on stderr", code, stdout)
+	}
+	flags := map[string]string{ // flag -> its line, then its default
+		"-baseline NAMES":        "(default those of -target among redis-lua, redis-lua-http, postgres, postgres-http)",
+		"-buyers N":              "(default 64)",
+		"-cpuprofile FILE":       "(default none: no profile)",
+		"-duration DURATION":     "(default 20s)",
+		"-expect EXPECTATION":    "(default none)",
+		"-load MODEL":            "(default closed)",
+		"-max-in-flight N":       "(default 256)",
+		"-out DIR":               "(default seatbench-out)",
+		"-ramp DURATION":         "(default 1s)",
+		"-rate VISITS":           "per second, once ramped up (default 10000)",
+		"-scenario NAME or PATH": "(default stadium)",
+		"-target NAMES":          "(default engine)",
+		"-target-opt NAME=VALUE": "(default none)",
+		"-warmup DURATION":       "(default 2s)",
+	}
+	lines := strings.Split(help, "\n")
+	seen := 0
+	for i, l := range lines {
+		if !strings.HasPrefix(l, "  -") {
+			continue
+		}
+		seen++
+		want, ok := flags[strings.TrimSpace(l)]
+		if !ok || i+1 == len(lines) || !strings.HasSuffix(lines[i+1], want) {
+			t.Errorf("-h lists %q; want one of %v, its next line ending %q", l, slices.Sorted(maps.Keys(flags)), want)
+		}
+	}
+	if seen != len(flags) {
+		t.Errorf("-h lists %d flags; want %d:\n%s", seen, len(flags), help)
+	}
+	for _, d := range targets {
+		if !strings.Contains(help, "\n  "+d.name+" ") {
+			t.Errorf("-h does not list the target %s", d.name)
+		}
+		for _, o := range d.opts {
+			i := slices.IndexFunc(targetOptHelp, func(h struct{ name, value, def, about string }) bool { return h.name == o })
+			if i < 0 {
+				t.Errorf("target %s reads %s, which targetOptHelp does not describe", d.name, o)
+				continue
+			}
+			h := targetOptHelp[i]
+			j := slices.Index(lines, "  "+o+"="+h.value)
+			if j < 0 || !strings.Contains(lines[j+1], "(default "+h.def+"; read by ") || !strings.Contains(lines[j+1], d.name) {
+				t.Errorf("-h on -target-opt %s: %q; want it with its form, default, and %s among its readers", o, lines[max(j, 0):min(j+2, len(lines))], d.name)
+			}
+		}
+	}
+	for _, h := range targetOptHelp {
+		if !slices.ContainsFunc(targets, func(d targetDef) bool { return slices.Contains(d.opts, h.name) }) {
+			t.Errorf("targetOptHelp describes %s, which no target reads", h.name)
+		}
 	}
 }
