@@ -323,9 +323,8 @@ func cpuPerHold(v float64) string {
 	return us(v * 1e6)
 }
 
-// thousands is v, a count or rate of at least 0, rounded as seatbench's
-// terminal table rounds it (%.0f: half to even), with thousands
-// separators.
+// thousands is v, a count or rate of at least 0, rounded to a whole
+// number (half to even), with thousands separators.
 func thousands(v float64) string {
 	s := strconv.FormatFloat(v, 'f', 0, 64)
 	for i := len(s) - 3; i > 0; i -= 3 {

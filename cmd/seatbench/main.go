@@ -425,17 +425,7 @@ func run(ctx context.Context, cfg *Config, known []targetDef, stdout, stderr io.
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(stdout, "%-15s %12s %10s %10s %10s %12s %14s  %s\n", "target", "holds/s", "p50", "p99", "max", "got seats", "sold out (s)", "check; audit")
-	for _, r := range rep.Runs {
-		f := &r.Figures
-		so := "never"
-		if f.SoldOut.All != nil {
-			so = fmt.Sprintf("%.3f", *f.SoldOut.All)
-		}
-		l := f.Holds.Latency
-		fmt.Fprintf(stdout, "%-15s %12.0f %8.1fµs %8.1fµs %8.1fµs %11.1f%% %14s  %s; %s\n", r.Target, f.HoldsPerSecond,
-			l.P50, l.P99, l.Max, f.Buyers.Share*100, so, r.Check, report.AuditSummary(r))
-	}
+	fmt.Fprint(stdout, report.SummaryText(rep.Runs))
 	fmt.Fprint(stdout, report.ComparisonText(rep.Comparisons))
 	fmt.Fprint(stdout, report.ExpectationText(rep.Expectations))
 	fmt.Fprintf(stdout, "report: %s\n", strings.Join(files, " "))

@@ -130,7 +130,7 @@ func TestEveryScenario(t *testing.T) {
 					t.Errorf("%s: %v, not a PNG", png, err)
 				}
 			}
-			if !strings.Contains(stdout.String(), "engine") || !strings.Contains(stdout.String(), "report.json") {
+			if !strings.HasPrefix(stdout.String(), report.SummaryText(rep.Runs)) || !strings.Contains(stdout.String(), "report.json") {
 				t.Errorf("stdout %q; want the summary and the report's files", stdout.String())
 			}
 		})
