@@ -39,6 +39,20 @@ type Report struct {
 	// Expectations are the figures the run was asked to reach
 	// (seatbench -expect), each judged.
 	Expectations []Outcome `json:"expectations,omitempty"`
+	// InterruptedAt, when a signal stopped the run early, is when, in
+	// seconds from Started, and Interrupted says which and what it
+	// stopped; the runs then cover the time until it.
+	InterruptedAt *float64      `json:"interrupted_at_s,omitempty"`
+	Interrupted   *Interruption `json:"interrupted,omitempty"`
+}
+
+// Interruption is a signal that stopped a run early.
+type Interruption struct {
+	Signal string `json:"signal"`
+	// During is the target whose run it stopped; "" between runs.
+	During string `json:"during,omitempty"`
+	// NotRun are the targets of the run that did not start.
+	NotRun []string `json:"not_run,omitempty"`
 }
 
 // Scenario is what the report says of the scenario.
@@ -188,7 +202,18 @@ func (r *Report) Markdown() string {
 			p("- %s: %s\n", name, s)
 		}
 	}
-	p("- command: `%s`\n\n", r.Settings.Command)
+	p("- command: `%s`\n", r.Settings.Command)
+	if in := r.Interrupted; in != nil && r.InterruptedAt != nil {
+		p("- **interrupted** by %s at %.1f s", in.Signal, *r.InterruptedAt)
+		if in.During != "" {
+			p(", during %s's run, whose figures, check and audit cover the run until then", in.During)
+		}
+		if len(in.NotRun) > 0 {
+			p("; not run: %s", strings.Join(in.NotRun, ", "))
+		}
+		p("\n")
+	}
+	p("\n")
 	p("holds/s: holds placed per second; answers/s: hold requests answered per second, placed or refused. Latencies are of every hold request (best-available and named together, any outcome) in the measured window; in the open loop they count from each visit's due time, so queueing shows. Sold out: the first \"sold out\" answer of the last category asked for, in seconds from the start (warm-up included). CPU: every process involved, over the measured window.\n\n")
 	p("| target | persists | holds/s | answers/s | p50 | p99 | p99.9 | max | buyers with seats | sold out | CPU per hold | CPU per answer | check | audit |\n")
 	p("| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- | --- |\n")

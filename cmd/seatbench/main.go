@@ -303,11 +303,29 @@ var targetOptHelp = []struct{ name, value, def, about string }{
 	{OptOrderflowAddrs, "HOST:PORT,...", "$" + EnvOrderflowAddrs, "a running order flow's Kitex addresses, instance 0 first"},
 }
 
+// interrupt is the cause of the run's context ending when a signal
+// stops it: the load stops, and the run is reported as far as it went.
+type interrupt struct {
+	sig syscall.Signal
+	at  time.Time
+}
+
+func (in *interrupt) Error() string { return "interrupted by " + in.name() }
+
+// name is the signal's name: SIGINT (Ctrl-C) or SIGTERM.
+func (in *interrupt) name() string {
+	if in.sig == syscall.SIGINT {
+		return "SIGINT"
+	}
+	return "SIGTERM"
+}
+
 // usage writes -h's text: what seatbench does, its targets, their
 // options, its flags, each with its unit and default.
 func usage(w io.Writer, fs *flag.FlagSet, known []targetDef) {
 	fmt.Fprintf(w, "Usage: seatbench [flags]\n\nReplays a scenario against targets and writes a report (README.md, \"seatbench\").\n"+
-		"Exit status: 0 the run passed; 1 a target failed to start, or its check or audit failed; 2 a mistake in the flags or the scenario.\n\nTargets (-target):\n")
+		"Exit status: 0 the run passed; 1 a target failed to start, or its check or audit failed; 2 a mistake in the flags or the scenario;\n"+
+		"130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM, after writing the report of the run until then (a second signal quits at once).\n\nTargets (-target):\n")
 	for _, t := range known {
 		fmt.Fprintf(w, "  %-15s %s\n", t.name, t.about)
 		if len(t.opts) > 0 {
@@ -343,8 +361,17 @@ func usage(w io.Writer, fs *flag.FlagSet, known []targetDef) {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig := <-sigs
+		signal.Reset(os.Interrupt, syscall.SIGTERM) // a second one ends seatbench at once
+		in := &interrupt{sig: sig.(syscall.Signal), at: time.Now()}
+		fmt.Fprintf(os.Stderr, "\nseatbench: %s: stopping the load; the run is checked, audited and reported as far as it went (%s again to quit at once)\n", in, in.name())
+		cancel(in)
+	}()
 	// Hertz's and Kitex's start and stop lines would break the progress
 	// line.
 	hlog.SetLevel(hlog.LevelWarn)
@@ -376,6 +403,10 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "seatbench:", err)
 		os.Exit(1)
+	}
+	var in *interrupt
+	if errors.As(context.Cause(ctx), &in) {
+		os.Exit(128 + int(in.sig)) // as a shell reports a process the signal ended
 	}
 	if len(rep.Failed) > 0 || slices.ContainsFunc(rep.Runs, (*replay.Result).Failed) {
 		os.Exit(1)
@@ -418,6 +449,21 @@ func run(ctx context.Context, cfg *Config, known []targetDef, stdout, stderr io.
 			continue
 		}
 		rep.Runs = append(rep.Runs, res)
+	}
+	var in *interrupt
+	if errors.As(context.Cause(ctx), &in) {
+		at := in.at.Sub(rep.Started).Seconds()
+		rep.InterruptedAt = &at
+		rep.Interrupted = &report.Interruption{Signal: in.name()}
+		for _, name := range cfg.Targets {
+			i := slices.IndexFunc(rep.Runs, func(r *replay.Result) bool { return r.Target == name })
+			switch _, failed := rep.Failed[name]; {
+			case i >= 0 && rep.Runs[i].Stopped:
+				rep.Interrupted.During = name
+			case i < 0 && !failed:
+				rep.Interrupted.NotRun = append(rep.Interrupted.NotRun, name)
+			}
+		}
 	}
 	rep.Comparisons = report.Compare(rep.Runs, cfg.Baselines)
 	rep.Expectations = report.Evaluate(cfg.Expectations, rep.Runs)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -12,10 +13,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"seatd/bench/report"
 	"seatd/bench/scenarios"
+	"seatd/bench/target/engine"
 )
 
 // binary builds seatbench once for the tests that run it as a user
@@ -284,5 +288,79 @@ func TestHelp(t *testing.T) {
 		if !slices.ContainsFunc(targets, func(d targetDef) bool { return slices.Contains(d.opts, h.name) }) {
 			t.Errorf("targetOptHelp describes %s, which no target reads", h.name)
 		}
+	}
+}
+
+// TestInterrupted: SIGINT or SIGTERM stops the run; seatbench still
+// checks, audits and reports it, marked interrupted, and exits 130 or
+// 143, as a shell reports a process the signal ended.
+func TestInterrupted(t *testing.T) {
+	path, err := binary()
+	if err != nil {
+		t.Fatalf("go build: %v", err)
+	}
+	for _, tc := range []struct {
+		sig  syscall.Signal
+		name string
+		code int
+	}{{syscall.SIGINT, "SIGINT", 130}, {syscall.SIGTERM, "SIGTERM", 143}} {
+		out := t.TempDir()
+		cmd := exec.Command(path, "-scenario", "hotblock", "-buyers", "4", "-warmup", "0s", "-ramp", "0s", "-duration", "60s", "-out", out)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(1500 * time.Millisecond)
+		sent := time.Now()
+		if err := cmd.Process.Signal(tc.sig); err != nil {
+			t.Fatal(err)
+		}
+		cmd.Wait()
+		if code := cmd.ProcessState.ExitCode(); code != tc.code || time.Since(sent) > 20*time.Second {
+			t.Errorf("seatbench after %s: exit %d after %v; want %d at once\n%s", tc.name, code, time.Since(sent), tc.code, stderr.String())
+		}
+		b, err := os.ReadFile(filepath.Join(out, report.JSONFile))
+		var rep report.Report
+		if err == nil {
+			err = json.Unmarshal(b, &rep)
+		}
+		if err != nil || rep.InterruptedAt == nil || *rep.InterruptedAt < 1 || *rep.InterruptedAt > 10 || rep.Interrupted == nil ||
+			rep.Interrupted.Signal != tc.name || rep.Interrupted.During != "engine" || len(rep.Runs) != 1 || !rep.Runs[0].Stopped ||
+			rep.Runs[0].Failed() || rep.Runs[0].Audit == nil {
+			t.Errorf("%s: report.json %v: interrupted at %v, %+v, runs %+v; want engine's run stopped, audited and passed", tc.name, err, rep.InterruptedAt, rep.Interrupted, rep.Runs)
+		}
+		md, err := os.ReadFile(filepath.Join(out, report.MarkdownFile))
+		if want := "- **interrupted** by " + tc.name + " at "; err != nil || !bytes.Contains(md, []byte(want)) {
+			t.Errorf("%s: report.md %v; want %q", tc.name, err, want)
+		}
+	}
+}
+
+// TestInterruptedBetweenTargets: an interruption during the first of
+// two targets stops it, and the second does not run; the report says
+// which did not.
+func TestInterruptedBetweenTargets(t *testing.T) {
+	known := []targetDef{engineDef("engine", engine.New()), engineDef("engine2", engine.New())}
+	cfg, err := parseFlags([]string{"-scenario", "hotblock", "-target", "engine,engine2", "-buyers", "4", "-warmup", "0s", "-ramp", "0s",
+		"-duration", "60s", "-out", t.TempDir()}, io.Discard, known)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	time.AfterFunc(800*time.Millisecond, func() { cancel(&interrupt{sig: syscall.SIGTERM, at: time.Now()}) })
+	var stdout bytes.Buffer
+	rep, err := run(ctx, cfg, known, &stdout, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := rep.Interrupted
+	if in == nil || rep.InterruptedAt == nil || *rep.InterruptedAt < 0.7 || in.Signal != "SIGTERM" || in.During != "engine" ||
+		!slices.Equal(in.NotRun, []string{"engine2"}) || len(rep.Runs) != 1 || rep.Runs[0].Failed() {
+		t.Errorf("interrupted %+v at %v, runs %d; want engine stopped and passed, engine2 not run", in, rep.InterruptedAt, len(rep.Runs))
+	}
+	if want := "; not run: engine2\n"; !strings.Contains(rep.Markdown(), want) {
+		t.Errorf("report.md:\n%s\nwant %q", rep.Markdown(), want)
 	}
 }
