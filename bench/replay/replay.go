@@ -330,12 +330,25 @@ func (d *driver) progress(line *load.Line, cfg *load.Config) func(time.Duration,
 		}
 		d.lastHolds, last = lv.Holds, el
 		d.mu.Unlock()
-		phase := "measuring"
+		phase, per := "measuring", "/s"
 		if el < cfg.WarmUp {
 			phase = "warming up"
 		}
-		s := fmt.Sprintf("%s  %5.1fs/%.0fs %-10s  holds asked %d (%.0f/s)  ok %d  refused or failed %d  in flight %d",
-			name, el.Seconds(), total.Seconds(), phase, lv.Holds, rate, lv.OK, lv.Errors, lv.InFlight)
+		if final {
+			// The load is over, every sample is in: the rate since the
+			// last tick would be of its stragglers. The final line
+			// gives the report's rate, hold requests answered per
+			// second in the measured window, or over the whole run when
+			// it ended before the window opened.
+			phase = "done"
+			if f := d.rec.Figures(el); f.MeasuredSeconds > 0 {
+				rate, per = f.AnswersPerSecond, "/s measured"
+			} else if el > 0 {
+				rate, per = float64(lv.Holds)/el.Seconds(), "/s over the warm-up"
+			}
+		}
+		s := fmt.Sprintf("%s  %5.1fs/%.0fs %-10s  holds asked %d (%.0f%s)  ok %d  refused or failed %d  in flight %d",
+			name, el.Seconds(), total.Seconds(), phase, lv.Holds, rate, per, lv.OK, lv.Errors, lv.InFlight)
 		if final {
 			line.Done(s)
 		} else {
