@@ -83,36 +83,40 @@ type Config struct {
 	WarmUp, Ramp, Duration time.Duration
 }
 
-// Validate reports every setting out of range, in the flags' words.
+// Validate reports every setting out of range, each naming its
+// seatbench flag.
 func (c *Config) Validate() error {
 	var errs []error
-	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("load: "+format, a...)) }
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	switch c.Model {
 	case Closed:
 		if c.Buyers < 1 || c.Buyers > MaxWorkers {
-			bad("buyers %d, want 1-%d", c.Buyers, MaxWorkers)
+			bad("-buyers %d: want 1-%d", c.Buyers, MaxWorkers)
 		}
 	case Open:
 		if !(c.Rate > 0 && c.Rate <= MaxRate) {
-			bad("rate %v per second, want above 0, at most %d", c.Rate, MaxRate)
+			bad("-rate %v: want above 0 visits per second, at most %d", c.Rate, MaxRate)
 		}
 		if c.MaxInFlight < 1 || c.MaxInFlight > MaxWorkers {
-			bad("max in flight %d, want 1-%d", c.MaxInFlight, MaxWorkers)
+			bad("-max-in-flight %d: want 1-%d", c.MaxInFlight, MaxWorkers)
 		}
 	default:
-		bad("model %d unknown", c.Model)
+		bad("-load: model %d unknown", c.Model)
 	}
 	if c.Duration <= 0 {
-		bad("duration %v, want above 0", c.Duration)
+		bad("-duration %v: want above 0", c.Duration)
 	}
-	if c.WarmUp < 0 || c.Ramp < 0 {
-		bad("warm-up %v and ramp %v, want 0 or more", c.WarmUp, c.Ramp)
+	if c.WarmUp < 0 {
+		bad("-warmup %v: want 0 or more", c.WarmUp)
+	}
+	if c.Ramp < 0 {
+		bad("-ramp %v: want 0 or more", c.Ramp)
 	}
 	if c.WarmUp+c.Duration > MaxRunTime {
-		bad("warm-up %v + duration %v, want at most %v", c.WarmUp, c.Duration, MaxRunTime)
+		bad("-warmup %v + -duration %v: want at most %v", c.WarmUp, c.Duration, MaxRunTime)
 	}
 	if c.Ramp > c.WarmUp+c.Duration {
-		bad("ramp %v longer than the run (%v)", c.Ramp, c.WarmUp+c.Duration)
+		bad("-ramp %v: longer than the run (-warmup + -duration, %v)", c.Ramp, c.WarmUp+c.Duration)
 	}
 	return errors.Join(errs...)
 }

@@ -138,7 +138,7 @@ func (w rampWorker) Done() {}
 func TestConfigValidate(t *testing.T) {
 	bad := Config{Model: Open, Rate: -1, MaxInFlight: 0, Duration: 0, Ramp: time.Hour, WarmUp: -time.Second}
 	err := bad.Validate()
-	for _, w := range []string{"rate -1", "max in flight 0", "duration 0s", "warm-up -1s", "ramp 1h0m0s longer"} {
+	for _, w := range []string{"-rate -1: want above 0", "-max-in-flight 0: want 1-", "-duration 0s: want above 0", "-warmup -1s: want 0 or more", "-ramp 1h0m0s: longer than the run"} {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("Validate() = %v; want it to say %q", err, w)
 		}

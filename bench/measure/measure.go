@@ -353,6 +353,10 @@ type ErrorCount struct {
 
 // Figures is what a run measured.
 type Figures struct {
+	// RunSeconds is the load's length, from its start, warm-up
+	// included: WarmUp + Duration, or less when it was stopped. The
+	// timeline's last second is partial when it is not whole.
+	RunSeconds      float64   `json:"run_seconds"`
 	MeasuredSeconds float64   `json:"measured_seconds"`
 	Holds           OpFigures `json:"holds"`            // best and named together, every outcome
 	HoldsPerSecond  float64   `json:"holds_per_second"` // holds placed per second
@@ -375,9 +379,10 @@ type Figures struct {
 func (r *Recorder) Figures(end time.Duration) Figures {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	run := math.Round(min(r.window[1], end).Seconds()*1000) / 1000
 	end = max(r.window[0], min(r.window[1], end))
 	secs := (end - r.window[0]).Seconds()
-	f := Figures{MeasuredSeconds: math.Round(secs*1000) / 1000, Errors: map[string]int64{}, Clamped: r.clamped}
+	f := Figures{RunSeconds: run, MeasuredSeconds: math.Round(secs*1000) / 1000, Errors: map[string]int64{}, Clamped: r.clamped}
 	holds := hdrhistogram.New(1, int64(MaxLatency), 3)
 	var holdCodes [numCodes]int64
 	for op := range NumOps {

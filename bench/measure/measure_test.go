@@ -61,6 +61,17 @@ func TestFigures(t *testing.T) {
 	if f.SeatLegsPaid != 2 {
 		t.Errorf("seat-legs paid %d; want 2", f.SeatLegsPaid)
 	}
+	if f.RunSeconds != 3 {
+		t.Errorf("run %v s; want 3", f.RunSeconds)
+	}
+	for _, tc := range []struct {
+		end           time.Duration
+		run, measured float64
+	}{{2750 * ms, 2.75, 1.75}, {500 * ms, 0.5, 0}, {4 * time.Second, 3, 2}} {
+		if f := r.Figures(tc.end); f.RunSeconds != tc.run || f.MeasuredSeconds != tc.measured {
+			t.Errorf("Figures(%v): run %v s, measured %v s; want %v, %v", tc.end, f.RunSeconds, f.MeasuredSeconds, tc.run, tc.measured)
+		}
+	}
 }
 
 func TestReadCPU(t *testing.T) {

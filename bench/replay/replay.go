@@ -120,7 +120,8 @@ type Options struct {
 }
 
 // Run loads the stream's program into tgt, runs the load against it, and
-// returns what was measured. An error is a failure to set the run up
+// returns what was measured. When ctx ends, the load stops (Result.Stopped)
+// and the run is checked and audited as far as it went. An error is a failure to set the run up
 // (the program could not be loaded, /proc could not be read); refusals
 // and failures of single requests are figures.
 func Run(ctx context.Context, s *scenario.Stream, tgt target.Target, cfg load.Config, opt Options) (*Result, error) {
@@ -197,13 +198,17 @@ func Run(ctx context.Context, s *scenario.Stream, tgt target.Target, cfg load.Co
 	default:
 		run.CPU.Error = "the run ended before its measured window"
 	}
+	// A load that ctx stopped early (an interrupted seatbench) is still
+	// checked and audited: its figures and ledger are as sound as a
+	// whole run's.
+	judge := context.WithoutCancel(ctx)
 	if c, ok := tgt.(Checker); ok {
 		run.Check = "ok"
-		if err := c.Check(ctx); err != nil {
+		if err := c.Check(judge); err != nil {
 			run.Check = err.Error()
 		}
 	}
-	run.Audit, err = d.audit(ctx, spec)
+	run.Audit, err = d.audit(judge, spec)
 	if err != nil {
 		run.AuditError = err.Error()
 	}
@@ -325,12 +330,25 @@ func (d *driver) progress(line *load.Line, cfg *load.Config) func(time.Duration,
 		}
 		d.lastHolds, last = lv.Holds, el
 		d.mu.Unlock()
-		phase := "measuring"
+		phase, per := "measuring", "/s"
 		if el < cfg.WarmUp {
 			phase = "warming up"
 		}
-		s := fmt.Sprintf("%s  %5.1fs/%.0fs %-10s  holds asked %d (%.0f/s)  ok %d  refused or failed %d  in flight %d",
-			name, el.Seconds(), total.Seconds(), phase, lv.Holds, rate, lv.OK, lv.Errors, lv.InFlight)
+		if final {
+			// The load is over, every sample is in: the rate since the
+			// last tick would be of its stragglers. The final line
+			// gives the report's rate, hold requests answered per
+			// second in the measured window, or over the whole run when
+			// it ended before the window opened.
+			phase = "done"
+			if f := d.rec.Figures(el); f.MeasuredSeconds > 0 {
+				rate, per = f.AnswersPerSecond, "/s measured"
+			} else if el > 0 {
+				rate, per = float64(lv.Holds)/el.Seconds(), "/s over the warm-up"
+			}
+		}
+		s := fmt.Sprintf("%s  %5.1fs/%.0fs %-10s  holds asked %d (%.0f%s)  ok %d  refused or failed %d  in flight %d",
+			name, el.Seconds(), total.Seconds(), phase, lv.Holds, rate, per, lv.OK, lv.Errors, lv.InFlight)
 		if final {
 			line.Done(s)
 		} else {

@@ -1,7 +1,9 @@
 package replay
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -132,5 +134,43 @@ func TestLapseQueue(t *testing.T) {
 	}
 	if early, left := q.counts(); early != 0 || left != 50 {
 		t.Errorf("counts = %d early, %d left; want 0, 50", early, left)
+	}
+}
+
+// TestProgressFinalRate: the progress line's last tick gives the
+// measured rate of hold requests, the report's, not the rate since the
+// tick before, which the load's end makes about 0; a run stopped in its
+// warm-up, the rate over it.
+func TestProgressFinalRate(t *testing.T) {
+	for _, tc := range []struct {
+		warmUp, stop time.Duration // stop: 0 for none
+		per          string
+	}{
+		{300 * time.Millisecond, 0, "/s measured)"},
+		{0, 0, "/s measured)"},
+		{5 * time.Second, 600 * time.Millisecond, "/s over the warm-up)"},
+	} {
+		var out bytes.Buffer
+		tgt := &slowTarget{service: time.Millisecond}
+		cfg := load.Config{Model: load.Closed, Buyers: 1, WarmUp: tc.warmUp, Duration: 700 * time.Millisecond}
+		ctx, cancel := context.WithCancel(context.Background())
+		if tc.stop > 0 {
+			time.AfterFunc(tc.stop, cancel)
+		}
+		res, err := Run(ctx, trainStream(t), tgt, cfg, Options{Progress: load.NewLine(&out), Tick: 350 * time.Millisecond})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		final := lines[len(lines)-1]
+		rate := res.Figures.AnswersPerSecond
+		if tc.stop > 0 {
+			rate = float64(res.Figures.Timeline[0].Answered) / tc.stop.Seconds()
+		}
+		want := fmt.Sprintf("(%.0f%s", rate, tc.per)
+		if rate < 50 || !strings.Contains(final, " done ") || !strings.Contains(final, tc.per) || (tc.stop == 0 && !strings.Contains(final, want)) {
+			t.Errorf("warm-up %v, stopped at %v: final progress %q; want it done, with about %q", tc.warmUp, tc.stop, final, want)
+		}
 	}
 }

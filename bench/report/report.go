@@ -36,6 +36,23 @@ type Report struct {
 	// Comparisons are the runs' targets against its baselines
 	// (Settings.Baselines), as Compare pairs them.
 	Comparisons []Comparison `json:"comparisons,omitempty"`
+	// Expectations are the figures the run was asked to reach
+	// (seatbench -expect), each judged.
+	Expectations []Outcome `json:"expectations,omitempty"`
+	// InterruptedAt, when a signal stopped the run early, is when, in
+	// seconds from Started, and Interrupted says which and what it
+	// stopped; the runs then cover the time until it.
+	InterruptedAt *float64      `json:"interrupted_at_s,omitempty"`
+	Interrupted   *Interruption `json:"interrupted,omitempty"`
+}
+
+// Interruption is a signal that stopped a run early.
+type Interruption struct {
+	Signal string `json:"signal"`
+	// During is the target whose run it stopped; "" between runs.
+	During string `json:"during,omitempty"`
+	// NotRun are the targets of the run that did not start.
+	NotRun []string `json:"not_run,omitempty"`
 }
 
 // Scenario is what the report says of the scenario.
@@ -185,7 +202,18 @@ func (r *Report) Markdown() string {
 			p("- %s: %s\n", name, s)
 		}
 	}
-	p("- command: `%s`\n\n", r.Settings.Command)
+	p("- command: `%s`\n", r.Settings.Command)
+	if in := r.Interrupted; in != nil && r.InterruptedAt != nil {
+		p("- **interrupted** by %s at %.1f s", in.Signal, *r.InterruptedAt)
+		if in.During != "" {
+			p(", during %s's run, whose figures, check and audit cover the run until then", in.During)
+		}
+		if len(in.NotRun) > 0 {
+			p("; not run: %s", strings.Join(in.NotRun, ", "))
+		}
+		p("\n")
+	}
+	p("\n")
 	p("holds/s: holds placed per second; answers/s: hold requests answered per second, placed or refused. Latencies are of every hold request (best-available and named together, any outcome) in the measured window; in the open loop they count from each visit's due time, so queueing shows. Sold out: the first \"sold out\" answer of the last category asked for, in seconds from the start (warm-up included). CPU: every process involved, over the measured window.\n\n")
 	p("| target | persists | holds/s | answers/s | p50 | p99 | p99.9 | max | buyers with seats | sold out | CPU per hold | CPU per answer | check | audit |\n")
 	p("| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- | --- |\n")
@@ -201,6 +229,7 @@ func (r *Report) Markdown() string {
 		p("| %s | | failed: %s | | | | | | | | | | | |\n", name, why)
 	}
 	comparisonMarkdown(&b, r.Comparisons)
+	expectationMarkdown(&b, r.Expectations)
 	for _, run := range r.Runs {
 		f := &run.Figures
 		p("\n## %s\n\n", run.Target)
@@ -319,9 +348,8 @@ func cpuPerHold(v float64) string {
 	return us(v * 1e6)
 }
 
-// thousands is v, a count or rate of at least 0, rounded as seatbench's
-// terminal table rounds it (%.0f: half to even), with thousands
-// separators.
+// thousands is v, a count or rate of at least 0, rounded to a whole
+// number (half to even), with thousands separators.
 func thousands(v float64) string {
 	s := strconv.FormatFloat(v, 'f', 0, 64)
 	for i := len(s) - 3; i > 0; i -= 3 {

@@ -2,12 +2,13 @@
 // designs of seat locking (targets), one after another on the same
 // request stream, and writes a report: report.json, report.md and PNG
 // charts. README.md, "seatbench", shows how to run it and read the
-// report.
+// report. A scenario is named (those of bench/scenarios, built in) or
+// read from a file.
 //
-//	seatbench -scenario bench/scenarios/stadium.json -target engine -load closed -buyers 64 -duration 20s -out DIR
+//	seatbench -scenario stadium -target engine -load closed -buyers 64 -duration 20s -out DIR
 //	seatbench -target engine,redis-lua,postgres -target-opt redis-addr=127.0.0.1:6379 \
 //		-target-opt postgres-dsn=postgres://postgres@127.0.0.1:5432/postgres -out DIR
-//	seatbench -scenario bench/scenarios/bestavail10k.json -target engine,redis-lua,postgres \
+//	seatbench -scenario bestavail10k -target engine,redis-lua,postgres \
 //		-target-opt redis-local=true -target-opt postgres-local=true -out DIR
 //
 // Every target that is not a baseline (-baseline) is compared with each
@@ -38,6 +39,7 @@ import (
 	"seatd/bench/replay"
 	"seatd/bench/report"
 	"seatd/bench/scenario"
+	"seatd/bench/scenarios"
 	"seatd/bench/target"
 	"seatd/bench/target/engine"
 )
@@ -84,10 +86,19 @@ var targets = []targetDef{
 // MaxTargetOpts bounds -target-opt.
 const MaxTargetOpts = 64
 
+// MaxExpectations bounds -expect.
+const MaxExpectations = 64
+
 // Config is seatbench's configuration, from flags.
 type Config struct {
+	// Scenario is -scenario as given: a built-in scenario's name, or a
+	// file.
 	Scenario string
-	Targets  []string
+	// scenario is Scenario read and validated, and scenarioFile where
+	// it came from, for the report.
+	scenario     *scenario.Scenario
+	scenarioFile string
+	Targets      []string
 	// Baselines are the targets of Targets the others are compared
 	// against (-baseline).
 	Baselines []string
@@ -97,6 +108,9 @@ type Config struct {
 	// that document them (a server's address, a pool's size).
 	TargetOpts map[string]string
 	Command    string // the command line, for the report
+	// Expectations are the figures the run should reach (-expect),
+	// judged and reported after it.
+	Expectations []report.Expectation
 	// CPUProfile, if set, is where main writes a pprof CPU profile of
 	// the whole run.
 	CPUProfile string
@@ -105,32 +119,25 @@ type Config struct {
 func parseFlags(args []string, stderr io.Writer, known []targetDef) (*Config, error) {
 	c := &Config{TargetOpts: map[string]string{}, Command: strings.Join(append([]string{"seatbench"}, args...), " ")}
 	fs := flag.NewFlagSet("seatbench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: seatbench [flags]\n\nReplays a scenario against targets and writes a report (README.md, \"seatbench\").\n\nTargets:\n")
-		for _, t := range known {
-			fmt.Fprintf(stderr, "  %-15s %s\n", t.name, t.about)
-		}
-		fmt.Fprintf(stderr, "\nWithout -target-opt, redis-addr, postgres-dsn, seatd-addrs, gateway-url, jwt-secret and admin-token are read from\n"+
-			"$%s, $%s, $%s, $%s, $%s and $%s.\n\nFlags:\n",
-			EnvRedisAddr, EnvPostgresDSN, EnvSeatdAddrs, EnvGatewayURL, EnvJWTSecret, EnvAdminToken)
-		fs.PrintDefaults()
-	}
-	fs.StringVar(&c.Scenario, "scenario", "bench/scenarios/stadium.json", "scenario file")
-	tgts := fs.String("target", "engine", "targets to run, comma-separated, one after another on the same request stream")
-	bases := fs.String("baseline", "", "targets of -target that the others are compared against, comma-separated "+
-		"(default: those of -target among "+strings.Join(baselineTargets, ", ")+")")
-	model := fs.String("load", "closed", "load model: closed (N buyers, each waiting for its answer) or open (a fixed arrival rate)")
-	fs.IntVar(&c.Load.Buyers, "buyers", 64, "closed loop: concurrent buyers")
-	fs.Float64Var(&c.Load.Rate, "rate", 10000, "open loop: visits per second")
-	fs.IntVar(&c.Load.MaxInFlight, "max-in-flight", 256, "open loop: visits in flight at most (a visit due while all are busy waits, and its latency shows it)")
-	fs.DurationVar(&c.Load.WarmUp, "warmup", 2*time.Second, "time before measuring starts (its requests count for the sale, not for the latencies)")
-	fs.DurationVar(&c.Load.Ramp, "ramp", time.Second, "time the load takes to rise to full, from the start")
-	fs.DurationVar(&c.Load.Duration, "duration", 20*time.Second, "measured time, after the warm-up")
-	fs.StringVar(&c.Out, "out", "seatbench-out", "directory for report.json, report.md and the charts")
-	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of seatbench's process, every target's run, to this file "+
+	// flag would print the usage after every mistake: seatbench says
+	// the mistake in one line, and the usage only when asked (-h).
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.StringVar(&c.Scenario, "scenario", "stadium", "`NAME or PATH`: the name of a scenario built into seatbench ("+strings.Join(scenarios.Names(), ", ")+
+		"; bench/scenarios/README.md), or a scenario file's path")
+	tgts := fs.String("target", "engine", "`NAMES`, comma-separated: the targets to run (Targets, above), one after another on the same request stream")
+	bases := fs.String("baseline", "", "`NAMES`, comma-separated: the targets of -target that the others are compared against")
+	model := fs.String("load", "closed", "`MODEL`: closed (-buyers buyers, each waiting for its answer) or open (-rate visits a second, whatever the answers)")
+	fs.IntVar(&c.Load.Buyers, "buyers", 64, "closed loop: `N` buyers at once, each asking again once answered")
+	fs.Float64Var(&c.Load.Rate, "rate", 10000, "open loop: `VISITS` per second, once ramped up")
+	fs.IntVar(&c.Load.MaxInFlight, "max-in-flight", 256, "open loop: `N` visits in flight at most (a visit due while all are busy waits, and its latency shows it)")
+	fs.DurationVar(&c.Load.WarmUp, "warmup", 2*time.Second, "`DURATION` (e.g. 2s, 500ms) before measuring starts (its requests count for the sale, not for the latencies)")
+	fs.DurationVar(&c.Load.Ramp, "ramp", time.Second, "`DURATION` the load takes to rise to full, from the start")
+	fs.DurationVar(&c.Load.Duration, "duration", 20*time.Second, "`DURATION` measured, after the warm-up")
+	fs.StringVar(&c.Out, "out", "seatbench-out", "`DIR`, the directory for report.json, report.md and the charts (made if missing)")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of seatbench's process, every target's run, to `FILE` "+
 		"(go tool pprof reads it): where in-process targets spend")
-	fs.Func("target-opt", "name=value for a target (repeatable; each target documents its own)", func(s string) error {
+	fs.Func("target-opt", "`NAME=VALUE`: an option of a target of -target (Target options, above; repeatable)", func(s string) error {
 		k, v, ok := strings.Cut(s, "=")
 		if !ok || k == "" {
 			return fmt.Errorf("want name=value, got %q", s)
@@ -141,20 +148,52 @@ func parseFlags(args []string, stderr io.Writer, known []targetDef) (*Config, er
 		c.TargetOpts[k] = v
 		return nil
 	})
+	fs.Func("expect", "`EXPECTATION`: a figure the run should reach, judged and reported after it, met or NOT met (repeatable; it does not change the "+
+		"exit status): TARGET/BASELINE>=RATIO, the target's holds/s over the baseline's, e.g. seatd-http/redis-lua-http>=20; "+
+		"or TARGET:PERCENTILE<DURATION, a bound on the target's hold latency (p50, p90, p99, p99.9 or max), e.g. seatd-http:p99<50ms",
+		func(s string) error {
+			if len(c.Expectations) >= MaxExpectations {
+				return fmt.Errorf("more than %d", MaxExpectations)
+			}
+			e, err := report.ParseExpectation(s)
+			if err != nil {
+				return err
+			}
+			c.Expectations = append(c.Expectations, e)
+			return nil
+		})
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(stderr, fs, known)
+		}
 		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+		return nil, fmt.Errorf("unexpected arguments %q: seatbench takes flags only (-scenario NAME, -target NAMES; -h lists them)", fs.Args())
 	}
 	var errs []error
-	m, err := load.ParseModel(*model)
+	sc, file, err := loadScenario(c.Scenario)
 	if err != nil {
-		errs = append(errs, fmt.Errorf("-load: %w", err))
+		errs = append(errs, fmt.Errorf("-scenario: %s", strings.ReplaceAll(err.Error(), "\n", "; ")))
+	}
+	c.scenario, c.scenarioFile = sc, file
+	m, modelErr := load.ParseModel(*model)
+	if modelErr != nil {
+		errs = append(errs, fmt.Errorf("-load: %w", modelErr))
 	}
 	c.Load.Model = m
 	if err := c.Load.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	set := map[string]bool{} // the flags given
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, o := range []struct {
+		name  string
+		model load.Model
+	}{{"buyers", load.Closed}, {"rate", load.Open}, {"max-in-flight", load.Open}} {
+		if set[o.name] && modelErr == nil && m != o.model {
+			errs = append(errs, fmt.Errorf("-%s: a setting of -load %s, and the load is %s", o.name, o.model, m))
+		}
 	}
 	for _, name := range strings.Split(*tgts, ",") {
 		name = strings.TrimSpace(name)
@@ -190,6 +229,16 @@ func parseFlags(args []string, stderr io.Writer, known []targetDef) (*Config, er
 			}
 		}
 	}
+	if set["baseline"] && len(c.Baselines) == len(c.Targets) {
+		errs = append(errs, errors.New("-baseline: names every target of -target, so there is nothing to compare with them"))
+	}
+	for _, e := range c.Expectations {
+		for _, name := range e.Targets() {
+			if !slices.Contains(c.Targets, name) {
+				errs = append(errs, fmt.Errorf("-expect %s: %q is not a target of -target", e.Text, name))
+			}
+		}
+	}
 	read := map[string]bool{} // the options the targets chosen read
 	for _, name := range c.Targets {
 		def := known[slices.IndexFunc(known, func(t targetDef) bool { return t.name == name })]
@@ -210,13 +259,119 @@ func parseFlags(args []string, stderr io.Writer, known []targetDef) (*Config, er
 	}
 	if c.Out == "" {
 		errs = append(errs, errors.New("-out: empty"))
+	} else if st, err := os.Stat(c.Out); err == nil && !st.IsDir() {
+		errs = append(errs, fmt.Errorf("-out %s: a file, not a directory", c.Out))
 	}
 	return c, errors.Join(errs...)
 }
 
+// loadScenario reads the scenario built into seatbench under the name
+// s or, when there is none, the file s; it returns the scenario and
+// where it came from.
+func loadScenario(s string) (*scenario.Scenario, string, error) {
+	if b, ok := scenarios.Lookup(s); ok {
+		sc, err := scenario.Parse(b)
+		if err != nil {
+			return nil, "", fmt.Errorf("built-in scenario %s: %w", s, err)
+		}
+		return sc, s + " (built in)", nil
+	}
+	sc, err := scenario.Load(s)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, "", fmt.Errorf("%q is neither a built-in scenario (%s) nor a file", s, strings.Join(scenarios.Names(), ", "))
+	}
+	return sc, s, err
+}
+
+// targetOptHelp is -h's account of each -target-opt, in the order it
+// lists them: the value's form, its default, what it does. Every
+// option a target reads has one (TestHelp).
+var targetOptHelp = []struct{ name, value, def, about string }{
+	{OptRedisLocal, "true|false", "false", "start a redis-server for each of the target's runs (loopback, a temporary directory), stop and remove it after; no address is read"},
+	{OptRedisAddr, "HOST:PORT", "$" + EnvRedisAddr, "a Redis server of yours; not with " + OptRedisLocal},
+	{OptRedisAlways, "true|false", "false: nothing persisted", "Redis with the append-only file and appendfsync always (a started server is started so; yours is set so)"},
+	{OptPostgresLocal, "true|false", "false", "start a PostgreSQL cluster for each of the target's runs (fsync, synchronous_commit on), stop and remove it after; no DSN is read"},
+	{OptPostgresDSN, "DSN", "$" + EnvPostgresDSN, "a PostgreSQL server of yours (a password better in PGPASSWORD: the command line goes into the report); not with " + OptPostgresLocal},
+	{OptSeatdLocal, "N", "none: a cluster of yours", "run an N-node seatd cluster (and the gateway, the order flow) in seatbench's process on loopback for each of the target's runs; no address is read"},
+	{OptSeatdAddrs, "HOST:PORT,...", "$" + EnvSeatdAddrs, "RPC addresses of a running cluster's nodes"},
+	{OptGatewayURL, "URL", "$" + EnvGatewayURL, "a running gateway's base URL"},
+	{OptJWTSecret, "SECRET", "$" + EnvJWTSecret, "the gateway's HS256 secret of buyer tokens (better in the environment: the command line goes into the report)"},
+	{OptAdminToken, "TOKEN", "$" + EnvAdminToken, "the gateway's admin token (better in the environment)"},
+	{OptSeatdPIDs, "PID,...", "none: seatbench's CPU alone", "process ids of a running cluster's nodes and gateway here, whose CPU time counts with seatbench's"},
+	{OptKafkaBrokers, "HOST:PORT,...", "none: an embedded broker in memory", "Kafka's bootstrap addresses for a local system's order flow; a broker no earlier system wrote to"},
+	{OptPaysimURL, "URL", "$" + EnvPaysimURL, "a running system's payment simulator"},
+	{OptOrderflowAddrs, "HOST:PORT,...", "$" + EnvOrderflowAddrs, "a running order flow's Kitex addresses, instance 0 first"},
+}
+
+// interrupt is the cause of the run's context ending when a signal
+// stops it: the load stops, and the run is reported as far as it went.
+type interrupt struct {
+	sig syscall.Signal
+	at  time.Time
+}
+
+func (in *interrupt) Error() string { return "interrupted by " + in.name() }
+
+// name is the signal's name: SIGINT (Ctrl-C) or SIGTERM.
+func (in *interrupt) name() string {
+	if in.sig == syscall.SIGINT {
+		return "SIGINT"
+	}
+	return "SIGTERM"
+}
+
+// usage writes -h's text: what seatbench does, its targets, their
+// options, its flags, each with its unit and default.
+func usage(w io.Writer, fs *flag.FlagSet, known []targetDef) {
+	fmt.Fprintf(w, "Usage: seatbench [flags]\n\nReplays a scenario against targets and writes a report (README.md, \"seatbench\").\n"+
+		"Exit status: 0 the run passed; 1 a target failed to start, or its check or audit failed; 2 a mistake in the flags or the scenario;\n"+
+		"130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM, after writing the report of the run until then (a second signal quits at once).\n\nTargets (-target):\n")
+	for _, t := range known {
+		fmt.Fprintf(w, "  %-15s %s\n", t.name, t.about)
+		if len(t.opts) > 0 {
+			fmt.Fprintf(w, "  %-15s target-opts: %s\n", "", strings.Join(t.opts, ", "))
+		}
+	}
+	fmt.Fprintf(w, "\nTarget options (-target-opt NAME=VALUE, repeatable; refused unless a target of -target reads it):\n")
+	for _, o := range targetOptHelp {
+		var readers []string
+		for _, t := range known {
+			if slices.Contains(t.opts, o.name) {
+				readers = append(readers, t.name)
+			}
+		}
+		fmt.Fprintf(w, "  %s=%s\n    \t%s (default %s; read by %s)\n", o.name, o.value, o.about, o.def, strings.Join(readers, ", "))
+	}
+	fmt.Fprintf(w, "\nFlags:\n")
+	defaults := map[string]string{ // where the flag's zero value means more than "none"
+		"baseline":   "those of -target among " + strings.Join(baselineTargets, ", "),
+		"cpuprofile": "none: no profile",
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		name, about := flag.UnquoteUsage(f)
+		def := f.DefValue
+		switch {
+		case defaults[f.Name] != "":
+			def = defaults[f.Name]
+		case def == "":
+			def = "none"
+		}
+		fmt.Fprintf(w, "  -%s %s\n    \t%s (default %s)\n", f.Name, name, about, def)
+	})
+}
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig := <-sigs
+		signal.Reset(os.Interrupt, syscall.SIGTERM) // a second one ends seatbench at once
+		in := &interrupt{sig: sig.(syscall.Signal), at: time.Now()}
+		fmt.Fprintf(os.Stderr, "\nseatbench: %s: stopping the load; the run is checked, audited and reported as far as it went (%s again to quit at once)\n", in, in.name())
+		cancel(in)
+	}()
 	// Hertz's and Kitex's start and stop lines would break the progress
 	// line.
 	hlog.SetLevel(hlog.LevelWarn)
@@ -226,7 +381,10 @@ func main() {
 		return
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "seatbench:", err)
+		// One line for each mistake, each naming its flag.
+		for _, l := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintln(os.Stderr, "seatbench:", l)
+		}
 		os.Exit(2)
 	}
 	if cfg.CPUProfile != "" {
@@ -246,6 +404,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "seatbench:", err)
 		os.Exit(1)
 	}
+	var in *interrupt
+	if errors.As(context.Cause(ctx), &in) {
+		os.Exit(128 + int(in.sig)) // as a shell reports a process the signal ended
+	}
 	if len(rep.Failed) > 0 || slices.ContainsFunc(rep.Runs, (*replay.Result).Failed) {
 		os.Exit(1)
 	}
@@ -258,17 +420,13 @@ func main() {
 // the report). A run whose target's check or audit failed is printed to
 // stderr, with every difference the audit listed.
 func run(ctx context.Context, cfg *Config, known []targetDef, stdout, stderr io.Writer) (*report.Report, error) {
-	sc, err := scenario.Load(cfg.Scenario)
-	if err != nil {
-		return nil, err
-	}
-	stream, err := scenario.NewStream(sc)
+	stream, err := scenario.NewStream(cfg.scenario)
 	if err != nil {
 		return nil, err
 	}
 	rep := &report.Report{
 		Started:  time.Now().UTC(),
-		Scenario: report.NewScenario(stream, cfg.Scenario),
+		Scenario: report.NewScenario(stream, cfg.scenarioFile),
 		Settings: settings(cfg),
 		Machine:  report.ThisMachine(),
 	}
@@ -292,23 +450,30 @@ func run(ctx context.Context, cfg *Config, known []targetDef, stdout, stderr io.
 		}
 		rep.Runs = append(rep.Runs, res)
 	}
+	var in *interrupt
+	if errors.As(context.Cause(ctx), &in) {
+		at := in.at.Sub(rep.Started).Seconds()
+		rep.InterruptedAt = &at
+		rep.Interrupted = &report.Interruption{Signal: in.name()}
+		for _, name := range cfg.Targets {
+			i := slices.IndexFunc(rep.Runs, func(r *replay.Result) bool { return r.Target == name })
+			switch _, failed := rep.Failed[name]; {
+			case i >= 0 && rep.Runs[i].Stopped:
+				rep.Interrupted.During = name
+			case i < 0 && !failed:
+				rep.Interrupted.NotRun = append(rep.Interrupted.NotRun, name)
+			}
+		}
+	}
 	rep.Comparisons = report.Compare(rep.Runs, cfg.Baselines)
+	rep.Expectations = report.Evaluate(cfg.Expectations, rep.Runs)
 	files, err := rep.Write(cfg.Out)
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(stdout, "%-15s %12s %10s %10s %10s %12s %14s  %s\n", "target", "holds/s", "p50", "p99", "max", "got seats", "sold out (s)", "check; audit")
-	for _, r := range rep.Runs {
-		f := &r.Figures
-		so := "never"
-		if f.SoldOut.All != nil {
-			so = fmt.Sprintf("%.3f", *f.SoldOut.All)
-		}
-		l := f.Holds.Latency
-		fmt.Fprintf(stdout, "%-15s %12.0f %8.1fµs %8.1fµs %8.1fµs %11.1f%% %14s  %s; %s\n", r.Target, f.HoldsPerSecond,
-			l.P50, l.P99, l.Max, f.Buyers.Share*100, so, r.Check, report.AuditSummary(r))
-	}
+	fmt.Fprint(stdout, report.SummaryText(rep.Runs))
 	fmt.Fprint(stdout, report.ComparisonText(rep.Comparisons))
+	fmt.Fprint(stdout, report.ExpectationText(rep.Expectations))
 	fmt.Fprintf(stdout, "report: %s\n", strings.Join(files, " "))
 	for _, r := range rep.Runs {
 		if r.CheckFailed() {

@@ -15,6 +15,7 @@ import (
 	"seatd/bench/measure"
 	"seatd/bench/report"
 	"seatd/bench/scenario"
+	"seatd/bench/scenarios"
 	"seatd/bench/target"
 	"seatd/bench/target/engine"
 	"seatd/inventory"
@@ -40,14 +41,14 @@ func placed(f *measure.Figures) int64 {
 // in a scenario where buyers pay), the JSON parses, the Markdown has the
 // table, the charts are PNGs.
 func TestEveryScenario(t *testing.T) {
-	files, err := filepath.Glob("../../bench/scenarios/*.json")
-	if err != nil || len(files) < 6 {
-		t.Fatalf("scenarios: %v, %v", files, err)
+	names := scenarios.Names()
+	if len(names) < 6 {
+		t.Fatalf("scenarios: %v", names)
 	}
-	for _, file := range files {
-		name := strings.TrimSuffix(filepath.Base(file), ".json")
+	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
-			sc, err := scenario.Load(file)
+			b, _ := scenarios.Lookup(name)
+			sc, err := scenario.Parse(b)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -56,7 +57,7 @@ func TestEveryScenario(t *testing.T) {
 			known := []targetDef{engineDef("engine", eng)}
 			out := t.TempDir()
 			var stderr bytes.Buffer
-			cfg, err := parseFlags([]string{"-scenario", file, "-buyers", "8", "-warmup", "500ms", "-ramp", "200ms",
+			cfg, err := parseFlags([]string{"-scenario", name, "-buyers", "8", "-warmup", "500ms", "-ramp", "200ms",
 				"-duration", "1500ms", "-out", out}, &stderr, known)
 			if err != nil {
 				t.Fatal(err)
@@ -106,7 +107,7 @@ func TestEveryScenario(t *testing.T) {
 				t.Errorf("cpu %+v", r.CPU)
 			}
 
-			b, err := os.ReadFile(filepath.Join(out, report.JSONFile))
+			b, err = os.ReadFile(filepath.Join(out, report.JSONFile))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -114,7 +115,7 @@ func TestEveryScenario(t *testing.T) {
 			if err := json.Unmarshal(b, &back); err != nil {
 				t.Fatalf("report.json: %v", err)
 			}
-			if back.Scenario.Name != name || len(back.Runs) != 1 || back.Runs[0].Figures.Holds.Requests != f.Holds.Requests ||
+			if back.Scenario.Name != name || back.Scenario.File != name+" (built in)" || len(back.Runs) != 1 || back.Runs[0].Figures.Holds.Requests != f.Holds.Requests ||
 				back.Machine.Cores == 0 || back.Machine.GoVersion == "" {
 				t.Errorf("report.json read back: scenario %q, %d runs, machine %+v", back.Scenario.Name, len(back.Runs), back.Machine)
 			}
@@ -129,7 +130,7 @@ func TestEveryScenario(t *testing.T) {
 					t.Errorf("%s: %v, not a PNG", png, err)
 				}
 			}
-			if !strings.Contains(stdout.String(), "engine") || !strings.Contains(stdout.String(), "report.json") {
+			if !strings.HasPrefix(stdout.String(), report.SummaryText(rep.Runs)) || !strings.Contains(stdout.String(), "report.json") {
 				t.Errorf("stdout %q; want the summary and the report's files", stdout.String())
 			}
 		})
@@ -168,7 +169,7 @@ func TestFlagErrors(t *testing.T) {
 	if err == nil {
 		t.Fatal("parseFlags = nil error")
 	}
-	for _, w := range []string{`unknown target "redis"; known: engine`, `-load: load: model "half"`, "duration 0s"} {
+	for _, w := range []string{`unknown target "redis"; known: engine`, `-load: load: model "half"`, "-duration 0s: want above 0"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("parseFlags error %q; want it to say %q", err, w)
 		}
