@@ -251,12 +251,7 @@ func TestRPCConfirmAfterExpiry(t *testing.T) {
 		cfg.TickInterval = 20 * time.Millisecond
 	})
 	ctx := context.Background()
-	if r, err := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: arenaSpec()}); err != nil || code(r.Status) != "ok" {
-		t.Fatalf("CreateProgram = %v, %v", r, err)
-	}
-	if r, err := c.SetSale(ctx, &rpc.SetSaleRequest{ProgramId: "show", Open: true}); err != nil || code(r.Status) != "ok" {
-		t.Fatalf("SetSale = %v, %v", r, err)
-	}
+	openShow(t, c)
 	h, err := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: 9, Count: 1})
 	if err != nil || code(h.Status) != "ok" {
 		t.Fatalf("PlaceHold = %v, %v", h, err)
@@ -311,8 +306,9 @@ func TestRPCDefaultHoldTTL(t *testing.T) {
 // TestPlaceHolds: each hold of a batch gets its own answer; a request id
 // repeated inside the batch gets the first hold back; an empty or
 // oversize batch is refused whole and changes nothing.
-func TestPlaceHolds(t *testing.T) {
-	c := startNode(t)
+// openShow creates the arena program "show" and opens its sale.
+func openShow(t *testing.T, c invsvc.Client) {
+	t.Helper()
 	ctx := context.Background()
 	if r, err := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: arenaSpec()}); err != nil || code(r.Status) != "ok" {
 		t.Fatalf("CreateProgram = %v, %v", r, err)
@@ -320,13 +316,23 @@ func TestPlaceHolds(t *testing.T) {
 	if r, err := c.SetSale(ctx, &rpc.SetSaleRequest{ProgramId: "show", Open: true}); err != nil || code(r.Status) != "ok" {
 		t.Fatalf("SetSale = %v, %v", r, err)
 	}
-	free := func() int32 {
-		av, err := c.Availability(ctx, &rpc.AvailabilityRequest{ProgramId: "show", Consistent: true})
-		if err != nil || code(av.Status) != "ok" {
-			t.Fatalf("Availability = %v, %v", av, err)
-		}
-		return av.Categories[0].Free + av.Categories[1].Free
+}
+
+// freeSeats returns the free seats of "show", both categories.
+func freeSeats(t *testing.T, c invsvc.Client) int32 {
+	t.Helper()
+	av, err := c.Availability(context.Background(), &rpc.AvailabilityRequest{ProgramId: "show", Consistent: true})
+	if err != nil || code(av.Status) != "ok" {
+		t.Fatalf("Availability = %v, %v", av, err)
 	}
+	return av.Categories[0].Free + av.Categories[1].Free
+}
+
+func TestPlaceHolds(t *testing.T) {
+	c := startNode(t)
+	ctx := context.Background()
+	openShow(t, c)
+	free := func() int32 { return freeSeats(t, c) }
 	for _, n := range []int{0, int(rpc.MAX_HOLD_BATCH) + 1} {
 		req := &rpc.PlaceHoldsRequest{}
 		for i := range n {
@@ -380,12 +386,7 @@ func TestPlaceHolds(t *testing.T) {
 func TestReleaseHolds(t *testing.T) {
 	c := startNode(t)
 	ctx := context.Background()
-	if r, err := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: arenaSpec()}); err != nil || code(r.Status) != "ok" {
-		t.Fatalf("CreateProgram = %v, %v", r, err)
-	}
-	if r, err := c.SetSale(ctx, &rpc.SetSaleRequest{ProgramId: "show", Open: true}); err != nil || code(r.Status) != "ok" {
-		t.Fatalf("SetSale = %v, %v", r, err)
-	}
+	openShow(t, c)
 	var ids []int64
 	for user := range int64(3) {
 		h, err := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: user + 1, Count: 2})
@@ -394,13 +395,7 @@ func TestReleaseHolds(t *testing.T) {
 		}
 		ids = append(ids, h.Hold.HoldId)
 	}
-	free := func() int32 {
-		av, err := c.Availability(ctx, &rpc.AvailabilityRequest{ProgramId: "show", Consistent: true})
-		if err != nil || code(av.Status) != "ok" {
-			t.Fatalf("Availability = %v, %v", av, err)
-		}
-		return av.Categories[0].Free + av.Categories[1].Free
-	}
+	free := func() int32 { return freeSeats(t, c) }
 	for _, n := range []int{0, int(rpc.MAX_HOLD_BATCH) + 1} {
 		req := &rpc.ReleaseHoldsRequest{}
 		for range n {

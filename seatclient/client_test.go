@@ -277,6 +277,18 @@ func TestRoutingFromOneSeed(t *testing.T) {
 	}
 }
 
+// openShow creates the arena program "show" and opens its sale.
+func openShow(t *testing.T, c *Client) {
+	t.Helper()
+	ctx := context.Background()
+	if cp, err := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: arena()}); err != nil || code(cp.Status) != "ok" {
+		t.Fatalf("CreateProgram = %v, %v", cp, err)
+	}
+	if r, err := c.SetSale(ctx, &rpc.SetSaleRequest{ProgramId: "show", Open: true}); err != nil || code(r.Status) != "ok" {
+		t.Fatalf("SetSale = %v, %v", r, err)
+	}
+}
+
 // TestHoldsTravelTogether: while the one call allowed to the node is
 // under way, holds wait and then leave together in the next call; a
 // caller that gives up takes its hold out of the queue, and a full queue
@@ -289,12 +301,7 @@ func TestHoldsTravelTogether(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if cp, err := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: arena()}); err != nil || code(cp.Status) != "ok" {
-		t.Fatalf("CreateProgram = %v, %v", cp, err)
-	}
-	if r, err := c.SetSale(ctx, &rpc.SetSaleRequest{ProgramId: "show", Open: true}); err != nil || code(r.Status) != "ok" {
-		t.Fatalf("SetSale = %v, %v", r, err)
-	}
+	openShow(t, c)
 	// The first hold finds its way (and the leader) through the routing loop.
 	if r, err := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: 1, Count: 1}); err != nil || code(r.Status) != "ok" {
 		t.Fatalf("PlaceHold = %v, %v", r, err)
@@ -378,12 +385,7 @@ func TestReleasesTravelTogether(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if cp, err := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: arena()}); err != nil || code(cp.Status) != "ok" {
-		t.Fatalf("CreateProgram = %v, %v", cp, err)
-	}
-	if r, err := c.SetSale(ctx, &rpc.SetSaleRequest{ProgramId: "show", Open: true}); err != nil || code(r.Status) != "ok" {
-		t.Fatalf("SetSale = %v, %v", r, err)
-	}
+	openShow(t, c)
 	var ids []int64
 	for user := range int64(11) {
 		r, err := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: user + 1, Count: 1})
