@@ -12,10 +12,16 @@ import (
 // can allow it, and can refuse named seats that would leave one.
 func TestOrphanSettings(t *testing.T) {
 	s := startSystem(t)
+	// One row of 9 (a layout: a grid's front row has wheelchair spaces,
+	// which TestAccessibleSettings is about).
+	var seats []map[string]any
+	for c := 1; c <= 9; c++ {
+		seats = append(seats, map[string]any{"col": c, "category": "std"})
+	}
 	row := func(id string, settings map[string]any) {
 		spec := map[string]any{"id": id, "name": "Row of 9",
 			"categories": []map[string]any{{"id": "std", "name": "Standard", "price_cents": 1000}},
-			"grid":       map[string]any{"sections": 1, "rows": 1, "cols": 9, "categories": []map[string]any{{"id": "std", "rows": []int{1, 1}}}}}
+			"layout":     map[string]any{"sections": []map[string]any{{"id": "A", "rows": []map[string]any{{"id": "1", "rank": 1, "seats": seats}}}}}}
 		for k, v := range settings {
 			spec[k] = v
 		}

@@ -101,7 +101,8 @@ func (d *demo) arena() error {
 	if r, err := d.e.CreateProgram(d.now, &spec); r != inventory.ResultOK {
 		return fmt.Errorf("create program: %s: %v", r, err)
 	}
-	d.say("== %s: 2 sections x 8 rows x 16 seats, VIP rows 1-2, A rows 3-5, B rows 6-8", spec.Name)
+	d.say("== %s: 2 sections x 8 rows x 16 seats, VIP rows 1-2, A rows 3-5, B rows 6-8;", spec.Name)
+	d.say("   seats 8 and 9 of each front row are wheelchair spaces, which other buyers get only when nothing else fits")
 	d.check("operator blocks A/4/7-10", first(d.e.Block(d.now, &inventory.BlockRequest{Program: spec.ID, Seats: []string{"A/4/7", "A/4/8", "A/4/9", "A/4/10"}})))
 	d.say("  %-8s hold refused before the sale opens: %s", "buyer 1", d.e.Hold(d.now, &inventory.HoldRequest{Program: spec.ID, User: 1, Count: 1}).Result)
 	d.check("open sale", d.e.OpenSale(d.step(time.Minute), spec.ID))
