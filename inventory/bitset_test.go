@@ -78,3 +78,46 @@ func countTrue(b []bool) int {
 	}
 	return n
 }
+
+// TestKeepStarts checks keepStarts, which filters every start at once with
+// shifts across word boundaries, against the orphan rule read seat by seat,
+// on rows up to five words wide, with blocks of 63 and 64 and runs ending
+// at the words' edges (positions 63, 64, 127, 128) drawn often.
+func TestKeepStarts(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 13))
+	edges := []int{0, 1, 62, 63, 64, 65, 126, 127, 128, 129, 191, 192}
+	for iter := range 20000 {
+		width := 1 + r.IntN(320)
+		words := (width + 63) / 64
+		empty := make([]uint64, words)
+		density := r.Float64()
+		for p := range width {
+			if r.Float64() < density {
+				empty[p>>6] |= 1 << (p & 63)
+			}
+		}
+		// Single empty seats and single gaps at the word edges.
+		for range r.IntN(4) {
+			if p := edges[r.IntN(len(edges))]; p < width {
+				empty[p>>6] ^= 1 << (p & 63)
+			}
+		}
+		k := 1 + r.IntN(MaxSeatsPerHoldLimit)
+		if r.IntN(3) == 0 {
+			k = []int{1, 2, 63, 64}[r.IntN(4)]
+		}
+		starts := make([]uint64, words)
+		for w := range starts {
+			starts[w] = ^uint64(0)
+		}
+		keepStarts(starts, empty, k)
+		e, s := naiveBits(empty, words*64), naiveBits(starts, words*64)
+		at := func(p int) bool { return p >= 0 && p < len(e) && e[p] }
+		for p := range s {
+			strands := at(p-1) && !at(p-2) || at(p+k) && !at(p+k+1)
+			if s[p] == strands {
+				t.Fatalf("iter %d: keepStarts(k=%d, empty %x) kept start %d = %v; want %v", iter, k, empty, p, s[p], !strands)
+			}
+		}
+	}
+}
