@@ -602,8 +602,10 @@ func (s *Server) Release(ctx context.Context, req *rpc.ReleaseRequest) (*rpc.Hol
 
 // ReleaseHolds gives a batch of holds back, each as Release would: its
 // own hold, route and result. The releases of one group are proposed
-// together, as PlaceHolds proposes holds, and each answer is the hold as
-// it is after its release.
+// together, as PlaceHolds proposes holds, and each answer carries the
+// hold as it is after its group's batch: a refused release (not_owner)
+// of a hold that a later release in the batch gave back shows it
+// released.
 func (s *Server) ReleaseHolds(ctx context.Context, req *rpc.ReleaseHoldsRequest) (*rpc.ReleaseHoldsResponse, error) {
 	if n := len(req.Releases); n == 0 || n > int(rpc.MAX_HOLD_BATCH) {
 		return &rpc.ReleaseHoldsResponse{Status: badRequest(fmt.Sprintf("releases: %d in a batch, want 1-%d", n, rpc.MAX_HOLD_BATCH))}, nil

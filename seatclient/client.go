@@ -13,8 +13,8 @@
 // client".
 //
 // Concurrency: a Client is safe for concurrent use. Status probes and
-// hold batches run on goroutines of their own, at most one probe and
-// HoldCallsPerNode batches per node.
+// hold and release batches run on goroutines of their own, at most one
+// probe and HoldCallsPerNode batches of each kind per node.
 package seatclient
 
 import (
@@ -85,14 +85,16 @@ type Config struct {
 	// suggests about calls per second x response time; too few and every
 	// call past them opens and closes a TCP connection. Default 256.
 	MaxIdleConnsPerNode int
-	// HoldCallsPerNode bounds the PlaceHolds calls under way to one node;
-	// holds that find them all busy wait for the next call and travel
-	// together. Default 2: on the 2-core test machine 1 call capped the
-	// throughput, and more calls meant smaller batches and more CPU per
-	// hold.
+	// HoldCallsPerNode bounds the PlaceHolds calls under way to one node,
+	// and apart from them its ReleaseHolds calls; holds (releases) that
+	// find them all busy wait for the next call and travel together.
+	// Default 2: on the 2-core test machine 1 call capped the throughput,
+	// and more calls meant smaller batches and more CPU per hold.
 	HoldCallsPerNode int
-	// MaxQueuedHolds bounds the holds waiting for a call to one node;
-	// past it a hold fails at once with ErrOverloaded. Default 4096.
+	// MaxQueuedHolds bounds the holds waiting for a call to one node, and
+	// apart from them the releases, so a burst of one kind never fails
+	// the other; past it a hold or release fails at once with
+	// ErrOverloaded. Default 4096.
 	MaxQueuedHolds int
 	Log            *slog.Logger
 }
@@ -434,7 +436,8 @@ func (c *Client) Confirm(ctx context.Context, req *rpc.ConfirmRequest) (*rpc.Hol
 
 // Release gives a hold back (idempotent). It travels to the leader of the
 // hold's group in a batch, as a hold does (see PlaceHold): a flash sale
-// releases nearly as many holds as it places.
+// releases nearly as many holds as it places. A full release queue fails
+// at once with ErrOverloaded; the release may be sent again.
 func (c *Client) Release(ctx context.Context, req *rpc.ReleaseRequest) (*rpc.HoldResponse, error) {
 	return batched(ctx, c, holdGroup(req.HoldId), "", func(b *nodeBatchers) *batcher[*rpc.ReleaseRequest] { return b.releases }, req)
 }
