@@ -48,9 +48,9 @@ var (
 	ErrOverloaded = errors.New("seatclient: inventory overloaded")
 )
 
-// errNotSent hands a queued hold back to its caller unsent: its node
-// became suspect while the hold waited (see holdBatcher.drop).
-var errNotSent = errors.New("seatclient: hold not sent: its node stopped answering")
+// errNotSent hands a queued hold or release back to its caller unsent:
+// its node became suspect while it waited (see batcher.drop).
+var errNotSent = errors.New("seatclient: not sent: its node stopped answering")
 
 // Config configures a Client. Zero fields take the defaults.
 type Config struct {

@@ -740,3 +740,51 @@ func TestNoFalseNotFound(t *testing.T) {
 		wg.Wait()
 	}
 }
+
+// TestSuspectDropsQueuedReleases: releases waiting in a node's batcher
+// come back unsent, to be routed again, when the node becomes suspect,
+// as holds do; they would otherwise wait behind its unanswered calls.
+func TestSuspectDropsQueuedReleases(t *testing.T) {
+	c, err := New(Config{Seeds: []string{"127.0.0.1:1"}, HoldCallsPerNode: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const addr = "127.0.0.1:1"
+	b := c.batchers(addr)
+	for _, calls := range []*int{&b.holds.calls, &b.releases.calls} {
+		*calls = 1 // a call under way: what comes now waits
+	}
+	done := make(chan error, 2)
+	go func() {
+		_, err := b.releases.place(context.Background(), &rpc.ReleaseRequest{HoldId: 1, UserId: 1})
+		done <- err
+	}()
+	go func() {
+		_, err := b.holds.place(context.Background(), &rpc.HoldRequest{ProgramId: "show", UserId: 1, Count: 1})
+		done <- err
+	}()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		b.holds.mu.Lock()
+		b.releases.mu.Lock()
+		n := len(b.holds.waiting) + len(b.releases.waiting)
+		b.releases.mu.Unlock()
+		b.holds.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests waiting; want a hold and a release", n)
+		}
+	}
+	c.suspectNode(addr, errors.New("no answer"))
+	for range 2 {
+		select {
+		case err := <-done:
+			if !errors.Is(err, errNotSent) {
+				t.Fatalf("a queued request answered %v; want errNotSent", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("a request queued for a suspect node never came back")
+		}
+	}
+}
