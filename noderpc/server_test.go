@@ -687,3 +687,58 @@ func TestSpecRoundTrip(t *testing.T) {
 		t.Errorf("specFromRPC(SpecToRPC(%+v)) = %+v", spec, got)
 	}
 }
+
+// TestReleaseHoldsAcrossGroups: one batch releases holds of programs in
+// two groups, interleaved and one of them twice: each group's releases
+// are proposed apart, at once, and each answer is its own hold's.
+func TestReleaseHoldsAcrossGroups(t *testing.T) {
+	c := startNode(t)
+	ctx := context.Background()
+	openShow(t, c)
+	other := arenaSpec()
+	other.Id = "other"
+	if r, err := c.CreateProgram(ctx, &rpc.CreateProgramRequest{Spec: other}); err != nil || code(r.Status) != "ok" {
+		t.Fatalf("CreateProgram(other) = %v, %v", r, err)
+	}
+	if r, err := c.SetSale(ctx, &rpc.SetSaleRequest{ProgramId: "other", Open: true}); err != nil || code(r.Status) != "ok" {
+		t.Fatalf("SetSale(other) = %v, %v", r, err)
+	}
+	var ids []int64
+	groups := map[int32]bool{}
+	for i, prog := range []string{"show", "other", "show", "other"} {
+		h, err := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: prog, UserId: int64(i + 1), Count: 2})
+		if err != nil || code(h.Status) != "ok" {
+			t.Fatalf("PlaceHold(%s) = %v, %v", prog, h, err)
+		}
+		ids = append(ids, h.Hold.HoldId)
+		groups[h.Status.Group] = true
+	}
+	if len(groups) != 2 {
+		t.Fatalf("holds in groups %v; want two groups", groups)
+	}
+	order := []int{1, 0, 3, 1, 2}
+	req := &rpc.ReleaseHoldsRequest{}
+	for _, i := range order {
+		req.Releases = append(req.Releases, &rpc.ReleaseRequest{HoldId: ids[i], UserId: int64(i + 1)})
+	}
+	r, err := c.ReleaseHolds(ctx, req)
+	if err != nil || code(r.Status) != "ok" || len(r.Holds) != len(order) {
+		t.Fatalf("ReleaseHolds = %v, %v", r, err)
+	}
+	for j, i := range order {
+		if h := r.Holds[j]; code(h.Status) != "ok" || h.Hold == nil || h.Hold.HoldId != ids[i] || h.Hold.Status != "RELEASED" {
+			t.Errorf("release %d (hold %d) answered %v; want ok, hold %d RELEASED", j, i, h, ids[i])
+		}
+	}
+	for _, prog := range []string{"show", "other"} {
+		av, err := c.Availability(ctx, &rpc.AvailabilityRequest{ProgramId: prog, Consistent: true})
+		if err != nil || code(av.Status) != "ok" {
+			t.Fatalf("Availability(%s) = %v, %v", prog, av, err)
+		}
+		for _, cat := range av.Categories {
+			if cat.Held != 0 {
+				t.Errorf("%s: %d seats of %s still held; want none", prog, cat.Held, cat.Id)
+			}
+		}
+	}
+}
