@@ -37,8 +37,11 @@ func (c *bytesChooser) intn(n int) int {
 }
 
 // randomSpec makes a small program: arenas and trains, gaps in rows,
-// mixed-category rows, accessible seats, rank ties, custom labels.
-func randomSpec(c chooser, id string) ProgramSpec {
+// mixed-category rows, accessible seats, rank ties, custom labels. A wide
+// one has holds of up to MaxSeatsPerHoldLimit seats and rows of one to
+// four words with few aisles, so that blocks of 63 and 64 seats and
+// starts at the words' edges get tried.
+func randomSpec(c chooser, id string, wide bool) ProgramSpec {
 	legs := 1
 	if c.intn(2) == 0 {
 		legs = 1 + c.intn(5)
@@ -53,7 +56,13 @@ func randomSpec(c chooser, id string) ProgramSpec {
 		RefuseOrphans:     c.intn(3) == 0,
 		ReserveAccessible: c.intn(3) == 0,
 	}
+	if wide {
+		spec.MaxSeatsPerHold = 1 + c.intn(MaxSeatsPerHoldLimit)
+	}
 	spec.MaxSeatsPerUser = spec.MaxSeatsPerHold + c.intn(6)
+	if wide {
+		spec.MaxSeatsPerUser = 4*spec.MaxSeatsPerHold + c.intn(6)
+	}
 	for i := 0; i <= legs; i++ {
 		spec.Stops = append(spec.Stops, "stop"+strconv.Itoa(i))
 	}
@@ -71,8 +80,11 @@ func randomSpec(c chooser, id string) ProgramSpec {
 			mixed := c.intn(4) == 0
 			col := 1 + c.intn(3)
 			n := 1 + c.intn(14)
-			if c.intn(10) == 0 {
+			if c.intn(10) == 0 || wide && c.intn(2) == 0 {
 				n = 60 + c.intn(80) // several bitset words
+				if wide {
+					n = 60 + c.intn(150)
+				}
 			}
 			for range n {
 				st := Seat{Col: col, Category: cat, Accessible: c.intn(8) == 0}
@@ -84,7 +96,7 @@ func randomSpec(c chooser, id string) ProgramSpec {
 				}
 				row.Seats = append(row.Seats, st)
 				col++
-				if c.intn(6) == 0 {
+				if c.intn(6) == 0 && (!wide || c.intn(6) == 0) {
 					col++ // an aisle
 				}
 			}
@@ -110,7 +122,7 @@ type harness struct {
 	step  int
 }
 
-func newHarness(t testing.TB, c chooser) *harness {
+func newHarness(t testing.TB, c chooser, wide bool) *harness {
 	cfg := Config{Group: c.intn(4), MaxLiveHolds: 6 + c.intn(10), MaxHolds: 30 + c.intn(30), MaxOutbox: 10 + c.intn(40),
 		MaxRefusals: 2 + c.intn(12)}
 	e, err := New(cfg)
@@ -121,7 +133,7 @@ func newHarness(t testing.TB, c chooser) *harness {
 	h := &harness{t: t, c: c, e: e, cfg: cfg, now: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano(),
 		m: newModel(cfg.Group, cfg.MaxLiveHolds, cfg.MaxHolds, cfg.MaxOutbox, cfg.MaxRefusals)}
 	for i := range 1 + c.intn(3) {
-		spec := randomSpec(c, "p"+strconv.Itoa(i))
+		spec := randomSpec(c, "p"+strconv.Itoa(i), wide)
 		if r, err := e.CreateProgram(h.now, &spec); r != ResultOK {
 			t.Fatalf("CreateProgram(%s) = %v, %v", spec.ID, r, err)
 		}
@@ -500,7 +512,27 @@ func TestDifferential(t *testing.T) {
 	}
 	for seed := range uint64(sequences) {
 		c := rngChooser{rand.New(rand.NewPCG(seed, 0x5ea7d))}
-		h := newHarness(t, c)
+		h := newHarness(t, c, false)
+		for range steps {
+			h.run()
+			if t.Failed() {
+				t.Fatalf("seed %d", seed)
+			}
+		}
+	}
+}
+
+// TestDifferentialWide is TestDifferential on wide programs (see
+// randomSpec): the orphan rule's shifts across words and blocks up to the
+// hold limit, which the small programs never reach.
+func TestDifferentialWide(t *testing.T) {
+	sequences, steps := 400, 200
+	if testing.Short() {
+		sequences = 40
+	}
+	for seed := range uint64(sequences) {
+		c := rngChooser{rand.New(rand.NewPCG(seed, 0x31de))}
+		h := newHarness(t, c, true)
 		for range steps {
 			h.run()
 			if t.Failed() {
@@ -524,7 +556,7 @@ func FuzzCommands(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c := &bytesChooser{b: data}
-		h := newHarness(t, c)
+		h := newHarness(t, c, false)
 		for steps := 0; len(c.b) > 0 && steps < maxFuzzSteps; steps++ {
 			h.run()
 		}

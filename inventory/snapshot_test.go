@@ -11,7 +11,7 @@ import (
 // randomSnapshot runs a random command sequence and returns the engine's
 // snapshot and config.
 func randomSnapshot(t testing.TB, seed uint64, steps int) ([]byte, Config) {
-	h := newHarness(t, rngChooser{rand.New(rand.NewPCG(seed, 0xf0))})
+	h := newHarness(t, rngChooser{rand.New(rand.NewPCG(seed, 0xf0))}, false)
 	for range steps {
 		h.run()
 	}
@@ -68,7 +68,7 @@ func TestSnapshotRoundTripLarge(t *testing.T) {
 // is AppendProgramSpec's of its Spec, whatever its state, and decodes.
 func TestAppendSpec(t *testing.T) {
 	for seed := range uint64(6) {
-		h := newHarness(t, rngChooser{rand.New(rand.NewPCG(seed, 0xf0))})
+		h := newHarness(t, rngChooser{rand.New(rand.NewPCG(seed, 0xf0))}, false)
 		for range 200 {
 			h.run()
 		}
