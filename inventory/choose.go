@@ -46,8 +46,13 @@ func (e *Engine) pickManual(p *Program, ids []string, cat int, from, to uint8) (
 // strandsIn), or -1 if none does.
 func (e *Engine) strandingPick(p *Program, from, to uint8) int {
 	q := search{p: p, from: from, to: to}
+	var empty []uint64
+	row := ^uint32(0) // the row empty holds
 	for _, pk := range e.picks {
-		if strandsIn(e.emptySeats(&q, p.seatRow[pk.seat]), int(p.seatPos[pk.seat]), 1) {
+		if ri := p.seatRow[pk.seat]; ri != row {
+			empty, row = e.emptySeats(&q, ri), ri
+		}
+		if strandsIn(empty, int(p.seatPos[pk.seat]), 1) {
 			return pk.order
 		}
 	}
@@ -141,16 +146,7 @@ func (e *Engine) freeBound(q *search) int {
 func (e *Engine) rowMask(q *search, ri uint32) []uint64 {
 	p := q.p
 	r := &p.rows[ri]
-	m := e.mask[:r.nWords]
-	for w := range m {
-		base := (int(r.word0) + w) * p.legs
-		legs := p.free[base+int(q.from) : base+int(q.to)]
-		x := legs[0]
-		for _, y := range legs[1:] {
-			x &= y
-		}
-		m[w] = x
-	}
+	m := e.emptyInto(e.mask[:r.nWords], q, ri)
 	if q.cat >= 0 && r.cat < 0 {
 		for _, cm := range r.catMasks {
 			if int(cm.cat) == q.cat {
@@ -168,12 +164,6 @@ func (e *Engine) rowMask(q *search, ri uint32) []uint64 {
 	if q.general && r.access >= 0 {
 		for w := range m {
 			m[w] &^= p.masks[int(r.access)+w]
-		}
-	}
-	for _, pk := range e.picks {
-		if p.seatRow[pk.seat] == ri {
-			pos := p.seatPos[pk.seat]
-			m[pos>>6] &^= 1 << (pos & 63)
 		}
 	}
 	return m
@@ -282,9 +272,15 @@ func (e *Engine) bestStart(q *search, m []uint64, ri uint32, k int) (start int, 
 // their category: an empty seat is empty to everyone. It returns the
 // row's words.
 func (e *Engine) emptySeats(q *search, ri uint32) []uint64 {
+	return e.emptyInto(e.empty[:q.p.rows[ri].nWords], q, ri)
+}
+
+// emptyInto writes into m, the size of row ri, the row's seats free on
+// every leg of the search's range and not picked for this hold: what
+// rowMask filters further, and what the orphan rule calls empty.
+func (e *Engine) emptyInto(m []uint64, q *search, ri uint32) []uint64 {
 	p := q.p
 	r := &p.rows[ri]
-	m := e.empty[:r.nWords]
 	for w := range m {
 		base := (int(r.word0) + w) * p.legs
 		x := p.free[base+int(q.from)]
