@@ -506,33 +506,31 @@ func (h *harness) roundTrip() {
 const maxFuzzSteps = 300
 
 func TestDifferential(t *testing.T) {
-	sequences, steps := 3000, 150
+	sequences := 3000
 	if testing.Short() {
 		sequences = 300
 	}
-	for seed := range uint64(sequences) {
-		c := rngChooser{rand.New(rand.NewPCG(seed, 0x5ea7d))}
-		h := newHarness(t, c, false)
-		for range steps {
-			h.run()
-			if t.Failed() {
-				t.Fatalf("seed %d", seed)
-			}
-		}
-	}
+	runDifferential(t, sequences, 150, 0x5ea7d, false)
 }
 
 // TestDifferentialWide is TestDifferential on wide programs (see
 // randomSpec): the orphan rule's shifts across words and blocks up to the
 // hold limit, which the small programs never reach.
 func TestDifferentialWide(t *testing.T) {
-	sequences, steps := 400, 200
+	sequences := 400
 	if testing.Short() {
 		sequences = 40
 	}
+	runDifferential(t, sequences, 200, 0x31de, true)
+}
+
+// runDifferential runs sequences random command sequences of steps
+// commands each against the engine and the model, seeded 0, 1, ... on
+// the given stream, on wide programs or small ones.
+func runDifferential(t *testing.T, sequences, steps int, stream uint64, wide bool) {
 	for seed := range uint64(sequences) {
-		c := rngChooser{rand.New(rand.NewPCG(seed, 0x31de))}
-		h := newHarness(t, c, true)
+		c := rngChooser{rand.New(rand.NewPCG(seed, stream))}
+		h := newHarness(t, c, wide)
 		for range steps {
 			h.run()
 			if t.Failed() {
