@@ -49,16 +49,7 @@ func TestPublishCycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	record := func(nos ...string) {
-		t.Helper()
-		var evs []events.PayEvent
-		for _, no := range nos {
-			evs = append(evs, events.PayEvent{Type: events.PaymentClosed, OrderNo: no, OutTradeNo: "T" + no})
-		}
-		if err := s.commit(s.db.NewBatch(), evs); err != nil {
-			t.Fatal(err)
-		}
-	}
+	record := func(nos ...string) { recordClosed(t, s, nos...) }
 	nos := func(cs []orders.Change) (out []uint64) {
 		for _, c := range cs {
 			out = append(out, uint64(c.OrderNo))
@@ -92,6 +83,19 @@ func TestPublishCycle(t *testing.T) {
 	}
 }
 
+// recordClosed commits a PaymentClosed outcome for each order number, to
+// be published.
+func recordClosed(t *testing.T, s *store, nos ...string) {
+	t.Helper()
+	var evs []events.PayEvent
+	for _, no := range nos {
+		evs = append(evs, events.PayEvent{Type: events.PaymentClosed, OrderNo: no, OutTradeNo: "T" + no})
+	}
+	if err := s.commit(s.db.NewBatch(), evs); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestPublishedOutOfStep: published called out of step with what is
 // waiting (twice for one seq, below what was deleted, beyond the last
 // outcome) keeps the pending count equal to the outcomes stored, and a
@@ -102,16 +106,7 @@ func TestPublishedOutOfStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.close()
-	record := func(nos ...string) {
-		t.Helper()
-		var evs []events.PayEvent
-		for _, no := range nos {
-			evs = append(evs, events.PayEvent{Type: events.PaymentClosed, OrderNo: no, OutTradeNo: "T" + no})
-		}
-		if err := s.commit(s.db.NewBatch(), evs); err != nil {
-			t.Fatal(err)
-		}
-	}
+	record := func(nos ...string) { recordClosed(t, s, nos...) }
 	stored := func() (n int64) {
 		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindPublish}, UpperBound: []byte{kindPublish + 1}})
 		if err != nil {
