@@ -17,8 +17,8 @@ import (
 
 // payIn is the body of POST /v1/orders/{order_no}/pay.
 type payIn struct {
-	Channel string `json:"channel"` // alipay, wechat
-	Mode    string `json:"mode"`    // qr (default), page
+	Channel string  `json:"channel"` // alipay, wechat
+	Mode    *string `json:"mode"`    // qr (default: left out), page
 }
 
 // paymentJSON is a payment attempt as the API shows it (DESIGN.md 6.1's
@@ -104,17 +104,21 @@ func (g *Gateway) pay(ctx context.Context, c *app.RequestContext, user int64) *a
 	default:
 		return invalid("UNKNOWN_CHANNEL", "channel", "%q: want alipay or wechat", in.Channel)
 	}
-	if in.Mode == "" {
-		in.Mode = string(payment.ModeQR)
+	mode := payment.ModeQR
+	if in.Mode != nil {
+		// Only a mode left out means qr: an empty one is most likely a
+		// form's unset choice, and guessing for it could show the buyer
+		// a way to pay they did not pick.
+		mode = payment.Mode(*in.Mode)
 	}
-	if in.Mode != string(payment.ModeQR) && in.Mode != string(payment.ModePage) {
-		return invalid("INVALID_ARGUMENT", "mode", "%q: want qr or page", in.Mode)
+	if mode != payment.ModeQR && mode != payment.ModePage {
+		return invalid("INVALID_ARGUMENT", "mode", "%q: want qr or page, or leave mode out for qr", mode)
 	}
 	no, aerr := buyerOrder(c, user)
 	if aerr != nil {
 		return aerr
 	}
-	p, err := g.orders.Pay(ctx, no, uint64(user), in.Channel, payment.Mode(in.Mode))
+	p, err := g.orders.Pay(ctx, no, uint64(user), in.Channel, mode)
 	if err != nil {
 		return g.payError(err)
 	}

@@ -395,6 +395,7 @@ func TestPayRefusals(t *testing.T) {
 		{`{"channel":"paypal"}`, 422, "UNKNOWN_CHANNEL"},
 		{`{}`, 422, "INVALID_ARGUMENT"},
 		{`{"channel":"alipay","mode":"app"}`, 422, "INVALID_ARGUMENT"},
+		{`{"channel":"alipay","mode":""}`, 422, "INVALID_ARGUMENT"}, // only a mode left out means qr
 		{`{"channel":"wechat","mode":"page"}`, 422, "UNSUPPORTED_MODE"},
 		{`{"channel":"alipay","extra":1}`, 400, "INVALID_JSON"},
 		{`{"channel":1}`, 400, "INVALID_JSON"},
@@ -680,6 +681,14 @@ func TestPayLateRefunded(t *testing.T) {
 	}
 	if st := ps.simTrade("alipay", otn); st["state"] != "REFUNDED" || st["refunded_cents"].(float64) != 20000 {
 		t.Errorf("paysim's trade = %v; want REFUNDED in full", st)
+	}
+	// The payment bought no seat, so its refund names none, as the buyer
+	// reads the order.
+	g := ps.do("GET", "/v1/orders/"+no, buyer, nil, nil)
+	ps.want(g, 200, "")
+	if refunds, _ := g.json(t)["refunds"].([]any); len(refunds) != 1 || fmt.Sprint(refunds[0].(map[string]any)["seat_ids"]) != "[]" ||
+		g.json(t)["refunded_seat_ids"] != nil {
+		t.Errorf("GET order: refunds %v, refunded_seat_ids %v; want one refund naming no seat", g.json(t)["refunds"], g.json(t)["refunded_seat_ids"])
 	}
 	time.Sleep(200 * time.Millisecond) // scans would refund again
 	if v := ps.metric("pay_refunds_total", map[string]string{"outcome": "SUCCEEDED"}); v != 1 {

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/cloudwego/hertz/pkg/app"
 
@@ -126,8 +125,8 @@ func (g *Gateway) refund(ctx context.Context, c *app.RequestContext, user int64)
 			return invalid("INVALID_ARGUMENT", "seat_ids", "an empty seat id")
 		}
 	}
-	if n := utf8.RuneCountInString(in.Reason); n > pay.MaxRefundReason {
-		return invalid("INVALID_ARGUMENT", "reason", "%d characters: at most %d", n, pay.MaxRefundReason)
+	if why := pay.CheckReason(in.Reason); why != "" {
+		return invalid("INVALID_ARGUMENT", "reason", "%s", why)
 	}
 	key := string(c.GetHeader("Idempotency-Key"))
 	if len(key) > pay.MaxRequestKey || strings.ContainsFunc(key, func(r rune) bool { return r < 0x20 || r > 0x7e }) {

@@ -2,6 +2,7 @@ package orders
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -157,5 +158,63 @@ func TestPaymentOfAnotherAmount(t *testing.T) {
 	right := paid("65601_02", 200)
 	if got, _ := o.applyPay(&right, Source{}); got != Applied || o.Status != StatusPaid || o.PaidCents != 200 || o.Confirm != ConfirmDue {
 		t.Errorf("the right amount: %v, %s, paid %d, confirm %q", got, o.Status, o.PaidCents, o.Confirm)
+	}
+}
+
+// TestOwedRefundCarriesNoSeats: a payment that bought no seats (it came
+// after the hold was released, or the hold lapsed before its confirm) is
+// owed back as money alone. Its refund names no seat and releases none,
+// whether or not the refund event names seats, and the money decides the
+// status.
+func TestOwedRefundCarriesNoSeats(t *testing.T) {
+	payment := events.PayEvent{Version: 1, ID: events.PayEventID("65601_01", events.PaymentSucceeded), Type: events.PaymentSucceeded,
+		At: time.Unix(5, 0).UTC(), OrderNo: "65601", Channel: "alipay", OutTradeNo: "65601_01", AmountCents: 200}
+	for _, tc := range []struct {
+		name  string
+		steps []any // events.HoldEvent or events.PayEvent, in order
+	}{
+		{"paid after cancel", []any{ev(events.HoldReleased, 2, "cancelled"), payment}},
+		{"paid after expiry", []any{ev(events.HoldReleased, 2, "expired"), payment}},
+		{"expired after payment", []any{payment, ev(events.HoldReleased, 2, "expired")}},
+	} {
+		for _, named := range [][]string{nil, {"a"}} {
+			t.Run(fmt.Sprintf("%s/seats=%v", tc.name, named), func(t *testing.T) {
+				var o Order
+				placed := ev(events.HoldPlaced, 1, "", "a", "b")
+				if got, _, err := o.apply(&placed, Source{Seq: 1}); err != nil || got != Applied {
+					t.Fatalf("placed: %v, %v", got, err)
+				}
+				for _, s := range tc.steps {
+					switch e := s.(type) {
+					case events.HoldEvent:
+						if got, _, err := o.apply(&e, Source{Seq: e.Seq}); err != nil || got != Applied {
+							t.Fatalf("%s: %v, %v", e.Type, got, err)
+						}
+					case events.PayEvent:
+						if got, _ := o.applyPay(&e, Source{}); got != Applied {
+							t.Fatalf("%s: %v", e.Type, got)
+						}
+					}
+				}
+				if o.Status != StatusRefundDue {
+					t.Fatalf("status = %s; want %s", o.Status, StatusRefundDue)
+				}
+				refund := events.PayEvent{Version: 1, ID: events.PayEventID("65601_01_r1", events.RefundSucceeded), Type: events.RefundSucceeded,
+					At: time.Unix(9, 0).UTC(), OrderNo: "65601", Channel: "alipay", OutTradeNo: "65601_01", OutRequestNo: "65601_01_r1",
+					AmountCents: 200, SeatIDs: named}
+				if got, _ := o.applyPay(&refund, Source{}); got != Applied {
+					t.Fatalf("refund: %v", got)
+				}
+				if o.Status != StatusRefunded || o.RefundedCents != 200 {
+					t.Errorf("after the refund: %s, %d cents back; want %s, 200", o.Status, o.RefundedCents, StatusRefunded)
+				}
+				if len(o.Refunds) != 1 || len(o.Refunds[0].SeatIDs) != 0 || o.Refunds[0].Release != "" {
+					t.Errorf("refunds = %+v; want one, naming no seat and releasing none", o.Refunds)
+				}
+				if s := o.refundedSeats(); len(s) != 0 {
+					t.Errorf("refunded seats = %v; want none: none was sold", s)
+				}
+			})
+		}
 	}
 }

@@ -192,13 +192,18 @@ func (o *Order) applyPay(ev *events.PayEvent, src Source) (Outcome, Input) {
 			// names go back to the inventory if they were sold.
 			sold := o.Status == StatusPaid || o.Status == StatusPartiallyRefunded
 			before := o.refundedSeats()
-			if len(ev.SeatIDs) == 0 {
+			switch {
+			case !sold:
+				// The payment bought no seats (its hold was released, or
+				// lapsed before the confirm): it is owed back as money
+				// alone, and the refund names no seat, whatever it says.
+			case len(ev.SeatIDs) == 0:
 				for _, s := range o.Seats {
 					if !slices.Contains(before, s.ID) {
 						r.SeatIDs = append(r.SeatIDs, s.ID)
 					}
 				}
-			} else {
+			default:
 				r.SeatIDs = slices.Clone(ev.SeatIDs)
 			}
 			next.RefundedCents = min(o.PaidCents, o.RefundedCents+ev.AmountCents)

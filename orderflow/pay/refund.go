@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"seatd/inventory"
@@ -224,6 +225,29 @@ func (s *Service) Refund(ctx context.Context, req RefundRequest) (r Refund, repl
 	return r, false, nil
 }
 
+// CheckReason says what makes a refund's reason unfit to send to a
+// provider, "" if nothing. The reason goes into the provider's refund
+// call (Alipay's refund_reason, WeChat Pay's reason) and back to the
+// buyer's page, so it is at most MaxRefundReason characters of UTF-8
+// text: no byte that is not UTF-8 and no U+FFFD (what JSON decoding puts
+// in place of such bytes), no control character (Unicode category Cc,
+// which holds NUL and line breaks), and no bidirectional formatting
+// character (Unicode's Bidi_Control property), which would reorder the
+// text around it where it is shown.
+func CheckReason(reason string) string {
+	switch n := utf8.RuneCountInString(reason); {
+	case n > MaxRefundReason:
+		return fmt.Sprintf("%d characters: at most %d", n, MaxRefundReason)
+	case !utf8.ValidString(reason) || strings.ContainsRune(reason, utf8.RuneError):
+		return "holds bytes that are not UTF-8 text (or U+FFFD, which stands for them): want text"
+	case strings.ContainsFunc(reason, unicode.IsControl):
+		return "holds a control character (such as NUL or a line break): want one line of text"
+	case strings.ContainsFunc(reason, func(r rune) bool { return unicode.Is(unicode.Bidi_Control, r) }):
+		return "holds a bidirectional formatting character (U+061C, U+200E-U+200F, U+202A-U+202E, U+2066-U+2069): want text without them"
+	}
+	return ""
+}
+
 func (req *RefundRequest) validate() error {
 	var errs []error
 	for i, id := range req.SeatIDs {
@@ -231,8 +255,8 @@ func (req *RefundRequest) validate() error {
 			errs = append(errs, fmt.Errorf("seat_ids: %q empty or named twice", id))
 		}
 	}
-	if n := utf8.RuneCountInString(req.Reason); n > MaxRefundReason || !utf8.ValidString(req.Reason) {
-		errs = append(errs, fmt.Errorf("reason: %d characters, at most %d of UTF-8", n, MaxRefundReason))
+	if why := CheckReason(req.Reason); why != "" {
+		errs = append(errs, fmt.Errorf("reason: %s", why))
 	}
 	if len(req.Key) > MaxRequestKey || strings.ContainsFunc(req.Key, func(r rune) bool { return r < 0x20 || r > 0x7e }) {
 		errs = append(errs, fmt.Errorf("idempotency key: %d bytes, at most %d of printable ASCII", len(req.Key), MaxRequestKey))
