@@ -14,13 +14,16 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
+	"seatd/internal/settings"
 	"seatd/paysim"
 )
 
-// Config is paysim's configuration, from flags.
+// Config is paysim's configuration: flags, then PAYSIM_* environment
+// variables, then a -config file (package settings).
 type Config struct {
 	Addr     string
 	BaseURL  string
@@ -29,7 +32,7 @@ type Config struct {
 	Sim      paysim.Config
 }
 
-func parseFlags(args []string) (Config, error) {
+func parseFlags(args []string, getenv func(string) string) (Config, error) {
 	var c Config
 	fs := flag.NewFlagSet("paysim", flag.ContinueOnError)
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8090", "listen address (loopback by default)")
@@ -51,11 +54,14 @@ func parseFlags(args []string) (Config, error) {
 	fs.DurationVar(&c.Sim.NotifyTimeout, "notify-timeout", paysim.DefaultNotifyTimeout, "bound on one notification exchange")
 	fs.DurationVar(&c.Sim.WechatRefundDelay, "wechat-refund-delay", paysim.DefaultWechatRefundDelay, "how long a WeChat refund stays PROCESSING")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
-		return c, err
+	var errs []error
+	if err := settings.Parse(fs, args, "PAYSIM", getenv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, err
+		}
+		errs = append(errs, err)
 	}
 	c.Sim.Seed = *seed
-	var errs []error
 	if err := c.LogLevel.UnmarshalText([]byte(*level)); err != nil {
 		errs = append(errs, fmt.Errorf("-log-level: %w", err))
 	}
@@ -80,12 +86,13 @@ func parseFlags(args []string) (Config, error) {
 }
 
 func main() {
-	cfg, err := parseFlags(os.Args[1:])
+	cfg, err := parseFlags(os.Args[1:], os.Getenv)
 	if errors.Is(err, flag.ErrHelp) {
+		fmt.Println(strings.TrimSpace(strings.TrimPrefix(err.Error(), flag.ErrHelp.Error())))
 		return
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "paysim:", err)
+		settings.Report(os.Stderr, "paysim", err)
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -14,7 +14,7 @@ import (
 )
 
 func TestFlagsValidated(t *testing.T) {
-	_, err := parseFlags([]string{"-drop", "2", "-forge", "-1", "-max-trades", "0", "-resend-scale", "0"})
+	_, err := parseFlags([]string{"-drop", "2", "-forge", "-1", "-max-trades", "0", "-resend-scale", "0"}, noEnv)
 	if err == nil {
 		t.Fatal("bad flags accepted")
 	}
@@ -23,7 +23,7 @@ func TestFlagsValidated(t *testing.T) {
 			t.Errorf("parseFlags error %q does not name %s", err, want)
 		}
 	}
-	c, err := parseFlags([]string{"-duplicate", "3", "-delay", "1s", "-resend-scale", "0.001"})
+	c, err := parseFlags([]string{"-duplicate", "3", "-delay", "1s", "-resend-scale", "0.001"}, noEnv)
 	if err != nil || c.Sim.Faults.Duplicate != 3 || c.Sim.Faults.Delay != time.Second || c.Sim.ResendScale != 0.001 {
 		t.Fatalf("parseFlags = %+v, %v", c.Sim, err)
 	}
@@ -33,7 +33,7 @@ func TestFlagsValidated(t *testing.T) {
 // points at, serves on loopback, and loads the same keys the next time.
 func TestRunWritesKeys(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "keys")
-	c, err := parseFlags([]string{"-addr", "127.0.0.1:0", "-keys", dir, "-log-level", "error"})
+	c, err := parseFlags([]string{"-addr", "127.0.0.1:0", "-keys", dir, "-log-level", "error"}, noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,3 +72,5 @@ func TestRunWritesKeys(t *testing.T) {
 		t.Fatalf("LoadOrCreateDir again = made %v, %v; want the same keys loaded", made, err)
 	}
 }
+
+func noEnv(string) string { return "" }

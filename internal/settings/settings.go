@@ -20,16 +20,13 @@ import (
 
 // Parse declares -config on fs, parses args, and fills each flag not
 // given on the command line from the environment or the file. -h answers
-// an error wrapping flag.ErrHelp that carries the usage.
+// a *HelpError, which wraps flag.ErrHelp and carries the usage.
 func Parse(fs *flag.FlagSet, args []string, prefix string, getenv func(string) string) error {
 	fs.SetOutput(io.Discard)
 	configFile := fs.String("config", "", "configuration file of name = value lines")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			var usage strings.Builder
-			fs.SetOutput(&usage)
-			fs.PrintDefaults()
-			return fmt.Errorf("%w\nusage: %s [flags]\n%s", err, fs.Name(), usage.String())
+			return &HelpError{FlagSet: fs, Prefix: prefix}
 		}
 		return err
 	}
@@ -69,6 +66,26 @@ func Parse(fs *flag.FlagSet, args []string, prefix string, getenv func(string) s
 	})
 	return errors.Join(errs...)
 }
+
+// HelpError is Parse's answer to -h. Its message is flag.ErrHelp's, a
+// line "usage: NAME [flags]" and the flags' defaults; it carries the flag
+// set so that the binary's configuration reference can be made from it
+// (Reference).
+type HelpError struct {
+	FlagSet *flag.FlagSet
+	Prefix  string // of the environment variables
+}
+
+func (e *HelpError) Error() string {
+	var usage strings.Builder
+	e.FlagSet.SetOutput(&usage)
+	e.FlagSet.PrintDefaults()
+	e.FlagSet.SetOutput(io.Discard)
+	return fmt.Sprintf("%v\nusage: %s [flags]\n%s", flag.ErrHelp, e.FlagSet.Name(), usage.String())
+}
+
+// Unwrap returns flag.ErrHelp.
+func (e *HelpError) Unwrap() error { return flag.ErrHelp }
 
 // envName is the environment variable of a flag.
 func envName(prefix, flagName string) string {

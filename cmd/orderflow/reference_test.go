@@ -1,0 +1,21 @@
+package main
+
+import (
+	"os"
+	"testing"
+
+	"seatd/internal/settings"
+)
+
+// TestConfigReference: docs/config.md's table of orderflow's settings is the
+// one its flag set makes (SEATD_UPDATE_DOCS=1 rewrites it).
+func TestConfigReference(t *testing.T) {
+	_, help := parseConfig([]string{"-h"}, func(string) string { return "" })
+	if err := settings.CheckReference("../../docs/config.md", "orderflow", help, os.Getenv("SEATD_UPDATE_DOCS") != ""); err != nil {
+		t.Error(err)
+	}
+	_, help = parseReconcile([]string{"-h"}, func(string) string { return "" })
+	if err := settings.CheckReference("../../docs/config.md", "orderflow reconcile", help, os.Getenv("SEATD_UPDATE_DOCS") != ""); err != nil {
+		t.Error(err)
+	}
+}
