@@ -36,7 +36,9 @@ func cell(s string) string {
 
 // Section markers of a reference in a document: the generated text of
 // binary NAME sits between BeginMarker(NAME) and EndMarker lines.
-func BeginMarker(name string) string { return "<!-- settings:" + name + " (generated: do not edit) -->" }
+func BeginMarker(name string) string {
+	return "<!-- settings:" + name + " (generated: do not edit) -->"
+}
 
 // EndMarker ends a generated section.
 const EndMarker = "<!-- end settings -->"
