@@ -34,13 +34,13 @@ func cell(s string) string {
 	return strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
-// Section markers of a reference in a document: the generated text of
-// binary NAME sits between BeginMarker(NAME) and EndMarker lines.
+// BeginMarker is the line before binary name's generated settings in a
+// document; EndMarker is the line after them.
 func BeginMarker(name string) string {
 	return "<!-- settings:" + name + " (generated: do not edit) -->"
 }
 
-// EndMarker ends a generated section.
+// EndMarker is the line after a binary's generated settings.
 const EndMarker = "<!-- end settings -->"
 
 // CheckReference compares the reference of the flag set that help carries
