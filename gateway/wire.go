@@ -297,6 +297,7 @@ type holdIn struct {
 	Count              *int64       `json:"count" range:"1..64"`
 	Together           *bool        `json:"together"`
 	Accessible         bool         `json:"accessible"`
+	SeatPreference     *string      `json:"seat_preference"` // best-available: window, aisle
 	From               *int64       `json:"from" range:"0..63"`
 	To                 *int64       `json:"to" range:"1..64"`
 	Seats              []string     `json:"seats"`
@@ -339,8 +340,19 @@ func (h *holdIn) request(program string, user int64) (*rpc.HoldRequest, *apiErro
 	case h.ExpectedTotalCents != nil && *h.ExpectedTotalCents < 0:
 		return bad("expected_total_cents", "%d, want 0 or more", *h.ExpectedTotalCents)
 	}
+	var prefer inventory.SeatPosition
+	if h.SeatPreference != nil {
+		p, ok := inventory.ParseSeatPosition(*h.SeatPreference)
+		switch {
+		case !ok || p == inventory.PositionAny:
+			return bad("seat_preference", "%q, want window or aisle (or leave it out)", *h.SeatPreference)
+		case named > 0:
+			return bad("seat_preference", "is for best-available holds: named seats are where they are; leave it out or give a count")
+		}
+		prefer = p
+	}
 	req := &rpc.HoldRequest{ProgramId: program, UserId: user, Category: h.Category, Together: h.Together == nil || *h.Together,
-		Accessible: h.Accessible, SeatIds: h.Seats, ExpectedTotalCents: h.ExpectedTotalCents}
+		Accessible: h.Accessible, SeatIds: h.Seats, ExpectedTotalCents: h.ExpectedTotalCents, SeatPreference: int8(prefer)}
 	if named == 0 {
 		req.Count = int32(*h.Count)
 	}

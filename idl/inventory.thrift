@@ -173,6 +173,7 @@ struct HoldRequest {
     10: list<string> seat_ids
     11: list<Holder> holders
     12: optional i64 expected_total_cents
+    13: i8 seat_preference   // best-available: 0 none, 1 window, 2 aisle (inventory.SeatPosition): a block holding one first
 }
 
 struct HeldSeat {

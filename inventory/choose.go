@@ -67,6 +67,10 @@ type search struct {
 	from, to   uint8
 	accessible bool // accessible seats only
 	general    bool // no accessible seats: a general request's first pass
+	// prefer, when set, keeps only blocks holding a seat at that position
+	// (a pass of pickBestOnce; see keepPreferred).
+	prefer  SeatPosition
+	section int // the only section searched (splitInSection), -1 for all
 }
 
 // pickBest chooses n seats: the best block of n adjacent seats (see
@@ -79,8 +83,13 @@ type search struct {
 // accessible seats searches first without them, block and split; then,
 // unless the program reserves them, with them. So it takes an accessible
 // seat only when nothing else fits, and a refusal is the last pass's.
-func (e *Engine) pickBest(p *Program, cat, n int, from, to uint8, accessible, together bool) Result {
-	q := search{p: p, list: &p.byRank, cat: cat, from: from, to: to, accessible: accessible}
+//
+// A request that prefers a seat position (window, aisle) looks, in each
+// of those passes, first for the best block that holds a seat there, and
+// then as if it had no preference: the preference ranks before the row,
+// as a traveller asking for the window cares less which row it is.
+func (e *Engine) pickBest(p *Program, cat, n int, from, to uint8, accessible, together bool, prefer SeatPosition) Result {
+	q := search{p: p, list: &p.byRank, cat: cat, from: from, to: to, accessible: accessible, prefer: prefer, section: -1}
 	if cat >= 0 {
 		q.list = &p.catRows[cat]
 	}
@@ -95,10 +104,20 @@ func (e *Engine) pickBest(p *Program, cat, n int, from, to uint8, accessible, to
 	return e.pickBestOnce(&q, n, together)
 }
 
-// pickBestOnce is one pass of pickBest, over the seats q allows.
+// pickBestOnce is one pass of pickBest, over the seats q allows: a block
+// (holding a seat at the preferred position, if any, first), then, if
+// splitting is allowed, seats apart in one section (splitInSection),
+// then apart anywhere.
 func (e *Engine) pickBestOnce(q *search, n int, together bool) Result {
 	if e.freeBound(q) < n {
 		return ResultSoldOut
+	}
+	if q.prefer != PositionAny {
+		if e.takeBlock(q, n) {
+			return ResultOK
+		}
+		defer func(prefer SeatPosition) { q.prefer = prefer }(q.prefer)
+		q.prefer = PositionAny
 	}
 	if e.takeBlock(q, n) {
 		return ResultOK
@@ -110,6 +129,9 @@ func (e *Engine) pickBestOnce(q *search, n int, together bool) Result {
 	}
 	if together {
 		return ResultNoAdjacentSeats
+	}
+	if e.splitInSection(q, n) {
+		return ResultOK
 	}
 	for rem := n; rem > 0; {
 		k := min(rem, e.longestEligible(q))
@@ -174,7 +196,7 @@ func (e *Engine) rowMask(q *search, ri uint32) []uint64 {
 // filters apply).
 func (q *search) mayHold(ri uint32, k int) bool {
 	p := q.p
-	if q.accessible && p.rows[ri].access < 0 {
+	if q.accessible && p.rows[ri].access < 0 || q.section >= 0 && int(p.rows[ri].section) != q.section {
 		return false
 	}
 	runs := p.maxRun[int(ri)*p.legs:]
@@ -225,6 +247,9 @@ func (e *Engine) takeBlock(q *search, k int) bool {
 		}
 		m := e.rowMask(q, ri)
 		runStarts(m, k)
+		if q.prefer != PositionAny {
+			e.keepPreferred(q, m, ri, k)
+		}
 		start, strands := e.bestStart(q, m, ri, k)
 		if start < 0 {
 			q.tighten(ri)

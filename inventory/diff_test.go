@@ -87,7 +87,7 @@ func randomSpec(c chooser, id string, wide bool) ProgramSpec {
 				}
 			}
 			for range n {
-				st := Seat{Col: col, Category: cat, Accessible: c.intn(8) == 0}
+				st := Seat{Col: col, Category: cat, Accessible: c.intn(8) == 0, Aisle: c.intn(5) == 0}
 				if mixed {
 					st.Category = spec.Categories[c.intn(nCats)].ID
 				}
@@ -278,6 +278,12 @@ func (h *harness) run() {
 		} else {
 			req.Count = n
 			req.Accessible = h.c.intn(8) == 0
+			if h.c.intn(3) == 0 {
+				req.Prefer = SeatPosition(1 + h.c.intn(2))
+				if h.c.intn(20) == 0 {
+					req.Prefer = SeatPosition(3 + h.c.intn(3)) // unknown
+				}
+			}
 			if h.c.intn(30) == 0 {
 				req.Count = 0
 			}

@@ -145,8 +145,14 @@ type Engine struct {
 	// of allocations
 	mask  [MaxRowWidth / 64]uint64
 	empty [MaxRowWidth / 64]uint64 // a row's empty seats, for the orphan rule (see keepStarts)
-	picks []pick
-	fpBuf []byte // a hold request's encoding, for its fingerprint
+	keep  [MaxRowWidth / 64]uint64 // a row's block starts holding a preferred seat (see keepPreferred)
+	// sectionSeats and sectionOrder are splitInSection's: eligible seats
+	// per section, and the sections in the order it met them. Sized to
+	// the largest program's sections, at most MaxSectionsPerProgram.
+	sectionSeats []int
+	sectionOrder []uint16
+	picks        []pick
+	fpBuf        []byte // a hold request's encoding, for its fingerprint
 }
 
 // New returns an empty engine. cfg must pass Validate.

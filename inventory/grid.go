@@ -3,6 +3,7 @@ package inventory
 import (
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Grid generates a rectangular layout: Sections sections (ids "A", "B",
@@ -56,26 +57,84 @@ func (g Grid) Layout() (Layout, error) {
 	return l, nil
 }
 
-// Train generates a train: Carriages carriages ("1".."N") of Rows rows, each
-// row the five seats A B C | D F of a Chinese second-class carriage. The
-// aisle is a gap in the column numbers (A=1 B=2 C=3, D=5 F=6), so C and D
-// are not adjacent. Rows of every carriage share ranks (row 1 best), and
-// categories are assigned by carriage ranges.
+// Train generates a train: Carriages carriages ("1".."N", named
+// "Carriage N"), each of rows ("1"..) of seats lettered as the carriage's
+// class has them, the aisle a gap in the column numbers, so the seats on
+// either side of it are not adjacent. A seat's label is its row and
+// letter ("07F"). Rows of every carriage share ranks (row 1 best), and
+// categories (the classes' prices) are assigned by carriage ranges.
 type Train struct {
 	Carriages  int
-	Rows       int
+	Rows       int            // rows of a carriage that no Seating range sets
 	Categories []GridCategory // First..Last are carriage numbers
+	// Seating gives carriages First..Last their own rows and letters;
+	// the others have Rows rows of SecondClass.
+	Seating []TrainSeating
 }
 
-var trainSeats = [...]struct {
-	col    int
-	letter string
-}{{1, "A"}, {2, "B"}, {3, "C"}, {5, "D"}, {6, "F"}}
+// TrainSeating is the seating of carriages First..Last (1-based,
+// inclusive): Rows rows (0: the train's Rows) of the seats Letters names,
+// from one window to the other, "|" for the aisle. The first and last
+// letters are window seats, the two beside "|" aisle seats (the layout's
+// Seat.Aisle), as travellers ask for them (SeatPosition).
+type TrainSeating struct {
+	First, Last int
+	Rows        int
+	Letters     string
+}
+
+// Seat letters of Chinese high-speed trains' classes (CR400 "Fuxing",
+// CRH), as China Railway letters them: A B C | D F, skipping E, so that A
+// and F are always windows and C and D always the aisle, whatever the
+// class. Other operators letter from A, one window to the other (a
+// Shinkansen's ordinary car is "ABC|DE").
+const (
+	SecondClass   = "ABC|DF" // second class: 2+3 abreast
+	FirstClass    = "AC|DF"  // first class: 2+2
+	BusinessClass = "A|CF"   // business class: 1+2
+)
 
 // Layout builds the train's layout.
 func (t Train) Layout() (Layout, error) {
-	if err := checkBlocks("train", "carriages", t.Carriages, MaxSectionsPerProgram, t.Rows, len(trainSeats)); err != nil {
-		return Layout{}, err
+	if t.Carriages < 1 || t.Carriages > MaxSectionsPerProgram {
+		return Layout{}, fmt.Errorf("train: carriages %d, want 1-%d", t.Carriages, MaxSectionsPerProgram)
+	}
+	rows, letters := make([]int, t.Carriages), make([]string, t.Carriages)
+	for _, ts := range t.Seating {
+		if ts.First < 1 || ts.Last > t.Carriages || ts.First > ts.Last {
+			return Layout{}, fmt.Errorf("train seating %q: carriages %d-%d outside 1-%d", ts.Letters, ts.First, ts.Last, t.Carriages)
+		}
+		if err := checkLetters(ts.Letters); err != nil {
+			return Layout{}, err
+		}
+		for c := ts.First; c <= ts.Last; c++ {
+			if letters[c-1] != "" {
+				return Layout{}, fmt.Errorf("train seating %q: carriage %d already has seating %q", ts.Letters, c, letters[c-1])
+			}
+			rows[c-1], letters[c-1] = ts.Rows, ts.Letters
+		}
+	}
+	totalRows, totalSeats := 0, 0
+	for c := range rows {
+		if rows[c] == 0 {
+			rows[c] = t.Rows
+		}
+		if letters[c] == "" {
+			letters[c] = SecondClass
+		}
+		if rows[c] < 1 || rows[c] > MaxRowsPerProgram {
+			return Layout{}, fmt.Errorf("train: carriage %d: rows %d, want 1-%d", c+1, rows[c], MaxRowsPerProgram)
+		}
+		// Each term is bounded (rows, letters) before it is added, so
+		// the sums cannot wrap around.
+		totalRows += rows[c]
+		totalSeats += rows[c] * (len(letters[c]) - 1)
+	}
+	if totalRows > MaxRowsPerProgram {
+		return Layout{}, fmt.Errorf("train: %d rows in all, want at most %d", totalRows, MaxRowsPerProgram)
+	}
+	if totalSeats > MaxSeatsPerProgram {
+		return Layout{}, fmt.Errorf("train: %d seats in all, want at most %d", totalSeats, MaxSeatsPerProgram)
 	}
 	cats, err := rowCategories(t.Categories, t.Carriages)
 	if err != nil {
@@ -86,20 +145,43 @@ func (t Train) Layout() (Layout, error) {
 		sec := &l.Sections[c]
 		sec.ID = strconv.Itoa(c + 1)
 		sec.Name = "Carriage " + sec.ID
-		sec.Rows = make([]Row, t.Rows)
+		sec.Rows = make([]Row, rows[c])
+		left, right, _ := strings.Cut(letters[c], "|")
 		for r := range sec.Rows {
 			row := &sec.Rows[r]
 			row.ID = strconv.Itoa(r + 1)
 			row.Rank = r + 1
-			for _, s := range trainSeats {
+			row.Seats = make([]Seat, 0, len(left)+len(right))
+			for i, letter := range left + right {
+				col := i + 1
+				if i >= len(left) {
+					col++ // the aisle
+				}
 				row.Seats = append(row.Seats, Seat{
-					Col: s.col, Label: fmt.Sprintf("%02d%s", r+1, s.letter), Category: cats[c],
-					Aisle: s.letter == "C" || s.letter == "D",
+					Col: col, Label: fmt.Sprintf("%02d%c", r+1, letter), Category: cats[c],
+					Aisle: i == len(left)-1 || i == len(left),
 				})
 			}
 		}
 	}
 	return l, nil
+}
+
+// checkLetters checks a carriage's seat letters: capital letters A-Z,
+// each once, with one "|" between two non-empty sides.
+func checkLetters(letters string) error {
+	left, right, ok := strings.Cut(letters, "|")
+	if !ok || left == "" || right == "" || strings.Contains(right, "|") {
+		return fmt.Errorf("train seating %q: want the letters of each side of the aisle, such as %q", letters, SecondClass)
+	}
+	seen := map[rune]bool{}
+	for _, r := range left + right {
+		if r < 'A' || r > 'Z' || seen[r] {
+			return fmt.Errorf("train seating %q: want capital letters A-Z, each once", letters)
+		}
+		seen[r] = true
+	}
+	return nil
 }
 
 // checkBlocks checks a generated layout of sections (or carriages) of

@@ -72,9 +72,12 @@ type HoldRequest struct {
 	Count      int       // best-available: 1..MaxSeatsPerHold; manual: 0 or len(Seats)
 	Together   bool      // best-available: all seats in one block; false allows splitting when no block exists
 	Accessible bool      // best-available: accessible seats only
-	From, To   int       // leg range [From, To); To == 0 means the last stop
-	Seats      []string  // manual choice: seat ids
-	Holders    []Holder  // real-name programs: one per seat, in seat order of the request, IDNumber normalised
+	// Prefer asks best-available for a block holding a seat at that
+	// position (window, aisle), falling back to any (see pickBest).
+	Prefer   SeatPosition
+	From, To int      // leg range [From, To); To == 0 means the last stop
+	Seats    []string // manual choice: seat ids
+	Holders  []Holder // real-name programs: one per seat, in seat order of the request, IDNumber normalised
 	// CheckTotal asks the engine to refuse the hold when ExpectedTotalCents
 	// is below the real total (the client saw an older, lower price).
 	CheckTotal         bool
@@ -210,7 +213,8 @@ func (e *Engine) GetHold(id HoldID, now int64) (HoldInfo, bool) {
 //	SaleNotOpen
 //	InvalidArgument     Field: user 0, the leg range (From or To, Limit the
 //	                    last stop), Count, Holders on a program that is not
-//	                    real-name, a negative ExpectedTotal
+//	                    real-name, a negative ExpectedTotal, an unknown
+//	                    Prefer (Actual its value)
 //	UnknownCategory     Field Category
 //	HoldLimitExceeded   Field Count or Seats: Limit the program's MaxSeatsPerHold, Actual the seats asked
 //	HoldersMismatch     real-name: Field Holders (not one per seat: Limit the
@@ -281,6 +285,8 @@ func (e *Engine) hold(now int64, p *Program, req *HoldRequest, fp uint64) (Resul
 		f = Fault{Field: FieldCount, Index: -1, Actual: int64(n)}
 	case req.ExpectedTotalCents < 0:
 		f = Fault{Field: FieldExpectedTotal, Index: -1, Actual: req.ExpectedTotalCents}
+	case !req.Prefer.Valid():
+		f = Fault{Field: FieldPrefer, Index: -1, Actual: int64(req.Prefer)}
 	case !p.realName && len(req.Holders) > 0:
 		f = Fault{Field: FieldHolders, Index: -1, Actual: int64(len(req.Holders))}
 	}
@@ -323,7 +329,7 @@ func (e *Engine) hold(now int64, p *Program, req *HoldRequest, fp uint64) (Resul
 				return refuse(ResultOrphanSeat, Fault{Field: FieldSeats, Index: i})
 			}
 		}
-	} else if r := e.pickBest(p, cat, n, from, to, req.Accessible, req.Together); r != ResultOK {
+	} else if r := e.pickBest(p, cat, n, from, to, req.Accessible, req.Together, req.Prefer); r != ResultOK {
 		return refuse(r, noFault)
 	}
 	var total int64

@@ -19,10 +19,12 @@ type modelSeat struct {
 	cat        string
 	price      int64
 	accessible bool
+	aisle      bool
 }
 
 type modelRow struct {
 	rank           int
+	section        int   // index of the section in layout order
 	seats          []int // seat indexes, by column
 	minCol, maxCol int
 }
@@ -150,14 +152,15 @@ func (m *model) addProgram(spec ProgramSpec) {
 	for _, c := range spec.Categories {
 		price[c.ID] = c.PriceCents
 	}
-	for _, sec := range spec.Layout.Sections {
+	for si, sec := range spec.Layout.Sections {
 		for _, r := range sec.Rows {
-			mr := modelRow{rank: r.Rank, minCol: r.Seats[0].Col, maxCol: r.Seats[len(r.Seats)-1].Col}
+			mr := modelRow{rank: r.Rank, section: si, minCol: r.Seats[0].Col, maxCol: r.Seats[len(r.Seats)-1].Col}
 			for _, s := range r.Seats {
 				id := sec.ID + "/" + r.ID + "/" + strconv.Itoa(s.Col)
 				p.byID[id] = len(p.seats)
 				mr.seats = append(mr.seats, len(p.seats))
-				p.seats = append(p.seats, modelSeat{id: id, row: len(p.rows), col: s.Col, cat: s.Category, price: price[s.Category], accessible: s.Accessible})
+				p.seats = append(p.seats, modelSeat{id: id, row: len(p.rows), col: s.Col, cat: s.Category, price: price[s.Category], accessible: s.Accessible,
+					aisle: s.Aisle})
 				p.status = append(p.status, make([]SeatStatus, p.legs))
 			}
 			p.rows = append(p.rows, mr)
@@ -204,7 +207,7 @@ func (p *modelProgram) canonical(req *HoldRequest) string {
 	if len(req.Seats) > 0 && count == 0 {
 		count = len(req.Seats)
 	}
-	return fmt.Sprintf("%q %d %v %v %d %d %v %d %q %+v", req.Category, count, req.Together, req.Accessible, req.From, to,
+	return fmt.Sprintf("%q %d %v %v %d %d %d %v %d %q %+v", req.Category, count, req.Together, req.Accessible, req.Prefer, req.From, to,
 		req.CheckTotal, req.ExpectedTotalCents, req.Seats, req.Holders)
 }
 
@@ -333,6 +336,8 @@ func (m *model) place(p *modelProgram, req *HoldRequest, canon string) modelOutc
 		f = Fault{Field: FieldCount, Index: -1, Actual: int64(n)}
 	case req.ExpectedTotalCents < 0:
 		f = Fault{Field: FieldExpectedTotal, Index: -1, Actual: req.ExpectedTotalCents}
+	case req.Prefer != PositionAny && req.Prefer != PositionWindow && req.Prefer != PositionAisle:
+		f = Fault{Field: FieldPrefer, Index: -1, Actual: int64(req.Prefer)}
 	case !p.spec.RealName && len(req.Holders) > 0:
 		f = Fault{Field: FieldHolders, Index: -1, Actual: int64(len(req.Holders))}
 	}
@@ -481,8 +486,11 @@ func (p *modelProgram) best(req *HoldRequest, n, from, to int) ([]int, Result) {
 }
 
 // bestPass is best-available the obvious way, without accessible seats if
-// general: try every row in rank order and every start in the row; then
-// split greedily by the largest block.
+// general: try every row in rank order and every start in the row, first
+// for blocks holding a seat at the preferred position if the request has
+// one; then split greedily by the largest block, inside the first section
+// (in the order of its best row with an eligible seat) that has enough
+// eligible seats, else anywhere.
 func (p *modelProgram) bestPass(req *HoldRequest, n, from, to int, general bool) ([]int, Result) {
 	var picked []int
 	eligible := func(s int) bool {
@@ -503,11 +511,25 @@ func (p *modelProgram) bestPass(req *HoldRequest, n, from, to int, general bool)
 		rows[i] = i
 	}
 	slices.SortStableFunc(rows, func(a, b int) int { return p.rows[a].rank - p.rows[b].rank })
-	block := func(k int) []int {
+	preferred := func(s int) bool {
+		r := &p.rows[p.seats[s].row]
+		switch req.Prefer {
+		case PositionWindow:
+			return p.seats[s].col == r.minCol || p.seats[s].col == r.maxCol
+		case PositionAisle:
+			return p.seats[s].aisle
+		}
+		return true
+	}
+	section := -1 // the only section searched, -1 for any
+	block := func(k int, prefer bool) []int {
 		var fallback []int // the first block that strands a seat, in the rank being read
 		fallbackRank := 0
 		for _, ri := range rows {
 			r := &p.rows[ri]
+			if section >= 0 && r.section != section {
+				continue
+			}
 			if fallback != nil && r.rank != fallbackRank {
 				break
 			}
@@ -522,7 +544,7 @@ func (p *modelProgram) bestPass(req *HoldRequest, n, from, to int, general bool)
 						break
 					}
 				}
-				if !ok {
+				if !ok || prefer && !slices.ContainsFunc(r.seats[i:i+k], preferred) {
 					continue
 				}
 				width := r.maxCol - r.minCol + 1
@@ -544,7 +566,12 @@ func (p *modelProgram) bestPass(req *HoldRequest, n, from, to int, general bool)
 		}
 		return fallback
 	}
-	if b := block(n); b != nil {
+	if req.Prefer != PositionAny {
+		if b := block(n, true); b != nil {
+			return b, ResultOK
+		}
+	}
+	if b := block(n, false); b != nil {
 		return b, ResultOK
 	}
 	count := 0
@@ -559,11 +586,29 @@ func (p *modelProgram) bestPass(req *HoldRequest, n, from, to int, general bool)
 	if req.Together {
 		return nil, ResultNoAdjacentSeats
 	}
+	seen := map[int]int{} // section -> eligible seats
+	var order []int
+	for _, ri := range rows {
+		for _, s := range p.rows[ri].seats {
+			if eligible(s) {
+				if seen[p.rows[ri].section] == 0 {
+					order = append(order, p.rows[ri].section)
+				}
+				seen[p.rows[ri].section]++
+			}
+		}
+	}
+	for _, sec := range order {
+		if seen[sec] >= n {
+			section = sec
+			break
+		}
+	}
 	for len(picked) < n {
 		k := n - len(picked)
-		for ; k > 1 && block(k) == nil; k-- {
+		for ; k > 1 && block(k, false) == nil; k-- {
 		}
-		picked = append(picked, block(k)...)
+		picked = append(picked, block(k, false)...)
 	}
 	return picked, ResultOK
 }

@@ -59,10 +59,11 @@ const (
 	FieldExpectedTotal  Field = 10 // HoldRequest.ExpectedTotalCents
 	FieldCategory       Field = 11 // HoldRequest.Category
 	FieldReason         Field = 12 // a release's reason
+	FieldPrefer         Field = 13 // HoldRequest.Prefer
 )
 
 var fieldNames = [...]string{"", "user", "from", "to", "count", "seats", "holders", "holders.name", "holders.id_number",
-	"holders.id_type", "expected_total_cents", "category", "reason"}
+	"holders.id_type", "expected_total_cents", "category", "reason", "prefer"}
 
 // String returns the field's name in the engine's terms.
 func (f Field) String() string {
@@ -164,6 +165,7 @@ func (e *Engine) fingerprint(r *HoldRequest, legs int) uint64 {
 	if r.CheckTotal {
 		flags |= 4
 	}
+	flags |= byte(r.Prefer) << 3 // 0 without one: older fingerprints stay as they were
 	str := func(b []byte, s string) []byte { return append(binary.AppendUvarint(b, uint64(len(s))), s...) }
 	b := str(e.fpBuf[:0], r.Category)
 	b = binary.AppendVarint(b, int64(count))

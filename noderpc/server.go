@@ -70,6 +70,7 @@ var fieldNames = map[inventory.Field]string{
 	inventory.FieldSeats: "seat_ids", inventory.FieldHolders: "holders", inventory.FieldHolderName: "holders.name",
 	inventory.FieldHolderIDNumber: "holders.id_number", inventory.FieldHolderIDType: "holders.id_type",
 	inventory.FieldExpectedTotal: "expected_total_cents", inventory.FieldCategory: "category", inventory.FieldReason: "reason",
+	inventory.FieldPrefer: "seat_preference",
 }
 
 // setFault puts a refusal's machine-readable part on a status.
@@ -506,6 +507,10 @@ func holdFromRPC(req *rpc.HoldRequest) (*raftfsm.Command, *rpc.Status) {
 		Program: req.ProgramId, User: uint64(req.UserId), Category: req.Category, Count: int(req.Count),
 		Together: req.Together, Accessible: req.Accessible, From: int(req.FromLeg), To: int(req.ToLeg), Seats: req.SeatIds,
 	}
+	if req.SeatPreference < 0 || !inventory.SeatPosition(req.SeatPreference).Valid() {
+		return nil, badField("seat_preference", "want 0 (none), 1 (window) or 2 (aisle)", 0)
+	}
+	hr.Prefer = inventory.SeatPosition(req.SeatPreference)
 	copy(hr.RequestID[:], req.RequestId)
 	for i, h := range req.Holders {
 		if h == nil {

@@ -742,3 +742,20 @@ func TestReleaseHoldsAcrossGroups(t *testing.T) {
 		}
 	}
 }
+
+// TestHoldSeatPreference: the wire's seat_preference becomes the engine's
+// SeatPosition, and a value the engine does not know is refused here,
+// naming the field, before it reaches the log.
+func TestHoldSeatPreference(t *testing.T) {
+	for v, want := range map[int8]inventory.SeatPosition{0: inventory.PositionAny, 1: inventory.PositionWindow, 2: inventory.PositionAisle} {
+		cmd, st := holdFromRPC(&rpc.HoldRequest{ProgramId: "p", UserId: 1, Count: 1, SeatPreference: v})
+		if st != nil || cmd.Hold.Prefer != want {
+			t.Errorf("seat_preference %d: %+v, %v; want %v", v, cmd, st, want)
+		}
+	}
+	for _, v := range []int8{-1, 3, 127} {
+		if _, st := holdFromRPC(&rpc.HoldRequest{ProgramId: "p", UserId: 1, Count: 1, SeatPreference: v}); st == nil || st.Field != "seat_preference" {
+			t.Errorf("seat_preference %d: %v; want a refusal naming seat_preference", v, st)
+		}
+	}
+}

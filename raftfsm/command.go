@@ -154,6 +154,10 @@ func appendHold(b []byte, h *inventory.HoldRequest) ([]byte, error) {
 	if h.CheckTotal {
 		flags |= 4
 	}
+	if h.Prefer > 3 {
+		return nil, fmt.Errorf("seat position %d", h.Prefer)
+	}
+	flags |= byte(h.Prefer) << 3 // bits 3-4; 0 in commands from before it
 	b = append(b, flags)
 	b = binary.AppendVarint(b, int64(h.From))
 	b = binary.AppendVarint(b, int64(h.To))
@@ -321,6 +325,11 @@ func (r *reader) command(c *Command) {
 		h.Count = int(r.varint())
 		flags := r.byte()
 		h.Together, h.Accessible, h.CheckTotal = flags&1 != 0, flags&2 != 0, flags&4 != 0
+		h.Prefer = inventory.SeatPosition(flags >> 3 & 3)
+		if flags>>5 != 0 {
+			r.fail("hold flags")
+			return
+		}
 		h.From, h.To = int(r.varint()), int(r.varint())
 		h.ExpectedTotalCents = r.varint()
 		h.Seats = r.strs(inventory.MaxSeatsPerHoldLimit)

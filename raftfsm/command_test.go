@@ -18,6 +18,7 @@ func sampleCommands(t testing.TB) []*Command {
 		{Op: OpHold, Hold: &inventory.HoldRequest{Program: "show", User: 7, RequestID: inventory.RequestID{1, 2}, Category: "a", Count: 2,
 			Together: true, Accessible: true, From: 1, To: 2, CheckTotal: true, ExpectedTotalCents: 500,
 			Seats: []string{"A/1/3"}, Holders: []inventory.Holder{{Name: "N", IDType: inventory.IDPassport, IDNumber: "E12345678"}}}},
+		{Op: OpHold, Hold: &inventory.HoldRequest{Program: "show", User: 8, Count: 1, Prefer: inventory.PositionAisle}},
 		{Op: OpConfirm, HoldID: 1025},
 		{Op: OpRelease, HoldID: 1025, Owner: 7, Reason: inventory.ReleaseCancelled},
 		{Op: OpRefund, HoldID: 1025, Seats: []string{"A/1/3"}},

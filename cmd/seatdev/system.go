@@ -26,7 +26,6 @@ import (
 	"seatd/gateway"
 	"seatd/internal/localserver"
 	"seatd/internal/orderstack"
-	"seatd/inventory"
 	invsvc "seatd/kitex_gen/inventoryrpc/inventory"
 	"seatd/noderpc"
 	"seatd/orderflow/events"
@@ -213,7 +212,7 @@ func waitReady(ctx context.Context, url string) error {
 	}
 }
 
-// createDemo puts an arena and a train on sale through the HTTP API, as
+// createDemo puts an arena and two trains on sale through the HTTP API, as
 // an operator would. The arena resells refunded seats, so that a buyer
 // trying refunds on the live page sees the seat turn free again.
 func createDemo(info systemInfo, ttl time.Duration) error {
@@ -225,19 +224,15 @@ func createDemo(info systemInfo, ttl time.Duration) error {
 		"grid": map[string]any{"sections": 2, "rows": 12, "cols": 20, "categories": []map[string]any{
 			{"id": "vip", "rows": []int{1, 2}}, {"id": "a", "rows": []int{3, 7}}, {"id": "b", "rows": []int{8, 12}}}},
 	}
-	train, err := inventory.Train{Carriages: 4, Rows: 10, Categories: []inventory.GridCategory{
-		{ID: "first", First: 1, Last: 1}, {ID: "second", First: 2, Last: 4}}}.Layout()
-	if err != nil {
-		return err
+	programs := []map[string]any{arena}
+	for _, d := range demoTrains {
+		p, err := d.program()
+		if err != nil {
+			return err
+		}
+		programs = append(programs, p)
 	}
-	trainProgram := map[string]any{
-		"id": "demo-train", "name": "G101 Beijing - Shanghai", "stops": []string{"Beijing", "Jinan", "Nanjing", "Shanghai"},
-		"real_name": true, "max_seats_per_hold": 5, "max_seats_per_user": 5,
-		"categories": []map[string]any{{"id": "first", "name": "First class", "price_cents": 93000},
-			{"id": "second", "name": "Second class", "price_cents": 55300}},
-		"layout": gateway.LayoutJSON(train),
-	}
-	for _, p := range []map[string]any{arena, trainProgram} {
+	for _, p := range programs {
 		if ttl > 0 {
 			p["hold_ttl_seconds"] = int(ttl / time.Second)
 		}
@@ -276,7 +271,7 @@ func post(info systemInfo, path string, body any, want int) error {
 
 func printGuide(w io.Writer, info systemInfo) {
 	fmt.Fprintf(w, `seatdev: one seatd node with its outbox relay, Kafka (%[4]s), the order and pay services, the payment
-simulator, the gateway and two programs on sale (demo-arena, demo-train).
+simulator, the gateway and three programs on sale (demo-arena, and the trains demo-train and demo-train-gz).
 
   live seat map   %[1]s/
   API             %[1]s/openapi.yaml
@@ -292,7 +287,7 @@ Try (bodies are JSON, sent as application/json):
   curl -s -X POST %[1]s/v1/programs/demo-arena/holds -H "Authorization: Bearer $TOKEN" \
        -H 'Content-Type: application/json' -H 'Idempotency-Key: try-1' -d '{"category":"vip","count":2}'
   curl -s -X POST %[1]s/v1/programs/demo-train/holds -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-       -H 'Idempotency-Key: train-1' -d '{"category":"second","count":1,"from":1,"to":3,"holders":[{"name":"Li Lei","id_number":"110101199001011237"}]}'
+       -H 'Idempotency-Key: train-1' -d '{"category":"second","count":1,"from":1,"to":3,"seat_preference":"window","holders":[{"name":"Li Lei","id_number":"110101199001011237"}]}'
   curl -s %[1]s/v1/orders -H "Authorization: Bearer $TOKEN"
   curl -s '%[1]s/v1/programs/demo-arena/seats?category=vip'
   curl -s '%[1]s/v1/programs/demo-arena/seats?format=compact&section=A'
@@ -303,7 +298,7 @@ A hold answers with its hold_id: GET %[1]s/v1/holds/{hold_id} reads it, DELETE g
 $TOKEN, or $ADMIN for any buyer's). A moment later (its event goes through Kafka) the hold is an order:
 GET %[1]s/v1/orders lists yours, newest first, and GET %[1]s/v1/orders/{order_no} reads one. It is
 PENDING_PAYMENT, then CANCELLED when you give the hold back, or EXPIRED when it lapses (10 minutes on
-demo-arena, 15 on demo-train).
+demo-arena, 15 on the trains).
 To pay an order, POST %[1]s/v1/orders/{order_no}/pay with $TOKEN and the body
 {"channel":"alipay","mode":"page"} (or "wechat", "qr"). The payment simulator, paysim, plays Alipay and
 WeChat Pay at %[6]s: open the answer's pay_url (page) or qr_code (a URL there) in a browser and press

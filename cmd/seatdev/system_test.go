@@ -51,8 +51,9 @@ func TestSystem(t *testing.T) {
 	if h := answers[1]; len(h["seats"].([]any)) != 2 || h["total_cents"].(float64) != 256000 {
 		t.Fatalf("arena hold = %v", h)
 	}
-	if h := answers[2]; h["from"].(float64) != 1 || h["to"].(float64) != 3 {
-		t.Fatalf("train hold = %v", h)
+	if h := answers[2]; h["from"].(float64) != 1 || h["to"].(float64) != 3 || len(h["seats"].([]any)) != 1 ||
+		!strings.ContainsAny(h["seats"].([]any)[0].(map[string]any)["label"].(string), "AF") {
+		t.Fatalf("train hold = %v; want one window seat (A or F) from stop 1 to 3", h)
 	}
 	stop()
 }

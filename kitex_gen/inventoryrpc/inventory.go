@@ -1032,6 +1032,7 @@ type HoldRequest struct {
 	SeatIds            []string  `thrift:"seat_ids,10" frugal:"10,default,list<string>" json:"seat_ids"`
 	Holders            []*Holder `thrift:"holders,11" frugal:"11,default,list<Holder>" json:"holders"`
 	ExpectedTotalCents *int64    `thrift:"expected_total_cents,12,optional" frugal:"12,optional,i64" json:"expected_total_cents,omitempty"`
+	SeatPreference     int8      `thrift:"seat_preference,13" frugal:"13,default,i8" json:"seat_preference"`
 }
 
 func NewHoldRequest() *HoldRequest {
@@ -1093,6 +1094,10 @@ func (p *HoldRequest) GetExpectedTotalCents() (v int64) {
 	}
 	return *p.ExpectedTotalCents
 }
+
+func (p *HoldRequest) GetSeatPreference() (v int8) {
+	return p.SeatPreference
+}
 func (p *HoldRequest) SetRequestId(val []byte) {
 	p.RequestId = val
 }
@@ -1129,6 +1134,9 @@ func (p *HoldRequest) SetHolders(val []*Holder) {
 func (p *HoldRequest) SetExpectedTotalCents(val *int64) {
 	p.ExpectedTotalCents = val
 }
+func (p *HoldRequest) SetSeatPreference(val int8) {
+	p.SeatPreference = val
+}
 
 func (p *HoldRequest) IsSetExpectedTotalCents() bool {
 	return p.ExpectedTotalCents != nil
@@ -1154,6 +1162,7 @@ var fieldIDToName_HoldRequest = map[int16]string{
 	10: "seat_ids",
 	11: "holders",
 	12: "expected_total_cents",
+	13: "seat_preference",
 }
 
 type HeldSeat struct {
