@@ -225,9 +225,8 @@ function drawLegend(p) {
   const items = p.categories.map(c => el("span", "key " + p.colour.get(c.id), (c.name || c.id) + " " + money(c.price_cents)));
   items.push(el("span", "key selected", "your choice"), el("span", "key held", "held"), el("span", "key sold", "sold"), el("span", "key blocked", "not for sale"));
   if (p.layout.sections.some(s => s.rows.some(r => r.seats.some(x => x.accessible)))) items.push(el("span", "key accessible", "♿ accessible"));
+  if (isTrain(p)) items.unshift(el("p", "route", p.stops.join(" → ")));
   $("legend").replaceChildren(...items);
-  const route = isTrain(p) ? el("p", "route", p.stops.join(" → ")) : null;
-  if (route) $("legend").prepend(route);
 }
 
 // stage marks where the performance is, or is null (trains). A program
@@ -254,7 +253,7 @@ function drawLayout(p) {
     const sec = el("section", "section");
     sec.append(el("h3", "", title));
     const grid = el("div", "grid");
-    const first = Math.min(...s.rows.flatMap(r => r.seats.map(x => x.col)));
+    const first = s.rows.reduce((min, r) => r.seats.reduce((m, x) => Math.min(m, x.col), min), Infinity);
     s.rows.forEach((r, ri) => {
       const name = el("span", "rowname", r.id);
       name.style.gridRow = String(ri + 1);
@@ -406,7 +405,7 @@ async function hold(req) {
   if (!r.ok) { sayError(r.body); return; }
   const h = r.body;
   for (const id of req.seats || []) selected.delete(id);
-  say("Held for you: " + h.seats.map(s => seatWords(s)).join("; ") + ". Total " + money(h.total_cents) + ": pay within the time shown under My holds and orders.");
+  say("Held for you: " + h.seats.map(s => seatWords(h, s)).join("; ") + ". Total " + money(h.total_cents) + ": pay within the time shown under My holds and orders.");
   mine.pending.set(h.order_no, {order_no: h.order_no, hold_id: h.hold_id, program_id: h.program_id, status: "", seats: h.seats,
     from: h.from, to: h.to, total_cents: h.total_cents, expires_at: h.expires_at});
   savePending();
@@ -415,10 +414,10 @@ async function hold(req) {
   loadOrders();
 }
 
-// seatWords names a seat of a hold or order the way the map does when
+// seatWords names a seat of a hold or order o the way the map does when
 // the map shows its program, else by its section, row and label.
-function seatWords(s) {
-  const b = seats.get(s.id);
+function seatWords(o, s) {
+  const b = view.program && view.program.id === o.program_id && seats.get(s.id);
   if (b) return b.where;
   const [section, row] = s.id.split("/");
   return "section " + section + ", row " + row + ", seat " + s.label;
@@ -507,7 +506,7 @@ function waiting(o) {
 // then runs their clocks.
 function drawOrders() {
   const list = [...mine.pending.values(), ...mine.orders];
-  const drawn = JSON.stringify([list, [...mine.refunds], paying]);
+  const drawn = JSON.stringify([list, [...mine.refunds], paying, view.program && view.program.id]);
   $("noOrders").hidden = list.length > 0;
   if (drawn === mine.drawn) { countdown(); return; }
   mine.drawn = drawn;
@@ -528,7 +527,7 @@ function orderItem(o) {
   const paid = o.status === "PAID" || o.status === "PARTIALLY_REFUNDED";
   const ul = el("ul", "seats");
   for (const s of o.seats) {
-    const item = el("li", "", seatWords(s) + ", " + money(s.price_cents) + " ");
+    const item = el("li", "", seatWords(o, s) + ", " + money(s.price_cents) + " ");
     item.dataset.seat = s.id;
     if (refunded.has(s.id)) item.append(el("span", "refunded", "refunded"));
     else if (mine.refunds.has(o.order_no + " " + s.id)) item.append(el("span", "refunding", "refund under way…"));
@@ -604,7 +603,7 @@ async function release(o) {
   if (!headers) return;
   const r = await api("/v1/holds/" + encodeURIComponent(o.hold_id), {method: "DELETE", headers});
   if (!r.ok) { sayError(r.body); return; }
-  say("The seats are given back: " + o.seats.map(seatWords).join("; ") + ".");
+  say("The seats are given back: " + o.seats.map(s => seatWords(o, s)).join("; ") + ".");
   mine.pending.delete(o.order_no);
   savePending();
   drawOrders();
