@@ -328,7 +328,8 @@ func TestSecurityHeaders(t *testing.T) {
 // a train with the program picker, and between the train's leg ranges:
 // the train shows its stations by name and its carriages by number, and
 // nothing of a program or range no longer chosen reaches the page, even
-// when its answers come late. Screenshots of the train at both screen
+// when its answers come late; a seat is held from an intermediate
+// station with its traveller named. Screenshots of the train at both screen
 // sizes are kept; at the phone's, the page is no wider than the screen.
 func TestPageProgramPickerAndTrain(t *testing.T) {
 	ctx := browsertest.Browse(t, 2*time.Minute)
@@ -339,10 +340,11 @@ func TestPageProgramPickerAndTrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.open(map[string]any{"id": "g1", "name": "G1 Beijing - Shanghai", "stops": []string{"Beijing", "Jinan", "Nanjing", "Shanghai"},
-		"max_seats_per_hold": 4, "max_seats_per_user": 8, "layout": LayoutJSON(train),
+		"real_name": true, "max_seats_per_hold": 4, "max_seats_per_user": 8, "layout": LayoutJSON(train),
 		"categories": []map[string]any{{"id": "first", "name": "First class", "price_cents": 93000}, {"id": "second", "name": "Second class", "price_cents": 55300}}})
 	// Another buyer has seat 01A of carriage 1 from Beijing to Jinan only.
-	s.want(s.do("POST", "/v1/programs/g1/holds", s.token(77), map[string]any{"seats": []string{"1/1/1"}, "from": 0, "to": 1}, nil), http.StatusCreated, "")
+	s.want(s.do("POST", "/v1/programs/g1/holds", s.token(77), map[string]any{"seats": []string{"1/1/1"}, "from": 0, "to": 1,
+		"holders": []map[string]any{{"name": "Li Lei", "id_number": "110101199001011237"}}}, nil), http.StatusCreated, "")
 
 	// delay makes the page's requests whose address contains part answer
 	// 1.5 s late, and afresh (no If-None-Match): an answer for what the
@@ -427,6 +429,28 @@ func TestPageProgramPickerAndTrain(t *testing.T) {
 	}
 	if got := pageText(t, ctx, ".route"); got != "Beijing → Jinan → Nanjing → Shanghai" {
 		t.Errorf("route %q", got)
+	}
+
+	// The train is real-name: a hold names its traveller.
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#devtoken`)),
+		chromedp.WaitVisible(chromedp.Search(`//p[@id="status"][contains(., "Signed in")]`)),
+		browsertest.ClickSeat("1/2/1"),
+		chromedp.Click(chromedp.CSS(`#holdSelected`)),
+		chromedp.WaitVisible(chromedp.CSS(`#status[data-code="HOLDERS_MISSING"]`)),
+		chromedp.SendKeys(chromedp.CSS(`#travellerRows li:first-child input.name`), "Han Meimei"),
+		chromedp.SendKeys(chromedp.CSS(`#travellerRows li:first-child input.id-number`), "110101198502034563"),
+		chromedp.Click(chromedp.CSS(`#holdSelected`)),
+		browsertest.WaitSeat("1/2/1", "held"),
+	)
+	if err != nil {
+		t.Fatalf("holding a seat from Jinan: %v (status %q)", err, pageText(t, ctx, "#status"))
+	}
+	if n := count("#travellerRows li"); n != 2 {
+		t.Errorf("with nothing chosen, %d travellers are asked for; want 2, the count", n)
+	}
+	if got := pageText(t, ctx, "#status"); !strings.HasPrefix(got, "Held for you: Carriage 1, row 2, seat 02A. Total 930.00") {
+		t.Errorf("after the hold the page says %q", got)
 	}
 	shots := browsertest.ArtefactDir(t)
 	browsertest.Screenshots(t, ctx, shots, "train")

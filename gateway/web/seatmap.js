@@ -179,7 +179,8 @@ async function show(id) {
   drawLegend(p);
   $("category").replaceChildren(option("", "any category"), ...p.categories.map(c => option(c.id, (c.name || c.id) + " " + money(c.price_cents))));
   $("count").max = p.max_seats_per_hold;
-  $("holdersLabel").hidden = !p.real_name;
+  $("travellers").hidden = !p.real_name;
+  drawTravellers();
   drawLayout(p);
   drawOrders();
   refresh();
@@ -216,6 +217,7 @@ function changeLegs() {
   view.to = to;
   restart();
   for (const b of seats.values()) setStatus(b, "");
+  drawTravellers();
   refresh();
 }
 
@@ -301,7 +303,7 @@ const statusWords = {"": "loading", free: "available", held: "held", sold: "sold
 // setStatus gives a seat its status ("" while unknown), its class and
 // its words for assistive technology and for describe.
 function setStatus(b, status) {
-  if (status !== "free") selected.delete(b.dataset.seat);
+  if (status !== "free" && selected.delete(b.dataset.seat)) drawTravellers();
   const mine = selected.has(b.dataset.seat);
   b.dataset.status = status;
   b.className = "seat " + (view.program.colour.get(b.dataset.category) || "") + (status ? " " + status : " unknown") +
@@ -351,6 +353,7 @@ function toggle(b) {
   const id = b.dataset.seat;
   if (selected.has(id)) selected.delete(id); else selected.add(id);
   setStatus(b, "free");
+  drawTravellers();
 }
 
 // refresh polls the versioned seat map of the view in the compact format
@@ -383,13 +386,34 @@ async function refresh() {
 
 const statusNames = {f: "free", h: "held", s: "sold", b: "blocked"};
 
+// drawTravellers gives a real-name program's hold a name and an ID
+// number field for each seat: the chosen seats, or else the count asked
+// for. What was typed stays when the number changes.
+function drawTravellers() {
+  if (!view.program || !view.program.real_name) return;
+  const n = Math.min(selected.size || Number($("count").value) || 1, view.program.max_seats_per_hold);
+  const rows = $("travellerRows");
+  while (rows.children.length > n) rows.lastChild.remove();
+  while (rows.children.length < n) {
+    const li = el("li");
+    const name = el("label", "", "Name "), id = el("label", "", "ID number ");
+    name.append(el("input", "name"));
+    id.append(el("input", "id-number"));
+    li.append(name, " ", id);
+    rows.append(li);
+  }
+}
+
+// holders are the travellers typed for a hold of n seats, or null (and
+// the page says so) when one is missing.
 function holders(n) {
-  const text = $("holders").value.trim();
-  if (!text) return undefined;
-  return text.split(",").slice(0, n).map(h => {
-    const [name, id] = h.split(":");
-    return {name: (name || "").trim(), id_number: (id || "").trim()};
-  });
+  const list = [...$("travellerRows").children].slice(0, n).map(li =>
+    ({name: li.querySelector(".name").value.trim(), id_number: li.querySelector(".id-number").value.trim()}));
+  if (list.length < n || list.some(h => !h.name || !h.id_number)) {
+    say("Give a name and an ID number for each traveller.", "HOLDERS_MISSING");
+    return null;
+  }
+  return list;
 }
 
 async function hold(req) {
@@ -398,13 +422,17 @@ async function hold(req) {
   if (!p || !headers) return;
   req.from = view.from;
   req.to = view.to;
-  if (p.real_name) req.holders = holders(req.seats ? req.seats.length : req.count);
+  if (p.real_name) {
+    req.holders = holders(req.seats ? req.seats.length : req.count);
+    if (!req.holders) return;
+  }
   say("Holding…");
   const r = await api("/v1/programs/" + encodeURIComponent(p.id) + "/holds", {method: "POST", headers, body: JSON.stringify(req)});
   if (!r) return;
   if (!r.ok) { sayError(r.body); return; }
   const h = r.body;
   for (const id of req.seats || []) selected.delete(id);
+  drawTravellers();
   say("Held for you: " + h.seats.map(s => seatWords(h, s)).join("; ") + ". Total " + money(h.total_cents) + ": pay within the time shown under My holds and orders.");
   mine.pending.set(h.order_no, {order_no: h.order_no, hold_id: h.hold_id, program_id: h.program_id, status: "", seats: h.seats,
     from: h.from, to: h.to, total_cents: h.total_cents, expires_at: h.expires_at});
@@ -522,7 +550,9 @@ function orderItem(o) {
   const head = el("p", "head");
   head.append(el("strong", "", k ? k.name || k.id : o.program_id), " ", el("span", "state", orderWords[o.status] || o.status));
   li.append(head);
-  if (o.from_stop && o.to_stop && k && k.train) li.append(el("p", "legs", o.from_stop + " → " + o.to_stop));
+  const shown = view.program && view.program.id === o.program_id ? view.program : null;
+  const route = o.from_stop ? [o.from_stop, o.to_stop] : shown && [shown.stops[o.from], shown.stops[o.to]];
+  if (route && k && k.train) li.append(el("p", "legs", route.join(" → ")));
   const refunded = new Set(o.refunded_seat_ids || []);
   const paid = o.status === "PAID" || o.status === "PARTIALLY_REFUNDED";
   const ul = el("ul", "seats");
@@ -656,6 +686,7 @@ $("token").addEventListener("change", () => {
 $("program").addEventListener("change", () => show($("program").value.trim()));
 $("load").addEventListener("click", () => show($("program").value.trim()));
 $("from").addEventListener("change", changeLegs);
+$("count").addEventListener("input", drawTravellers);
 $("to").addEventListener("change", changeLegs);
 
 const params = new URLSearchParams(location.search);
