@@ -382,10 +382,11 @@ func TestPageProgramPickerAndTrain(t *testing.T) {
 	err = chromedp.Do(ctx,
 		chromedp.Navigate(s.url+"/?program=show"),
 		browsertest.WaitSeat("A/1/1", "free"),
-		// The concert is picked again while its program is on its way, and
-		// the train picked before it comes: the train stays.
+		// The concert is picked again, and while its program is on its way
+		// (the map says it is loading) the train is picked: the train stays.
 		delay("/v1/programs/show"),
 		pick("show"),
+		chromedp.WaitVisible(chromedp.CSS(`#map[aria-busy="true"] .loading`)),
 		pick("g1"),
 		browsertest.WaitSeat("1/1/1", "held"),
 		chromedp.Sleep(2*time.Second),

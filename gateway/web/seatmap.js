@@ -13,15 +13,18 @@ const colours = 7; // the .cat0 ... .cat6 classes of seatmap.css
 
 // view is what the buyer is looking at. seq grows with every switch of
 // program or leg range; an answer for an older seq is dropped, and
-// abort cancels its requests, so nothing stale reaches the map.
+// abort cancels its requests, so nothing stale reaches the map. polling
+// is the seq of the seat map poll under way, if any.
 const view = {seq: 0, abort: new AbortController(), program: null, from: 0, to: 1, etag: "", polling: 0};
+// selected are the seats the buyer chose, by seat id.
 const selected = new Set();
 // The map's buttons: seats by seat id; rowsBy, each row's buttons in
 // seat order by "section/row" (no id holds a "/"), as the compact seat
 // map lists their statuses; and lines, the rows of every section in
 // order, for the arrow keys, where pos is a button's [line, index].
+// current is the seat in the tab order.
 const seats = new Map(), rowsBy = new Map(), pos = new Map();
-let lines = [];
+let lines = [], current = null;
 
 function el(tag, cls, text) {
   const e = document.createElement(tag);
@@ -262,7 +265,7 @@ function drawLayout(p) {
       grid.append(name);
       const line = [];
       for (const x of r.seats) {
-        const b = seatButton(p, s.id + "/" + r.id + "/" + x.col, {where: title + ", row " + r.id + ", seat " + (x.label || x.col), seat: x});
+        const b = seatButton(p, s.id + "/" + r.id + "/" + x.col, title + ", row " + r.id + ", seat " + (x.label || x.col), x);
         b.style.gridRow = String(ri + 1);
         b.style.gridColumn = String(x.col - first + 2);
         pos.set(b, [lines.length, line.length]);
@@ -276,26 +279,33 @@ function drawLayout(p) {
     parts.push(sec);
   }
   $("map").replaceChildren(...parts);
-  if (lines.length) lines[0][0].tabIndex = 0;
+  current = lines.length ? lines[0][0] : null;
+  if (current) current.tabIndex = 0;
 }
 
-function seatButton(p, id, info) {
-  const b = el("button", "seat", info.seat.label || String(info.seat.col));
+// seatButton makes the button of a seat x of layout p, whose place in
+// words is where. The map's listeners (at the end) serve every seat.
+function seatButton(p, id, where, x) {
+  const b = el("button", "seat", x.label || String(x.col));
   b.type = "button";
   b.tabIndex = -1;
   b.dataset.seat = id;
-  b.dataset.category = info.seat.category;
-  b.dataset.col = info.seat.col;
-  b.where = info.where;
-  b.cat = p.category.get(info.seat.category);
-  b.accessible = !!info.seat.accessible;
+  b.dataset.category = x.category;
+  b.dataset.col = x.col;
+  b.where = where;
+  b.cat = p.category.get(x.category);
+  b.accessible = !!x.accessible;
   setStatus(b, "");
-  b.addEventListener("click", () => toggle(b));
-  b.addEventListener("focus", () => { for (const o of seats.values()) o.tabIndex = -1; b.tabIndex = 0; describe(b); });
-  b.addEventListener("mouseenter", () => describe(b));
-  b.addEventListener("keydown", e => move(b, e));
   seats.set(id, b);
   return b;
+}
+
+// focusSeat makes b the seat in the tab order (a roving tabindex).
+function focusSeat(b) {
+  if (current && current !== b) current.tabIndex = -1;
+  current = b;
+  b.tabIndex = 0;
+  describe(b);
 }
 
 const statusWords = {"": "loading", free: "available", held: "held", sold: "sold", blocked: "not for sale"};
@@ -685,6 +695,12 @@ $("token").addEventListener("change", () => {
 });
 $("program").addEventListener("change", () => show($("program").value.trim()));
 $("load").addEventListener("click", () => show($("program").value.trim()));
+// The seats' listeners, on the map for them all.
+const seatOf = e => e.target.closest && e.target.closest("button.seat");
+$("map").addEventListener("click", e => { const b = seatOf(e); if (b) toggle(b); });
+$("map").addEventListener("focusin", e => { const b = seatOf(e); if (b) focusSeat(b); });
+$("map").addEventListener("mouseover", e => { const b = seatOf(e); if (b) describe(b); });
+$("map").addEventListener("keydown", e => { const b = seatOf(e); if (b) move(b, e); });
 $("from").addEventListener("change", changeLegs);
 $("count").addEventListener("input", drawTravellers);
 $("to").addEventListener("change", changeLegs);
