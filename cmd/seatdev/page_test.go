@@ -112,6 +112,7 @@ func TestBuyInBrowser(t *testing.T) {
 		browsertest.WaitSeat(seat1, "sold"),
 		browsertest.WaitSeat(seat2, "sold"),
 		chromedp.WaitVisible(chromedp.CSS(refundButton(seat1))),
+		chromedp.WaitVisible(chromedp.Search(`//p[@id="status"][.="Paid: the seats are yours."]`)),
 	)
 	if where, _ := chromedp.Run(ctx, chromedp.Location()); where != info.URL+"/?program=demo-arena" {
 		t.Errorf("back from paying, the browser is at %s; want the live page of the demo arena", where)

@@ -466,10 +466,12 @@ function seatWords(o, s) {
 // order service has not listed yet (their event is on its way through
 // Kafka), kept in sessionStorage across the trip to the payment page.
 // untracked: the gateway keeps no orders (501), so only pending shows.
+// backFromPaying: the provider has just sent the buyer back, so an order
+// already PAID in the first list is news.
 // refunds are the refunds under way, by "order_no seat": "" until the
 // POST answers, then the refund_no.
 const mine = {orders: [], pending: new Map(JSON.parse(sessionStorage.getItem("seatd-pending") || "[]")),
-              untracked: false, loading: false, drawn: "", refunds: new Map()};
+              untracked: false, backFromPaying: false, loading: false, drawn: "", refunds: new Map()};
 
 let paying = false; // a payment is being made: its buttons wait
 
@@ -501,7 +503,12 @@ async function loadOrders() {
     }
     if (!r.ok) { if (r.status !== 429) $("orderError").textContent = errorText(r.body); return; }
     $("orderError").textContent = "";
+    const was = new Map(mine.orders.map(o => [o.order_no, o.status]));
     mine.orders = r.body.orders;
+    if (mine.orders.some(o => o.status === "PAID" && (was.has(o.order_no) ? was.get(o.order_no) !== "PAID" : mine.backFromPaying))) {
+      say("Paid: the seats are yours.");
+    }
+    mine.backFromPaying = false;
     for (const o of mine.orders) {
       mine.pending.delete(o.order_no);
       for (const id of o.refunded_seat_ids || []) mine.refunds.delete(o.order_no + " " + id);
@@ -709,7 +716,10 @@ const params = new URLSearchParams(location.search);
 $("token").value = localStorage.getItem("seatd-token") || "";
 $("programs").replaceChildren(...known.map(k => option(k.id, k.name || k.id)));
 // Back from the provider's page, which adds the trade to the address.
-if (params.has("out_trade_no")) say("Back from paying: waiting for the payment to be confirmed…");
+if (params.has("out_trade_no")) {
+  mine.backFromPaying = true;
+  say("Back from paying: waiting for the payment to be confirmed…");
+}
 show(params.get("program") || $("program").value);
 loadOrders();
 setInterval(() => { refresh(); countdown(); }, 1000);
