@@ -453,12 +453,13 @@ async function hold(req) {
 }
 
 // seatWords names a seat of a hold or order o the way the map does when
-// the map shows its program, else by its section, row and label.
+// the map shows its program, else by its section (carriage), row and
+// label.
 function seatWords(o, s) {
   const b = view.program && view.program.id === o.program_id && seats.get(s.id);
   if (b) return b.where;
-  const [section, row] = s.id.split("/");
-  return "section " + section + ", row " + row + ", seat " + s.label;
+  const [section, row] = s.id.split("/"), k = known.find(k => k.id === o.program_id);
+  return (k && k.train ? "Carriage " : "Section ") + section + ", row " + row + ", seat " + s.label;
 }
 
 // mine is the signed-in buyer's holds and orders: orders as
@@ -550,6 +551,9 @@ function waiting(o) {
 // they changed, so that a focused button keeps its focus; countdown
 // then runs their clocks.
 function drawOrders() {
+  // A hold the order service never lists (it keeps none, or the hold was
+  // refused on its way) goes a minute after its time is up.
+  for (const [no, o] of mine.pending) if (Date.parse(o.expires_at) < Date.now() - 60000) { mine.pending.delete(no); savePending(); }
   const list = [...mine.pending.values(), ...mine.orders];
   const drawn = JSON.stringify([list, [...mine.refunds], paying, view.program && view.program.id]);
   $("noOrders").hidden = list.length > 0;
