@@ -27,7 +27,7 @@ import (
 // sees them turn held; the inventory agrees. The hold shows under "My
 // holds and orders" with its countdown, and the page says that this
 // gateway (without an order service) takes no payments. Giving the seats
-// back frees them on the page and in the inventory. Screenshots of the
+// back, on a phone's screen, frees them on the page and in the inventory. Screenshots of the
 // hold at both screen sizes are kept.
 func TestSeatMapPage(t *testing.T) {
 	ctx := browsertest.Browse(t, time.Minute)
@@ -70,7 +70,9 @@ func TestSeatMapPage(t *testing.T) {
 		}
 	}
 
+	// On a phone's screen.
 	err = chromedp.Do(ctx,
+		browsertest.Emulate(browsertest.Screens[1]),
 		chromedp.Click(chromedp.CSS(`#orders button.release`)),
 		browsertest.WaitSeat("A/2/1", "free"),
 		browsertest.WaitSeat("A/2/2", "free"),

@@ -1,6 +1,7 @@
 // Package browsertest gives tests of the live seat-map page a headless
 // Chromium tab (through chromedp), the actions on the page they share,
-// and a place for their screenshots.
+// the two screens they try it on (a laptop's and a phone's), and a place
+// for their screenshots.
 //
 // Chromium may be missing only outside CI: there Browse skips the test,
 // saying why; with CI set in the environment it fails the test instead,
