@@ -6,6 +6,8 @@ BENCH    ?= .
 BENCH_OUT  ?= bench-out
 BENCH_LOAD ?= -load closed -buyers 64 -warmup 2s -ramp 1s -duration 8s
 GOFILES   = $(shell git ls-files '*.go' 2>/dev/null | grep -v '^kitex_gen/')
+# where the page tests keep their screenshots (internal/browsertest.ArtefactDir), one directory a test; git ignores it
+export SEATD_ARTEFACTS ?= $(CURDIR)/.artefacts
 
 .PHONY: build test lint fuzz fuzz-api bench bench-engine run walkthrough gen paysim
 

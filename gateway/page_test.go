@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,14 +16,19 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"seatd/internal/browsertest"
+	"seatd/inventory"
 )
 
 // TestSeatMapPage loads the live seat map in headless Chromium, signs in
-// with a dev token, holds two seats by clicking them, and sees them turn
-// held; the inventory agrees, the order panel says that this gateway
-// (without an order service) takes no payments, and a screenshot is kept.
+// with a test buyer's dev token, holds two seats by clicking them, and
+// sees them turn held; the inventory agrees. The hold shows under "My
+// holds and orders" with its countdown, and the page says that this
+// gateway (without an order service) takes no payments. Giving the seats
+// back, on a phone's screen, frees them on the page and in the inventory. Screenshots of the
+// hold at both screen sizes are kept.
 func TestSeatMapPage(t *testing.T) {
 	ctx := browsertest.Browse(t, time.Minute)
 	s := startSystem(t)
@@ -29,41 +36,84 @@ func TestSeatMapPage(t *testing.T) {
 
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(s.url+"/?program=show"),
-		chromedp.WaitVisible(chromedp.CSS(`button[data-seat="A/2/1"]`)),
+		browsertest.WaitSeat("A/2/1", "free"),
 		chromedp.Click(chromedp.CSS(`#devtoken`)),
-		chromedp.WaitVisible(chromedp.Search(`//div[@id="status"][contains(., "signed in")]`)),
+		chromedp.WaitVisible(chromedp.Search(`//p[@id="status"][contains(., "Signed in")]`)),
 		browsertest.ClickSeat("A/2/1"),
 		browsertest.ClickSeat("A/2/2"),
 		chromedp.Click(chromedp.CSS(`#holdSelected`)),
 		browsertest.WaitSeat("A/2/1", "held"),
 		browsertest.WaitSeat("A/2/2", "held"),
+		chromedp.WaitVisible(chromedp.Search(`//li[@class="order"]//p[@class="countdown"][starts-with(., "Pay within ")]`)),
 	)
-	status, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#status`)))
+	status := pageText(t, ctx, "#status")
 	if err != nil {
 		t.Fatalf("page: %v (status %q)", err, status)
 	}
-	seat1, err1 := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(`button[data-seat="A/2/1"]`), "class"))
-	seat3, err2 := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(`button[data-seat="A/2/3"]`), "class"))
-	if err1 != nil || err2 != nil {
-		t.Fatalf("reading the page: %v %v", err1, err2)
+	if want := "Held for you: Section A, row 2, seat 1; Section A, row 2, seat 2. Total 400.00"; !strings.HasPrefix(status, want) {
+		t.Errorf("after holding A/2/1 and A/2/2 the page says %q; want %q...", status, want)
 	}
-	if !strings.Contains(status, "A/2/1 A/2/2") || seat1.Value != "seat cat1 held" || seat3.Value != "seat cat1 free" {
-		t.Fatalf("after holding A/2/1 and A/2/2: status %q, A/2/1 %q, A/2/3 %q", status, seat1.Value, seat3.Value)
+	if seats := pageText(t, ctx, "#orders .seats"); seats != "Section A, row 2, seat 1, 200.00 Section A, row 2, seat 2, 200.00 " {
+		t.Errorf("my holds list %q; want both seats with their prices", seats)
 	}
-	// This gateway has no order service: the order panel says the hold
-	// cannot be paid here, and the status line keeps the hold.
-	err = chromedp.Do(ctx, chromedp.WaitVisible(chromedp.Search(`//p[@id="orderError"][contains(., "keeps no orders")]`), chromedp.RetryInterval(100*time.Millisecond)))
-	if after, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#status`))); err != nil || after != status {
-		t.Errorf("without an order service: %v; status %q, was %q", err, after, status)
+	// This gateway has no order service: the page says the hold cannot
+	// be paid here, and offers no Pay button.
+	err = chromedp.Do(ctx, chromedp.WaitVisible(chromedp.Search(`//p[@id="orderError"][contains(., "keeps no orders")]`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`#orders button.pay`)))
+	if err != nil {
+		t.Errorf("without an order service: %v", err)
 	}
-	browsertest.Screenshot(t, ctx, browsertest.ArtefactDir(t), "seatmap")
-	sm := s.do("GET", "/v1/programs/show/seats?category=std", "", nil, nil)
+	browsertest.Screenshots(t, ctx, browsertest.ArtefactDir(t), "held")
 	for _, id := range []string{"A/2/1", "A/2/2"} {
-		if !strings.Contains(string(sm.body), `"id":"`+id+`","section":"A","row":"2","col":`) ||
-			!strings.Contains(string(sm.body), `"id":"`+id+`","section":"A","row":"2","col":`+id[4:]+`,"label":"`+id[4:]+`","category":"std","status":"held"`) {
-			t.Fatalf("seat %s is not held in the inventory: %s", id, sm.body)
+		if got := seatStatus(t, s, "show", id); got != "held" {
+			t.Errorf("the inventory has %s %s; want held", id, got)
 		}
 	}
+
+	// On a phone's screen.
+	err = chromedp.Do(ctx,
+		browsertest.Emulate(browsertest.Screens[1]),
+		chromedp.Click(chromedp.CSS(`#orders button.release`)),
+		browsertest.WaitSeat("A/2/1", "free"),
+		browsertest.WaitSeat("A/2/2", "free"),
+		chromedp.WaitNotPresent(chromedp.CSS(`#orders li.order`)),
+	)
+	if err != nil {
+		t.Fatalf("giving the seats back: %v (status %q)", err, pageText(t, ctx, "#status"))
+	}
+	if status := pageText(t, ctx, "#status"); !strings.HasPrefix(status, "The seats are given back") {
+		t.Errorf("after giving the seats back the page says %q", status)
+	}
+	for _, id := range []string{"A/2/1", "A/2/2"} {
+		if got := seatStatus(t, s, "show", id); got != "free" {
+			t.Errorf("after giving it back, the inventory has %s %s; want free", id, got)
+		}
+	}
+}
+
+// seatStatus is a seat's status as the gateway's full seat map, read
+// through the leader, says.
+func seatStatus(t *testing.T, s *testSystem, program, id string) string {
+	t.Helper()
+	r := s.do("GET", "/v1/programs/"+program+"/seats?consistent=true", "", nil, nil)
+	s.want(r, http.StatusOK, "")
+	for _, seat := range r.json(t)["seats"].([]any) {
+		if m := seat.(map[string]any); m["id"] == id {
+			return m["status"].(string)
+		}
+	}
+	t.Fatalf("seat %s is not in the seat map of %s", id, program)
+	return ""
+}
+
+// pageText is the text content of the first element sel finds.
+func pageText(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	text, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(sel)))
+	if err != nil {
+		t.Fatalf("reading %s: %v", sel, err)
+	}
+	return text
 }
 
 // TestSeatMapPageShowsHostileNamesAsText gives every name, id and label
@@ -161,13 +211,13 @@ func TestSeatMapPageShowsHostileNamesAsText(t *testing.T) {
 	// error message, as text.
 	err = chromedp.Do(ctx,
 		chromedp.Navigate(s.url+"/?program="+url.QueryEscape(badProgram)),
-		chromedp.WaitVisible(chromedp.Search(`//div[@id="status"][contains(., "NOT_FOUND")]`)))
+		chromedp.WaitVisible(chromedp.Search(`//p[@id="status"][@data-code="NOT_FOUND"]`)))
 	status, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#status`)))
 	if err != nil {
 		t.Fatalf("page of an unknown program: %v", err)
 	}
-	if !strings.Contains(status, badProgram) {
-		t.Errorf("status %q; want the program id %q as text", status, badProgram)
+	if want := "There is no show or train called “" + badProgram + "”."; status != want {
+		t.Errorf("status %q; want %q, the program id as text", status, want)
 	}
 	nothingRan("an unknown program")
 
@@ -180,7 +230,7 @@ func TestSeatMapPageShowsHostileNamesAsText(t *testing.T) {
 	if err != nil {
 		t.Fatalf("page: %v", err)
 	}
-	for _, want := range []string{programName, stop0, stop1, stop2, catName + " 1.00", catEntity + " 2.00", sectionName, "Section " + bareSection, rowA, rowB, label, "<b>2</b>"} {
+	for _, want := range []string{programName, stop0, stop1, stop2, catName + " 1.00", catEntity + " 2.00", sectionName, "Carriage " + bareSection, rowA, rowB, label, "<b>2</b>"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the page does not show %q as text; it shows:\n%s", want, text)
 		}
@@ -190,7 +240,8 @@ func TestSeatMapPageShowsHostileNamesAsText(t *testing.T) {
 	held := namedSection + "/" + rowA + "/1"
 	err = chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`#devtoken`)),
-		chromedp.WaitVisible(chromedp.Search(`//div[@id="status"][contains(., "signed in")]`)),
+		chromedp.WaitVisible(chromedp.Search(`//p[@id="status"][contains(., "Signed in")]`)),
+		browsertest.WaitSeat(held, "free"),
 		browsertest.ClickSeat(held),
 		chromedp.Click(chromedp.CSS(`#holdSelected`)),
 		browsertest.WaitSeat(held, "held"))
@@ -198,8 +249,8 @@ func TestSeatMapPageShowsHostileNamesAsText(t *testing.T) {
 	if err != nil {
 		t.Fatalf("holding %q: %v (status %q)", held, err, status)
 	}
-	if !strings.Contains(status, held) {
-		t.Errorf("status %q; want the held seat %q as text", status, held)
+	if want := "Held for you: " + sectionName + ", row " + rowA + ", seat " + label + "."; !strings.HasPrefix(status, want) {
+		t.Errorf("status %q; want %q..., the held seat as text", status, want)
 	}
 	nothingRan("after a hold")
 
@@ -273,4 +324,258 @@ func TestSecurityHeaders(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestPageProgramPickerAndTrain switches the page between a concert and
+// a train with the program picker, and between the train's leg ranges:
+// the train shows its stations by name and its carriages by number, and
+// nothing of a program or range no longer chosen reaches the page, even
+// when its answers come late; a seat is held from an intermediate
+// station with its traveller named. Screenshots of the train at both screen
+// sizes are kept; at the phone's, the page is no wider than the screen.
+func TestPageProgramPickerAndTrain(t *testing.T) {
+	ctx := browsertest.Browse(t, 2*time.Minute)
+	s := startSystem(t)
+	s.arena("show")
+	train, err := inventory.Train{Carriages: 2, Rows: 3, Categories: []inventory.GridCategory{{ID: "first", First: 1, Last: 1}, {ID: "second", First: 2, Last: 2}}}.Layout()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.open(map[string]any{"id": "g1", "name": "G1 Beijing - Shanghai", "stops": []string{"Beijing", "Jinan", "Nanjing", "Shanghai"},
+		"real_name": true, "max_seats_per_hold": 4, "max_seats_per_user": 8, "layout": LayoutJSON(train),
+		"categories": []map[string]any{{"id": "first", "name": "First class", "price_cents": 93000}, {"id": "second", "name": "Second class", "price_cents": 55300}}})
+	// Another buyer has seat 01A of carriage 1 from Beijing to Jinan only.
+	s.want(s.do("POST", "/v1/programs/g1/holds", s.token(77), map[string]any{"seats": []string{"1/1/1"}, "from": 0, "to": 1,
+		"holders": []map[string]any{{"name": "Li Lei", "id_number": "110101199001011237"}}}, nil), http.StatusCreated, "")
+
+	// delay makes the page's requests whose address contains part answer
+	// 1.5 s late, and afresh (no If-None-Match): an answer for what the
+	// buyer has left by then must be dropped.
+	delay := func(part string) chromedp.Action[chromedp.Void] {
+		return chromedp.Evaluate[chromedp.Void](`(() => {
+			const fetch = window.fetch, part = ` + browsertest.JSString(part) + `;
+			window.fetch = (url, opts) => {
+				if (!String(url).includes(part)) return fetch(url, opts);
+				const plain = Object.assign({}, opts, {headers: {}, signal: undefined});
+				return new Promise(done => setTimeout(() => done(fetch(url, plain)), 1500));
+			};
+		})()`)
+	}
+	pick := func(id string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(chromedp.SetValue(chromedp.CSS(`#program`), id), chromedp.Click(chromedp.CSS(`#load`)))
+	}
+	texts := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll(`+browsertest.JSString(sel)+`)].map(e => e.textContent).join("|")`))
+		if err != nil {
+			t.Fatalf("reading %s: %v", sel, err)
+		}
+		return s
+	}
+	count := func(sel string) int {
+		t.Helper()
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(`+browsertest.JSString(sel)+`).length`))
+		if err != nil {
+			t.Fatalf("counting %s: %v", sel, err)
+		}
+		return n
+	}
+
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(s.url+"/?program=show"),
+		browsertest.WaitSeat("A/1/1", "free"),
+		// The concert is picked again, and while its program is on its way
+		// (the map says it is loading) the train is picked: the train stays.
+		delay("/v1/programs/show"),
+		pick("show"),
+		chromedp.WaitVisible(chromedp.CSS(`#map[aria-busy="true"] .loading`)),
+		pick("g1"),
+		browsertest.WaitSeat("1/1/1", "held"),
+		chromedp.Sleep(2*time.Second),
+	)
+	if err != nil {
+		t.Fatalf("picking the train: %v (status %q)", err, pageText(t, ctx, "#status"))
+	}
+	if n, name := count(`button.seat[data-seat^="A/"]`), pageText(t, ctx, "#name"); n != 0 || name != "G1 Beijing - Shanghai" {
+		t.Errorf("after picking the train, the page shows %q and %d of the concert's seats; want the train and none", name, n)
+	}
+	if got := texts("#from option"); got != "Beijing|Jinan|Nanjing" {
+		t.Errorf("from: %q; want the stations by name", got)
+	}
+	if got := texts("#to option"); got != "Jinan|Nanjing|Shanghai" {
+		t.Errorf("to: %q; want the stations by name", got)
+	}
+	if got := texts(".section h3"); got != "Carriage 1|Carriage 2" {
+		t.Errorf("sections: %q; want the carriages by number", got)
+	}
+	if n := count(".stage"); n != 0 {
+		t.Errorf("the train has %d stages; want none", n)
+	}
+
+	// From Jinan the seat is free; the late answer for Beijing-Shanghai,
+	// where it is held, asked for by the poll just before the change,
+	// changes nothing.
+	err = chromedp.Do(ctx,
+		delay("from=0&to=3"),
+		chromedp.Sleep(1200*time.Millisecond),
+		chromedp.Evaluate[chromedp.Void](`(s => { s.value = "1"; s.dispatchEvent(new Event("change")); })(document.getElementById("from"))`),
+		browsertest.WaitSeat("1/1/1", "free"),
+		chromedp.Sleep(2500*time.Millisecond),
+		browsertest.WaitSeat("1/1/1", "free"),
+	)
+	if err != nil {
+		t.Fatalf("from Jinan: %v", err)
+	}
+	label, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(`button.seat[data-seat="1/1/1"]`), "aria-label"))
+	if want := "Carriage 1, row 1, seat 01A: First class, 930.00, available"; err != nil || label.Value != want {
+		t.Errorf("seat 1/1/1's label %q (%v); want %q", label.Value, err, want)
+	}
+	if got := pageText(t, ctx, ".route"); got != "Beijing → Jinan → Nanjing → Shanghai" {
+		t.Errorf("route %q", got)
+	}
+
+	// The train is real-name: a hold names its traveller.
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#devtoken`)),
+		chromedp.WaitVisible(chromedp.Search(`//p[@id="status"][contains(., "Signed in")]`)),
+		browsertest.ClickSeat("1/2/1"),
+		chromedp.Click(chromedp.CSS(`#holdSelected`)),
+		chromedp.WaitVisible(chromedp.CSS(`#status[data-code="HOLDERS_MISSING"]`)),
+		chromedp.SendKeys(chromedp.CSS(`#travellerRows li:first-child input.name`), "Han Meimei"),
+		chromedp.SendKeys(chromedp.CSS(`#travellerRows li:first-child input.id-number`), "110101198502034563"),
+		chromedp.Click(chromedp.CSS(`#holdSelected`)),
+		browsertest.WaitSeat("1/2/1", "held"),
+	)
+	if err != nil {
+		t.Fatalf("holding a seat from Jinan: %v (status %q)", err, pageText(t, ctx, "#status"))
+	}
+	if n := count("#travellerRows li"); n != 2 {
+		t.Errorf("with nothing chosen, %d travellers are asked for; want 2, the count", n)
+	}
+	if got := pageText(t, ctx, "#status"); !strings.HasPrefix(got, "Held for you: Carriage 1, row 2, seat 02A. Total 930.00") {
+		t.Errorf("after the hold the page says %q", got)
+	}
+	shots := browsertest.ArtefactDir(t)
+	browsertest.Screenshots(t, ctx, shots, "train")
+	err = chromedp.Do(ctx, browsertest.Emulate(browsertest.Screens[1]),
+		chromedp.Poll[chromedp.Void](`document.documentElement.scrollWidth <= window.innerWidth`, chromedp.WithPollingTimeout(5*time.Second)),
+		browsertest.Emulate(browsertest.Screens[0]))
+	if err != nil {
+		width, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+		t.Errorf("at 375 pixels wide the page is %d wide: %v", width, err)
+	}
+
+	// Both programs are in the picker; back to the concert, no carriage
+	// is left.
+	if got := texts("#programs option"); got != "G1 Beijing - Shanghai|Arena" {
+		t.Errorf("the picker offers %q; want the train, then the concert", got)
+	}
+	err = chromedp.Do(ctx, pick("show"), browsertest.WaitSeat("A/1/1", "free"), chromedp.WaitVisible(chromedp.CSS(".stage")))
+	if err != nil {
+		t.Fatalf("back to the concert: %v", err)
+	}
+	if n := count(`button.seat[data-seat^="1/"]`); n != 0 {
+		t.Errorf("back at the concert, %d of the train's seats are shown", n)
+	}
+	if legs, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("legs").hidden`)); err != nil || !legs {
+		t.Errorf("the concert offers a leg choice")
+	}
+}
+
+// TestPageSeatDetailsKeyboardAndErrors: pointing at a seat or focusing
+// it says its place, price and status; the arrow keys, Home and End move
+// between seats and Enter and Space choose them, which hold like clicks;
+// an error the API answers shows as a sentence, never its code or JSON.
+func TestPageSeatDetailsKeyboardAndErrors(t *testing.T) {
+	ctx := browsertest.Browse(t, time.Minute)
+	s := startSystem(t)
+	s.arena("show")
+	info := func() string { t.Helper(); return pageText(t, ctx, "#seatInfo") }
+	focused := func() string {
+		t.Helper()
+		id, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.dataset.seat || ""`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(s.url+"/?program=show"),
+		browsertest.WaitSeat("A/1/3", "free"),
+		chromedp.Click(chromedp.CSS(`#devtoken`)),
+		chromedp.WaitVisible(chromedp.Search(`//p[@id="status"][contains(., "Signed in")]`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The pointer over a seat.
+	box, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`(r => [r.x + r.width / 2, r.y + r.height / 2])(document.querySelector('button[data-seat="A/1/3"]').getBoundingClientRect())`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.MouseEvent(chromedp.MouseMoved, box[0], box[1])); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := info(), "Section A, row 1, seat 3: VIP, 500.00, available"; got != want {
+		t.Errorf("pointing at A/1/3: %q; want %q", got, want)
+	}
+
+	// The keyboard: one seat in the tab order, moved by the keys.
+	steps := []struct {
+		key, seat, says string
+	}{
+		{kb.ArrowRight, "A/1/2", "Section A, row 1, seat 2: VIP, 500.00, available"},
+		{kb.ArrowDown, "A/2/2", "Section A, row 2, seat 2: Standard, 200.00, available"},
+		{kb.Enter, "A/2/2", "Section A, row 2, seat 2: Standard, 200.00, your choice"},
+		{kb.ArrowRight, "A/2/3", "Section A, row 2, seat 3: Standard, 200.00, available"},
+		{" ", "A/2/3", "Section A, row 2, seat 3: Standard, 200.00, your choice"},
+		{kb.End, "A/2/10", "Section A, row 2, seat 10: Standard, 200.00, available"},
+		{kb.Home, "A/2/1", "Section A, row 2, seat 1: Standard, 200.00, available"},
+		{kb.ArrowUp, "A/1/1", "Section A, row 1, seat 1: VIP, 500.00, available"},
+		{kb.ArrowUp, "A/1/1", "Section A, row 1, seat 1: VIP, 500.00, available"},
+	}
+	if err := chromedp.Do(ctx, chromedp.Focus(chromedp.CSS(`button[data-seat="A/1/1"]`))); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range steps {
+		if err := chromedp.Do(ctx, chromedp.KeyEvent(st.key)); err != nil {
+			t.Fatal(err)
+		}
+		if seat, says := focused(), info(); seat != st.seat || says != st.says {
+			t.Errorf("key %q: focus on %q saying %q; want %q saying %q", st.key, seat, says, st.seat, st.says)
+		}
+	}
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('button.seat[tabindex="0"]').length`)); err != nil || n != 1 {
+		t.Errorf("%d seats in the tab order (%v); want 1", n, err)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Focus(chromedp.CSS(`#holdSelected`)),
+		chromedp.KeyEvent(kb.Enter),
+		browsertest.WaitSeat("A/2/2", "held"),
+		browsertest.WaitSeat("A/2/3", "held"),
+	)
+	if err != nil {
+		t.Fatalf("holding the chosen seats: %v (status %q)", err, pageText(t, ctx, "#status"))
+	}
+
+	// Every VIP seat is blocked: asking for two is refused, in words.
+	var vip []string
+	for c := 1; c <= 10; c++ {
+		vip = append(vip, "A/1/"+strconv.Itoa(c))
+	}
+	s.want(s.do("POST", "/v1/programs/show/blocks", adminToken, map[string]any{"seats": vip}, nil), http.StatusOK, "")
+	err = chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS(`#category`), "vip"),
+		chromedp.Click(chromedp.CSS(`#holdBest`)),
+		chromedp.WaitVisible(chromedp.CSS(`#status.error`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(`#status`), "data-code"))
+	if status := pageText(t, ctx, "#status"); err != nil || code.Value != "SOLD_OUT" || status != "Sold out: no seats are left in that category." {
+		t.Errorf("after asking for blocked seats the page says %q (code %q, %v); want SOLD_OUT in words", status, code.Value, err)
+	}
+	browsertest.Screenshots(t, ctx, browsertest.ArtefactDir(t), "refused")
 }

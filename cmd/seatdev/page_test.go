@@ -20,13 +20,14 @@ import (
 // on paysim's Alipay page, come back to the live page through the return
 // URL, see the order PAID and both seats sold, refund one seat, and see
 // the order PARTIALLY_REFUNDED with that seat free and the other still
-// sold. The inventory and the order service agree with what the page
-// shows. Screenshots of each step go to browsertest.ArtefactDir.
+// sold; then hold a third seat and give it back. The inventory and the
+// order service agree with what the page shows. Screenshots of each step
+// go to browsertest.ArtefactDir, at a laptop's and a phone's size.
 func TestBuyInBrowser(t *testing.T) {
 	ctx := browsertest.Browse(t, 4*time.Minute)
 	info, _, _ := startDev(t, systemConfig{})
 	shots := browsertest.ArtefactDir(t)
-	const seat1, seat2 = "A/3/10", "A/3/11" // category A, 680.00 each
+	const seat1, seat2, seat3 = "A/3/10", "A/3/11", "A/4/1" // category A, 680.00 each
 
 	// step runs one step's actions, for up to 30 seconds; when they fail
 	// it keeps a screenshot and says what the page said.
@@ -49,8 +50,9 @@ func TestBuyInBrowser(t *testing.T) {
 		}
 		return s
 	}
-	orderStatus := func(status string) chromedp.Action[chromedp.Void] {
-		return chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#orderStatus[data-status=%q]`, status)))
+	var orderNo string // the order of seat1 and seat2
+	order := func(status string) chromedp.Action[chromedp.Void] {
+		return chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#orders li.order[data-order=%q][data-status=%q]`, orderNo, status)))
 	}
 
 	step("open the page and pick the demo arena",
@@ -63,7 +65,7 @@ func TestBuyInBrowser(t *testing.T) {
 	)
 	step("sign in",
 		chromedp.Click(chromedp.CSS(`#devtoken`)),
-		chromedp.WaitVisible(chromedp.Search(`//div[@id="status"][contains(., "signed in")]`)),
+		chromedp.WaitVisible(chromedp.Search(`//p[@id="status"][contains(., "Signed in")]`)),
 	)
 	step("hold two seats",
 		browsertest.ClickSeat(seat1),
@@ -71,60 +73,75 @@ func TestBuyInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#holdSelected`)),
 		browsertest.WaitSeat(seat1, "held"),
 		browsertest.WaitSeat(seat2, "held"),
-		chromedp.WaitVisible(chromedp.CSS(`#order`)),
-		chromedp.WaitVisible(chromedp.Search(`//p[@id="countdown"][starts-with(., "Pay within ")]`)),
+		chromedp.WaitVisible(chromedp.Search(`//li[@class="order"]//p[@class="countdown"][starts-with(., "Pay within ")]`)),
 	)
-	orderNo := text(`#orderNo`)
-	if seats, total := text(`#orderSeats`), text(`#orderTotal`); orderNo == "" || !strings.Contains(seats, seat1) || !strings.Contains(seats, seat2) || total != "1360.00" {
-		t.Fatalf("the order panel: number %q, seats %q, total %q; want both seats, 1360.00", orderNo, seats, total)
+	no, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(`#orders li.order`), "data-order"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	countdown := text(`#countdown`)
+	orderNo = no.Value
+	if seats, total := text(`#orders li.order .seats`), text(`#orders li.order .total`); orderNo == "" ||
+		seats != "Section A, row 3, seat 10, 680.00 Section A, row 3, seat 11, 680.00 " || total != "Total 1360.00" {
+		t.Fatalf("my holds: order %q, seats %q, %q; want both seats, 1360.00", orderNo, seats, total)
+	}
+	countdown := text(`#orders li.order .countdown`)
 	step("the countdown runs",
-		chromedp.Poll[chromedp.Void](fmt.Sprintf(`(t => t !== %s && t.startsWith("Pay within "))(document.getElementById("countdown").textContent)`,
+		chromedp.Poll[chromedp.Void](fmt.Sprintf(`(t => t !== %s && t.startsWith("Pay within "))(document.querySelector("#orders li.order .countdown").textContent)`,
 			browsertest.JSString(countdown)), chromedp.WithPollingTimeout(5*time.Second)),
 	)
-	t.Logf("countdown: %q, then %q", countdown, text(`#countdown`))
-	browsertest.Screenshot(t, ctx, shots, "1-held")
+	t.Logf("countdown: %q, then %q", countdown, text(`#orders li.order .countdown`))
+	browsertest.Screenshots(t, ctx, shots, "1-held")
 
+	payButton := fmt.Sprintf(`#orders li.order[data-order=%q] button.pay`, orderNo)
 	step("pay on paysim's page",
-		orderStatus("PENDING_PAYMENT"),
-		chromedp.WaitEnabled(chromedp.CSS(`#payOrder`)),
-		chromedp.Click(chromedp.CSS(`#payOrder`)),
+		order("PENDING_PAYMENT"),
+		chromedp.WaitEnabled(chromedp.CSS(payButton)),
+		chromedp.Click(chromedp.CSS(payButton)),
 		chromedp.WaitVisible(chromedp.CSS(`form button#pay`)),
 	)
 	if where, _ := chromedp.Run(ctx, chromedp.Location()); !strings.HasPrefix(where, info.Paysim+"/pay/alipay/") {
 		t.Fatalf("after Pay the browser is at %s; want paysim's Alipay page at %s", where, info.Paysim)
 	}
 	browsertest.Screenshot(t, ctx, shots, "2-paysim")
+	refundButton := func(seat string) string {
+		return fmt.Sprintf(`#orders li.order[data-order=%q] button.refund[data-seat=%q]`, orderNo, seat)
+	}
 	step("come back paid",
 		chromedp.Click(chromedp.CSS(`form button#pay`)),
-		chromedp.WaitVisible(chromedp.CSS(`#order`)),
-		orderStatus("PAID"),
+		order("PAID"),
 		browsertest.WaitSeat(seat1, "sold"),
 		browsertest.WaitSeat(seat2, "sold"),
-		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#orderSeats button.refund[data-seat=%q]`, seat1))),
+		chromedp.WaitVisible(chromedp.CSS(refundButton(seat1))),
+		chromedp.WaitVisible(chromedp.Search(`//p[@id="status"][.="Paid: the seats are yours."]`)),
 	)
 	if where, _ := chromedp.Run(ctx, chromedp.Location()); where != info.URL+"/?program=demo-arena" {
 		t.Errorf("back from paying, the browser is at %s; want the live page of the demo arena", where)
 	}
-	if no := text(`#orderNo`); no != orderNo {
-		t.Fatalf("back from paying, the page shows order %q; want %q", no, orderNo)
-	}
-	browsertest.Screenshot(t, ctx, shots, "3-paid")
+	browsertest.Screenshots(t, ctx, shots, "3-paid")
 
 	step("refund one seat",
-		chromedp.Click(chromedp.CSS(fmt.Sprintf(`#orderSeats button.refund[data-seat=%q]`, seat1))),
-		orderStatus("PARTIALLY_REFUNDED"),
-		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#orderSeats li[data-seat=%q] .refunded`, seat1))),
+		chromedp.Click(chromedp.CSS(refundButton(seat1))),
+		order("PARTIALLY_REFUNDED"),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#orders li.order[data-order=%q] li[data-seat=%q] .refunded`, orderNo, seat1))),
 		browsertest.WaitSeat(seat1, "free"),
 	)
-	browsertest.Screenshot(t, ctx, shots, "4-refunded")
+	browsertest.Screenshots(t, ctx, shots, "4-refunded")
 	if class, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(fmt.Sprintf(`button.seat[data-seat=%q]`, seat2)), "class")); err != nil || class.Value != "seat cat1 sold" {
 		t.Errorf("after the refund of %s, %s is %q (%v); want still sold", seat1, seat2, class.Value, err)
 	}
-	if _, err := chromedp.Run(ctx, chromedp.Query(chromedp.CSS(fmt.Sprintf(`#orderSeats button.refund[data-seat=%q]`, seat2)))); err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Query(chromedp.CSS(refundButton(seat2)))); err != nil {
 		t.Errorf("after the refund of %s, %s has no Refund button: %v", seat1, seat2, err)
 	}
+
+	step("hold a seat and give it back",
+		browsertest.ClickSeat(seat3),
+		chromedp.Click(chromedp.CSS(`#holdSelected`)),
+		browsertest.WaitSeat(seat3, "held"),
+		chromedp.Click(chromedp.CSS(`#orders li.order[data-status=""] button.release, #orders li.order[data-status="PENDING_PAYMENT"] button.release`)),
+		browsertest.WaitSeat(seat3, "free"),
+		chromedp.WaitVisible(chromedp.Search(`//li[@class="order"][@data-status="CANCELLED"]//li[contains(., "row 4, seat 1,")]`)),
+	)
+	browsertest.Screenshots(t, ctx, shots, "5-given-back")
 
 	// What the page shows is what the services hold.
 	token, err := chromedp.Run(ctx, chromedp.Evaluate[string](`localStorage.getItem("seatd-token")`))

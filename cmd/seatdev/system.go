@@ -310,8 +310,9 @@ A paid order's seats are refunded with POST %[1]s/v1/orders/{order_no}/refunds a
 {"seat_ids":["A/1/5"],"reason":"..."} (leave seat_ids out for every seat; $ADMIN refunds any order);
 the answer's refund_no reads it: GET %[1]s/v1/refunds/{refund_no}. The order turns
 PARTIALLY_REFUNDED or REFUNDED and the seats go back on sale.
-On the live seat map the same in a browser: get a dev token, click seats, hold them, and the order's
-panel counts down, pays through paysim's page, and once paid offers a refund of each seat.
+On the live seat map the same in a browser: pick a program, sign in as a test buyer, click seats and
+hold them; "My holds and orders" counts down, gives seats back, pays through paysim's page, and once
+paid offers a refund of each seat.
 Each buyer may send 5 requests a second (bursts of 10).
 
 Ctrl-C stops everything.

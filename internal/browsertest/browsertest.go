@@ -1,6 +1,7 @@
 // Package browsertest gives tests of the live seat-map page a headless
 // Chromium tab (through chromedp), the actions on the page they share,
-// and a place for their screenshots.
+// the two screens they try it on (a laptop's and a phone's), and a place
+// for their screenshots.
 //
 // Chromium may be missing only outside CI: there Browse skips the test,
 // saying why; with CI set in the environment it fails the test instead,
@@ -48,7 +49,7 @@ func Browse(t testing.TB, timeout time.Duration) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(Chromium(t)), chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1200, 800))
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 800))
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancelAlloc)
 	ctx, cancel := chromedp.NewContext(actx)
@@ -98,6 +99,39 @@ func ArtefactDir(t testing.TB) string {
 		t.Fatalf("artefact directory: %v", err)
 	}
 	return dir
+}
+
+// A Screen is a screen size a page is tried and kept at.
+type Screen struct {
+	Name          string
+	Width, Height int64
+	Mobile        bool // a phone's: touch, portrait, the viewport meta tag honoured
+}
+
+// Screens are a laptop's screen and a phone's (an iPhone SE's, 375x667
+// CSS pixels), the two sizes the live page must work at.
+var Screens = []Screen{{"desktop", 1280, 800, false}, {"phone", 375, 667, true}}
+
+// Emulate makes the tab's viewport the screen's.
+func Emulate(s Screen) chromedp.Action[chromedp.Void] {
+	if s.Mobile {
+		return chromedp.EmulateViewport(s.Width, s.Height, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait)
+	}
+	return chromedp.EmulateViewport(s.Width, s.Height)
+}
+
+// Screenshots saves a screenshot of the page at each of Screens, as
+// dir/name-phone.png and dir/name-desktop.png, and leaves the tab at the
+// first one's (desktop) size.
+func Screenshots(t testing.TB, ctx context.Context, dir, name string) {
+	t.Helper()
+	for i := len(Screens) - 1; i >= 0; i-- {
+		if err := chromedp.Do(ctx, Emulate(Screens[i]), chromedp.Sleep(200*time.Millisecond)); err != nil {
+			t.Errorf("screen %s: %v", Screens[i].Name, err)
+			return
+		}
+		Screenshot(t, ctx, dir, name+"-"+Screens[i].Name)
+	}
 }
 
 // unsafeInName are the runs of characters of a test's name (subtests
