@@ -22,9 +22,18 @@ type flagSet map[string]flagSpec
 
 var (
 	binariesOnce sync.Once
+	binariesDir  string             // the binaries, removed by TestMain
 	binariesSets map[string]flagSet // by command: "seatd", "orderflow", "orderflow reconcile", ...
 	binariesErr  error
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binariesDir != "" {
+		os.RemoveAll(binariesDir)
+	}
+	os.Exit(code)
+}
 
 // dockerfileBinaries returns the command directories the Dockerfile's go
 // build builds, by binary name: "seatd" -> "./cmd/seatd".
@@ -51,9 +60,9 @@ func dockerfileBinaries(t *testing.T) map[string]string {
 	return out
 }
 
-// binaryFlags builds the binaries the Dockerfile builds, once per test
-// binary, and returns each command's flags as its -h prints them. The
-// subcommand "orderflow reconcile" is read too.
+// binaryFlags builds the binaries the Dockerfile builds into binariesDir,
+// once per test binary, and returns each command's flags as its -h prints
+// them. The subcommand "orderflow reconcile" is read too.
 func binaryFlags(t *testing.T) map[string]flagSet {
 	t.Helper()
 	cmds := dockerfileBinaries(t)
@@ -63,7 +72,7 @@ func binaryFlags(t *testing.T) map[string]flagSet {
 			binariesErr = err
 			return
 		}
-		defer os.RemoveAll(dir)
+		binariesDir = dir
 		args := []string{"build", "-o", dir + string(filepath.Separator)}
 		for _, c := range cmds {
 			args = append(args, c)
