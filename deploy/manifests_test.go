@@ -710,8 +710,9 @@ func TestKubernetes(t *testing.T) {
 	checkRuleFiles(t, "prometheus/prometheus-k8s.yml", prom.RuleFiles)
 }
 
-// checkPaysimKeys: orderflow's Alipay settings are those of the keys paysim
-// serves: its app id, and its key files on the volume paysim keeps them in.
+// checkPaysimKeys: orderflow's Alipay and WeChat Pay settings are those of
+// the keys paysim serves: its ids, and its key files on the volume paysim
+// keeps them in.
 func checkPaysimKeys(t *testing.T, d *deployment) {
 	t.Helper()
 	sims := d.byCommand("paysim")
@@ -724,10 +725,16 @@ func checkPaysimKeys(t *testing.T, d *deployment) {
 		t.Fatal(err)
 	}
 	for _, c := range d.byCommand("orderflow") {
-		if got := c.flags["alipay-app-id"]; got != keys.AlipayAppID {
-			t.Errorf("%s: -alipay-app-id=%s; paysim's app is %s", c.where, got, keys.AlipayAppID)
+		for flag, id := range map[string]string{"alipay-app-id": keys.AlipayAppID, "wechat-mch-id": keys.WechatMchID, "wechat-app-id": keys.WechatAppID} {
+			if got := c.flags[flag]; got != id {
+				t.Errorf("%s: -%s=%s; paysim's is %s", c.where, flag, got, id)
+			}
 		}
-		for flag, file := range map[string]string{"alipay-key-file": paysim.FileAlipayAppPrivateKey, "alipay-public-key-file": paysim.FileAlipayPublicKey} {
+		for flag, file := range map[string]string{
+			"alipay-key-file": paysim.FileAlipayAppPrivateKey, "alipay-public-key-file": paysim.FileAlipayPublicKey,
+			"wechat-serial-file": paysim.FileWechatMerchantSN, "wechat-key-file": paysim.FileWechatMerchantKey,
+			"wechat-apiv3-key-file": paysim.FileWechatAPIv3Key, "wechat-platform-cert-file": paysim.FileWechatPlatformCert,
+		} {
 			v := c.flags[flag]
 			vol, at := c.mountOf(v)
 			if filepath.Base(v) != file || vol != keysVol || filepath.Dir(v) != at {
