@@ -118,7 +118,6 @@ func (c *container) parseCommand(sets map[string]flagSet, argv []string, vars ma
 	}
 	var errs []error
 	c.flags = map[string]string{}
-	var given []string
 	for _, a := range argv {
 		a, err := expand(a, vars)
 		if err != nil {
@@ -127,6 +126,7 @@ func (c *container) parseCommand(sets map[string]flagSet, argv []string, vars ma
 		}
 		name, v, hasValue := strings.Cut(strings.TrimPrefix(a, "-"), "=")
 		spec, known := fs[name]
+		_, dup := c.flags[name]
 		switch {
 		case !strings.HasPrefix(a, "-") || strings.HasPrefix(a, "--"):
 			errs = append(errs, fmt.Errorf("%s: argument %q: want -name=value", c.where, a))
@@ -134,14 +134,13 @@ func (c *container) parseCommand(sets map[string]flagSet, argv []string, vars ma
 			errs = append(errs, fmt.Errorf("%s: %s has no flag -%s", c.where, c.command, name))
 		case !hasValue && !spec.isBool:
 			errs = append(errs, fmt.Errorf("%s: -%s takes a value: write -%s=VALUE", c.where, name, name))
-		case slices.Contains(given, name):
+		case dup:
 			errs = append(errs, fmt.Errorf("%s: -%s given twice", c.where, name))
 		default:
 			if !hasValue {
 				v = "true"
 			}
 			c.flags[name] = v
-			given = append(given, name)
 		}
 	}
 	if p := envPrefix[c.command]; p != "" {
