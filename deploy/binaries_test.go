@@ -166,3 +166,38 @@ func TestParseUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestDockerignore: the build context keeps what the Dockerfile's build
+// reads: go.mod, go.sum and every package of this module the binaries
+// import.
+func TestDockerignore(t *testing.T) {
+	b, err := os.ReadFile("Dockerfile.dockerignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	needed := []string{"go.mod", "go.sum"}
+	for dir := range modulePackages(t) {
+		rel, err := filepath.Rel(root, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		needed = append(needed, rel)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		pattern := strings.TrimSpace(line)
+		if pattern == "" || strings.HasPrefix(pattern, "#") {
+			continue
+		}
+		for _, n := range needed {
+			for p := n; p != "."; p = filepath.Dir(p) {
+				if ok, _ := filepath.Match(pattern, p); ok {
+					t.Errorf("Dockerfile.dockerignore: %q leaves %s out of the build context", pattern, n)
+				}
+			}
+		}
+	}
+}

@@ -33,6 +33,26 @@ var externalMetrics = map[string]string{
 // the test, so a new way of naming metrics is noticed rather than missed.
 func exportedMetrics(t *testing.T) map[string]bool {
 	t.Helper()
+	names := map[string]bool{}
+	fset := token.NewFileSet()
+	for dir, files := range modulePackages(t) {
+		for _, f := range files {
+			file, err := parser.ParseFile(fset, filepath.Join(dir, f), nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, err := range metricNamesInFile(fset, file, names) {
+				t.Error(err)
+			}
+		}
+	}
+	return names
+}
+
+// modulePackages returns the non-test Go files of every package of this
+// module that a binary the Dockerfile builds imports, by directory.
+func modulePackages(t *testing.T) map[string][]string {
+	t.Helper()
 	var pkgs []string
 	for _, dir := range dockerfileBinaries(t) {
 		pkgs = append(pkgs, dir)
@@ -44,21 +64,12 @@ func exportedMetrics(t *testing.T) map[string]bool {
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
-	names := map[string]bool{}
-	fset := token.NewFileSet()
+	dirs := map[string][]string{}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		fields := strings.Fields(line)
-		for _, f := range fields[1:] {
-			file, err := parser.ParseFile(fset, filepath.Join(fields[0], f), nil, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, err := range metricNamesInFile(fset, file, names) {
-				t.Error(err)
-			}
-		}
+		dirs[fields[0]] = fields[1:]
 	}
-	return names
+	return dirs
 }
 
 // nameExpr is a metric name as written: prefix + the helper's parameter
