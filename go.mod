@@ -26,6 +26,7 @@ require (
 	github.com/wechatpay-apiv3/wechatpay-go v0.2.20
 	golang.org/x/text v0.42.0
 	gonum.org/v1/plot v0.17.0
+	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (
@@ -120,7 +121,6 @@ require (
 	golang.org/x/tools v0.49.0 // indirect
 	google.golang.org/genproto v0.0.0-20230410155749-daa745c078e1 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
-	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
 
 tool github.com/cloudwego/kitex/tool/cmd/kitex

@@ -69,6 +69,7 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&w.MchID, "wechat-mch-id", "", "WeChat Pay merchant id; set, the pay service offers WeChat Pay")
 	fs.StringVar(&w.AppID, "wechat-app-id", "", "the app id WeChat Pay trades are made for")
 	fs.StringVar(&w.Serial, "wechat-serial", "", "the merchant API certificate's serial")
+	fs.StringVar(&w.SerialFromFile, "wechat-serial-file", "", "or a file holding it (as paysim's keys directory does: wechat_merchant_serial)")
 	fs.StringVar(&w.KeyFile, "wechat-key-file", "", "the merchant's API private key (apiclient_key.pem)")
 	fs.StringVar(&w.APIv3KeyFile, "wechat-apiv3-key-file", "", "the 32-byte APIv3 key that decrypts notifications")
 	fs.StringVar(&w.PublicKeyFile, "wechat-platform-public-key-file", "", "WeChat Pay's public key, PEM (public-key mode)")
@@ -134,8 +135,11 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 		if a.AppID != "" && (a.KeyFile == "" || a.PublicKeyFile == "") {
 			errs = append(errs, errors.New("alipay: -alipay-key-file and -alipay-public-key-file are required with -alipay-app-id"))
 		}
-		if w.MchID != "" && (w.AppID == "" || w.Serial == "" || w.KeyFile == "" || w.APIv3KeyFile == "" || (w.PublicKeyFile == "" && w.CertFile == "")) {
-			errs = append(errs, errors.New("wechat: -wechat-app-id, -wechat-serial, -wechat-key-file, -wechat-apiv3-key-file and a platform key or certificate are required with -wechat-mch-id"))
+		if w.MchID != "" && (w.AppID == "" || (w.Serial == "" && w.SerialFromFile == "") || w.KeyFile == "" || w.APIv3KeyFile == "" || (w.PublicKeyFile == "" && w.CertFile == "")) {
+			errs = append(errs, errors.New("wechat: -wechat-app-id, -wechat-serial (or -wechat-serial-file), -wechat-key-file, -wechat-apiv3-key-file and a platform key or certificate are required with -wechat-mch-id"))
+		}
+		if w.Serial != "" && w.SerialFromFile != "" {
+			errs = append(errs, errors.New("wechat: -wechat-serial and -wechat-serial-file: give one"))
 		}
 	}
 	return cfg, errors.Join(errs...)

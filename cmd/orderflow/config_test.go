@@ -46,3 +46,33 @@ func TestConfigErrors(t *testing.T) {
 		t.Errorf("parseConfig(-partitions 0) = %v; want the range named", err)
 	}
 }
+
+// TestWechatSerialFile: the merchant certificate's serial comes inline or
+// from a file (a paysim keys directory's, in deploy/), one of the two.
+func TestWechatSerialFile(t *testing.T) {
+	base := []string{"-brokers", "127.0.0.1:9092", "-data", t.TempDir(), "-notify-base-url", "http://gw:8080",
+		"-wechat-mch-id", "1900000109", "-wechat-app-id", "wx1", "-wechat-key-file", "k.pem", "-wechat-apiv3-key-file", "v3",
+		"-wechat-platform-cert-file", "cert.pem"}
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		error string // "" for none
+	}{
+		{"file", []string{"-wechat-serial-file", "/keys/wechat_merchant_serial"}, ""},
+		{"inline", []string{"-wechat-serial", "ABC123"}, ""},
+		{"neither", nil, "-wechat-serial (or -wechat-serial-file)"},
+		{"both", []string{"-wechat-serial", "ABC123", "-wechat-serial-file", "/keys/wechat_merchant_serial"}, "give one"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := parseConfig(append(append([]string{}, base...), tc.args...), env(nil))
+			switch {
+			case tc.error == "" && err != nil:
+				t.Fatalf("parseConfig(%v) = %v; want no error", tc.args, err)
+			case tc.error != "" && (err == nil || !strings.Contains(err.Error(), tc.error)):
+				t.Fatalf("parseConfig(%v) = %v; want an error naming %q", tc.args, err, tc.error)
+			case tc.name == "file" && cfg.Wechat.SerialFromFile != "/keys/wechat_merchant_serial":
+				t.Errorf("parseConfig(%v): SerialFromFile = %q; want the file", tc.args, cfg.Wechat.SerialFromFile)
+			}
+		})
+	}
+}
