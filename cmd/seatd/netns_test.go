@@ -215,12 +215,14 @@ func TestAcrossNetworkNamespaces(t *testing.T) {
 					others = append(others, i)
 				}
 			}
-			for deadline := time.Now().Add(4 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			// An election takes 0.5-1.5 s; make test runs other packages'
+			// tests beside this one, so it is given more.
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 				if c.programLeader("arena-steady-", others) >= 0 {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("no new leader among the nodes still linked, 4 s after n%d's link was cut", victim+1)
+					t.Fatalf("no new leader among the nodes still linked, 10 s after n%d's link was cut", victim+1)
 				}
 			}
 		}, func() { c.run("ip", "link", "set", c.host[victim], "up") })
