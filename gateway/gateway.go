@@ -279,6 +279,7 @@ func (g *Gateway) routes(h *server.Hertz) {
 		})
 	}
 	r("POST", "/v1/programs", "create_program", admin, g.createProgram)
+	r("GET", "/v1/programs", "list_programs", public, g.listPrograms)
 	r("GET", "/v1/programs/:id", "get_program", public, g.getProgram)
 	r("POST", "/v1/programs/:id/open", "open_sale", admin, g.setSale(true))
 	r("POST", "/v1/programs/:id/close", "close_sale", admin, g.setSale(false))
@@ -547,6 +548,56 @@ func (g *Gateway) getProgram(ctx context.Context, c *app.RequestContext, _ int64
 		return aerr
 	}
 	g.writeProgram(c, l, p.SaleOpen, http.StatusOK)
+	return nil
+}
+
+// programSummaryJSON is a program as GET /v1/programs lists it. Name and
+// stops are left out when the answering node does not have the program
+// (known false): GET /v1/programs/{id} reads it.
+type programSummaryJSON struct {
+	ID       string   `json:"id"`
+	Known    bool     `json:"known"`
+	Name     string   `json:"name,omitempty"`
+	Stops    []string `json:"stops,omitempty"`
+	SaleOpen bool     `json:"sale_open"`
+}
+
+// listPrograms answers a page of the programs, by id, for buyers picking
+// one: at most limit (default rpc.DEFAULT_LIST_PROGRAMS) after the id
+// cursor names, and next_cursor when more follow.
+func (g *Gateway) listPrograms(ctx context.Context, c *app.RequestContext, _ int64) *apiError {
+	cursor, _, aerr := queryParam(c, "cursor")
+	if aerr != nil {
+		return aerr
+	}
+	limit := int(rpc.DEFAULT_LIST_PROGRAMS)
+	if v, ok, aerr := queryParam(c, "limit"); aerr != nil {
+		return aerr
+	} else if ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > int(rpc.MAX_LIST_PROGRAMS) || strconv.Itoa(n) != v {
+			return invalid("INVALID_ARGUMENT", "limit", "%q, want 1 to %d", v, rpc.MAX_LIST_PROGRAMS).with("range", []int{1, int(rpc.MAX_LIST_PROGRAMS)})
+		}
+		limit = n
+	}
+	resp, err := g.inv.ListPrograms(ctx, &rpc.ListProgramsRequest{After: cursor, Limit: int32(limit)})
+	if err != nil {
+		return callError(err)
+	}
+	if aerr := statusError(resp.Status); aerr != nil {
+		return aerr
+	}
+	out := struct {
+		Programs []programSummaryJSON `json:"programs"`
+		Next     string               `json:"next_cursor,omitempty"`
+	}{Programs: make([]programSummaryJSON, 0, len(resp.Programs))}
+	for _, p := range resp.Programs {
+		out.Programs = append(out.Programs, programSummaryJSON{ID: p.Id, Known: p.Known, Name: p.Name, Stops: p.Stops, SaleOpen: p.SaleOpen})
+	}
+	if resp.More && len(out.Programs) > 0 {
+		out.Next = out.Programs[len(out.Programs)-1].ID
+	}
+	writeJSON(c, http.StatusOK, out)
 	return nil
 }
 

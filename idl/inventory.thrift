@@ -329,6 +329,34 @@ struct Placement {
     2: i32 group
 }
 
+// ListProgramsRequest pages through the programs by id: those after
+// `after` (empty: from the first), at most `limit` (0: the default).
+const i32 DEFAULT_LIST_PROGRAMS = 50
+const i32 MAX_LIST_PROGRAMS = 200
+struct ListProgramsRequest {
+    1: string after
+    2: i32 limit
+}
+
+// ProgramSummary is what a list of programs shows of one. The answering
+// node reads its own replica of the program's group; when it has none (a
+// group placed on other nodes) or has not applied the create yet, only
+// the id and group are set, and known is false.
+struct ProgramSummary {
+    1: string id
+    2: i32 group
+    3: bool known
+    4: string name
+    5: list<string> stops
+    6: bool sale_open
+}
+
+struct ListProgramsResponse {
+    1: Status status
+    2: list<ProgramSummary> programs  // by id
+    3: bool more                      // programs follow the last one
+}
+
 struct ClusterStatusRequest {}
 
 struct ClusterStatusResponse {
@@ -374,6 +402,7 @@ service Inventory {
     AvailabilityResponse Availability(1: AvailabilityRequest req)
     SeatMapResponse SeatMap(1: SeatMapRequest req)
     ClusterStatusResponse ClusterStatus(1: ClusterStatusRequest req)
+    ListProgramsResponse ListPrograms(1: ListProgramsRequest req)
     MembershipResponse Join(1: JoinRequest req)
     MembershipResponse Remove(1: RemoveRequest req)
     MembershipResponse TransferLeadership(1: TransferRequest req)

@@ -10,6 +10,9 @@ import (
 // ID returns the program's id.
 func (p *Program) ID() string { return p.id }
 
+// Name returns the program's name ("" if it was created without one).
+func (p *Program) Name() string { return p.name }
+
 // Spec returns the program's description (seats sorted by column, defaults
 // filled in).
 func (p *Program) Spec() ProgramSpec { return p.spec() }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -851,4 +852,42 @@ func holdToRPC(h *inventory.HoldInfo) *rpc.Hold {
 		r.Holders = append(r.Holders, &rpc.Holder{Name: hd.Name, IdNumber: hd.IDNumber, IdType: hd.IDType.String()})
 	}
 	return r
+}
+
+// ListPrograms pages through the placement table, by program id, with
+// what this node's own replicas say of each program: a listing for
+// people picking a program, so it reads no leader and may lag one
+// (bounded staleness, as a plain read). A program whose group this node
+// does not host, or whose create it has not applied yet, is listed by id
+// and group alone (known false).
+func (s *Server) ListPrograms(_ context.Context, req *rpc.ListProgramsRequest) (*rpc.ListProgramsResponse, error) {
+	limit := int(req.Limit)
+	switch {
+	case limit == 0:
+		limit = int(rpc.DEFAULT_LIST_PROGRAMS)
+	case limit < 0 || limit > int(rpc.MAX_LIST_PROGRAMS):
+		return &rpc.ListProgramsResponse{Status: badField("limit", fmt.Sprintf("want 1-%d", rpc.MAX_LIST_PROGRAMS), int64(rpc.MAX_LIST_PROGRAMS))}, nil
+	}
+	table := s.node.PlacementTable() // sorted by program id
+	i, _ := slices.BinarySearchFunc(table, req.After, func(p raftfsm.Placement, after string) int { return strings.Compare(p.Program, after) })
+	if i < len(table) && table[i].Program == req.After {
+		i++
+	}
+	resp := &rpc.ListProgramsResponse{Status: &rpc.Status{Route: rpc.Route_OK, CodeName: inventory.ResultOK.String()}}
+	for _, pl := range table[i:min(len(table), i+limit)] {
+		sum := &rpc.ProgramSummary{Id: pl.Program, Group: int32(pl.Group)}
+		s.node.Read(pl.Group, func(e *inventory.Engine, _ uint64) { // an error: not hosted here, listed by id
+			p, ok := e.Program(pl.Program)
+			if !ok {
+				return
+			}
+			sum.Known, sum.Name, sum.SaleOpen = true, p.Name(), p.SaleOpen()
+			for l := 0; l <= p.Legs(); l++ {
+				sum.Stops = append(sum.Stops, p.Stop(l))
+			}
+		})
+		resp.Programs = append(resp.Programs, sum)
+	}
+	resp.More = i+limit < len(table)
+	return resp, nil
 }

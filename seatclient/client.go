@@ -528,6 +528,31 @@ func (c *Client) ClusterStatus(ctx context.Context) (*rpc.ClusterStatusResponse,
 	return nil, fmt.Errorf("%w: %w", ErrUnavailable, errors.Join(errs...))
 }
 
+// ListPrograms returns a page of the programs (noderpc.ListPrograms) as
+// the first node to answer has them, asking the known nodes in turn,
+// each within AttemptTimeout. A refusal of the request (a bad limit) is
+// the answer's status, not an error.
+func (c *Client) ListPrograms(ctx context.Context, req *rpc.ListProgramsRequest) (*rpc.ListProgramsResponse, error) {
+	var errs []error
+	for _, addr := range c.knownAddrs() {
+		cl, err := c.conn(addr)
+		if err == nil {
+			actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
+			var resp *rpc.ListProgramsResponse
+			resp, err = cl.ListPrograms(actx, req)
+			cancel()
+			if err == nil {
+				return resp, nil
+			}
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, fmt.Errorf("%w: %w", ErrUnavailable, errors.Join(errs...))
+}
+
 // Join adds a node (its id and Raft address) to every group, meta
 // included. See changeMembership.
 func (c *Client) Join(ctx context.Context, nodeID, raftAddr string) error {

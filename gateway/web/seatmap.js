@@ -149,7 +149,29 @@ let known = JSON.parse(localStorage.getItem("seatd-programs") || "[]");
 function remember(p) {
   known = [{id: p.id, name: p.name, train: isTrain(p)}, ...known.filter(k => k.id !== p.id)].slice(0, maxKnown);
   localStorage.setItem("seatd-programs", JSON.stringify(known));
-  $("programs").replaceChildren(...known.map(k => option(k.id, k.name || k.id)));
+  drawPicker();
+}
+
+// listed is what GET /v1/programs says is there (its first page: up to
+// 200), for the picker: those on sale first.
+let listed = [];
+
+async function loadPrograms() {
+  const r = await api("/v1/programs?limit=200");
+  if (!r || !r.ok) return; // the picker still offers what this browser saw, and takes an id typed in
+  listed = r.body.programs.filter(p => p.known).map(p => ({id: p.id, name: p.name, sale_open: p.sale_open,
+    train: p.stops.length > 2, route: p.stops.length > 2 ? p.stops[0] + " → " + p.stops[p.stops.length - 1] : ""}));
+  listed.sort((a, b) => b.sale_open - a.sale_open); // stable: by id within each
+  drawPicker();
+}
+
+// drawPicker offers the programs listed, each by its name, its route for
+// a train, and whether it is on sale, then those this browser saw that
+// the list does not have.
+function drawPicker() {
+  const words = p => (p.name || p.id) + (p.route ? " (" + p.route + ")" : "") + (p.sale_open ? "" : ", not on sale");
+  $("programs").replaceChildren(...listed.map(p => option(p.id, words(p))),
+    ...known.filter(k => !listed.some(p => p.id === k.id)).map(k => option(k.id, k.name || k.id)));
 }
 
 // show switches to a program: everything of the one before goes, and
@@ -458,7 +480,7 @@ async function hold(req) {
 function seatWords(o, s) {
   const b = view.program && view.program.id === o.program_id && seats.get(s.id);
   if (b) return b.where;
-  const [section, row] = s.id.split("/"), k = known.find(k => k.id === o.program_id);
+  const [section, row] = s.id.split("/"), k = known.find(k => k.id === o.program_id) || listed.find(p => p.id === o.program_id);
   return (k && k.train ? "Carriage " : "Section ") + section + ", row " + row + ", seat " + s.label;
 }
 
@@ -567,7 +589,7 @@ function orderItem(o) {
   const li = el("li", "order");
   li.dataset.order = o.order_no;
   li.dataset.status = o.status;
-  const k = known.find(k => k.id === o.program_id);
+  const k = known.find(k => k.id === o.program_id) || listed.find(p => p.id === o.program_id);
   const head = el("p", "head");
   head.append(el("strong", "", k ? k.name || k.id : o.program_id), " ", el("span", "state", orderWords[o.status] || o.status));
   li.append(head);
@@ -718,7 +740,8 @@ $("to").addEventListener("change", changeLegs);
 
 const params = new URLSearchParams(location.search);
 $("token").value = localStorage.getItem("seatd-token") || "";
-$("programs").replaceChildren(...known.map(k => option(k.id, k.name || k.id)));
+drawPicker();
+loadPrograms();
 // Back from the provider's page, which adds the trade to the address.
 if (params.has("out_trade_no")) {
   mine.backFromPaying = true;

@@ -11,6 +11,10 @@ import (
 
 const (
 	MAX_HOLD_BATCH = 256
+
+	DEFAULT_LIST_PROGRAMS = 50
+
+	MAX_LIST_PROGRAMS = 200
 )
 
 type Route int64
@@ -2276,6 +2280,174 @@ var fieldIDToName_Placement = map[int16]string{
 	2: "group",
 }
 
+type ListProgramsRequest struct {
+	After string `thrift:"after,1" frugal:"1,default,string" json:"after"`
+	Limit int32  `thrift:"limit,2" frugal:"2,default,i32" json:"limit"`
+}
+
+func NewListProgramsRequest() *ListProgramsRequest {
+	return &ListProgramsRequest{}
+}
+
+func (p *ListProgramsRequest) InitDefault() {
+}
+
+func (p *ListProgramsRequest) GetAfter() (v string) {
+	return p.After
+}
+
+func (p *ListProgramsRequest) GetLimit() (v int32) {
+	return p.Limit
+}
+func (p *ListProgramsRequest) SetAfter(val string) {
+	p.After = val
+}
+func (p *ListProgramsRequest) SetLimit(val int32) {
+	p.Limit = val
+}
+
+func (p *ListProgramsRequest) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("ListProgramsRequest(%+v)", *p)
+}
+
+var fieldIDToName_ListProgramsRequest = map[int16]string{
+	1: "after",
+	2: "limit",
+}
+
+type ProgramSummary struct {
+	Id       string   `thrift:"id,1" frugal:"1,default,string" json:"id"`
+	Group    int32    `thrift:"group,2" frugal:"2,default,i32" json:"group"`
+	Known    bool     `thrift:"known,3" frugal:"3,default,bool" json:"known"`
+	Name     string   `thrift:"name,4" frugal:"4,default,string" json:"name"`
+	Stops    []string `thrift:"stops,5" frugal:"5,default,list<string>" json:"stops"`
+	SaleOpen bool     `thrift:"sale_open,6" frugal:"6,default,bool" json:"sale_open"`
+}
+
+func NewProgramSummary() *ProgramSummary {
+	return &ProgramSummary{}
+}
+
+func (p *ProgramSummary) InitDefault() {
+}
+
+func (p *ProgramSummary) GetId() (v string) {
+	return p.Id
+}
+
+func (p *ProgramSummary) GetGroup() (v int32) {
+	return p.Group
+}
+
+func (p *ProgramSummary) GetKnown() (v bool) {
+	return p.Known
+}
+
+func (p *ProgramSummary) GetName() (v string) {
+	return p.Name
+}
+
+func (p *ProgramSummary) GetStops() (v []string) {
+	return p.Stops
+}
+
+func (p *ProgramSummary) GetSaleOpen() (v bool) {
+	return p.SaleOpen
+}
+func (p *ProgramSummary) SetId(val string) {
+	p.Id = val
+}
+func (p *ProgramSummary) SetGroup(val int32) {
+	p.Group = val
+}
+func (p *ProgramSummary) SetKnown(val bool) {
+	p.Known = val
+}
+func (p *ProgramSummary) SetName(val string) {
+	p.Name = val
+}
+func (p *ProgramSummary) SetStops(val []string) {
+	p.Stops = val
+}
+func (p *ProgramSummary) SetSaleOpen(val bool) {
+	p.SaleOpen = val
+}
+
+func (p *ProgramSummary) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("ProgramSummary(%+v)", *p)
+}
+
+var fieldIDToName_ProgramSummary = map[int16]string{
+	1: "id",
+	2: "group",
+	3: "known",
+	4: "name",
+	5: "stops",
+	6: "sale_open",
+}
+
+type ListProgramsResponse struct {
+	Status   *Status           `thrift:"status,1" frugal:"1,default,Status" json:"status"`
+	Programs []*ProgramSummary `thrift:"programs,2" frugal:"2,default,list<ProgramSummary>" json:"programs"`
+	More     bool              `thrift:"more,3" frugal:"3,default,bool" json:"more"`
+}
+
+func NewListProgramsResponse() *ListProgramsResponse {
+	return &ListProgramsResponse{}
+}
+
+func (p *ListProgramsResponse) InitDefault() {
+}
+
+var ListProgramsResponse_Status_DEFAULT *Status
+
+func (p *ListProgramsResponse) GetStatus() (v *Status) {
+	if !p.IsSetStatus() {
+		return ListProgramsResponse_Status_DEFAULT
+	}
+	return p.Status
+}
+
+func (p *ListProgramsResponse) GetPrograms() (v []*ProgramSummary) {
+	return p.Programs
+}
+
+func (p *ListProgramsResponse) GetMore() (v bool) {
+	return p.More
+}
+func (p *ListProgramsResponse) SetStatus(val *Status) {
+	p.Status = val
+}
+func (p *ListProgramsResponse) SetPrograms(val []*ProgramSummary) {
+	p.Programs = val
+}
+func (p *ListProgramsResponse) SetMore(val bool) {
+	p.More = val
+}
+
+func (p *ListProgramsResponse) IsSetStatus() bool {
+	return p.Status != nil
+}
+
+func (p *ListProgramsResponse) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("ListProgramsResponse(%+v)", *p)
+}
+
+var fieldIDToName_ListProgramsResponse = map[int16]string{
+	1: "status",
+	2: "programs",
+	3: "more",
+}
+
 type ClusterStatusRequest struct {
 }
 
@@ -2548,6 +2720,8 @@ type Inventory interface {
 	SeatMap(ctx context.Context, req *SeatMapRequest) (r *SeatMapResponse, err error)
 
 	ClusterStatus(ctx context.Context, req *ClusterStatusRequest) (r *ClusterStatusResponse, err error)
+
+	ListPrograms(ctx context.Context, req *ListProgramsRequest) (r *ListProgramsResponse, err error)
 
 	Join(ctx context.Context, req *JoinRequest) (r *MembershipResponse, err error)
 
@@ -3617,6 +3791,82 @@ func (p *InventoryClusterStatusResult) String() string {
 }
 
 var fieldIDToName_InventoryClusterStatusResult = map[int16]string{
+	0: "success",
+}
+
+type InventoryListProgramsArgs struct {
+	Req *ListProgramsRequest `thrift:"req,1" frugal:"1,default,ListProgramsRequest" json:"req"`
+}
+
+func NewInventoryListProgramsArgs() *InventoryListProgramsArgs {
+	return &InventoryListProgramsArgs{}
+}
+
+func (p *InventoryListProgramsArgs) InitDefault() {
+}
+
+var InventoryListProgramsArgs_Req_DEFAULT *ListProgramsRequest
+
+func (p *InventoryListProgramsArgs) GetReq() (v *ListProgramsRequest) {
+	if !p.IsSetReq() {
+		return InventoryListProgramsArgs_Req_DEFAULT
+	}
+	return p.Req
+}
+func (p *InventoryListProgramsArgs) SetReq(val *ListProgramsRequest) {
+	p.Req = val
+}
+
+func (p *InventoryListProgramsArgs) IsSetReq() bool {
+	return p.Req != nil
+}
+
+func (p *InventoryListProgramsArgs) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("InventoryListProgramsArgs(%+v)", *p)
+}
+
+var fieldIDToName_InventoryListProgramsArgs = map[int16]string{
+	1: "req",
+}
+
+type InventoryListProgramsResult struct {
+	Success *ListProgramsResponse `thrift:"success,0,optional" frugal:"0,optional,ListProgramsResponse" json:"success,omitempty"`
+}
+
+func NewInventoryListProgramsResult() *InventoryListProgramsResult {
+	return &InventoryListProgramsResult{}
+}
+
+func (p *InventoryListProgramsResult) InitDefault() {
+}
+
+var InventoryListProgramsResult_Success_DEFAULT *ListProgramsResponse
+
+func (p *InventoryListProgramsResult) GetSuccess() (v *ListProgramsResponse) {
+	if !p.IsSetSuccess() {
+		return InventoryListProgramsResult_Success_DEFAULT
+	}
+	return p.Success
+}
+func (p *InventoryListProgramsResult) SetSuccess(x interface{}) {
+	p.Success = x.(*ListProgramsResponse)
+}
+
+func (p *InventoryListProgramsResult) IsSetSuccess() bool {
+	return p.Success != nil
+}
+
+func (p *InventoryListProgramsResult) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("InventoryListProgramsResult(%+v)", *p)
+}
+
+var fieldIDToName_InventoryListProgramsResult = map[int16]string{
 	0: "success",
 }
 

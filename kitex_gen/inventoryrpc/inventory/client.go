@@ -25,6 +25,7 @@ type Client interface {
 	Availability(ctx context.Context, req *inventoryrpc.AvailabilityRequest, callOptions ...callopt.Option) (r *inventoryrpc.AvailabilityResponse, err error)
 	SeatMap(ctx context.Context, req *inventoryrpc.SeatMapRequest, callOptions ...callopt.Option) (r *inventoryrpc.SeatMapResponse, err error)
 	ClusterStatus(ctx context.Context, req *inventoryrpc.ClusterStatusRequest, callOptions ...callopt.Option) (r *inventoryrpc.ClusterStatusResponse, err error)
+	ListPrograms(ctx context.Context, req *inventoryrpc.ListProgramsRequest, callOptions ...callopt.Option) (r *inventoryrpc.ListProgramsResponse, err error)
 	Join(ctx context.Context, req *inventoryrpc.JoinRequest, callOptions ...callopt.Option) (r *inventoryrpc.MembershipResponse, err error)
 	Remove(ctx context.Context, req *inventoryrpc.RemoveRequest, callOptions ...callopt.Option) (r *inventoryrpc.MembershipResponse, err error)
 	TransferLeadership(ctx context.Context, req *inventoryrpc.TransferRequest, callOptions ...callopt.Option) (r *inventoryrpc.MembershipResponse, err error)
@@ -127,6 +128,11 @@ func (p *kInventoryClient) SeatMap(ctx context.Context, req *inventoryrpc.SeatMa
 func (p *kInventoryClient) ClusterStatus(ctx context.Context, req *inventoryrpc.ClusterStatusRequest, callOptions ...callopt.Option) (r *inventoryrpc.ClusterStatusResponse, err error) {
 	ctx = client.NewCtxWithCallOptions(ctx, callOptions)
 	return p.kClient.ClusterStatus(ctx, req)
+}
+
+func (p *kInventoryClient) ListPrograms(ctx context.Context, req *inventoryrpc.ListProgramsRequest, callOptions ...callopt.Option) (r *inventoryrpc.ListProgramsResponse, err error) {
+	ctx = client.NewCtxWithCallOptions(ctx, callOptions)
+	return p.kClient.ListPrograms(ctx, req)
 }
 
 func (p *kInventoryClient) Join(ctx context.Context, req *inventoryrpc.JoinRequest, callOptions ...callopt.Option) (r *inventoryrpc.MembershipResponse, err error) {

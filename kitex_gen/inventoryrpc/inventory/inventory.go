@@ -111,6 +111,13 @@ var serviceMethods = map[string]kitex.MethodInfo{
 		false,
 		kitex.WithStreamingMode(kitex.StreamingNone),
 	),
+	"ListPrograms": kitex.NewMethodInfo(
+		listProgramsHandler,
+		newInventoryListProgramsArgs,
+		newInventoryListProgramsResult,
+		false,
+		kitex.WithStreamingMode(kitex.StreamingNone),
+	),
 	"Join": kitex.NewMethodInfo(
 		joinHandler,
 		newInventoryJoinArgs,
@@ -450,6 +457,24 @@ func newInventoryClusterStatusResult() interface{} {
 	return inventoryrpc.NewInventoryClusterStatusResult()
 }
 
+func listProgramsHandler(ctx context.Context, handler interface{}, arg, result interface{}) error {
+	realArg := arg.(*inventoryrpc.InventoryListProgramsArgs)
+	realResult := result.(*inventoryrpc.InventoryListProgramsResult)
+	success, err := handler.(inventoryrpc.Inventory).ListPrograms(ctx, realArg.Req)
+	if err != nil {
+		return err
+	}
+	realResult.Success = success
+	return nil
+}
+func newInventoryListProgramsArgs() interface{} {
+	return inventoryrpc.NewInventoryListProgramsArgs()
+}
+
+func newInventoryListProgramsResult() interface{} {
+	return inventoryrpc.NewInventoryListProgramsResult()
+}
+
 func joinHandler(ctx context.Context, handler interface{}, arg, result interface{}) error {
 	realArg := arg.(*inventoryrpc.InventoryJoinArgs)
 	realResult := result.(*inventoryrpc.InventoryJoinResult)
@@ -649,6 +674,16 @@ func (p *kClient) ClusterStatus(ctx context.Context, req *inventoryrpc.ClusterSt
 	_args.Req = req
 	var _result inventoryrpc.InventoryClusterStatusResult
 	if err = p.c.Call(ctx, "ClusterStatus", &_args, &_result); err != nil {
+		return
+	}
+	return _result.GetSuccess(), nil
+}
+
+func (p *kClient) ListPrograms(ctx context.Context, req *inventoryrpc.ListProgramsRequest) (r *inventoryrpc.ListProgramsResponse, err error) {
+	var _args inventoryrpc.InventoryListProgramsArgs
+	_args.Req = req
+	var _result inventoryrpc.InventoryListProgramsResult
+	if err = p.c.Call(ctx, "ListPrograms", &_args, &_result); err != nil {
 		return
 	}
 	return _result.GetSuccess(), nil
