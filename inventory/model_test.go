@@ -19,6 +19,7 @@ type modelSeat struct {
 	cat        string
 	price      int64
 	accessible bool
+	x, y       int // on the plan, when the sections have positions
 }
 
 type modelRow struct {
@@ -151,13 +152,17 @@ func (m *model) addProgram(spec ProgramSpec) {
 		price[c.ID] = c.PriceCents
 	}
 	for _, sec := range spec.Layout.Sections {
-		for _, r := range sec.Rows {
+		for i, r := range sec.Rows {
 			mr := modelRow{rank: r.Rank, minCol: r.Seats[0].Col, maxCol: r.Seats[len(r.Seats)-1].Col}
 			for _, s := range r.Seats {
 				id := sec.ID + "/" + r.ID + "/" + strconv.Itoa(s.Col)
 				p.byID[id] = len(p.seats)
 				mr.seats = append(mr.seats, len(p.seats))
-				p.seats = append(p.seats, modelSeat{id: id, row: len(p.rows), col: s.Col, cat: s.Category, price: price[s.Category], accessible: s.Accessible})
+				ms := modelSeat{id: id, row: len(p.rows), col: s.Col, cat: s.Category, price: price[s.Category], accessible: s.Accessible}
+				if sec.At != nil {
+					ms.x, ms.y = sec.At.X+s.Col*SeatPitch, sec.At.Y+i*RowPitch
+				}
+				p.seats = append(p.seats, ms)
 				p.status = append(p.status, make([]SeatStatus, p.legs))
 			}
 			p.rows = append(p.rows, mr)
@@ -504,6 +509,9 @@ func (p *modelProgram) bestPass(req *HoldRequest, n, from, to int, general bool)
 	}
 	slices.SortStableFunc(rows, func(a, b int) int { return p.rows[a].rank - p.rows[b].rank })
 	block := func(k int) []int {
+		if p.spec.Focal != nil {
+			return p.focalBlock(rows, k, eligible, from, to, picked)
+		}
 		var fallback []int // the first block that strands a seat, in the rank being read
 		fallbackRank := 0
 		for _, ri := range rows {
@@ -566,6 +574,37 @@ func (p *modelProgram) bestPass(req *HoldRequest, n, from, to int, general bool)
 		picked = append(picked, block(k)...)
 	}
 	return picked, ResultOK
+}
+
+// focalBlock is the block of k a program with a focal point picks: of all
+// the blocks in the best rank that has one, the first by (strands a seat,
+// squared distance from its centre to the focal point, row order,
+// column). Distances are doubled so that a centre between two seats is an
+// integer: the centre of seats a..b is (a+b)/2.
+func (p *modelProgram) focalBlock(rows []int, k int, eligible func(int) bool, from, to int, picked []int) []int {
+	f := p.spec.Focal
+	var best []int
+	bestStrands, bestDist, bestRank := false, 0, 0
+	for _, ri := range rows { // rank order, then row order
+		r := &p.rows[ri]
+		if best != nil && r.rank != bestRank {
+			break
+		}
+		for i := 0; i+k <= len(r.seats); i++ { // column order
+			seats := r.seats[i : i+k]
+			a, b := &p.seats[seats[0]], &p.seats[seats[k-1]]
+			if b.col-a.col != k-1 || slices.ContainsFunc(seats, func(s int) bool { return !eligible(s) }) {
+				continue
+			}
+			dx, dy := a.x+b.x-2*f.X, a.y+b.y-2*f.Y
+			d := dx*dx + dy*dy
+			strands := !p.spec.AllowOrphans && p.strands(ri, a.col, b.col, from, to, picked)
+			if best == nil || !strands && bestStrands || strands == bestStrands && d < bestDist {
+				best, bestStrands, bestDist, bestRank = slices.Clone(seats), strands, d, r.rank
+			}
+		}
+	}
+	return best
 }
 
 // strands reports whether taking columns first..last of row ri leaves a
