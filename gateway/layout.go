@@ -48,7 +48,8 @@ type layout struct {
 
 type layoutSection struct {
 	id, name    string
-	first, rows int // its rows: rows[first:first+rows]
+	first, rows int              // its rows: rows[first:first+rows]
+	at          *inventory.Point // its place on the plan; nil when the program has none
 }
 
 type layoutRow struct {
@@ -84,7 +85,8 @@ func newLayout(spec *inventory.ProgramSpec) *layout {
 	head := programFields{ID: spec.ID, Name: spec.Name, Stops: spec.Stops, Categories: make([]categoryJSON, len(spec.Categories)),
 		HoldTTLSeconds: int64(spec.HoldTTL / time.Second), MaxSeatsPerHold: int64(spec.MaxSeatsPerHold),
 		MaxSeatsPerUser: int64(spec.MaxSeatsPerUser), RealName: spec.RealName, RefundResells: spec.RefundResells,
-		AllowOrphans: spec.AllowOrphans, RefuseOrphans: spec.RefuseOrphans, ReserveAccessible: spec.ReserveAccessible}
+		AllowOrphans: spec.AllowOrphans, RefuseOrphans: spec.RefuseOrphans, ReserveAccessible: spec.ReserveAccessible,
+		FocalPoint: pointToJSON(spec.Focal)}
 	catIndex := map[string]uint8{}
 	for i, c := range spec.Categories {
 		head.Categories[i] = categoryJSON{ID: c.ID, Name: c.Name, PriceCents: c.PriceCents}
@@ -111,7 +113,7 @@ func newLayout(spec *inventory.ProgramSpec) *layout {
 	var labels []byte
 	l.counts = make([]int32, len(spec.Layout.Sections)*len(l.categories))
 	for si, sec := range spec.Layout.Sections {
-		l.sections = append(l.sections, layoutSection{id: sec.ID, name: sec.Name, first: len(l.rows), rows: len(sec.Rows)})
+		l.sections = append(l.sections, layoutSection{id: sec.ID, name: sec.Name, first: len(l.rows), rows: len(sec.Rows), at: sec.At})
 		for _, row := range sec.Rows {
 			l.rows = append(l.rows, layoutRow{id: row.ID, rank: int32(row.Rank), first: len(l.cols), seats: len(row.Seats)})
 			for _, st := range row.Seats {
@@ -144,6 +146,9 @@ func newLayout(spec *inventory.ProgramSpec) *layout {
 	}
 	for _, s := range l.sections {
 		l.size += int64(len(s.id) + len(s.name))
+		if s.at != nil {
+			l.size += int64(unsafe.Sizeof(*s.at))
+		}
 	}
 	for _, r := range l.rows {
 		l.size += int64(len(r.id))

@@ -71,6 +71,12 @@ func (s *programStream) renderRow() {
 		b = appendJSONString(b, sec.id)
 		b = append(b, `,"name":`...)
 		b = appendJSONString(b, sec.name)
+		if sec.at != nil {
+			b = append(b, `,"x":`...)
+			b = strconv.AppendInt(b, int64(sec.at.X), 10)
+			b = append(b, `,"y":`...)
+			b = strconv.AppendInt(b, int64(sec.at.Y), 10)
+		}
 		b = append(b, `,"rows":[`...)
 	} else {
 		b = append(b, ',')

@@ -46,10 +46,48 @@ type rowJSON struct {
 	Seats []seatJSON `json:"seats"`
 }
 
+// sectionJSON is a section; x and y place it on the venue's plan (see
+// pointJSON): both or neither, and every section of a program or none.
 type sectionJSON struct {
 	ID   string    `json:"id"`
 	Name string    `json:"name"`
+	X    *int64    `json:"x,omitempty" range:"-1000000..1000000"`
+	Y    *int64    `json:"y,omitempty" range:"-1000000..1000000"`
 	Rows []rowJSON `json:"rows"`
+}
+
+// pointJSON is a place on the venue's plan, inventory.Point: layout
+// units (decimetres), each coordinate within ±inventory.MaxCoord. A
+// request gives both.
+type pointJSON struct {
+	X *int64 `json:"x" range:"-1000000..1000000"`
+	Y *int64 `json:"y" range:"-1000000..1000000"`
+}
+
+// point checks a place given at field (its coordinates are field.x and
+// field.y) and converts it; code is the refusal's error code.
+func (pt pointJSON) point(field, code string) (*rpc.Point, *apiError) {
+	for _, c := range []struct {
+		name string
+		v    *int64
+	}{{"x", pt.X}, {"y", pt.Y}} {
+		switch {
+		case c.v == nil:
+			return nil, invalid(code, field+"."+c.name, "left out: give x and y")
+		case *c.v < -inventory.MaxCoord || *c.v > inventory.MaxCoord:
+			return nil, invalid(code, field+"."+c.name, "%d, want %d to %d (decimetres)", *c.v, -inventory.MaxCoord, inventory.MaxCoord)
+		}
+	}
+	return &rpc.Point{X: int32(*pt.X), Y: int32(*pt.Y)}, nil
+}
+
+// pointToJSON converts a place on the plan for an answer; nil stays nil.
+func pointToJSON(p *inventory.Point) *pointJSON {
+	if p == nil {
+		return nil
+	}
+	x, y := int64(p.X), int64(p.Y)
+	return &pointJSON{X: &x, Y: &y}
 }
 
 type layoutJSON struct {
@@ -64,6 +102,9 @@ type gridJSON struct {
 		ID   string  `json:"id"`
 		Rows []int64 `json:"rows" range:"1..262144"` // first and last row, 1-based
 	} `json:"categories"`
+	// SectionPositions places the sections on the plan, one per section
+	// in order, or none.
+	SectionPositions []pointJSON `json:"section_positions"`
 }
 
 // programFields are the fields a program create request and a program
@@ -82,6 +123,9 @@ type programFields struct {
 	RefuseOrphans   bool           `json:"refuse_orphans"`
 	// ReserveAccessible: general requests never take accessible seats.
 	ReserveAccessible bool `json:"reserve_accessible"`
+	// FocalPoint: best-available seats nearest it within a rank; left
+	// out (the default), nearest the row's centre.
+	FocalPoint *pointJSON `json:"focal_point,omitempty"`
 }
 
 // programIn is a program create request: an explicit layout, or a grid.
@@ -172,6 +216,12 @@ func (p *programIn) spec() (*rpc.ProgramSpec, *apiError) {
 	spec := &rpc.ProgramSpec{Id: p.programFields.ID, Name: p.Name, Stops: p.Stops, HoldTtlSeconds: p.HoldTTLSeconds,
 		MaxSeatsPerHold: int32(p.MaxSeatsPerHold), MaxSeatsPerUser: int32(p.MaxSeatsPerUser), RealName: p.RealName, RefundResells: p.RefundResells,
 		AllowOrphans: p.AllowOrphans, RefuseOrphans: p.RefuseOrphans, ReserveAccessible: p.ReserveAccessible}
+	if p.FocalPoint != nil {
+		var aerr *apiError
+		if spec.FocalPoint, aerr = p.FocalPoint.point("focal_point", "INVALID_ARGUMENT"); aerr != nil {
+			return nil, aerr
+		}
+	}
 	for _, c := range p.Categories {
 		spec.Categories = append(spec.Categories, &rpc.Category{Id: c.ID, Name: c.Name, PriceCents: c.PriceCents})
 	}
@@ -184,6 +234,14 @@ func (p *programIn) spec() (*rpc.ProgramSpec, *apiError) {
 	}
 	for si, sec := range layout.Sections {
 		s := &rpc.Section{Id: sec.ID, Name: sec.Name}
+		if placed := sec.X != nil || sec.Y != nil; placed != (layout.Sections[0].X != nil || layout.Sections[0].Y != nil) {
+			return nil, invalid("INVALID_LAYOUT", fmt.Sprintf("layout.sections[%d].x", si), "give every section x and y, or none")
+		} else if placed {
+			var aerr *apiError
+			if s.Position, aerr = (pointJSON{sec.X, sec.Y}).point(fmt.Sprintf("layout.sections[%d]", si), "INVALID_LAYOUT"); aerr != nil {
+				return nil, aerr
+			}
+		}
 		for ri, row := range sec.Rows {
 			at := fmt.Sprintf("layout.sections[%d].rows[%d]", si, ri)
 			if row.Rank < math.MinInt32 || row.Rank > math.MaxInt32 {
@@ -199,6 +257,9 @@ func (p *programIn) spec() (*rpc.ProgramSpec, *apiError) {
 			s.Rows = append(s.Rows, r)
 		}
 		spec.Sections = append(spec.Sections, s)
+	}
+	if spec.FocalPoint != nil && spec.Sections[0].Position == nil {
+		return arg("focal_point", "there is nothing to measure from: give every section x and y (a grid: section_positions)")
 	}
 	return spec, nil
 }
@@ -245,11 +306,23 @@ func (g *gridJSON) layout(cats []categoryJSON) (*layoutJSON, *apiError) {
 	if covered != g.Rows {
 		return bad("categories", "they cover %d of the %d rows; give every row a category", covered, g.Rows)
 	}
+	if n := len(g.SectionPositions); n != 0 && int64(n) != g.Sections {
+		return bad("section_positions", "%d positions for %d sections: give one per section, or none", n, g.Sections)
+	}
+	for i, pt := range g.SectionPositions {
+		if _, aerr := pt.point(fmt.Sprintf("grid.section_positions[%d]", i), "INVALID_LAYOUT"); aerr != nil {
+			return nil, aerr
+		}
+	}
 	l, err := gr.Layout()
 	if err != nil {
 		return nil, &apiError{Status: http.StatusUnprocessableEntity, Code: "INVALID_LAYOUT", Message: err.Error(), Details: map[string]any{"field": "grid"}}
 	}
-	return layoutToJSON(l), nil
+	out := layoutToJSON(l)
+	for i, pt := range g.SectionPositions {
+		out.Sections[i].X, out.Sections[i].Y = pt.X, pt.Y
+	}
+	return out, nil
 }
 
 // LayoutJSON is a layout in the contract's JSON shape, as a program
@@ -261,6 +334,9 @@ func layoutToJSON(l inventory.Layout) *layoutJSON {
 	out := &layoutJSON{}
 	for _, sec := range l.Sections {
 		s := sectionJSON{ID: sec.ID, Name: sec.Name}
+		if pt := pointToJSON(sec.At); pt != nil {
+			s.X, s.Y = pt.X, pt.Y
+		}
 		for _, row := range sec.Rows {
 			r := rowJSON{ID: row.ID, Rank: int64(row.Rank)}
 			for _, st := range row.Seats {

@@ -57,10 +57,20 @@ struct Row {
     3: list<Seat> seats
 }
 
+// Point is a place on the venue's plan in layout units (decimetres),
+// each coordinate within +-1000000 (inventory.Point).
+struct Point {
+    1: i32 x
+    2: i32 y
+}
+
 struct Section {
     1: string id
     2: string name
     3: list<Row> rows
+    // position: where column 0 of the first row is on the plan
+    // (inventory.Section.At); every section has one or none does.
+    4: optional Point position
 }
 
 struct ProgramSpec {
@@ -77,6 +87,9 @@ struct ProgramSpec {
     11: bool allow_orphans   // best-available may leave a single empty seat (inventory.ProgramSpec.AllowOrphans)
     12: bool refuse_orphans  // a manual hold that would leave one is refused, orphan_seat
     13: bool reserve_accessible  // general requests never take accessible seats (else only when nothing else fits)
+    // focal_point: best-available seats nearest it within a rank
+    // (inventory.ProgramSpec.Focal); needs every section's position.
+    14: optional Point focal_point
 }
 
 struct CreateProgramRequest {

@@ -112,6 +112,32 @@ func BenchmarkHoldBestAvailable(b *testing.B) {
 	}
 }
 
+// BenchmarkHoldFocal is BenchmarkHoldBestAvailable's half-full k=2 case on
+// programs with a focal point: the sections side by side, 2 m apart, and
+// the point off-centre in front of them. The stadium's ranks are a row of
+// each of its 8 sections, all on one line, so every search reads all 8
+// (none is skipped for being farther off); the arena's are one row each.
+func BenchmarkHoldFocal(b *testing.B) {
+	for _, v := range venues[:2] {
+		placed := venue{v.name, v.stops, func() ProgramSpec {
+			spec := v.spec()
+			x := 0
+			for i := range spec.Layout.Sections {
+				spec.Layout.Sections[i].At = &Point{X: x}
+				x += (len(spec.Layout.Sections[i].Rows[0].Seats) + 4) * SeatPitch
+			}
+			spec.Focal = &Point{X: x / 3, Y: -30}
+			return spec
+		}}
+		b.Run("venue="+v.name+"/free=50/k=2", func(b *testing.B) {
+			benchHold(b, placed, 50, func(r *rand.Rand, req *HoldRequest) {
+				req.Count, req.Together = 2, true
+				req.From, req.To = randomRange(r, v.stops-1)
+			}, 2)
+		})
+	}
+}
+
 // BenchmarkHoldManual measures a manual hold of 2 named seats that are free
 // on the first leg (the only one of an arena).
 func BenchmarkHoldManual(b *testing.B) {

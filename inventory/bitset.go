@@ -107,6 +107,32 @@ func nearestStart(starts []uint64, k, width int) int {
 	return lo
 }
 
+// nearestTo is nearestStart for any target: among the set positions of
+// starts, the position p that minimises |step*p - target| (step > 0), the
+// lower on a tie, or -1 if starts is empty. A focal point's target is
+// focalTarget's. The distance falls as p rises to t = target/step and
+// rises after it, as nearestStart's does; every negative t gives the same
+// two candidates, as positions are not negative. nearestStart is this
+// with target width-k and step 2, kept apart for the division it saves.
+func nearestTo(starts []uint64, target, step int) int {
+	t := -1
+	if target >= 0 {
+		t = target / step
+	}
+	lo := lastSetAtOrBelow(starts, t)
+	hi := firstSetAbove(starts, t)
+	switch {
+	case lo < 0:
+		return hi
+	case hi < 0:
+		return lo
+	}
+	if abs(step*hi-target) < abs(step*lo-target) {
+		return hi
+	}
+	return lo
+}
+
 func abs(x int) int {
 	if x < 0 {
 		return -x

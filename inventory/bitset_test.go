@@ -45,12 +45,14 @@ func TestBitsetHelpers(t *testing.T) {
 			t.Fatalf("popcount(%x) = %d; want %d", m, got, want)
 		}
 
-		// runStarts and nearestStart
+		// runStarts, nearestStart, and nearestTo for a target anywhere
+		// near the row (a focal point's: step 10)
 		k := 1 + r.IntN(MaxSeatsPerHoldLimit)
+		target := r.IntN(20*width+40) - 20
 		starts := append([]uint64(nil), m...)
 		runStarts(starts, k)
 		sb := naiveBits(starts, width)
-		best := -1
+		best, nearest := -1, -1
 		for p := range width {
 			ok := p+k <= width
 			for j := 0; ok && j < k; j++ {
@@ -62,9 +64,15 @@ func TestBitsetHelpers(t *testing.T) {
 			if ok && (best < 0 || abs(2*p+k-width) < abs(2*best+k-width)) {
 				best = p
 			}
+			if ok && (nearest < 0 || abs(10*p-target) < abs(10*nearest-target)) {
+				nearest = p
+			}
 		}
 		if got := nearestStart(starts, k, width); got != best {
 			t.Fatalf("iter %d: nearestStart(k=%d, width=%d) = %d; want %d", iter, k, width, got, best)
+		}
+		if got := nearestTo(starts, target, 10); got != nearest {
+			t.Fatalf("iter %d: nearestTo(%d, 10) = %d; want %d", iter, target, got, nearest)
 		}
 	}
 }

@@ -230,8 +230,12 @@ func (q *search) rows() []uint32 { return q.list.rows[q.list.full:] }
 // orphans, a block that leaves a single empty seat (see strandsIn) is taken
 // only when no row of its rank has one that leaves none. So the search
 // reads on past the first row with a block only while that row's blocks
-// all strand a seat, and only through rows of the same rank.
+// all strand a seat, and only through rows of the same rank. A program
+// with a focal point orders blocks otherwise: see takeFocal.
 func (e *Engine) takeBlock(q *search, k int) bool {
+	if q.p.focal != nil {
+		return e.takeFocal(q, k)
+	}
 	fallbackRow, fallbackStart := uint32(0), -1 // the first stranding block found
 	for i := q.list.full; i < len(q.list.rows); i++ {
 		ri := q.list.rows[i]
@@ -270,14 +274,78 @@ func (e *Engine) takeBlock(q *search, k int) bool {
 	return false
 }
 
+// takeFocal is takeBlock for a program with a focal point: the best block
+// is the first by (rank, strands a seat, distance from the focal point,
+// row order, column). So the search reads every row of the first rank
+// with a block, but skips a row whose line is already no nearer the focal
+// point than the best block found that strands no seat (see rowDist).
+func (e *Engine) takeFocal(q *search, k int) bool {
+	p := q.p
+	best := block{start: -1}
+	for i := q.list.full; i < len(q.list.rows); i++ {
+		ri := q.list.rows[i]
+		if best.start >= 0 && p.rows[ri].rank != p.rows[best.row].rank {
+			break
+		}
+		if i == q.list.full && p.rowFull(ri) {
+			q.list.full++
+			continue
+		}
+		if best.start >= 0 && !best.strands && p.rowDist(ri) >= best.dist {
+			continue // no block of it can be nearer than best, nor as near and before it
+		}
+		if !q.mayHold(ri, k) {
+			continue
+		}
+		m := e.rowMask(q, ri)
+		runStarts(m, k)
+		if q.prefer != PositionAny {
+			e.keepPreferred(q, m, ri, k)
+		}
+		start, strands := e.bestStart(q, m, ri, k)
+		if start < 0 {
+			q.tighten(ri)
+			continue
+		}
+		b := block{row: ri, start: start, strands: strands, dist: p.focalDist(ri, start, k)}
+		if best.start < 0 || b.before(&best) {
+			best = b
+		}
+	}
+	if best.start >= 0 {
+		e.pickRun(p, best.row, best.start, k)
+		return true
+	}
+	return false
+}
+
+// block is a candidate of takeFocal: the best block of k in row row,
+// from bit position start (-1: none yet), whether it strands a seat, and
+// its squared distance from the focal point (see focalDist).
+type block struct {
+	row     uint32
+	start   int
+	strands bool
+	dist    int64
+}
+
+// before reports whether b comes before c by takeFocal's keys after rank:
+// strands no seat, distance. Candidates are met in row order, and a
+// row offers one, so a tie keeps the earlier.
+func (b *block) before(c *block) bool {
+	if b.strands != c.strands {
+		return !b.strands
+	}
+	return b.dist < c.dist
+}
+
 // bestStart picks a block of k in row ri among the starts in m: the one
-// nearest the row's centre that strands no seat, or, when every one does
-// (or none can, the program allowing orphans), the nearest; strands says
-// which. It returns -1 when m is empty. A row where the nearest block
-// strands nothing costs one look at its empty seats.
+// nearest the row's centre (or the focal point) that strands no seat, or,
+// when every one does (or none can, the program allowing orphans), the
+// nearest; strands says which. It returns -1 when m is empty. A row where
+// the nearest block strands nothing costs one look at its empty seats.
 func (e *Engine) bestStart(q *search, m []uint64, ri uint32, k int) (start int, strands bool) {
-	width := int(q.p.rows[ri].width)
-	nearest := nearestStart(m, k, width)
+	nearest := q.p.nearest(m, ri, k)
 	if nearest < 0 || q.p.allowOrphans {
 		return nearest, false
 	}
@@ -286,10 +354,48 @@ func (e *Engine) bestStart(q *search, m []uint64, ri uint32, k int) (start int, 
 		return nearest, false
 	}
 	keepStarts(m, empty, k)
-	if s := nearestStart(m, k, width); s >= 0 {
+	if s := q.p.nearest(m, ri, k); s >= 0 {
 		return s, false
 	}
 	return nearest, true
+}
+
+// nearest returns the start in m of row ri whose block of k is nearest
+// the row's centre, or with a focal point nearest it; -1 if m is empty.
+func (p *Program) nearest(m []uint64, ri uint32, k int) int {
+	if p.focal == nil {
+		return nearestStart(m, k, int(p.rows[ri].width))
+	}
+	target, step := p.focalTarget(ri, k)
+	return nearestTo(m, target, step)
+}
+
+// focalTarget gives, for blocks of k in row ri of a program with a focal
+// point, the target and step of nearestTo: with x(s) the plan x of the
+// block from bit position s's centre, step*s - target is 2*(x(s) - fx),
+// twice its distance along the row from the focal point, as an integer.
+// In one row y is fixed, so the start nearest along the row is the
+// nearest.
+func (p *Program) focalTarget(ri uint32, k int) (target, step int) {
+	// 2*x(s) = 2*x0 + (2s + k - 1)*SeatPitch, x0 the row's column minCol.
+	return 2*(p.focal.X-p.rowAt[ri].X) - (k-1)*SeatPitch, 2 * SeatPitch
+}
+
+// focalDist is the squared distance, doubled on each axis so that it is
+// an integer, from the focal point to the centre of the block of k in row
+// ri from bit position start.
+func (p *Program) focalDist(ri uint32, start, k int) int64 {
+	target, step := p.focalTarget(ri, k)
+	dx := int64(step*start - target)
+	return dx*dx + p.rowDist(ri)
+}
+
+// rowDist is the part of focalDist across the rows: the squared distance,
+// doubled, between row ri's line and the focal point's. No block of the
+// row is nearer.
+func (p *Program) rowDist(ri uint32) int64 {
+	dy := 2 * int64(p.rowAt[ri].Y-p.focal.Y)
+	return dy * dy
 }
 
 // emptySeats writes into e.empty the seats of row ri that are free on

@@ -104,6 +104,17 @@ func randomSpec(c chooser, id string, wide bool) ProgramSpec {
 		}
 		spec.Layout.Sections = append(spec.Layout.Sections, sec)
 	}
+	// Half the programs are on a plan, and half of those have a focal
+	// point: near the sections, so that it falls beside, between and on
+	// seats and rows, and equal distances happen.
+	if c.intn(2) == 0 {
+		for i := range spec.Layout.Sections {
+			spec.Layout.Sections[i].At = &Point{X: c.intn(80) - 40, Y: c.intn(60) - 20}
+		}
+		if c.intn(2) == 0 {
+			spec.Focal = &Point{X: c.intn(120) - 20, Y: c.intn(60) - 40}
+		}
+	}
 	return spec
 }
 

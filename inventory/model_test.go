@@ -20,6 +20,7 @@ type modelSeat struct {
 	price      int64
 	accessible bool
 	aisle      bool
+	x, y       int // on the plan, when the sections have positions
 }
 
 type modelRow struct {
@@ -153,14 +154,18 @@ func (m *model) addProgram(spec ProgramSpec) {
 		price[c.ID] = c.PriceCents
 	}
 	for si, sec := range spec.Layout.Sections {
-		for _, r := range sec.Rows {
+		for i, r := range sec.Rows {
 			mr := modelRow{rank: r.Rank, section: si, minCol: r.Seats[0].Col, maxCol: r.Seats[len(r.Seats)-1].Col}
 			for _, s := range r.Seats {
 				id := sec.ID + "/" + r.ID + "/" + strconv.Itoa(s.Col)
 				p.byID[id] = len(p.seats)
 				mr.seats = append(mr.seats, len(p.seats))
-				p.seats = append(p.seats, modelSeat{id: id, row: len(p.rows), col: s.Col, cat: s.Category, price: price[s.Category], accessible: s.Accessible,
-					aisle: s.Aisle})
+				ms := modelSeat{id: id, row: len(p.rows), col: s.Col, cat: s.Category, price: price[s.Category], accessible: s.Accessible,
+					aisle: s.Aisle}
+				if sec.At != nil {
+					ms.x, ms.y = sec.At.X+s.Col*SeatPitch, sec.At.Y+i*RowPitch
+				}
+				p.seats = append(p.seats, ms)
 				p.status = append(p.status, make([]SeatStatus, p.legs))
 			}
 			p.rows = append(p.rows, mr)
@@ -523,6 +528,11 @@ func (p *modelProgram) bestPass(req *HoldRequest, n, from, to int, general bool)
 	}
 	section := -1 // the only section searched, -1 for any
 	block := func(k int, prefer bool) []int {
+		if p.spec.Focal != nil {
+			return p.focalBlock(rows, k, func(ri int, seats []int) bool {
+				return (section < 0 || p.rows[ri].section == section) && (!prefer || slices.ContainsFunc(seats, preferred))
+			}, eligible, from, to, picked)
+		}
 		var fallback []int // the first block that strands a seat, in the rank being read
 		fallbackRank := 0
 		for _, ri := range rows {
@@ -611,6 +621,38 @@ func (p *modelProgram) bestPass(req *HoldRequest, n, from, to int, general bool)
 		picked = append(picked, block(k, false)...)
 	}
 	return picked, ResultOK
+}
+
+// focalBlock is the block of k a program with a focal point picks: of all
+// the blocks allowed (a section, a seat position) in the best rank that
+// has one, the first by (strands a seat,
+// squared distance from its centre to the focal point, row order,
+// column). Distances are doubled so that a centre between two seats is an
+// integer: the centre of seats a..b is (a+b)/2.
+func (p *modelProgram) focalBlock(rows []int, k int, allowed func(ri int, seats []int) bool, eligible func(int) bool, from, to int, picked []int) []int {
+	f := p.spec.Focal
+	var best []int
+	bestStrands, bestDist, bestRank := false, 0, 0
+	for _, ri := range rows { // rank order, then row order
+		r := &p.rows[ri]
+		if best != nil && r.rank != bestRank {
+			break
+		}
+		for i := 0; i+k <= len(r.seats); i++ { // column order
+			seats := r.seats[i : i+k]
+			a, b := &p.seats[seats[0]], &p.seats[seats[k-1]]
+			if b.col-a.col != k-1 || slices.ContainsFunc(seats, func(s int) bool { return !eligible(s) }) || !allowed(ri, seats) {
+				continue
+			}
+			dx, dy := a.x+b.x-2*f.X, a.y+b.y-2*f.Y
+			d := dx*dx + dy*dy
+			strands := !p.spec.AllowOrphans && p.strands(ri, a.col, b.col, from, to, picked)
+			if best == nil || !strands && bestStrands || strands == bestStrands && d < bestDist {
+				best, bestStrands, bestDist, bestRank = slices.Clone(seats), strands, d, r.rank
+			}
+		}
+	}
+	return best
 }
 
 // strands reports whether taking columns first..last of row ri leaves a

@@ -57,6 +57,7 @@ type row struct {
 
 type section struct {
 	id, name string
+	at       Point             // when the program is placed
 	rows     []uint32          // row indexes in layout order
 	rowIndex map[string]uint32 // row id -> row index
 }
@@ -112,6 +113,12 @@ type Program struct {
 
 	userSeats map[uint64]int32         // seats held or sold per user
 	holders   map[string][]holderRange // real-name index: id number -> ranges
+
+	placed bool // every section has a position (else none has)
+	// focal is ProgramSpec.Focal, nil when off; rowAt is then, per row,
+	// its column minCol's place on the plan (see focalTarget).
+	focal *Point
+	rowAt []Point
 }
 
 // holderRange is one seat held by an ID number for legs [from, to).
@@ -215,6 +222,16 @@ func compile(spec *ProgramSpec) (*Program, error) {
 	if err := p.compileLayout(&spec.Layout); err != nil {
 		return nil, err
 	}
+	if f := spec.Focal; f != nil {
+		if !inPlan(*f) {
+			return nil, fmt.Errorf("focal point (%d, %d): want coordinates within ±%d", f.X, f.Y, MaxCoord)
+		}
+		if !p.placed {
+			return nil, fmt.Errorf("focal point: the sections have no positions to measure from; place every section")
+		}
+		p.focal = &Point{X: f.X, Y: f.Y}
+		p.placeRows()
+	}
 	p.initState()
 	return p, nil
 }
@@ -259,9 +276,18 @@ func (p *Program) compileLayout(l *Layout) error {
 		if len(s.Rows) == 0 {
 			return fmt.Errorf("%s (%s): no rows", where, s.ID)
 		}
+		if (s.At != nil) != (l.Sections[0].At != nil) {
+			return fmt.Errorf("%s (%s): position: give every section a position or none", where, s.ID)
+		}
 		p.sectionIndex[s.ID] = uint16(si)
 		sec := &p.sections[si]
 		sec.id, sec.name = s.ID, s.Name
+		if s.At != nil {
+			if !inPlan(*s.At) {
+				return fmt.Errorf("%s (%s): position (%d, %d): want coordinates within ±%d", where, s.ID, s.At.X, s.At.Y, MaxCoord)
+			}
+			sec.at, p.placed = *s.At, true
+		}
 		sec.rowIndex = make(map[string]uint32, len(s.Rows))
 		for ri := range s.Rows {
 			r := &s.Rows[ri]
@@ -337,6 +363,22 @@ func (p *Program) compileLayout(l *Layout) error {
 	}
 	p.buildIndexes()
 	return nil
+}
+
+// inPlan reports whether pt's coordinates are within ±MaxCoord.
+func inPlan(pt Point) bool {
+	return pt.X >= -MaxCoord && pt.X <= MaxCoord && pt.Y >= -MaxCoord && pt.Y <= MaxCoord
+}
+
+// placeRows sets rowAt from the sections' positions (see SeatPitch).
+func (p *Program) placeRows() {
+	p.rowAt = make([]Point, len(p.rows))
+	for si := range p.sections {
+		sec := &p.sections[si]
+		for i, ri := range sec.rows {
+			p.rowAt[ri] = Point{X: sec.at.X + int(p.rows[ri].minCol)*SeatPitch, Y: sec.at.Y + i*RowPitch}
+		}
+	}
 }
 
 func isAlnum(c byte) bool {
@@ -611,11 +653,17 @@ func (p *Program) spec() ProgramSpec {
 		RealName: p.realName, RefundResells: p.refundResells, AllowOrphans: p.allowOrphans, RefuseOrphans: p.refuseOrphans,
 		ReserveAccessible: p.reserveAccess,
 	}
+	if p.focal != nil {
+		s.Focal = &Point{X: p.focal.X, Y: p.focal.Y}
+	}
 	s.Layout.Sections = make([]Section, len(p.sections))
 	for si := range p.sections {
 		sec := &p.sections[si]
 		out := &s.Layout.Sections[si]
 		out.ID, out.Name = sec.id, sec.name
+		if p.placed {
+			out.At = &Point{X: sec.at.X, Y: sec.at.Y}
+		}
 		out.Rows = make([]Row, len(sec.rows))
 		for i, ri := range sec.rows {
 			r := &p.rows[ri]

@@ -19,9 +19,12 @@ import (
 // A program is its description in canonical form (sections, rows, and seats
 // sorted by column; per row the column gaps, category runs, flagged seats
 // and custom labels, each only when present) plus its blocked seat-legs,
-// then its version. A hold is its fields in id order, status and flags in
-// one byte, seats as deltas, and, while its request id is remembered, the
-// id and the request's fingerprint.
+// then its version. Its flags byte says whether a focal point follows it
+// (bit 128) and whether a position follows each section's name (bit 64):
+// a program without them, as every one written before they existed,
+// encodes to the same bytes as then. A hold is its fields in id order,
+// status and flags in one byte, seats as deltas, and, while its request id
+// is remembered, the id and the request's fingerprint.
 // The outbox is its last sequence number, the events not yet acknowledged
 // (their count gives the acknowledged number) and their fields.
 // Refusals are the remembered ones, oldest first, with their key,
@@ -378,12 +381,26 @@ func (p *Program) appendDescription(b []byte, open bool) []byte {
 	if p.reserveAccess {
 		f |= 32
 	}
+	if p.placed {
+		f |= 64
+	}
+	if p.focal != nil {
+		f |= 128
+	}
 	b = append(b, f)
+	if p.focal != nil {
+		b = binary.AppendVarint(b, int64(p.focal.X))
+		b = binary.AppendVarint(b, int64(p.focal.Y))
+	}
 	b = binary.AppendUvarint(b, uint64(len(p.sections)))
 	for si := range p.sections {
 		sec := &p.sections[si]
 		b = appendString(b, sec.id)
 		b = appendString(b, sec.name)
+		if p.placed {
+			b = binary.AppendVarint(b, int64(sec.at.X))
+			b = binary.AppendVarint(b, int64(sec.at.Y))
+		}
 		b = binary.AppendUvarint(b, uint64(len(sec.rows)))
 		for _, ri := range sec.rows {
 			b = p.appendRow(b, &p.rows[ri])
@@ -545,6 +562,14 @@ func (d *decoder) byte() byte {
 		return 0
 	}
 	return v[0]
+}
+
+// point reads a Point: two varints, each clamped to one past MaxCoord
+// so that compile refuses it by its value, never a wrapped one.
+func (d *decoder) point() *Point {
+	coord := func() int { return int(max(-MaxCoord-1, min(d.varint(), MaxCoord+1))) }
+	x := coord()
+	return &Point{X: x, Y: coord()}
 }
 
 func (d *decoder) string() string {
@@ -739,11 +764,17 @@ func (d *decoder) program(maxSeats int) *Program {
 	f := d.byte()
 	spec.RealName, spec.RefundResells = f&1 != 0, f&2 != 0
 	spec.AllowOrphans, spec.RefuseOrphans, spec.ReserveAccessible = f&8 != 0, f&16 != 0, f&32 != 0
+	if f&128 != 0 {
+		spec.Focal = d.point()
+	}
 	spec.Layout.Sections = make([]Section, d.count(3, MaxSectionsPerProgram))
 	seats := 0
 	for si := range spec.Layout.Sections {
 		sec := &spec.Layout.Sections[si]
 		sec.ID, sec.Name = d.string(), d.string()
+		if f&64 != 0 {
+			sec.At = d.point()
+		}
 		sec.Rows = make([]Row, d.count(6, MaxRowsPerProgram))
 		for ri := range sec.Rows {
 			r := &sec.Rows[ri]
@@ -816,10 +847,6 @@ func (d *decoder) program(maxSeats int) *Program {
 		return nil
 	}
 	p.open = f&4 != 0
-	if f > 63 {
-		d.fail("program flags %d", f)
-		return nil
-	}
 	n := d.count(2, uint64(len(p.seatRow)))
 	s := uint64(0)
 	for i := range n {

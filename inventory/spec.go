@@ -36,6 +36,22 @@ const (
 	// MaxPriceCents bounds a category's price (one million currency units),
 	// so that totals of a hold never overflow.
 	MaxPriceCents = 100_000_000
+	// MaxCoord bounds the coordinates of section positions and of the
+	// focal point, in layout units: 100 km either way of the origin, far
+	// past any venue, and small enough that a squared distance between two
+	// points of the plan, doubled so that a block's centre is an integer,
+	// fits an int64 many times over.
+	MaxCoord = 1_000_000
+)
+
+// Seat spacing on the venue's plan, in layout units (decimetres). Seat col
+// of the row at index i (layout order, from 0) of a section at (x, y) is at
+// (x + col*SeatPitch, y + i*RowPitch). Fixed rather than per venue: the
+// focal rule only compares seats of one rank with each other, and these
+// usual theatre sizes order them as a plan drawn to scale would.
+const (
+	SeatPitch = 5 // a seat 50 cm wide
+	RowPitch  = 9 // a row 90 cm deep
 )
 
 // Defaults for a program's settings left at zero.
@@ -85,6 +101,21 @@ type ProgramSpec struct {
 	// general request takes accessible seats only when nothing else fits
 	// it, adjacent or split (docs/inventory.md).
 	ReserveAccessible bool
+	// Focal is the point best-available seats buyers nearest to within a
+	// rank (a stage, a screen), on the plan the sections' positions are
+	// on; it needs every section placed. Nil (the default), a block
+	// nearest its row's centre is best, in the first row of the rank that
+	// has one. docs/inventory.md gives the order of the criteria.
+	Focal *Point
+}
+
+// Point is a place on the venue's plan, in layout units (decimetres), each
+// coordinate within ±MaxCoord. X grows with the column numbers along a
+// row, Y from a section's first row to its last: a plan whose sections
+// face the stage the same way. Integers keep the choice deterministic on
+// every replica.
+type Point struct {
+	X, Y int
 }
 
 // Category is a price class.
@@ -104,6 +135,10 @@ type Section struct {
 	ID   string // no '/'
 	Name string
 	Rows []Row
+	// At places the section on the plan: where column 0 of its first row
+	// would be (see SeatPitch). Every section is placed or none is; nil
+	// leaves it off the plan.
+	At *Point
 }
 
 // Row is one row of seats. Rank orders rows for best-available: lower is

@@ -784,12 +784,12 @@ func SpecToRPC(s *inventory.ProgramSpec) *rpc.ProgramSpec {
 	r := &rpc.ProgramSpec{Id: s.ID, Name: s.Name, Stops: s.Stops, HoldTtlSeconds: int64(s.HoldTTL / time.Second),
 		MaxSeatsPerHold: int32(s.MaxSeatsPerHold), MaxSeatsPerUser: int32(s.MaxSeatsPerUser), RealName: s.RealName,
 		RefundResells: s.RefundResells, AllowOrphans: s.AllowOrphans, RefuseOrphans: s.RefuseOrphans,
-		ReserveAccessible: s.ReserveAccessible}
+		ReserveAccessible: s.ReserveAccessible, FocalPoint: pointToRPC(s.Focal)}
 	for _, c := range s.Categories {
 		r.Categories = append(r.Categories, &rpc.Category{Id: c.ID, Name: c.Name, PriceCents: c.PriceCents})
 	}
 	for _, sec := range s.Layout.Sections {
-		out := &rpc.Section{Id: sec.ID, Name: sec.Name}
+		out := &rpc.Section{Id: sec.ID, Name: sec.Name, Position: pointToRPC(sec.At)}
 		for _, row := range sec.Rows {
 			rr := &rpc.Row{Id: row.ID, Rank: int32(row.Rank)}
 			for _, st := range row.Seats {
@@ -807,7 +807,7 @@ func specFromRPC(r *rpc.ProgramSpec) inventory.ProgramSpec {
 		ID: r.Id, Name: r.Name, Stops: r.Stops, HoldTTL: time.Duration(r.HoldTtlSeconds) * time.Second,
 		MaxSeatsPerHold: int(r.MaxSeatsPerHold), MaxSeatsPerUser: int(r.MaxSeatsPerUser),
 		RealName: r.RealName, RefundResells: r.RefundResells, AllowOrphans: r.AllowOrphans, RefuseOrphans: r.RefuseOrphans,
-		ReserveAccessible: r.ReserveAccessible,
+		ReserveAccessible: r.ReserveAccessible, Focal: pointFromRPC(r.FocalPoint),
 	}
 	for _, c := range r.Categories {
 		if c != nil {
@@ -818,7 +818,7 @@ func specFromRPC(r *rpc.ProgramSpec) inventory.ProgramSpec {
 		if sec == nil {
 			continue
 		}
-		out := inventory.Section{ID: sec.Id, Name: sec.Name}
+		out := inventory.Section{ID: sec.Id, Name: sec.Name, At: pointFromRPC(sec.Position)}
 		for _, row := range sec.Rows {
 			if row == nil {
 				continue
@@ -834,6 +834,22 @@ func specFromRPC(r *rpc.ProgramSpec) inventory.ProgramSpec {
 		spec.Layout.Sections = append(spec.Layout.Sections, out)
 	}
 	return spec
+}
+
+// pointToRPC converts a place on the plan; nil stays nil. A coordinate
+// within inventory.MaxCoord fits an i32.
+func pointToRPC(p *inventory.Point) *rpc.Point {
+	if p == nil {
+		return nil
+	}
+	return &rpc.Point{X: int32(p.X), Y: int32(p.Y)}
+}
+
+func pointFromRPC(p *rpc.Point) *inventory.Point {
+	if p == nil {
+		return nil
+	}
+	return &inventory.Point{X: int(p.X), Y: int(p.Y)}
 }
 
 func holdToRPC(h *inventory.HoldInfo) *rpc.Hold {

@@ -678,8 +678,9 @@ func TestRPCReadsAtExpiry(t *testing.T) {
 func TestSpecRoundTrip(t *testing.T) {
 	spec := inventory.ProgramSpec{ID: "g1", Name: "G1", Stops: []string{"Beijing", "Jinan", "Shanghai"}, HoldTTL: 90 * time.Second,
 		MaxSeatsPerHold: 4, MaxSeatsPerUser: 8, RealName: true, RefundResells: true, AllowOrphans: true, RefuseOrphans: true, ReserveAccessible: true,
+		Focal:      &inventory.Point{X: -30, Y: inventory.MaxCoord},
 		Categories: []inventory.Category{{ID: "first", Name: "First", PriceCents: 93000}, {ID: "second", Name: "Second", PriceCents: 55300}},
-		Layout: inventory.Layout{Sections: []inventory.Section{{ID: "1", Name: "Carriage 1", Rows: []inventory.Row{
+		Layout: inventory.Layout{Sections: []inventory.Section{{ID: "1", Name: "Carriage 1", At: &inventory.Point{X: -inventory.MaxCoord, Y: 4}, Rows: []inventory.Row{
 			{ID: "1", Rank: 1, Seats: []inventory.Seat{{Col: 1, Label: "A", Category: "first", Aisle: true}, {Col: 2, Category: "first", Accessible: true}}},
 			{ID: "2", Rank: 2, Seats: []inventory.Seat{{Col: 1, Category: "second"}}}}}}},
 	}

@@ -407,10 +407,49 @@ var fieldIDToName_Row = map[int16]string{
 	3: "seats",
 }
 
+type Point struct {
+	X int32 `thrift:"x,1" frugal:"1,default,i32" json:"x"`
+	Y int32 `thrift:"y,2" frugal:"2,default,i32" json:"y"`
+}
+
+func NewPoint() *Point {
+	return &Point{}
+}
+
+func (p *Point) InitDefault() {
+}
+
+func (p *Point) GetX() (v int32) {
+	return p.X
+}
+
+func (p *Point) GetY() (v int32) {
+	return p.Y
+}
+func (p *Point) SetX(val int32) {
+	p.X = val
+}
+func (p *Point) SetY(val int32) {
+	p.Y = val
+}
+
+func (p *Point) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("Point(%+v)", *p)
+}
+
+var fieldIDToName_Point = map[int16]string{
+	1: "x",
+	2: "y",
+}
+
 type Section struct {
-	Id   string `thrift:"id,1" frugal:"1,default,string" json:"id"`
-	Name string `thrift:"name,2" frugal:"2,default,string" json:"name"`
-	Rows []*Row `thrift:"rows,3" frugal:"3,default,list<Row>" json:"rows"`
+	Id       string `thrift:"id,1" frugal:"1,default,string" json:"id"`
+	Name     string `thrift:"name,2" frugal:"2,default,string" json:"name"`
+	Rows     []*Row `thrift:"rows,3" frugal:"3,default,list<Row>" json:"rows"`
+	Position *Point `thrift:"position,4,optional" frugal:"4,optional,Point" json:"position,omitempty"`
 }
 
 func NewSection() *Section {
@@ -431,6 +470,15 @@ func (p *Section) GetName() (v string) {
 func (p *Section) GetRows() (v []*Row) {
 	return p.Rows
 }
+
+var Section_Position_DEFAULT *Point
+
+func (p *Section) GetPosition() (v *Point) {
+	if !p.IsSetPosition() {
+		return Section_Position_DEFAULT
+	}
+	return p.Position
+}
 func (p *Section) SetId(val string) {
 	p.Id = val
 }
@@ -439,6 +487,13 @@ func (p *Section) SetName(val string) {
 }
 func (p *Section) SetRows(val []*Row) {
 	p.Rows = val
+}
+func (p *Section) SetPosition(val *Point) {
+	p.Position = val
+}
+
+func (p *Section) IsSetPosition() bool {
+	return p.Position != nil
 }
 
 func (p *Section) String() string {
@@ -452,6 +507,7 @@ var fieldIDToName_Section = map[int16]string{
 	1: "id",
 	2: "name",
 	3: "rows",
+	4: "position",
 }
 
 type ProgramSpec struct {
@@ -468,6 +524,7 @@ type ProgramSpec struct {
 	AllowOrphans      bool        `thrift:"allow_orphans,11" frugal:"11,default,bool" json:"allow_orphans"`
 	RefuseOrphans     bool        `thrift:"refuse_orphans,12" frugal:"12,default,bool" json:"refuse_orphans"`
 	ReserveAccessible bool        `thrift:"reserve_accessible,13" frugal:"13,default,bool" json:"reserve_accessible"`
+	FocalPoint        *Point      `thrift:"focal_point,14,optional" frugal:"14,optional,Point" json:"focal_point,omitempty"`
 }
 
 func NewProgramSpec() *ProgramSpec {
@@ -528,6 +585,15 @@ func (p *ProgramSpec) GetRefuseOrphans() (v bool) {
 func (p *ProgramSpec) GetReserveAccessible() (v bool) {
 	return p.ReserveAccessible
 }
+
+var ProgramSpec_FocalPoint_DEFAULT *Point
+
+func (p *ProgramSpec) GetFocalPoint() (v *Point) {
+	if !p.IsSetFocalPoint() {
+		return ProgramSpec_FocalPoint_DEFAULT
+	}
+	return p.FocalPoint
+}
 func (p *ProgramSpec) SetId(val string) {
 	p.Id = val
 }
@@ -567,6 +633,13 @@ func (p *ProgramSpec) SetRefuseOrphans(val bool) {
 func (p *ProgramSpec) SetReserveAccessible(val bool) {
 	p.ReserveAccessible = val
 }
+func (p *ProgramSpec) SetFocalPoint(val *Point) {
+	p.FocalPoint = val
+}
+
+func (p *ProgramSpec) IsSetFocalPoint() bool {
+	return p.FocalPoint != nil
+}
 
 func (p *ProgramSpec) String() string {
 	if p == nil {
@@ -589,6 +662,7 @@ var fieldIDToName_ProgramSpec = map[int16]string{
 	11: "allow_orphans",
 	12: "refuse_orphans",
 	13: "reserve_accessible",
+	14: "focal_point",
 }
 
 type CreateProgramRequest struct {

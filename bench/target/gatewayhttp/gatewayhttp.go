@@ -144,7 +144,14 @@ type programIn struct {
 	AllowOrphans    bool         `json:"allow_orphans"`
 	RefuseOrphans   bool         `json:"refuse_orphans"`
 	ReserveAccess   bool         `json:"reserve_accessible"`
+	FocalPoint      *pointIn     `json:"focal_point,omitempty"`
 	Layout          any          `json:"layout"`
+}
+
+// pointIn is a place on the venue's plan (inventory.Point).
+type pointIn struct {
+	X int `json:"x"`
+	Y int `json:"y"`
 }
 
 type categoryIn struct {
@@ -160,6 +167,9 @@ func (t *Target) Load(ctx context.Context, spec *inventory.ProgramSpec) error {
 		MaxSeatsPerHold: spec.MaxSeatsPerHold, MaxSeatsPerUser: spec.MaxSeatsPerUser, RealName: spec.RealName,
 		RefundResells: spec.RefundResells, AllowOrphans: spec.AllowOrphans, RefuseOrphans: spec.RefuseOrphans,
 		ReserveAccess: spec.ReserveAccessible, Layout: gateway.LayoutJSON(spec.Layout)}
+	if f := spec.Focal; f != nil {
+		in.FocalPoint = &pointIn{f.X, f.Y}
+	}
 	for _, c := range spec.Categories {
 		in.Categories = append(in.Categories, categoryIn{c.ID, c.Name, c.PriceCents})
 	}
