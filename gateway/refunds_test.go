@@ -109,7 +109,7 @@ func TestRefundSeats(t *testing.T) {
 	ps.refused(ps.do("POST", path, buyer, fmt.Sprintf(`{"seat_ids":[%q,%q]}`, seat, seat), nil), 422, "INVALID_ARGUMENT", map[string]any{"field": "seat_ids"})
 	ps.refused(ps.do("POST", path, buyer, fmt.Sprintf(`{"reason":%q}`, strings.Repeat("x", 81)), nil), 422, "INVALID_ARGUMENT", map[string]any{"field": "reason"})
 	// The reason goes to the provider and back to pages: one line of text.
-	for _, reason := range []string{"bad \xff byte", `NUL \u0000`, `two\nlines`, `tab\there`, `flip \u202e text`, `lone \ud800 surrogate`, `\ufffd`} {
+	for _, reason := range []string{"bad \xff byte", `NUL \u0000`, `two\nlines`, `line\u2028sep`, `tab\there`, `flip \u202e text`, `lone \ud800 surrogate`, `\ufffd`} {
 		ps.refused(ps.do("POST", path, buyer, `{"reason":"`+reason+`"}`, nil), 422, "INVALID_ARGUMENT", map[string]any{"field": "reason"})
 	}
 	ps.refused(ps.do("POST", path, buyer, `{"seat_ids":[]}`, nil), 422, "INVALID_ARGUMENT", map[string]any{"field": "seat_ids"})

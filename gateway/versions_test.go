@@ -201,7 +201,7 @@ func TestMethodNotAllowed(t *testing.T) {
 	s.arena("show")
 	for _, tc := range []struct{ method, path, allow string }{
 		{"PUT", "/v1/programs/show", "GET, HEAD"},
-		{"DELETE", "/v1/programs", "POST"},
+		{"DELETE", "/v1/programs", "GET, HEAD, POST"},
 		{"GET", "/v1/programs/show/holds", "POST"},
 		{"HEAD", "/v1/programs/show/open", "POST"},
 		{"POST", "/v1/holds/1", "DELETE, GET, HEAD"},

@@ -93,6 +93,9 @@ func (e *Engine) splitInSection(q *search, n int) bool {
 				order = append(order, s)
 			}
 			counts[s] += c
+			if counts[order[0]] >= n {
+				break // the first section met has enough: no later row changes the choice
+			}
 		}
 	}
 	e.sectionOrder = order

@@ -511,6 +511,9 @@ func holdFromRPC(req *rpc.HoldRequest) (*raftfsm.Command, *rpc.Status) {
 	if req.SeatPreference < 0 || !inventory.SeatPosition(req.SeatPreference).Valid() {
 		return nil, badField("seat_preference", "want 0 (none), 1 (window) or 2 (aisle)", 0)
 	}
+	if req.SeatPreference != 0 && len(req.SeatIds) > 0 {
+		return nil, badField("seat_preference", "is for best-available holds: named seats are where they are", 0)
+	}
 	hr.Prefer = inventory.SeatPosition(req.SeatPreference)
 	copy(hr.RequestID[:], req.RequestId)
 	for i, h := range req.Holders {

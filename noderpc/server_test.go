@@ -759,4 +759,7 @@ func TestHoldSeatPreference(t *testing.T) {
 			t.Errorf("seat_preference %d: %v; want a refusal naming seat_preference", v, st)
 		}
 	}
+	if _, st := holdFromRPC(&rpc.HoldRequest{ProgramId: "p", UserId: 1, SeatIds: []string{"A/1/1"}, SeatPreference: 1}); st == nil || st.Field != "seat_preference" {
+		t.Errorf("seat_preference with named seats: %v; want a refusal naming seat_preference", st)
+	}
 }

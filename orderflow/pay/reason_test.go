@@ -14,7 +14,7 @@ func TestCheckReason(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{strings.Repeat("票", MaxRefundReason+1), "bad \xff byte", "\ufffd", "NUL \x00", "two\nlines", "car\rriage",
-		"tab\t", "del \x7f", "c1 \u0085", "flip \u202e text", "isolate \u2066x\u2069", "mark \u200f", "arabic mark \u061c"} {
+		"tab\t", "del \x7f", "c1 \u0085", "line\u2028sep", "para\u2029sep", "flip \u202e text", "isolate \u2066x\u2069", "mark \u200f", "arabic mark \u061c"} {
 		if CheckReason(bad) == "" {
 			t.Errorf("CheckReason(%q) took it; want a refusal", bad)
 		}

@@ -231,7 +231,8 @@ func (s *Service) Refund(ctx context.Context, req RefundRequest) (r Refund, repl
 // buyer's page, so it is at most MaxRefundReason characters of UTF-8
 // text: no byte that is not UTF-8 and no U+FFFD (what JSON decoding puts
 // in place of such bytes), no control character (Unicode category Cc,
-// which holds NUL and line breaks), and no bidirectional formatting
+// which holds NUL and the ASCII line breaks) or line or paragraph
+// separator (Zl, Zp: U+2028, U+2029), and no bidirectional formatting
 // character (Unicode's Bidi_Control property), which would reorder the
 // text around it where it is shown.
 func CheckReason(reason string) string {
@@ -240,8 +241,8 @@ func CheckReason(reason string) string {
 		return fmt.Sprintf("%d characters: at most %d", n, MaxRefundReason)
 	case !utf8.ValidString(reason) || strings.ContainsRune(reason, utf8.RuneError):
 		return "holds bytes that are not UTF-8 text (or U+FFFD, which stands for them): want text"
-	case strings.ContainsFunc(reason, unicode.IsControl):
-		return "holds a control character (such as NUL or a line break): want one line of text"
+	case strings.ContainsFunc(reason, func(r rune) bool { return unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp) }):
+		return "holds a control character or a line break (such as NUL, U+000A or U+2028): want one line of text"
 	case strings.ContainsFunc(reason, func(r rune) bool { return unicode.Is(unicode.Bidi_Control, r) }):
 		return "holds a bidirectional formatting character (U+061C, U+200E-U+200F, U+202A-U+202E, U+2066-U+2069): want text without them"
 	}
