@@ -46,9 +46,9 @@ var demoTrains = []demoTrain{
 }
 
 // program is the train as POST /v1/programs takes it: real-name, at most
-// five travellers an order, as 12306 sells; a lone seat beside the aisle
-// is sold like any other (allow_orphans), since most travellers travel
-// alone.
+// five travellers an order, and a refunded ticket back on sale
+// (refund_resells), as 12306 sells; a lone seat beside the aisle is sold
+// like any other (allow_orphans), since most travellers travel alone.
 func (d demoTrain) program() (map[string]any, error) {
 	layout, err := d.train.Layout()
 	if err != nil {
@@ -56,7 +56,7 @@ func (d demoTrain) program() (map[string]any, error) {
 	}
 	return map[string]any{
 		"id": d.id, "name": d.name, "stops": d.stops,
-		"real_name": true, "max_seats_per_hold": 5, "max_seats_per_user": 5, "allow_orphans": true,
+		"real_name": true, "max_seats_per_hold": 5, "max_seats_per_user": 5, "allow_orphans": true, "refund_resells": true,
 		"categories": []map[string]any{{"id": "business", "name": "Business class", "price_cents": d.fares[0]},
 			{"id": "first", "name": "First class", "price_cents": d.fares[1]},
 			{"id": "second", "name": "Second class", "price_cents": d.fares[2]}},
