@@ -50,10 +50,10 @@ func TestSeatMapPage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("page: %v (status %q)", err, status)
 	}
-	if want := "Held for you: Section A, row 2, seat 1; Section A, row 2, seat 2. Total 400.00"; !strings.HasPrefix(status, want) {
+	if want := "Held for you: Section A, row 2, seat 1 (aisle); Section A, row 2, seat 2. Total 400.00"; !strings.HasPrefix(status, want) {
 		t.Errorf("after holding A/2/1 and A/2/2 the page says %q; want %q...", status, want)
 	}
-	if seats := pageText(t, ctx, "#orders .seats"); seats != "Section A, row 2, seat 1, 200.00 Section A, row 2, seat 2, 200.00 " {
+	if seats := pageText(t, ctx, "#orders .seats"); seats != "Section A, row 2, seat 1 (aisle), 200.00 Section A, row 2, seat 2, 200.00 " {
 		t.Errorf("my holds list %q; want both seats with their prices", seats)
 	}
 	// This gateway has no order service: the page says the hold cannot
@@ -249,7 +249,7 @@ func TestSeatMapPageShowsHostileNamesAsText(t *testing.T) {
 	if err != nil {
 		t.Fatalf("holding %q: %v (status %q)", held, err, status)
 	}
-	if want := "Held for you: " + sectionName + ", row " + rowA + ", seat " + label + "."; !strings.HasPrefix(status, want) {
+	if want := "Held for you: " + sectionName + ", row " + rowA + ", seat " + label + " (window)."; !strings.HasPrefix(status, want) { // three stops: a train
 		t.Errorf("status %q; want %q..., the held seat as text", status, want)
 	}
 	nothingRan("after a hold")
@@ -438,7 +438,7 @@ func TestPageProgramPickerAndTrain(t *testing.T) {
 		t.Fatalf("from Jinan: %v", err)
 	}
 	label, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(`button.seat[data-seat="1/1/1"]`), "aria-label"))
-	if want := "Carriage 1, row 1, seat 01A: First class, 930.00, available"; err != nil || label.Value != want {
+	if want := "Carriage 1, row 1, seat 01A (window): First class, 930.00, available"; err != nil || label.Value != want {
 		t.Errorf("seat 1/1/1's label %q (%v); want %q", label.Value, err, want)
 	}
 	if got := pageText(t, ctx, ".route"); got != "Beijing → Jinan → Nanjing → Shanghai" {
@@ -453,7 +453,12 @@ func TestPageProgramPickerAndTrain(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#holdSelected`)),
 		chromedp.WaitVisible(chromedp.CSS(`#status[data-code="HOLDERS_MISSING"]`)),
 		chromedp.SendKeys(chromedp.CSS(`#travellerRows li:first-child input.name`), "Han Meimei"),
-		chromedp.SendKeys(chromedp.CSS(`#travellerRows li:first-child input.id-number`), "110101198502034563"),
+		// A wrong check character first: the page names the traveller
+		// and what is wrong.
+		chromedp.SendKeys(chromedp.CSS(`#travellerRows li:first-child input.id-number`), "110101198502034564"),
+		chromedp.Click(chromedp.CSS(`#holdSelected`)),
+		chromedp.WaitVisible(chromedp.Search(`//p[@id="status"][@data-code="HOLDERS_MISMATCH"][contains(., "Traveller 1's ID number is not a valid one")]`)),
+		chromedp.SetValue(chromedp.CSS(`#travellerRows li:first-child input.id-number`), "110101198502034563"),
 		chromedp.Click(chromedp.CSS(`#holdSelected`)),
 		browsertest.WaitSeat("1/2/1", "held"),
 	)
@@ -463,8 +468,23 @@ func TestPageProgramPickerAndTrain(t *testing.T) {
 	if n := count("#travellerRows li"); n != 2 {
 		t.Errorf("with nothing chosen, %d travellers are asked for; want 2, the count", n)
 	}
-	if got := pageText(t, ctx, "#status"); !strings.HasPrefix(got, "Held for you: Carriage 1, row 2, seat 02A. Total 930.00") {
+	if got := pageText(t, ctx, "#status"); !strings.HasPrefix(got, "Held for you: Carriage 1, row 2, seat 02A (window). Total 930.00") {
 		t.Errorf("after the hold the page says %q", got)
+	}
+	// The best seat by the window, for a passport holder: row 1's 01A is
+	// free from Jinan on (the other buyer has it to Jinan only).
+	err = chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS(`#count`), "1"),
+		chromedp.SetValue(chromedp.CSS(`#category`), "first"),
+		chromedp.SetValue(chromedp.CSS(`#position`), "window"),
+		chromedp.SetValue(chromedp.CSS(`#travellerRows li:first-child input.name`), "John Smith"),
+		chromedp.SetValue(chromedp.CSS(`#travellerRows li:first-child select.id-type`), "passport"),
+		chromedp.SetValue(chromedp.CSS(`#travellerRows li:first-child input.id-number`), "E12345678"),
+		chromedp.Click(chromedp.CSS(`#holdBest`)),
+		chromedp.WaitVisible(chromedp.Search(`//p[@id="status"][starts-with(., "Held for you: Carriage 1, row 1, seat 01A (window)")]`)),
+	)
+	if err != nil {
+		t.Fatalf("the best window seat: %v (status %q)", err, pageText(t, ctx, "#status"))
 	}
 	shots := browsertest.ArtefactDir(t)
 	browsertest.Screenshots(t, ctx, shots, "train")
@@ -537,10 +557,10 @@ func TestPageSeatDetailsKeyboardAndErrors(t *testing.T) {
 		{kb.Enter, "A/2/2", "Section A, row 2, seat 2: Standard, 200.00, your choice"},
 		{kb.ArrowRight, "A/2/3", "Section A, row 2, seat 3: Standard, 200.00, available"},
 		{" ", "A/2/3", "Section A, row 2, seat 3: Standard, 200.00, your choice"},
-		{kb.End, "A/2/10", "Section A, row 2, seat 10: Standard, 200.00, available"},
-		{kb.Home, "A/2/1", "Section A, row 2, seat 1: Standard, 200.00, available"},
-		{kb.ArrowUp, "A/1/1", "Section A, row 1, seat 1: VIP, 500.00, available"},
-		{kb.ArrowUp, "A/1/1", "Section A, row 1, seat 1: VIP, 500.00, available"},
+		{kb.End, "A/2/10", "Section A, row 2, seat 10 (aisle): Standard, 200.00, available"},
+		{kb.Home, "A/2/1", "Section A, row 2, seat 1 (aisle): Standard, 200.00, available"},
+		{kb.ArrowUp, "A/1/1", "Section A, row 1, seat 1 (aisle): VIP, 500.00, available"},
+		{kb.ArrowUp, "A/1/1", "Section A, row 1, seat 1 (aisle): VIP, 500.00, available"},
 	}
 	if err := chromedp.Do(ctx, chromedp.Focus(chromedp.CSS(`button[data-seat="A/1/1"]`))); err != nil {
 		t.Fatal(err)

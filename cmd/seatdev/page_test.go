@@ -139,7 +139,7 @@ func TestBuyInBrowser(t *testing.T) {
 		browsertest.WaitSeat(seat3, "held"),
 		chromedp.Click(chromedp.CSS(`#orders li.order[data-status=""] button.release, #orders li.order[data-status="PENDING_PAYMENT"] button.release`)),
 		browsertest.WaitSeat(seat3, "free"),
-		chromedp.WaitVisible(chromedp.Search(`//li[@class="order"][@data-status="CANCELLED"]//li[contains(., "row 4, seat 1,")]`)),
+		chromedp.WaitVisible(chromedp.Search(`//li[@class="order"][@data-status="CANCELLED"]//li[contains(., "row 4, seat 1 (aisle),")]`)),
 	)
 	browsertest.Screenshots(t, ctx, shots, "5-given-back")
 

@@ -95,7 +95,19 @@ const errorWords = {
 // errorText says what an error answer means in a buyer's words; a code
 // the page does not know gets a general sentence, never the raw answer.
 function errorText(body) {
-  return errorWords[body.error.code] || "Something went wrong at the box office: try again, or ask the box office.";
+  const e = body.error, field = (e.details && e.details.field) || "";
+  // A refusal about one traveller names them: holders[i].name, .id_number
+  // or .id_type is that traveller's, holders alone their number.
+  const who = /^holders\[(\d+)\]/.exec(field), n = who ? Number(who[1]) + 1 : 0;
+  if (e.code === "HOLDERS_MISMATCH" && n) {
+    if (field.endsWith(".id_number")) return "Traveller " + n + "'s ID number is not a valid one: check it against the ID card.";
+    if (field.endsWith(".name")) return "Traveller " + n + "'s name is missing or not plain text.";
+    return "Traveller " + n + " is given twice, or their ID type is not right.";
+  }
+  if (e.code === "LIMIT_EXCEEDED" && field.startsWith("holders")) {
+    return (n ? "Traveller " + n : "One of the travellers") + " already has a seat on this train for part of this journey.";
+  }
+  return errorWords[e.code] || "Something went wrong at the box office: try again, or ask the box office.";
 }
 
 function sayError(body) {
@@ -197,6 +209,7 @@ async function show(id) {
   p.category = new Map(p.categories.map(c => [c.id, c]));
   view.program = p;
   remember(p);
+  sessionStorage.setItem("seatd-program", p.id);
   $("program").value = p.id;
   history.replaceState(null, "", "?program=" + encodeURIComponent(p.id));
   $("name").textContent = p.name || p.id;
@@ -286,14 +299,17 @@ function drawLayout(p) {
       name.style.gridRow = String(ri + 1);
       grid.append(name);
       const line = [];
-      for (const x of r.seats) {
-        const b = seatButton(p, s.id + "/" + r.id + "/" + x.col, title + ", row " + r.id + ", seat " + (x.label || x.col), x);
+      r.seats.forEach((x, i) => {
+        // Where a traveller sits, as seat_preference asks for it: a
+        // train's row ends are its windows; the layout marks the aisle.
+        const at = train && (i === 0 || i === r.seats.length - 1) ? " (window)" : x.aisle ? " (aisle)" : "";
+        const b = seatButton(p, s.id + "/" + r.id + "/" + x.col, title + ", row " + r.id + ", seat " + (x.label || x.col) + at, x);
         b.style.gridRow = String(ri + 1);
         b.style.gridColumn = String(x.col - first + 2);
         pos.set(b, [lines.length, line.length]);
         line.push(b);
         grid.append(b);
-      }
+      });
       lines.push(line);
       rowsBy.set(s.id + "/" + r.id, line);
     });
@@ -428,10 +444,13 @@ function drawTravellers() {
   while (rows.children.length > n) rows.lastChild.remove();
   while (rows.children.length < n) {
     const li = el("li");
-    const name = el("label", "", "Name "), id = el("label", "", "ID number ");
+    const name = el("label", "", "Name "), id = el("label", "", "ID number "), type = el("label", "", "ID ");
     name.append(el("input", "name"));
     id.append(el("input", "id-number"));
-    li.append(name, " ", id);
+    const kind = el("select", "id-type");
+    kind.append(option("resident_id", "resident ID card"), option("passport", "passport"));
+    type.append(kind);
+    li.append(name, " ", type, " ", id);
     rows.append(li);
   }
 }
@@ -440,7 +459,8 @@ function drawTravellers() {
 // the page says so) when one is missing.
 function holders(n) {
   const list = [...$("travellerRows").children].slice(0, n).map(li =>
-    ({name: li.querySelector(".name").value.trim(), id_number: li.querySelector(".id-number").value.trim()}));
+    ({name: li.querySelector(".name").value.trim(), id_type: li.querySelector(".id-type").value,
+      id_number: li.querySelector(".id-number").value.trim()}));
   if (list.length < n || list.some(h => !h.name || !h.id_number)) {
     say("Give a name and an ID number for each traveller.", "HOLDERS_MISSING");
     return null;
@@ -717,6 +737,8 @@ $("holdSelected").addEventListener("click", () => {
 $("holdBest").addEventListener("click", () => {
   const req = {count: Number($("count").value)};
   if ($("category").value) req.category = $("category").value;
+  if ($("position").value) req.seat_preference = $("position").value;
+  if ($("apart").checked) req.together = false;
   hold(req);
 });
 $("devtoken").addEventListener("click", signIn);
@@ -747,7 +769,9 @@ if (params.has("out_trade_no")) {
   mine.backFromPaying = true;
   say("Back from paying: waiting for the payment to be confirmed…");
 }
-show(params.get("program") || $("program").value);
+// The program shown last, so that coming back from the provider's page
+// (or a reload) shows the program the buyer was buying, not the default.
+show(params.get("program") || sessionStorage.getItem("seatd-program") || $("program").value);
 loadOrders();
 setInterval(() => { refresh(); countdown(); }, 1000);
 setInterval(loadOrders, 2000);
