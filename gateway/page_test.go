@@ -606,3 +606,34 @@ func TestPageSeatDetailsKeyboardAndErrors(t *testing.T) {
 	}
 	browsertest.Screenshots(t, ctx, browsertest.ArtefactDir(t), "refused")
 }
+
+// TestPagePlan: a venue whose sections are placed is drawn from above,
+// each section a box and the stage at the program's focal point, where
+// best-available measures from; a box takes the buyer to its section.
+func TestPagePlan(t *testing.T) {
+	ctx := browsertest.Browse(t, time.Minute)
+	s := startSystem(t)
+	s.open(map[string]any{"id": "placed", "name": "Placed", "focal_point": map[string]any{"x": 60, "y": -10},
+		"categories": []map[string]any{{"id": "std", "name": "Standard", "price_cents": 1000}},
+		"grid": map[string]any{"sections": 2, "rows": 2, "cols": 4, "categories": []map[string]any{{"id": "std", "rows": []int{1, 2}}},
+			"section_positions": []map[string]any{{"x": 0, "y": 0}, {"x": 40, "y": 0}}}})
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(s.url+"/?program=placed"),
+		browsertest.WaitSeat("B/1/1", "free"),
+		chromedp.WaitVisible(chromedp.CSS(`svg.plan rect.plan-stage`)),
+	)
+	if err != nil {
+		t.Fatalf("the plan: %v (status %q)", err, pageText(t, ctx, "#status"))
+	}
+	// The stage's box is centred on the focal point: x 60 - 20 .. 60 + 20.
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {
+		const st = document.querySelector("svg.plan rect.plan-stage");
+		const boxes = [...document.querySelectorAll("svg.plan rect.plan-section")].map(r => r.getAttribute("x") + "-" + r.getAttribute("width"));
+		return st.getAttribute("x") + "+" + st.getAttribute("width") + " " + boxes.join(" ") + " " + document.querySelectorAll(".stage").length;
+	})()`))
+	// Sections of columns 1-4: A from x 0+5 to 0+25, B from 40+5 to 40+25.
+	if want := "40+40 5-20 45-20 0"; err != nil || got != want {
+		t.Errorf("plan: stage x+width, boxes x-width, bars: %q (%v); want %q", got, err, want)
+	}
+	browsertest.Screenshots(t, ctx, browsertest.ArtefactDir(t), "plan")
+}

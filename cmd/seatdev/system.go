@@ -222,7 +222,12 @@ func createDemo(info systemInfo, ttl time.Duration) error {
 		"categories": []map[string]any{{"id": "vip", "name": "VIP", "price_cents": 128000},
 			{"id": "a", "name": "Category A", "price_cents": 68000}, {"id": "b", "name": "Category B", "price_cents": 38000}},
 		"grid": map[string]any{"sections": 2, "rows": 12, "cols": 20, "categories": []map[string]any{
-			{"id": "vip", "rows": []int{1, 2}}, {"id": "a", "rows": []int{3, 7}}, {"id": "b", "rows": []int{8, 12}}}},
+			{"id": "vip", "rows": []int{1, 2}}, {"id": "a", "rows": []int{3, 7}}, {"id": "b", "rows": []int{8, 12}}},
+			// Two stands of 20 seats (10 m) side by side, 2 m apart, the
+			// stage 4 m in front of the gap: best-available measures
+			// from it, and the page draws them from above.
+			"section_positions": []map[string]any{{"x": 0, "y": 0}, {"x": 120, "y": 0}}},
+		"focal_point": map[string]any{"x": 115, "y": -40},
 	}
 	programs := []map[string]any{arena}
 	for _, d := range demoTrains {

@@ -269,11 +269,60 @@ function drawLegend(p) {
   $("legend").replaceChildren(...items);
 }
 
-// stage marks where the performance is, or is null (trains). A program
-// does not say where its stage is yet, so it is a bar above the first
-// section: this is the one place to change when it does.
+// stage marks where the performance is, or is null (trains): the plan
+// of a venue whose sections are placed, else a bar above the first
+// section.
 function stage(p) {
-  return isTrain(p) ? null : el("div", "stage", "Stage");
+  if (isTrain(p)) return null;
+  return plan(p) || el("div", "stage", "Stage");
+}
+
+// The spacing of seats on a plan, in decimetres, as the engine measures
+// it (inventory.SeatPitch, RowPitch; docs/inventory.md).
+const seatPitch = 5, rowPitch = 9;
+
+// plan draws a venue from above when its sections have places (x and y
+// in decimetres): each section a box the size of its seats, named, that
+// takes the buyer to the section's seats, and the stage at the program's
+// focal point, where best-available measures from. Null without places.
+function plan(p) {
+  const secs = p.layout.sections;
+  if (!secs.length || secs.some(s => typeof s.x !== "number" || typeof s.y !== "number")) return null;
+  const boxes = secs.map(s => {
+    const cols = s.rows.flatMap(r => r.seats.map(x => x.col));
+    return {s, x0: s.x + Math.min(...cols) * seatPitch, x1: s.x + (Math.max(...cols) + 1) * seatPitch,
+            y0: s.y, y1: s.y + Math.max(1, s.rows.length) * rowPitch};
+  });
+  const f = p.focal_point, pad = 20;
+  const xs = boxes.flatMap(b => [b.x0, b.x1]).concat(f ? [f.x - pad, f.x + pad] : []);
+  const ys = boxes.flatMap(b => [b.y0, b.y1]).concat(f ? [f.y - pad / 2, f.y + pad / 2] : []);
+  const minX = Math.min(...xs) - pad, minY = Math.min(...ys) - pad;
+  const w = Math.max(...xs) + pad - minX, h = Math.max(...ys) + pad - minY;
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("class", "plan");
+  svg.setAttribute("viewBox", [minX, minY, w, h].join(" "));
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", "Plan of the venue: " + secs.map(s => s.name || "section " + s.id).join(", ") + (f ? ", and the stage" : ""));
+  const add = (tag, attrs, text) => {
+    const e = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    svg.append(e);
+    return e;
+  };
+  const size = Math.max(8, Math.min(w, h) / 12);
+  for (const b of boxes) {
+    const r = add("rect", {x: b.x0, y: b.y0, width: b.x1 - b.x0, height: b.y1 - b.y0, class: "plan-section"});
+    r.addEventListener("click", () => document.querySelector(`[data-section="${CSS.escape(b.s.id)}"]`)?.scrollIntoView({block: "nearest"}));
+    // The section's id fits its box; the plan's aria-label has the names.
+    add("text", {x: (b.x0 + b.x1) / 2, y: (b.y0 + b.y1) / 2, "font-size": Math.min(size, (b.x1 - b.x0) / 2), class: "plan-label"}, b.s.id);
+  }
+  if (f) {
+    add("rect", {x: f.x - pad, y: f.y - pad / 4, width: 2 * pad, height: pad / 2, class: "plan-stage"});
+    add("text", {x: f.x, y: f.y - pad / 2, "font-size": size, class: "plan-label"}, "Stage");
+  }
+  return svg;
 }
 
 // drawLayout makes a focusable button for every seat of the layout, each
@@ -291,6 +340,7 @@ function drawLayout(p) {
   for (const s of p.layout.sections) {
     const title = sectionTitle(s, train);
     const sec = el("section", "section");
+    sec.dataset.section = s.id;
     sec.append(el("h3", "", title));
     const grid = el("div", "grid");
     const first = s.rows.reduce((min, r) => r.seats.reduce((m, x) => Math.min(m, x.col), min), Infinity);
