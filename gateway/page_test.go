@@ -631,9 +631,29 @@ func TestPagePlan(t *testing.T) {
 		const boxes = [...document.querySelectorAll("svg.plan rect.plan-section")].map(r => r.getAttribute("x") + "-" + r.getAttribute("width"));
 		return st.getAttribute("x") + "+" + st.getAttribute("width") + " " + boxes.join(" ") + " " + document.querySelectorAll(".stage").length;
 	})()`))
-	// Sections of columns 1-4: A from x 0+5 to 0+25, B from 40+5 to 40+25.
-	if want := "40+40 5-20 45-20 0"; err != nil || got != want {
+	// Seats of columns 1-4, each a 5-wide cell around its point: A from
+	// x 0+2.5 to 0+22.5, B from 40+2.5 to 40+22.5.
+	if want := "40+40 2.5-20 42.5-20 0"; err != nil || got != want {
 		t.Errorf("plan: stage x+width, boxes x-width, bars: %q (%v); want %q", got, err, want)
 	}
 	browsertest.Screenshots(t, ctx, browsertest.ArtefactDir(t), "plan")
+
+	// A focal point a kilometre off is drawn at the plan's edge in its
+	// direction, and the sections keep their size on the plan.
+	s.open(map[string]any{"id": "far", "name": "Far", "focal_point": map[string]any{"x": 1000000, "y": 1000000},
+		"categories": []map[string]any{{"id": "std", "name": "Standard", "price_cents": 1000}},
+		"grid": map[string]any{"sections": 2, "rows": 2, "cols": 4, "categories": []map[string]any{{"id": "std", "rows": []int{1, 2}}},
+			"section_positions": []map[string]any{{"x": 0, "y": 0}, {"x": 40, "y": 0}}}})
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(s.url+"/?program=far"),
+		browsertest.WaitSeat("B/1/1", "free"),
+		chromedp.WaitVisible(chromedp.CSS(`svg.plan rect.plan-stage`)),
+	)
+	if err != nil {
+		t.Fatalf("the far plan: %v", err)
+	}
+	width, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.querySelector("svg.plan rect.plan-section").getBoundingClientRect().width`))
+	if err != nil || width < 40 {
+		t.Errorf("with the stage a kilometre off, a section is %.1f px wide on the plan (%v); want at least 40, readable and clickable", width, err)
+	}
 }

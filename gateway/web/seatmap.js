@@ -288,16 +288,26 @@ const seatPitch = 5, rowPitch = 9;
 function plan(p) {
   const secs = p.layout.sections;
   if (!secs.length || secs.some(s => typeof s.x !== "number" || typeof s.y !== "number")) return null;
+  // Each seat is a cell around its point (the engine measures from the
+  // point): loops, not Math.min(...cols), which a section of 125,000
+  // seats overflows.
   const boxes = secs.map(s => {
-    const cols = s.rows.flatMap(r => r.seats.map(x => x.col));
-    return {s, x0: s.x + Math.min(...cols) * seatPitch, x1: s.x + (Math.max(...cols) + 1) * seatPitch,
-            y0: s.y, y1: s.y + Math.max(1, s.rows.length) * rowPitch};
+    let lo = Infinity, hi = -Infinity;
+    for (const r of s.rows) for (const x of r.seats) { lo = Math.min(lo, x.col); hi = Math.max(hi, x.col); }
+    return {s, x0: s.x + (lo - 0.5) * seatPitch, x1: s.x + (hi + 0.5) * seatPitch,
+            y0: s.y - rowPitch / 2, y1: s.y + (Math.max(1, s.rows.length) - 0.5) * rowPitch};
   });
-  const f = p.focal_point, pad = 20;
-  const xs = boxes.flatMap(b => [b.x0, b.x1]).concat(f ? [f.x - pad, f.x + pad] : []);
-  const ys = boxes.flatMap(b => [b.y0, b.y1]).concat(f ? [f.y - pad / 2, f.y + pad / 2] : []);
-  const minX = Math.min(...xs) - pad, minY = Math.min(...ys) - pad;
-  const w = Math.max(...xs) + pad - minX, h = Math.max(...ys) + pad - minY;
+  let bx0 = Infinity, bx1 = -Infinity, by0 = Infinity, by1 = -Infinity;
+  for (const b of boxes) { bx0 = Math.min(bx0, b.x0); bx1 = Math.max(bx1, b.x1); by0 = Math.min(by0, b.y0); by1 = Math.max(by1, b.y1); }
+  // A focal point far from the seats is drawn at the plan's edge, in its
+  // direction, so that the sections stay big enough to read and click.
+  const reach = Math.max(20, (bx1 - bx0) / 2, (by1 - by0) / 2);
+  const f = p.focal_point && {x: Math.min(Math.max(p.focal_point.x, bx0 - reach), bx1 + reach),
+                              y: Math.min(Math.max(p.focal_point.y, by0 - reach), by1 + reach)};
+  const pad = Math.max(20, reach / 4); // the stage's half-width, and the margin
+  const minX = Math.min(bx0, f ? f.x - pad : bx0) - pad, maxX = Math.max(bx1, f ? f.x + pad : bx1) + pad;
+  const minY = Math.min(by0, f ? f.y - pad : by0) - pad, maxY = Math.max(by1, f ? f.y + pad / 2 : by1) + pad;
+  const w = maxX - minX, h = maxY - minY;
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
   svg.setAttribute("class", "plan");
