@@ -2,7 +2,9 @@ package measure
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"strconv"
@@ -72,15 +74,22 @@ type CPUMeter struct {
 }
 
 // StartCPU starts measuring this process and pids (a target's
-// processes).
+// processes). A process that has ended by then is left out: a server's
+// list of its processes can name one that ends before it is read (a
+// PostgreSQL backend whose connection the pool closed, an autovacuum
+// worker), and its time is no part of the window. Any other failure to
+// read one is an error.
 func StartCPU(pids []int) (*CPUMeter, error) {
-	m := &CPUMeter{pids: append([]int{0}, pids...)}
-	for _, pid := range m.pids {
+	m := &CPUMeter{}
+	for _, pid := range append([]int{0}, pids...) {
 		c, err := ReadCPU(pid)
+		if errors.Is(err, fs.ErrNotExist) && pid != 0 {
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
-		m.start = append(m.start, c)
+		m.pids, m.start = append(m.pids, pid), append(m.start, c)
 	}
 	return m, nil
 }

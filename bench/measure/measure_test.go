@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -94,5 +95,22 @@ func TestReadCPU(t *testing.T) {
 	}
 	if got := m.Stop(10, 20); len(got.Processes) != 1 || got.Error != "" {
 		t.Errorf("Stop = %+v", got)
+	}
+
+	// A process that ended before the window is left out (a server's
+	// list of its processes goes stale: a backend ends); one that ends
+	// during it is reported, not fatal.
+	cmd := exec.Command("sleep", "0.2")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	live := cmd.Process.Pid
+	m, err = StartCPU([]int{1 << 30, live})
+	if err != nil {
+		t.Fatalf("StartCPU(an ended pid, a live one) = %v; want the ended one left out", err)
+	}
+	cmd.Wait()
+	if got := m.Stop(1, 1); len(got.Processes) != 1 || got.Processes[0].PID != os.Getpid() || got.Error == "" {
+		t.Errorf("Stop after the live one ended = %+v; want this process alone and the ended one named in Error", got)
 	}
 }
