@@ -9,7 +9,7 @@ GOFILES   = $(shell git ls-files '*.go' 2>/dev/null | grep -v '^kitex_gen/')
 # where the page tests keep their screenshots (internal/browsertest.ArtefactDir), one directory a test; git ignores it
 export SEATD_ARTEFACTS ?= $(CURDIR)/.artefacts
 
-.PHONY: build test lint fuzz fuzz-api bench bench-engine run walkthrough gen paysim
+.PHONY: build test lint fuzz fuzz-api bench bench-smoke bench-engine run walkthrough gen paysim
 
 ## build: compile every package and command
 build:
@@ -17,7 +17,7 @@ build:
 
 ## test: vet, formatting, every test under the race detector, the million-seat test without it (too slow with it),
 ## the purchase's tests (pay, notify, refund over HTTP) and seatbench's stadium on the whole system again on a real Kafka
-## broker, a short fuzz run, the API fuzz run
+## broker, a short fuzz run, the API fuzz run, and make bench's smoke
 test: lint
 	$(GO) test -race ./...
 	$(GO) test -count=1 -run '^TestLargeProgram$$' ./gateway
@@ -25,6 +25,12 @@ test: lint
 	SEATD_KAFKA=real $(GO) test -count=1 -run '^TestSystemEveryScenario$$/^stadium$$' ./cmd/seatbench
 	$(MAKE) fuzz
 	$(MAKE) fuzz-api
+	$(MAKE) bench-smoke
+
+## bench-smoke: make bench in about a minute (16 buyers, 3 s a run): it fails on any check or audit difference of any
+## run, not on a speed target; its reports go to .artefacts/bench-smoke
+bench-smoke:
+	$(MAKE) bench BENCH_LOAD='-load closed -buyers 16 -warmup 1s -duration 3s' BENCH_OUT=$(SEATD_ARTEFACTS)/bench-smoke
 
 ## lint: go vet and gofmt (generated code excluded)
 lint:
