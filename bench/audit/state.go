@@ -85,12 +85,9 @@ func ReadSeatd(ctx context.Context, inv Seatd, q Query) (State, error) {
 	n := len(target.Seats(spec))
 	var st State
 	for leg := range Legs(spec) {
-		m, err := inv.SeatMap(ctx, &rpc.SeatMapRequest{ProgramId: spec.ID, FromLeg: int32(leg), ToLeg: int32(leg + 1), Consistent: true})
-		if err == nil {
-			err = answered(m.Status)
-		}
+		m, a, err := readLeg(ctx, inv, spec.ID, leg)
 		if err != nil {
-			return State{}, fmt.Errorf("audit: seat map of %s, leg %d: %w", spec.ID, leg, err)
+			return State{}, err
 		}
 		if len(m.Statuses) != n {
 			return State{}, fmt.Errorf("audit: seat map of %s, leg %d: %d statuses for %d seats", spec.ID, leg, len(m.Statuses), n)
@@ -100,13 +97,6 @@ func ReadSeatd(ctx context.Context, inv Seatd, q Query) (State, error) {
 			statuses[i] = inventory.SeatStatus(b)
 		}
 		st.Seats = append(st.Seats, statuses)
-		a, err := inv.Availability(ctx, &rpc.AvailabilityRequest{ProgramId: spec.ID, FromLeg: int32(leg), ToLeg: int32(leg + 1), Consistent: true})
-		if err == nil {
-			err = answered(a.Status)
-		}
-		if err != nil {
-			return State{}, fmt.Errorf("audit: availability of %s, leg %d: %w", spec.ID, leg, err)
-		}
 		for _, c := range a.Categories {
 			st.Counts = append(st.Counts, Counts{Category: c.Id, Leg: leg, Capacity: int(c.Capacity), Free: int(c.Free),
 				Held: int(c.Held), Sold: int(c.Sold), Blocked: int(c.Blocked)})
@@ -118,6 +108,43 @@ func ReadSeatd(ctx context.Context, inv Seatd, q Query) (State, error) {
 	}
 	st.Holds = holds
 	return st, nil
+}
+
+// MaxPairReads bounds the attempts at reading a leg's seat map and
+// counters at one log index (readLeg).
+const MaxPairReads = 50
+
+// readLeg reads a leg's seat map and its counters as of one moment: two
+// reads, each consistent (through the leader), are the same moment only
+// when they answer at the same applied log index; between them a hold
+// can lapse at the leader's tick, or a request retried after a lost
+// answer can apply, and the audit would compare two states. So the pair
+// is read again until the indexes agree, at most MaxPairReads times
+// (each try takes two round trips; a sale still running can keep them
+// apart, and then the audit says so).
+func readLeg(ctx context.Context, inv Seatd, program string, leg int) (*rpc.SeatMapResponse, *rpc.AvailabilityResponse, error) {
+	var mi, ai int64
+	for range MaxPairReads {
+		m, err := inv.SeatMap(ctx, &rpc.SeatMapRequest{ProgramId: program, FromLeg: int32(leg), ToLeg: int32(leg + 1), Consistent: true})
+		if err == nil {
+			err = answered(m.Status)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("audit: seat map of %s, leg %d: %w", program, leg, err)
+		}
+		a, err := inv.Availability(ctx, &rpc.AvailabilityRequest{ProgramId: program, FromLeg: int32(leg), ToLeg: int32(leg + 1), Consistent: true})
+		if err == nil {
+			err = answered(a.Status)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("audit: availability of %s, leg %d: %w", program, leg, err)
+		}
+		if mi, ai = m.Status.AppliedIndex, a.Status.AppliedIndex; mi == ai {
+			return m, a, nil
+		}
+	}
+	return nil, nil, fmt.Errorf("audit: %s, leg %d: the seat map and the counters were read at log indexes %d and %d, %d times apart: the program is still changing",
+		program, leg, mi, ai, MaxPairReads)
 }
 
 func answered(st *rpc.Status) error {

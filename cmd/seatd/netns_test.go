@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"seatd/internal/browsertest"
 )
 
 // netnsCluster is three seatd nodes, each in a network namespace of its
@@ -140,7 +142,7 @@ func (c *netnsCluster) seatbenchUnder(bench, scenario string, fault func(), heal
 	t := c.t
 	t.Helper()
 	cmd := exec.Command(bench, "-scenario", scenario, "-target", "seatd-rpc", "-target-opt", "seatd-addrs="+strings.Join(c.addrs, ","),
-		"-buyers", "16", "-warmup", "1s", "-duration", "9s", "-out", t.TempDir())
+		"-buyers", "16", "-warmup", "1s", "-duration", "9s", "-out", browsertest.ArtefactDir(t))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
