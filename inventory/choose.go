@@ -246,17 +246,8 @@ func (e *Engine) takeBlock(q *search, k int) bool {
 			q.list.full++
 			continue
 		}
-		if !q.mayHold(ri, k) {
-			continue
-		}
-		m := e.rowMask(q, ri)
-		runStarts(m, k)
-		if q.prefer != PositionAny {
-			e.keepPreferred(q, m, ri, k)
-		}
-		start, strands := e.bestStart(q, m, ri, k)
+		start, strands := e.rowBlock(q, ri, k)
 		if start < 0 {
-			q.tighten(ri)
 			continue
 		}
 		if !strands {
@@ -294,17 +285,8 @@ func (e *Engine) takeFocal(q *search, k int) bool {
 		if best.start >= 0 && !best.strands && p.rowDist(ri) >= best.dist {
 			continue // no block of it can be nearer than best, nor as near and before it
 		}
-		if !q.mayHold(ri, k) {
-			continue
-		}
-		m := e.rowMask(q, ri)
-		runStarts(m, k)
-		if q.prefer != PositionAny {
-			e.keepPreferred(q, m, ri, k)
-		}
-		start, strands := e.bestStart(q, m, ri, k)
+		start, strands := e.rowBlock(q, ri, k)
 		if start < 0 {
-			q.tighten(ri)
 			continue
 		}
 		b := block{row: ri, start: start, strands: strands, dist: p.focalDist(ri, start, k)}
@@ -317,6 +299,26 @@ func (e *Engine) takeFocal(q *search, k int) bool {
 		return true
 	}
 	return false
+}
+
+// rowBlock is the best block of k in row ri that q allows, as bestStart
+// picks it among the row's eligible starts (those holding a seat at the
+// preferred position, if q has one); -1 when the row has none, after
+// tightening the row's stale run bounds if it was read.
+func (e *Engine) rowBlock(q *search, ri uint32, k int) (start int, strands bool) {
+	if !q.mayHold(ri, k) {
+		return -1, false
+	}
+	m := e.rowMask(q, ri)
+	runStarts(m, k)
+	if q.prefer != PositionAny {
+		e.keepPreferred(q, m, ri, k)
+	}
+	start, strands = e.bestStart(q, m, ri, k)
+	if start < 0 {
+		q.tighten(ri)
+	}
+	return start, strands
 }
 
 // block is a candidate of takeFocal: the best block of k in row row,
