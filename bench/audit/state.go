@@ -111,19 +111,22 @@ func ReadSeatd(ctx context.Context, inv Seatd, q Query) (State, error) {
 }
 
 // MaxPairReads bounds the attempts at reading a leg's seat map and
-// counters at one log index (readLeg).
+// counters at one program version (readLeg).
 const MaxPairReads = 50
 
 // readLeg reads a leg's seat map and its counters as of one moment: two
-// reads, each consistent (through the leader), are the same moment only
-// when they answer at the same applied log index; between them a hold
-// can lapse at the leader's tick, or a request retried after a lost
-// answer can apply, and the audit would compare two states. So the pair
-// is read again until the indexes agree, at most MaxPairReads times
-// (each try takes two round trips; a sale still running can keep them
-// apart, and then the audit says so).
+// reads, each consistent (through the leader), see the same state only
+// when they name the same program version. The applied log index is not
+// enough: a read shows a hold whose TTL has ended as expired by the
+// reading node's clock, before any command expires it, so a hold lapsing
+// between the two reads changes what they show at one index (the version
+// counts such holds, see SeatMapResponse). Between the reads a hold can
+// also lapse at the leader's tick, or a request retried after a lost
+// answer can apply. So the pair is read again until the versions agree,
+// at most MaxPairReads times (each try takes two round trips; a sale
+// still running can keep them apart, and then the audit says so).
 func readLeg(ctx context.Context, inv Seatd, program string, leg int) (*rpc.SeatMapResponse, *rpc.AvailabilityResponse, error) {
-	var mi, ai int64
+	var mv, av string
 	for range MaxPairReads {
 		m, err := inv.SeatMap(ctx, &rpc.SeatMapRequest{ProgramId: program, FromLeg: int32(leg), ToLeg: int32(leg + 1), Consistent: true})
 		if err == nil {
@@ -139,12 +142,12 @@ func readLeg(ctx context.Context, inv Seatd, program string, leg int) (*rpc.Seat
 		if err != nil {
 			return nil, nil, fmt.Errorf("audit: availability of %s, leg %d: %w", program, leg, err)
 		}
-		if mi, ai = m.Status.AppliedIndex, a.Status.AppliedIndex; mi == ai {
+		if mv, av = m.Version, a.Version; mv != "" && mv == av {
 			return m, a, nil
 		}
 	}
-	return nil, nil, fmt.Errorf("audit: %s, leg %d: the seat map and the counters were read at log indexes %d and %d, %d times apart: the program is still changing",
-		program, leg, mi, ai, MaxPairReads)
+	return nil, nil, fmt.Errorf("audit: %s, leg %d: the seat map and the counters were read at program versions %q and %q, %d times apart: the program is still changing",
+		program, leg, mv, av, MaxPairReads)
 }
 
 func answered(st *rpc.Status) error {
