@@ -38,9 +38,6 @@ type Config struct {
 	// DefaultHoldTTL is the hold TTL of a program created without one.
 	// Zero leaves it to the engine (inventory.DefaultHoldTTL).
 	DefaultHoldTTL time.Duration
-	// Clock is the reading node's clock: reads show holds whose TTL has
-	// ended by it as expired. Default time.Now.
-	Clock func() time.Time
 }
 
 // Validate reports a default out of the engine's range.
@@ -56,14 +53,8 @@ func New(node *raftfsm.Node, cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Clock == nil {
-		cfg.Clock = time.Now
-	}
 	return &Server{node: node, cfg: cfg}, nil
 }
-
-// now is the reading node's clock, as the engine counts time.
-func (s *Server) now() int64 { return s.cfg.Clock().UnixNano() }
 
 // fieldNames are the engine's fields as this RPC names them.
 var fieldNames = map[inventory.Field]string{
@@ -565,7 +556,7 @@ func (s *Server) GetHold(ctx context.Context, req *rpc.GetHoldRequest) (*rpc.Hol
 	}
 	resp := &rpc.HoldResponse{}
 	resp.Status = s.read(ctx, g, req.Consistent, func(e *inventory.Engine) {
-		if h, ok := e.GetHold(id, s.now()); ok {
+		if h, ok := e.GetHold(id, s.node.Now(g)); ok {
 			resp.Hold = holdToRPC(&h)
 		}
 	})
@@ -586,7 +577,7 @@ func (s *Server) holdCommand(ctx context.Context, id inventory.HoldID, cmd *raft
 	resp := &rpc.HoldResponse{Status: status(g, o, err)}
 	if err == nil {
 		s.node.Read(g, func(e *inventory.Engine, _ uint64) {
-			if h, ok := e.GetHold(id, s.now()); ok {
+			if h, ok := e.GetHold(id, s.node.Now(g)); ok {
 				resp.Hold = holdToRPC(&h)
 			}
 		})
@@ -641,7 +632,7 @@ func (s *Server) ReleaseHolds(ctx context.Context, req *rpc.ReleaseHoldsRequest)
 			resp.Holds[i] = &rpc.HoldResponse{Status: status(b.group, outs[j], errs[j])}
 		}
 		s.node.Read(b.group, func(e *inventory.Engine, _ uint64) {
-			now := s.now()
+			now := s.node.Now(b.group)
 			for j, i := range b.index {
 				if errs[j] != nil {
 					continue
@@ -694,7 +685,7 @@ func (s *Server) Availability(ctx context.Context, req *rpc.AvailabilityRequest)
 	}
 	resp := &rpc.AvailabilityResponse{}
 	resp.Status = s.readRange(ctx, g, req.Consistent, req.ProgramId, req.FromLeg, req.ToLeg, func(e *inventory.Engine) inventory.Result {
-		cats, v, res := e.Availability(req.ProgramId, int(req.FromLeg), int(req.ToLeg), s.now())
+		cats, v, res := e.Availability(req.ProgramId, int(req.FromLeg), int(req.ToLeg), s.node.Now(g))
 		resp.Version, resp.Categories = v.String(), nil
 		for _, c := range cats {
 			resp.Categories = append(resp.Categories, &rpc.CategoryAvailability{
@@ -715,7 +706,7 @@ func (s *Server) SeatMap(ctx context.Context, req *rpc.SeatMapRequest) (*rpc.Sea
 	}
 	resp := &rpc.SeatMapResponse{}
 	resp.Status = s.readRange(ctx, g, req.Consistent, req.ProgramId, req.FromLeg, req.ToLeg, func(e *inventory.Engine) inventory.Result {
-		states, v, res := e.SeatMap(req.ProgramId, int(req.FromLeg), int(req.ToLeg), s.now(), nil)
+		states, v, res := e.SeatMap(req.ProgramId, int(req.FromLeg), int(req.ToLeg), s.node.Now(g), nil)
 		resp.Version, resp.Statuses = "", nil
 		if res != inventory.ResultOK {
 			return res

@@ -4,13 +4,13 @@ import (
 	"context"
 	"net"
 	"reflect"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cloudwego/kitex/client"
 	"github.com/cloudwego/kitex/server"
 
+	"seatd/internal/clocktest"
 	"seatd/inventory"
 	rpc "seatd/kitex_gen/inventoryrpc"
 	invsvc "seatd/kitex_gen/inventoryrpc/inventory"
@@ -244,10 +244,9 @@ func TestRPCEndToEnd(t *testing.T) {
 // TestRPCConfirmAfterExpiry: a hold not paid within its TTL is expired by
 // the leader's ticker, and a late confirm is refused with hold_expired.
 func TestRPCConfirmAfterExpiry(t *testing.T) {
-	var clock atomic.Int64
-	clock.Store(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	clock := clocktest.New(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))
 	c := startNode(t, func(cfg *raftfsm.NodeConfig, _ *Config) {
-		cfg.Clock = func() time.Time { return time.Unix(0, clock.Load()) }
+		cfg.Clock = clock
 		cfg.TickInterval = 20 * time.Millisecond
 	})
 	ctx := context.Background()
@@ -256,7 +255,7 @@ func TestRPCConfirmAfterExpiry(t *testing.T) {
 	if err != nil || code(h.Status) != "ok" {
 		t.Fatalf("PlaceHold = %v, %v", h, err)
 	}
-	clock.Add(int64(11 * time.Minute)) // the program's TTL is 10 minutes
+	clock.Advance(11 * time.Minute) // the program's TTL is 10 minutes
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		r, _ := c.GetHold(ctx, &rpc.GetHoldRequest{HoldId: h.Hold.HoldId, Consistent: true})
@@ -643,12 +642,14 @@ func TestRPCCreateRepeat(t *testing.T) {
 }
 
 // TestRPCReadsAtExpiry: from a hold's expiry on, reads show it expired and
-// its seats free, before any tick; the version says so.
+// its seats free, before any tick; the version says so. Steps of the
+// node's wall clock, an hour either way, change no read: reads go by the
+// log's time and the time that passed since.
 func TestRPCReadsAtExpiry(t *testing.T) {
-	var skew atomic.Int64
-	c := startNode(t, func(n *raftfsm.NodeConfig, s *Config) {
+	clock := clocktest.Real()
+	c := startNode(t, func(n *raftfsm.NodeConfig, _ *Config) {
 		n.TickInterval = time.Minute // no tick comes during the test
-		s.Clock = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+		n.Clock = clock
 	})
 	ctx := context.Background()
 	spec := arenaSpec()
@@ -660,7 +661,15 @@ func TestRPCReadsAtExpiry(t *testing.T) {
 		t.Fatalf("PlaceHold = %v %+v", h.Status, h.Hold)
 	}
 	before, _ := c.SeatMap(ctx, &rpc.SeatMapRequest{ProgramId: "show", Consistent: true})
-	skew.Store(int64(11 * time.Second)) // the reader's clock is past the expiry
+	for _, step := range []time.Duration{time.Hour, -2 * time.Hour} {
+		clock.Step(step)
+		g, _ := c.GetHold(ctx, &rpc.GetHoldRequest{HoldId: h.Hold.HoldId})
+		av, _ := c.Availability(ctx, &rpc.AvailabilityRequest{ProgramId: "show"})
+		if g.Hold.Status != "HELD" || av.Categories[0].Held != 1 {
+			t.Fatalf("after a wall clock step of %v: GetHold = %s, %d held; want HELD, 1: the hold's TTL has not ended", step, g.Hold.Status, av.Categories[0].Held)
+		}
+	}
+	clock.Advance(11 * time.Second) // past the expiry; the wall clock is still an hour behind
 	g, _ := c.GetHold(ctx, &rpc.GetHoldRequest{HoldId: h.Hold.HoldId, Consistent: true})
 	if g.Hold.Status != "RELEASED" || g.Hold.Reason != "expired" {
 		t.Fatalf("GetHold after expiry = %s %s; want RELEASED expired", g.Hold.Status, g.Hold.Reason)

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
 
+	"seatd/internal/clocktest"
 	"seatd/internal/kafkatest"
 	"seatd/inventory"
 	rpc "seatd/kitex_gen/inventoryrpc"
@@ -34,14 +35,12 @@ import (
 type seatSystem struct {
 	brokers []string
 	client  *seatclient.Client
-	clock   atomic.Int64
+	clock   *clocktest.Clock
 }
 
 func startSeats(t *testing.T) *seatSystem {
 	t.Helper()
-	sys := &seatSystem{brokers: kafkatest.Embedded(t)}
-	sys.clock.Store(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	now := func() time.Time { return time.Unix(0, sys.clock.Load()) }
+	sys := &seatSystem{brokers: kafkatest.Embedded(t), clock: clocktest.New(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))}
 	rel, err := relay.New(relay.Config{Brokers: sys.brokers, Topics: events.Topics(testPartitions, 1), Log: testLog()})
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +50,7 @@ func startSeats(t *testing.T) *seatSystem {
 		t.Fatal(err)
 	}
 	node, err := raftfsm.StartNode(raftfsm.NodeConfig{ID: "n1", Dir: t.TempDir(), Addr: "127.0.0.1:0", Groups: 1, Duty: rel.Duty,
-		RPCAddr: ln.Addr().String(), Clock: now, TickInterval: time.Minute,
+		RPCAddr: ln.Addr().String(), Clock: sys.clock, TickInterval: time.Minute,
 		HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +58,7 @@ func startSeats(t *testing.T) *seatSystem {
 	if err := node.Bootstrap([]raftfsm.Peer{{ID: "n1", Addr: node.Addr()}}); err != nil {
 		t.Fatal(err)
 	}
-	h, err := noderpc.New(node, noderpc.Config{Clock: now})
+	h, err := noderpc.New(node, noderpc.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,8 +324,8 @@ func TestLatePayment(t *testing.T) {
 	waitStatus(t, s, b, "order b paid, confirm due", func(o orders.Order) bool {
 		return o.Status == orders.StatusPaid && o.Confirm == orders.ConfirmDue
 	})
-	sys.clock.Add(int64(11 * time.Minute)) // the TTL is 10 minutes; no tick has run
-	close(gate.open)                       // the confirm finds the hold lapsed, and expires it
+	sys.clock.Advance(11 * time.Minute) // the TTL is 10 minutes; no tick has run
+	close(gate.open)                    // the confirm finds the hold lapsed, and expires it
 	o := waitStatus(t, s, b, "order b refund due, hold released", func(o orders.Order) bool {
 		return o.Status == orders.StatusRefundDue && o.HoldStatus == orders.HoldReleased
 	})

@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
 
+	"seatd/internal/clocktest"
 	"seatd/inventory"
 )
 
@@ -387,21 +387,20 @@ func slicesEqual(a, b []uint32) bool {
 // TestClusterExpiry: the leader's ticker expires holds by the leader's
 // clock, and every replica sees the same expiry.
 func TestClusterExpiry(t *testing.T) {
-	var clock atomic.Int64
-	clock.Store(time.Date(2027, 1, 1, 10, 0, 0, 0, time.UTC).UnixNano())
+	clock := clocktest.New(time.Date(2027, 1, 1, 10, 0, 0, 0, time.UTC))
 	c := startTestClusterWith(t, 3, false, func(cfg *NodeConfig) {
 		cfg.TickInterval = 50 * time.Millisecond
-		cfg.Clock = func() time.Time { return time.Unix(0, clock.Load()) }
+		cfg.Clock = clock
 	})
 	g := c.openShow()
 	o, err := c.propose(g, &Command{Op: OpHold, Hold: &inventory.HoldRequest{Program: "show", User: 5, Count: 2}})
 	if err != nil || o.Result != inventory.ResultOK {
 		t.Fatalf("hold = %v, %v", o.Result, err)
 	}
-	if want := clock.Load() + int64(inventory.DefaultHoldTTL); o.Hold.ExpiresAt != want {
+	if want := clock.Wall().UnixNano() + int64(inventory.DefaultHoldTTL); o.Hold.ExpiresAt != want {
 		t.Fatalf("hold expires at %d; want the leader's clock + TTL = %d", o.Hold.ExpiresAt, want)
 	}
-	clock.Add(int64(inventory.DefaultHoldTTL) + int64(time.Second))
+	clock.Advance(inventory.DefaultHoldTTL + time.Second)
 
 	status := func(n *Node, consistent bool) inventory.HoldStatus {
 		var st inventory.HoldStatus
@@ -450,10 +449,9 @@ func TestClusterExpiry(t *testing.T) {
 // whose TTL has ended as expired, and its seats as free, before any tick
 // has expired it.
 func TestStatsAtTheClock(t *testing.T) {
-	var clock atomic.Int64
-	clock.Store(time.Date(2027, 1, 1, 10, 0, 0, 0, time.UTC).UnixNano())
+	clock := clocktest.New(time.Date(2027, 1, 1, 10, 0, 0, 0, time.UTC))
 	c := startTestClusterWith(t, 1, false, func(cfg *NodeConfig) {
-		cfg.Clock = func() time.Time { return time.Unix(0, clock.Load()) } // TickInterval: a minute, no tick comes
+		cfg.Clock = clock // TickInterval: a minute, no tick comes
 	})
 	g := c.openShow()
 	if o, err := c.propose(g, &Command{Op: OpHold, Hold: &inventory.HoldRequest{Program: "show", User: 5, Count: 2}}); err != nil || o.Result != inventory.ResultOK {
@@ -463,7 +461,7 @@ func TestStatsAtTheClock(t *testing.T) {
 	if st.LiveHolds != 1 || st.Seats.Held != 2 {
 		t.Fatalf("stats before the expiry: %d live holds, %d seats held; want 1, 2", st.LiveHolds, st.Seats.Held)
 	}
-	clock.Add(int64(inventory.DefaultHoldTTL))
+	clock.Advance(inventory.DefaultHoldTTL)
 	st = c.nodes[0].Stats()[g]
 	if st.LiveHolds != 0 || st.Seats.Held != 0 {
 		t.Fatalf("stats at the expiry, before a tick: %d live holds, %d seats held; want 0, 0", st.LiveHolds, st.Seats.Held)

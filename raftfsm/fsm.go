@@ -28,6 +28,11 @@ type FSM struct {
 
 	applied atomic.Uint64 // the last log index applied
 
+	// time reckons the log's time for reads and new leaders; nil for an
+	// FSM outside a node. It records applies, not state: replicas differ
+	// in it and Apply never reads it.
+	time *logClock
+
 	// apply statistics, for metrics
 	entries   atomic.Uint64      // command entries applied
 	commands  atomic.Uint64      // commands in them
@@ -116,6 +121,7 @@ func (f *FSM) applyEntryLocked(l *raft.Log) []Outcome {
 			f.holds[outs[i].Result].Add(1)
 		}
 	}
+	f.time.applied(l.Index, f.e.Now())
 	f.applyTime.Add(int64(time.Since(start)))
 	f.entries.Add(1)
 	f.commands.Add(uint64(len(cmds)))
@@ -160,6 +166,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	f.e = e
 	f.applied.Store(binary.BigEndian.Uint64(data))
+	f.time.restored(e.Now())
 	f.mu.Unlock()
 	return nil
 }

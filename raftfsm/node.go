@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -74,8 +75,12 @@ type NodeConfig struct {
 	// its leader duties run (the outbox relay).
 	Duty Duty
 
-	Log   *slog.Logger     // default: discard
-	Clock func() time.Time // the leader's clock; default time.Now
+	Log *slog.Logger // default: discard
+	// Clock is the node's time source; default SystemClock(). A leader
+	// stamps entries with a term clock started from it (docs/replication.md,
+	// "Clocks"), and reads count holds whose TTL has ended as expired by
+	// the replica's reckoning of the log's time (Node.Now).
+	Clock Clock
 }
 
 func (c NodeConfig) withDefaults() NodeConfig {
@@ -107,7 +112,7 @@ func (c NodeConfig) withDefaults() NodeConfig {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
 	if c.Clock == nil {
-		c.Clock = time.Now
+		c.Clock = SystemClock()
 	}
 	return c
 }
@@ -192,6 +197,10 @@ type group struct {
 	hasState  bool          // the group had Raft state when the node started
 	quit      chan struct{} // closed by Shutdown
 	watchDone chan struct{}
+
+	// clockSteps counts the wall clock steps this node found while
+	// leading the group (see leaderClock and checkClock).
+	clockSteps atomic.Uint64
 }
 
 // Node errors.
@@ -279,6 +288,14 @@ func (n *Node) startGroup(id uint16) (*group, error) {
 		}
 		g.fsm, fsm = f, f
 	}
+	gs := n.store.Group(id)
+	if g.fsm != nil {
+		last, err := gs.LastIndex()
+		if err != nil {
+			return nil, err
+		}
+		g.fsm.time = &logClock{clock: n.cfg.Clock, liveAfter: last}
+	}
 	logw := slogWriter{log: n.cfg.Log.With("group", id)}
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(n.cfg.ID)
@@ -297,7 +314,6 @@ func (n *Node) startGroup(id uint16) (*group, error) {
 	g.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: n.mux.Layer(id), MaxPool: 4, Timeout: 5 * time.Second, Logger: rc.Logger,
 	})
-	gs := n.store.Group(id)
 	if g.hasState, err = raft.HasExistingState(gs, gs, snaps); err != nil {
 		return nil, err
 	}
@@ -369,13 +385,15 @@ func (g *group) startDuties() {
 			return
 		}
 		if g.fsm == nil {
-			if g.setProposer(stop) != nil {
+			tc := newTermClock(g.node.cfg.Clock, g.node.cfg.Clock.Wall().UnixNano())
+			if g.setProposer(stop, tc) != nil {
 				g.node.nameCluster(stop)
 			}
 			<-stop
 			return
 		}
-		p := g.setProposer(stop)
+		tc, skew := g.leaderClock()
+		p := g.setProposer(stop, tc)
 		if p == nil {
 			return
 		}
@@ -395,6 +413,7 @@ func (g *group) startDuties() {
 			case <-stop:
 				return
 			case <-t.C:
+				skew = g.checkClock(tc, skew)
 				ctx, cancel := context.WithTimeout(context.Background(), g.node.cfg.TickInterval)
 				if _, err := p.Propose(ctx, &Command{Op: OpTick}); err != nil && !errors.Is(err, ErrClosed) {
 					g.node.cfg.Log.Debug("raft_tick_failed", "group", g.id, "err", err)
@@ -438,8 +457,41 @@ func (g *LedGroup) OutboxGrew() <-chan struct{} { return g.fsm.OutboxGrew() }
 // ClusterID returns the cluster's id; see Node.ClusterID.
 func (g *LedGroup) ClusterID() string { return g.node.ClusterID() }
 
-func (g *group) setProposer(stop chan struct{}) *Proposer {
-	p, err := NewProposer(g.raft, g.node.cfg.Proposer, g.node.cfg.Clock)
+// leaderClock starts the term clock of a new leader of an inventory
+// group, once it has applied every earlier entry: from the wall clock,
+// unless that is more than MaxClockStep from the log's time as this
+// replica reckons it (startTime). A step is logged and counted. skew is
+// where the wall clock stands from the term clock, for checkClock.
+func (g *group) leaderClock() (tc *termClock, skew time.Duration) {
+	wall := g.node.cfg.Clock.Wall().UnixNano()
+	base, step := g.fsm.time.start(wall)
+	if step != 0 {
+		g.clockSteps.Add(1)
+		g.node.cfg.Log.Warn("clock_step_detected", "group", g.id, "step", step, "wall", time.Unix(0, wall).UTC(),
+			"log_time", time.Unix(0, base).UTC(), "why", "the wall clock is this far from the log's time: the new leader keeps the log's time")
+	}
+	return newTermClock(g.node.cfg.Clock, base), time.Duration(wall - base)
+}
+
+// checkClock reports a wall clock step during a term: the wall clock
+// has moved more than MaxClockStep from where it stood from the term
+// clock (skew) at the term's start or the last step reported. The term
+// clock does not follow it. It returns the skew to compare with next.
+func (g *group) checkClock(tc *termClock, skew time.Duration) time.Duration {
+	wall := g.node.cfg.Clock.Wall().UnixNano()
+	now := tc.now()
+	d := time.Duration(wall - now)
+	if step := d - skew; step > MaxClockStep || step < -MaxClockStep {
+		g.clockSteps.Add(1)
+		g.node.cfg.Log.Warn("clock_step_detected", "group", g.id, "step", step, "wall", time.Unix(0, wall).UTC(),
+			"log_time", time.Unix(0, now).UTC(), "why", "the wall clock stepped while this node leads the group: its stamps do not follow")
+		return d
+	}
+	return skew
+}
+
+func (g *group) setProposer(stop chan struct{}, tc *termClock) *Proposer {
+	p, err := NewProposer(g.raft, g.node.cfg.Proposer, tc.time)
 	if err != nil {
 		g.node.cfg.Log.Error("proposer_failed", "group", g.id, "err", err)
 		return nil
@@ -718,6 +770,26 @@ func (n *Node) MetaLeader() error {
 // PlacementTable returns every placement, sorted by program.
 func (n *Node) PlacementTable() []Placement { return n.meta.tables.table() }
 
+// Now returns the time a read of a group on this replica is made at, in
+// Unix nanoseconds: holds whose TTL has ended by it read as expired. It
+// is the replica's reckoning of the log's time (the engine's time at the
+// last entry applied, plus the monotonic time since), or the wall clock
+// within MaxClockStep above it, and never below the engine's time; until
+// the replica has applied an entry since it started, the wall clock
+// (startTime). So a step of this node's wall clock does not show live
+// holds as expired, nor expired ones as held. An unknown group, and the
+// meta group, have no time of their own: their time is the wall clock's.
+// Now may be called from inside a Read's fn.
+func (n *Node) Now(groupID uint16) int64 {
+	wall := n.cfg.Clock.Wall().UnixNano()
+	g, err := n.group(groupID)
+	if err != nil {
+		return wall
+	}
+	now, _ := g.fsm.time.start(wall)
+	return now
+}
+
 // Read runs fn on this replica's copy of a group's engine, with the log
 // index it reflects (bounded staleness: a follower may lag the leader).
 func (n *Node) Read(groupID uint16, fn func(e *inventory.Engine, applied uint64)) error {
@@ -867,7 +939,12 @@ type GroupStats struct {
 	Last     uint64
 	// Writable: this node leads the group and its leader duties run (the
 	// barrier has passed), so it takes writes.
-	Writable   bool
+	Writable bool
+	// ClockSteps counts the wall clock steps this node found while
+	// leading the group: at the start of a term, a wall clock more than
+	// MaxClockStep from the log's time; during one, a wall clock that
+	// moved more than that. The group's time did not follow them.
+	ClockSteps uint64
 	QueueDepth int    // commands waiting for group commit (leader only)
 	Entries    uint64 // entries proposed by this node's proposer while leader
 	Commands   uint64 // commands in them
@@ -891,6 +968,7 @@ func (n *Node) Stats() []GroupStats {
 		st := GroupStats{
 			Group: g.id, State: g.raft.State().String(), LeaderID: string(leader), Term: g.raft.CurrentTerm(),
 			Applied: g.raft.AppliedIndex(), Commit: g.raft.CommitIndex(), Last: g.raft.LastIndex(),
+			ClockSteps: g.clockSteps.Load(),
 		}
 		g.mu.Lock()
 		if g.proposer != nil {
@@ -902,7 +980,7 @@ func (n *Node) Stats() []GroupStats {
 		if g.fsm != nil {
 			st.Apply = g.fsm.ApplyStats()
 			g.fsm.Read(func(e *inventory.Engine, _ uint64) {
-				es := e.Stats(n.cfg.Clock().UnixNano())
+				es := e.Stats(n.Now(g.id))
 				st.LiveHolds = es.LiveHolds
 				st.OutboxLast, st.OutboxAcked = e.OutboxSeq()
 				for _, sh := range es.Shards {

@@ -133,8 +133,9 @@ type inflight struct {
 	props  []*proposal
 }
 
-// NewProposer starts a proposer for r. clock is the leader's clock
-// (time.Now in production).
+// NewProposer starts a proposer for r. clock stamps each entry: a node's
+// leader uses its term clock, which never goes back and does not follow
+// wall clock steps (docs/replication.md, "Clocks").
 func NewProposer(r *raft.Raft, cfg ProposerConfig, clock func() time.Time) (*Proposer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
