@@ -16,7 +16,7 @@ type nodeCollector struct {
 	leader, term, applied, commit, last, queue *prometheus.Desc
 	entries, commands, applyEntries, applyCmds *prometheus.Desc
 	applySeconds, holds, seats, liveHolds      *prometheus.Desc
-	outbox, outboxSeq                          *prometheus.Desc
+	outbox, outboxSeq, clockSteps              *prometheus.Desc
 }
 
 func newNodeCollector(node *raftfsm.Node) *nodeCollector {
@@ -41,12 +41,14 @@ func newNodeCollector(node *raftfsm.Node) *nodeCollector {
 		liveHolds:    d("live_holds", "holds waiting for payment"),
 		outbox:       d("outbox_events", "outbox events not yet acknowledged by the relay (published to Kafka); holds are refused at 1,048,576"),
 		outboxSeq:    d("outbox_last_seq", "the group's last outbox sequence number"),
+		clockSteps: d("clock_steps_total", "wall clock steps of more than "+raftfsm.MaxClockStep.String()+" this node found while leading the group "+
+			"(an NTP step, a VM resume): the group's time did not follow them (docs/replication.md, Clocks)"),
 	}
 }
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.leader, c.term, c.applied, c.commit, c.last, c.queue,
-		c.entries, c.commands, c.applyEntries, c.applyCmds, c.applySeconds, c.holds, c.seats, c.liveHolds, c.outbox, c.outboxSeq} {
+		c.entries, c.commands, c.applyEntries, c.applyCmds, c.applySeconds, c.holds, c.seats, c.liveHolds, c.outbox, c.outboxSeq, c.clockSteps} {
 		ch <- d
 	}
 }
@@ -75,6 +77,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.applyEntries, float64(g.Apply.Entries))
 		counter(c.applyCmds, float64(g.Apply.Commands))
 		counter(c.applySeconds, g.Apply.Time.Seconds())
+		counter(c.clockSteps, float64(g.ClockSteps))
 		if g.Group == raftfsm.MetaGroup {
 			continue
 		}
