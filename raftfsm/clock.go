@@ -9,9 +9,10 @@ import (
 // what the log's times mean, but an NTP step or a VM resume can move it
 // by any amount either way, at any moment. Elapsed is the time since a
 // fixed origin at a steady rate that never steps: Go's monotonic clock
-// in production. The node takes the wall clock only when it must start
-// a clock of its own (see termClock) and runs it on Elapsed after that,
-// so that a wall step moves no command's time.
+// in production. A node takes the wall clock only where it is within
+// MaxClockStep of the log's time (startTime): to start a leader's term
+// clock, which then runs on Elapsed, and for reads. So a wall step moves
+// no command's time and no read's (docs/replication.md, "Clocks").
 type Clock interface {
 	Wall() time.Time
 	Elapsed() time.Duration

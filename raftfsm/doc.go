@@ -8,6 +8,7 @@
 // unless a type says otherwise.
 //
 // Determinism: Apply uses only what is in the log. The leader stamps each
-// entry with its clock when it proposes it, and that stamp is the engine's
-// now on every replica.
+// entry with its term clock when it proposes it, and that stamp is the
+// engine's now on every replica. The term clock runs on the monotonic
+// clock, so wall clock steps do not reach the log (see Clock).
 package raftfsm
