@@ -88,7 +88,8 @@ func TestProcessesJoinAndRemove(t *testing.T) {
 		t.Fatalf("%d seats held on the replicas; want 10", held)
 	}
 
-	// The admin server exports the group's seats by status.
+	// The admin server exports the group's seats by status, and no clock
+	// step.
 	resp, err := http.Get("http://" + n2.admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +100,7 @@ func TestProcessesJoinAndRemove(t *testing.T) {
 		fmt.Sprintf(`seatd_seat_legs{group="%d",status="held"} 10`, cp.Status.Group),
 		fmt.Sprintf(`seatd_seat_legs{group="%d",status="free"} 90`, cp.Status.Group),
 		fmt.Sprintf(`seatd_live_holds{group="%d"} 5`, cp.Status.Group),
+		fmt.Sprintf(`seatd_clock_steps_total{group="%d"} 0`, cp.Status.Group),
 	} {
 		if !strings.Contains(string(body), line+"\n") {
 			t.Errorf("/metrics lacks %q", line)
