@@ -91,7 +91,8 @@ func TestTermClock(t *testing.T) {
 }
 
 // stepCluster is a 3-node cluster whose nodes each have a clock that
-// follows real time and can be stepped, with a tick every 20ms.
+// follows real time and can be stepped, with a tick every 20ms. The
+// balancer is off, so that leaderships move only when a test moves them.
 func stepCluster(t *testing.T) (*testCluster, []*clocktest.Clock) {
 	var clocks []*clocktest.Clock
 	c := startTestClusterWith(t, 3, false, func(cfg *NodeConfig) {
@@ -99,6 +100,7 @@ func stepCluster(t *testing.T) (*testCluster, []*clocktest.Clock) {
 		clocks = append(clocks, clock)
 		cfg.Clock = clock
 		cfg.TickInterval = 20 * time.Millisecond
+		cfg.BalanceInterval = time.Hour
 	})
 	return c, clocks
 }
@@ -245,8 +247,8 @@ func (w *stepWatch) sale(clocks []*clocktest.Clock, on *Node, ref *clocktest.Clo
 }
 
 // expectReported checks that stepped, and no other node, reported a
-// clock step on the group. (Leadership may have moved since: the
-// balancer hands groups over to spread them.)
+// clock step on the group. (A leadership may have moved since, in an
+// election on a loaded machine.)
 func (w *stepWatch) expectReported(stepped *Node) {
 	w.t.Helper()
 	for _, n := range w.c.live() {
