@@ -3,6 +3,8 @@ package raftfsm
 import (
 	"sync"
 	"time"
+
+	"github.com/hashicorp/raft"
 )
 
 // Clock is where a node reads time. Wall is the wall clock, which is
@@ -32,8 +34,8 @@ func (c systemClock) Elapsed() time.Duration { return time.Since(c.origin) }
 // time its replica last saw in the log, carried forward by Elapsed,
 // before the leader calls it a step and keeps the log's time. It is far
 // above what healthy nodes differ by (NTP keeps clocks within
-// milliseconds; a follower applies an entry within a commit round of
-// its stamp, and the leader ticks every second) and far below the
+// milliseconds; a follower receives an entry a network delay after its
+// stamp, and the leader ticks every second) and far below the
 // shortest hold TTL (inventory.MinHoldTTL, 10 s). It is also the most
 // a wall clock within it can move the cluster's time ahead, and so the
 // most a hold's life can be shortened at one leader change.
@@ -58,24 +60,38 @@ func (t *termClock) now() int64 { return t.base + int64(t.clock.Elapsed()-t.orig
 // time is now as a time.Time, the Proposer's clock.
 func (t *termClock) time() time.Time { return time.Unix(0, t.now()) }
 
-// logClock is a replica's reckoning of the log's time: the engine's time
-// after the last command entry it applied, plus the Elapsed time since
-// it applied it. The stamp was made before the apply, so this is not
-// ahead of the stamping leader's clock. It is known only after an entry
-// that arrived while this process ran: an entry replayed from the local
-// log at start, or a restored snapshot, may be hours old, and counting
-// from its apply would put the replica's time behind by as long as the
-// node was down. It has its own lock, not the FSM's, so that a reader
-// holding the FSM's read lock may ask it the time.
+// logClock is a replica's reckoning of the log's time: a stamp plus the
+// Elapsed time since the stamp came in, for the stamp that gives the
+// latest time. A stamp comes in when a follower receives its entry
+// (before it is stored, committed and applied, so a follower that
+// applies late does not reckon late), and when a replica applies a
+// command entry (the engine's time after it: the leader's own entries).
+// The stamp was made before it came in, so the reckoning is not ahead
+// of the stamping leader's clock, and it is behind by a network delay.
+//
+// Only entries that came in while this process ran count: an entry
+// replayed from the local log at start, or a restored snapshot, may be
+// hours old, and counting from its replay would put the replica's time
+// behind by as long as the node was down. It has its own lock, not the
+// FSM's, so that a reader holding the FSM's read lock may ask it the
+// time.
 type logClock struct {
 	clock     Clock
 	liveAfter uint64 // the last log index stored when the node started
 
-	mu    sync.Mutex    // guards the fields below
-	last  int64         // the engine's time, Unix ns: the largest stamp applied
-	known bool          // at and seen are set
-	at    int64         // the engine's time after the last live entry
-	seen  time.Duration // clock.Elapsed() when that entry was applied
+	mu    sync.Mutex // guards the fields below
+	last  int64      // the engine's time, Unix ns: the largest stamp applied
+	known bool       // a stamp came in while this process ran
+	// offset is the largest stamp less clock.Elapsed() when it came in,
+	// in ns: the reckoning at any moment is offset + clock.Elapsed().
+	offset int64
+}
+
+// noteLocked takes in a stamp that came in at elapsed.
+func (c *logClock) noteLocked(stamp int64, elapsed time.Duration) {
+	if o := stamp - int64(elapsed); !c.known || o > c.offset {
+		c.known, c.offset = true, o
+	}
 }
 
 // applied records a command entry's apply: index is its log index, now
@@ -89,19 +105,41 @@ func (c *logClock) applied(index uint64, now int64) {
 	defer c.mu.Unlock()
 	c.last = now
 	if index > c.liveAfter {
-		c.known, c.at, c.seen = true, now, elapsed
+		c.noteLocked(now, elapsed)
 	}
 }
 
-// restored records a snapshot's restore, with the engine's time in it:
-// the reckoning is unknown until the next live entry.
+// received records the entries of an AppendEntries request as it comes
+// in from the leader: the stamp of the last command entry among them.
+func (c *logClock) received(entries []*raft.Log) {
+	if c == nil {
+		return
+	}
+	for i := len(entries) - 1; i >= 0; i-- {
+		if entries[i].Type != raft.LogCommand {
+			continue
+		}
+		stamp, ok := entryStamp(entries[i].Data)
+		if !ok {
+			return // Apply will stop on it; nothing to reckon from
+		}
+		elapsed := c.clock.Elapsed()
+		c.mu.Lock()
+		c.noteLocked(stamp, elapsed)
+		c.mu.Unlock()
+		return
+	}
+}
+
+// restored records a snapshot's restore, with the engine's time in it.
+// Stamps that came in before it still count: they were live.
 func (c *logClock) restored(now int64) {
 	if c == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.last, c.known = now, false
+	c.last = now
 }
 
 // start is startTime with this replica's log time, at wall.
@@ -109,7 +147,7 @@ func (c *logClock) start(wall int64) (int64, time.Duration) {
 	elapsed := c.clock.Elapsed()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return startTime(wall, c.last, c.at+int64(elapsed-c.seen), c.known)
+	return startTime(wall, c.last, c.offset+int64(elapsed), c.known)
 }
 
 // startTime is where a node's time for a group starts, as a new leader's

@@ -41,10 +41,10 @@ func TestStartTime(t *testing.T) {
 	}
 }
 
-// TestLogClock: a replica reckons the log's time from the last entry
-// that arrived while it ran, plus the monotonic time since; not from
-// entries replayed from its own log or from a snapshot; and wall steps
-// do not move it.
+// TestLogClock: a replica reckons the log's time from the stamps that
+// came in while it ran, as they came in (received or applied), plus the
+// monotonic time since; not from entries replayed from its own log; and
+// wall steps do not move it.
 func TestLogClock(t *testing.T) {
 	start := time.Date(2027, 1, 1, 10, 0, 0, 0, time.UTC)
 	clock := clocktest.New(start)
@@ -70,8 +70,27 @@ func TestLogClock(t *testing.T) {
 		t.Fatalf("then two hours back: %v, %v; want the entry's time + 300ms, a step of -1h", time.Unix(0, now), step)
 	}
 	lc.restored(start.UnixNano())
-	if now, step := lc.start(wall()); now != start.UnixNano() || step != 0 {
-		t.Fatalf("after a snapshot: %v, %v; want the engine's time, the wall being behind it", time.Unix(0, now), step)
+	if now, _ := lc.start(wall()); now != want {
+		t.Fatalf("after a snapshot: %v; want the reckoning kept", time.Unix(0, now))
+	}
+
+	// A follower that applies late reckons from the entry's arrival.
+	lc = &logClock{clock: clock}
+	stamp := clock.Wall().Add(time.Hour).UnixNano() // the leader's clock; this node's wall is an hour behind
+	entry := appendEntry(nil, stamp, nil)
+	lc.received([]*raft.Log{{Type: raft.LogCommand, Data: entry}, {Type: raft.LogNoop}, {Type: raft.LogCommand, Data: []byte{99}}})
+	if lc.known {
+		t.Fatal("reckoned from an entry that does not decode")
+	}
+	lc.received([]*raft.Log{{Type: raft.LogCommand, Data: entry}, {Type: raft.LogNoop}})
+	clock.Advance(3 * time.Second)
+	lc.applied(1, stamp)
+	if now, _ := lc.start(wall()); now != stamp+int64(3*time.Second) {
+		t.Fatalf("an entry applied 3s after it came in: reckoning %v after its stamp; want 3s", time.Duration(now-stamp))
+	}
+	lc.received([]*raft.Log{{Type: raft.LogCommand, Data: appendEntry(nil, stamp-int64(time.Minute), nil)}}) // a resend of an older entry
+	if now, _ := lc.start(wall()); now != stamp+int64(3*time.Second) {
+		t.Fatalf("after an older entry came in again: reckoning %v after the stamp; want 3s still", time.Duration(now-stamp))
 	}
 }
 

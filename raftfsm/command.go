@@ -273,6 +273,17 @@ func (r *reader) strs(limit uint64) []string {
 }
 
 // decodeEntry decodes a log entry's stamp and commands.
+// entryStamp returns an entry's stamp without decoding its commands,
+// and false when the entry does not begin as appendEntry writes it.
+func entryStamp(data []byte) (int64, bool) {
+	r := &reader{b: data}
+	if v := r.byte(); r.err != nil || v != entryVersion {
+		return 0, false
+	}
+	stamp := r.varint()
+	return stamp, r.err == nil
+}
+
 func decodeEntry(data []byte) (int64, []Command, error) {
 	r := &reader{b: data}
 	if v := r.byte(); r.err == nil && v != entryVersion {

@@ -57,7 +57,7 @@ func startReplica(t *testing.T, id raft.ServerID, dir string, trans *raft.InmemT
 	for _, f := range tune {
 		f(rc)
 	}
-	r, err := raft.NewRaft(rc, fsm, gs, gs, snaps, guardTransport(trans, nil))
+	r, err := raft.NewRaft(rc, fsm, gs, gs, snaps, guardTransport(trans, nil, nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -317,7 +317,11 @@ func (n *Node) startGroup(id uint16) (*group, error) {
 	if g.hasState, err = raft.HasExistingState(gs, gs, snaps); err != nil {
 		return nil, err
 	}
-	g.raft, err = raft.NewRaft(rc, fsm, gs, gs, snaps, guardTransport(g.trans, n.answers.record))
+	var received func([]*raft.Log)
+	if g.fsm != nil {
+		received = g.fsm.time.received
+	}
+	g.raft, err = raft.NewRaft(rc, fsm, gs, gs, snaps, guardTransport(g.trans, n.answers.record, received))
 	if err != nil {
 		return nil, err
 	}
@@ -772,10 +776,10 @@ func (n *Node) PlacementTable() []Placement { return n.meta.tables.table() }
 
 // Now returns the time a read of a group on this replica is made at, in
 // Unix nanoseconds: holds whose TTL has ended by it read as expired. It
-// is the replica's reckoning of the log's time (the engine's time at the
-// last entry applied, plus the monotonic time since), or the wall clock
+// is the replica's reckoning of the log's time (the latest stamp that
+// came in, plus the monotonic time since: see logClock), or the wall clock
 // within MaxClockStep above it, and never below the engine's time; until
-// the replica has applied an entry since it started, the wall clock
+// the replica has had a stamp come in since it started, the wall clock
 // (startTime). So a step of this node's wall clock does not show live
 // holds as expired, nor expired ones as held. An unknown group, and the
 // meta group, have no time of their own: their time is the wall clock's.

@@ -31,20 +31,24 @@ type transport interface {
 //     request: see clampCommit.
 //
 // It also tells answered, when not nil, of every peer that answers an
-// AppendEntries this node sent (see Node.balance).
+// AppendEntries this node sent (see Node.balance), and received, when
+// not nil, of the entries of every AppendEntries request that comes in,
+// before raft sees them (the node reckons the log's time from them: see
+// logClock).
 //
 // A goroutine forwards each RPC from the wrapped transport's consumer to
 // raft; it ends when raft closes the transport.
 type guardedTransport struct {
 	transport
 	answered  func(raft.ServerID)
+	received  func([]*raft.Log)
 	rpcs      chan raft.RPC
 	done      chan struct{}
 	closeOnce sync.Once
 }
 
-func guardTransport(t transport, answered func(raft.ServerID)) *guardedTransport {
-	g := &guardedTransport{transport: t, answered: answered, rpcs: make(chan raft.RPC), done: make(chan struct{})}
+func guardTransport(t transport, answered func(raft.ServerID), received func([]*raft.Log)) *guardedTransport {
+	g := &guardedTransport{transport: t, answered: answered, received: received, rpcs: make(chan raft.RPC), done: make(chan struct{})}
 	go g.forward()
 	return g
 }
@@ -67,6 +71,9 @@ func (g *guardedTransport) forward() {
 		case rpc := <-in:
 			if req, ok := rpc.Command.(*raft.AppendEntriesRequest); ok {
 				clampCommit(req)
+				if g.received != nil && len(req.Entries) > 0 {
+					g.received(req.Entries)
+				}
 			}
 			select {
 			case g.rpcs <- rpc:

@@ -59,7 +59,7 @@ func TestStaleCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	fsm := &recordingFSM{}
-	r, err := raft.NewRaft(cfg, fsm, store, store, snaps, guardTransport(fTrans, nil))
+	r, err := raft.NewRaft(cfg, fsm, store, store, snaps, guardTransport(fTrans, nil, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
