@@ -14,7 +14,8 @@ import (
 // in production. A node takes the wall clock only where it is within
 // MaxClockStep of the log's time (startTime): to start a leader's term
 // clock, which then runs on Elapsed, and for reads. So a wall step moves
-// no command's time and no read's (docs/replication.md, "Clocks").
+// no command's time and no read's (docs/replication.md, "Clocks"). A
+// Clock must be safe for concurrent use.
 type Clock interface {
 	Wall() time.Time
 	Elapsed() time.Duration
@@ -159,7 +160,7 @@ func (c *logClock) start(wall int64) (int64, time.Duration) {
 // never below it: a wall clock behind must not stall the cluster's time,
 // or holds would outlive their TTL), and one further off is a step: the
 // reckoning is taken, and step says how far the wall is from it. Without
-// one (the node has applied no entry since it started) the wall is
+// one (no stamp has come in since the node started) the wall is
 // taken, never below last: the node cannot tell a stepped wall from the
 // time the cluster was down, and after an outage the wall is right.
 func startTime(wall, last, reckoned int64, known bool) (start int64, step time.Duration) {
