@@ -10,12 +10,12 @@ import (
 )
 
 // Clock is a test clock. Its Elapsed is what Advance added, plus the
-// real monotonic time since New when it follows real time; its wall
+// real monotonic time since Real when it follows real time; its wall
 // clock is its start, plus Elapsed, plus what Step added.
 type Clock struct {
-	start  int64     // the wall clock at the origin, Unix ns
-	origin time.Time // the real origin, when it follows real time
-	real   bool
+	start   int64     // the wall clock at the origin, Unix ns
+	origin  time.Time // the real origin, when it follows real time
+	follows bool      // it follows real time
 
 	advanced atomic.Int64 // ns added by Advance
 	stepped  atomic.Int64 // ns added by Step
@@ -28,7 +28,7 @@ func New(start time.Time) *Clock { return &Clock{start: start.UnixNano()} }
 // agree with it), starting at time.Now.
 func Real() *Clock {
 	now := time.Now()
-	return &Clock{start: now.UnixNano(), origin: now, real: true}
+	return &Clock{start: now.UnixNano(), origin: now, follows: true}
 }
 
 // Wall returns the wall clock.
@@ -39,7 +39,7 @@ func (c *Clock) Wall() time.Time {
 // Elapsed returns the monotonic time since the clock's origin.
 func (c *Clock) Elapsed() time.Duration {
 	d := time.Duration(c.advanced.Load())
-	if c.real {
+	if c.follows {
 		d += time.Since(c.origin)
 	}
 	return d
