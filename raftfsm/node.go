@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -197,6 +198,14 @@ type group struct {
 // Node errors.
 var (
 	ErrNoGroup = errors.New("raftfsm: no such group")
+	// ErrNotMember: the node named is not a voter of the group (for a
+	// drain, of the meta group: not in the cluster).
+	ErrNotMember = errors.New("raftfsm: node is not a member")
+	// ErrLastVoter: the change would leave a group no voter to lead it:
+	// removing its last voter, or draining the last undrained one.
+	ErrLastVoter = errors.New("raftfsm: no other voter would be left")
+	// ErrDrained: a group may not be handed to a drained node.
+	ErrDrained = errors.New("raftfsm: node is drained")
 )
 
 // NotLeaderError says which node leads a group, when known.
@@ -622,20 +631,27 @@ func (n *Node) ClusterID() string { return n.meta.tables.clusterID() }
 // meta group, whose leader this node must be. It serves the announcements
 // that reach this node's mux.
 func (n *Node) recordNodeAddr(id, addr string) error {
-	entry, err := encodeNodeAddr(id, addr)
+	_, err := n.applyMetaEntry(encodeNodeAddr(id, addr))
+	return err
+}
+
+// applyMetaEntry runs an entry (or an encoding error) on the meta group,
+// whose leader this node must be, within announceInterval, and returns
+// Apply's answer, an error answer as the error.
+func (n *Node) applyMetaEntry(entry []byte, err error) (any, error) {
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), announceInterval)
 	defer cancel()
 	resp, err := n.applyMeta(ctx, entry)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err, _ := resp.(error); err != nil {
-		return err
+		return nil, err
 	}
-	return nil
+	return resp, nil
 }
 
 // acceptAnnouncement records the RPC address a member announced to this
@@ -779,18 +795,49 @@ func (n *Node) AddVoter(id, addr string) ([]uint16, error) {
 }
 
 // RemoveServer removes a node from every group this node leads, and
-// returns the groups it does not lead. The meta group's leader also takes
-// the node out of the directory.
+// returns the groups it does not lead. It fails with ErrLastVoter rather
+// than remove a group's only voter: the group could never elect a leader
+// again. The meta group's leader also takes the node out of the directory
+// and clears its drain mark.
 func (n *Node) RemoveServer(id string) ([]uint16, error) {
 	return n.forEachLed(func(g *group) error {
+		voters, err := g.voters()
+		if err != nil {
+			return err
+		}
+		if slices.Equal(voters, []string{id}) {
+			return fmt.Errorf("%w: %q is the only voter", ErrLastVoter, id)
+		}
 		if err := g.raft.RemoveServer(raft.ServerID(id), 0, 10*time.Second).Error(); err != nil {
 			return err
 		}
 		if g.id != MetaGroup {
 			return nil
 		}
-		return n.recordNodeAddr(id, "")
+		if err := n.recordNodeAddr(id, ""); err != nil {
+			return err
+		}
+		if !n.meta.tables.isDrained(id) {
+			return nil
+		}
+		_, err = n.applyMetaEntry(encodeDrain(id, false))
+		return err
 	})
+}
+
+// voters returns the group's voters by id, in configuration order.
+func (g *group) voters() ([]string, error) {
+	f := g.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			ids = append(ids, string(s.ID))
+		}
+	}
+	return ids, nil
 }
 
 // TransferLeadership hands every group this node leads to another voter
