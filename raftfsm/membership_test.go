@@ -328,3 +328,19 @@ func TestDrain(t *testing.T) {
 	}
 	waitLed("n1 given its share back", func(led map[string]int) bool { return led["n1"] == 2 && led["n2"] == 2 && led["n3"] == 2 })
 }
+
+// TestRemoveLastVoter: a node will not remove a group's only voter (the
+// group could never elect a leader again), and the refusal changes
+// nothing.
+func TestRemoveLastVoter(t *testing.T) {
+	c := startTestCluster(t, 1)
+	n := c.nodes[0]
+	if _, err := n.RemoveServer("n1"); !errors.Is(err, ErrLastVoter) {
+		t.Fatalf("RemoveServer(the only voter) = %v; want ErrLastVoter", err)
+	}
+	for g := uint16(0); g <= 2; g++ {
+		if v := voters(n, g); !slices.Equal(v, []string{"n1"}) {
+			t.Fatalf("group %d: voters %v after a refused removal; want [n1]", g, v)
+		}
+	}
+}

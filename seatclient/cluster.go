@@ -90,33 +90,49 @@ func (l *Leadership) Share() int {
 	return (len(l.Groups) + e - 1) / e
 }
 
-// Plan returns the fewest moves that leave no group led by a drained node
-// or a non-voter and no undrained voter leading more than Share: each
-// move goes to the undrained voter leading fewest groups (the lowest id
-// on a tie), groups in order. It is nil for a balanced cluster, and an
+// Plan returns the moves that leave no group led by a drained node or a
+// non-voter, and every undrained voter leading between floor(groups /
+// undrained voters) and Share groups: a new or undrained node gets a
+// share even when no other node leads more than Share (the nodes' own
+// balancer only trims leaders above Share). Each move takes a group off
+// the node leading the most and gives it to the undrained voter leading
+// fewest (the lowest id on a tie), groups in order, so the plan is the
+// same for the same view. It is nil for a balanced cluster, and an
 // error while some group has no leader or when no voter may lead.
 func (l *Leadership) Plan() ([]Move, error) {
 	eligible := l.eligible()
 	if len(eligible) == 0 {
 		return nil, fmt.Errorf("%w: every voter is drained (voters %v)", ErrRefused, l.Voters)
 	}
-	share := l.Share()
+	share, floor := l.Share(), len(l.Groups)/len(eligible)
 	led := map[string]int{}
-	for _, g := range l.Groups {
+	leaders := make([]string, len(l.Groups))
+	for i, g := range l.Groups {
 		if g.Leader == "" {
 			return nil, fmt.Errorf("%w: group %d has no leader", ErrUnavailable, g.Group)
 		}
 		led[g.Leader]++
+		leaders[i] = g.Leader
+	}
+	fewest := func() string {
+		return slices.MinFunc(eligible, func(a, b string) int { return cmp.Compare(led[a], led[b]) })
 	}
 	var moves []Move
-	for _, g := range l.Groups {
-		if slices.Contains(eligible, g.Leader) && led[g.Leader] <= share {
-			continue
-		}
-		to := slices.MinFunc(eligible, func(a, b string) int { return cmp.Compare(led[a], led[b]) })
-		led[g.Leader]--
+	move := func(i int) {
+		from, to := leaders[i], fewest()
+		led[from]--
 		led[to]++
-		moves = append(moves, Move{Group: g.Group, From: g.Leader, To: to})
+		leaders[i] = to
+		moves = append(moves, Move{Group: l.Groups[i].Group, From: from, To: to})
+	}
+	for i, id := range leaders {
+		if !slices.Contains(eligible, id) || led[id] > share {
+			move(i)
+		}
+	}
+	for led[fewest()] < floor {
+		most := slices.MaxFunc(eligible, func(a, b string) int { return cmp.Compare(led[a], led[b]) })
+		move(slices.Index(leaders, most))
 	}
 	return moves, nil
 }
@@ -128,7 +144,7 @@ func (c *Client) statusAll(ctx context.Context) ([]*rpc.ClusterStatusResponse, e
 	var last error
 	for attempt := 0; ; attempt++ {
 		if _, err := c.ClusterStatus(ctx); err != nil {
-			last = err
+			last = errors.New(strings.TrimPrefix(err.Error(), ErrUnavailable.Error()+": "))
 		} else {
 			addrs := c.knownAddrs()
 			answers := make(chan *rpc.ClusterStatusResponse, len(addrs))
@@ -160,7 +176,7 @@ func (c *Client) statusAll(ctx context.Context) ([]*rpc.ClusterStatusResponse, e
 			last = errors.New("no node answered")
 		}
 		if c.backoff(ctx, attempt) != nil {
-			return nil, fmt.Errorf("%w: cannot reach any node of %s: %w", ErrUnavailable, strings.Join(c.cfg.Seeds, ","), last)
+			return nil, fmt.Errorf("%w: cannot reach any node of %s: %v", ErrUnavailable, strings.Join(c.cfg.Seeds, ","), last)
 		}
 	}
 }

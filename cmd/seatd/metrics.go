@@ -17,6 +17,7 @@ type nodeCollector struct {
 	entries, commands, applyEntries, applyCmds *prometheus.Desc
 	applySeconds, holds, seats, liveHolds      *prometheus.Desc
 	outbox, outboxSeq                          *prometheus.Desc
+	drained                                    *prometheus.Desc
 }
 
 func newNodeCollector(node *raftfsm.Node) *nodeCollector {
@@ -41,17 +42,24 @@ func newNodeCollector(node *raftfsm.Node) *nodeCollector {
 		liveHolds:    d("live_holds", "holds waiting for payment"),
 		outbox:       d("outbox_events", "outbox events not yet acknowledged by the relay (published to Kafka); holds are refused at 1,048,576"),
 		outboxSeq:    d("outbox_last_seq", "the group's last outbox sequence number"),
+		drained: prometheus.NewDesc("seatd_drained", "1 while this node is drained (seatd drain): it leads no group, and /readyz answers 503",
+			nil, nil),
 	}
 }
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.leader, c.term, c.applied, c.commit, c.last, c.queue,
-		c.entries, c.commands, c.applyEntries, c.applyCmds, c.applySeconds, c.holds, c.seats, c.liveHolds, c.outbox, c.outboxSeq} {
+		c.entries, c.commands, c.applyEntries, c.applyCmds, c.applySeconds, c.holds, c.seats, c.liveHolds, c.outbox, c.outboxSeq, c.drained} {
 		ch <- d
 	}
 }
 
 func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
+	drained := 0.0
+	if c.node.Drained() {
+		drained = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.drained, prometheus.GaugeValue, drained)
 	for _, g := range c.node.Stats() {
 		group := strconv.Itoa(int(g.Group))
 		gauge := func(d *prometheus.Desc, v float64) {
