@@ -238,7 +238,7 @@ func (l *Leadership) checkMember(id string, drained bool) error {
 	if slices.Contains(l.Members, id) || drained && slices.Contains(l.Drained, id) {
 		return nil
 	}
-	return fmt.Errorf("%w: node %q (members %s)", ErrNotMember, id, strings.Join(l.Members, ", "))
+	return fmt.Errorf("%w: %q (members %s)", ErrNotMember, id, strings.Join(l.Members, ", "))
 }
 
 // Rebalance moves group leaderships until Plan has nothing left to do:
