@@ -138,6 +138,9 @@ func (c NodeConfig) Validate() error {
 	if d.TickInterval < 10*time.Millisecond || d.TickInterval > time.Minute {
 		errs = append(errs, fmt.Errorf("raftfsm: tick interval %v, want 10ms-1m", d.TickInterval))
 	}
+	if d.BalanceInterval < 10*time.Millisecond || d.BalanceInterval > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("raftfsm: balance interval %v, want 10ms-24h", d.BalanceInterval))
+	}
 	if d.TrailingLogs < 1 || d.SnapshotThreshold < 1 {
 		errs = append(errs, errors.New("raftfsm: trailing logs and snapshot threshold must be positive"))
 	}

@@ -195,6 +195,11 @@ func (c *Client) Leaders(ctx context.Context) (*Leadership, error) {
 	l := &Leadership{}
 	newest := map[int32]GroupLeader{}
 	var metaTerm int64 = -1
+	// The meta leader's answer first: it applied a drain before it
+	// acknowledged it, where a follower may be a commit round behind.
+	slices.SortStableFunc(answers, func(a, b *rpc.ClusterStatusResponse) int {
+		return cmp.Compare(metaLeaderTerm(b), metaLeaderTerm(a))
+	})
 	for _, st := range answers {
 		for _, g := range st.Groups {
 			for _, v := range g.Voters {
@@ -219,6 +224,17 @@ func (c *Client) Leaders(ctx context.Context) (*Leadership, error) {
 	slices.SortFunc(l.Groups, func(a, b GroupLeader) int { return cmp.Compare(a.Group, b.Group) })
 	slices.Sort(l.Members)
 	return l, nil
+}
+
+// metaLeaderTerm is the meta group's term in an answer from its leader,
+// -1 in one from any other node.
+func metaLeaderTerm(st *rpc.ClusterStatusResponse) int64 {
+	for _, g := range st.Groups {
+		if g.Group == 0 && g.State == "Leader" {
+			return g.Term
+		}
+	}
+	return -1
 }
 
 // addrOfNode returns a member's RPC address from the directory, "" if it
@@ -267,9 +283,10 @@ func (c *Client) Rebalance(ctx context.Context) ([]Move, error) {
 			return done, nil
 		}
 		for _, m := range moves {
-			if err := c.transfer(ctx, l, m); errors.Is(err, ErrRefused) {
-				return done, err
-			} else if err != nil {
+			// A refusal too is tried again: the leader's replica of the
+			// meta group may not have applied an undrain yet, or its
+			// configuration a join.
+			if err := c.transfer(ctx, l, m); err != nil {
 				last = err
 				continue
 			}
@@ -345,13 +362,31 @@ func (c *Client) setDrained(ctx context.Context, id string, on bool) ([]Move, er
 			last = c.callDrain(ctx, meta, id, on)
 		}
 		if last == nil {
-			return c.Rebalance(ctx)
+			return c.rebalanceAfterDrain(ctx, id, on)
 		}
 		if errors.Is(last, ErrRefused) {
 			return nil, last
 		}
 		if c.backoff(ctx, attempt) != nil {
 			return nil, fmt.Errorf("%w: %w (%w)", ErrUnavailable, last, ctx.Err())
+		}
+	}
+}
+
+// rebalanceAfterDrain waits until the leaders' view shows the node's new
+// mark (the meta leader that applied it may have moved on to a replica a
+// commit round behind), then rebalances.
+func (c *Client) rebalanceAfterDrain(ctx context.Context, id string, on bool) ([]Move, error) {
+	for attempt := 0; ; attempt++ {
+		l, err := c.Leaders(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if slices.Contains(l.Drained, id) == on {
+			return c.Rebalance(ctx)
+		}
+		if c.backoff(ctx, attempt) != nil {
+			return nil, fmt.Errorf("%w: node %q: the drain mark never showed (%w)", ErrUnavailable, id, ctx.Err())
 		}
 	}
 }
