@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -230,6 +231,15 @@ func (e *NotLeaderError) Error() string {
 }
 
 func (e *NotLeaderError) Unwrap() error { return ErrNotLeader }
+
+// HasStore reports whether dir holds a node's store (StartNode has run on
+// it). A node without one is new: before it starts, and its Raft listener
+// with it, it can check that the id it is to join under is free (see
+// seatclient.Client.CheckNewID).
+func HasStore(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "pebble"))
+	return err == nil
+}
 
 // StartNode opens the store, the listener and every group.
 func StartNode(cfg NodeConfig) (*Node, error) {

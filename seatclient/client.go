@@ -561,12 +561,8 @@ func (c *Client) ListPrograms(ctx context.Context, req *rpc.ListProgramsRequest)
 func (c *Client) Join(ctx context.Context, nodeID, raftAddr string) error {
 	ctx, cancel := c.retryContext(ctx)
 	defer cancel()
-	l, err := c.Leaders(ctx)
-	if err != nil {
+	if err := c.CheckNewID(ctx, nodeID); err != nil {
 		return err
-	}
-	if slices.Contains(l.Members, nodeID) {
-		return fmt.Errorf("%w: %q is a voter (members %v): remove it first, or join under a new id", ErrMember, nodeID, l.Members)
 	}
 	return c.changeMembership(ctx, func(cl invsvc.Client) (*rpc.MembershipResponse, error) {
 		return cl.Join(ctx, &rpc.JoinRequest{NodeId: nodeID, RaftAddr: raftAddr})

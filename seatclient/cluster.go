@@ -226,15 +226,33 @@ func (c *Client) Leaders(ctx context.Context) (*Leadership, error) {
 	return l, nil
 }
 
-// metaLeaderTerm is the meta group's term in an answer from its leader,
-// -1 in one from any other node.
+// metaLeaderTerm is the meta group's term in an answer from its leader
+// once writable (it has applied every entry of earlier terms: a leader
+// just elected may not have applied the last drain mark yet), -1 in one
+// from any other node.
 func metaLeaderTerm(st *rpc.ClusterStatusResponse) int64 {
 	for _, g := range st.Groups {
-		if g.Group == 0 && g.State == "Leader" {
+		if g.Group == 0 && g.State == "Leader" && g.Writable {
 			return g.Term
 		}
 	}
 	return -1
+}
+
+// CheckNewID returns ErrMember when nodeID is a voter of some group: a
+// node without Raft state must not take it (see ErrMember). A node
+// checks before it starts its Raft listener, since the leaders of a
+// member at the same address would replicate to it at once.
+func (c *Client) CheckNewID(ctx context.Context, nodeID string) error {
+	l, err := c.Leaders(ctx)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(l.Members, nodeID) {
+		return fmt.Errorf("%w: %q is a voter (members %s): remove it first, or join under a new id",
+			ErrMember, nodeID, strings.Join(l.Members, ", "))
+	}
+	return nil
 }
 
 // addrOfNode returns a member's RPC address from the directory, "" if it

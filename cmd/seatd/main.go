@@ -119,6 +119,14 @@ func run(args []string) error {
 	if nc.RPCAddr == cfg.RPCAddr {
 		nc.RPCAddr = ln.Addr().String() // the port, when asked for any
 	}
+	if len(cfg.Join) > 0 && !raftfsm.HasStore(nc.Dir) {
+		// Before the Raft listener opens: the leaders of a member under
+		// this id at this address would replicate to it at once.
+		if err := checkNewID(cfg, log); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	node, err := raftfsm.StartNode(nc)
 	if err != nil {
 		ln.Close()
@@ -215,6 +223,21 @@ func adminHandler(node *raftfsm.Node, extra ...prometheus.Collector) http.Handle
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
+}
+
+// checkNewID refuses to start a new node under the id of a member: see
+// seatclient.ErrMember and docs/cluster.md, "Replace a dead node".
+func checkNewID(cfg Config, log *slog.Logger) error {
+	c, err := seatclient.New(seatclient.Config{Seeds: cfg.Join, MaxBackoff: time.Second, Log: log})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.JoinTimeout)
+	defer cancel()
+	if err := c.CheckNewID(ctx, cfg.Node.ID); err != nil {
+		return fmt.Errorf("join %v: %w", cfg.Join, err)
+	}
+	return nil
 }
 
 // join asks the members in cfg.Join to add this new node to every group.
