@@ -115,7 +115,7 @@ func status(group uint16, o raftfsm.Outcome, err error) *rpc.Status {
 	case errors.Is(err, raftfsm.ErrAmbiguous):
 		st.Route = rpc.Route_AMBIGUOUS
 	case errors.Is(err, raftfsm.ErrBadCommand), errors.Is(err, raftfsm.ErrNotMember), errors.Is(err, raftfsm.ErrLastVoter),
-		errors.Is(err, raftfsm.ErrDrained), errors.Is(err, raftfsm.ErrNoGroup):
+		errors.Is(err, raftfsm.ErrDrained):
 		st.Route, st.Detail = rpc.Route_BAD_REQUEST, err.Error()
 	default:
 		st.Route, st.Detail = rpc.Route_UNAVAILABLE, err.Error()
