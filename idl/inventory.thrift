@@ -380,6 +380,10 @@ struct ClusterStatusResponse {
     5: list<Placement> placements
     6: list<NodeInfo> nodes  // every member that announced its RPC address, by id
     7: string rpc_addr       // this node's announced RPC address
+    // drained lists the nodes an operator drained (seatd drain), by id:
+    // they hand every group they lead to other voters and are given none
+    // until undrained. From this node's replica of the meta group.
+    8: list<string> drained
 }
 
 struct JoinRequest {
@@ -400,6 +404,25 @@ struct MembershipResponse {
 
 struct TransferRequest {}
 
+// TransferGroupRequest asks the leader of one group to hand it to another
+// voter. A node that does not lead the group answers NOT_LEADER naming the
+// leader; a target that is not a voter of the group, or is drained, is
+// BAD_REQUEST.
+struct TransferGroupRequest {
+    1: i32 group
+    2: string to_node
+}
+
+// DrainRequest marks a node drained (or, drained false, undrained) in the
+// meta group, through its leader: NOT_LEADER names it. A drained node
+// keeps its replicas and votes but is given no leadership, and hands over
+// what it leads. Draining the last undrained voter, or a node that is not
+// a member, is BAD_REQUEST.
+struct DrainRequest {
+    1: string node_id
+    2: bool drained
+}
+
 service Inventory {
     CreateProgramResponse CreateProgram(1: CreateProgramRequest req)
     GetProgramResponse GetProgram(1: GetProgramRequest req)
@@ -419,4 +442,6 @@ service Inventory {
     MembershipResponse Join(1: JoinRequest req)
     MembershipResponse Remove(1: RemoveRequest req)
     MembershipResponse TransferLeadership(1: TransferRequest req)
+    MembershipResponse TransferGroup(1: TransferGroupRequest req)
+    MembershipResponse Drain(1: DrainRequest req)
 }

@@ -105,7 +105,8 @@ func status(group uint16, o raftfsm.Outcome, err error) *rpc.Status {
 		st.Route = rpc.Route_OVERLOADED
 	case errors.Is(err, raftfsm.ErrAmbiguous):
 		st.Route = rpc.Route_AMBIGUOUS
-	case errors.Is(err, raftfsm.ErrBadCommand):
+	case errors.Is(err, raftfsm.ErrBadCommand), errors.Is(err, raftfsm.ErrNotMember), errors.Is(err, raftfsm.ErrLastVoter),
+		errors.Is(err, raftfsm.ErrDrained):
 		st.Route, st.Detail = rpc.Route_BAD_REQUEST, err.Error()
 	default:
 		st.Route, st.Detail = rpc.Route_UNAVAILABLE, err.Error()
@@ -739,6 +740,7 @@ func (s *Server) ClusterStatus(ctx context.Context, _ *rpc.ClusterStatusRequest)
 	for _, n := range s.node.Directory() {
 		resp.Nodes = append(resp.Nodes, &rpc.NodeInfo{Id: n.ID, RpcAddr: n.RPCAddr})
 	}
+	resp.Drained = s.node.DrainedNodes()
 	return resp, nil
 }
 
@@ -769,6 +771,29 @@ func (s *Server) Remove(ctx context.Context, req *rpc.RemoveRequest) (*rpc.Membe
 // TransferLeadership hands every group this node leads to another voter.
 func (s *Server) TransferLeadership(ctx context.Context, _ *rpc.TransferRequest) (*rpc.MembershipResponse, error) {
 	return membership(nil, s.node.TransferLeadership()), nil
+}
+
+// TransferGroup hands one group this node leads to another voter; see
+// raftfsm.Node.TransferGroup. Elsewhere it answers NOT_LEADER naming the
+// group's leader.
+func (s *Server) TransferGroup(ctx context.Context, req *rpc.TransferGroupRequest) (*rpc.MembershipResponse, error) {
+	if req.Group < 0 || int(req.Group) > s.node.Groups() || req.ToNode == "" {
+		return &rpc.MembershipResponse{Status: badRequest(fmt.Sprintf("group %d, to_node %q: want a group of 0-%d and a node id",
+			req.Group, req.ToNode, s.node.Groups()))}, nil
+	}
+	err := s.node.TransferGroup(uint16(req.Group), req.ToNode)
+	return &rpc.MembershipResponse{Status: status(uint16(req.Group), raftfsm.Outcome{}, err)}, nil
+}
+
+// Drain marks a node drained or undrained through the meta group's
+// leader; see raftfsm.Node.SetDrained. Elsewhere it answers NOT_LEADER
+// naming the meta leader.
+func (s *Server) Drain(ctx context.Context, req *rpc.DrainRequest) (*rpc.MembershipResponse, error) {
+	if req.NodeId == "" {
+		return &rpc.MembershipResponse{Status: badRequest("node_id is required")}, nil
+	}
+	err := s.node.SetDrained(req.NodeId, req.Drained)
+	return &rpc.MembershipResponse{Status: status(raftfsm.MetaGroup, raftfsm.Outcome{}, err)}, nil
 }
 
 // SpecToRPC converts a program's description to the RPC's, for callers

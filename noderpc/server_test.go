@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -770,5 +771,55 @@ func TestHoldSeatPreference(t *testing.T) {
 	}
 	if _, st := holdFromRPC(&rpc.HoldRequest{ProgramId: "p", UserId: 1, SeatIds: []string{"A/1/1"}, SeatPreference: 1}); st == nil || st.Field != "seat_preference" {
 		t.Errorf("seat_preference with named seats: %v; want a refusal naming seat_preference", st)
+	}
+}
+
+// TestRPCClusterOperations: TransferGroup and Drain refuse what they
+// cannot do with BAD_REQUEST naming why (a group out of range, a target
+// that is no voter, a node not in the cluster, the last undrained voter,
+// a missing id, the only voter's removal), and a transfer to the leader
+// itself is a no-op.
+func TestRPCClusterOperations(t *testing.T) {
+	c := startNode(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		call func() (*rpc.MembershipResponse, error)
+		want rpc.Route
+		msg  string
+	}{
+		{"transfer to self", func() (*rpc.MembershipResponse, error) {
+			return c.TransferGroup(ctx, &rpc.TransferGroupRequest{Group: 1, ToNode: "n1"})
+		}, rpc.Route_OK, ""},
+		{"group out of range", func() (*rpc.MembershipResponse, error) {
+			return c.TransferGroup(ctx, &rpc.TransferGroupRequest{Group: 3, ToNode: "n1"})
+		}, rpc.Route_BAD_REQUEST, "want a group of 0-2"},
+		{"transfer to a non-voter", func() (*rpc.MembershipResponse, error) {
+			return c.TransferGroup(ctx, &rpc.TransferGroupRequest{Group: 0, ToNode: "n9"})
+		}, rpc.Route_BAD_REQUEST, `"n9" is not a voter of group 0`},
+		{"drain without id", func() (*rpc.MembershipResponse, error) {
+			return c.Drain(ctx, &rpc.DrainRequest{Drained: true})
+		}, rpc.Route_BAD_REQUEST, "node_id is required"},
+		{"drain a non-member", func() (*rpc.MembershipResponse, error) {
+			return c.Drain(ctx, &rpc.DrainRequest{NodeId: "n9", Drained: true})
+		}, rpc.Route_BAD_REQUEST, `node "n9" is not in the cluster`},
+		{"drain the last voter", func() (*rpc.MembershipResponse, error) {
+			return c.Drain(ctx, &rpc.DrainRequest{NodeId: "n1", Drained: true})
+		}, rpc.Route_BAD_REQUEST, "no other voter would be left"},
+		{"undrain a member not drained", func() (*rpc.MembershipResponse, error) {
+			return c.Drain(ctx, &rpc.DrainRequest{NodeId: "n1"})
+		}, rpc.Route_OK, ""},
+		{"remove the last voter", func() (*rpc.MembershipResponse, error) {
+			return c.Remove(ctx, &rpc.RemoveRequest{NodeId: "n1"})
+		}, rpc.Route_BAD_REQUEST, "no other voter would be left"},
+	} {
+		r, err := tc.call()
+		if err != nil || r.Status.Route != tc.want || !strings.Contains(r.Status.Detail, tc.msg) {
+			t.Errorf("%s: %v, %v; want route %v saying %q", tc.name, r, err, tc.want, tc.msg)
+		}
+	}
+	st, err := c.ClusterStatus(ctx, &rpc.ClusterStatusRequest{})
+	if err != nil || len(st.Drained) != 0 || len(st.Groups[0].Voters) != 1 {
+		t.Fatalf("ClusterStatus after refusals = %v, %v; want n1 the only voter, none drained", st, err)
 	}
 }

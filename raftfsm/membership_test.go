@@ -235,3 +235,112 @@ func TestBalanceSkipsSilentVoters(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// ledBy counts the groups (meta included) each node leads.
+func (c *testCluster) ledBy() map[string]int {
+	led := map[string]int{}
+	for g := 0; g <= c.cfgs[0].Groups; g++ {
+		if l := c.leader(uint16(g)); l != nil {
+			led[l.ID()]++
+		}
+	}
+	return led
+}
+
+// setDrained runs SetDrained on the meta leader, following it as it moves.
+func (c *testCluster) setDrained(id string, on bool) error {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		l := c.leader(MetaGroup)
+		if l == nil {
+			continue
+		}
+		err := l.SetDrained(id, on)
+		if !errors.Is(err, ErrNotLeader) || time.Now().After(deadline) {
+			return err
+		}
+	}
+}
+
+// TestDrain: a drained node hands over every group it leads and is given
+// none by the balancer for as long as it stays drained, the mark reaching
+// every replica; undrained, it gets its share back. Draining refuses a
+// non-member, a follower of the meta group, and the last undrained voter;
+// no group is handed to a drained node. Fails without the balancer's
+// drain rules (the drained node keeps or gets its share back within a
+// few intervals).
+func TestDrain(t *testing.T) {
+	c := startTestClusterWith(t, 3, false, func(cfg *NodeConfig) {
+		cfg.Groups, cfg.BalanceInterval = 5, 100*time.Millisecond
+	})
+	waitLed := func(what string, ok func(map[string]int) bool) {
+		t.Helper()
+		for deadline := time.Now().Add(15 * time.Second); !ok(c.ledBy()); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never happened: leaders %v", what, c.ledBy())
+			}
+		}
+	}
+	waitLed("n1 leading a group", func(led map[string]int) bool { return led["n1"] > 0 })
+
+	for _, n := range c.live() {
+		if n.ID() == c.leader(MetaGroup).ID() {
+			continue
+		}
+		if err := n.SetDrained("n1", true); !errors.Is(err, ErrNotLeader) {
+			t.Fatalf("%s (meta follower): SetDrained = %v; want ErrNotLeader", n.ID(), err)
+		}
+		break
+	}
+	if err := c.setDrained("n9", true); !errors.Is(err, ErrNotMember) {
+		t.Fatalf("SetDrained(n9) = %v; want ErrNotMember", err)
+	}
+	if err := c.setDrained("n1", true); err != nil {
+		t.Fatal(err)
+	}
+	waitLed("n1 leading nothing", func(led map[string]int) bool { return led["n1"] == 0 && led["n2"]+led["n3"] == 6 })
+	for i := 0; i < 10; i++ { // ten balance intervals
+		time.Sleep(100 * time.Millisecond)
+		if led := c.ledBy(); led["n1"] != 0 {
+			t.Fatalf("drained n1 leads again: %v", led)
+		}
+	}
+	for _, n := range c.live() {
+		if !n.Drained() != (n.ID() != "n1") || !slices.Equal(n.DrainedNodes(), []string{"n1"}) {
+			t.Fatalf("%s: Drained() = %v, DrainedNodes() = %v", n.ID(), n.Drained(), n.DrainedNodes())
+		}
+	}
+	if err := c.setDrained("n2", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.setDrained("n3", true); !errors.Is(err, ErrLastVoter) {
+		t.Fatalf("SetDrained(last undrained voter) = %v; want ErrLastVoter", err)
+	}
+	if err := c.setDrained("n2", false); err != nil {
+		t.Fatal(err)
+	}
+	g := uint16(1)
+	if err := c.leader(g).TransferGroup(g, "n1"); !errors.Is(err, ErrDrained) {
+		t.Fatalf("TransferGroup(to drained n1) = %v; want ErrDrained", err)
+	}
+
+	if err := c.setDrained("n1", false); err != nil {
+		t.Fatal(err)
+	}
+	waitLed("n1 given its share back", func(led map[string]int) bool { return led["n1"] == 2 && led["n2"] == 2 && led["n3"] == 2 })
+}
+
+// TestRemoveLastVoter: a node will not remove a group's only voter (the
+// group could never elect a leader again), and the refusal changes
+// nothing.
+func TestRemoveLastVoter(t *testing.T) {
+	c := startTestCluster(t, 1)
+	n := c.nodes[0]
+	if _, err := n.RemoveServer("n1"); !errors.Is(err, ErrLastVoter) {
+		t.Fatalf("RemoveServer(the only voter) = %v; want ErrLastVoter", err)
+	}
+	for g := uint16(0); g <= 2; g++ {
+		if v := voters(n, g); !slices.Equal(v, []string{"n1"}) {
+			t.Fatalf("group %d: voters %v after a refused removal; want [n1]", g, v)
+		}
+	}
+}

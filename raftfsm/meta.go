@@ -29,11 +29,12 @@ const (
 	metaPlace    = 1 // place a program on a group
 	metaNodeAddr = 2 // set (or, with an empty address, forget) a node's RPC address
 	metaCluster  = 3 // name the cluster, once
+	metaDrain    = 4 // mark a node drained, or undrained
 )
 
 // metaSnapshotVersion is the first byte of a meta group snapshot. Version
-// 2 added the cluster id.
-const metaSnapshotVersion = 2
+// 2 added the cluster id, version 3 the drained nodes.
+const metaSnapshotVersion = 3
 
 // ClusterIDLen is the length of a cluster id: 32 hex digits (128 random
 // bits).
@@ -49,10 +50,14 @@ const ClusterIDLen = 32
 type metaFSM struct {
 	groups int // inventory groups 1..groups
 
-	mu     sync.RWMutex // guards places, counts, nodes, placed, cluster
+	mu     sync.RWMutex // guards places, counts, nodes, drained, placed, cluster
 	places map[string]uint16
 	counts []int             // programs per group, index = group
 	nodes  map[string]string // node id -> RPC address
+	// drained holds the nodes an operator drained: every node's balancer
+	// gives them no leadership, and they hand over what they lead. At
+	// most MaxDirectoryNodes, as the directory.
+	drained map[string]bool
 	// placed is closed, and replaced, whenever places gains programs, so
 	// that await wakes without polling.
 	placed chan struct{}
@@ -65,7 +70,7 @@ type metaFSM struct {
 
 func newMetaFSM(groups int) *metaFSM {
 	return &metaFSM{groups: groups, places: make(map[string]uint16), counts: make([]int, groups+1), nodes: make(map[string]string),
-		placed: make(chan struct{})}
+		drained: make(map[string]bool), placed: make(chan struct{})}
 }
 
 var _ raft.FSM = (*metaFSM)(nil)
@@ -99,6 +104,19 @@ func encodeCluster(id string) []byte {
 	b := []byte{entryVersion, metaCluster}
 	b, _ = appendStr(b, id)
 	return b
+}
+
+// encodeDrain marks a node drained, or with drained false undrained.
+func encodeDrain(id string, drained bool) ([]byte, error) {
+	if id == "" || len(id) > maxStringLen {
+		return nil, fmt.Errorf("%w: node id %q", ErrBadCommand, id)
+	}
+	b := []byte{entryVersion, metaDrain}
+	b, _ = appendStr(b, id)
+	if drained {
+		return append(b, 1), nil
+	}
+	return append(b, 0), nil
 }
 
 // ErrDirectoryFull is the answer to a node announcing itself when the
@@ -137,6 +155,12 @@ func (f *metaFSM) Apply(l *raft.Log) any {
 		}
 		f.mu.Unlock()
 		return nil
+	case metaDrain:
+		id, on := r.str(), r.byte()
+		if r.err != nil || len(r.b) != 0 || on > 1 {
+			panic(fmt.Sprintf("raftfsm: meta log index %d: malformed drain", l.Index))
+		}
+		return f.setDrained(id, on == 1)
 	default:
 		panic(fmt.Sprintf("raftfsm: meta log index %d: op %d", l.Index, op))
 	}
@@ -199,6 +223,35 @@ func (f *metaFSM) setNode(id, addr string) error {
 	}
 	f.nodes[id] = addr
 	return nil
+}
+
+// setDrained returns nil or ErrDirectoryFull.
+func (f *metaFSM) setDrained(id string, on bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !on {
+		delete(f.drained, id)
+		return nil
+	}
+	if !f.drained[id] && len(f.drained) >= MaxDirectoryNodes {
+		return ErrDirectoryFull
+	}
+	f.drained[id] = true
+	return nil
+}
+
+// isDrained reports whether a node is drained.
+func (f *metaFSM) isDrained(id string) bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.drained[id]
+}
+
+// drainedNodes returns the drained nodes sorted by id.
+func (f *metaFSM) drainedNodes() []string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return slices.Sorted(maps.Keys(f.drained))
 }
 
 // lookup returns a program's group.
@@ -279,6 +332,11 @@ func (f *metaFSM) Snapshot() (raft.FSMSnapshot, error) {
 		b, _ = appendStr(b, n.RPCAddr)
 	}
 	b, _ = appendStr(b, f.clusterID())
+	dr := f.drainedNodes()
+	b = binary.AppendUvarint(b, uint64(len(dr)))
+	for _, id := range dr {
+		b, _ = appendStr(b, id)
+	}
 	return snapshot(b), nil
 }
 
@@ -292,7 +350,7 @@ func (f *metaFSM) Restore(rc io.ReadCloser) error {
 	}
 	r := &reader{b: data}
 	v := r.byte()
-	if r.err == nil && v != 1 && v != metaSnapshotVersion {
+	if r.err == nil && (v < 1 || v > metaSnapshotVersion) {
 		return fmt.Errorf("raftfsm: meta snapshot version %d, want 1-%d", v, metaSnapshotVersion)
 	}
 	if g := r.uvarint(); r.err == nil && g != uint64(f.groups) {
@@ -330,11 +388,25 @@ func (f *metaFSM) Restore(rc io.ReadCloser) error {
 			return errors.New("raftfsm: meta snapshot cluster id corrupt")
 		}
 	}
+	drained := map[string]bool{}
+	if v >= 3 {
+		n = r.uvarint()
+		if n > MaxDirectoryNodes || n > uint64(len(r.b)) {
+			return fmt.Errorf("raftfsm: meta snapshot of %d drained nodes", n)
+		}
+		for range n {
+			id := r.str()
+			if r.err != nil || id == "" {
+				return errors.New("raftfsm: drained nodes snapshot corrupt")
+			}
+			drained[id] = true
+		}
+	}
 	if r.err != nil || len(r.b) != 0 {
 		return errors.New("raftfsm: meta snapshot corrupt")
 	}
 	f.mu.Lock()
-	f.places, f.counts, f.nodes, f.cluster = places, counts, nodes, cluster
+	f.places, f.counts, f.nodes, f.drained, f.cluster = places, counts, nodes, drained, cluster
 	f.notifyPlacedLocked()
 	f.mu.Unlock()
 	return nil

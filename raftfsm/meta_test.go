@@ -28,7 +28,7 @@ func nodeEntry(t *testing.T, id, addr string) []byte {
 
 // TestMetaFSM: placement spreads programs and is stable; the directory
 // records, replaces and forgets addresses, and refuses past its bound;
-// a snapshot restores both tables, and a damaged one is refused with the
+// drain marks follow their entries; a snapshot restores all of it, and a damaged one is refused with the
 // old state kept.
 func TestMetaFSM(t *testing.T) {
 	f := newMetaFSM(3)
@@ -64,6 +64,27 @@ func TestMetaFSM(t *testing.T) {
 		t.Fatalf("cluster id %q; want the first named, %q", id, first)
 	}
 
+	// Drain marks stick until undrained; an undrain of a node never
+	// drained changes nothing.
+	for _, e := range []struct {
+		id string
+		on bool
+	}{{"n2", true}, {"n1", true}, {"n1", false}, {"n9", false}, {"n2", true}} {
+		b, err := encodeDrain(e.id, e.on)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := apply(b); err != nil {
+			t.Fatalf("drain entry = %v", err)
+		}
+	}
+	if d := f.drainedNodes(); !slices.Equal(d, []string{"n2"}) || !f.isDrained("n2") || f.isDrained("n1") {
+		t.Fatalf("drained = %v; want [n2]", d)
+	}
+	if _, err := encodeDrain("", true); !errors.Is(err, ErrBadCommand) {
+		t.Fatalf("encodeDrain(no id) = %v; want ErrBadCommand", err)
+	}
+
 	snap := func(f *metaFSM) []byte {
 		s, err := f.Snapshot()
 		if err != nil {
@@ -76,7 +97,8 @@ func TestMetaFSM(t *testing.T) {
 	if err := g.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(snap(g), data) || !slices.Equal(g.directory(), want) || !slices.Equal(g.table(), f.table()) || g.clusterID() != first {
+	if !bytes.Equal(snap(g), data) || !slices.Equal(g.directory(), want) || !slices.Equal(g.table(), f.table()) || g.clusterID() != first ||
+		!slices.Equal(g.drainedNodes(), []string{"n2"}) {
 		t.Fatalf("restored meta state differs: %v %v", g.directory(), g.table())
 	}
 	for i := range data {

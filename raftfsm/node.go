@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -142,6 +144,9 @@ func (c NodeConfig) Validate() error {
 	if d.TickInterval < 10*time.Millisecond || d.TickInterval > time.Minute {
 		errs = append(errs, fmt.Errorf("raftfsm: tick interval %v, want 10ms-1m", d.TickInterval))
 	}
+	if d.BalanceInterval < 10*time.Millisecond || d.BalanceInterval > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("raftfsm: balance interval %v, want 10ms-24h", d.BalanceInterval))
+	}
 	if d.TrailingLogs < 1 || d.SnapshotThreshold < 1 {
 		errs = append(errs, errors.New("raftfsm: trailing logs and snapshot threshold must be positive"))
 	}
@@ -206,6 +211,14 @@ type group struct {
 // Node errors.
 var (
 	ErrNoGroup = errors.New("raftfsm: no such group")
+	// ErrNotMember: the node named is not a voter of the group (for a
+	// drain, of the meta group: not in the cluster).
+	ErrNotMember = errors.New("raftfsm: node is not a member")
+	// ErrLastVoter: the change would leave a group no voter to lead it:
+	// removing its last voter, or draining the last undrained one.
+	ErrLastVoter = errors.New("raftfsm: no other voter would be left")
+	// ErrDrained: a group may not be handed to a drained node.
+	ErrDrained = errors.New("raftfsm: node is drained")
 )
 
 // NotLeaderError says which node leads a group, when known.
@@ -227,6 +240,15 @@ func (e *NotLeaderError) Error() string {
 }
 
 func (e *NotLeaderError) Unwrap() error { return ErrNotLeader }
+
+// HasStore reports whether dir holds a node's store (StartNode has run on
+// it). A node without one is new: before it starts, and its Raft listener
+// with it, it can check that the id it is to join under is free (see
+// seatclient.Client.CheckNewID).
+func HasStore(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "pebble"))
+	return err == nil
+}
 
 // StartNode opens the store, the listener and every group.
 func StartNode(cfg NodeConfig) (*Node, error) {
@@ -678,20 +700,27 @@ func (n *Node) ClusterID() string { return n.meta.tables.clusterID() }
 // meta group, whose leader this node must be. It serves the announcements
 // that reach this node's mux.
 func (n *Node) recordNodeAddr(id, addr string) error {
-	entry, err := encodeNodeAddr(id, addr)
+	_, err := n.applyMetaEntry(encodeNodeAddr(id, addr))
+	return err
+}
+
+// applyMetaEntry runs an entry (or an encoding error) on the meta group,
+// whose leader this node must be, within announceInterval, and returns
+// Apply's answer, an error answer as the error.
+func (n *Node) applyMetaEntry(entry []byte, err error) (any, error) {
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), announceInterval)
 	defer cancel()
 	resp, err := n.applyMeta(ctx, entry)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err, _ := resp.(error); err != nil {
-		return err
+		return nil, err
 	}
-	return nil
+	return resp, nil
 }
 
 // acceptAnnouncement records the RPC address a member announced to this
@@ -855,18 +884,49 @@ func (n *Node) AddVoter(id, addr string) ([]uint16, error) {
 }
 
 // RemoveServer removes a node from every group this node leads, and
-// returns the groups it does not lead. The meta group's leader also takes
-// the node out of the directory.
+// returns the groups it does not lead. It fails with ErrLastVoter rather
+// than remove a group's only voter: the group could never elect a leader
+// again. The meta group's leader also takes the node out of the directory
+// and clears its drain mark.
 func (n *Node) RemoveServer(id string) ([]uint16, error) {
 	return n.forEachLed(func(g *group) error {
+		voters, err := g.voters()
+		if err != nil {
+			return err
+		}
+		if slices.Equal(voters, []string{id}) {
+			return fmt.Errorf("%w: %q is the only voter", ErrLastVoter, id)
+		}
 		if err := g.raft.RemoveServer(raft.ServerID(id), 0, 10*time.Second).Error(); err != nil {
 			return err
 		}
 		if g.id != MetaGroup {
 			return nil
 		}
-		return n.recordNodeAddr(id, "")
+		if err := n.recordNodeAddr(id, ""); err != nil {
+			return err
+		}
+		if !n.meta.tables.isDrained(id) {
+			return nil
+		}
+		_, err = n.applyMetaEntry(encodeDrain(id, false))
+		return err
 	})
+}
+
+// voters returns the group's voters by id, in configuration order.
+func (g *group) voters() ([]string, error) {
+	f := g.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			ids = append(ids, string(s.ID))
+		}
+	}
+	return ids, nil
 }
 
 // TransferLeadership hands every group this node leads to another voter

@@ -554,15 +554,35 @@ func (c *Client) ListPrograms(ctx context.Context, req *rpc.ListProgramsRequest)
 }
 
 // Join adds a node (its id and Raft address) to every group, meta
-// included. See changeMembership.
+// included. See changeMembership. It fails with ErrMember, changing
+// nothing, when the id is a voter of some group already: the caller is a
+// node without Raft state, and a member under its id that lost its state
+// must be removed first (see ErrMember).
 func (c *Client) Join(ctx context.Context, nodeID, raftAddr string) error {
+	ctx, cancel := c.retryContext(ctx)
+	defer cancel()
+	if err := c.CheckNewID(ctx, nodeID); err != nil {
+		return err
+	}
 	return c.changeMembership(ctx, func(cl invsvc.Client) (*rpc.MembershipResponse, error) {
 		return cl.Join(ctx, &rpc.JoinRequest{NodeId: nodeID, RaftAddr: raftAddr})
 	})
 }
 
-// Remove takes a node out of every group and out of the directory.
+// Remove takes a node out of every group and out of the directory. It
+// fails with ErrNotMember for a node that is a voter of no group, and
+// with ErrRefused for the last voter of a group (which could never elect
+// a leader again).
 func (c *Client) Remove(ctx context.Context, nodeID string) error {
+	ctx, cancel := c.retryContext(ctx)
+	defer cancel()
+	l, err := c.Leaders(ctx)
+	if err != nil {
+		return err
+	}
+	if err := l.checkMember(nodeID, false); err != nil {
+		return err
+	}
 	return c.changeMembership(ctx, func(cl invsvc.Client) (*rpc.MembershipResponse, error) {
 		return cl.Remove(ctx, &rpc.RemoveRequest{NodeId: nodeID})
 	})
@@ -601,11 +621,11 @@ func (c *Client) changeMembership(ctx context.Context, call func(invsvc.Client) 
 					last = fmt.Errorf("%s: %w", addr, err)
 					continue
 				}
-				if r.Status.Route != rpc.Route_OK {
-					last = fmt.Errorf("%s: route %v: %s", addr, r.Status.Route, r.Status.Detail)
-					if r.Status.Route == rpc.Route_BAD_REQUEST {
-						return last
+				if err := answerErr(addr, r, nil); err != nil {
+					if errors.Is(err, ErrRefused) {
+						return err
 					}
+					last = err
 					continue
 				}
 				notLed := map[int32]bool{}

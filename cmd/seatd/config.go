@@ -56,6 +56,8 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.Uint64Var(&cfg.Node.SnapshotThreshold, "snapshot-threshold", 8192, "log entries between snapshots")
 	fs.Uint64Var(&cfg.Node.TrailingLogs, "trailing-logs", 10240, "log entries kept after a snapshot")
 	fs.DurationVar(&cfg.Node.TickInterval, "tick-interval", time.Second, "how often a leader expires holds")
+	fs.DurationVar(&cfg.Node.BalanceInterval, "balance-interval", 5*time.Second,
+		"how often a node leading more than its share of groups hands one over (seatd rebalance does it at once)")
 	fs.IntVar(&cfg.Node.Proposer.MaxQueue, "max-queue", 4096, "commands waiting for group commit before ErrOverloaded")
 	fs.IntVar(&cfg.Node.Proposer.MaxBatch, "max-batch", 256, "commands per log entry (1 disables batching)")
 	fs.DurationVar(&cfg.Node.Proposer.Linger, "linger", 200*time.Microsecond, "how long a lone command waits for a batch")

@@ -2,17 +2,22 @@
 // server over them (noderpc), and an admin HTTP server with /metrics,
 // /healthz, /readyz and pprof.
 //
-//	seatd [run] [flags]                  run a node: -bootstrap a new cluster, or -join one
-//	seatd status -rpc ADDR               print a node's view of the cluster as JSON
-//	seatd remove -rpc ADDR,... -node ID  take a node out of every group
+//	seatd [run] [flags]                   run a node: -bootstrap a new cluster, or -join one
+//	seatd status -rpc ADDR                print a node's view of the cluster as JSON
+//	seatd leaders -rpc ADDR,...           print which node leads which group
+//	seatd rebalance -rpc ADDR,...         spread the group leaders over the undrained voters now
+//	seatd drain -rpc ADDR,... -node ID    move every leadership off a node and keep it off
+//	seatd undrain -rpc ADDR,... -node ID  give a drained node its share of leaderships again
+//	seatd remove -rpc ADDR,... -node ID   take a node out of every group
 //
 // run's settings come from flags, SEATD_* environment variables or a
-// -config file; see parseConfig.
+// -config file; see parseConfig. The admin commands (all but run) exit
+// with 0 when done, 1 when the cluster refused or could not be reached,
+// and 2 for a usage error; see docs/cluster.md.
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -54,8 +59,16 @@ func main() {
 		err = status(args)
 	case "remove":
 		err = remove(args)
+	case "leaders":
+		err = leaders(args)
+	case "rebalance":
+		err = rebalance(args)
+	case "drain":
+		err = drain(args, true)
+	case "undrain":
+		err = drain(args, false)
 	default:
-		err = fmt.Errorf("unknown command %q (want run, status or remove)", cmd)
+		err = usageError{fmt.Errorf("unknown command %q (want run, status, leaders, rebalance, drain, undrain or remove)", cmd)}
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		// The subcommands' flag sets print their own usage.
@@ -66,6 +79,9 @@ func main() {
 	}
 	if err != nil {
 		settings.Report(os.Stderr, "seatd", err)
+		if errors.As(err, new(usageError)) {
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }
@@ -102,6 +118,14 @@ func run(args []string) error {
 	}
 	if nc.RPCAddr == cfg.RPCAddr {
 		nc.RPCAddr = ln.Addr().String() // the port, when asked for any
+	}
+	if len(cfg.Join) > 0 && !raftfsm.HasStore(nc.Dir) {
+		// Before the Raft listener opens: the leaders of a member under
+		// this id at this address would replicate to it at once.
+		if err := checkNewID(cfg, log); err != nil {
+			ln.Close()
+			return err
+		}
 	}
 	node, err := raftfsm.StartNode(nc)
 	if err != nil {
@@ -178,7 +202,13 @@ func adminHandler(node *raftfsm.Node, extra ...prometheus.Collector) http.Handle
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		// Ready when every group this node hosts has a leader.
+		// Ready when every group this node hosts has a leader and the
+		// node is not drained: a load balancer in front of the nodes
+		// then stops sending to a node being taken out for maintenance.
+		if node.Drained() {
+			http.Error(w, "drained", http.StatusServiceUnavailable)
+			return
+		}
 		for _, g := range node.Stats() {
 			if g.LeaderID == "" {
 				http.Error(w, fmt.Sprintf("group %d has no leader", g.Group), http.StatusServiceUnavailable)
@@ -193,6 +223,21 @@ func adminHandler(node *raftfsm.Node, extra ...prometheus.Collector) http.Handle
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
+}
+
+// checkNewID refuses to start a new node under the id of a member: see
+// seatclient.ErrMember and docs/cluster.md, "Replace a dead node".
+func checkNewID(cfg Config, log *slog.Logger) error {
+	c, err := seatclient.New(seatclient.Config{Seeds: cfg.Join, MaxBackoff: time.Second, Log: log})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.JoinTimeout)
+	defer cancel()
+	if err := c.CheckNewID(ctx, cfg.Node.ID); err != nil {
+		return fmt.Errorf("join %v: %w", cfg.Join, err)
+	}
+	return nil
 }
 
 // join asks the members in cfg.Join to add this new node to every group.
@@ -210,50 +255,4 @@ func join(cfg Config, id, raftAddr string, log *slog.Logger) error {
 	}
 	log.Info("seatd_joined")
 	return nil
-}
-
-// adminFlags parses an admin subcommand's flags: -rpc, the members to
-// ask, and any others fs declares.
-func adminFlags(fs *flag.FlagSet, args []string) (*seatclient.Client, error) {
-	rpcAddrs := fs.String("rpc", "127.0.0.1:7100", "RPC addresses of cluster members: addr,addr,...")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("%s: unexpected arguments %q", fs.Name(), fs.Args())
-	}
-	return seatclient.New(seatclient.Config{Seeds: strings.Split(*rpcAddrs, ",")})
-}
-
-// status prints the cluster status of the first member that answers.
-func status(args []string) error {
-	c, err := adminFlags(flag.NewFlagSet("status", flag.ContinueOnError), args)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	st, err := c.ClusterStatus(ctx)
-	if err != nil {
-		return err
-	}
-	enc := json.NewEncoder(os.Stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(st)
-}
-
-// remove takes a node out of every group and the directory.
-func remove(args []string) error {
-	fs := flag.NewFlagSet("remove", flag.ContinueOnError)
-	id := fs.String("node", "", "the id of the node to remove")
-	c, err := adminFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if *id == "" {
-		return errors.New("remove: -node is required")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	return c.Remove(ctx, *id)
 }

@@ -17,6 +17,7 @@ type nodeCollector struct {
 	entries, commands, applyEntries, applyCmds *prometheus.Desc
 	applySeconds, holds, seats, liveHolds      *prometheus.Desc
 	outbox, outboxSeq, clockSteps              *prometheus.Desc
+	drained                                    *prometheus.Desc
 }
 
 func newNodeCollector(node *raftfsm.Node) *nodeCollector {
@@ -43,17 +44,25 @@ func newNodeCollector(node *raftfsm.Node) *nodeCollector {
 		outboxSeq:    d("outbox_last_seq", "the group's last outbox sequence number"),
 		clockSteps: d("clock_steps_total", "wall clock steps of more than "+raftfsm.MaxClockStep.String()+" this node found while leading the group "+
 			"(an NTP step, a VM resume): the group's time did not follow them (docs/replication.md, Clocks)"),
+		drained: prometheus.NewDesc("seatd_drained", "1 while this node is drained (seatd drain): it leads no group, and /readyz answers 503",
+			nil, nil),
 	}
 }
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.leader, c.term, c.applied, c.commit, c.last, c.queue,
-		c.entries, c.commands, c.applyEntries, c.applyCmds, c.applySeconds, c.holds, c.seats, c.liveHolds, c.outbox, c.outboxSeq, c.clockSteps} {
+		c.entries, c.commands, c.applyEntries, c.applyCmds, c.applySeconds, c.holds, c.seats, c.liveHolds, c.outbox, c.outboxSeq, c.clockSteps,
+		c.drained} {
 		ch <- d
 	}
 }
 
 func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
+	drained := 0.0
+	if c.node.Drained() {
+		drained = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.drained, prometheus.GaugeValue, drained)
 	for _, g := range c.node.Stats() {
 		group := strconv.Itoa(int(g.Group))
 		gauge := func(d *prometheus.Desc, v float64) {

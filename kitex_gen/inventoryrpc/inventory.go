@@ -2549,6 +2549,7 @@ type ClusterStatusResponse struct {
 	Placements []*Placement   `thrift:"placements,5" frugal:"5,default,list<Placement>" json:"placements"`
 	Nodes      []*NodeInfo    `thrift:"nodes,6" frugal:"6,default,list<NodeInfo>" json:"nodes"`
 	RpcAddr    string         `thrift:"rpc_addr,7" frugal:"7,default,string" json:"rpc_addr"`
+	Drained    []string       `thrift:"drained,8" frugal:"8,default,list<string>" json:"drained"`
 }
 
 func NewClusterStatusResponse() *ClusterStatusResponse {
@@ -2590,6 +2591,10 @@ func (p *ClusterStatusResponse) GetNodes() (v []*NodeInfo) {
 func (p *ClusterStatusResponse) GetRpcAddr() (v string) {
 	return p.RpcAddr
 }
+
+func (p *ClusterStatusResponse) GetDrained() (v []string) {
+	return p.Drained
+}
 func (p *ClusterStatusResponse) SetStatus(val *Status) {
 	p.Status = val
 }
@@ -2611,6 +2616,9 @@ func (p *ClusterStatusResponse) SetNodes(val []*NodeInfo) {
 func (p *ClusterStatusResponse) SetRpcAddr(val string) {
 	p.RpcAddr = val
 }
+func (p *ClusterStatusResponse) SetDrained(val []string) {
+	p.Drained = val
+}
 
 func (p *ClusterStatusResponse) IsSetStatus() bool {
 	return p.Status != nil
@@ -2631,6 +2639,7 @@ var fieldIDToName_ClusterStatusResponse = map[int16]string{
 	5: "placements",
 	6: "nodes",
 	7: "rpc_addr",
+	8: "drained",
 }
 
 type JoinRequest struct {
@@ -2766,6 +2775,82 @@ func (p *TransferRequest) String() string {
 
 var fieldIDToName_TransferRequest = map[int16]string{}
 
+type TransferGroupRequest struct {
+	Group  int32  `thrift:"group,1" frugal:"1,default,i32" json:"group"`
+	ToNode string `thrift:"to_node,2" frugal:"2,default,string" json:"to_node"`
+}
+
+func NewTransferGroupRequest() *TransferGroupRequest {
+	return &TransferGroupRequest{}
+}
+
+func (p *TransferGroupRequest) InitDefault() {
+}
+
+func (p *TransferGroupRequest) GetGroup() (v int32) {
+	return p.Group
+}
+
+func (p *TransferGroupRequest) GetToNode() (v string) {
+	return p.ToNode
+}
+func (p *TransferGroupRequest) SetGroup(val int32) {
+	p.Group = val
+}
+func (p *TransferGroupRequest) SetToNode(val string) {
+	p.ToNode = val
+}
+
+func (p *TransferGroupRequest) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TransferGroupRequest(%+v)", *p)
+}
+
+var fieldIDToName_TransferGroupRequest = map[int16]string{
+	1: "group",
+	2: "to_node",
+}
+
+type DrainRequest struct {
+	NodeId  string `thrift:"node_id,1" frugal:"1,default,string" json:"node_id"`
+	Drained bool   `thrift:"drained,2" frugal:"2,default,bool" json:"drained"`
+}
+
+func NewDrainRequest() *DrainRequest {
+	return &DrainRequest{}
+}
+
+func (p *DrainRequest) InitDefault() {
+}
+
+func (p *DrainRequest) GetNodeId() (v string) {
+	return p.NodeId
+}
+
+func (p *DrainRequest) GetDrained() (v bool) {
+	return p.Drained
+}
+func (p *DrainRequest) SetNodeId(val string) {
+	p.NodeId = val
+}
+func (p *DrainRequest) SetDrained(val bool) {
+	p.Drained = val
+}
+
+func (p *DrainRequest) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("DrainRequest(%+v)", *p)
+}
+
+var fieldIDToName_DrainRequest = map[int16]string{
+	1: "node_id",
+	2: "drained",
+}
+
 type Inventory interface {
 	CreateProgram(ctx context.Context, req *CreateProgramRequest) (r *CreateProgramResponse, err error)
 
@@ -2802,6 +2887,10 @@ type Inventory interface {
 	Remove(ctx context.Context, req *RemoveRequest) (r *MembershipResponse, err error)
 
 	TransferLeadership(ctx context.Context, req *TransferRequest) (r *MembershipResponse, err error)
+
+	TransferGroup(ctx context.Context, req *TransferGroupRequest) (r *MembershipResponse, err error)
+
+	Drain(ctx context.Context, req *DrainRequest) (r *MembershipResponse, err error)
 }
 
 type InventoryCreateProgramArgs struct {
@@ -4169,5 +4258,157 @@ func (p *InventoryTransferLeadershipResult) String() string {
 }
 
 var fieldIDToName_InventoryTransferLeadershipResult = map[int16]string{
+	0: "success",
+}
+
+type InventoryTransferGroupArgs struct {
+	Req *TransferGroupRequest `thrift:"req,1" frugal:"1,default,TransferGroupRequest" json:"req"`
+}
+
+func NewInventoryTransferGroupArgs() *InventoryTransferGroupArgs {
+	return &InventoryTransferGroupArgs{}
+}
+
+func (p *InventoryTransferGroupArgs) InitDefault() {
+}
+
+var InventoryTransferGroupArgs_Req_DEFAULT *TransferGroupRequest
+
+func (p *InventoryTransferGroupArgs) GetReq() (v *TransferGroupRequest) {
+	if !p.IsSetReq() {
+		return InventoryTransferGroupArgs_Req_DEFAULT
+	}
+	return p.Req
+}
+func (p *InventoryTransferGroupArgs) SetReq(val *TransferGroupRequest) {
+	p.Req = val
+}
+
+func (p *InventoryTransferGroupArgs) IsSetReq() bool {
+	return p.Req != nil
+}
+
+func (p *InventoryTransferGroupArgs) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("InventoryTransferGroupArgs(%+v)", *p)
+}
+
+var fieldIDToName_InventoryTransferGroupArgs = map[int16]string{
+	1: "req",
+}
+
+type InventoryTransferGroupResult struct {
+	Success *MembershipResponse `thrift:"success,0,optional" frugal:"0,optional,MembershipResponse" json:"success,omitempty"`
+}
+
+func NewInventoryTransferGroupResult() *InventoryTransferGroupResult {
+	return &InventoryTransferGroupResult{}
+}
+
+func (p *InventoryTransferGroupResult) InitDefault() {
+}
+
+var InventoryTransferGroupResult_Success_DEFAULT *MembershipResponse
+
+func (p *InventoryTransferGroupResult) GetSuccess() (v *MembershipResponse) {
+	if !p.IsSetSuccess() {
+		return InventoryTransferGroupResult_Success_DEFAULT
+	}
+	return p.Success
+}
+func (p *InventoryTransferGroupResult) SetSuccess(x interface{}) {
+	p.Success = x.(*MembershipResponse)
+}
+
+func (p *InventoryTransferGroupResult) IsSetSuccess() bool {
+	return p.Success != nil
+}
+
+func (p *InventoryTransferGroupResult) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("InventoryTransferGroupResult(%+v)", *p)
+}
+
+var fieldIDToName_InventoryTransferGroupResult = map[int16]string{
+	0: "success",
+}
+
+type InventoryDrainArgs struct {
+	Req *DrainRequest `thrift:"req,1" frugal:"1,default,DrainRequest" json:"req"`
+}
+
+func NewInventoryDrainArgs() *InventoryDrainArgs {
+	return &InventoryDrainArgs{}
+}
+
+func (p *InventoryDrainArgs) InitDefault() {
+}
+
+var InventoryDrainArgs_Req_DEFAULT *DrainRequest
+
+func (p *InventoryDrainArgs) GetReq() (v *DrainRequest) {
+	if !p.IsSetReq() {
+		return InventoryDrainArgs_Req_DEFAULT
+	}
+	return p.Req
+}
+func (p *InventoryDrainArgs) SetReq(val *DrainRequest) {
+	p.Req = val
+}
+
+func (p *InventoryDrainArgs) IsSetReq() bool {
+	return p.Req != nil
+}
+
+func (p *InventoryDrainArgs) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("InventoryDrainArgs(%+v)", *p)
+}
+
+var fieldIDToName_InventoryDrainArgs = map[int16]string{
+	1: "req",
+}
+
+type InventoryDrainResult struct {
+	Success *MembershipResponse `thrift:"success,0,optional" frugal:"0,optional,MembershipResponse" json:"success,omitempty"`
+}
+
+func NewInventoryDrainResult() *InventoryDrainResult {
+	return &InventoryDrainResult{}
+}
+
+func (p *InventoryDrainResult) InitDefault() {
+}
+
+var InventoryDrainResult_Success_DEFAULT *MembershipResponse
+
+func (p *InventoryDrainResult) GetSuccess() (v *MembershipResponse) {
+	if !p.IsSetSuccess() {
+		return InventoryDrainResult_Success_DEFAULT
+	}
+	return p.Success
+}
+func (p *InventoryDrainResult) SetSuccess(x interface{}) {
+	p.Success = x.(*MembershipResponse)
+}
+
+func (p *InventoryDrainResult) IsSetSuccess() bool {
+	return p.Success != nil
+}
+
+func (p *InventoryDrainResult) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("InventoryDrainResult(%+v)", *p)
+}
+
+var fieldIDToName_InventoryDrainResult = map[int16]string{
 	0: "success",
 }

@@ -29,6 +29,8 @@ type Client interface {
 	Join(ctx context.Context, req *inventoryrpc.JoinRequest, callOptions ...callopt.Option) (r *inventoryrpc.MembershipResponse, err error)
 	Remove(ctx context.Context, req *inventoryrpc.RemoveRequest, callOptions ...callopt.Option) (r *inventoryrpc.MembershipResponse, err error)
 	TransferLeadership(ctx context.Context, req *inventoryrpc.TransferRequest, callOptions ...callopt.Option) (r *inventoryrpc.MembershipResponse, err error)
+	TransferGroup(ctx context.Context, req *inventoryrpc.TransferGroupRequest, callOptions ...callopt.Option) (r *inventoryrpc.MembershipResponse, err error)
+	Drain(ctx context.Context, req *inventoryrpc.DrainRequest, callOptions ...callopt.Option) (r *inventoryrpc.MembershipResponse, err error)
 }
 
 // NewClient creates a client for the service defined in IDL.
@@ -148,4 +150,14 @@ func (p *kInventoryClient) Remove(ctx context.Context, req *inventoryrpc.RemoveR
 func (p *kInventoryClient) TransferLeadership(ctx context.Context, req *inventoryrpc.TransferRequest, callOptions ...callopt.Option) (r *inventoryrpc.MembershipResponse, err error) {
 	ctx = client.NewCtxWithCallOptions(ctx, callOptions)
 	return p.kClient.TransferLeadership(ctx, req)
+}
+
+func (p *kInventoryClient) TransferGroup(ctx context.Context, req *inventoryrpc.TransferGroupRequest, callOptions ...callopt.Option) (r *inventoryrpc.MembershipResponse, err error) {
+	ctx = client.NewCtxWithCallOptions(ctx, callOptions)
+	return p.kClient.TransferGroup(ctx, req)
+}
+
+func (p *kInventoryClient) Drain(ctx context.Context, req *inventoryrpc.DrainRequest, callOptions ...callopt.Option) (r *inventoryrpc.MembershipResponse, err error) {
+	ctx = client.NewCtxWithCallOptions(ctx, callOptions)
+	return p.kClient.Drain(ctx, req)
 }

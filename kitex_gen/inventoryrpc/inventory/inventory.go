@@ -139,6 +139,20 @@ var serviceMethods = map[string]kitex.MethodInfo{
 		false,
 		kitex.WithStreamingMode(kitex.StreamingNone),
 	),
+	"TransferGroup": kitex.NewMethodInfo(
+		transferGroupHandler,
+		newInventoryTransferGroupArgs,
+		newInventoryTransferGroupResult,
+		false,
+		kitex.WithStreamingMode(kitex.StreamingNone),
+	),
+	"Drain": kitex.NewMethodInfo(
+		drainHandler,
+		newInventoryDrainArgs,
+		newInventoryDrainResult,
+		false,
+		kitex.WithStreamingMode(kitex.StreamingNone),
+	),
 }
 
 var (
@@ -529,6 +543,42 @@ func newInventoryTransferLeadershipResult() interface{} {
 	return inventoryrpc.NewInventoryTransferLeadershipResult()
 }
 
+func transferGroupHandler(ctx context.Context, handler interface{}, arg, result interface{}) error {
+	realArg := arg.(*inventoryrpc.InventoryTransferGroupArgs)
+	realResult := result.(*inventoryrpc.InventoryTransferGroupResult)
+	success, err := handler.(inventoryrpc.Inventory).TransferGroup(ctx, realArg.Req)
+	if err != nil {
+		return err
+	}
+	realResult.Success = success
+	return nil
+}
+func newInventoryTransferGroupArgs() interface{} {
+	return inventoryrpc.NewInventoryTransferGroupArgs()
+}
+
+func newInventoryTransferGroupResult() interface{} {
+	return inventoryrpc.NewInventoryTransferGroupResult()
+}
+
+func drainHandler(ctx context.Context, handler interface{}, arg, result interface{}) error {
+	realArg := arg.(*inventoryrpc.InventoryDrainArgs)
+	realResult := result.(*inventoryrpc.InventoryDrainResult)
+	success, err := handler.(inventoryrpc.Inventory).Drain(ctx, realArg.Req)
+	if err != nil {
+		return err
+	}
+	realResult.Success = success
+	return nil
+}
+func newInventoryDrainArgs() interface{} {
+	return inventoryrpc.NewInventoryDrainArgs()
+}
+
+func newInventoryDrainResult() interface{} {
+	return inventoryrpc.NewInventoryDrainResult()
+}
+
 type kClient struct {
 	c client.Client
 }
@@ -714,6 +764,26 @@ func (p *kClient) TransferLeadership(ctx context.Context, req *inventoryrpc.Tran
 	_args.Req = req
 	var _result inventoryrpc.InventoryTransferLeadershipResult
 	if err = p.c.Call(ctx, "TransferLeadership", &_args, &_result); err != nil {
+		return
+	}
+	return _result.GetSuccess(), nil
+}
+
+func (p *kClient) TransferGroup(ctx context.Context, req *inventoryrpc.TransferGroupRequest) (r *inventoryrpc.MembershipResponse, err error) {
+	var _args inventoryrpc.InventoryTransferGroupArgs
+	_args.Req = req
+	var _result inventoryrpc.InventoryTransferGroupResult
+	if err = p.c.Call(ctx, "TransferGroup", &_args, &_result); err != nil {
+		return
+	}
+	return _result.GetSuccess(), nil
+}
+
+func (p *kClient) Drain(ctx context.Context, req *inventoryrpc.DrainRequest) (r *inventoryrpc.MembershipResponse, err error) {
+	var _args inventoryrpc.InventoryDrainArgs
+	_args.Req = req
+	var _result inventoryrpc.InventoryDrainResult
+	if err = p.c.Call(ctx, "Drain", &_args, &_result); err != nil {
 		return
 	}
 	return _result.GetSuccess(), nil
