@@ -74,6 +74,7 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&w.APIv3KeyFile, "wechat-apiv3-key-file", "", "the 32-byte APIv3 key that decrypts notifications")
 	fs.StringVar(&w.PublicKeyFile, "wechat-platform-public-key-file", "", "WeChat Pay's public key, PEM (public-key mode); during a rotation several PEM blocks")
 	fs.StringVar(&w.PublicKeyID, "wechat-platform-public-key-id", "", "its id, PUB_KEY_ID_... (several keys: their ids in the file's order, separated by commas)")
+	fs.StringVar(&w.PublicKeyIDFromFile, "wechat-platform-public-key-id-file", "", "or a file holding the id(s), read again with the keys on SIGHUP (as paysim's keys directory does: wechat_platform_public_key_id)")
 	fs.StringVar(&w.CertFile, "wechat-platform-cert-file", "", "and/or WeChat Pay's platform certificates, PEM (certificate mode; each known by its serial)")
 	fs.StringVar(&cfg.NotifyURL, "notify-base-url", "", "the gateway's public base URL; providers notify NOTIFY-BASE-URL/v1/payments/{alipay,wechat}/notify (required with a provider)")
 	fs.StringVar(&cfg.ReturnURL, "return-url", "", "page mode: where the buyer's browser goes after paying")
@@ -140,6 +141,9 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 		}
 		if w.Serial != "" && w.SerialFromFile != "" {
 			errs = append(errs, errors.New("wechat: -wechat-serial and -wechat-serial-file: give one"))
+		}
+		if w.PublicKeyID != "" && w.PublicKeyIDFromFile != "" {
+			errs = append(errs, errors.New("wechat: -wechat-platform-public-key-id and -wechat-platform-public-key-id-file: give one"))
 		}
 	}
 	return cfg, errors.Join(errs...)

@@ -42,6 +42,9 @@ type Wechat struct {
 	PublicKeyID    string // its id, PUB_KEY_ID_...
 	CertFile       string // or WeChat Pay's platform certificate (PEM)
 	SerialFromFile string // a file holding Serial instead (paysim's wechat_merchant_serial)
+	// PublicKeyIDFromFile is a file holding PublicKeyID instead (ids
+	// separated by commas or lines), read again on Reload with the keys.
+	PublicKeyIDFromFile string
 }
 
 // Providers makes the providers configured (none when neither is),
@@ -131,6 +134,12 @@ func (w Wechat) config(log *slog.Logger) (wechat.Config, error) {
 	if w.SerialFromFile != "" {
 		c.MerchantSerial, err = readTrim(w.SerialFromFile)
 		errs = append(errs, err)
+	}
+	if w.PublicKeyIDFromFile != "" {
+		var ids string
+		ids, err = readTrim(w.PublicKeyIDFromFile)
+		errs = append(errs, err)
+		c.PlatformPublicKeyID = strings.Join(strings.Fields(strings.ReplaceAll(ids, ",", " ")), ",")
 	}
 	if w.PublicKeyFile != "" {
 		c.PlatformPublicKey, err = readTrim(w.PublicKeyFile)

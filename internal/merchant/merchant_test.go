@@ -76,6 +76,8 @@ func TestReloadKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// WeChat Pay's key ids from a file, so that they rotate with the keys.
+	w.PublicKeyID, w.PublicKeyIDFromFile = "", filepath.Join(dir, paysim.FileWechatPublicKeyID)
 	providers, err := Providers(a, w, nil)
 	if err != nil || len(providers) != 2 {
 		t.Fatalf("Providers = %v, %v", providers, err)
@@ -138,7 +140,8 @@ func TestReloadKeys(t *testing.T) {
 				a.Gateway = newSim.URL + "/gateway.do"
 			} else {
 				write(paysim.FileWechatPublicKey, read(newDir, paysim.FileWechatPublicKey)+read(oldDir, paysim.FileWechatPublicKey))
-				w.PublicKeyID, w.BaseURL = after.WechatPublicKeyID+","+before.WechatPublicKeyID, newSim.URL
+				write(paysim.FileWechatPublicKeyID, after.WechatPublicKeyID+"\n"+before.WechatPublicKeyID+"\n")
+				w.BaseURL = newSim.URL
 			}
 			reload()
 			taken(newSim, create(), "a notification signed with the new key, after the reload")
@@ -157,7 +160,7 @@ func TestReloadKeys(t *testing.T) {
 			// The old key dropped: its signatures are refused.
 			write(name, read(newDir, name))
 			if p.Channel() == "wechat" {
-				w.PublicKeyID = after.WechatPublicKeyID
+				write(paysim.FileWechatPublicKeyID, after.WechatPublicKeyID)
 			}
 			reload()
 			recv.Reset()
