@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -399,4 +400,43 @@ func TestOperatorRole(t *testing.T) {
 	s2.refused(s2.do("GET", "/v1/cluster", operator, nil, nil), 403, "FORBIDDEN", nil, `a token whose "groups" claim holds the role "ops-admin", or the admin token`)
 	s2.want(s2.do("GET", "/v1/cluster", op.sign(t, "dave", map[string]any{"groups": []string{"ops-admin"}}), nil, nil), 200, "")
 	s2.want(s2.do("GET", "/v1/cluster", adminToken, nil, nil), 200, "")
+}
+
+// TestJWKSFetchBound: tokens of kids the set lacks fetch it again at
+// most once per MinInterval, however many come; with no interval, each
+// does; a kid published since is found by the fetch it causes.
+func TestJWKSFetchBound(t *testing.T) {
+	k := newEdJWK(t, "k")
+	idp := startIdP(t, jwksDoc(k))
+	ctx := t.Context()
+	limited, err := newKeySet(ctx, JWKSConfig{URL: idp.URL, MinInterval: time.Hour}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		if _, ok := limited.key(fmt.Sprintf("made-up-%d", i)); ok {
+			t.Fatal("a made-up kid found")
+		}
+	}
+	if n := idp.fetches.Load(); n != 1 {
+		t.Errorf("100 unknown kids within MinInterval of the first fetch made %d fetches; want 1 (the first)", n)
+	}
+	eager, err := newKeySet(ctx, JWKSConfig{URL: idp.URL, MinInterval: time.Nanosecond}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := idp.fetches.Load()
+	for i := range 10 {
+		time.Sleep(time.Millisecond)
+		eager.key(fmt.Sprintf("made-up-%d", i))
+	}
+	if n := idp.fetches.Load() - before; n != 10 {
+		t.Errorf("10 unknown kids with no interval made %d fetches; want 10, one each", n)
+	}
+	// A kid published since is found by the fetch it causes.
+	k2 := newEdJWK(t, "k2")
+	idp.publish(jwksDoc(k, k2))
+	if got, ok := eager.key("k2"); !ok || got.alg != "EdDSA" {
+		t.Errorf("key(k2) after it was published = %v, %v; want its EdDSA key", got, ok)
+	}
 }
