@@ -201,7 +201,11 @@ func (a *AuthConfig) verify(header string, cache *tokenCache, now time.Time) (id
 	tok, err := jwt.NewParser(jwt.WithValidMethods(algs), jwt.WithJSONNumber(), jwt.WithoutClaimsValidation()).
 		ParseWithClaims(token, claims, a.key)
 	if err != nil {
-		return refused(tokenProblem(tok, err, algs))
+		id, aerr := refused(tokenProblem(tok, err, algs))
+		if kid := unknownKid(""); errors.As(err, &kid) {
+			aerr.Details = map[string]any{"kid": string(kid)}
+		}
+		return id, aerr
 	}
 	c, problem := readClaims(claims, now, a.leeway())
 	if problem != "" {
@@ -275,11 +279,14 @@ func (v *BuyerVerifier) Verify(header string, now time.Time) (int64, error) {
 func tokenProblem(tok *jwt.Token, err error, algs []string) string {
 	var alg algRefused
 	var key keyRefused
+	var kid unknownKid
 	switch {
 	case errors.As(err, &alg):
 		return alg.Error()
 	case errors.As(err, &key):
 		return key.Error()
+	case errors.As(err, &kid):
+		return kid.Error()
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return "malformed: want a JWT, three base64url parts: a JSON header, a JSON object of claims and a signature"
 	case errors.Is(err, jwt.ErrTokenUnverifiable), tok != nil && tok.Method != nil && !slices.Contains(algs, tok.Method.Alg()):
@@ -425,7 +432,7 @@ func (a *AuthConfig) key(t *jwt.Token) (any, error) {
 	case len(kid) > maxKidBytes:
 		return nil, keyRefused(fmt.Sprintf("its kid has %d bytes, want at most %d", len(kid), maxKidBytes))
 	}
-	return nil, keyRefused(fmt.Sprintf("its key %q (kid) is not in the identity provider's key set: a key withdrawn, or never published", kid))
+	return nil, unknownKid(kid)
 }
 
 // forAlg returns the key for a token of alg, which must be the key's.
@@ -441,6 +448,15 @@ func (k jwKey) forAlg(kid, alg string) (any, error) {
 type algRefused string
 
 func (a algRefused) Error() string { return string(a) + " tokens are not accepted here" }
+
+// unknownKid is the refusal of a token whose kid the JWKS lacks: its key
+// was withdrawn, or never published. The answer names the kid in
+// details.kid too, so that a client can tell it from a bad token.
+type unknownKid string
+
+func (k unknownKid) Error() string {
+	return fmt.Sprintf("its key %q (kid) is not in the identity provider's key set: a key withdrawn, or never published", string(k))
+}
 
 // keyRefused is the refusal of a token whose key cannot be found.
 type keyRefused string

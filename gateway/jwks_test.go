@@ -177,7 +177,8 @@ func TestJWKSRotation(t *testing.T) {
 
 	// Key 2 is not published yet: refused, naming its kid.
 	time.Sleep(60 * time.Millisecond)
-	s.refused(hold(k2.sign(t, "early", nil)), 401, "UNAUTHENTICATED", nil, `token refused: its key "k2" (kid) is not in the identity provider's key set`)
+	s.refused(hold(k2.sign(t, "early", nil)), 401, "UNAUTHENTICATED", map[string]any{"kid": "k2"},
+		`token refused: its key "k2" (kid) is not in the identity provider's key set`)
 
 	// Published beside key 1: its tokens work without a restart, and
 	// key 1's still do.
@@ -209,7 +210,7 @@ func TestJWKSRotation(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	s.refused(hold(old), 401, "UNAUTHENTICATED", nil, `token refused: its key "k1" (kid) is not in the identity provider's key set`)
+	s.refused(hold(old), 401, "UNAUTHENTICATED", map[string]any{"kid": "k1"}, `token refused: its key "k1" (kid) is not in the identity provider's key set`)
 	if n := s.metric("gateway_jwks_keys"); n != 1 {
 		t.Errorf("gateway_jwks_keys = %v; want 1", n)
 	}
