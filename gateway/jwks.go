@@ -99,7 +99,7 @@ const (
 	maxKidBytes = 256
 )
 
-// jwkAlgs are the algorithms the keys of a set verify: one a key type
+// jwkAlgs are the algorithms the keys of a set verify, one per key type
 // (RFC 7518 section 3.1, RFC 8037 section 3.1). HS256 is not among them:
 // a symmetric key is a secret, which a published set cannot hold
 // (-jwt-secret gives it).
