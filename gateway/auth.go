@@ -21,29 +21,56 @@ import (
 )
 
 // AuthConfig says how buyers and operators prove who they are.
+//
+// Buyers send a JWT (RFC 7519) whose sub names them. Operators send a
+// JWT from the same identity provider whose OperatorClaim holds
+// OperatorRole, or, in development, the static AdminToken.
 type AuthConfig struct {
 	// HS256Secret verifies buyer tokens signed with HS256 (at least 32
 	// bytes). Empty: HS256 tokens are refused.
 	HS256Secret []byte
-	// Ed25519Key verifies buyer tokens signed with EdDSA. Nil: refused.
+	// Ed25519Key verifies buyer tokens signed with EdDSA. Nil: refused
+	// (unless a JWKS key verifies them).
 	Ed25519Key ed25519.PublicKey
-	// AdminToken is the operators' bearer token (at least 16 bytes).
+	// JWKS verifies tokens with the identity provider's published keys,
+	// chosen by kid (RS256, ES256, EdDSA): what lets them rotate without
+	// a restart (docs/keys.md).
+	JWKS JWKSConfig
+	// AdminToken is the static operators' bearer token (at least 16
+	// bytes), for development; empty: none, operators send tokens with
+	// OperatorRole. Production should leave it empty: a static token
+	// cannot be rotated without a restart, nor traced to a person.
 	AdminToken string
+	// OperatorRole is the role that makes a token an operator's: one of
+	// the strings of its OperatorClaim. Default "seatd:operator".
+	OperatorRole string
+	// OperatorClaim is the claim that lists a token's roles: a JSON list
+	// of strings, or one string of roles separated by spaces (as OAuth's
+	// scope, RFC 8693 section 4.2). Default "roles".
+	OperatorClaim string
 	// DevTokens enables POST /v1/dev/tokens, which mints HS256 buyer
 	// tokens for local use and the load harness. Never in production.
 	DevTokens bool
 	// Leeway tolerates clock skew on exp and nbf. Default 30s.
 	Leeway time.Duration
+
+	set *keySet // the JWKS's keys, made by the gateway (New)
 }
 
 // Validate reports every problem with the settings.
 func (c AuthConfig) Validate() error {
 	errs := c.keyProblems()
-	if len(c.AdminToken) < 16 {
+	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		errs = append(errs, errors.New("gateway: admin token shorter than 16 bytes"))
 	}
 	if c.DevTokens && len(c.HS256Secret) == 0 {
 		errs = append(errs, errors.New("gateway: dev tokens need an HS256 secret to sign with"))
+	}
+	if strings.ContainsFunc(c.OperatorRole, unicode.IsSpace) || len(c.OperatorRole) > 256 {
+		errs = append(errs, fmt.Errorf("gateway: operator role %q: want at most 256 bytes without spaces", c.OperatorRole))
+	}
+	if len(c.OperatorClaim) > 256 {
+		errs = append(errs, errors.New("gateway: operator claim longer than 256 bytes"))
 	}
 	return errors.Join(errs...)
 }
@@ -51,8 +78,8 @@ func (c AuthConfig) Validate() error {
 // keyProblems reports every problem with the buyer token keys.
 func (c AuthConfig) keyProblems() []error {
 	var errs []error
-	if len(c.HS256Secret) == 0 && c.Ed25519Key == nil {
-		errs = append(errs, errors.New("gateway: no buyer token key: give an HS256 secret or an Ed25519 public key"))
+	if len(c.HS256Secret) == 0 && c.Ed25519Key == nil && !c.JWKS.Enabled() {
+		errs = append(errs, errors.New("gateway: no buyer token key: give an HS256 secret, an Ed25519 public key or a JWKS"))
 	}
 	if len(c.HS256Secret) > 0 && len(c.HS256Secret) < 32 {
 		errs = append(errs, fmt.Errorf("gateway: HS256 secret of %d bytes, want at least 32", len(c.HS256Secret)))
@@ -60,7 +87,21 @@ func (c AuthConfig) keyProblems() []error {
 	if c.Ed25519Key != nil && len(c.Ed25519Key) != ed25519.PublicKeySize {
 		errs = append(errs, fmt.Errorf("gateway: Ed25519 key of %d bytes, want %d", len(c.Ed25519Key), ed25519.PublicKeySize))
 	}
-	return errs
+	return append(errs, c.JWKS.problems()...)
+}
+
+func (c *AuthConfig) operatorRole() string {
+	if c.OperatorRole == "" {
+		return "seatd:operator"
+	}
+	return c.OperatorRole
+}
+
+func (c *AuthConfig) operatorClaim() string {
+	if c.OperatorClaim == "" {
+		return "roles"
+	}
+	return c.OperatorClaim
 }
 
 // bearer returns the token of an "Authorization: Bearer ..." header.
@@ -97,8 +138,17 @@ func UserID(sub string) (int64, bool) {
 	return int64(1<<62 | binary.BigEndian.Uint64(sum[:8])&MaxNumericUser), true
 }
 
-// tokenAlgs are the algorithms a buyer token may be signed with.
+// tokenAlgs are the algorithms a token may be signed with under static
+// keys; a JWKS adds jwkAlgs.
 var tokenAlgs = []string{"HS256", "EdDSA"}
+
+// algs returns the algorithms a token may be signed with.
+func (a *AuthConfig) algs() []string {
+	if a.JWKS.Enabled() {
+		return append(append([]string(nil), tokenAlgs...), "RS256", "ES256")
+	}
+	return tokenAlgs
+}
 
 // maxTokenTime is the latest time a token's exp, nbf or iat may name, in
 // seconds since 1970: the last second of the year 9999. No identity
@@ -107,42 +157,80 @@ var tokenAlgs = []string{"HS256", "EdDSA"}
 // token was taken before it was valid.
 const maxTokenTime = 253402300799
 
-// buyer verifies a buyer's token and returns the user id its sub maps to
-// (UserID). A token verified before comes from cache until its expiry.
+// identity is who a verified token names.
+type identity struct {
+	user     int64 // UserID of its sub
+	operator bool  // its OperatorClaim holds OperatorRole
+}
+
+// keyGen is the generation of the JWKS's keys, 0 without one.
+func (a *AuthConfig) keyGen() uint64 {
+	if a.set == nil {
+		return 0
+	}
+	return a.set.current().gen
+}
+
+// verify checks a token and returns who it names: the user id its sub
+// maps to (UserID), and whether it is an operator's. A token verified
+// before comes from cache until its expiry, or until the JWKS's keys
+// change (then it is checked again: its key may have been withdrawn).
 //
 // golang-jwt checks the signature and algorithm only; the gateway reads
 // the claims itself, because golang-jwt makes times of numbers past any
 // time without complaint, and its errors, which it would answer with,
 // name Go's types and its own internals. So each refusal says in our
-// words what was wrong: the token's shape, its algorithm, its signature,
-// a claim missing, of the wrong JSON type or out of range (naming it),
-// expiry, a time before nbf, a sub that is not text (checkSub).
-func (a *AuthConfig) buyer(header string, cache *tokenCache, now time.Time) (int64, *apiError) {
+// words what was wrong: the token's shape, its algorithm, its key, its
+// signature, a claim missing, of the wrong JSON type or out of range
+// (naming it), expiry, a time before nbf, a sub that is not text
+// (checkSub).
+func (a *AuthConfig) verify(header string, cache *tokenCache, now time.Time) (identity, *apiError) {
 	token, ok := bearer(header)
 	if !ok {
-		return 0, errorf(http.StatusUnauthorized, "UNAUTHENTICATED", "want an Authorization: Bearer token")
+		return identity{}, errorf(http.StatusUnauthorized, "UNAUTHENTICATED", "want an Authorization: Bearer token")
 	}
-	if user, ok := cache.get(token, now); ok {
-		return user, nil
+	gen := a.keyGen()
+	if id, ok := cache.get(token, now, gen); ok {
+		return id, nil
 	}
-	refused := func(problem string) (int64, *apiError) {
-		return 0, errorf(http.StatusUnauthorized, "UNAUTHENTICATED", "token refused: "+problem)
+	refused := func(problem string) (identity, *apiError) {
+		return identity{}, errorf(http.StatusUnauthorized, "UNAUTHENTICATED", "token refused: "+problem)
 	}
 	claims := jwt.MapClaims{}
-	tok, err := jwt.NewParser(jwt.WithValidMethods(tokenAlgs), jwt.WithJSONNumber(), jwt.WithoutClaimsValidation()).
+	algs := a.algs()
+	tok, err := jwt.NewParser(jwt.WithValidMethods(algs), jwt.WithJSONNumber(), jwt.WithoutClaimsValidation()).
 		ParseWithClaims(token, claims, a.key)
 	if err != nil {
-		return refused(tokenProblem(tok, err))
+		id, aerr := refused(tokenProblem(tok, err, algs))
+		if kid := unknownKid(""); errors.As(err, &kid) {
+			aerr.Details = map[string]any{"kid": string(kid)}
+		}
+		return id, aerr
 	}
 	c, problem := readClaims(claims, now, a.leeway())
 	if problem != "" {
 		return refused(problem)
 	}
 	user, _ := UserID(c.sub) // readClaims refused the empty sub, the one UserID does
+	id := identity{user: user, operator: hasRole(claims[a.operatorClaim()], a.operatorRole())}
 	if c.nbf.IsZero() || !c.nbf.After(now) {
-		cache.put(token, user, c.exp.Add(a.leeway()))
+		cache.put(token, id, c.exp.Add(a.leeway()), gen)
 	}
-	return user, nil
+	return id, nil
+}
+
+// hasRole reports whether a roles claim holds role: a JSON list with it
+// among its strings, or a string of roles separated by spaces. A claim
+// of another shape holds no role: it makes no operator, and does not
+// spoil a buyer's token.
+func hasRole(claim any, role string) bool {
+	switch v := claim.(type) {
+	case string:
+		return slices.Contains(strings.Fields(v), role)
+	case []any:
+		return slices.Contains(v, any(role))
+	}
+	return false
 }
 
 // BuyerVerifier checks buyer tokens as the gateway's buyer routes do,
@@ -158,9 +246,13 @@ type BuyerVerifier struct {
 // NewBuyerVerifier returns a verifier of the buyer tokens auth accepts,
 // keeping verified tokens in at most cacheBytes (as Config's
 // TokenCacheBytes: 4 KiB to 64 GiB; the gateway's default is 16 MiB).
-// auth's operator settings (AdminToken, DevTokens) are not used.
+// auth's operator settings (AdminToken, DevTokens) are not used, and a
+// JWKS is refused: keeping it current takes the gateway's refreshes.
 func NewBuyerVerifier(auth AuthConfig, cacheBytes int64) (*BuyerVerifier, error) {
 	errs := auth.keyProblems()
+	if auth.JWKS.Enabled() {
+		errs = append(errs, errors.New("gateway: the buyer verifier takes an HS256 secret or an Ed25519 key, not a JWKS"))
+	}
 	if cacheBytes < maxCachedToken || cacheBytes > maxCacheBytes {
 		errs = append(errs, fmt.Errorf("gateway: token cache bytes %d, want %d-%d", cacheBytes, maxCachedToken, int64(maxCacheBytes)))
 	}
@@ -175,24 +267,30 @@ func NewBuyerVerifier(auth AuthConfig, cacheBytes int64) (*BuyerVerifier, error)
 // refusal, which the gateway answers 401 UNAUTHENTICATED; its text is the
 // gateway's message ("token refused: it expired at ...").
 func (v *BuyerVerifier) Verify(header string, now time.Time) (int64, error) {
-	user, aerr := v.auth.buyer(header, v.tokens, now)
+	id, aerr := v.auth.verify(header, v.tokens, now)
 	if aerr != nil {
 		return 0, errors.New(aerr.Message)
 	}
-	return user, nil
+	return id.user, nil
 }
 
 // tokenProblem says why golang-jwt refused a token: its shape, its
-// algorithm or its signature.
-func tokenProblem(tok *jwt.Token, err error) string {
+// algorithm, its key or its signature.
+func tokenProblem(tok *jwt.Token, err error, algs []string) string {
 	var alg algRefused
+	var key keyRefused
+	var kid unknownKid
 	switch {
 	case errors.As(err, &alg):
 		return alg.Error()
+	case errors.As(err, &key):
+		return key.Error()
+	case errors.As(err, &kid):
+		return kid.Error()
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return "malformed: want a JWT, three base64url parts: a JSON header, a JSON object of claims and a signature"
-	case errors.Is(err, jwt.ErrTokenUnverifiable), tok != nil && tok.Method != nil && !slices.Contains(tokenAlgs, tok.Method.Alg()):
-		return "want alg " + strings.Join(tokenAlgs, " or ")
+	case errors.Is(err, jwt.ErrTokenUnverifiable), tok != nil && tok.Method != nil && !slices.Contains(algs, tok.Method.Alg()):
+		return "want alg " + strings.Join(algs, " or ")
 	}
 	return "bad signature"
 }
@@ -302,9 +400,21 @@ func (a *AuthConfig) leeway() time.Duration {
 	return a.Leeway
 }
 
-// key picks the verification key by the token's algorithm.
+// key picks the verification key: the JWKS's key the token's kid names
+// (fetching the set again first for a kid it lacks, at most once per
+// JWKSConfig.MinInterval), whose algorithm must be the token's; else the
+// static key of the token's algorithm.
 func (a *AuthConfig) key(t *jwt.Token) (any, error) {
-	switch t.Method.Alg() {
+	alg := t.Method.Alg()
+	kid, hasKid := t.Header["kid"].(string)
+	hasKid = hasKid && kid != ""
+	jwk := a.set != nil && slices.Contains(jwkAlgs, alg)
+	if jwk && hasKid && len(kid) <= maxKidBytes {
+		if k, ok := a.set.key(kid); ok {
+			return k.forAlg(kid, alg)
+		}
+	}
+	switch alg {
 	case "HS256":
 		if len(a.HS256Secret) > 0 {
 			return a.HS256Secret, nil
@@ -314,7 +424,23 @@ func (a *AuthConfig) key(t *jwt.Token) (any, error) {
 			return a.Ed25519Key, nil
 		}
 	}
-	return nil, algRefused(t.Method.Alg())
+	switch {
+	case !jwk:
+		return nil, algRefused(alg)
+	case !hasKid:
+		return nil, keyRefused("it has no kid: want the id of a key of the identity provider's key set (JWKS) in its header")
+	case len(kid) > maxKidBytes:
+		return nil, keyRefused(fmt.Sprintf("its kid has %d bytes, want at most %d", len(kid), maxKidBytes))
+	}
+	return nil, unknownKid(kid)
+}
+
+// forAlg returns the key for a token of alg, which must be the key's.
+func (k jwKey) forAlg(kid, alg string) (any, error) {
+	if k.alg != alg {
+		return nil, keyRefused(fmt.Sprintf("its key %q (kid) is for %s, and the token says alg %s", kid, k.alg, alg))
+	}
+	return k.key, nil
 }
 
 // algRefused is the refusal of a token signed with an algorithm this
@@ -323,22 +449,60 @@ type algRefused string
 
 func (a algRefused) Error() string { return string(a) + " tokens are not accepted here" }
 
-// admin checks the operators' token.
-func (a *AuthConfig) admin(header string) *apiError {
-	if _, ok := bearer(header); !ok {
-		return errorf(http.StatusUnauthorized, "UNAUTHENTICATED", "want an Authorization: Bearer admin token")
+// unknownKid is the refusal of a token whose kid the JWKS lacks: its key
+// was withdrawn, or never published. The answer names the kid in
+// details.kid too, so that a client can tell it from a bad token.
+type unknownKid string
+
+func (k unknownKid) Error() string {
+	return fmt.Sprintf("its key %q (kid) is not in the identity provider's key set: a key withdrawn, or never published", string(k))
+}
+
+// keyRefused is the refusal of a token whose key cannot be found.
+type keyRefused string
+
+func (k keyRefused) Error() string { return string(k) }
+
+// admin checks an operator's credentials: the static admin token, or a
+// token whose roles hold the operator role. A bearer that is no JWT and
+// not the admin token is refused 403 as a wrong admin token; a JWT that
+// fails its checks is 401 saying why; a good one without the role is
+// 403 naming the role.
+func (a *AuthConfig) admin(header string, cache *tokenCache, now time.Time) *apiError {
+	token, ok := bearer(header)
+	if !ok {
+		return errorf(http.StatusUnauthorized, "UNAUTHENTICATED", "want an Authorization: Bearer token of an operator")
 	}
-	if !a.isAdmin(header) {
-		return errorf(http.StatusForbidden, "FORBIDDEN", "this needs the admin token")
+	if a.isAdmin(header) {
+		return nil
+	}
+	if strings.Count(token, ".") != 2 {
+		return errorf(http.StatusForbidden, "FORBIDDEN", a.needsOperator())
+	}
+	id, err := a.verify(header, cache, now)
+	if err != nil {
+		return err
+	}
+	if !id.operator {
+		return errorf(http.StatusForbidden, "FORBIDDEN", a.needsOperator())
 	}
 	return nil
 }
 
+// needsOperator says what an operators' route takes.
+func (a *AuthConfig) needsOperator() string {
+	msg := fmt.Sprintf("this needs an operator: a token whose %q claim holds the role %q", a.operatorClaim(), a.operatorRole())
+	if a.AdminToken != "" {
+		msg += ", or the admin token"
+	}
+	return msg
+}
+
 // isAdmin reports whether a header carries the admin token, comparing in
-// constant time.
+// constant time. Without an admin token, none does.
 func (a *AuthConfig) isAdmin(header string) bool {
 	token, ok := bearer(header)
-	return ok && subtle.ConstantTimeCompare([]byte(token), []byte(a.AdminToken)) == 1
+	return ok && a.AdminToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(a.AdminToken)) == 1
 }
 
 // MintHS256 signs a buyer token for sub, valid for ttl: what the dev

@@ -96,7 +96,7 @@ func TestTokenCacheBudget(t *testing.T) {
 	exp := now.Add(time.Hour)
 	for i := range 20000 {
 		tok := fmt.Sprintf("%0*d", 100+i%400, i)
-		c.put(tok, int64(i), exp)
+		c.put(tok, identity{user: int64(i)}, exp, 0)
 		if c.size() > budget {
 			t.Fatalf("after %d tokens: %d bytes kept, budget %d", i+1, c.size(), budget)
 		}
@@ -110,14 +110,14 @@ func TestTokenCacheBudget(t *testing.T) {
 			}
 		}
 		if i%1000 == 0 && c.size() < budget/2 {
-			if user, ok := c.get(tok, now); !ok || user != int64(i) {
-				t.Fatalf("a token just kept, with room to spare, is not a hit: %d %v", user, ok)
+			if id, ok := c.get(tok, now, 0); !ok || id.user != int64(i) {
+				t.Fatalf("a token just kept, with room to spare, is not a hit: %v %v", id, ok)
 			}
 		}
 	}
 	big := strings.Repeat("t", maxCachedToken+1)
-	c.put(big, 1, exp)
-	if _, ok := c.get(big, now); ok {
+	c.put(big, identity{user: 1}, exp, 0)
+	if _, ok := c.get(big, now, 0); ok {
 		t.Fatalf("a token of %d bytes was kept; the limit is %d", len(big), maxCachedToken)
 	}
 }

@@ -186,6 +186,7 @@ type Gateway struct {
 	metrics  *metrics
 	registry *prometheus.Registry
 	hz       *server.Hertz
+	stopKeys context.CancelFunc // ends the JWKS's refreshes
 }
 
 // New returns a gateway; Start serves it.
@@ -197,6 +198,15 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, errors.New("gateway: no inventory client")
 	}
 	cfg = cfg.withDefaults()
+	if cfg.Auth.JWKS.Enabled() {
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.Auth.JWKS.withDefaults().Timeout)
+		set, err := newKeySet(ctx, cfg.Auth.JWKS, cfg.Log)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Auth.set = set
+	}
 	g := &Gateway{cfg: cfg, inv: cfg.Inventory, orders: cfg.Orders, limiter: newUserLimiter(cfg.UserRate, cfg.UserBurst), tokens: newTokenCache(cfg.TokenCacheBytes),
 		inFlight: make(chan struct{}, cfg.MaxInFlight), builds: make(chan struct{}, maxLayoutBuilds), cache: newCache(cfg.CacheBytes, cfg.MaxCacheEntryBytes)}
 	g.registry = prometheus.NewRegistry()
@@ -221,6 +231,11 @@ func (g *Gateway) Start(ln net.Listener) {
 		server.WithReadTimeout(30*time.Second), server.WithWriteTimeout(30*time.Second), server.WithIdleTimeout(2*time.Minute),
 		server.WithExitWaitTime(2*time.Second), server.WithDisablePrintRoute(true), server.WithHandleMethodNotAllowed(true))
 	g.routes(g.hz)
+	if set := g.cfg.Auth.set; set != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		g.stopKeys = cancel
+		go set.run(ctx)
+	}
 	go func() {
 		if err := g.hz.Run(); err != nil {
 			g.cfg.Log.Error("gateway_server_failed", "err", err)
@@ -230,6 +245,9 @@ func (g *Gateway) Start(ln net.Listener) {
 
 // Stop stops serving, letting requests under way finish until ctx ends.
 func (g *Gateway) Stop(ctx context.Context) error {
+	if g.stopKeys != nil {
+		g.stopKeys()
+	}
 	if g.hz == nil {
 		return nil
 	}
@@ -363,25 +381,33 @@ func (g *Gateway) wrap(name string, who access, fn handlerFunc) app.HandlerFunc 
 		}
 		var user int64
 		header := string(c.GetHeader("Authorization"))
+		now := g.cfg.Clock()
 		switch who {
-		case buyerOrAdmin:
+		case buyerOrAdmin, buyer:
 			if g.cfg.Auth.isAdmin(header) {
-				break
-			}
-			fallthrough
-		case buyer:
-			if who == buyer && g.cfg.Auth.isAdmin(header) {
+				if who == buyerOrAdmin {
+					break
+				}
 				// The admin token is no buyer: say so, not that it is
 				// a malformed buyer token.
 				g.fail(c, errorf(http.StatusForbidden, "FORBIDDEN", "this route acts for a buyer: send the buyer's token, not the admin token"))
 				return
 			}
-			var err *apiError
-			now := g.cfg.Clock()
-			if user, err = g.cfg.Auth.buyer(header, g.tokens, now); err != nil {
+			id, err := g.cfg.Auth.verify(header, g.tokens, now)
+			if err != nil {
 				g.fail(c, err)
 				return
 			}
+			if id.operator {
+				if who == buyerOrAdmin {
+					// An operator acts for any buyer, as the admin
+					// token does.
+					break
+				}
+				g.fail(c, errorf(http.StatusForbidden, "FORBIDDEN", "this route acts for a buyer: send a buyer's token, not an operator's"))
+				return
+			}
+			user = id.user
 			if ok, wait := g.limiter.allow(user, now); !ok {
 				g.metrics.rejected.WithLabelValues("rate_limited").Inc()
 				secs := int(wait/time.Second) + 1
@@ -390,7 +416,7 @@ func (g *Gateway) wrap(name string, who access, fn handlerFunc) app.HandlerFunc 
 				return
 			}
 		case admin:
-			if err := g.cfg.Auth.admin(header); err != nil {
+			if err := g.cfg.Auth.admin(header, g.tokens, now); err != nil {
 				g.fail(c, err)
 				return
 			}

@@ -698,20 +698,20 @@ func TestTokenCache(t *testing.T) {
 	cache := newTokenCache(1 << 20)
 	now := time.Now()
 	tok, _ := MintHS256(testSecret, "5", now, time.Minute)
-	if user, err := a.buyer("Bearer "+tok, cache, now); err != nil || user != 5 {
-		t.Fatalf("buyer(fresh token) = %d, %v", user, err)
+	if id, err := a.verify("Bearer "+tok, cache, now); err != nil || id.user != 5 {
+		t.Fatalf("verify(fresh token) = %v, %v", id, err)
 	}
 	// Another key would refuse the token: a hit shows the cache answered.
 	other := &AuthConfig{HS256Secret: []byte("another-secret-another-secret-xyz"), AdminToken: adminToken}
-	if user, err := other.buyer("Bearer "+tok, cache, now.Add(time.Second)); err != nil || user != 5 {
-		t.Fatalf("buyer(cached token) = %d, %v; want the cached user", user, err)
+	if id, err := other.verify("Bearer "+tok, cache, now.Add(time.Second)); err != nil || id.user != 5 {
+		t.Fatalf("verify(cached token) = %v, %v; want the cached user", id, err)
 	}
 	for _, at := range []time.Duration{time.Minute + 31*time.Second, time.Hour} {
-		if _, err := a.buyer("Bearer "+tok, cache, now.Add(at)); err == nil || err.Code != "UNAUTHENTICATED" {
-			t.Fatalf("buyer(token %v after it was minted, exp 1m, leeway 30s) = %v; want refused", at, err)
+		if _, err := a.verify("Bearer "+tok, cache, now.Add(at)); err == nil || err.Code != "UNAUTHENTICATED" {
+			t.Fatalf("verify(token %v after it was minted, exp 1m, leeway 30s) = %v; want refused", at, err)
 		}
 	}
-	if _, err := other.buyer("Bearer "+tok+"x", cache, now); err == nil {
+	if _, err := other.verify("Bearer "+tok+"x", cache, now); err == nil {
 		t.Fatal("a token that differs from the cached one was taken")
 	}
 }

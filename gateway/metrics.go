@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -61,6 +62,19 @@ func newMetrics(reg *prometheus.Registry, g *Gateway) *metrics {
 			func() float64 { return float64(g.inv.Stats().ReleaseCalls) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gateway_seatd_batched_releases_total", Help: "releases those calls carried"},
 			func() float64 { return float64(g.inv.Stats().BatchedReleases) }))
+	if set := g.cfg.Auth.set; set != nil {
+		fetches := func(outcome string, n *atomic.Int64) prometheus.Collector {
+			return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gateway_jwks_fetches_total",
+				Help:        "fetches of the JWKS (URL and file), by outcome: ok, failed (unreachable, not 200, too large: the last good keys stay), invalid (not a usable key set: refused, the last good keys stay)",
+				ConstLabels: prometheus.Labels{"outcome": outcome}}, func() float64 { return float64(n.Load()) })
+		}
+		reg.MustRegister(fetches("ok", &set.fetchOK), fetches("failed", &set.fetchFailed), fetches("invalid", &set.fetchInvalid),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gateway_jwks_keys", Help: "keys of the JWKS in use"},
+				func() float64 { return float64(len(set.current().keys)) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gateway_jwks_last_success_timestamp_seconds",
+				Help: "when the JWKS was last fetched and taken, Unix seconds"},
+				func() float64 { return float64(set.lastGood.Load()) }))
+	}
 	return m
 }
 

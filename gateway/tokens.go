@@ -25,8 +25,9 @@ type tokenCache struct {
 type tokenSlot struct {
 	mu      sync.Mutex // guards the fields below
 	token   string
-	user    int64
+	id      identity
 	expires time.Time // the token's exp plus the leeway
+	gen     uint64    // the generation of the JWKS's keys it was verified under
 }
 
 const (
@@ -45,18 +46,19 @@ func (c *tokenCache) slot(token string) *tokenSlot {
 	return &c.slots[maphash.String(c.seed, token)%tokenSlots]
 }
 
-// get returns the user of a token verified before and not yet expired.
-func (c *tokenCache) get(token string, now time.Time) (int64, bool) {
+// get returns who a token verified before names, if it has not expired
+// and was verified under the keys of generation gen.
+func (c *tokenCache) get(token string, now time.Time, gen uint64) (identity, bool) {
 	s := c.slot(token)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.token != token || !now.Before(s.expires) {
-		return 0, false
+	if s.token != token || !now.Before(s.expires) || s.gen != gen {
+		return identity{}, false
 	}
-	return s.user, true
+	return s.id, true
 }
 
-func (c *tokenCache) put(token string, user int64, expires time.Time) {
+func (c *tokenCache) put(token string, id identity, expires time.Time, gen uint64) {
 	s := c.slot(token)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -67,7 +69,7 @@ func (c *tokenCache) put(token string, user int64, expires time.Time) {
 		s.token = ""
 		return
 	}
-	s.token, s.user, s.expires = token, user, expires
+	s.token, s.id, s.expires, s.gen = token, id, expires, gen
 }
 
 // reserve adds delta to the bytes kept, unless that passes the budget.

@@ -31,10 +31,12 @@ func TestParseConfig(t *testing.T) {
 		t.Fatalf("parseConfig = %+v", cfg)
 	}
 	_, err = parseConfig([]string{"-jwt-secret", "short", "-dev-tokens", "-seatd", "", "-log-level", "loud", "-jwt-ed25519-key", "/nonexistent",
-		"-cache-bytes", "1000", "-cache-max-entry-bytes", "-5", "-seatmap-max-full-seats", "-1", "-token-cache-bytes", "100", "-seatmap-max-age", "-1s"},
+		"-cache-bytes", "1000", "-cache-max-entry-bytes", "-5", "-seatmap-max-full-seats", "-1", "-token-cache-bytes", "100", "-seatmap-max-age", "-1s",
+		"-admin-token", "short-token", "-jwks-url", "ftp://idp.example/jwks", "-jwks-refresh", "10s", "-jwks-min-interval", "1m"},
 		func(string) string { return "" })
 	for _, want := range []string{"HS256 secret of 5 bytes", "admin token", "seatd: give", "log-level", "jwt-ed25519-key",
-		"cache bytes 1000", "cache max entry bytes -5", "seat map max full seats -1", "token cache bytes 100", "seat map age"} {
+		"cache bytes 1000", "cache max entry bytes -5", "seat map max full seats -1", "token cache bytes 100", "seat map age",
+		"admin token shorter than 16 bytes", `JWKS URL "ftp://idp.example/jwks" is not an http(s) URL`, "JWKS refresh 10s, min interval 1m0s"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("parseConfig(bad) = %v; want it to report %q", err, want)
 		}

@@ -64,7 +64,7 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&a.Gateway, "alipay-gateway", "", "Alipay OpenAPI gateway URL (default: Alipay's production gateway)")
 	fs.StringVar(&a.AppID, "alipay-app-id", "", "Alipay app id; set, the pay service offers Alipay")
 	fs.StringVar(&a.KeyFile, "alipay-key-file", "", "the Alipay app's private key, PEM")
-	fs.StringVar(&a.PublicKeyFile, "alipay-public-key-file", "", "Alipay's public key, PEM")
+	fs.StringVar(&a.PublicKeyFile, "alipay-public-key-file", "", "Alipay's public key, PEM; during a rotation several PEM blocks, the current first (SIGHUP reads the key files again)")
 	fs.StringVar(&w.BaseURL, "wechat-base-url", "", "WeChat Pay API host (default: WeChat Pay's production host)")
 	fs.StringVar(&w.MchID, "wechat-mch-id", "", "WeChat Pay merchant id; set, the pay service offers WeChat Pay")
 	fs.StringVar(&w.AppID, "wechat-app-id", "", "the app id WeChat Pay trades are made for")
@@ -72,9 +72,10 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&w.SerialFromFile, "wechat-serial-file", "", "or a file holding it (as paysim's keys directory does: wechat_merchant_serial)")
 	fs.StringVar(&w.KeyFile, "wechat-key-file", "", "the merchant's API private key (apiclient_key.pem)")
 	fs.StringVar(&w.APIv3KeyFile, "wechat-apiv3-key-file", "", "the 32-byte APIv3 key that decrypts notifications")
-	fs.StringVar(&w.PublicKeyFile, "wechat-platform-public-key-file", "", "WeChat Pay's public key, PEM (public-key mode)")
-	fs.StringVar(&w.PublicKeyID, "wechat-platform-public-key-id", "", "its id, PUB_KEY_ID_...")
-	fs.StringVar(&w.CertFile, "wechat-platform-cert-file", "", "or WeChat Pay's platform certificate, PEM (certificate mode)")
+	fs.StringVar(&w.PublicKeyFile, "wechat-platform-public-key-file", "", "WeChat Pay's public key, PEM (public-key mode); during a rotation several PEM blocks")
+	fs.StringVar(&w.PublicKeyID, "wechat-platform-public-key-id", "", "its id, PUB_KEY_ID_... (several keys: their ids in the file's order, separated by commas)")
+	fs.StringVar(&w.PublicKeyIDFromFile, "wechat-platform-public-key-id-file", "", "or a file holding the id(s), read again with the keys on SIGHUP (as paysim's keys directory does: wechat_platform_public_key_id)")
+	fs.StringVar(&w.CertFile, "wechat-platform-cert-file", "", "and/or WeChat Pay's platform certificates, PEM (certificate mode; each known by its serial)")
 	fs.StringVar(&cfg.NotifyURL, "notify-base-url", "", "the gateway's public base URL; providers notify NOTIFY-BASE-URL/v1/payments/{alipay,wechat}/notify (required with a provider)")
 	fs.StringVar(&cfg.ReturnURL, "return-url", "", "page mode: where the buyer's browser goes after paying")
 	fs.IntVar(&pc.MaxAttempts, "max-pay-attempts", pay.DefaultMaxAttempts, fmt.Sprintf("payment attempts per order (1-%d)", pay.MaxAttemptsLimit))
@@ -140,6 +141,9 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 		}
 		if w.Serial != "" && w.SerialFromFile != "" {
 			errs = append(errs, errors.New("wechat: -wechat-serial and -wechat-serial-file: give one"))
+		}
+		if w.PublicKeyID != "" && w.PublicKeyIDFromFile != "" {
+			errs = append(errs, errors.New("wechat: -wechat-platform-public-key-id and -wechat-platform-public-key-id-file: give one"))
 		}
 	}
 	return cfg, errors.Join(errs...)

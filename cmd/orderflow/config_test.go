@@ -62,6 +62,9 @@ func TestWechatSerialFile(t *testing.T) {
 		{"inline", []string{"-wechat-serial", "ABC123"}, ""},
 		{"neither", nil, "-wechat-serial (or -wechat-serial-file)"},
 		{"both", []string{"-wechat-serial", "ABC123", "-wechat-serial-file", "/keys/wechat_merchant_serial"}, "give one"},
+		{"key id file", []string{"-wechat-serial", "ABC123", "-wechat-platform-public-key-id-file", "/keys/wechat_platform_public_key_id"}, ""},
+		{"both key ids", []string{"-wechat-serial", "ABC123", "-wechat-platform-public-key-id", "PUB_KEY_ID_1",
+			"-wechat-platform-public-key-id-file", "/keys/wechat_platform_public_key_id"}, "-wechat-platform-public-key-id-file: give one"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := parseConfig(append(append([]string{}, base...), tc.args...), env(nil))

@@ -19,7 +19,10 @@
 // Settings come from flags, ORDERFLOW_* environment variables (and
 // KAFKA_BROKERS for -brokers) or a -config file; see parseConfig.
 // SIGTERM or SIGINT stops it gracefully: the batch being applied is
-// committed and the stores are closed.
+// committed and the stores are closed. SIGHUP reads the payment
+// providers' key files again and swaps the keys in without a restart, or
+// keeps the keys in use when a file holds none it can use
+// (pay_key_reloads_total, docs/keys.md).
 package main
 
 import (
@@ -48,6 +51,7 @@ import (
 	"seatd/orderflow"
 	"seatd/orderflow/orderrpc"
 	"seatd/orderflow/pay"
+	"seatd/orderflow/payment"
 	"seatd/seatclient"
 )
 
@@ -76,6 +80,11 @@ func run(args []string, getenv func(string) string) error {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sig)
+	// SIGHUP would end the process by default: caught from the start,
+	// and acted on once serving.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -118,8 +127,9 @@ func run(args []string, getenv func(string) string) error {
 	}
 	handler := orderrpc.New(svc)
 	var paySvc *pay.Service
+	var providers []payment.Provider
 	if cfg.PayEnabled() {
-		if paySvc, err = startPay(cfg, svc, log, reg); err != nil {
+		if paySvc, providers, err = startPay(cfg, svc, log, reg); err != nil {
 			ln.Close()
 			svc.Close()
 			return err
@@ -134,7 +144,17 @@ func run(args []string, getenv func(string) string) error {
 	}()
 	log.Info("orderflow_serving", "rpc", ln.Addr().String(), "metrics", cfg.MetricsAddr)
 
-	<-sig
+	reloads := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pay_key_reloads_total",
+		Help: "reloads of the payment providers' key files on SIGHUP, by outcome: ok, or refused (the keys in use kept)"}, []string{"outcome"})
+	reg.MustRegister(reloads)
+	for stop := false; !stop; {
+		select {
+		case <-sig:
+			stop = true
+		case <-hup:
+			reloadKeys(cfg, providers, log, reloads)
+		}
+	}
 	log.Info("orderflow_stopping")
 	svr.Stop()
 	var errs []error
@@ -144,12 +164,29 @@ func run(args []string, getenv func(string) string) error {
 	return errors.Join(append(errs, svc.Close())...)
 }
 
+// reloadKeys reads the providers' key files again and gives the
+// providers their keys; a provider whose files hold no usable key keeps
+// the keys it has.
+func reloadKeys(cfg Config, providers []payment.Provider, log *slog.Logger, reloads *prometheus.CounterVec) {
+	if len(providers) == 0 {
+		log.Warn("pay_keys_not_reloaded", "detail", "SIGHUP: no payment provider is configured")
+		return
+	}
+	if err := merchant.Reload(cfg.Alipay, cfg.Wechat, providers); err != nil {
+		reloads.WithLabelValues("refused").Inc()
+		log.Error("pay_keys_reload_refused", "err", err, "detail", "the keys in use are kept")
+		return
+	}
+	reloads.WithLabelValues("ok").Inc()
+	log.Info("pay_keys_reloaded", "providers", len(providers))
+}
+
 // startPay starts the pay service beside the order service, over its
 // partitions, with the providers configured.
-func startPay(cfg Config, svc *orderflow.Service, log *slog.Logger, reg prometheus.Registerer) (*pay.Service, error) {
+func startPay(cfg Config, svc *orderflow.Service, log *slog.Logger, reg prometheus.Registerer) (*pay.Service, []payment.Provider, error) {
 	providers, err := merchant.Providers(cfg.Alipay, cfg.Wechat, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pc := cfg.Pay
 	pc.Brokers, pc.DataDir, pc.Orders, pc.Providers, pc.Log, pc.Registerer = cfg.Service.Brokers, filepath.Join(cfg.Service.DataDir, "pay"), svc, providers, log, reg
@@ -160,13 +197,13 @@ func startPay(cfg Config, svc *orderflow.Service, log *slog.Logger, reg promethe
 	}
 	ps, err := pay.New(pc)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := ps.Start(context.Background()); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	log.Info("pay_serving", "channels", len(providers))
-	return ps, nil
+	return ps, providers, nil
 }
 
 // adminHandler serves metrics, liveness and readiness.

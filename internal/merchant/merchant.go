@@ -25,12 +25,13 @@ type Alipay struct {
 	Gateway       string // OpenAPI gateway URL (alipay.ProductionGateway when empty)
 	AppID         string
 	KeyFile       string // the app's private key (PEM)
-	PublicKeyFile string // Alipay's public key (PEM)
+	PublicKeyFile string // Alipay's public key (PEM); during a rotation several PEM blocks, the current key first
 }
 
 // Wechat is a WeChat Pay merchant's settings; empty MchID: no WeChat Pay.
-// One of PublicKeyFile (with PublicKeyID) or CertFile verifies WeChat
-// Pay's signatures.
+// PublicKeyFile (with PublicKeyID), CertFile or both verify WeChat Pay's
+// signatures; each file may hold several PEM blocks during a rotation
+// (PublicKeyID then lists their ids in order, separated by commas).
 type Wechat struct {
 	BaseURL        string // API host (wechat.ProductionURL when empty)
 	MchID, AppID   string
@@ -41,6 +42,9 @@ type Wechat struct {
 	PublicKeyID    string // its id, PUB_KEY_ID_...
 	CertFile       string // or WeChat Pay's platform certificate (PEM)
 	SerialFromFile string // a file holding Serial instead (paysim's wechat_merchant_serial)
+	// PublicKeyIDFromFile is a file holding PublicKeyID instead (ids
+	// separated by commas or lines), read again on Reload with the keys.
+	PublicKeyIDFromFile string
 }
 
 // Providers makes the providers configured (none when neither is),
@@ -49,51 +53,103 @@ func Providers(a Alipay, w Wechat, log *slog.Logger) ([]payment.Provider, error)
 	var out []payment.Provider
 	var errs []error
 	if a.AppID != "" {
-		key, err := payment.LoadSecret(a.KeyFile, "")
-		errs = append(errs, err)
-		pub, err := os.ReadFile(a.PublicKeyFile)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("alipay public key: %w", err))
-		}
-		if err == nil && !key.Empty() {
-			p, err := alipay.New(alipay.Config{Gateway: a.Gateway, AppID: a.AppID, PrivateKey: key, AlipayPublicKey: string(pub), Logger: log})
-			errs = append(errs, err)
-			if err == nil {
+		c, err := a.config(log)
+		if err == nil {
+			var p *alipay.Provider
+			if p, err = alipay.New(c); err == nil {
 				out = append(out, p)
 			}
 		}
+		errs = append(errs, err)
 	}
 	if w.MchID != "" {
-		key, err := payment.LoadSecret(w.KeyFile, "")
-		errs = append(errs, err)
-		v3, err := payment.LoadSecret(w.APIv3KeyFile, "")
-		errs = append(errs, err)
-		c := wechat.Config{BaseURL: w.BaseURL, MchID: w.MchID, AppID: w.AppID, MerchantPrivateKey: key, APIv3Key: v3,
-			PlatformPublicKeyID: w.PublicKeyID, Logger: log}
-		c.MerchantSerial = w.Serial
-		if w.SerialFromFile != "" {
-			c.MerchantSerial, err = readTrim(w.SerialFromFile)
-			errs = append(errs, err)
-		}
-		if w.PublicKeyFile != "" {
-			c.PlatformPublicKey, err = readTrim(w.PublicKeyFile)
-			errs = append(errs, err)
-		} else if w.CertFile != "" {
-			c.PlatformCertificate, err = readTrim(w.CertFile)
-			errs = append(errs, err)
-		}
-		if errors.Join(errs...) == nil {
-			p, err := wechat.New(c)
-			errs = append(errs, err)
-			if err == nil {
+		c, err := w.config(log)
+		if err == nil {
+			var p *wechat.Provider
+			if p, err = wechat.New(c); err == nil {
 				out = append(out, p)
 			}
 		}
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// Reload reads the key files of a and w again and gives each provider
+// of providers (as Providers made them from a and w) its new keys: all
+// of one provider's at once, or, when a file is missing or holds no
+// usable key, none, the provider keeping the keys it had (docs/keys.md).
+// It reports every problem, naming the channel.
+func Reload(a Alipay, w Wechat, providers []payment.Provider) error {
+	var errs []error
+	for _, p := range providers {
+		var err error
+		switch p := p.(type) {
+		case *alipay.Provider:
+			var c alipay.Config
+			if c, err = a.config(nil); err == nil {
+				err = p.Reload(c)
+			}
+		case *wechat.Provider:
+			var c wechat.Config
+			if c, err = w.config(nil); err == nil {
+				err = p.Reload(c)
+			}
+		default:
+			err = fmt.Errorf("merchant: %s: not a provider this package makes", p.Channel())
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s keys: %w", p.Channel(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// config reads the Alipay merchant's key files into a provider config.
+func (a Alipay) config(log *slog.Logger) (alipay.Config, error) {
+	key, err := payment.LoadSecret(a.KeyFile, "")
+	pub, perr := os.ReadFile(a.PublicKeyFile)
+	if perr != nil {
+		perr = fmt.Errorf("alipay public key: %w", perr)
+	}
+	if err := errors.Join(err, perr); err != nil {
+		return alipay.Config{}, err
+	}
+	return alipay.Config{Gateway: a.Gateway, AppID: a.AppID, PrivateKey: key, AlipayPublicKey: string(pub), Logger: log}, nil
+}
+
+// config reads the WeChat Pay merchant's files into a provider config.
+func (w Wechat) config(log *slog.Logger) (wechat.Config, error) {
+	var errs []error
+	key, err := payment.LoadSecret(w.KeyFile, "")
+	errs = append(errs, err)
+	v3, err := payment.LoadSecret(w.APIv3KeyFile, "")
+	errs = append(errs, err)
+	c := wechat.Config{BaseURL: w.BaseURL, MchID: w.MchID, AppID: w.AppID, MerchantPrivateKey: key, APIv3Key: v3,
+		PlatformPublicKeyID: w.PublicKeyID, Logger: log}
+	c.MerchantSerial = w.Serial
+	if w.SerialFromFile != "" {
+		c.MerchantSerial, err = readTrim(w.SerialFromFile)
+		errs = append(errs, err)
+	}
+	if w.PublicKeyIDFromFile != "" {
+		var ids string
+		ids, err = readTrim(w.PublicKeyIDFromFile)
+		errs = append(errs, err)
+		c.PlatformPublicKeyID = strings.Join(strings.Fields(strings.ReplaceAll(ids, ",", " ")), ",")
+	}
+	if w.PublicKeyFile != "" {
+		c.PlatformPublicKey, err = readTrim(w.PublicKeyFile)
+		errs = append(errs, err)
+	}
+	if w.CertFile != "" {
+		c.PlatformCertificate, err = readTrim(w.CertFile)
+		errs = append(errs, err)
+	}
+	return c, errors.Join(errs...)
 }
 
 func readTrim(path string) (string, error) {

@@ -53,8 +53,8 @@ type Sim struct {
 // from at once.
 const maxCallers = 64
 
-// Start runs paysim on a loopback port until the test ends. cfg's Keys,
-// BaseURL and Now are filled in; ResendScale defaults to 0.0005 (Alipay's
+// Start runs paysim on a loopback port until the test ends. cfg's
+// BaseURL and Now are filled in, and its Keys when nil (with Keys(t)); ResendScale defaults to 0.0005 (Alipay's
 // 4 minutes become 120 ms, WeChat's 15 seconds 7.5 ms).
 func Start(t testing.TB, cfg paysim.Config) *Sim {
 	t.Helper()
@@ -64,7 +64,10 @@ func Start(t testing.TB, cfg paysim.Config) *Sim {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = maxCallers
-	s := &Sim{URL: "http://" + ln.Addr().String(), Keys: Keys(t), client: &http.Client{Transport: tr}}
+	s := &Sim{URL: "http://" + ln.Addr().String(), Keys: cfg.Keys, client: &http.Client{Transport: tr}}
+	if s.Keys == nil {
+		s.Keys = Keys(t)
+	}
 	cfg.Keys, cfg.BaseURL = s.Keys, s.URL
 	cfg.Now = func() time.Time { return time.Now().Add(time.Duration(s.offset.Load())) }
 	if cfg.ResendScale == 0 {

@@ -14,8 +14,18 @@
 // notification (异步通知: form-encoded, RSA2 over the sorted parameters
 // less sign and sign_type), answered "success".
 //
-// Concurrency: a Provider is safe for concurrent use. It keeps no state
-// between calls and never retries.
+// Keys rotate without a restart (docs/keys.md): Reload swaps the app's
+// private key and Alipay's public keys at once, or keeps the old ones.
+// AlipayPublicKey may hold several keys (PEM blocks, newest first):
+// notifications signed with any of them are taken, so that those signed
+// before and after Alipay changes its key both are during an overlap.
+// Answers to calls are verified with the first only: the SDK's
+// public-key mode holds one key per client (its certificate mode, which
+// keeps several certificates by SN, fetches unknown ones from the
+// gateway, which this provider does not allow).
+//
+// Concurrency: a Provider is safe for concurrent use, Reload included.
+// It keeps no state between calls but its keys, and never retries.
 package alipay
 
 import (
@@ -25,6 +35,7 @@ import (
 	"crypto/rsa"
 	"encoding/csv"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +44,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	sdk "github.com/smartwalle/alipay/v3"
@@ -52,6 +64,10 @@ const (
 	// MaxBillBytes bounds a downloaded bill (the zip, and each file in
 	// it): a day of a busy merchant is a few MiB.
 	MaxBillBytes = 64 << 20
+	// MaxAlipayPublicKeys bounds the Alipay public keys kept: the
+	// current one and the one before it, with room for a mistake; each
+	// costs a notification one more signature check.
+	MaxAlipayPublicKeys = 4
 )
 
 // Config configures a Provider. AppID, PrivateKey and AlipayPublicKey are
@@ -67,7 +83,8 @@ type Config struct {
 	// bare base64 Alipay's key tool writes.
 	PrivateKey payment.Secret
 	// AlipayPublicKey is Alipay's public key (支付宝公钥), PEM or bare
-	// base64.
+	// base64; or several PEM blocks, the current key first, during a
+	// rotation (at most MaxAlipayPublicKeys).
 	AlipayPublicKey string
 	// HTTPClient makes the calls; one with DefaultTimeout when nil.
 	HTTPClient *http.Client
@@ -82,10 +99,16 @@ func (c Config) LogValue() slog.Value {
 
 // Provider talks to Alipay. Make it with New.
 type Provider struct {
-	c     *sdk.Client
-	appID string
-	http  *http.Client
-	log   *slog.Logger
+	cur  atomic.Pointer[keys]
+	http *http.Client
+	log  *slog.Logger
+}
+
+// keys are a Provider's key material and the SDK clients made of it.
+type keys struct {
+	c      *sdk.Client   // signs calls; verifies answers with Alipay's first public key
+	verify []*sdk.Client // one per Alipay public key: notifications
+	appID  string
 }
 
 var _ payment.Provider = (*Provider)(nil)
@@ -93,6 +116,38 @@ var _ payment.Provider = (*Provider)(nil)
 // New checks the config and loads the keys. Errors never include key
 // material.
 func New(cfg Config) (*Provider, error) {
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: DefaultTimeout}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	k, err := load(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p := &Provider{http: cfg.HTTPClient, log: cfg.Logger}
+	p.cur.Store(k)
+	return p, nil
+}
+
+// Reload replaces the provider's keys (and gateway and app id) with
+// cfg's, all at once for calls and notifications that start after it;
+// calls under way finish with the old. A config that New would refuse
+// changes nothing, and its error says why. cfg's HTTPClient and Logger
+// are not used: the provider keeps its own.
+func (p *Provider) Reload(cfg Config) error {
+	cfg.HTTPClient = p.http
+	k, err := load(cfg)
+	if err != nil {
+		return err
+	}
+	p.cur.Store(k)
+	return nil
+}
+
+// load checks a config and makes its keys.
+func load(cfg Config) (*keys, error) {
 	var errs []error
 	if cfg.Gateway == "" {
 		cfg.Gateway = ProductionGateway
@@ -106,30 +161,68 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.PrivateKey.Empty() {
 		errs = append(errs, errors.New("alipay: the app's private key is required"))
 	}
-	if cfg.AlipayPublicKey == "" {
-		errs = append(errs, errors.New("alipay: Alipay's public key is required"))
+	pubs, err := publicKeys(cfg.AlipayPublicKey)
+	if err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: DefaultTimeout}
+	client := func(pub string) (*sdk.Client, error) {
+		// isProduction=true with WithProductionGateway is how the SDK
+		// lets a client target another gateway; in public-key mode it
+		// never downloads certificates.
+		c, err := sdk.New(cfg.AppID, strings.TrimSpace(string(cfg.PrivateKey.Reveal())), true,
+			sdk.WithProductionGateway(cfg.Gateway), sdk.WithHTTPClient(cfg.HTTPClient), sdk.WithTimeLocation(payment.CST))
+		if err != nil {
+			return nil, errors.New("alipay: the app's private key is not an RSA private key (PEM PKCS #1 or #8, or base64)")
+		}
+		if err := c.LoadAliPayPublicKey(pub); err != nil {
+			return nil, errors.New("alipay: Alipay's public key is not an RSA public key (PEM or base64)")
+		}
+		return c, nil
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
+	k := &keys{appID: cfg.AppID}
+	for i, pub := range pubs {
+		c, err := client(pub)
+		if err != nil {
+			if len(pubs) > 1 {
+				err = fmt.Errorf("%w (key %d of %d)", err, i+1, len(pubs))
+			}
+			return nil, err
+		}
+		k.verify = append(k.verify, c)
 	}
-	// isProduction=true with WithProductionGateway is how the SDK lets a
-	// client target another gateway; in public-key mode it never
-	// downloads certificates.
-	c, err := sdk.New(cfg.AppID, strings.TrimSpace(string(cfg.PrivateKey.Reveal())), true,
-		sdk.WithProductionGateway(cfg.Gateway), sdk.WithHTTPClient(cfg.HTTPClient), sdk.WithTimeLocation(payment.CST))
-	if err != nil {
-		return nil, errors.New("alipay: the app's private key is not an RSA private key (PEM PKCS #1 or #8, or base64)")
+	k.c = k.verify[0]
+	return k, nil
+}
+
+// publicKeys splits Alipay's public keys: one bare base64 key, or up to
+// MaxAlipayPublicKeys PEM blocks.
+func publicKeys(s string) ([]string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, errors.New("alipay: Alipay's public key is required")
 	}
-	if err := c.LoadAliPayPublicKey(strings.TrimSpace(cfg.AlipayPublicKey)); err != nil {
-		return nil, errors.New("alipay: Alipay's public key is not an RSA public key (PEM or base64)")
+	if !strings.Contains(s, "-----BEGIN") {
+		return []string{s}, nil
 	}
-	return &Provider{c: c, appID: cfg.AppID, http: cfg.HTTPClient, log: cfg.Logger}, nil
+	var out []string
+	rest := []byte(s)
+	for {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		out = append(out, string(pem.EncodeToMemory(b)))
+	}
+	switch {
+	case len(out) == 0 || len(bytes.TrimSpace(rest)) > 0:
+		return nil, errors.New("alipay: Alipay's public keys: want PEM blocks and nothing else")
+	case len(out) > MaxAlipayPublicKeys:
+		return nil, fmt.Errorf("alipay: %d Alipay public keys, want at most %d", len(out), MaxAlipayPublicKeys)
+	}
+	return out, nil
 }
 
 // Channel is "alipay".
@@ -158,14 +251,14 @@ func (p *Provider) CreateTrade(ctx context.Context, req payment.TradeRequest) (p
 	switch req.Mode {
 	case payment.ModeQR, "":
 		t.ProductCode = "FACE_TO_FACE_PAYMENT"
-		rsp, err := p.c.TradePreCreate(ctx, sdk.TradePreCreate{Trade: t})
+		rsp, err := p.cur.Load().c.TradePreCreate(ctx, sdk.TradePreCreate{Trade: t})
 		if err = p.check("precreate", err, rsp, func() sdk.Error { return rsp.Error }); err != nil {
 			return payment.Trade{}, err
 		}
 		return payment.Trade{OutTradeNo: req.OutTradeNo, QRCode: rsp.QRCode}, nil
 	case payment.ModePage:
 		t.ProductCode = "FAST_INSTANT_TRADE_PAY"
-		u, err := p.c.TradePagePay(sdk.TradePagePay{Trade: t})
+		u, err := p.cur.Load().c.TradePagePay(sdk.TradePagePay{Trade: t})
 		if err != nil {
 			return payment.Trade{}, fmt.Errorf("alipay: page pay: %w: %v", payment.ErrRejected, err)
 		}
@@ -177,7 +270,7 @@ func (p *Provider) CreateTrade(ctx context.Context, req payment.TradeRequest) (p
 // QueryTrade: alipay.trade.query. ACQ.TRADE_NOT_EXIST is TradeNotFound;
 // TRADE_CLOSED with a payment date (send_pay_date) is TradeRefunded.
 func (p *Provider) QueryTrade(ctx context.Context, outTradeNo string) (payment.TradeStatus, error) {
-	rsp, err := p.c.TradeQuery(ctx, sdk.TradeQuery{OutTradeNo: outTradeNo})
+	rsp, err := p.cur.Load().c.TradeQuery(ctx, sdk.TradeQuery{OutTradeNo: outTradeNo})
 	err = p.check("query", err, rsp, func() sdk.Error { return rsp.Error })
 	if errors.Is(err, payment.ErrUnknownTrade) {
 		return payment.TradeStatus{OutTradeNo: outTradeNo, State: payment.TradeNotFound}, nil
@@ -212,7 +305,7 @@ func (p *Provider) QueryTrade(ctx context.Context, outTradeNo string) (payment.T
 
 // CloseTrade: alipay.trade.close.
 func (p *Provider) CloseTrade(ctx context.Context, outTradeNo string) error {
-	rsp, err := p.c.TradeClose(ctx, sdk.TradeClose{OutTradeNo: outTradeNo})
+	rsp, err := p.cur.Load().c.TradeClose(ctx, sdk.TradeClose{OutTradeNo: outTradeNo})
 	return p.check("close", err, rsp, func() sdk.Error { return rsp.Error })
 }
 
@@ -226,7 +319,7 @@ func (p *Provider) Refund(ctx context.Context, req payment.RefundRequest) (payme
 	if req.TotalCents > 0 && req.AmountCents > req.TotalCents {
 		return payment.Refund{}, fmt.Errorf("alipay: refund: %w: %d cents of %d", payment.ErrRefundExceeds, req.AmountCents, req.TotalCents)
 	}
-	rsp, err := p.c.TradeRefund(ctx, sdk.TradeRefund{OutTradeNo: req.OutTradeNo, OutRequestNo: req.OutRequestNo,
+	rsp, err := p.cur.Load().c.TradeRefund(ctx, sdk.TradeRefund{OutTradeNo: req.OutTradeNo, OutRequestNo: req.OutRequestNo,
 		RefundAmount: payment.Yuan(req.AmountCents), RefundReason: req.Reason})
 	if err = p.check("refund", err, rsp, func() sdk.Error { return rsp.Error }); err != nil {
 		return payment.Refund{}, err
@@ -241,7 +334,7 @@ func (p *Provider) Refund(ctx context.Context, req payment.RefundRequest) (payme
 // QueryRefund: alipay.trade.fastpay.refund.query; no refund_status means
 // Alipay has no such refund (RefundNotFound).
 func (p *Provider) QueryRefund(ctx context.Context, outTradeNo, outRequestNo string) (payment.Refund, error) {
-	rsp, err := p.c.TradeFastPayRefundQuery(ctx, sdk.TradeFastPayRefundQuery{OutTradeNo: outTradeNo, OutRequestNo: outRequestNo})
+	rsp, err := p.cur.Load().c.TradeFastPayRefundQuery(ctx, sdk.TradeFastPayRefundQuery{OutTradeNo: outTradeNo, OutRequestNo: outRequestNo})
 	err = p.check("refund query", err, rsp, func() sdk.Error { return rsp.Error })
 	r := payment.Refund{OutTradeNo: outTradeNo, OutRequestNo: outRequestNo, State: payment.RefundNotFound}
 	if errors.Is(err, payment.ErrUnknownTrade) {
@@ -274,7 +367,7 @@ func (p *Provider) parseTime(s string) time.Time {
 // '#' lines skipped, columns found by their header. 交易 lines are
 // payments, 退款 lines refunds (their negative amounts made positive).
 func (p *Provider) Bill(ctx context.Context, day time.Time) ([]payment.BillLine, error) {
-	rsp, err := p.c.BillDownloadURLQuery(ctx, sdk.BillDownloadURLQuery{BillType: "trade", BillDate: day.In(payment.CST).Format(time.DateOnly)})
+	rsp, err := p.cur.Load().c.BillDownloadURLQuery(ctx, sdk.BillDownloadURLQuery{BillType: "trade", BillDate: day.In(payment.CST).Format(time.DateOnly)})
 	if err = p.check("bill", err, rsp, func() sdk.Error { return rsp.Error }); err != nil {
 		return nil, err
 	}
@@ -401,11 +494,12 @@ func (p *Provider) ParseNotification(_ context.Context, _ http.Header, body []by
 	// fetch the certificate it names from the gateway. This provider uses
 	// a public key: drop it rather than let a sender steer that.
 	v.Del("alipay_cert_sn")
-	n, err := p.c.DecodeNotification(v)
+	k := p.cur.Load()
+	n, err := k.decode(v)
 	if err != nil {
 		return payment.Notification{}, fmt.Errorf("alipay: notification: %w: %v", payment.ErrBadSignature, err)
 	}
-	if n.AppId != p.appID {
+	if n.AppId != k.appID {
 		return payment.Notification{}, fmt.Errorf("alipay: notification: %w: app_id %q", payment.ErrWrongApp, n.AppId)
 	}
 	out := payment.Notification{Kind: payment.NotifyPayment, ID: n.NotifyId, OutTradeNo: n.OutTradeNo, TradeNo: n.TradeNo, AppID: n.AppId}
@@ -448,6 +542,22 @@ func (p *Provider) ParseNotification(_ context.Context, _ http.Header, body []by
 	}
 	out.At = p.parseTime(n.GmtPayment)
 	return out, nil
+}
+
+// decode verifies a notification with each of Alipay's public keys in
+// turn, and reads it with the first that verifies it.
+func (k *keys) decode(v url.Values) (*sdk.Notification, error) {
+	var first error
+	for _, c := range k.verify {
+		n, err := c.DecodeNotification(v)
+		if err == nil {
+			return n, nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return nil, first
 }
 
 // Answer is the body "success" (Alipay stops resending), or "fail"

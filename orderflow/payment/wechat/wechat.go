@@ -22,7 +22,18 @@
 // and host of requests for api.mch.weixin.qq.com (and api2) before they
 // leave. Signatures cover the path and query only, so they still hold.
 //
-// Concurrency: a Provider is safe for concurrent use; it never retries.
+// Keys rotate without a restart (docs/keys.md): Reload swaps the
+// merchant's key and serial, the APIv3 key and WeChat Pay's keys at
+// once, or keeps the old ones. WeChat Pay names the key of each
+// signature by serial (the Wechatpay-Serial header: a public key's id,
+// PUB_KEY_ID_..., or a platform certificate's serial), so a provider
+// keeps several: public keys (PEM blocks with their ids, in order) and
+// platform certificates (PEM blocks, each carrying its serial), both at
+// once during WeChat Pay's move from certificates to public keys. Answers
+// and notifications signed with any of them are taken.
+//
+// Concurrency: a Provider is safe for concurrent use, Reload included;
+// it never retries.
 package wechat
 
 import (
@@ -43,6 +54,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/wechatpay-apiv3/wechatpay-go/core"
@@ -69,6 +81,10 @@ const (
 	DefaultTimeout = 10 * time.Second
 	// MaxBillBytes bounds a downloaded bill.
 	MaxBillBytes = 64 << 20
+	// MaxPlatformKeys bounds the public keys and certificates of WeChat
+	// Pay kept: the current ones and those before, with room for a
+	// mistake.
+	MaxPlatformKeys = 8
 )
 
 // Config configures a Provider. Every field but BaseURL, HTTPClient and
@@ -88,11 +104,15 @@ type Config struct {
 	// APIv3Key is the 32-byte APIv3 key that decrypts notifications.
 	APIv3Key payment.Secret
 	// PlatformPublicKey (PEM) and PlatformPublicKeyID (PUB_KEY_ID_...)
-	// verify answers and notifications in public-key mode.
+	// verify answers and notifications in public-key mode. During a
+	// rotation: several PEM blocks, and their ids in the same order,
+	// separated by commas.
 	PlatformPublicKey   string
 	PlatformPublicKeyID string
-	// PlatformCertificate (PEM) verifies them in certificate mode, when
-	// no public key is given.
+	// PlatformCertificate (PEM) verifies them in certificate mode: one
+	// or several certificates, each known by its serial. With
+	// PlatformPublicKey too, both verify (WeChat Pay's migration from
+	// certificates to public keys).
 	PlatformCertificate string
 	HTTPClient          *http.Client
 	Logger              *slog.Logger
@@ -108,12 +128,18 @@ func (c Config) LogValue() slog.Value {
 
 // Provider talks to WeChat Pay. Make it with New.
 type Provider struct {
+	cur atomic.Pointer[keys]
+	log *slog.Logger
+}
+
+// keys are a Provider's settings and key material, and the SDK clients
+// made of them.
+type keys struct {
 	mchID, appID string
 	client       *core.Client // signs requests, verifies answers
 	download     *core.Client // signs requests, verifies nothing: the bill file
 	verifier     auth.Verifier
 	notify       *notify.Handler
-	log          *slog.Logger
 }
 
 var _ payment.Provider = (*Provider)(nil)
@@ -121,6 +147,32 @@ var _ payment.Provider = (*Provider)(nil)
 // New checks the config, loads the keys and makes the SDK's clients.
 // Errors never include key material.
 func New(cfg Config) (*Provider, error) {
+	p := &Provider{log: cfg.Logger}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if err := p.Reload(cfg); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Reload replaces the provider's settings and keys with cfg's, all at
+// once for calls and notifications that start after it; calls under way
+// finish with the old. A config that New would refuse changes nothing,
+// and its error says why. cfg's Logger is not used: the provider keeps
+// its own.
+func (p *Provider) Reload(cfg Config) error {
+	k, err := load(cfg)
+	if err != nil {
+		return err
+	}
+	p.cur.Store(k)
+	return nil
+}
+
+// load checks a config and makes its keys and clients.
+func load(cfg Config) (*keys, error) {
 	var errs []error
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = ProductionURL
@@ -141,22 +193,9 @@ func New(cfg Config) (*Provider, error) {
 	if n := len(cfg.APIv3Key.Reveal()); n != 32 {
 		errs = append(errs, fmt.Errorf("wechat: the APIv3 key has %d bytes, want 32", n))
 	}
-	var pub *rsa.PublicKey
-	var cert *x509.Certificate
-	switch {
-	case cfg.PlatformPublicKey != "":
-		if pub, err = parsePublicKey(cfg.PlatformPublicKey); err != nil {
-			errs = append(errs, fmt.Errorf("wechat: platform public key: %w", err))
-		}
-		if cfg.PlatformPublicKeyID == "" {
-			errs = append(errs, errors.New("wechat: the platform public key's id is required"))
-		}
-	case cfg.PlatformCertificate != "":
-		if cert, err = parseCertificate(cfg.PlatformCertificate); err != nil {
-			errs = append(errs, fmt.Errorf("wechat: platform certificate: %w", err))
-		}
-	default:
-		errs = append(errs, errors.New("wechat: a platform public key or certificate is required"))
+	ring, err := platformKeys(cfg)
+	if err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -172,14 +211,9 @@ func New(cfg Config) (*Provider, error) {
 	}
 	hc.Transport = hostRewriter{scheme: base.Scheme, host: base.Host, next: next}
 
-	var authOpt core.ClientOption
-	if pub != nil {
-		authOpt = option.WithWechatPayPublicKeyAuthCipher(cfg.MchID, cfg.MerchantSerial, key, cfg.PlatformPublicKeyID, pub)
-	} else {
-		authOpt = option.WithWechatPayAuthCipher(cfg.MchID, cfg.MerchantSerial, key, []*x509.Certificate{cert})
-	}
 	ctx := context.Background()
-	client, err := core.NewClient(ctx, authOpt, option.WithHTTPClient(hc))
+	client, err := core.NewClient(ctx, option.WithMerchantCredential(cfg.MchID, cfg.MerchantSerial, key),
+		option.WithVerifier(ring), option.WithHTTPClient(hc))
 	if err != nil {
 		return nil, fmt.Errorf("wechat: client: %v", err)
 	}
@@ -188,19 +222,119 @@ func New(cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wechat: download client: %v", err)
 	}
-	p := &Provider{mchID: cfg.MchID, appID: cfg.AppID, client: client, download: download, log: cfg.Logger}
-	if p.log == nil {
-		p.log = slog.New(slog.DiscardHandler)
-	}
-	if pub != nil {
-		p.verifier = verifiers.NewSHA256WithRSAPubkeyVerifier(cfg.PlatformPublicKeyID, *pub)
-	} else {
-		p.verifier = verifiers.NewSHA256WithRSAVerifier(core.NewCertificateMapWithList([]*x509.Certificate{cert}))
-	}
-	if p.notify, err = notify.NewRSANotifyHandler(string(cfg.APIv3Key.Reveal()), p.verifier); err != nil {
+	k := &keys{mchID: cfg.MchID, appID: cfg.AppID, client: client, download: download, verifier: ring}
+	if k.notify, err = notify.NewRSANotifyHandler(string(cfg.APIv3Key.Reveal()), ring); err != nil {
 		return nil, errors.New("wechat: the APIv3 key is not an AES-256 key")
 	}
-	return p, nil
+	return k, nil
+}
+
+// keyring verifies WeChat Pay's signatures with the key or certificate
+// the signature's serial names: an auth.Verifier over the SDK's own, one
+// per public key and one for the certificates (core.CertificateMap, by
+// serial).
+type keyring struct {
+	byID   map[string]auth.Verifier // public key id -> its verifier
+	certs  auth.Verifier            // the certificates; nil when none
+	serial string                   // the first key's id or certificate's serial
+}
+
+// Verify implements auth.Verifier.
+func (r *keyring) Verify(ctx context.Context, serial, message, signature string) error {
+	if v, ok := r.byID[serial]; ok {
+		return v.Verify(ctx, serial, message, signature)
+	}
+	if r.certs != nil {
+		return r.certs.Verify(ctx, serial, message, signature)
+	}
+	return fmt.Errorf("wechat: no WeChat Pay public key of serial %q", serial)
+}
+
+// GetSerial implements auth.Verifier: the serial of the first key.
+func (r *keyring) GetSerial(context.Context) (string, error) { return r.serial, nil }
+
+// platformKeys reads WeChat Pay's public keys (with their ids) and
+// certificates, at most MaxPlatformKeys in all.
+func platformKeys(cfg Config) (*keyring, error) {
+	r := &keyring{byID: map[string]auth.Verifier{}}
+	var ids []string
+	if cfg.PlatformPublicKeyID != "" {
+		ids = strings.Split(cfg.PlatformPublicKeyID, ",")
+	}
+	var pubs []*rsa.PublicKey
+	if cfg.PlatformPublicKey != "" {
+		blocks, err := pemBlocks(cfg.PlatformPublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("wechat: platform public key: %w", err)
+		}
+		for i, b := range blocks {
+			k, err := parsePublicKey(b)
+			if err != nil {
+				return nil, fmt.Errorf("wechat: platform public key %d: %w", i+1, err)
+			}
+			pubs = append(pubs, k)
+		}
+		if len(ids) != len(pubs) {
+			return nil, fmt.Errorf("wechat: %d platform public keys and %d ids: want an id for each, in order", len(pubs), len(ids))
+		}
+	} else if len(ids) > 0 {
+		return nil, errors.New("wechat: a platform public key id without the key")
+	}
+	for i, k := range pubs {
+		id := strings.TrimSpace(ids[i])
+		if _, dup := r.byID[id]; dup || id == "" {
+			return nil, fmt.Errorf("wechat: platform public key id %q empty or given twice", id)
+		}
+		r.byID[id] = verifiers.NewSHA256WithRSAPubkeyVerifier(id, *k)
+		if r.serial == "" {
+			r.serial = id
+		}
+	}
+	var certs []*x509.Certificate
+	if cfg.PlatformCertificate != "" {
+		blocks, err := pemBlocks(cfg.PlatformCertificate)
+		if err != nil {
+			return nil, fmt.Errorf("wechat: platform certificate: %w", err)
+		}
+		for i, b := range blocks {
+			c, err := parseCertificate(b)
+			if err != nil {
+				return nil, fmt.Errorf("wechat: platform certificate %d: %w", i+1, err)
+			}
+			if _, ok := c.PublicKey.(*rsa.PublicKey); !ok {
+				return nil, fmt.Errorf("wechat: platform certificate %d: not of an RSA key", i+1)
+			}
+			certs = append(certs, c)
+		}
+		r.certs = verifiers.NewSHA256WithRSAVerifier(core.NewCertificateMapWithList(certs))
+		if r.serial == "" {
+			r.serial = strings.ToUpper(certs[0].SerialNumber.Text(16))
+		}
+	}
+	switch n := len(pubs) + len(certs); {
+	case n == 0:
+		return nil, errors.New("wechat: a platform public key or certificate is required")
+	case n > MaxPlatformKeys:
+		return nil, fmt.Errorf("wechat: %d platform public keys and certificates, want at most %d", n, MaxPlatformKeys)
+	}
+	return r, nil
+}
+
+// pemBlocks splits PEM text into its blocks, refusing anything else.
+func pemBlocks(s string) ([]string, error) {
+	var out []string
+	rest := []byte(strings.TrimSpace(s))
+	for {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		out = append(out, string(pem.EncodeToMemory(b)))
+	}
+	if len(out) == 0 || len(bytes.TrimSpace(rest)) > 0 {
+		return nil, errors.New("not PEM: want PEM blocks and nothing else")
+	}
+	return out, nil
 }
 
 // hostRewriter sends requests for WeChat Pay's API hosts to another host.
@@ -270,19 +404,20 @@ func ptr[T any](v T) *T { return &v }
 // CreateTrade: Native prepay. time_expire is RFC 3339 in UTC+8, to the
 // second. ModePage is ErrUnsupported (Native pay is QR only).
 func (p *Provider) CreateTrade(ctx context.Context, req payment.TradeRequest) (payment.Trade, error) {
+	k := p.cur.Load()
 	if req.Mode != payment.ModeQR && req.Mode != "" {
 		return payment.Trade{}, fmt.Errorf("wechat: mode %q: %w: Native pay has QR codes only", req.Mode, payment.ErrUnsupported)
 	}
 	if req.OutTradeNo == "" || req.Subject == "" || req.NotifyURL == "" || req.AmountCents <= 0 || req.AmountCents > payment.MaxCents {
 		return payment.Trade{}, fmt.Errorf("wechat: create: %w: out_trade_no, subject, notify URL and an amount in (0, %d] cents are required", payment.ErrRejected, payment.MaxCents)
 	}
-	pr := native.PrepayRequest{Appid: ptr(p.appID), Mchid: ptr(p.mchID), Description: ptr(req.Subject),
+	pr := native.PrepayRequest{Appid: ptr(k.appID), Mchid: ptr(k.mchID), Description: ptr(req.Subject),
 		OutTradeNo: ptr(req.OutTradeNo), NotifyUrl: ptr(req.NotifyURL),
 		Amount: &native.Amount{Total: ptr(req.AmountCents), Currency: ptr("CNY")}}
 	if !req.TimeExpire.IsZero() {
 		pr.TimeExpire = ptr(req.TimeExpire.In(payment.CST).Truncate(time.Second))
 	}
-	resp, _, err := (&native.NativeApiService{Client: p.client}).Prepay(ctx, pr)
+	resp, _, err := (&native.NativeApiService{Client: k.client}).Prepay(ctx, pr)
 	if err != nil {
 		return payment.Trade{}, p.apiErr("prepay", err)
 	}
@@ -297,8 +432,9 @@ func (p *Provider) CreateTrade(ctx context.Context, req payment.TradeRequest) (p
 // happened: WeChat does not say whether in full); CLOSED, REVOKED and
 // PAYERROR are closed.
 func (p *Provider) QueryTrade(ctx context.Context, outTradeNo string) (payment.TradeStatus, error) {
-	tx, _, err := (&native.NativeApiService{Client: p.client}).QueryOrderByOutTradeNo(ctx,
-		native.QueryOrderByOutTradeNoRequest{OutTradeNo: ptr(outTradeNo), Mchid: ptr(p.mchID)})
+	k := p.cur.Load()
+	tx, _, err := (&native.NativeApiService{Client: k.client}).QueryOrderByOutTradeNo(ctx,
+		native.QueryOrderByOutTradeNoRequest{OutTradeNo: ptr(outTradeNo), Mchid: ptr(k.mchID)})
 	if core.IsAPIError(err, "ORDER_NOT_EXIST") {
 		return payment.TradeStatus{OutTradeNo: outTradeNo, State: payment.TradeNotFound}, nil
 	}
@@ -345,7 +481,8 @@ func deref(s *string) string {
 // CloseTrade: close by out_trade_no (204). ORDERPAID is ErrTradeState;
 // an already closed order is not an error.
 func (p *Provider) CloseTrade(ctx context.Context, outTradeNo string) error {
-	_, err := (&native.NativeApiService{Client: p.client}).CloseOrder(ctx, native.CloseOrderRequest{OutTradeNo: ptr(outTradeNo), Mchid: ptr(p.mchID)})
+	k := p.cur.Load()
+	_, err := (&native.NativeApiService{Client: k.client}).CloseOrder(ctx, native.CloseOrderRequest{OutTradeNo: ptr(outTradeNo), Mchid: ptr(k.mchID)})
 	if err == nil || core.IsAPIError(err, "ORDER_CLOSED") {
 		return nil
 	}
@@ -357,6 +494,7 @@ func (p *Provider) CloseTrade(ctx context.Context, outTradeNo string) error {
 // request's NotifyURL. A repeat with the same out_refund_no returns the
 // same refund.
 func (p *Provider) Refund(ctx context.Context, req payment.RefundRequest) (payment.Refund, error) {
+	k := p.cur.Load()
 	if req.OutRequestNo == "" || req.AmountCents <= 0 || req.TotalCents <= 0 {
 		return payment.Refund{}, fmt.Errorf("wechat: refund: %w: out_refund_no, a positive amount and the trade's total are required", payment.ErrRejected)
 	}
@@ -371,7 +509,7 @@ func (p *Provider) Refund(ctx context.Context, req payment.RefundRequest) (payme
 	if req.NotifyURL != "" {
 		cr.NotifyUrl = ptr(req.NotifyURL)
 	}
-	r, _, err := (&refunddomestic.RefundsApiService{Client: p.client}).Create(ctx, cr)
+	r, _, err := (&refunddomestic.RefundsApiService{Client: k.client}).Create(ctx, cr)
 	if err != nil {
 		return payment.Refund{}, p.apiErr("refund", err)
 	}
@@ -402,8 +540,9 @@ func refundOf(r *refunddomestic.Refund) payment.Refund {
 // per merchant). RESOURCE_NOT_EXISTS, or a refund of another trade, is
 // RefundNotFound.
 func (p *Provider) QueryRefund(ctx context.Context, outTradeNo, outRequestNo string) (payment.Refund, error) {
+	k := p.cur.Load()
 	notFound := payment.Refund{OutTradeNo: outTradeNo, OutRequestNo: outRequestNo, State: payment.RefundNotFound}
-	r, _, err := (&refunddomestic.RefundsApiService{Client: p.client}).QueryByOutRefundNo(ctx,
+	r, _, err := (&refunddomestic.RefundsApiService{Client: k.client}).QueryByOutRefundNo(ctx,
 		refunddomestic.QueryByOutRefundNoRequest{OutRefundNo: ptr(outRequestNo)})
 	if core.IsAPIError(err, "RESOURCE_NOT_EXISTS") {
 		return notFound, nil
@@ -424,8 +563,9 @@ func (p *Provider) QueryRefund(ctx context.Context, outTradeNo, outRequestNo str
 // refunds (退款金额, 商户退款单号); the summary after the lines is
 // skipped.
 func (p *Provider) Bill(ctx context.Context, day time.Time) ([]payment.BillLine, error) {
+	k := p.cur.Load()
 	q := url.Values{"bill_date": {day.In(payment.CST).Format(time.DateOnly)}, "bill_type": {"ALL"}}
-	res, err := p.client.Get(ctx, ProductionURL+"/v3/bill/tradebill?"+q.Encode())
+	res, err := k.client.Get(ctx, ProductionURL+"/v3/bill/tradebill?"+q.Encode())
 	if err != nil {
 		if core.IsAPIError(err, "NO_STATEMENT_EXIST") {
 			return nil, fmt.Errorf("wechat: bill: %w", payment.ErrNoBill)
@@ -441,7 +581,7 @@ func (p *Provider) Bill(ctx context.Context, day time.Time) ([]payment.BillLine,
 	if err := json.NewDecoder(io.LimitReader(res.Response.Body, 1<<20)).Decode(&ref); err != nil || ref.DownloadURL == "" {
 		return nil, fmt.Errorf("wechat: bill: %w: answer: %v", payment.ErrMalformed, err)
 	}
-	file, err := p.download.Get(ctx, ref.DownloadURL)
+	file, err := k.download.Get(ctx, ref.DownloadURL)
 	if err != nil {
 		return nil, p.apiErr("bill download", err)
 	}
@@ -530,6 +670,7 @@ type refundResource struct {
 // TRANSACTION.SUCCESS is a payment; REFUND.SUCCESS, REFUND.ABNORMAL and
 // REFUND.CLOSED are refunds.
 func (p *Provider) ParseNotification(ctx context.Context, header http.Header, body []byte) (payment.Notification, error) {
+	k := p.cur.Load()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "/", bytes.NewReader(body))
 	if err != nil {
 		return payment.Notification{}, fmt.Errorf("wechat: notification: %w: %v", payment.ErrMalformed, err)
@@ -538,11 +679,11 @@ func (p *Provider) ParseNotification(ctx context.Context, header http.Header, bo
 	if t := header.Get("Wechatpay-Signature-Type"); t != "" && t != "WECHATPAY2-SHA256-RSA2048" {
 		return payment.Notification{}, fmt.Errorf("wechat: notification: %w: signature type %q", payment.ErrBadSignature, t)
 	}
-	if err := validators.NewWechatPayNotifyValidator(p.verifier).Validate(ctx, req); err != nil {
+	if err := validators.NewWechatPayNotifyValidator(k.verifier).Validate(ctx, req); err != nil {
 		return payment.Notification{}, fmt.Errorf("wechat: notification: %w: %v", payment.ErrBadSignature, err)
 	}
 	var content map[string]any
-	nr, err := p.notify.ParseNotifyRequest(ctx, req, &content)
+	nr, err := k.notify.ParseNotifyRequest(ctx, req, &content)
 	if err != nil {
 		return payment.Notification{}, fmt.Errorf("wechat: notification: %w: %v", payment.ErrMalformed, err)
 	}
@@ -555,7 +696,7 @@ func (p *Provider) ParseNotification(ctx context.Context, header http.Header, bo
 			return payment.Notification{}, fmt.Errorf("wechat: notification: %w: %v", payment.ErrMalformed, err)
 		}
 		out.MchID, out.AppID = deref(tx.Mchid), deref(tx.Appid)
-		if out.MchID != p.mchID || out.AppID != p.appID {
+		if out.MchID != k.mchID || out.AppID != k.appID {
 			return payment.Notification{}, fmt.Errorf("wechat: notification: %w: mchid %q appid %q", payment.ErrWrongApp, out.MchID, out.AppID)
 		}
 		st, err := transactionStatus(&tx)
@@ -570,7 +711,7 @@ func (p *Provider) ParseNotification(ctx context.Context, header http.Header, bo
 			return payment.Notification{}, fmt.Errorf("wechat: notification: %w: %v", payment.ErrMalformed, err)
 		}
 		out.MchID = rr.Mchid
-		if out.MchID != p.mchID {
+		if out.MchID != k.mchID {
 			return payment.Notification{}, fmt.Errorf("wechat: notification: %w: mchid %q", payment.ErrWrongApp, out.MchID)
 		}
 		out.Kind, out.OutTradeNo, out.TradeNo, out.OutRequestNo, out.AmountCents =
