@@ -1120,6 +1120,7 @@ func TestStoreRebuilt(t *testing.T) {
 	if err := os.RemoveAll(dataDir); err != nil {
 		t.Fatal(err)
 	}
+	victim.args = append(victim.args, "-rebuild-missing") // the operator's word: the store is lost
 	victim.start(t)
 	// Until it is ready, an order of its partitions is unavailable,
 	// never not found.
