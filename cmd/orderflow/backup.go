@@ -499,7 +499,7 @@ func restore(cfg restoreConfig) (string, error) {
 		if ps, err := orderflow.StoreDirs(sub.dir, sub.prefix); err != nil {
 			return "", err
 		} else if len(ps) > 0 {
-			return "", fmt.Errorf("%w: %s already holds stores (%s%02d, ...): restore into a data directory without any", orderflow.ErrForeignStore, sub.dir, sub.prefix, ps[0])
+			return "", fmt.Errorf("%w: %s already holds stores (%s%02d, ...): restore into a data directory without any", errBackupMismatch, sub.dir, sub.prefix, ps[0])
 		}
 	}
 	tmp := filepath.Join(cfg.DataDir, "restore-tmp")
