@@ -103,7 +103,8 @@ func ReadMeta(data []byte) (MetaState, error) {
 }
 
 // CheckBackup decodes a group's backup data as a restore would, without
-// keeping it: an inventory group's engine must decode and pass Check.
+// keeping it: an inventory group's engine must decode and pass Check at
+// the backup's index; the meta group must be of groups inventory groups.
 func CheckBackup(b GroupBackup, groups int, cfg inventory.Config) error {
 	if b.Group == MetaGroup {
 		st, err := ReadMeta(b.Data)
@@ -114,6 +115,9 @@ func CheckBackup(b GroupBackup, groups int, cfg inventory.Config) error {
 	}
 	if len(b.Data) < 8 {
 		return fmt.Errorf("%w: group %d: %d bytes", ErrRestore, b.Group, len(b.Data))
+	}
+	if i := binary.BigEndian.Uint64(b.Data); i != b.Index {
+		return fmt.Errorf("%w: group %d: the state is at index %d, the backup says %d", ErrRestore, b.Group, i, b.Index)
 	}
 	cfg.Group = int(b.Group)
 	e, err := inventory.Restore(cfg, b.Data[8:])
