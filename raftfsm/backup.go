@@ -30,9 +30,9 @@ type GroupBackup struct {
 var ErrRestore = errors.New("raftfsm: cannot restore")
 
 // Backup returns a group's state as its leader has it after a consistent
-// read: the node checks it still leads (VerifyLeader) and waits until it
-// has applied everything committed before the call, so the state holds
-// every write acknowledged before Backup began. It is the encoding raft's
+// read: the node commits a barrier entry (which only a leader can) and
+// waits until its FSM has applied everything before it, so the state
+// holds every write acknowledged before Backup began. It is the encoding raft's
 // snapshots have, made in memory under the FSM's read lock (writes wait
 // for the copy, a few milliseconds for a large program), not a snapshot
 // raft takes and keeps: a backup leaves the node's log and snapshot store
@@ -46,20 +46,17 @@ func (n *Node) Backup(ctx context.Context, groupID uint16) (GroupBackup, error) 
 	if g.raft.State() != raft.Leader {
 		return GroupBackup{}, g.notLeader()
 	}
-	commit := g.raft.CommitIndex()
-	if err := g.raft.VerifyLeader().Error(); err != nil {
+	// A barrier is a log entry: it commits only while this node leads,
+	// and its future returns once the FSM has applied every entry before
+	// it. (Waiting for the FSM's applied index to reach the commit index
+	// would wait for ever on a quiet group: elections' no-op entries
+	// never reach the FSM.)
+	wait := 30 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		wait = time.Until(d)
+	}
+	if err := g.raft.Barrier(wait).Error(); err != nil {
 		return GroupBackup{}, classify(err)
-	}
-	applied := g.raft.AppliedIndex
-	if g.fsm != nil {
-		applied = g.fsm.Applied
-	}
-	for applied() < commit {
-		select {
-		case <-ctx.Done():
-			return GroupBackup{}, ctx.Err()
-		case <-time.After(time.Millisecond):
-		}
 	}
 	var fs raft.FSMSnapshot
 	var err error
@@ -72,7 +69,7 @@ func (n *Node) Backup(ctx context.Context, groupID uint16) (GroupBackup, error) 
 		return GroupBackup{}, err
 	}
 	data := []byte(fs.(snapshot))
-	index := max(g.raft.AppliedIndex(), commit)
+	index := g.raft.AppliedIndex()
 	if g.fsm != nil {
 		index = binary.BigEndian.Uint64(data)
 	}
