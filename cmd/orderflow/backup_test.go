@@ -2,20 +2,26 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"seatd/orderflow"
 	"seatd/orderflow/orderclient"
+	"seatd/orderflow/orders"
+	"seatd/orderflow/pay"
 )
 
 // orderflowCmd runs the built orderflow binary with args and returns its
@@ -262,4 +268,107 @@ func TestScaleOut(t *testing.T) {
 	rep := s.audit(l, 0, 1, 2)
 	s.reconcile()
 	t.Logf("%s; %s", l, rep)
+}
+
+// TestBackupWithPay backs up an instance running the pay service through
+// its admin handler after an order was paid (the order PAID, its hold
+// confirmed), restores the backup into a new data directory, and starts
+// the order and pay services on it: the order is PAID, and the pay
+// service knows the paying trade (its out_trade_no), which no changelog
+// could have given back. A backup asked while the pay service has not
+// started is refused (503).
+func TestBackupWithPay(t *testing.T) {
+	s := startPaidSystem(t)
+	const buyer = 7
+	no, _ := s.hold(buyer, 2)
+	otn := s.pay(no, buyer)
+	s.await(no, func(o orders.Order) bool { return o.Status == orders.StatusPaid && o.HoldStatus == orders.HoldConfirmed })
+
+	var ref atomic.Pointer[pay.Service]
+	srv := httptest.NewServer(backupHandler(s.flowDir, s.svc, true, &ref))
+	defer srv.Close()
+	ctx := context.Background()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	out := filepath.Join(t.TempDir(), "b")
+	var stdout, stderr bytes.Buffer
+	noenv := func(string) string { return "" }
+	if code := runBackup(ctx, []string{"-metrics", addr, "-out", out}, noenv, &stdout, &stderr); code != exitFailed || !strings.Contains(stderr.String(), "503") {
+		t.Errorf("backup before the pay service started = %d %s; want %d and 503", code, stderr.String(), exitFailed)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused backup left %s: %v", out, err)
+	}
+	ref.Store(s.paySvc)
+	stdout.Reset()
+	stderr.Reset()
+	if code := runBackup(ctx, []string{"-metrics", addr, "-out", out}, noenv, &stdout, &stderr); code != exitDone ||
+		!strings.Contains(stdout.String(), fmt.Sprintf("%d order stores, %d pay stores", reconcilePartitions, reconcilePartitions)) {
+		t.Fatalf("orderflow backup = %d %s%s", code, stdout.String(), stderr.String())
+	}
+	if entries, _ := os.ReadDir(filepath.Join(s.flowDir, backupTmp)); len(entries) > 0 {
+		t.Errorf("the instance kept its checkpoints in %s", backupTmp)
+	}
+	s.svc.Close()
+	s.paySvc.Close()
+
+	data := t.TempDir()
+	stdout.Reset()
+	if code := runRestore([]string{"-from", out, "-data", data}, noenv, &stdout, &stderr); code != exitDone {
+		t.Fatalf("orderflow restore = %d %s", code, stderr.String())
+	}
+	for p := range reconcilePartitions {
+		for _, d := range []string{fmt.Sprintf("partition-%02d", p), fmt.Sprintf("pay/pay-%02d", p)} {
+			if _, err := os.Stat(filepath.Join(data, d)); err != nil {
+				t.Errorf("restored %s: %v", d, err)
+			}
+		}
+	}
+	svc, err := orderflow.New(orderflow.Config{Brokers: s.brokers, Instance: 0, Instances: 1, Partitions: reconcilePartitions, DataDir: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := svc.Start(sctx); err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	ps, err := pay.New(pay.Config{Brokers: s.brokers, DataDir: filepath.Join(data, "pay"), Orders: svc, Providers: s.providers,
+		NotifyURLs: map[string]string{"alipay": "http://127.0.0.1:1/alipay", "wechat": "http://127.0.0.1:1/wechat"},
+		QueryAfter: time.Hour, MaxQueryInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ps.Start(sctx); err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Close()
+	if err := svc.WaitReady(sctx); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := svc.Order(no); err != nil || o.Status != orders.StatusPaid {
+		t.Errorf("restored order %d = %+v, %v; want PAID", no, o, err)
+	}
+	if p, err := ps.PaymentStatus(sctx, no, buyer); err != nil || p.OutTradeNo != otn {
+		t.Errorf("restored pay service's trade of order %d = %+v, %v; want %s", no, p, err, otn)
+	}
+
+	// A pay store left at an instance that no longer owns its partition
+	// stops the pay service's start: its trades are in no changelog.
+	half, err := orderflow.New(orderflow.Config{Brokers: s.brokers, Instance: 0, Instances: 2, Partitions: reconcilePartitions, DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payDir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(payDir, "pay-01"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	foreign, err := pay.New(pay.Config{Brokers: s.brokers, DataDir: payDir, Orders: half, Providers: s.providers,
+		NotifyURLs: map[string]string{"alipay": "http://127.0.0.1:1/alipay", "wechat": "http://127.0.0.1:1/wechat"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := foreign.Start(sctx); !errors.Is(err, orderflow.ErrForeignStore) || !strings.Contains(err.Error(), "pay-01 (owned by instance 1)") {
+		t.Errorf("pay service of instance 0 of 2 with pay-01 = %v; want ErrForeignStore naming pay-01", err)
+	}
 }
