@@ -282,7 +282,9 @@ func TestBackupWithPay(t *testing.T) {
 	const buyer = 7
 	no, _ := s.hold(buyer, 2)
 	otn := s.pay(no, buyer)
-	s.await(no, func(o orders.Order) bool { return o.Status == orders.StatusPaid && o.HoldStatus == orders.HoldConfirmed })
+	s.await(no, func(o orders.Order) bool {
+		return o.Status == orders.StatusPaid && o.HoldStatus == orders.HoldConfirmed
+	})
 
 	var ref atomic.Pointer[pay.Service]
 	srv := httptest.NewServer(backupHandler(s.flowDir, s.svc, true, &ref))
