@@ -201,8 +201,9 @@ func TestBackupRestore(t *testing.T) {
 }
 
 // TestScaleOut scales the order flow from 2 instances to 3 while buyers
-// hold and cancel: `orderflow rebalance-plan` names the moves; with the
-// instances stopped and nothing moved, instance 0 under 3 refuses its
+// hold and cancel: `orderflow rebalance-plan` names the moves, and
+// refuses to make them while the instances run; with the instances
+// stopped and nothing moved, instance 0 under 3 refuses its
 // data directory (it holds partition-02, instance 2's now) and the new
 // instance 2 refuses to start without partition 2's store (its
 // changelog has records); `rebalance-plan -data ... -apply` moves the
@@ -222,9 +223,6 @@ func TestScaleOut(t *testing.T) {
 	if code != 0 || out != want {
 		t.Fatalf("orderflow rebalance-plan = %d %q %s; want %q", code, out, errOut, want)
 	}
-	for _, p := range s.flows {
-		p.stop(t, syscall.SIGTERM) // holds go on: the relay publishes them for the instances to come
-	}
 	addrs := freeAddrs(t, 2)
 	third := &proc{name: "orderflow 2", bin: s.flowBin, rpc: addrs[0], http: addrs[1], log: filepath.Join(t.TempDir(), "orderflow-2.log"),
 		args: slices.Clone(s.flows[0].args)}
@@ -242,6 +240,15 @@ func TestScaleOut(t *testing.T) {
 			third.cmd.Wait()
 		}
 	})
+	dirs := strings.Join([]string{flows[0].arg("-data"), flows[1].arg("-data"), third.arg("-data")}, ",")
+	// While the instances run, their stores are open: no move.
+	code, out, errOut = s.orderflowCmd("rebalance-plan", "-partitions", part, "-from", "2", "-to", "3", "-data", dirs, "-apply")
+	if code != exitFailed || !strings.Contains(errOut, "REBALANCE_REFUSED") || !strings.Contains(errOut, "open in a running orderflow") {
+		t.Errorf("rebalance-plan -apply with the instances running = %d %q %s; want a refusal", code, out, errOut)
+	}
+	for _, p := range s.flows {
+		p.stop(t, syscall.SIGTERM) // holds go on: the relay publishes them for the instances to come
+	}
 	if log := s.refused(flows[0]); !strings.Contains(log, "partition-02 (owned by instance 2)") {
 		t.Errorf("instance 0 of 3 on its old data: %s; want a refusal naming partition-02 and instance 2", log)
 	}
@@ -249,7 +256,6 @@ func TestScaleOut(t *testing.T) {
 		t.Errorf("instance 2 of 3 without partition 2's store: %s; want a refusal naming partition 2", log)
 	}
 
-	dirs := strings.Join([]string{flows[0].arg("-data"), flows[1].arg("-data"), third.arg("-data")}, ",")
 	code, out, errOut = s.orderflowCmd("rebalance-plan", "-partitions", part, "-from", "2", "-to", "3", "-data", dirs, "-apply")
 	if code != 0 || strings.Count(out, "moved ") != 2 {
 		t.Fatalf("orderflow rebalance-plan -apply = %d %q %s; want 2 moves", code, out, errOut)
