@@ -132,7 +132,7 @@ func TestBackupRestoreProcesses(t *testing.T) {
 
 	dir := filepath.Join(t.TempDir(), "backup")
 	m := runBackup(t, bin, procs, dir)
-	if m.ClusterID == "" || m.Groups != 2 || len(m.Files) != 3 || len(m.Placements) != 1 || m.Placements[0].Program != "show" || len(m.Directory) != 3 {
+	if m.ClusterID == "" || m.Groups != 2 || len(m.Files) != 3 || len(m.Placements) != 1 || m.Placements[0].Program != "show" {
 		t.Fatalf("manifest = %+v", m)
 	}
 
