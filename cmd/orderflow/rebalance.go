@@ -116,6 +116,9 @@ func rebalance(cfg rebalanceConfig, stdout io.Writer) error {
 	if len(problems) > 0 {
 		return fmt.Errorf("%w: %s", errRebalance, strings.Join(problems, "; "))
 	}
+	if len(todo) == 0 {
+		fmt.Fprintf(stdout, "nothing to move: every store is at its owner under %d instances\n", cfg.To)
+	}
 	for _, mv := range todo {
 		if !cfg.Apply {
 			fmt.Fprintf(stdout, "mkdir -p %s && mv %s %s\n", filepath.Dir(mv.to), mv.from, mv.to)
