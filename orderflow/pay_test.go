@@ -383,7 +383,9 @@ func TestLatePayment(t *testing.T) {
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
-	s2 := startService(t, payConfig(sys, dir, inv))
+	rc := payConfig(sys, dir, inv)
+	rc.RebuildMissing = true
+	s2 := startService(t, rc)
 	withOrders := map[int]bool{s2.PartitionOfOrder(inventory.OrderNo(a.OrderNo)): true, s2.PartitionOfOrder(inventory.OrderNo(b.OrderNo)): true}
 	if got := testutil.ToFloat64(s2.metrics.rebuilds); got != float64(len(withOrders)) {
 		t.Errorf("rebuilds = %v; want %d (the partitions with orders)", got, len(withOrders))
@@ -436,7 +438,9 @@ func TestConfirmAfterRestart(t *testing.T) {
 	}
 
 	inv := &counting{Inventory: sys.client}
-	s2 := startService(t, payConfig(sys, dir, inv))
+	rc := payConfig(sys, dir, inv)
+	rc.RebuildMissing = true
+	s2 := startService(t, rc)
 	o := waitStatus(t, s2, h, "hold confirmed after the restart", func(o orders.Order) bool {
 		return o.Status == orders.StatusPaid && o.Confirm == orders.ConfirmDone && o.HoldStatus == orders.HoldConfirmed
 	})

@@ -92,6 +92,13 @@ type Config struct {
 	// Default 4: each waits for a Raft commit in seatd (milliseconds), and
 	// a partition's payments arrive at most a few hundred a second.
 	MaxSeatCalls int
+	// RebuildMissing lets Start rebuild, from the orders changelog, an
+	// owned partition that has no store although its changelog has
+	// records (a lost store). Without it such a partition stops the start
+	// with ErrStoreMissing: after a change of Instances the store is at
+	// the former owner and must be moved, and only an operator knows
+	// which case it is.
+	RebuildMissing bool
 	// Log receives the service's messages. Default: discarded.
 	Log *slog.Logger
 	// Registerer, when set, gets the service's Prometheus metrics.
@@ -264,12 +271,15 @@ func (s *Service) Start(ctx context.Context) error {
 	if s.started || s.closed {
 		return errors.New("orderflow: started twice, or after Close")
 	}
-	var ends, payEnds map[int]kafka.PartitionOffsets
+	var ends, payEnds, changelogEnds map[int]kafka.PartitionOffsets
 	if err := untilDone(ctx, func() (err error) {
 		if err = events.EnsureTopics(ctx, s.cfg.Brokers, events.Topics(s.cfg.Partitions, s.cfg.Replicas)); err != nil {
 			return err
 		}
 		if ends, err = s.offsets(ctx, events.TopicHolds); err != nil {
+			return err
+		}
+		if changelogEnds, err = s.offsets(ctx, events.TopicOrders); err != nil {
 			return err
 		}
 		payEnds, err = s.offsets(ctx, events.TopicPay)
@@ -279,6 +289,14 @@ func (s *Service) Start(ctx context.Context) error {
 			return err
 		}
 		return fmt.Errorf("orderflow: Kafka at %s not ready before the start deadline: %w", strings.Join(s.cfg.Brokers, ","), err)
+	}
+	// Stores of another owner, or missing ones already consumed, stop
+	// the start before anything is opened or created (see scale.go).
+	if err := CheckStores(s.cfg.DataDir, "partition-", s.cfg.Instance, s.cfg.Instances, s.cfg.Partitions); err != nil {
+		return err
+	}
+	if err := s.checkMissing(changelogEnds); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(s.cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("orderflow: data directory: %w", err)

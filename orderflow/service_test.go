@@ -227,6 +227,11 @@ func TestRebuild(t *testing.T) {
 	}
 	// While it is down: a re-delivery of an applied event, and new ones.
 	produce(t, brokers, evs[14], refund(evs[1], 16, 0), placed(5, 17, 41, 17))
+	// Without the operator's word a lost store stops the start.
+	if _, err := startErr(cfg); !errors.Is(err, ErrStoreMissing) {
+		t.Fatalf("Start with stores lost = %v; want ErrStoreMissing", err)
+	}
+	cfg.RebuildMissing = true
 	s2 := startService(t, cfg)
 	if n := testutil.ToFloat64(s2.metrics.rebuilds); n != float64(len(s2.owned)) {
 		t.Errorf("rebuilds = %v; want %d", n, len(s2.owned))
@@ -362,7 +367,9 @@ func TestOtherClusterStops(t *testing.T) {
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
-	r, err := New(testConfig(brokers, dir, 0, 1, testPartitions))
+	rc := testConfig(brokers, dir, 0, 1, testPartitions)
+	rc.RebuildMissing = true
+	r, err := New(rc)
 	if err != nil {
 		t.Fatal(err)
 	}

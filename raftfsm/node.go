@@ -54,6 +54,14 @@ type NodeConfig struct {
 	// waits to be added by the leaders (Join).
 	Bootstrap bool
 	Peers     []Peer
+	// Restore, with Bootstrap, starts every group of a new cluster from a
+	// backup (Node.Backup of each group, index = group id, the meta group
+	// first) rather than empty: a group without Raft state is seeded with
+	// it as a snapshot whose configuration is Peers, so every node given
+	// the same backup and peers starts alike. A group with state (a
+	// restart) keeps its own. The meta group's cluster id is dropped: the
+	// restored cluster gets a new one (see restoreData).
+	Restore []GroupBackup
 
 	HeartbeatTimeout  time.Duration // default 500ms
 	ElectionTimeout   time.Duration // default 500ms
@@ -134,6 +142,20 @@ func (c NodeConfig) Validate() error {
 	}
 	if d.Groups < 1 || d.Groups > inventory.MaxGroup {
 		errs = append(errs, fmt.Errorf("raftfsm: groups %d, want 1-%d", d.Groups, inventory.MaxGroup))
+	}
+	if len(d.Restore) > 0 {
+		if !d.Bootstrap {
+			errs = append(errs, fmt.Errorf("%w: a restore forms a new cluster: it needs bootstrap and its peers", ErrRestore))
+		}
+		if len(d.Restore) != d.Groups+1 {
+			errs = append(errs, fmt.Errorf("%w: the backup has %d groups with meta, the node %d", ErrRestore, len(d.Restore), d.Groups+1))
+		}
+		for i, b := range d.Restore {
+			if int(b.Group) != i {
+				errs = append(errs, fmt.Errorf("%w: backup %d is of group %d", ErrRestore, i, b.Group))
+				break
+			}
+		}
 	}
 	if d.Bootstrap && !containsPeer(d.Peers, d.ID) {
 		errs = append(errs, fmt.Errorf("raftfsm: bootstrap peers do not include this node %q", d.ID))
@@ -339,6 +361,13 @@ func (n *Node) startGroup(id uint16) (*group, error) {
 	if g.hasState, err = raft.HasExistingState(gs, gs, snaps); err != nil {
 		return nil, err
 	}
+	if len(n.cfg.Restore) > 0 && !g.hasState {
+		if err := n.seed(g, snaps, gs, n.cfg.Restore[id]); err != nil {
+			return nil, fmt.Errorf("raftfsm: restore group %d: %w", id, err)
+		}
+		g.hasState = true
+		n.cfg.Log.Info("group_restored", "group", id, "index", n.cfg.Restore[id].Index, "bytes", len(n.cfg.Restore[id].Data))
+	}
 	var received func([]*raft.Log)
 	if g.fsm != nil {
 		received = g.fsm.time.received
@@ -358,14 +387,7 @@ func (n *Node) Bootstrap(peers []Peer) error {
 	if !containsPeer(peers, n.cfg.ID) {
 		return fmt.Errorf("raftfsm: bootstrap peers do not include this node %q", n.cfg.ID)
 	}
-	var servers []raft.Server
-	for _, p := range peers {
-		addr := p.Addr
-		if p.ID == n.cfg.ID {
-			addr = n.cfg.Advertise
-		}
-		servers = append(servers, raft.Server{ID: raft.ServerID(p.ID), Address: raft.ServerAddress(addr)})
-	}
+	servers := n.servers(peers)
 	for _, g := range n.groups {
 		if g.hasState {
 			continue
@@ -375,6 +397,20 @@ func (n *Node) Bootstrap(peers []Peer) error {
 		}
 	}
 	return nil
+}
+
+// servers are peers as a Raft configuration's voters, this node at its
+// advertised address.
+func (n *Node) servers(peers []Peer) []raft.Server {
+	var servers []raft.Server
+	for _, p := range peers {
+		addr := p.Addr
+		if p.ID == n.cfg.ID {
+			addr = n.cfg.Advertise
+		}
+		servers = append(servers, raft.Server{ID: raft.ServerID(p.ID), Address: raft.ServerAddress(addr)})
+	}
+	return servers
 }
 
 // watchLeadership starts the leader's duties when this node becomes leader

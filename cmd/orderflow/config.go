@@ -50,6 +50,7 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.IntVar(&sc.Partitions, "partitions", orderflow.DefaultPartitions, fmt.Sprintf("partitions of seat.holds and orders (1-%d; must match existing topics)", events.MaxPartitions))
 	fs.IntVar(&sc.Replicas, "replicas", 1, "replication factor of the topics it creates")
 	fs.StringVar(&sc.DataDir, "data", "", "data directory: one pebble store per owned partition")
+	fs.BoolVar(&sc.RebuildMissing, "rebuild-missing", false, "rebuild an owned partition that has no store although its orders changelog has records (a lost store) from the changelog; without it such a partition stops the start")
 	fs.StringVar(&seatd, "seatd", "", "seatd RPC addresses (host:port,...) to confirm paid holds and release refunded seats; without them these calls wait in the stores")
 	fs.IntVar(&sc.MaxSeatCalls, "max-seat-calls", orderflow.DefaultMaxSeatCalls, "seatd calls under way per partition")
 	fs.StringVar(&cfg.RPCAddr, "rpc", "127.0.0.1:7300", "Kitex listen address")

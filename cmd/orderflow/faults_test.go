@@ -187,6 +187,11 @@ type saleConfig struct {
 	maxOutbox int           // seatd -max-outbox; 0: its default
 	holdTTL   time.Duration // the program's hold TTL; 0: the default, 15 minutes
 	seatdArgs []string      // more seatd flags
+	// embedded runs the sale on kafkatest.Brokers (the in-process kfake
+	// broker, or a real one with SEATD_KAFKA=real) rather than Real: for
+	// tests about the order flow's own stores, not the broker's faults
+	// (sale.broker is then nil).
+	embedded bool
 	// pay, when set, runs the payment side too (payfaults_test.go):
 	// paysim and the gateway in the test process, both providers in
 	// every orderflow process, which confirm in seatd.
@@ -216,9 +221,16 @@ func startSale(t *testing.T, cfg saleConfig) *sale {
 	if cfg.instances == 0 {
 		cfg.instances = 1
 	}
-	s := &sale{t: t, cfg: cfg, broker: kafkatest.Real(t)}
+	s := &sale{t: t, cfg: cfg}
+	var brokerAddrs []string
+	if cfg.embedded {
+		brokerAddrs = kafkatest.Brokers(t)
+	} else {
+		s.broker = kafkatest.Real(t)
+		brokerAddrs = s.broker.Addrs()
+	}
 	seatdBin, orderflowBin := buildFaultBinaries(t)
-	brokers := strings.Join(s.broker.Addrs(), ",")
+	brokers := strings.Join(brokerAddrs, ",")
 	logs := t.TempDir()
 	t.Cleanup(func() {
 		for _, p := range append(slices.Clone(s.flows), s.nodes...) {
@@ -1120,6 +1132,7 @@ func TestStoreRebuilt(t *testing.T) {
 	if err := os.RemoveAll(dataDir); err != nil {
 		t.Fatal(err)
 	}
+	victim.args = append(victim.args, "-rebuild-missing") // the operator's word: the store is lost
 	victim.start(t)
 	// Until it is ready, an order of its partitions is unavailable,
 	// never not found.

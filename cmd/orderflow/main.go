@@ -10,6 +10,16 @@
 //
 //	orderflow -brokers HOST:PORT -instance 0 -instances 2 -data DIR
 //
+// `orderflow backup`, `orderflow restore` and `orderflow rebalance-plan`
+// copy a running instance's stores, place them in a data directory, and
+// move them when the instance count changes (docs/backup.md,
+// docs/orderflow.md#scaling; see runBackup, runRestore,
+// runRebalancePlan):
+//
+//	orderflow backup -metrics HOST:PORT -out DIR
+//	orderflow restore -from DIR,... -data DIR [-instance I -instances N]
+//	orderflow rebalance-plan -partitions P -from N -to M [-data DIR,... [-apply]]
+//
 // `orderflow reconcile` compares seatd's holds and sold seats, the
 // orders, the trades and refunds, and the providers' bills, and prints
 // every difference that persists (docs/reconcile.md; see runReconcile):
@@ -37,6 +47,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -56,8 +67,17 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "reconcile" {
-		os.Exit(runReconcile(context.Background(), os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "reconcile":
+			os.Exit(runReconcile(context.Background(), os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
+		case "backup":
+			os.Exit(runBackup(context.Background(), os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
+		case "restore":
+			os.Exit(runRestore(os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
+		case "rebalance-plan":
+			os.Exit(runRebalancePlan(os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
+		}
 	}
 	err := run(os.Args[1:], os.Getenv)
 	if errors.Is(err, flag.ErrHelp) {
@@ -107,7 +127,10 @@ func run(args []string, getenv func(string) string) error {
 	if err != nil {
 		return fmt.Errorf("listen rpc %s: %w", cfg.RPCAddr, err)
 	}
-	admin := &http.Server{Addr: cfg.MetricsAddr, Handler: adminHandler(reg, svc), ReadHeaderTimeout: 5 * time.Second}
+	var paySvcRef atomic.Pointer[pay.Service] // set once the pay service serves: backups wait for it
+	mux := adminHandler(reg, svc)
+	mux.Handle("/backup", backupHandler(cfg.Service.DataDir, svc, cfg.PayEnabled(), &paySvcRef))
+	admin := &http.Server{Addr: cfg.MetricsAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := admin.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("metrics_server_failed", "err", err)
@@ -135,6 +158,7 @@ func run(args []string, getenv func(string) string) error {
 			return err
 		}
 		handler = handler.WithPay(paySvc)
+		paySvcRef.Store(paySvc)
 	}
 	svr := ofsvc.NewServer(handler, server.WithListener(ln), server.WithExitWaitTime(2*time.Second))
 	go func() {
@@ -206,8 +230,9 @@ func startPay(cfg Config, svc *orderflow.Service, log *slog.Logger, reg promethe
 	return ps, providers, nil
 }
 
-// adminHandler serves metrics, liveness and readiness.
-func adminHandler(reg *prometheus.Registry, svc *orderflow.Service) http.Handler {
+// adminHandler serves metrics, liveness and readiness (run adds
+// /backup).
+func adminHandler(reg *prometheus.Registry, svc *orderflow.Service) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })

@@ -49,6 +49,13 @@ type paidSystem struct {
 	inv       *seatclient.Client
 	orders    *orderclient.Client
 	sim       *paysimtest.Sim
+
+	// The services themselves, for tests that copy their stores.
+	brokers   []string
+	flowDir   string
+	svc       *orderflow.Service
+	paySvc    *pay.Service
+	providers []payment.Provider
 }
 
 const reconcilePartitions = 4
@@ -94,8 +101,9 @@ func startPaidSystem(t *testing.T) *paidSystem {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.brokers, s.flowDir, s.providers = brokers, t.TempDir(), providers
 	svc, err := orderflow.New(orderflow.Config{Brokers: brokers, Instance: 0, Instances: 1, Partitions: reconcilePartitions,
-		DataDir: t.TempDir(), Inventory: s.inv, Registerer: prometheus.NewRegistry()})
+		DataDir: s.flowDir, Inventory: s.inv, Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +123,7 @@ func startPaidSystem(t *testing.T) *paidSystem {
 	if err := ps.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
+	s.svc, s.paySvc = svc, ps
 	notify.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		a, _ := ps.Notify(r.Context(), strings.TrimPrefix(r.URL.Path, "/"), r.Header, body)

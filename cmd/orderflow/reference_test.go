@@ -14,8 +14,15 @@ func TestConfigReference(t *testing.T) {
 	if err := settings.CheckReference("../../docs/config.md", "orderflow", help, os.Getenv("SEATD_UPDATE_DOCS") != ""); err != nil {
 		t.Error(err)
 	}
-	_, help = parseReconcile([]string{"-h"}, func(string) string { return "" })
-	if err := settings.CheckReference("../../docs/config.md", "orderflow reconcile", help, os.Getenv("SEATD_UPDATE_DOCS") != ""); err != nil {
-		t.Error(err)
+	for name, parse := range map[string]func([]string, func(string) string) error{
+		"orderflow reconcile":      func(a []string, g func(string) string) error { _, err := parseReconcile(a, g); return err },
+		"orderflow backup":         func(a []string, g func(string) string) error { _, err := parseBackup(a, g); return err },
+		"orderflow restore":        func(a []string, g func(string) string) error { _, err := parseRestore(a, g); return err },
+		"orderflow rebalance-plan": func(a []string, g func(string) string) error { _, err := parseRebalance(a, g); return err },
+	} {
+		help := parse([]string{"-h"}, func(string) string { return "" })
+		if err := settings.CheckReference("../../docs/config.md", name, help, os.Getenv("SEATD_UPDATE_DOCS") != ""); err != nil {
+			t.Error(err)
+		}
 	}
 }

@@ -27,7 +27,11 @@ type Config struct {
 	// has state (a restart) is a member already and skips it.
 	Join        []string
 	JoinTimeout time.Duration
-	LogLevel    slog.Level
+	// RestoreDir, with Bootstrap, starts the node's groups from a backup
+	// (`seatd backup`) when it has no Raft state: a new cluster, with a
+	// new cluster id, at the backup's state (docs/backup.md).
+	RestoreDir string
+	LogLevel   slog.Level
 	// Relay publishes the outboxes of the groups this node leads to
 	// Kafka; without brokers there is no relay, and holds are refused
 	// once a group's outbox is full (OUTBOX_FULL).
@@ -53,6 +57,7 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&peers, "peers", "", "bootstrap peers: id=raftaddr,id=raftaddr,...")
 	fs.StringVar(&join, "join", "", "join the cluster of these members' RPC addresses (addr,addr,...) if this node has no state")
 	fs.DurationVar(&cfg.JoinTimeout, "join-timeout", time.Minute, "how long to try to join before giving up")
+	fs.StringVar(&cfg.RestoreDir, "restore", "", "with -bootstrap: start a new cluster from this backup directory (seatd backup -out) if this node has no state; every node of it is given the same backup and -peers")
 	fs.Uint64Var(&cfg.Node.SnapshotThreshold, "snapshot-threshold", 8192, "log entries between snapshots")
 	fs.Uint64Var(&cfg.Node.TrailingLogs, "trailing-logs", 10240, "log entries kept after a snapshot")
 	fs.DurationVar(&cfg.Node.TickInterval, "tick-interval", time.Second, "how often a leader expires holds")
@@ -92,6 +97,9 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 	cfg.Join = settings.List(join)
 	if len(cfg.Join) > 0 && cfg.Node.Bootstrap {
 		errs = append(errs, errors.New("join and bootstrap: a node forms a new cluster or joins one, not both"))
+	}
+	if cfg.RestoreDir != "" && !cfg.Node.Bootstrap {
+		errs = append(errs, errors.New("restore: needs -bootstrap and -peers (a restore forms a new cluster)"))
 	}
 	if cfg.JoinTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("join-timeout %v: want a positive duration", cfg.JoinTimeout))

@@ -9,6 +9,8 @@
 //	seatd drain -rpc ADDR,... -node ID    move every leadership off a node and keep it off
 //	seatd undrain -rpc ADDR,... -node ID  give a drained node its share of leaderships again
 //	seatd remove -rpc ADDR,... -node ID   take a node out of every group
+//	seatd backup -admin ADDR,... -out DIR copy every group's state from its leader (docs/backup.md)
+//	seatd run -bootstrap -peers ... -restore DIR  form a new cluster from a backup
 //
 // run's settings come from flags, SEATD_* environment variables or a
 // -config file; see parseConfig. The admin commands (all but run) exit
@@ -67,8 +69,10 @@ func main() {
 		err = drain(args, true)
 	case "undrain":
 		err = drain(args, false)
+	case "backup":
+		err = backup(args)
 	default:
-		err = usageError{fmt.Errorf("unknown command %q (want run, status, leaders, rebalance, drain, undrain or remove)", cmd)}
+		err = usageError{fmt.Errorf("unknown command %q (want run, status, leaders, rebalance, drain, undrain, remove or backup)", cmd)}
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		// The subcommands' flag sets print their own usage.
@@ -98,6 +102,13 @@ func run(args []string) error {
 	}
 	nc := cfg.Node
 	nc.Log = log
+	if cfg.RestoreDir != "" {
+		if nc.Restore, err = loadBackup(cfg.RestoreDir, nc.Groups, nc.Engine); err != nil {
+			ln.Close()
+			return fmt.Errorf("restore from %s: %w", cfg.RestoreDir, err)
+		}
+		log.Info("seatd_restoring", "from", cfg.RestoreDir, "groups", len(nc.Restore))
+	}
 	var relayMetrics []prometheus.Collector
 	if len(cfg.Relay.Brokers) > 0 {
 		rc := cfg.Relay
@@ -217,6 +228,7 @@ func adminHandler(node *raftfsm.Node, extra ...prometheus.Collector) http.Handle
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	mux.HandleFunc("/backup/group/{g}", backupHandler(node))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

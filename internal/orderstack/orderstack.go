@@ -109,7 +109,10 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	}
 	dir := filepath.Join(cfg.Dir, "orders")
 	svc, err := orderflow.New(orderflow.Config{Brokers: cfg.Brokers, Instance: 0, Instances: 1, Partitions: cfg.Partitions, Replicas: 1,
-		DataDir: dir, Inventory: cfg.Inventory, Log: cfg.Log, Registerer: cfg.Registerer})
+		DataDir: dir, Inventory: cfg.Inventory, Log: cfg.Log, Registerer: cfg.Registerer,
+		// One instance on a laptop: a store missing is one deleted, never
+		// one left at another instance, so it is rebuilt.
+		RebuildMissing: true})
 	if err != nil {
 		return nil, err
 	}

@@ -295,6 +295,20 @@ func (s *Store) State() State {
 		Cluster: s.cluster, Tasks: s.tasks.Load(), RefundsDue: s.dues.Load()}
 }
 
+// Checkpoint writes a consistent copy of the store into dir, which must
+// not exist yet, while the partition goes on applying: pebble's
+// Checkpoint flushes the WAL first and hard-links the live files (copies
+// them across file systems), so dir holds every batch committed before
+// the call and none in part. dir, named partition-NN in a data
+// directory, opens as the store was then: its offsets and marks say
+// where consuming resumes. Errors are pebble's, wrapped.
+func (s *Store) Checkpoint(dir string) error {
+	if err := s.db.Checkpoint(dir, pebble.WithFlushedWAL()); err != nil {
+		return fmt.Errorf("orders: checkpoint of partition %d into %s: %w", s.partition, dir, err)
+	}
+	return nil
+}
+
 // SizeBytes is the space the database takes on disk.
 func (s *Store) SizeBytes() uint64 { return s.db.Metrics().DiskSpaceUsage() }
 

@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -255,6 +256,7 @@ type Service struct {
 	cfg        Config
 	providers  map[string]payment.Provider
 	partitions int
+	instance   int
 	instances  int
 	parts      map[int]*partitionPay // owned, fixed by New
 	metrics    *metrics
@@ -285,7 +287,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	cfg = cfg.withDefaults()
 	d := cfg.Orders.Describe()
-	s := &Service{cfg: cfg, providers: map[string]payment.Provider{}, partitions: d.Partitions, instances: d.Instances,
+	s := &Service{cfg: cfg, providers: map[string]payment.Provider{}, partitions: d.Partitions, instance: d.Instance, instances: d.Instances,
 		parts: map[int]*partitionPay{}, metrics: newMetrics(), seed: maphash.MakeSeed()}
 	for _, p := range cfg.Providers {
 		s.providers[p.Channel()] = p
@@ -309,6 +311,11 @@ func (s *Service) Start(ctx context.Context) error {
 	defer s.mu.Unlock()
 	if s.started || s.closed {
 		return errors.New("pay: started twice, or after Close")
+	}
+	// A pay store of a partition another instance owns was left behind
+	// by a change of instances: it holds trades no rebuild gives back.
+	if err := orderflow.CheckStores(s.cfg.DataDir, "pay-", s.instance, s.instances, s.partitions); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(s.cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("pay: data directory: %w", err)
@@ -350,6 +357,32 @@ func (s *Service) Start(ctx context.Context) error {
 	}
 	s.cfg.Log.InfoContext(ctx, "pay_started", "partitions", len(s.parts))
 	return nil
+}
+
+// Checkpoint writes a consistent copy of every owned partition's pay
+// store into dir/pay-NN (dir is created; the partition directories must
+// not exist) while payments go on, and returns the directories' names in
+// partition order. Trades, refunds and unpublished outcomes are in no
+// changelog: a pay store is moved or restored, never rebuilt. Take it
+// after the order stores' checkpoint (orderflow.Service.Checkpoint): the
+// pay store is then at least as new as the orders, and what it published
+// since their copy is read again from pay.events and applied once. It
+// fails when the service is not started or closed; Close waits for it.
+func (s *Service) Checkpoint(dir string) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started || s.closed {
+		return nil, errors.New("pay: checkpoint: the service is not running")
+	}
+	var out []string
+	for _, p := range slices.Sorted(maps.Keys(s.parts)) {
+		name := fmt.Sprintf("pay-%02d", p)
+		if err := s.parts[p].store.checkpoint(filepath.Join(dir, name)); err != nil {
+			return nil, err
+		}
+		out = append(out, name)
+	}
+	return out, nil
 }
 
 // Close stops the publishers and schedulers (calls under way finish

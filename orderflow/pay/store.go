@@ -253,6 +253,15 @@ type store struct {
 	open    atomic.Int64   // 'p' entries: refunds not final
 }
 
+// checkpoint writes a consistent copy of the store into dir, which must
+// not exist yet, while payments go on (see orders.Store.Checkpoint).
+func (s *store) checkpoint(dir string) error {
+	if err := s.db.Checkpoint(dir, pebble.WithFlushedWAL()); err != nil {
+		return fmt.Errorf("pay: checkpoint of partition %d into %s: %w", s.partition, dir, err)
+	}
+	return nil
+}
+
 func openStore(dir string, partition int, log *slog.Logger) (*store, error) {
 	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleLogger{log}})
 	if err != nil {
