@@ -57,7 +57,7 @@ fuzz-api:
 ## (b) the same through HTTP: the gateway over 3 fsyncing replicas against both behind the baselines' HTTP front;
 ## (c) (b) with named seats, Redis with appendfsync always. Prints each comparison table and whether each target is met
 ## (-expect; an unmet target is printed and does not fail make bench, a failed check or audit does); reports in BENCH_OUT
-## (default bench-out/), one directory a run: README.md, "seatbench", says how to read them
+## (default bench-out/), one directory a run: docs/seatbench.md says how to read them
 bench:
 	$(GO) build -o $(BENCH_OUT)/seatbench ./cmd/seatbench
 	@status=0; \

@@ -1,7 +1,7 @@
 // Command seatbench replays a scenario's on-sale against one or more
 // designs of seat locking (targets), one after another on the same
 // request stream, and writes a report: report.json, report.md and PNG
-// charts. README.md, "seatbench", shows how to run it and read the
+// charts. docs/seatbench.md shows how to run it and read the
 // report. A scenario is named (those of bench/scenarios, built in) or
 // read from a file.
 //
@@ -323,7 +323,7 @@ func (in *interrupt) name() string {
 // usage writes -h's text: what seatbench does, its targets, their
 // options, its flags, each with its unit and default.
 func usage(w io.Writer, fs *flag.FlagSet, known []targetDef) {
-	fmt.Fprintf(w, "Usage: seatbench [flags]\n\nReplays a scenario against targets and writes a report (README.md, \"seatbench\").\n"+
+	fmt.Fprintf(w, "Usage: seatbench [flags]\n\nReplays a scenario against targets and writes a report (docs/seatbench.md).\n"+
 		"Exit status: 0 the run passed; 1 a target failed to start, or its check or audit failed; 2 a mistake in the flags or the scenario;\n"+
 		"130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM, after writing the report of the run until then (a second signal quits at once).\n\nTargets (-target):\n")
 	for _, t := range known {

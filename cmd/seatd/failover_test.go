@@ -16,7 +16,7 @@ import (
 
 // maxMedianStall bounds the median stall of TestFailoverStall's trials
 // of each kind. The target is 2 s at p99 over many trials (measure it with
-// SEATD_FAILOVER_TRIALS; README, "Failover"). A run of a few trials
+// SEATD_FAILOVER_TRIALS; docs/replication.md, "Failover"). A run of a few trials
 // asserts the median instead of the worst: on the shared 2-core machine
 // a burst of load now and then starves every process for a second, and
 // even healthy followers miss heartbeats then, so a single trial can stall

@@ -137,7 +137,7 @@ func (c *netnsCluster) programLeader(prefix string, among []int) int {
 // Kitex for 10 seconds, calls fault 3 seconds in (after seatbench has
 // made its program and the load runs) and heal 4 seconds later, and
 // fails the test unless seatbench passes: its check and its audit of
-// every seat, hold and count (README, "seatbench").
+// every seat, hold and count (docs/seatbench.md).
 func (c *netnsCluster) seatbenchUnder(bench, scenario string, fault func(), heal func()) {
 	t := c.t
 	t.Helper()
