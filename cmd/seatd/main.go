@@ -5,6 +5,8 @@
 //	seatd [run] [flags]                  run a node: -bootstrap a new cluster, or -join one
 //	seatd status -rpc ADDR               print a node's view of the cluster as JSON
 //	seatd remove -rpc ADDR,... -node ID  take a node out of every group
+//	seatd move -rpc ADDR,... -program ID -group N
+//	                                     move a program to group N while it is on sale (docs/move-program.md)
 //
 // run's settings come from flags, SEATD_* environment variables or a
 // -config file; see parseConfig.
@@ -54,8 +56,10 @@ func main() {
 		err = status(args)
 	case "remove":
 		err = remove(args)
+	case "move":
+		err = move(args)
 	default:
-		err = fmt.Errorf("unknown command %q (want run, status or remove)", cmd)
+		err = fmt.Errorf("unknown command %q (want run, status, remove or move)", cmd)
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		// The subcommands' flag sets print their own usage.

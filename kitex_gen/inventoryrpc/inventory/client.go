@@ -29,6 +29,7 @@ type Client interface {
 	Join(ctx context.Context, req *inventoryrpc.JoinRequest, callOptions ...callopt.Option) (r *inventoryrpc.MembershipResponse, err error)
 	Remove(ctx context.Context, req *inventoryrpc.RemoveRequest, callOptions ...callopt.Option) (r *inventoryrpc.MembershipResponse, err error)
 	TransferLeadership(ctx context.Context, req *inventoryrpc.TransferRequest, callOptions ...callopt.Option) (r *inventoryrpc.MembershipResponse, err error)
+	Move(ctx context.Context, req *inventoryrpc.MoveRequest, callOptions ...callopt.Option) (r *inventoryrpc.MoveResponse, err error)
 }
 
 // NewClient creates a client for the service defined in IDL.
@@ -148,4 +149,9 @@ func (p *kInventoryClient) Remove(ctx context.Context, req *inventoryrpc.RemoveR
 func (p *kInventoryClient) TransferLeadership(ctx context.Context, req *inventoryrpc.TransferRequest, callOptions ...callopt.Option) (r *inventoryrpc.MembershipResponse, err error) {
 	ctx = client.NewCtxWithCallOptions(ctx, callOptions)
 	return p.kClient.TransferLeadership(ctx, req)
+}
+
+func (p *kInventoryClient) Move(ctx context.Context, req *inventoryrpc.MoveRequest, callOptions ...callopt.Option) (r *inventoryrpc.MoveResponse, err error) {
+	ctx = client.NewCtxWithCallOptions(ctx, callOptions)
+	return p.kClient.Move(ctx, req)
 }
