@@ -102,6 +102,7 @@ var resultErrors = map[inventory.Result]struct {
 	// only when the pause outlasts its retries.
 	inventory.ResultProgramMoving: {http.StatusServiceUnavailable, "PROGRAM_MOVING"},
 	inventory.ResultProgramMoved:  {http.StatusServiceUnavailable, "PROGRAM_MOVING"},
+	inventory.ResultMoveTooLarge:  {http.StatusConflict, "MOVE_TOO_LARGE"}, // seatd move's answer; no HTTP route moves programs
 }
 
 // statusError turns a seatd answer into an error, or nil when it is ok.
@@ -221,6 +222,8 @@ func explain(e *apiError, r inventory.Result, st *rpc.Status, in *holdIn) string
 		return "the sale of this program is not open"
 	case inventory.ResultProgramMoving, inventory.ResultProgramMoved:
 		return "this program is moving to another server group; retry in a moment"
+	case inventory.ResultMoveTooLarge:
+		return "this program and its holds are too large to move in one step"
 	case inventory.ResultUnknownCategory:
 		if in != nil {
 			return fmt.Sprintf("category: %q is not a category of this program (GET /v1/programs/{id} lists them)", in.Category)

@@ -224,8 +224,8 @@ func (e *Engine) MovedTo(programID string) (int, bool) {
 // ExportProgram encodes a frozen program and its kept holds as a parcel
 // for ImportProgram in its target group (format above): deterministic, the
 // same bytes on every replica at the same applied index. Results:
-// ProgramNotFound, InvalidArgument (not frozen here), TooManySeats (the
-// parcel would pass MaxParcelBytes).
+// ProgramNotFound, InvalidArgument (not frozen here), MoveTooLarge (the
+// parcel would pass MaxParcelBytes: AbortMove, and keep the program here).
 func (e *Engine) ExportProgram(programID string) ([]byte, Result) {
 	p, ok := e.Program(programID)
 	if !ok {
@@ -255,8 +255,11 @@ func (e *Engine) ExportProgram(programID string) ([]byte, Result) {
 		b = appendHold(b, h, prevID, prevAt, false)
 		prevID, prevAt = h.id, h.createdAt
 		if len(b) > MaxParcelBytes-4 {
-			return nil, ResultTooManySeats
+			return nil, ResultMoveTooLarge
 		}
+	}
+	if len(b) > MaxParcelBytes-4 {
+		return nil, ResultMoveTooLarge
 	}
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli)), ResultOK
 }

@@ -395,3 +395,39 @@ func FuzzImportProgram(f *testing.F) {
 		}
 	})
 }
+
+// TestParcelOfAMillionSeats: a program of a million seats, every seat in
+// a live hold of two with a request id (the largest parcel a sale of it
+// makes: held holds carry their request ids), travels in one parcel under
+// MaxParcelBytes, and imports.
+func TestParcelOfAMillionSeats(t *testing.T) {
+	l, err := Grid{Sections: 1, Rows: 1000, Cols: 1000, Categories: []GridCategory{{"a", 1, 1000}}}.Layout()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := ProgramSpec{ID: "big", Name: "Big", Layout: l, HoldTTL: time.Hour, MaxSeatsPerUser: MaxSeatsPerUserLimit,
+		Categories: []Category{{ID: "a", Name: "a", PriceCents: 100}}}
+	src, _ := New(Config{Group: 1})
+	if r, err := src.CreateProgram(0, &spec); r != ResultOK {
+		t.Fatalf("CreateProgram = %v, %v", r, err)
+	}
+	src.OpenSale(0, "big")
+	req := HoldRequest{Program: "big", Count: 2}
+	for i := range 500_000 {
+		req.User = uint64(i%50_000 + 1)
+		binary.LittleEndian.PutUint64(req.RequestID[:], uint64(i+1))
+		if out := src.Hold(sec, &req); out.Result != ResultOK {
+			t.Fatalf("hold %d = %v", i, out.Result)
+		}
+	}
+	src.Freeze(2*sec, "big", 2)
+	parcel, r := src.ExportProgram("big")
+	if r != ResultOK || len(parcel) > MaxParcelBytes {
+		t.Fatalf("ExportProgram = %v, %d bytes; want ok within %d", r, len(parcel), MaxParcelBytes)
+	}
+	dst, _ := New(Config{Group: 2})
+	if r, err := dst.ImportProgram(2*sec, parcel); r != ResultOK {
+		t.Fatalf("ImportProgram = %v, %v", r, err)
+	}
+	t.Logf("a parcel of 1,000,000 seats in 500,000 live holds: %d bytes (%.0f a hold)", len(parcel), float64(len(parcel))/500_000)
+}
