@@ -320,3 +320,79 @@ func checkEvents(t *testing.T, brokers []string, l *moveLoad) {
 	}
 	t.Logf("seat.holds: %d events, each change of %d holds once", len(seen), len(l.want))
 }
+
+// TestMoveResumeAndAbort: a mover that died after the freeze leaves the
+// program's changes refused with program_moving (reads go on) and old
+// ids unmoved; `seatd move -abort` puts it back on sale in its group. A
+// mover that died after the import is finished by running `seatd move`
+// again, and the hold placed before it is released by its old id in the
+// new group; -abort then refuses, naming what to do.
+func TestMoveResumeAndAbort(t *testing.T) {
+	procs, c, cp := startProcesses(t, arenaRPC(4, 10))
+	bin := procs[0].bin
+	var seeds []string
+	for _, p := range procs {
+		seeds = append(seeds, p.rpc)
+	}
+	from := cp.Status.Group
+	to := 3 - from
+	ctx := context.Background()
+	seatd := func(args ...string) (string, error) {
+		out, err := exec.Command(bin, append([]string{"move", "-rpc", strings.Join(seeds, ","), "-program", "show", "-outbox-wait", "0"}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	step := func(s rpc.MoveStep, group int32, parcel []byte) *rpc.MoveResponse {
+		t.Helper()
+		r, err := c.Move(ctx, &rpc.MoveRequest{Step: s, ProgramId: "show", Group: group, TargetGroup: to, Parcel: parcel})
+		if err != nil || r.Status.Route != rpc.Route_OK || r.Status.Code != 0 {
+			t.Fatalf("Move(%v, group %d) = %v, %v", s, group, r, err)
+		}
+		return r
+	}
+	h, err := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: 1, Count: 2, Together: true})
+	if err != nil || h.Status.Code != 0 {
+		t.Fatalf("PlaceHold = %v, %v", h, err)
+	}
+	old := h.Hold.HoldId
+
+	// Died after the freeze: changes are refused (the client retries
+	// until its deadline), reads answer.
+	step(rpc.MoveStep_FREEZE, from, nil)
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	_, err = c.PlaceHold(short, &rpc.HoldRequest{ProgramId: "show", UserId: 2, Count: 1})
+	cancel()
+	if !errors.Is(err, seatclient.ErrUnavailable) || !strings.Contains(err.Error(), "program_moving") {
+		t.Fatalf("PlaceHold while frozen = %v; want unavailable after retrying program_moving", err)
+	}
+	if a, err := c.Availability(ctx, &rpc.AvailabilityRequest{ProgramId: "show"}); err != nil || a.Status.Code != 0 {
+		t.Fatalf("Availability while frozen = %v, %v", a, err)
+	}
+	if out, err := seatd("-abort"); err != nil || !strings.Contains(out, "on sale in group") {
+		t.Fatalf("seatd move -abort: %v\n%s", err, out)
+	}
+	if r, err := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: 2, Count: 1}); err != nil || r.Status.Code != 0 || r.Status.Group != from {
+		t.Fatalf("PlaceHold after the abort = %v, %v; want ok in group %d", r, err, from)
+	}
+
+	// Died after the import: the move is finished by running it again.
+	step(rpc.MoveStep_FREEZE, from, nil)
+	parcel := step(rpc.MoveStep_EXPORT, from, nil).Parcel
+	step(rpc.MoveStep_IMPORT, to, parcel)
+	if out, err := seatd("-abort"); err == nil || !strings.Contains(out, fmt.Sprintf("finish the move with -group %d", to)) {
+		t.Fatalf("seatd move -abort after the import: %v\n%s; want a refusal naming group %d", err, out, to)
+	}
+	out, err := seatd("-group", fmt.Sprint(to))
+	if err != nil || strings.Contains(out, "imported") {
+		t.Fatalf("seatd move (resumed): %v\n%s; want it to finish without a second import", err, out)
+	}
+	r, err := c.Release(ctx, &rpc.ReleaseRequest{HoldId: old, UserId: 1})
+	if err != nil || r.Status.Code != 0 || r.Hold.Status != "RELEASED" || r.Status.Group != to {
+		t.Fatalf("Release(old id %d) after the move = %v, %v; want released in group %d", old, r, err, to)
+	}
+	if r, err := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: 3, Count: 1}); err != nil || r.Status.Code != 0 || r.Status.Group != to {
+		t.Fatalf("PlaceHold after the move = %v, %v; want ok in group %d", r, err, to)
+	}
+	if out, err := seatd("-group", "9"); err == nil || !strings.Contains(out, "groups 1-2") {
+		t.Fatalf("seatd move -group 9: %v\n%s; want a refusal naming the groups", err, out)
+	}
+}
