@@ -580,11 +580,19 @@ func (s *Server) GetHold(ctx context.Context, req *rpc.GetHoldRequest) (*rpc.Hol
 		return &rpc.HoldResponse{Status: holdNotFound()}, nil
 	}
 	resp := &rpc.HoldResponse{}
-	resp.Status = s.read(ctx, g, req.Consistent, func(e *inventory.Engine) {
+	get := func(e *inventory.Engine) {
 		if h, ok := e.GetHold(id, s.now()); ok {
 			resp.Hold = holdToRPC(&h)
 		}
-	})
+	}
+	resp.Status = s.read(ctx, g, req.Consistent, get)
+	if resp.Hold == nil && !req.Consistent && resp.Status.Route == rpc.Route_OK {
+		// "No such hold" is final for callers, and this replica may not
+		// have applied the hold yet (a follower; or the import of a moved
+		// program, whose forward record it has): ask the leader, as
+		// readProgram does for programs.
+		resp.Status = s.read(ctx, g, true, get)
+	}
 	if resp.Hold == nil {
 		setResult(resp.Status, inventory.ResultHoldNotFound)
 	}

@@ -325,8 +325,8 @@ func checkEvents(t *testing.T, brokers []string, l *moveLoad) {
 // program's changes refused with program_moving (reads go on) and old
 // ids unmoved; `seatd move -abort` puts it back on sale in its group. A
 // mover that died after the import is finished by running `seatd move`
-// again, and the hold placed before it is released by its old id in the
-// new group; -abort then refuses, naming what to do.
+// again, and the hold placed before it reads on every node and is released
+// by its old id in the new group; -abort then refuses, naming what to do.
 func TestMoveResumeAndAbort(t *testing.T) {
 	procs, c, cp := startProcesses(t, arenaRPC(4, 10))
 	bin := procs[0].bin
@@ -385,9 +385,26 @@ func TestMoveResumeAndAbort(t *testing.T) {
 	if err != nil || strings.Contains(out, "imported") {
 		t.Fatalf("seatd move (resumed): %v\n%s; want it to finish without a second import", err, out)
 	}
+	// Every node's plain read of the old id answers the hold, or sends the
+	// caller to a leader; none says there is no such hold.
+	for _, p := range procs {
+		cl, err := directClient(p.rpc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := cl.GetHold(ctx, &rpc.GetHoldRequest{HoldId: old})
+		if err == nil && r.Status.Route == rpc.Route_OK && (r.Status.Code != 0 || r.Hold.Status != "HELD") {
+			t.Fatalf("plain GetHold(old id %d) on %s after the move = %v", old, p.rpc, r)
+		}
+	}
 	r, err := c.Release(ctx, &rpc.ReleaseRequest{HoldId: old, UserId: 1})
 	if err != nil || r.Status.Code != 0 || r.Hold.Status != "RELEASED" || r.Status.Group != to {
 		t.Fatalf("Release(old id %d) after the move = %v, %v; want released in group %d", old, r, err, to)
+	}
+	// The source's forward record still has the hold as it was (held): a
+	// read by the old id must come from the new group.
+	if g, err := c.GetHold(ctx, &rpc.GetHoldRequest{HoldId: old, Consistent: true}); err != nil || g.Hold.Status != "RELEASED" || g.Status.Group != to {
+		t.Fatalf("GetHold(old id %d) after its release = %v, %v; want RELEASED from group %d", old, g, err, to)
 	}
 	if r, err := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: 3, Count: 1}); err != nil || r.Status.Code != 0 || r.Status.Group != to {
 		t.Fatalf("PlaceHold after the move = %v, %v; want ok in group %d", r, err, to)
