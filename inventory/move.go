@@ -105,7 +105,7 @@ func (e *Engine) Freeze(now int64, programID string, target int) Result {
 	if !ok {
 		return ResultProgramNotFound
 	}
-	if target < 0 || target > MaxGroup || target == e.cfg.Group {
+	if target < 1 || target > MaxGroup || target == e.cfg.Group {
 		return ResultInvalidArgument
 	}
 	switch p.moveSt {
