@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -324,8 +325,8 @@ func checkEvents(t *testing.T, brokers []string, l *moveLoad) {
 // TestMoveResumeAndAbort: a mover that died after the freeze leaves the
 // program's changes refused with program_moving (reads go on) and old
 // ids unmoved; `seatd move -abort` puts it back on sale in its group. A
-// mover that died after the import is finished by running `seatd move`
-// again, and the hold placed before it reads on every node and is released
+// mover that died after the import, the leaders of both groups killed
+// (SIGKILL) and restarted, is finished by running `seatd move` again, and the hold placed before it reads on every node and is released
 // by its old id in the new group; -abort then refuses, naming what to do.
 func TestMoveResumeAndAbort(t *testing.T) {
 	procs, c, cp := startProcesses(t, arenaRPC(4, 10))
@@ -378,6 +379,17 @@ func TestMoveResumeAndAbort(t *testing.T) {
 	step(rpc.MoveStep_FREEZE, from, nil)
 	parcel := step(rpc.MoveStep_EXPORT, from, nil).Parcel
 	step(rpc.MoveStep_IMPORT, to, parcel)
+	// The leaders of both groups die (SIGKILL) and come back: the move
+	// resumes on their successors.
+	for _, g := range []int32{from, to} {
+		victim := leaderOf(procs, g)
+		if victim == nil {
+			t.Fatalf("no leader of group %d", g)
+		}
+		victim.cmd.Process.Signal(syscall.SIGKILL)
+		victim.cmd.Wait()
+		victim.start(t)
+	}
 	if out, err := seatd("-abort"); err == nil || !strings.Contains(out, fmt.Sprintf("finish the move with -group %d", to)) {
 		t.Fatalf("seatd move -abort after the import: %v\n%s; want a refusal naming group %d", err, out, to)
 	}
