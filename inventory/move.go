@@ -42,10 +42,12 @@ const (
 const MaxParcelBytes = 64 << 20
 
 // parcel format: magic "seatdmv" | version byte | source group | the
-// program as a snapshot has it (its description and blocked seats,
-// version, expired count) | holds of the program in id order, as a
-// snapshot has them without the program index | CRC-32C, 4 bytes little
-// endian. The source's now is not in it: the target's clock counts.
+// source's clock | the program as a snapshot has it (its description and
+// blocked seats, version, expired count) | holds of the program in id
+// order, as a snapshot has them without the program index | the refusals
+// the source remembers for the program's requests (request.go), oldest
+// first, as a snapshot has them with program index 0 | CRC-32C, 4 bytes
+// little endian.
 const (
 	parcelMagic   = "seatdmv"
 	parcelVersion = 1
@@ -236,6 +238,7 @@ func (e *Engine) ExportProgram(programID string) ([]byte, Result) {
 	}
 	b := append([]byte(parcelMagic), parcelVersion)
 	b = binary.AppendUvarint(b, uint64(e.cfg.Group))
+	b = binary.AppendVarint(b, e.now)
 	b = p.appendTo(b)
 	b = binary.AppendUvarint(b, p.version)
 	b = binary.AppendUvarint(b, uint64(p.expired))
@@ -258,6 +261,18 @@ func (e *Engine) ExportProgram(programID string) ([]byte, Result) {
 			return nil, ResultMoveTooLarge
 		}
 	}
+	var refused []refusalEntry
+	for _, en := range e.refusalQ[e.refusalHead:] {
+		if en.key.prog == p.idx && e.liveRefusal(en) {
+			refused = append(refused, en)
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(refused)))
+	prevAt = e.now
+	for _, en := range refused {
+		b = e.appendRefusal(b, en, prevAt, 0)
+		prevAt = en.at
+	}
 	if len(b) > MaxParcelBytes-4 {
 		return nil, ResultMoveTooLarge
 	}
@@ -273,7 +288,10 @@ func (e *Engine) ExportProgram(programID string) ([]byte, Result) {
 // InvalidArgument (not a parcel, corrupt, from this group, or failing
 // Check), ProgramExists (a program of that id that did not come from the
 // parcel's group), TooManyPrograms, TooManySeats, TooManyHolds (MaxHolds
-// or MaxLiveHolds would be passed, or a hold id is kept here already).
+// or MaxLiveHolds would be passed, or a hold id is kept here already),
+// RefusalsFull (MaxRefusals would be passed). The program's remembered
+// refusals come along, so a retried refused request is answered as the
+// first time.
 func (e *Engine) ImportProgram(now int64, parcel []byte) (Result, error) {
 	e.advance(now)
 	src, in, err := e.decodeParcel(parcel)
@@ -301,6 +319,9 @@ func (e *Engine) ImportProgram(now int64, parcel []byte) (Result, error) {
 			return ResultTooManyHolds, fmt.Errorf("hold %d is kept here already", h.id)
 		}
 	}
+	if e.refusals+in.refusals > e.cfg.MaxRefusals {
+		return ResultRefusalsFull, fmt.Errorf("%d remembered refusals would pass the %d this group keeps", in.refusals, e.cfg.MaxRefusals)
+	}
 	p.moveSt, p.moveGroup = moveIn, uint16(src)
 	e.now = max(e.now, in.now) // the source's clock may be ahead: its holds are not from the future
 	e.addProgram(p)
@@ -318,6 +339,7 @@ func (e *Engine) ImportProgram(now int64, parcel []byte) (Result, error) {
 		}
 		e.seq = max(e.seq, uint64(h.id)>>GroupBits)
 	}
+	e.importRefusals(p, in)
 	// New holds here take ids above every imported one, so Engine.order
 	// stays in id order with the imported holds merged in.
 	e.order = slices.DeleteFunc(e.order, func(h *hold) bool { return h.purged })
@@ -326,6 +348,31 @@ func (e *Engine) ImportProgram(now int64, parcel []byte) (Result, error) {
 	slices.SortFunc(e.order, func(a, b *hold) int { return compareIDs(a.id, b.id) })
 	e.tidy(nil)
 	return ResultOK, nil
+}
+
+// importRefusals remembers the parcel's refusals (of program p, now
+// indexed here) and merges them into the refusal queue in the order they
+// were made, ahead of equal times' later arrivals.
+func (e *Engine) importRefusals(p *Program, in *Engine) {
+	add := in.refusalQ[in.refusalHead:]
+	if len(add) == 0 {
+		return
+	}
+	old := e.refusalQ[e.refusalHead:]
+	q := make([]refusalEntry, 0, len(old)+len(add))
+	for len(old) > 0 || len(add) > 0 {
+		if len(add) == 0 || len(old) > 0 && old[0].at <= add[0].at {
+			q, old = append(q, old[0]), old[1:]
+			continue
+		}
+		en := add[0]
+		r := in.requests[en.key]
+		en.key.prog = p.idx
+		e.requests[en.key] = r
+		e.refusals++
+		q, add = append(q, en), add[1:]
+	}
+	e.refusalQ, e.refusalHead = q, 0
 }
 
 func compareIDs(a, b HoldID) int {
@@ -359,9 +406,9 @@ func (e *Engine) decodeParcel(b []byte) (int, *Engine, error) {
 	// The parcel's own engine takes the largest bounds, so that a parcel
 	// too big for this group is refused by its bound, not as corrupt.
 	cfg := e.cfg
-	cfg.MaxHolds, cfg.MaxLiveHolds, cfg.MaxSeats = 1<<28, 1<<28, MaxSeatsPerProgram
+	cfg.MaxHolds, cfg.MaxLiveHolds, cfg.MaxSeats, cfg.MaxRefusals = 1<<28, 1<<28, MaxSeatsPerProgram, 1<<26
 	in := newEngine(cfg)
-	in.now = e.now
+	in.now = d.varint()              // the source's: holds and refusals are not from the future there
 	in.seq = ^uint64(0) >> GroupBits // hold ids are checked against the source's sequence by Check below
 	p := d.program(MaxSeatsPerProgram)
 	if d.err != nil {
@@ -377,10 +424,8 @@ func (e *Engine) decodeParcel(b []byte) (int, *Engine, error) {
 		if err := d.hold(in, &id, &at, false, 0); err != nil {
 			return 0, nil, err
 		}
-		if in.order[len(in.order)-1].createdAt > in.now {
-			in.now = in.order[len(in.order)-1].createdAt
-		}
 	}
+	d.refusals(in)
 	if d.err != nil {
 		return 0, nil, d.err
 	}
@@ -402,5 +447,6 @@ func (e *Engine) decodeParcel(b []byte) (int, *Engine, error) {
 	if err := in.Check(); err != nil {
 		return 0, nil, fmt.Errorf("%w: %v", ErrSnapshotCorrupt, err)
 	}
+	in.now = max(in.now, e.now)
 	return int(src), in, nil
 }

@@ -431,3 +431,43 @@ func TestParcelOfAMillionSeats(t *testing.T) {
 	}
 	t.Logf("a parcel of 1,000,000 seats in 500,000 live holds: %d bytes (%.0f a hold)", len(parcel), float64(len(parcel))/500_000)
 }
+
+// TestMoveCarriesRefusals: a refusal the source remembers travels with the
+// program, so a retry of the refused request in the target gets the same
+// refusal, though the seat it wanted is free there by then; the target's
+// own refusals stay, in the order they were made.
+func TestMoveCarriesRefusals(t *testing.T) {
+	f := newMoveFixture(t)
+	held, _ := f.src.GetHold(f.held, 3*sec)
+	heldSeat := held.Program.Seat(held.Seats[0]).ID
+	refused := HoldRequest{Program: "p", User: 40, Seats: []string{heldSeat}, RequestID: RequestID{40}}
+	if out := f.src.Hold(3*sec, &refused); out.Result != ResultSeatTaken {
+		t.Fatalf("Hold(a held seat) = %v; want seat_taken", out.Result)
+	}
+	// The target's own remembered refusal, made after the source's: the
+	// queue merges them by time.
+	f.dst.CloseSale(5*sec, "q")
+	closed := HoldRequest{Program: "q", User: 41, Count: 1, RequestID: RequestID{41}}
+	if out := f.dst.Hold(5*sec, &closed); out.Result != ResultSaleNotOpen {
+		t.Fatalf("Hold(q closed) = %v; want sale_not_open", out.Result)
+	}
+	f.move(t, 4*sec)
+	f.dst.ActivateProgram(5*sec, "p")
+	if r := f.dst.Release(5*sec, f.held, 11, ReleaseCancelled); r != ResultOK {
+		t.Fatalf("Release = %v", r)
+	}
+	out := f.dst.Hold(6*sec, &refused)
+	if out.Result != ResultSeatTaken || !out.Replayed {
+		t.Fatalf("retried Hold(%s) in the target = %v, replayed %v; want the remembered seat_taken", heldSeat, out.Result, out.Replayed)
+	}
+	if out := f.dst.Hold(6*sec, &HoldRequest{Program: "p", User: 43, Seats: []string{heldSeat}}); out.Result != ResultOK {
+		t.Fatalf("a new Hold(%s) in the target = %v; want ok (the seat is free)", heldSeat, out.Result)
+	}
+	f.dst.OpenSale(6*sec, "q")
+	if out := f.dst.Hold(6*sec, &closed); out.Result != ResultSaleNotOpen || !out.Replayed {
+		t.Fatalf("retried Hold(q) = %v, replayed %v; want its remembered sale_not_open", out.Result, out.Replayed)
+	}
+	if err := f.dst.Check(); err != nil {
+		t.Fatal(err)
+	}
+}

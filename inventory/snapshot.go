@@ -203,19 +203,25 @@ func (e *Engine) appendRefusals(b []byte) []byte {
 		if !e.liveRefusal(en) {
 			continue
 		}
-		r := e.requests[en.key].refusal
-		b = binary.AppendUvarint(b, en.key.user)
-		b = binary.AppendUvarint(b, uint64(en.key.prog))
-		b = append(b, en.key.req[:]...)
-		b = binary.LittleEndian.AppendUint64(b, r.fp)
-		b = binary.AppendVarint(b, r.at-prevAt)
-		prevAt = r.at
-		b = append(b, byte(r.result), byte(r.field))
-		b = binary.AppendVarint(b, int64(r.index))
-		b = binary.AppendVarint(b, r.limit)
-		b = binary.AppendVarint(b, r.actual)
+		b = e.appendRefusal(b, en, prevAt, uint64(en.key.prog))
+		prevAt = en.at
 	}
 	return b
+}
+
+// appendRefusal encodes the remembered refusal of queue entry en, after
+// one made at prevAt, under program index prog.
+func (e *Engine) appendRefusal(b []byte, en refusalEntry, prevAt int64, prog uint64) []byte {
+	r := e.requests[en.key].refusal
+	b = binary.AppendUvarint(b, en.key.user)
+	b = binary.AppendUvarint(b, prog)
+	b = append(b, en.key.req[:]...)
+	b = binary.LittleEndian.AppendUint64(b, r.fp)
+	b = binary.AppendVarint(b, r.at-prevAt)
+	b = append(b, byte(r.result), byte(r.field))
+	b = binary.AppendVarint(b, int64(r.index))
+	b = binary.AppendVarint(b, r.limit)
+	return binary.AppendVarint(b, r.actual)
 }
 
 func (d *decoder) refusals(e *Engine) {
