@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"slices"
+	"time"
 )
 
 // Moving a program to another group (docs/move-program.md). The source
@@ -40,6 +41,13 @@ const (
 // MaxLegs legs (their blocked seats, if every one were blocked) with a
 // million live holds of a few seats, each some 20 bytes.
 const MaxParcelBytes = 64 << 20
+
+// MaxParcelSkew bounds how far the source's clock in a parcel may be ahead
+// of the importing group's: the import moves the group's clock up to it,
+// expiring its holds that much early. Leaders' clocks agree within
+// milliseconds under NTP; a minute ahead is a damaged parcel or a clock to
+// fix first.
+const MaxParcelSkew = int64(time.Minute)
 
 // parcel format: magic "seatdmv" | version byte | source group | the
 // source's clock | the program as a snapshot has it (its description and
@@ -408,7 +416,11 @@ func (e *Engine) decodeParcel(b []byte) (int, *Engine, error) {
 	cfg := e.cfg
 	cfg.MaxHolds, cfg.MaxLiveHolds, cfg.MaxSeats, cfg.MaxRefusals = 1<<28, 1<<28, MaxSeatsPerProgram, 1<<26
 	in := newEngine(cfg)
-	in.now = d.varint()              // the source's: holds and refusals are not from the future there
+	in.now = d.varint() // the source's: holds and refusals are not from the future there
+	if d.err == nil && in.now > e.now+MaxParcelSkew {
+		return 0, nil, fmt.Errorf("%w: the source's clock is %v ahead of this group's, more than %v", ErrSnapshotCorrupt,
+			time.Duration(in.now-e.now), time.Duration(MaxParcelSkew))
+	}
 	in.seq = ^uint64(0) >> GroupBits // hold ids are checked against the source's sequence by Check below
 	p := d.program(MaxSeatsPerProgram)
 	if d.err != nil {

@@ -326,6 +326,13 @@ func TestImportRefusesBadInput(t *testing.T) {
 		return p
 	}
 	small, _ := New(Config{Group: 7, MaxHolds: 3, MaxLiveHolds: 3})
+	fresh := func() *Engine { e, _ := New(Config{Group: 7}); return e }
+	parcelAt := func(src *Engine, now int64) []byte { // the source's clock moved on
+		e, _ := Restore(src.cfg, src.AppendSnapshot(nil))
+		e.Tick(now, nil)
+		p, _ := e.ExportProgram("p")
+		return p
+	}
 	for _, c := range []struct {
 		name   string
 		e      *Engine
@@ -339,6 +346,7 @@ func TestImportRefusesBadInput(t *testing.T) {
 		{"trailing bytes", f.dst, fix(append(slices.Clone(parcel[:len(parcel)-4]), 0, 0, 0, 0, 0)), ResultInvalidArgument},
 		{"seat in two holds", f.dst, seatTwice(), ResultInvalidArgument},
 		{"into its own group", f.src, parcel, ResultInvalidArgument},
+		{"from a clock two minutes ahead", fresh(), parcelAt(f.src, 3*int64(time.Minute)), ResultInvalidArgument},
 		{"too many holds", small, parcel, ResultTooManyHolds},
 	} {
 		t.Run(c.name, func(t *testing.T) {
