@@ -222,15 +222,6 @@ func (e *Engine) HoldForward(id HoldID) (int, bool) {
 	return int(h.prog.moveGroup), true
 }
 
-// MovedTo returns the group a program moved to from here, if it did.
-func (e *Engine) MovedTo(programID string) (int, bool) {
-	p, ok := e.Program(programID)
-	if !ok || p.moveSt != moveDone {
-		return 0, false
-	}
-	return int(p.moveGroup), true
-}
-
 // ExportProgram encodes a frozen program and its kept holds as a parcel
 // for ImportProgram in its target group (format above): deterministic, the
 // same bytes on every replica at the same applied index. Results:
@@ -292,10 +283,11 @@ func (e *Engine) ExportProgram(programID string) ([]byte, Result) {
 // parcel is decoded into an engine of its own and checked (Check) before
 // anything here changes, so a bad parcel changes nothing. Importing the
 // same program again while it is incoming is OK (a resumed mover reads
-// the target first, and skips the import once it is activated). Results, in order, with an error saying what was wrong:
-// InvalidArgument (not a parcel, corrupt, from this group, or failing
-// Check), ProgramExists (a program of that id that did not come from the
-// parcel's group), TooManyPrograms, TooManySeats, TooManyHolds (MaxHolds
+// the target first, and skips the import once it is activated). Results,
+// in order, with an error saying what was wrong: InvalidArgument (not a
+// parcel, corrupt, from this group, or failing Check), ProgramExists (a
+// program of that id that is not incoming from the parcel's group),
+// TooManyPrograms, TooManySeats, TooManyHolds (MaxHolds
 // or MaxLiveHolds would be passed, or a hold id is kept here already),
 // RefusalsFull (MaxRefusals would be passed). The program's remembered
 // refusals come along, so a retried refused request is answered as the
