@@ -6,35 +6,97 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"strings"
 	"time"
 
+	"seatd/internal/settings"
+	"seatd/inventory"
 	rpc "seatd/kitex_gen/inventoryrpc"
 	"seatd/seatclient"
 )
+
+// moveConfig is the configuration of `seatd move`.
+type moveConfig struct {
+	Seeds      []string // cluster members' RPC addresses
+	Program    string
+	Group      int // the target; 0 with Abort
+	Abort      bool
+	Timeout    time.Duration
+	OutboxWait time.Duration
+}
+
+// parseMove reads `seatd move`'s settings (flags, then SEATD_MOVE_*
+// environment variables, then a -config file), reporting every problem at
+// once.
+func parseMove(args []string, getenv func(string) string) (moveConfig, error) {
+	var cfg moveConfig
+	fs := flag.NewFlagSet("seatd move", flag.ContinueOnError)
+	var rpcAddrs string
+	fs.StringVar(&rpcAddrs, "rpc", "127.0.0.1:7100", "RPC addresses of cluster members: host:port,...")
+	fs.StringVar(&cfg.Program, "program", "", "the id of the program to move (required)")
+	fs.IntVar(&cfg.Group, "group", 0, "the group to move it to, 1..groups (required, unless -abort)")
+	fs.BoolVar(&cfg.Abort, "abort", false, "undo a move that stopped before the target imported the program")
+	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Minute, "give up after this long; the move can be run again")
+	fs.DurationVar(&cfg.OutboxWait, "outbox-wait", time.Minute,
+		"how long to wait for the source group's relay to publish its events up to the freeze; 0 skips the wait (a cluster without -kafka-brokers)")
+	var errs []error
+	if err := settings.Parse(fs, args, "SEATD_MOVE", getenv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, err
+		}
+		errs = append(errs, err)
+	}
+	if fs.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
+	}
+	for _, a := range strings.Split(rpcAddrs, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			errs = append(errs, fmt.Errorf("-rpc: %q, want host:port", a))
+		}
+		cfg.Seeds = append(cfg.Seeds, a)
+	}
+	if len(cfg.Seeds) == 0 {
+		errs = append(errs, errors.New("-rpc: no address, want host:port,..."))
+	}
+	if cfg.Program == "" || len(cfg.Program) > inventory.MaxIDLen {
+		errs = append(errs, fmt.Errorf("-program: %q, want a program id of 1-%d bytes", cfg.Program, inventory.MaxIDLen))
+	}
+	switch {
+	case cfg.Abort && cfg.Group != 0:
+		errs = append(errs, errors.New("-group: not with -abort (the group a program is frozen for is known)"))
+	case !cfg.Abort && (cfg.Group < 1 || cfg.Group > inventory.MaxGroup):
+		errs = append(errs, fmt.Errorf("-group: %d, want the target group, 1-%d", cfg.Group, inventory.MaxGroup))
+	}
+	if cfg.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("-timeout: %v, want more than 0", cfg.Timeout))
+	}
+	if cfg.OutboxWait < 0 {
+		errs = append(errs, fmt.Errorf("-outbox-wait: %v, want 0 or more", cfg.OutboxWait))
+	}
+	return cfg, errors.Join(errs...)
+}
 
 // move moves a program to another group while it is on sale, or undoes a
 // move that stopped before the target imported it (-abort). See
 // docs/move-program.md.
 func move(args []string) error {
-	fs := flag.NewFlagSet("move", flag.ContinueOnError)
-	program := fs.String("program", "", "the id of the program to move")
-	group := fs.Int("group", 0, "the group to move it to (1..groups)")
-	abort := fs.Bool("abort", false, "undo a move that stopped before the target imported the program")
-	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long; the move can be run again")
-	outboxWait := fs.Duration("outbox-wait", time.Minute,
-		"how long to wait for the source group's relay to publish its events up to the freeze; 0 skips the wait (a cluster without -kafka-brokers)")
-	c, err := adminFlags(fs, args)
+	cfg, err := parseMove(args, os.Getenv)
 	if err != nil {
 		return err
 	}
-	if *program == "" || (*group < 1 && !*abort) {
-		return errors.New("move: -program and -group are required")
+	c, err := seatclient.New(seatclient.Config{Seeds: cfg.Seeds})
+	if err != nil {
+		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
 	defer cancel()
-	m := &mover{c: c, program: *program, target: int32(*group), outboxWait: *outboxWait, out: os.Stdout}
-	if *abort {
+	m := &mover{c: c, program: cfg.Program, target: int32(cfg.Group), outboxWait: cfg.OutboxWait, out: os.Stdout}
+	if cfg.Abort {
 		return m.abort(ctx)
 	}
 	return m.run(ctx)
