@@ -97,6 +97,12 @@ var resultErrors = map[inventory.Result]struct {
 	inventory.ResultRequestReused:       {http.StatusUnprocessableEntity, "IDEMPOTENCY_KEY_REUSED"},
 	inventory.ResultRefusalsFull:        {http.StatusServiceUnavailable, "OVERLOADED"},
 	inventory.ResultOrphanSeat:          {http.StatusConflict, "ORPHAN_SEAT"},
+	// A program moving to another group (docs/move-program.md) pauses its
+	// changes for a moment; seatclient retries both, so a buyer sees them
+	// only when the pause outlasts its retries.
+	inventory.ResultProgramMoving: {http.StatusServiceUnavailable, "PROGRAM_MOVING"},
+	inventory.ResultProgramMoved:  {http.StatusServiceUnavailable, "PROGRAM_MOVING"},
+	inventory.ResultMoveTooLarge:  {http.StatusConflict, "MOVE_TOO_LARGE"}, // seatd move's answer; no HTTP route moves programs
 }
 
 // statusError turns a seatd answer into an error, or nil when it is ok.
@@ -214,6 +220,10 @@ func explain(e *apiError, r inventory.Result, st *rpc.Status, in *holdIn) string
 		}
 	case inventory.ResultSaleNotOpen:
 		return "the sale of this program is not open"
+	case inventory.ResultProgramMoving, inventory.ResultProgramMoved:
+		return "this program is moving to another server group; retry in a moment"
+	case inventory.ResultMoveTooLarge:
+		return "this program and its holds are too large to move in one step"
 	case inventory.ResultUnknownCategory:
 		if in != nil {
 			return fmt.Sprintf("category: %q is not a category of this program (GET /v1/programs/{id} lists them)", in.Category)

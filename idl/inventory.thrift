@@ -423,6 +423,45 @@ struct DrainRequest {
     2: bool drained
 }
 
+// MoveStep is one step of moving a program to another group while it is
+// on sale (docs/move-program.md). `seatd move` runs them in this order;
+// each is idempotent, so a mover that stopped runs them all again.
+enum MoveStep {
+    STATUS = 0,    // read (through the leader of group) the program's move state and the group's outbox
+    FREEZE = 1,    // in the source group: refuse changes (program_moving) until the move ends
+    EXPORT = 2,    // in the source group: the frozen program and its holds as a parcel
+    IMPORT = 3,    // in the target group: add the parcel's program, frozen, its holds under their ids
+    ACTIVATE = 4,  // in the target group: put the imported program on sale
+    REPLACE = 5,   // in the meta group: place the program on target_group instead of group
+    COMPLETE = 6,  // in the source group: keep the program as a forward record (program_moved)
+    ABORT = 7,     // in the source group: undo FREEZE (only before IMPORT)
+}
+
+// MoveRequest runs one step on the leader of group (the meta group's
+// leader for REPLACE); a NOT_LEADER answer names that group's leader.
+struct MoveRequest {
+    1: MoveStep step
+    2: string program_id
+    3: i32 group          // the group the step runs in (REPLACE: the source)
+    4: i32 target_group   // FREEZE, REPLACE: the group the program moves to
+    5: binary parcel      // IMPORT: EXPORT's parcel, at most 64 MiB
+}
+
+struct MoveResponse {
+    1: Status status       // code: the engine's result (program_not_found, program_moving, ...)
+    // STATUS: the program's move state in group: "" (on sale there),
+    // "frozen", "moved", "incoming"; absent when the group has no such
+    // program; other_group is the target (frozen, moved) or the source
+    // (incoming).
+    2: bool exists
+    3: string state
+    4: i32 other_group
+    5: i64 outbox_seq      // STATUS: the group's last outbox event
+    6: i64 outbox_acked    // STATUS: the last one the relay published
+    7: binary parcel       // EXPORT
+    8: i32 placed_group    // STATUS: where this node's placement table has the program, 0 if nowhere
+}
+
 service Inventory {
     CreateProgramResponse CreateProgram(1: CreateProgramRequest req)
     GetProgramResponse GetProgram(1: GetProgramRequest req)
@@ -444,4 +483,5 @@ service Inventory {
     MembershipResponse TransferLeadership(1: TransferRequest req)
     MembershipResponse TransferGroup(1: TransferGroupRequest req)
     MembershipResponse Drain(1: DrainRequest req)
+    MoveResponse Move(1: MoveRequest req)
 }

@@ -32,7 +32,7 @@ func (e *Engine) Check() error {
 	holders := make(map[*Program]map[string]int)
 	for id, h := range e.holds {
 		p := h.prog
-		if h.id != id || id.Group() != e.cfg.Group {
+		if h.id != id {
 			return fmt.Errorf("hold %d: filed under %d", h.id, id)
 		}
 		if h.createdAt > e.now || uint64(id)>>GroupBits > e.seq {
@@ -40,10 +40,14 @@ func (e *Engine) Check() error {
 		}
 		if h.inHeap {
 			inHeap++
-			if !h.retiring && h.req != (RequestID{}) {
-				withReq++
-			}
-		} else if h.status == HoldHeld || h.status == HoldReleased {
+		}
+		if (h.inHeap || h.parked) && !h.retiring && h.req != (RequestID{}) {
+			withReq++
+		}
+		if h.parked && (h.inHeap || h.status != HoldHeld || p.moveSt == moveNone) {
+			return fmt.Errorf("hold %d: parked but %v, program moving %v", id, h.status, p.moveSt)
+		}
+		if !h.inHeap && !h.parked && (h.status == HoldHeld || h.status == HoldReleased) {
 			return fmt.Errorf("hold %d: %v but not waiting for expiry", id, h.status)
 		}
 		if h.retiring && (h.status != HoldReleased || !h.inHeap) {
@@ -147,7 +151,7 @@ func (e *Engine) Check() error {
 		}
 		id := rec.hold
 		h, ok := e.holds[id]
-		if !ok || !h.inHeap || h.retiring || h.req != k.req || h.user != k.user || h.prog.idx != k.prog {
+		if !ok || !h.inHeap && !h.parked || h.retiring || h.req != k.req || h.user != k.user || h.prog.idx != k.prog {
 			return fmt.Errorf("request id table: stale entry for hold %d", id)
 		}
 	}

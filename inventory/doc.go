@@ -17,4 +17,8 @@
 // in a documented order, so that a replayed command gets the result it got
 // the first time. Bugs are assertions: Check verifies every invariant of the
 // whole state and is run after every step in tests.
+//
+// A program moves between engines (Raft groups) as a parcel: frozen in
+// its source, exported, imported under its holds' original ids, activated,
+// and kept in the source as a forward record (move.go).
 package inventory

@@ -241,13 +241,14 @@ func (e *Engine) addProgram(p *Program) {
 }
 
 // OpenSale opens a program's sale; opening an open sale is a no-op.
-// Results: ProgramNotFound.
+// Results: ProgramNotFound, ProgramMoving, ProgramMoved.
 func (e *Engine) OpenSale(now int64, programID string) Result {
 	return e.setOpen(now, programID, true)
 }
 
 // CloseSale closes a program's sale: new holds are refused, existing ones
-// can still be confirmed, released and refunded. Results: ProgramNotFound.
+// can still be confirmed, released and refunded. Results: ProgramNotFound,
+// ProgramMoving, ProgramMoved.
 func (e *Engine) CloseSale(now int64, programID string) Result {
 	return e.setOpen(now, programID, false)
 }
@@ -257,6 +258,9 @@ func (e *Engine) setOpen(now int64, programID string, open bool) Result {
 	p, ok := e.Program(programID)
 	if !ok {
 		return ResultProgramNotFound
+	}
+	if r := p.moving(); r != ResultOK {
+		return r
 	}
 	if p.open != open {
 		p.open = open
@@ -274,8 +278,8 @@ type BlockRequest struct {
 }
 
 // Block marks seats as not for sale on a leg range, all or nothing.
-// Results, in order: ProgramNotFound, InvalidArgument (range, count or a
-// repeated seat), then per seat in request order: UnknownSeat, SeatBlocked,
+// Results, in order: ProgramNotFound, ProgramMoving or ProgramMoved,
+// InvalidArgument (range, count or a repeated seat), then per seat in request order: UnknownSeat, SeatBlocked,
 // SeatTaken. The returned string is the offending seat id, if any.
 func (e *Engine) Block(now int64, req *BlockRequest) (Result, string) {
 	return e.block(now, req, true)
@@ -293,6 +297,9 @@ func (e *Engine) block(now int64, req *BlockRequest, block bool) (Result, string
 	p, ok := e.Program(req.Program)
 	if !ok {
 		return ResultProgramNotFound, ""
+	}
+	if r := p.moving(); r != ResultOK {
+		return r, ""
 	}
 	from, to, f := p.checkRange(req.From, req.To)
 	if f.Field != FieldNone || len(req.Seats) == 0 || len(req.Seats) > e.cfg.MaxSeatsPerBlock {

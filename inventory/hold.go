@@ -126,6 +126,7 @@ type hold struct {
 	lingering bool // past expiry, its request id still remembered: its entry is the window's end
 	retiring  bool // released, past expiry and its window: its entry is the purge time
 	purged    bool // removed from Engine.holds, awaiting compaction of Engine.order
+	parked    bool // held, its TTL ended while its program moves: out of the heap until thawed (move.go)
 	req       RequestID
 	fp        uint64 // the request's fingerprint, when req is set
 	createdAt int64
@@ -159,8 +160,10 @@ func (h *hold) lingers() bool {
 	return h.req != (RequestID{}) && h.prog.window() > h.prog.ttl
 }
 
-func (h *hold) orderNo(group int) OrderNo {
-	return orderNo(uint64(h.id)>>GroupBits, group, h.user)
+// orderNo is the hold's order number, of the group that issued it (an
+// imported hold keeps its number, move.go).
+func (h *hold) orderNo() OrderNo {
+	return orderNo(uint64(h.id)>>GroupBits, h.id.Group(), h.user)
 }
 
 // orderNo makes the order number of a hold's sequence number.
@@ -170,7 +173,7 @@ func orderNo(seq uint64, group int, user uint64) OrderNo {
 
 func (e *Engine) info(h *hold) HoldInfo {
 	return HoldInfo{
-		ID: h.id, OrderNo: h.orderNo(e.cfg.Group), Program: h.prog, User: h.user,
+		ID: h.id, OrderNo: h.orderNo(), Program: h.prog, User: h.user,
 		Status: h.status, Reason: h.reason, From: int(h.from), To: int(h.to),
 		CreatedAt: h.createdAt, ExpiresAt: h.expiresAt(), TotalCents: h.total,
 		Seats: h.seats, Refunded: h.refunded, Holders: h.holders,
@@ -208,6 +211,7 @@ func (e *Engine) GetHold(id HoldID, now int64) (HoldInfo, bool) {
 // all or nothing. Results, in this order, with what their Fault says:
 //
 //	ProgramNotFound
+//	ProgramMoving, ProgramMoved (move.go)
 //	(a request id seen within the TTL: its first outcome, Replayed set, or
 //	 RequestReused when the id came with a different request; see request.go)
 //	SaleNotOpen
@@ -236,6 +240,9 @@ func (e *Engine) Hold(now int64, req *HoldRequest) HoldOutcome {
 	p, ok := e.Program(req.Program)
 	if !ok {
 		return HoldOutcome{Result: ResultProgramNotFound, Fault: noFault}
+	}
+	if r := p.moving(); r != ResultOK {
+		return HoldOutcome{Result: r, Fault: noFault}
 	}
 	var fp uint64
 	var k dedupeKey
@@ -458,13 +465,17 @@ func (p *Program) unindexHolders(h *hold, mask uint64) {
 
 // Confirm marks a hold's seats sold (the buyer paid). Confirming a confirmed
 // or refunded hold is a no-op with ResultOK, so retries are safe. Results,
-// in order: HoldNotFound, HoldReleased, HoldExpired (also when now is past
+// in order: HoldNotFound, ProgramMoving or ProgramMoved (move.go),
+// HoldReleased, HoldExpired (also when now is past
 // the expiry and no Tick has run since: every command expires first).
 func (e *Engine) Confirm(now int64, id HoldID) Result {
 	e.advance(now)
 	h, ok := e.holds[id]
 	if !ok {
 		return ResultHoldNotFound
+	}
+	if r := h.prog.moving(); r != ResultOK {
+		return r
 	}
 	switch h.status {
 	case HoldConfirmed, HoldRefunded:
@@ -491,13 +502,16 @@ func releasedResult(h *hold) Result {
 
 // Release gives a held hold's seats back. owner 0 is the system (no owner
 // check). Releasing a released hold is a no-op with ResultOK. Results, in
-// order: HoldNotFound, NotOwner, HoldConfirmed (confirmed or refunded
+// order: HoldNotFound, ProgramMoving or ProgramMoved, NotOwner, HoldConfirmed (confirmed or refunded
 // holds are refunded, not released), InvalidArgument (reason).
 func (e *Engine) Release(now int64, id HoldID, owner uint64, reason ReleaseReason) Result {
 	e.advance(now)
 	h, ok := e.holds[id]
 	if !ok {
 		return ResultHoldNotFound
+	}
+	if r := h.prog.moving(); r != ResultOK {
+		return r
 	}
 	if owner != 0 && owner != h.user {
 		return ResultNotOwner
@@ -550,7 +564,8 @@ func (e *Engine) dropUser(h *hold, mask uint64) {
 // Refund gives back some or all seats of a confirmed hold (seats nil or
 // empty: every seat not refunded yet). The seats go back on sale if the
 // program resells refunds, else they are blocked. It returns the refunded
-// amount. Results, in order: HoldNotFound, NotConfirmed (held or released),
+// amount. Results, in order: HoldNotFound, ProgramMoving or ProgramMoved,
+// NotConfirmed (held or released),
 // AlreadyRefunded (a refunded hold), InvalidArgument (too many or repeated
 // seats), then per seat: SeatNotInHold, AlreadyRefunded.
 func (e *Engine) Refund(now int64, id HoldID, seats []string) (Result, int64, string) {
@@ -558,6 +573,9 @@ func (e *Engine) Refund(now int64, id HoldID, seats []string) (Result, int64, st
 	h, ok := e.holds[id]
 	if !ok {
 		return ResultHoldNotFound, 0, ""
+	}
+	if r := h.prog.moving(); r != ResultOK {
+		return r, 0, ""
 	}
 	switch h.status {
 	case HoldHeld, HoldReleased:
@@ -636,6 +654,10 @@ func (e *Engine) tidy(expired []HoldID) []HoldID {
 		h := e.holds[e.expiry.pop().id]
 		if h.retiring {
 			e.purge(h)
+			continue
+		}
+		if h.status == HoldHeld && h.prog.moveSt != moveNone {
+			h.inHeap, h.parked = false, true // its group will expire it (move.go)
 			continue
 		}
 		if h.status == HoldHeld {

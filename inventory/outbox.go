@@ -64,7 +64,7 @@ func (e *Engine) pending() []event { return e.outbox[e.outHead:] }
 func (e *Engine) export(seq uint64, ev *event) Event {
 	p := e.programs[ev.prog]
 	out := Event{
-		Seq: seq, Kind: ev.kind, At: ev.at, Hold: ev.hold, OrderNo: orderNo(uint64(ev.hold)>>GroupBits, e.cfg.Group, ev.user),
+		Seq: seq, Kind: ev.kind, At: ev.at, Hold: ev.hold, OrderNo: orderNo(uint64(ev.hold)>>GroupBits, ev.hold.Group(), ev.user),
 		Program: p, User: ev.user, From: int(ev.from), To: int(ev.to), Reason: ev.reason, Seats: ev.seats, AmountCents: ev.amount,
 	}
 	if ev.kind == EventHoldPlaced {

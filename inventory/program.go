@@ -85,8 +85,10 @@ type Program struct {
 	anyAccessible bool // some seat is accessible
 	open          bool
 	legs          int
-	version       uint64 // the log index of the last change to its seats, holds or sale but expiries (Engine.SetLogIndex)
-	expired       uint32 // holds expired since version
+	version       uint64    // the log index of the last change to its seats, holds or sale but expiries (Engine.SetLogIndex)
+	expired       uint32    // holds expired since version
+	moveSt        moveState // see move.go
+	moveGroup     uint16    // the other group of a move
 
 	sections     []section
 	sectionIndex map[string]uint16

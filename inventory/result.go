@@ -44,6 +44,9 @@ const (
 	ResultRequestReused       Result = 31 // the request id was used, within its window, for a different request
 	ResultRefusalsFull        Result = 32 // Config.MaxRefusals refusals are remembered, none old enough to forget
 	ResultOrphanSeat          Result = 33 // a manual hold would leave a single empty seat, and the program refuses that
+	ResultProgramMoving       Result = 34 // the program is moving to another group: retry shortly (move.go)
+	ResultProgramMoved        Result = 35 // the program moved to another group: ask again there (move.go)
+	ResultMoveTooLarge        Result = 36 // a program's parcel would pass MaxParcelBytes (move.go)
 )
 
 var resultNames = [...]string{
@@ -81,6 +84,9 @@ var resultNames = [...]string{
 	ResultRequestReused:       "request_reused",
 	ResultRefusalsFull:        "refusals_full",
 	ResultOrphanSeat:          "orphan_seat",
+	ResultProgramMoving:       "program_moving",
+	ResultProgramMoved:        "program_moved",
+	ResultMoveTooLarge:        "move_too_large",
 }
 
 // String returns the result's stable snake_case name.

@@ -25,6 +25,10 @@ import (
 // encodes to the same bytes as then. A hold is its fields in id order,
 // status and flags in one byte, seats as deltas, and, while its request id
 // is remembered, the id and the request's fingerprint.
+// Version 3 added, after each program, its move state (a byte) and, when
+// it moves, the other group (see move.go). An engine none of whose
+// programs ever moved writes version 2, as before moves existed, so that
+// its snapshot stays readable by a node not upgraded yet.
 // The outbox is its last sequence number, the events not yet acknowledged
 // (their count gives the acknowledged number) and their fields.
 // Refusals are the remembered ones, oldest first, with their key,
@@ -36,7 +40,7 @@ import (
 // unique: a restored engine encodes to the same bytes.
 const (
 	snapshotMagic   = "seatdsn"
-	snapshotVersion = 2
+	snapshotVersion = 3
 )
 
 // Snapshot errors.
@@ -101,7 +105,13 @@ func setState(h *hold, st byte) {
 func (e *Engine) AppendSnapshot(b []byte) []byte {
 	start := len(b)
 	b = append(b, snapshotMagic...)
-	b = append(b, snapshotVersion)
+	version := byte(2)
+	for _, p := range e.programs {
+		if p.moveSt != moveNone {
+			version = snapshotVersion
+		}
+	}
+	b = append(b, version)
 	b = binary.AppendUvarint(b, uint64(e.cfg.Group))
 	b = binary.AppendVarint(b, e.now)
 	b = binary.AppendUvarint(b, e.seq)
@@ -110,6 +120,9 @@ func (e *Engine) AppendSnapshot(b []byte) []byte {
 		b = p.appendTo(b)
 		b = binary.AppendUvarint(b, p.version)
 		b = binary.AppendUvarint(b, uint64(p.expired))
+		if version >= 3 {
+			b = p.appendMove(b)
+		}
 	}
 	b = binary.AppendUvarint(b, uint64(len(e.holds)))
 	var prevID HoldID
@@ -118,57 +131,67 @@ func (e *Engine) AppendSnapshot(b []byte) []byte {
 		if h.purged {
 			continue
 		}
-		b = binary.AppendUvarint(b, uint64(h.id-prevID))
-		prevID = h.id
-		b = binary.AppendUvarint(b, h.user)
-		b = binary.AppendUvarint(b, uint64(h.prog.idx))
-		f := stateOf(h)
-		if h.inHeap {
-			f |= holdInHeap
-			if h.retiring {
-				f |= holdRetiring
-			} else if h.req != (RequestID{}) {
-				f |= holdHasReq
-			}
-			if h.lingering {
-				f |= holdLingering
-			}
-		}
-		if h.refunded != 0 {
-			f |= holdRefunds
-		}
-		b = append(b, f)
-		if h.from == 0 && int(h.to) == h.prog.legs {
-			b = append(b, 0)
-		} else {
-			b = append(b, h.from+1, h.to)
-		}
-		if f&holdHasReq != 0 {
-			b = append(b, h.req[:]...)
-			b = binary.LittleEndian.AppendUint64(b, h.fp)
-		}
-		b = binary.AppendVarint(b, h.createdAt-prevAt)
-		prevAt = h.createdAt
-		if f&holdRefunds != 0 {
-			b = binary.AppendUvarint(b, h.refunded)
-		}
-		b = binary.AppendUvarint(b, uint64(len(h.seats)))
-		prev := uint32(0)
-		for _, s := range h.seats {
-			b = binary.AppendUvarint(b, uint64(s-prev))
-			prev = s
-		}
-		if h.prog.realName {
-			for _, hd := range h.holders {
-				b = appendString(b, hd.Name)
-				b = append(b, byte(hd.IDType))
-				b = appendString(b, hd.IDNumber)
-			}
-		}
+		b = appendHold(b, h, prevID, prevAt, true)
+		prevID, prevAt = h.id, h.createdAt
 	}
 	b = e.appendOutbox(b)
 	b = e.appendRefusals(b)
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
+}
+
+// appendHold encodes one hold after the one with id prevID created at
+// prevAt, with its program's index unless withProg is false (a parcel
+// holds one program). A parked hold is encoded as waiting in the heap:
+// restored, it is pushed back and parks again when it comes up.
+func appendHold(b []byte, h *hold, prevID HoldID, prevAt int64, withProg bool) []byte {
+	b = binary.AppendUvarint(b, uint64(h.id-prevID))
+	b = binary.AppendUvarint(b, h.user)
+	if withProg {
+		b = binary.AppendUvarint(b, uint64(h.prog.idx))
+	}
+	f := stateOf(h)
+	if h.inHeap || h.parked {
+		f |= holdInHeap
+		if h.retiring {
+			f |= holdRetiring
+		} else if h.req != (RequestID{}) {
+			f |= holdHasReq
+		}
+		if h.lingering {
+			f |= holdLingering
+		}
+	}
+	if h.refunded != 0 {
+		f |= holdRefunds
+	}
+	b = append(b, f)
+	if h.from == 0 && int(h.to) == h.prog.legs {
+		b = append(b, 0)
+	} else {
+		b = append(b, h.from+1, h.to)
+	}
+	if f&holdHasReq != 0 {
+		b = append(b, h.req[:]...)
+		b = binary.LittleEndian.AppendUint64(b, h.fp)
+	}
+	b = binary.AppendVarint(b, h.createdAt-prevAt)
+	if f&holdRefunds != 0 {
+		b = binary.AppendUvarint(b, h.refunded)
+	}
+	b = binary.AppendUvarint(b, uint64(len(h.seats)))
+	prev := uint32(0)
+	for _, s := range h.seats {
+		b = binary.AppendUvarint(b, uint64(s-prev))
+		prev = s
+	}
+	if h.prog.realName {
+		for _, hd := range h.holders {
+			b = appendString(b, hd.Name)
+			b = append(b, byte(hd.IDType))
+			b = appendString(b, hd.IDNumber)
+		}
+	}
+	return b
 }
 
 // appendRefusals encodes the remembered refusals in the order they were
@@ -180,19 +203,25 @@ func (e *Engine) appendRefusals(b []byte) []byte {
 		if !e.liveRefusal(en) {
 			continue
 		}
-		r := e.requests[en.key].refusal
-		b = binary.AppendUvarint(b, en.key.user)
-		b = binary.AppendUvarint(b, uint64(en.key.prog))
-		b = append(b, en.key.req[:]...)
-		b = binary.LittleEndian.AppendUint64(b, r.fp)
-		b = binary.AppendVarint(b, r.at-prevAt)
-		prevAt = r.at
-		b = append(b, byte(r.result), byte(r.field))
-		b = binary.AppendVarint(b, int64(r.index))
-		b = binary.AppendVarint(b, r.limit)
-		b = binary.AppendVarint(b, r.actual)
+		b = e.appendRefusal(b, en, prevAt, uint64(en.key.prog))
+		prevAt = en.at
 	}
 	return b
+}
+
+// appendRefusal encodes the remembered refusal of queue entry en, after
+// one made at prevAt, under program index prog.
+func (e *Engine) appendRefusal(b []byte, en refusalEntry, prevAt int64, prog uint64) []byte {
+	r := e.requests[en.key].refusal
+	b = binary.AppendUvarint(b, en.key.user)
+	b = binary.AppendUvarint(b, prog)
+	b = append(b, en.key.req[:]...)
+	b = binary.LittleEndian.AppendUint64(b, r.fp)
+	b = binary.AppendVarint(b, r.at-prevAt)
+	b = append(b, byte(r.result), byte(r.field))
+	b = binary.AppendVarint(b, int64(r.index))
+	b = binary.AppendVarint(b, r.limit)
+	return binary.AppendVarint(b, r.actual)
 }
 
 func (d *decoder) refusals(e *Engine) {
@@ -283,7 +312,7 @@ func (d *decoder) outbox(e *Engine) {
 			return
 		}
 		if pi >= uint64(len(e.programs)) || ev.kind < EventHoldPlaced || ev.kind > EventSeatsRefunded || ev.reason > ReleaseRefused ||
-			ev.hold&MaxGroup != HoldID(e.cfg.Group) || uint64(ev.hold)>>GroupBits == 0 || uint64(ev.hold)>>GroupBits > e.seq || ev.user == 0 {
+			uint64(ev.hold)>>GroupBits == 0 || uint64(ev.hold)>>GroupBits > e.seq || ev.user == 0 {
 			d.fail("event %d malformed", e.acked+uint64(i)+1)
 			return
 		}
@@ -587,17 +616,18 @@ func Restore(cfg Config, data []byte) (*Engine, error) {
 	if len(data) < len(snapshotMagic)+1+4 || string(data[:len(snapshotMagic)]) != snapshotMagic {
 		return nil, fmt.Errorf("%w: not a seatd snapshot", ErrSnapshotCorrupt)
 	}
-	if v := data[len(snapshotMagic)]; v != snapshotVersion {
+	v := data[len(snapshotMagic)]
+	if v != snapshotVersion && v != 2 {
 		return nil, fmt.Errorf("%w: version %d", ErrSnapshotVersion, v)
 	}
 	body := data[:len(data)-4]
 	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(data[len(data)-4:]) {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrSnapshotCorrupt)
 	}
-	return decodeBody(cfg.withDefaults(), body[len(snapshotMagic)+1:])
+	return decodeBody(cfg.withDefaults(), body[len(snapshotMagic)+1:], v)
 }
 
-func decodeBody(cfg Config, body []byte) (*Engine, error) {
+func decodeBody(cfg Config, body []byte, version byte) (*Engine, error) {
 	d := &decoder{b: body}
 	if g := d.uvarint(); d.err == nil && g != uint64(cfg.Group) {
 		return nil, fmt.Errorf("%w: snapshot of group %d, engine of group %d", ErrSnapshotCorrupt, g, cfg.Group)
@@ -617,83 +647,15 @@ func decodeBody(cfg Config, body []byte) (*Engine, error) {
 		e.addProgram(p)
 		p.version = d.uvarint()
 		p.expired = uint32(min(d.uvarint(), uint64(cfg.MaxHolds)))
+		if version >= 3 {
+			d.move(p)
+		}
 	}
 	nHolds := d.count(8, uint64(cfg.MaxHolds))
 	var id HoldID
 	var at int64
 	for range nHolds {
-		h := &hold{}
-		id += HoldID(d.uvarint())
-		h.id = id
-		h.user = d.uvarint()
-		pi := d.uvarint()
-		f := d.byte()
-		setState(h, f&7)
-		h.inHeap = f&holdInHeap != 0
-		h.retiring = f&holdRetiring != 0
-		h.lingering = f&holdLingering != 0
-		var from, to byte
-		if from = d.byte(); from != 0 {
-			to = d.byte()
-		}
-		if f&holdHasReq != 0 {
-			copy(h.req[:], d.bytes(len(h.req)))
-			if fp := d.bytes(8); fp != nil {
-				h.fp = binary.LittleEndian.Uint64(fp)
-			}
-		}
-		at += d.varint()
-		h.createdAt = at
-		if f&holdRefunds != 0 {
-			if h.refunded = d.uvarint(); h.refunded == 0 {
-				d.fail("empty refund mask")
-			}
-		}
-		n := d.count(1, MaxSeatsPerHoldLimit)
-		if d.err != nil {
-			return nil, d.err
-		}
-		if pi >= uint64(len(e.programs)) || h.user == 0 || n == 0 || f&7 >= stateCount ||
-			h.lingering && (f&holdHasReq == 0 || f&7 == stateHeld) ||
-			f&(holdHasReq|holdRetiring) == holdHasReq|holdRetiring || (f&(holdHasReq|holdRetiring) != 0 && f&holdInHeap == 0) ||
-			id&MaxGroup != HoldID(cfg.Group) || uint64(id)>>GroupBits == 0 || uint64(id)>>GroupBits > e.seq || e.holds[id] != nil {
-			return nil, fmt.Errorf("%w: hold %d malformed", ErrSnapshotCorrupt, id)
-		}
-		h.from, h.to = 0, uint8(e.programs[pi].legs)
-		if from != 0 {
-			h.from, h.to = from-1, to
-		}
-		p := e.programs[pi]
-		h.prog = p
-		if h.from >= h.to || int(h.to) > p.legs || (from != 0 && h.from == 0 && int(h.to) == p.legs) || n < 64 && h.refunded>>n != 0 {
-			return nil, fmt.Errorf("%w: hold %d range or refunds malformed", ErrSnapshotCorrupt, id)
-		}
-		h.seats = h.inline[:0]
-		if n > len(h.inline) {
-			h.seats = make([]uint32, 0, n)
-		}
-		s := uint64(0)
-		for i := range n {
-			s += d.uvarint()
-			if s >= uint64(len(p.seatRow)) || (i > 0 && s == uint64(h.seats[i-1])) {
-				return nil, fmt.Errorf("%w: hold %d seats malformed", ErrSnapshotCorrupt, id)
-			}
-			h.seats = append(h.seats, uint32(s))
-			h.total += p.cats[p.seatCat[s]].PriceCents
-		}
-		if p.realName {
-			h.holders = make([]Holder, n)
-			for i := range h.holders {
-				h.holders[i] = Holder{Name: d.string(), IDType: IDType(d.byte()), IDNumber: d.string()}
-				if d.err == nil && checkHolder(&h.holders[i], e.now) != FieldNone {
-					d.fail("hold %d: holder %d malformed", id, i)
-				}
-			}
-		}
-		if d.err != nil {
-			return nil, d.err
-		}
-		if err := e.restoreHold(h); err != nil {
+		if err := d.hold(e, &id, &at, true, 0); err != nil {
 			return nil, err
 		}
 	}
@@ -716,6 +678,88 @@ func decodeBody(cfg Config, body []byte) (*Engine, error) {
 		return nil, fmt.Errorf("%w: %v", ErrSnapshotCorrupt, err)
 	}
 	return e, nil
+}
+
+// hold decodes one hold written by appendHold after the hold *id, created
+// at *at (both advanced to this hold's), into e, whose programs are
+// decoded: of the program whose index follows when withProg, else of
+// program pi. Hold ids may name another group: a program imported from
+// it (ImportProgram) keeps its holds' ids.
+func (d *decoder) hold(e *Engine, id *HoldID, at *int64, withProg bool, pi uint64) error {
+	h := &hold{}
+	*id += HoldID(d.uvarint())
+	h.id = *id
+	h.user = d.uvarint()
+	if withProg {
+		pi = d.uvarint()
+	}
+	f := d.byte()
+	setState(h, f&7)
+	h.inHeap = f&holdInHeap != 0
+	h.retiring = f&holdRetiring != 0
+	h.lingering = f&holdLingering != 0
+	var from, to byte
+	if from = d.byte(); from != 0 {
+		to = d.byte()
+	}
+	if f&holdHasReq != 0 {
+		copy(h.req[:], d.bytes(len(h.req)))
+		if fp := d.bytes(8); fp != nil {
+			h.fp = binary.LittleEndian.Uint64(fp)
+		}
+	}
+	*at += d.varint()
+	h.createdAt = *at
+	if f&holdRefunds != 0 {
+		if h.refunded = d.uvarint(); h.refunded == 0 {
+			d.fail("empty refund mask")
+		}
+	}
+	n := d.count(1, MaxSeatsPerHoldLimit)
+	if d.err != nil {
+		return d.err
+	}
+	if pi >= uint64(len(e.programs)) || h.user == 0 || n == 0 || f&7 >= stateCount ||
+		h.lingering && (f&holdHasReq == 0 || f&7 == stateHeld) ||
+		f&(holdHasReq|holdRetiring) == holdHasReq|holdRetiring || (f&(holdHasReq|holdRetiring) != 0 && f&holdInHeap == 0) ||
+		uint64(h.id)>>GroupBits == 0 || uint64(h.id)>>GroupBits > e.seq || e.holds[h.id] != nil {
+		return fmt.Errorf("%w: hold %d malformed", ErrSnapshotCorrupt, h.id)
+	}
+	h.from, h.to = 0, uint8(e.programs[pi].legs)
+	if from != 0 {
+		h.from, h.to = from-1, to
+	}
+	p := e.programs[pi]
+	h.prog = p
+	if h.from >= h.to || int(h.to) > p.legs || (from != 0 && h.from == 0 && int(h.to) == p.legs) || n < 64 && h.refunded>>n != 0 {
+		return fmt.Errorf("%w: hold %d range or refunds malformed", ErrSnapshotCorrupt, h.id)
+	}
+	h.seats = h.inline[:0]
+	if n > len(h.inline) {
+		h.seats = make([]uint32, 0, n)
+	}
+	s := uint64(0)
+	for i := range n {
+		s += d.uvarint()
+		if s >= uint64(len(p.seatRow)) || (i > 0 && s == uint64(h.seats[i-1])) {
+			return fmt.Errorf("%w: hold %d seats malformed", ErrSnapshotCorrupt, h.id)
+		}
+		h.seats = append(h.seats, uint32(s))
+		h.total += p.cats[p.seatCat[s]].PriceCents
+	}
+	if p.realName {
+		h.holders = make([]Holder, n)
+		for i := range h.holders {
+			h.holders[i] = Holder{Name: d.string(), IDType: IDType(d.byte()), IDNumber: d.string()}
+			if d.err == nil && checkHolder(&h.holders[i], e.now) != FieldNone {
+				d.fail("hold %d: holder %d malformed", h.id, i)
+			}
+		}
+	}
+	if d.err != nil {
+		return d.err
+	}
+	return e.restoreHold(h)
 }
 
 // restoreHold applies a decoded hold's seats to the bitsets (refusing

@@ -536,10 +536,26 @@ func holdResponse(st *rpc.Status, o *raftfsm.Outcome) *rpc.HoldResponse {
 	return resp
 }
 
-// holdGroup returns the group a hold id names, if this cluster has it.
+// holdGroup returns the group that has a hold: the group its id names,
+// if this cluster has it, or where this node's replicas of it forward the
+// hold since its program moved (inventory.HoldForward, at most
+// maxForwardHops). A replica that has not applied a move's end yet sends
+// the request to the old group, whose leader answers program_moving or
+// program_moved, which callers retry.
 func (s *Server) holdGroup(id inventory.HoldID) (uint16, bool) {
 	g := id.Group()
-	return uint16(g), g >= 1 && g <= s.node.Groups()
+	if g < 1 || g > s.node.Groups() {
+		return 0, false
+	}
+	for range maxForwardHops {
+		next, ok := 0, false
+		s.node.Read(uint16(g), func(e *inventory.Engine, _ uint64) { next, ok = e.HoldForward(id) })
+		if !ok || next < 1 || next > s.node.Groups() {
+			break
+		}
+		g = next
+	}
+	return uint16(g), true
 }
 
 // holdNotFound answers for a hold id whose group does not exist: no such
@@ -556,11 +572,19 @@ func (s *Server) GetHold(ctx context.Context, req *rpc.GetHoldRequest) (*rpc.Hol
 		return &rpc.HoldResponse{Status: holdNotFound()}, nil
 	}
 	resp := &rpc.HoldResponse{}
-	resp.Status = s.read(ctx, g, req.Consistent, func(e *inventory.Engine) {
+	get := func(e *inventory.Engine) {
 		if h, ok := e.GetHold(id, s.node.Now(g)); ok {
 			resp.Hold = holdToRPC(&h)
 		}
-	})
+	}
+	resp.Status = s.read(ctx, g, req.Consistent, get)
+	if resp.Hold == nil && !req.Consistent && resp.Status.Route == rpc.Route_OK {
+		// "No such hold" is final for callers, and this replica may not
+		// have applied the hold yet (a follower; or the import of a moved
+		// program, whose forward record it has): ask the leader, as
+		// readProgram does for programs.
+		resp.Status = s.read(ctx, g, true, get)
+	}
 	if resp.Hold == nil {
 		setResult(resp.Status, inventory.ResultHoldNotFound)
 	}
@@ -925,4 +949,78 @@ func (s *Server) ListPrograms(_ context.Context, req *rpc.ListProgramsRequest) (
 	}
 	resp.More = i+limit < len(table)
 	return resp, nil
+}
+
+// maxForwardHops bounds how many forward records (inventory.HoldForward)
+// a hold id is followed through: a program moved more often than this
+// since the hold was placed answers from the last group reached. Each hop
+// is a read of this node's replica.
+const maxForwardHops = 8
+
+// Move runs one step of moving a program to another group (see MoveStep
+// in the IDL and docs/move-program.md). Engine steps are commands on the
+// named group, EXPORT and STATUS consistent reads on its leader, REPLACE
+// a meta group entry.
+func (s *Server) Move(ctx context.Context, req *rpc.MoveRequest) (*rpc.MoveResponse, error) {
+	if req.ProgramId == "" || len(req.ProgramId) > inventory.MaxIDLen {
+		return &rpc.MoveResponse{Status: badField("program_id", fmt.Sprintf("want 1-%d bytes", inventory.MaxIDLen), 0)}, nil
+	}
+	groups := int32(s.node.Groups())
+	if req.Group < 1 || req.Group > groups {
+		return &rpc.MoveResponse{Status: badField("group", fmt.Sprintf("%d is not an inventory group, want 1-%d", req.Group, groups), int64(groups))}, nil
+	}
+	g := uint16(req.Group)
+	target := req.TargetGroup
+	if (req.Step == rpc.MoveStep_FREEZE || req.Step == rpc.MoveStep_REPLACE) && (target < 1 || target > groups || target == req.Group) {
+		return &rpc.MoveResponse{Status: badField("target_group", fmt.Sprintf("%d, want 1-%d other than group", target, groups), int64(groups))}, nil
+	}
+	command := func(cmd *raftfsm.Command) *rpc.MoveResponse {
+		o, err := s.node.Propose(ctx, g, cmd)
+		return &rpc.MoveResponse{Status: status(g, o, err)}
+	}
+	switch req.Step {
+	case rpc.MoveStep_STATUS:
+		resp := &rpc.MoveResponse{}
+		if placed, ok := s.node.Placement(req.ProgramId); ok {
+			resp.PlacedGroup = int32(placed)
+		}
+		resp.Status = s.read(ctx, g, true, func(e *inventory.Engine) {
+			last, acked := e.OutboxSeq()
+			resp.OutboxSeq, resp.OutboxAcked = int64(last), int64(acked)
+			if p, ok := e.Program(req.ProgramId); ok {
+				other, state := p.Moving()
+				resp.Exists, resp.State, resp.OtherGroup = true, state, int32(other)
+			}
+		})
+		return resp, nil
+	case rpc.MoveStep_FREEZE:
+		return command(&raftfsm.Command{Op: raftfsm.OpFreeze, Program: req.ProgramId, Group: int(target)}), nil
+	case rpc.MoveStep_EXPORT:
+		resp := &rpc.MoveResponse{}
+		var res inventory.Result
+		resp.Status = s.read(ctx, g, true, func(e *inventory.Engine) {
+			resp.Parcel, res = e.ExportProgram(req.ProgramId)
+		})
+		setResult(resp.Status, res)
+		return resp, nil
+	case rpc.MoveStep_IMPORT:
+		if len(req.Parcel) == 0 || len(req.Parcel) > inventory.MaxParcelBytes {
+			return &rpc.MoveResponse{Status: badField("parcel", fmt.Sprintf("%d bytes, want 1-%d", len(req.Parcel), inventory.MaxParcelBytes), inventory.MaxParcelBytes)}, nil
+		}
+		return command(&raftfsm.Command{Op: raftfsm.OpImport, Parcel: req.Parcel}), nil
+	case rpc.MoveStep_ACTIVATE:
+		return command(&raftfsm.Command{Op: raftfsm.OpActivate, Program: req.ProgramId}), nil
+	case rpc.MoveStep_COMPLETE:
+		return command(&raftfsm.Command{Op: raftfsm.OpCompleteMove, Program: req.ProgramId}), nil
+	case rpc.MoveStep_ABORT:
+		return command(&raftfsm.Command{Op: raftfsm.OpAbortMove, Program: req.ProgramId}), nil
+	case rpc.MoveStep_REPLACE:
+		err := s.node.Replace(ctx, req.ProgramId, g, uint16(target))
+		st := status(raftfsm.MetaGroup, raftfsm.Outcome{}, err)
+		if err == nil {
+			st.Group = target
+		}
+		return &rpc.MoveResponse{Status: st}, nil
+	}
+	return &rpc.MoveResponse{Status: badField("step", fmt.Sprintf("%d is not a step", req.Step), 0)}, nil
 }

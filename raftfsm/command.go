@@ -24,12 +24,18 @@ const (
 	OpRefund        Op = 9
 	OpTick          Op = 10
 	OpAckOutbox     Op = 11
+	// Moving a program to another group (inventory/move.go).
+	OpFreeze       Op = 12 // Program, Group: the target
+	OpAbortMove    Op = 13 // Program
+	OpImport       Op = 14 // Parcel
+	OpActivate     Op = 15 // Program
+	OpCompleteMove Op = 16 // Program
 )
 
 // Command is one engine command. Only the fields its Op names are used.
 type Command struct {
 	Op      Op
-	Program string                  // OpenSale, CloseSale
+	Program string                  // OpenSale, CloseSale, and the move ops but Import
 	Spec    *inventory.ProgramSpec  // CreateProgram
 	Hold    *inventory.HoldRequest  // Hold
 	Block   *inventory.BlockRequest // Block, Unblock
@@ -38,6 +44,8 @@ type Command struct {
 	Reason  inventory.ReleaseReason // Release
 	Seats   []string                // Refund: seat ids, none for every seat
 	Seq     uint64                  // AckOutbox
+	Group   int                     // Freeze: the target group
+	Parcel  []byte                  // Import: inventory.ExportProgram's parcel, at most inventory.MaxParcelBytes
 }
 
 // Outcome is what a command did, handed back to the caller that proposed it.
@@ -96,8 +104,21 @@ func encodeCommand(c *Command) (encodedCommand, error) {
 			return nil, fmt.Errorf("%w: create program without a spec", ErrBadCommand)
 		}
 		b, err = inventory.AppendProgramSpec(b, c.Spec)
-	case OpOpenSale, OpCloseSale:
+	case OpOpenSale, OpCloseSale, OpAbortMove, OpActivate, OpCompleteMove:
 		b, err = appendStr(b, c.Program)
+	case OpFreeze:
+		if c.Group < 1 || c.Group > inventory.MaxGroup {
+			return nil, fmt.Errorf("%w: freeze for group %d", ErrBadCommand, c.Group)
+		}
+		if b, err = appendStr(b, c.Program); err == nil {
+			b = binary.AppendUvarint(b, uint64(c.Group))
+		}
+	case OpImport:
+		if len(c.Parcel) == 0 || len(c.Parcel) > inventory.MaxParcelBytes {
+			return nil, fmt.Errorf("%w: a parcel of %d bytes, want 1-%d", ErrBadCommand, len(c.Parcel), inventory.MaxParcelBytes)
+		}
+		b = binary.AppendUvarint(b, uint64(len(c.Parcel)))
+		b = append(b, c.Parcel...)
 	case OpBlock, OpUnblock:
 		if c.Block == nil {
 			return nil, fmt.Errorf("%w: block without seats", ErrBadCommand)
@@ -320,8 +341,18 @@ func (r *reader) command(c *Command) {
 			return
 		}
 		c.Spec, r.b = &spec, rest
-	case OpOpenSale, OpCloseSale:
+	case OpOpenSale, OpCloseSale, OpAbortMove, OpActivate, OpCompleteMove:
 		c.Program = r.str()
+	case OpFreeze:
+		c.Program = r.str()
+		c.Group = int(min(r.uvarint(), inventory.MaxGroup+1))
+	case OpImport:
+		n := r.uvarint()
+		if n == 0 || n > inventory.MaxParcelBytes || n > uint64(len(r.b)) {
+			r.fail("parcel length")
+			return
+		}
+		c.Parcel, r.b = r.b[:n:n], r.b[n:]
 	case OpBlock, OpUnblock:
 		c.Block = &inventory.BlockRequest{Program: r.str(), From: int(r.varint()), To: int(r.varint())}
 		c.Block.Seats = r.strs(maxCommandSeats)
@@ -409,6 +440,21 @@ func apply(e *inventory.Engine, now int64, c *Command) Outcome {
 		return Outcome{Result: inventory.ResultOK, Expired: e.Tick(now, nil)}
 	case OpAckOutbox:
 		return Outcome{Result: e.AckOutbox(now, c.Seq)}
+	case OpFreeze:
+		return Outcome{Result: e.Freeze(now, c.Program, c.Group)}
+	case OpAbortMove:
+		return Outcome{Result: e.AbortMove(now, c.Program)}
+	case OpImport:
+		r, err := e.ImportProgram(now, c.Parcel)
+		o := Outcome{Result: r}
+		if err != nil {
+			o.Detail = err.Error()
+		}
+		return o
+	case OpActivate:
+		return Outcome{Result: e.ActivateProgram(now, c.Program)}
+	case OpCompleteMove:
+		return Outcome{Result: e.CompleteMove(now, c.Program)}
 	}
 	panic(fmt.Sprintf("raftfsm: apply of unknown op %d", c.Op))
 }

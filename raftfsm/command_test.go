@@ -1,6 +1,7 @@
 package raftfsm
 
 import (
+	"errors"
 	"reflect"
 	"testing"
 
@@ -24,6 +25,26 @@ func sampleCommands(t testing.TB) []*Command {
 		{Op: OpRefund, HoldID: 1025, Seats: []string{"A/1/3"}},
 		{Op: OpTick},
 		{Op: OpAckOutbox, Seq: 42},
+		{Op: OpFreeze, Program: "show", Group: 3},
+		{Op: OpAbortMove, Program: "show"},
+		{Op: OpImport, Parcel: []byte("seatdmv\x01parcel")},
+		{Op: OpActivate, Program: "show"},
+		{Op: OpCompleteMove, Program: "show"},
+	}
+}
+
+// TestMoveCommandsRefused: a freeze for no group and an empty or oversize
+// parcel are refused before they reach the log.
+func TestMoveCommandsRefused(t *testing.T) {
+	for _, c := range []*Command{
+		{Op: OpFreeze, Program: "show", Group: 0},
+		{Op: OpFreeze, Program: "show", Group: inventory.MaxGroup + 1},
+		{Op: OpImport},
+		{Op: OpImport, Parcel: make([]byte, inventory.MaxParcelBytes+1)},
+	} {
+		if _, err := encodeCommand(c); !errors.Is(err, ErrBadCommand) {
+			t.Errorf("encodeCommand(%v, group %d, %d bytes) = %v; want ErrBadCommand", c.Op, c.Group, len(c.Parcel), err)
+		}
 	}
 }
 

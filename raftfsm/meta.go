@@ -30,6 +30,7 @@ const (
 	metaNodeAddr = 2 // set (or, with an empty address, forget) a node's RPC address
 	metaCluster  = 3 // name the cluster, once
 	metaDrain    = 4 // mark a node drained, or undrained
+	metaReplace  = 5 // move a placed program from one group to another (a program move's switch)
 )
 
 // metaSnapshotVersion is the first byte of a meta group snapshot. Version
@@ -79,6 +80,14 @@ var _ raft.FSM = (*metaFSM)(nil)
 type placeResult struct {
 	group uint16
 	err   error
+}
+
+// encodeReplace moves program's placement from group from to group to.
+func encodeReplace(program string, from, to uint16) []byte {
+	b := []byte{entryVersion, metaReplace}
+	b, _ = appendStr(b, program)
+	b = binary.AppendUvarint(b, uint64(from))
+	return binary.AppendUvarint(b, uint64(to))
 }
 
 func encodePlace(program string) []byte {
@@ -138,6 +147,12 @@ func (f *metaFSM) Apply(l *raft.Log) any {
 			panic(fmt.Sprintf("raftfsm: meta log index %d: malformed place", l.Index))
 		}
 		return f.place(program)
+	case metaReplace:
+		program, from, to := r.str(), r.uvarint(), r.uvarint()
+		if r.err != nil || len(r.b) != 0 || from < 1 || to < 1 || from > uint64(f.groups) || to > uint64(f.groups) {
+			panic(fmt.Sprintf("raftfsm: meta log index %d: malformed replace", l.Index))
+		}
+		return f.replace(program, uint16(from), uint16(to))
 	case metaNodeAddr:
 		id, addr := r.str(), r.str()
 		if r.err != nil || len(r.b) != 0 {
@@ -185,6 +200,26 @@ func (f *metaFSM) place(program string) placeResult {
 	f.counts[best]++
 	f.notifyPlacedLocked()
 	return placeResult{group: best}
+}
+
+// replace moves a program placed on group from to group to. A program
+// already on to is left there (a resumed move); one on neither, or not
+// placed, is an error naming where it is.
+func (f *metaFSM) replace(program string, from, to uint16) placeResult {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	g, ok := f.places[program]
+	switch {
+	case ok && g == to:
+		return placeResult{group: to}
+	case !ok || g != from:
+		return placeResult{group: g, err: fmt.Errorf("%w: program %q is on group %d, not %d", ErrBadCommand, program, g, from)}
+	}
+	f.places[program] = to
+	f.counts[from]--
+	f.counts[to]++
+	f.notifyPlacedLocked()
+	return placeResult{group: to}
 }
 
 func (f *metaFSM) notifyPlacedLocked() {

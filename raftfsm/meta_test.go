@@ -47,6 +47,24 @@ func TestMetaFSM(t *testing.T) {
 			t.Fatalf("node entry = %v", err)
 		}
 	}
+	// A move's switch: from the group it is on, again (a resumed mover),
+	// and refused from a group it is not on, or for a program not placed.
+	for _, c := range []struct {
+		program  string
+		from, to uint16
+		want     uint16
+		err      bool
+	}{
+		{"b", 2, 3, 3, false}, {"b", 2, 3, 3, false}, {"b", 1, 2, 3, true}, {"z", 1, 2, 0, true},
+	} {
+		res := apply(encodeReplace(c.program, c.from, c.to)).(placeResult)
+		if res.group != c.want || (res.err != nil) != c.err || c.err && !errors.Is(res.err, ErrBadCommand) {
+			t.Fatalf("replace %s %d->%d = %d, %v; want %d, error %v", c.program, c.from, c.to, res.group, res.err, c.want, c.err)
+		}
+	}
+	if g, _ := f.lookup("b"); g != 3 || !slices.Equal(f.counts, []int{0, 2, 0, 2}) {
+		t.Fatalf("after the replace: b on %d, counts %v; want 3, [0 2 0 2]", g, f.counts)
+	}
 	want := []NodeInfo{{"n1", "10.0.0.9:7100"}, {"n2", "10.0.0.2:7100"}}
 	if d := f.directory(); !slices.Equal(d, want) {
 		t.Fatalf("directory = %v; want %v", d, want)

@@ -687,6 +687,22 @@ func (n *Node) Place(ctx context.Context, program string) (uint16, error) {
 	return res.group, res.err
 }
 
+// Replace switches a placed program from group from to group to: the
+// placement step of a program move (inventory/move.go), proposed once the
+// target has imported the program. It must run on the meta leader; a
+// program already on to is OK, one on neither group an ErrBadCommand
+// naming where it is.
+func (n *Node) Replace(ctx context.Context, program string, from, to uint16) error {
+	if len(program) > inventory.MaxIDLen || from < 1 || to < 1 || int(from) > n.cfg.Groups || int(to) > n.cfg.Groups || from == to {
+		return fmt.Errorf("%w: replace %q from group %d to %d", ErrBadCommand, program, from, to)
+	}
+	resp, err := n.applyMeta(ctx, encodeReplace(program, from, to))
+	if err != nil {
+		return err
+	}
+	return resp.(placeResult).err
+}
+
 // applyMeta runs an entry on the meta group, whose leader this node must
 // be, and returns what Apply answered.
 func (n *Node) applyMeta(ctx context.Context, entry []byte) (any, error) {

@@ -259,8 +259,10 @@ type attemptFunc func(ctx context.Context, cl invsvc.Client, addr string, group 
 //     when that is news or the call's first redirect, and after a backoff
 //     otherwise: a redirect can repeat while a placement or a leadership
 //     is still replicating.
-//   - Overloaded, ambiguous, unavailable: the same request again after a
-//     backoff.
+//   - Overloaded, ambiguous, unavailable, or the program is moving to
+//     another group or has moved (program_moving, program_moved): the same
+//     request again after a backoff, refreshing the placement when a
+//     program moved.
 func (c *Client) do(ctx context.Context, group int32, program string, attempt attemptFunc) error {
 	ctx, cancel := c.retryContext(ctx)
 	defer cancel()
@@ -295,6 +297,20 @@ func (c *Client) do(ctx context.Context, group int32, program string, attempt at
 				last = fmt.Errorf("%s: %w", addr, err)
 				c.suspectNode(addr, err)
 			}
+			continue
+		}
+		switch {
+		case st.Route == rpc.Route_OK && (st.Code == codeProgramMoving || st.Code == codeProgramMoved):
+			// The program is moving to another group, or moved: nothing
+			// applied. Once it moved, the placement names its new group,
+			// and the old group's nodes send hold ids on to it.
+			last = fmt.Errorf("group %d: %s", st.Group, st.CodeName)
+			if st.Code == codeProgramMoved && group < 0 {
+				c.Refresh(ctx)
+			}
+			target = group
+			c.backoff(ctx, waits)
+			waits++
 			continue
 		}
 		switch st.Route {
@@ -340,6 +356,14 @@ func (c *Client) do(ctx context.Context, group int32, program string, attempt at
 	}
 	return fmt.Errorf("%w: %w (%w)", ErrUnavailable, last, ctx.Err())
 }
+
+// The engine results (inventory.ResultProgramMoving, ResultProgramMoved)
+// that do retries: a program moving to another group refuses changes for
+// a moment (docs/move-program.md).
+const (
+	codeProgramMoving = 34
+	codeProgramMoved  = 35
+)
 
 // holdGroup is the group in a hold id's low bits.
 func holdGroup(id int64) int32 { return int32(id & 1023) }
@@ -669,4 +693,30 @@ func (c *Client) SeatMap(ctx context.Context, req *rpc.SeatMapRequest) (*rpc.Sea
 	return routed(ctx, c, -1, req.ProgramId, func(ctx context.Context, cl invsvc.Client) (*rpc.SeatMapResponse, error) {
 		return cl.SeatMap(ctx, req)
 	})
+}
+
+// Move runs one step of a program move on the leader of the request's
+// group (the meta group's for REPLACE), following NOT_LEADER answers and
+// retrying as do does, and returns the step's answer, program_moving and
+// program_moved included: they are answers to the mover, not refusals to
+// retry.
+func (c *Client) Move(ctx context.Context, req *rpc.MoveRequest) (*rpc.MoveResponse, error) {
+	group := req.Group
+	if req.Step == rpc.MoveStep_REPLACE {
+		group = 0
+	}
+	var resp *rpc.MoveResponse
+	err := c.do(ctx, group, req.ProgramId, func(ctx context.Context, cl invsvc.Client, _ string, _ int32) (*rpc.Status, error) {
+		ctx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
+		defer cancel()
+		r, err := cl.Move(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		resp = r
+		st := *r.Status
+		st.Code = 0 // do's routing only: the code is the caller's
+		return &st, nil
+	})
+	return resp, err
 }

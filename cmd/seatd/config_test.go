@@ -60,3 +60,35 @@ func TestConfigFile(t *testing.T) {
 		t.Error("parseConfig(missing file) = nil error")
 	}
 }
+
+// TestParseMove: `seatd move` takes its settings from flags and SEATD_MOVE_*
+// variables, and names every bad one at once.
+func TestParseMove(t *testing.T) {
+	env := map[string]string{"SEATD_MOVE_RPC": "10.0.0.1:7100, 10.0.0.2:7100", "SEATD_MOVE_OUTBOX_WAIT": "0s"}
+	cfg, err := parseMove([]string{"-program", "show", "-group", "3"}, func(k string) string { return env[k] })
+	if err != nil || cfg.Program != "show" || cfg.Group != 3 || cfg.OutboxWait != 0 || len(cfg.Seeds) != 2 || cfg.Seeds[1] != "10.0.0.2:7100" {
+		t.Fatalf("parseMove = %+v, %v", cfg, err)
+	}
+	if cfg, err := parseMove([]string{"-program", "show", "-abort"}, func(string) string { return "" }); err != nil || !cfg.Abort {
+		t.Fatalf("parseMove(-abort) = %+v, %v", cfg, err)
+	}
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"-group", "2"}, []string{"-program"}},
+		{[]string{"-program", "show"}, []string{"-group: 0"}},
+		{[]string{"-program", "show", "-group", "1024"}, []string{"-group: 1024"}},
+		{[]string{"-program", "show", "-abort", "-group", "2"}, []string{"not with -abort"}},
+		{[]string{"-program", "show", "-group", "2", "-rpc", "nohost", "-outbox-wait", "-1s", "-timeout", "0s"},
+			[]string{`-rpc: "nohost"`, "-outbox-wait: -1s", "-timeout: 0s"}},
+		{[]string{"-program", "show", "-group", "2", "extra"}, []string{"unexpected arguments"}},
+	} {
+		_, err := parseMove(c.args, func(string) string { return "" })
+		for _, w := range c.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("parseMove(%q) = %v; want an error saying %q", c.args, err, w)
+			}
+		}
+	}
+}

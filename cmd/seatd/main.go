@@ -11,6 +11,8 @@
 //	seatd remove -rpc ADDR,... -node ID   take a node out of every group
 //	seatd backup -admin ADDR,... -out DIR copy every group's state from its leader (docs/backup.md)
 //	seatd run -bootstrap -peers ... -restore DIR  form a new cluster from a backup
+//	seatd move -rpc ADDR,... -program ID -group N
+//	                                      move a program to group N while it is on sale (docs/move-program.md)
 //
 // run's settings come from flags, SEATD_* environment variables or a
 // -config file; see parseConfig. The admin commands (all but run) exit
@@ -71,8 +73,10 @@ func main() {
 		err = drain(args, false)
 	case "backup":
 		err = backup(args)
+	case "move":
+		err = move(args)
 	default:
-		err = usageError{fmt.Errorf("unknown command %q (want run, status, leaders, rebalance, drain, undrain, remove or backup)", cmd)}
+		err = usageError{fmt.Errorf("unknown command %q (want run, status, leaders, rebalance, drain, undrain, remove, backup or move)", cmd)}
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		// The subcommands' flag sets print their own usage.

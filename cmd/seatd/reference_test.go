@@ -18,4 +18,8 @@ func TestConfigReference(t *testing.T) {
 	if err := settings.CheckReference("../../docs/config.md", "seatd backup", help, os.Getenv("SEATD_UPDATE_DOCS") != ""); err != nil {
 		t.Error(err)
 	}
+	_, help = parseMove([]string{"-h"}, func(string) string { return "" })
+	if err := settings.CheckReference("../../docs/config.md", "seatd move", help, os.Getenv("SEATD_UPDATE_DOCS") != ""); err != nil {
+		t.Error(err)
+	}
 }

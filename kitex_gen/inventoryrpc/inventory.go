@@ -84,6 +84,78 @@ func (p *Route) Value() (driver.Value, error) {
 	return int64(*p), nil
 }
 
+type MoveStep int64
+
+const (
+	MoveStep_STATUS   MoveStep = 0
+	MoveStep_FREEZE   MoveStep = 1
+	MoveStep_EXPORT   MoveStep = 2
+	MoveStep_IMPORT   MoveStep = 3
+	MoveStep_ACTIVATE MoveStep = 4
+	MoveStep_REPLACE  MoveStep = 5
+	MoveStep_COMPLETE MoveStep = 6
+	MoveStep_ABORT    MoveStep = 7
+)
+
+func (p MoveStep) String() string {
+	switch p {
+	case MoveStep_STATUS:
+		return "STATUS"
+	case MoveStep_FREEZE:
+		return "FREEZE"
+	case MoveStep_EXPORT:
+		return "EXPORT"
+	case MoveStep_IMPORT:
+		return "IMPORT"
+	case MoveStep_ACTIVATE:
+		return "ACTIVATE"
+	case MoveStep_REPLACE:
+		return "REPLACE"
+	case MoveStep_COMPLETE:
+		return "COMPLETE"
+	case MoveStep_ABORT:
+		return "ABORT"
+	}
+	return "<UNSET>"
+}
+
+func MoveStepFromString(s string) (MoveStep, error) {
+	switch s {
+	case "STATUS":
+		return MoveStep_STATUS, nil
+	case "FREEZE":
+		return MoveStep_FREEZE, nil
+	case "EXPORT":
+		return MoveStep_EXPORT, nil
+	case "IMPORT":
+		return MoveStep_IMPORT, nil
+	case "ACTIVATE":
+		return MoveStep_ACTIVATE, nil
+	case "REPLACE":
+		return MoveStep_REPLACE, nil
+	case "COMPLETE":
+		return MoveStep_COMPLETE, nil
+	case "ABORT":
+		return MoveStep_ABORT, nil
+	}
+	return MoveStep(0), fmt.Errorf("not a valid MoveStep string")
+}
+
+func MoveStepPtr(v MoveStep) *MoveStep { return &v }
+func (p *MoveStep) Scan(value interface{}) (err error) {
+	var result sql.NullInt64
+	err = result.Scan(value)
+	*p = MoveStep(result.Int64)
+	return
+}
+
+func (p *MoveStep) Value() (driver.Value, error) {
+	if p == nil {
+		return nil, nil
+	}
+	return int64(*p), nil
+}
+
 type Status struct {
 	Route        Route  `thrift:"route,1" frugal:"1,default,Route" json:"route"`
 	Code         int32  `thrift:"code,2" frugal:"2,default,i32" json:"code"`
@@ -2851,6 +2923,172 @@ var fieldIDToName_DrainRequest = map[int16]string{
 	2: "drained",
 }
 
+type MoveRequest struct {
+	Step        MoveStep `thrift:"step,1" frugal:"1,default,MoveStep" json:"step"`
+	ProgramId   string   `thrift:"program_id,2" frugal:"2,default,string" json:"program_id"`
+	Group       int32    `thrift:"group,3" frugal:"3,default,i32" json:"group"`
+	TargetGroup int32    `thrift:"target_group,4" frugal:"4,default,i32" json:"target_group"`
+	Parcel      []byte   `thrift:"parcel,5" frugal:"5,default,binary" json:"parcel"`
+}
+
+func NewMoveRequest() *MoveRequest {
+	return &MoveRequest{}
+}
+
+func (p *MoveRequest) InitDefault() {
+}
+
+func (p *MoveRequest) GetStep() (v MoveStep) {
+	return p.Step
+}
+
+func (p *MoveRequest) GetProgramId() (v string) {
+	return p.ProgramId
+}
+
+func (p *MoveRequest) GetGroup() (v int32) {
+	return p.Group
+}
+
+func (p *MoveRequest) GetTargetGroup() (v int32) {
+	return p.TargetGroup
+}
+
+func (p *MoveRequest) GetParcel() (v []byte) {
+	return p.Parcel
+}
+func (p *MoveRequest) SetStep(val MoveStep) {
+	p.Step = val
+}
+func (p *MoveRequest) SetProgramId(val string) {
+	p.ProgramId = val
+}
+func (p *MoveRequest) SetGroup(val int32) {
+	p.Group = val
+}
+func (p *MoveRequest) SetTargetGroup(val int32) {
+	p.TargetGroup = val
+}
+func (p *MoveRequest) SetParcel(val []byte) {
+	p.Parcel = val
+}
+
+func (p *MoveRequest) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("MoveRequest(%+v)", *p)
+}
+
+var fieldIDToName_MoveRequest = map[int16]string{
+	1: "step",
+	2: "program_id",
+	3: "group",
+	4: "target_group",
+	5: "parcel",
+}
+
+type MoveResponse struct {
+	Status      *Status `thrift:"status,1" frugal:"1,default,Status" json:"status"`
+	Exists      bool    `thrift:"exists,2" frugal:"2,default,bool" json:"exists"`
+	State       string  `thrift:"state,3" frugal:"3,default,string" json:"state"`
+	OtherGroup  int32   `thrift:"other_group,4" frugal:"4,default,i32" json:"other_group"`
+	OutboxSeq   int64   `thrift:"outbox_seq,5" frugal:"5,default,i64" json:"outbox_seq"`
+	OutboxAcked int64   `thrift:"outbox_acked,6" frugal:"6,default,i64" json:"outbox_acked"`
+	Parcel      []byte  `thrift:"parcel,7" frugal:"7,default,binary" json:"parcel"`
+	PlacedGroup int32   `thrift:"placed_group,8" frugal:"8,default,i32" json:"placed_group"`
+}
+
+func NewMoveResponse() *MoveResponse {
+	return &MoveResponse{}
+}
+
+func (p *MoveResponse) InitDefault() {
+}
+
+var MoveResponse_Status_DEFAULT *Status
+
+func (p *MoveResponse) GetStatus() (v *Status) {
+	if !p.IsSetStatus() {
+		return MoveResponse_Status_DEFAULT
+	}
+	return p.Status
+}
+
+func (p *MoveResponse) GetExists() (v bool) {
+	return p.Exists
+}
+
+func (p *MoveResponse) GetState() (v string) {
+	return p.State
+}
+
+func (p *MoveResponse) GetOtherGroup() (v int32) {
+	return p.OtherGroup
+}
+
+func (p *MoveResponse) GetOutboxSeq() (v int64) {
+	return p.OutboxSeq
+}
+
+func (p *MoveResponse) GetOutboxAcked() (v int64) {
+	return p.OutboxAcked
+}
+
+func (p *MoveResponse) GetParcel() (v []byte) {
+	return p.Parcel
+}
+
+func (p *MoveResponse) GetPlacedGroup() (v int32) {
+	return p.PlacedGroup
+}
+func (p *MoveResponse) SetStatus(val *Status) {
+	p.Status = val
+}
+func (p *MoveResponse) SetExists(val bool) {
+	p.Exists = val
+}
+func (p *MoveResponse) SetState(val string) {
+	p.State = val
+}
+func (p *MoveResponse) SetOtherGroup(val int32) {
+	p.OtherGroup = val
+}
+func (p *MoveResponse) SetOutboxSeq(val int64) {
+	p.OutboxSeq = val
+}
+func (p *MoveResponse) SetOutboxAcked(val int64) {
+	p.OutboxAcked = val
+}
+func (p *MoveResponse) SetParcel(val []byte) {
+	p.Parcel = val
+}
+func (p *MoveResponse) SetPlacedGroup(val int32) {
+	p.PlacedGroup = val
+}
+
+func (p *MoveResponse) IsSetStatus() bool {
+	return p.Status != nil
+}
+
+func (p *MoveResponse) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("MoveResponse(%+v)", *p)
+}
+
+var fieldIDToName_MoveResponse = map[int16]string{
+	1: "status",
+	2: "exists",
+	3: "state",
+	4: "other_group",
+	5: "outbox_seq",
+	6: "outbox_acked",
+	7: "parcel",
+	8: "placed_group",
+}
+
 type Inventory interface {
 	CreateProgram(ctx context.Context, req *CreateProgramRequest) (r *CreateProgramResponse, err error)
 
@@ -2891,6 +3129,8 @@ type Inventory interface {
 	TransferGroup(ctx context.Context, req *TransferGroupRequest) (r *MembershipResponse, err error)
 
 	Drain(ctx context.Context, req *DrainRequest) (r *MembershipResponse, err error)
+
+	Move(ctx context.Context, req *MoveRequest) (r *MoveResponse, err error)
 }
 
 type InventoryCreateProgramArgs struct {
@@ -4410,5 +4650,81 @@ func (p *InventoryDrainResult) String() string {
 }
 
 var fieldIDToName_InventoryDrainResult = map[int16]string{
+	0: "success",
+}
+
+type InventoryMoveArgs struct {
+	Req *MoveRequest `thrift:"req,1" frugal:"1,default,MoveRequest" json:"req"`
+}
+
+func NewInventoryMoveArgs() *InventoryMoveArgs {
+	return &InventoryMoveArgs{}
+}
+
+func (p *InventoryMoveArgs) InitDefault() {
+}
+
+var InventoryMoveArgs_Req_DEFAULT *MoveRequest
+
+func (p *InventoryMoveArgs) GetReq() (v *MoveRequest) {
+	if !p.IsSetReq() {
+		return InventoryMoveArgs_Req_DEFAULT
+	}
+	return p.Req
+}
+func (p *InventoryMoveArgs) SetReq(val *MoveRequest) {
+	p.Req = val
+}
+
+func (p *InventoryMoveArgs) IsSetReq() bool {
+	return p.Req != nil
+}
+
+func (p *InventoryMoveArgs) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("InventoryMoveArgs(%+v)", *p)
+}
+
+var fieldIDToName_InventoryMoveArgs = map[int16]string{
+	1: "req",
+}
+
+type InventoryMoveResult struct {
+	Success *MoveResponse `thrift:"success,0,optional" frugal:"0,optional,MoveResponse" json:"success,omitempty"`
+}
+
+func NewInventoryMoveResult() *InventoryMoveResult {
+	return &InventoryMoveResult{}
+}
+
+func (p *InventoryMoveResult) InitDefault() {
+}
+
+var InventoryMoveResult_Success_DEFAULT *MoveResponse
+
+func (p *InventoryMoveResult) GetSuccess() (v *MoveResponse) {
+	if !p.IsSetSuccess() {
+		return InventoryMoveResult_Success_DEFAULT
+	}
+	return p.Success
+}
+func (p *InventoryMoveResult) SetSuccess(x interface{}) {
+	p.Success = x.(*MoveResponse)
+}
+
+func (p *InventoryMoveResult) IsSetSuccess() bool {
+	return p.Success != nil
+}
+
+func (p *InventoryMoveResult) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("InventoryMoveResult(%+v)", *p)
+}
+
+var fieldIDToName_InventoryMoveResult = map[int16]string{
 	0: "success",
 }

@@ -134,8 +134,12 @@ func (b *Batch) Apply(ev *events.HoldEvent, src Source) (Outcome, Input, error) 
 	if err != nil {
 		return 0, 0, fmt.Errorf("%w: user_id %q", ErrBadID, ev.UserID)
 	}
+	// An order's events come from the group its number names until its
+	// program moves to another group (docs/move-program.md), and from
+	// that group after: the event's group is not checked against the
+	// number's.
 	if src.Partition != b.s.partition || events.PartitionOfOrder(no, b.s.partitions) != b.s.partition ||
-		inventory.UserGene(user) != no.Gene() || no.Group() != ev.Group {
+		inventory.UserGene(user) != no.Gene() {
 		return 0, 0, fmt.Errorf("%w: order %d of user %d, group %d, read on partition %d of %d",
 			ErrMisrouted, no, user, ev.Group, src.Partition, b.s.partitions)
 	}

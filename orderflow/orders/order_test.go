@@ -74,7 +74,8 @@ func TestTransitions(t *testing.T) {
 }
 
 // TestBatchDedupe: in one store, an event at or below its group's mark is
-// a duplicate, and a misrouted one is refused.
+// a duplicate, a misrouted one is refused, and an order's event from
+// another group than its number names (its program moved) applies.
 func TestBatchDedupe(t *testing.T) {
 	s, err := Open(t.TempDir(), 1, 4, Options{})
 	if err != nil {
@@ -115,6 +116,26 @@ func TestBatchDedupe(t *testing.T) {
 	}
 	if st := s.State(); st.Offset != 3 {
 		t.Errorf("offset = %d; want 3 (past the skipped events)", st.Offset)
+	}
+	// The program moved to group 2: the order's next event comes from
+	// there, with group 2's sequence, and applies.
+	b = s.NewBatch()
+	moved := ev(events.HoldConfirmed, 1, "")
+	moved.Group = 2
+	if out, _, err := b.Apply(&moved, Source{Group: 2, Seq: 1, Partition: 1, Offset: 4}); out != Applied || err != nil {
+		t.Fatalf("Apply(confirmed by group 2 after a move) = %v, %v; want Applied", out, err)
+	}
+	if out, _, _ := b.Apply(&moved, Source{Group: 2, Seq: 1, Partition: 1, Offset: 5}); out != Duplicate {
+		t.Errorf("Apply(the same again) = %v; want Duplicate", out)
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := s.Get(inventory.OrderNo(65601)); err != nil || o.HoldStatus != HoldConfirmed {
+		t.Errorf("Get(65601) after group 2's confirm = %+v, %v; want its hold confirmed", o, err)
+	}
+	if st := s.State(); st.HWM[1] != 5 || st.HWM[2] != 1 {
+		t.Errorf("marks %v; want 5 for group 1, 1 for group 2", st.HWM)
 	}
 }
 

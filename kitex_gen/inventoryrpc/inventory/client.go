@@ -31,6 +31,7 @@ type Client interface {
 	TransferLeadership(ctx context.Context, req *inventoryrpc.TransferRequest, callOptions ...callopt.Option) (r *inventoryrpc.MembershipResponse, err error)
 	TransferGroup(ctx context.Context, req *inventoryrpc.TransferGroupRequest, callOptions ...callopt.Option) (r *inventoryrpc.MembershipResponse, err error)
 	Drain(ctx context.Context, req *inventoryrpc.DrainRequest, callOptions ...callopt.Option) (r *inventoryrpc.MembershipResponse, err error)
+	Move(ctx context.Context, req *inventoryrpc.MoveRequest, callOptions ...callopt.Option) (r *inventoryrpc.MoveResponse, err error)
 }
 
 // NewClient creates a client for the service defined in IDL.
@@ -160,4 +161,9 @@ func (p *kInventoryClient) TransferGroup(ctx context.Context, req *inventoryrpc.
 func (p *kInventoryClient) Drain(ctx context.Context, req *inventoryrpc.DrainRequest, callOptions ...callopt.Option) (r *inventoryrpc.MembershipResponse, err error) {
 	ctx = client.NewCtxWithCallOptions(ctx, callOptions)
 	return p.kClient.Drain(ctx, req)
+}
+
+func (p *kInventoryClient) Move(ctx context.Context, req *inventoryrpc.MoveRequest, callOptions ...callopt.Option) (r *inventoryrpc.MoveResponse, err error) {
+	ctx = client.NewCtxWithCallOptions(ctx, callOptions)
+	return p.kClient.Move(ctx, req)
 }

@@ -153,6 +153,13 @@ var serviceMethods = map[string]kitex.MethodInfo{
 		false,
 		kitex.WithStreamingMode(kitex.StreamingNone),
 	),
+	"Move": kitex.NewMethodInfo(
+		moveHandler,
+		newInventoryMoveArgs,
+		newInventoryMoveResult,
+		false,
+		kitex.WithStreamingMode(kitex.StreamingNone),
+	),
 }
 
 var (
@@ -579,6 +586,24 @@ func newInventoryDrainResult() interface{} {
 	return inventoryrpc.NewInventoryDrainResult()
 }
 
+func moveHandler(ctx context.Context, handler interface{}, arg, result interface{}) error {
+	realArg := arg.(*inventoryrpc.InventoryMoveArgs)
+	realResult := result.(*inventoryrpc.InventoryMoveResult)
+	success, err := handler.(inventoryrpc.Inventory).Move(ctx, realArg.Req)
+	if err != nil {
+		return err
+	}
+	realResult.Success = success
+	return nil
+}
+func newInventoryMoveArgs() interface{} {
+	return inventoryrpc.NewInventoryMoveArgs()
+}
+
+func newInventoryMoveResult() interface{} {
+	return inventoryrpc.NewInventoryMoveResult()
+}
+
 type kClient struct {
 	c client.Client
 }
@@ -784,6 +809,16 @@ func (p *kClient) Drain(ctx context.Context, req *inventoryrpc.DrainRequest) (r 
 	_args.Req = req
 	var _result inventoryrpc.InventoryDrainResult
 	if err = p.c.Call(ctx, "Drain", &_args, &_result); err != nil {
+		return
+	}
+	return _result.GetSuccess(), nil
+}
+
+func (p *kClient) Move(ctx context.Context, req *inventoryrpc.MoveRequest) (r *inventoryrpc.MoveResponse, err error) {
+	var _args inventoryrpc.InventoryMoveArgs
+	_args.Req = req
+	var _result inventoryrpc.InventoryMoveResult
+	if err = p.c.Call(ctx, "Move", &_args, &_result); err != nil {
 		return
 	}
 	return _result.GetSuccess(), nil
