@@ -214,6 +214,7 @@ func TestProcessesAddNodeAndRebalance(t *testing.T) {
 		{[]string{"leaders", "-rpc", "127.0.0.1:1", "-timeout", "1s"}, 1, "cannot reach any node of 127.0.0.1:1"},
 		{[]string{"rebalance", "-rpc", procs[0].rpc, "extra"}, 2, "unexpected arguments"},
 		{[]string{"shuffle"}, 2, `unknown command "shuffle"`},
+		{[]string{"move", "-rpc", procs[0].rpc, "-group", "2"}, 2, "-program"},
 	} {
 		_, errOut, code := seatdCmd(t, bin, tc.args...)
 		if code != tc.code || !strings.Contains(errOut, tc.msg) {

@@ -87,7 +87,10 @@ func parseMove(args []string, getenv func(string) string) (moveConfig, error) {
 func move(args []string) error {
 	cfg, err := parseMove(args, os.Getenv)
 	if err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
 	}
 	c, err := seatclient.New(seatclient.Config{Seeds: cfg.Seeds})
 	if err != nil {
