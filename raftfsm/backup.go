@@ -128,11 +128,13 @@ func CheckBackup(b GroupBackup, groups int, cfg inventory.Config) error {
 }
 
 // restoreData returns what group g's snapshot store is seeded with: the
-// backup's data, but for the meta group without the cluster id and the
-// node directory. A restored cluster is a new cluster: its first meta
-// leader names it anew (so consumers of its events tell it from the
-// cluster backed up, whose numbers it reuses from the backup's point on),
-// and its members announce their own addresses.
+// backup's data, but for the meta group without the cluster id, the
+// node directory and the drain marks. A restored cluster is a new
+// cluster: its first meta leader names it anew (so consumers of its
+// events tell it from the cluster backed up, whose numbers it reuses from
+// the backup's point on), its members announce their own addresses, and
+// none of them is drained (a mark kept under a reused node id would keep
+// that node from leading, or every node, had the backup's all been).
 func restoreData(b GroupBackup, groups int) ([]byte, error) {
 	if b.Group != MetaGroup {
 		return b.Data, nil
@@ -141,7 +143,7 @@ func restoreData(b GroupBackup, groups int) ([]byte, error) {
 	if err := f.Restore(io.NopCloser(bytes.NewReader(b.Data))); err != nil {
 		return nil, fmt.Errorf("%w: meta group: %w", ErrRestore, err)
 	}
-	f.cluster, f.nodes = "", map[string]string{}
+	f.cluster, f.nodes, f.drained = "", map[string]string{}, map[string]bool{}
 	s, _ := f.Snapshot()
 	return []byte(s.(snapshot)), nil
 }

@@ -188,7 +188,7 @@ func (n *Node) SetDrained(id string, drained bool) error {
 	case drained && !slices.ContainsFunc(voters, func(v string) bool { return v != id && !n.meta.tables.isDrained(v) }):
 		return fmt.Errorf("%w: every voter but %q is drained, and a group needs one to lead it", ErrLastVoter, id)
 	}
-	_, err = n.applyMetaEntry(encodeDrain(id, drained))
+	_, err = n.applyMetaEntry(encodeDrain(id, drained, voters))
 	return err
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -309,13 +310,43 @@ func TestDrain(t *testing.T) {
 			t.Fatalf("%s: Drained() = %v, DrainedNodes() = %v", n.ID(), n.Drained(), n.DrainedNodes())
 		}
 	}
-	if err := c.setDrained("n2", true); err != nil {
-		t.Fatal(err)
+	// Two drains at once, each passing the leader's check alone: the log
+	// takes one and refuses the other, so a voter is left to lead.
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i, id := range []string{"n2", "n3"} {
+		wg.Go(func() { errs[i] = c.setDrained(id, true) })
 	}
-	if err := c.setDrained("n3", true); !errors.Is(err, ErrLastVoter) {
-		t.Fatalf("SetDrained(last undrained voter) = %v; want ErrLastVoter", err)
+	wg.Wait()
+	won := "n2"
+	switch {
+	case errs[0] == nil && errors.Is(errs[1], ErrLastVoter):
+	case errs[1] == nil && errors.Is(errs[0], ErrLastVoter):
+		won = "n3"
+	default:
+		t.Fatalf("SetDrained(n2), SetDrained(n3) at once = %v, %v; want one done and one ErrLastVoter", errs[0], errs[1])
 	}
-	if err := c.setDrained("n2", false); err != nil {
+	want := slices.Sorted(slices.Values([]string{"n1", won}))
+	if d := c.leader(MetaGroup).DrainedNodes(); !slices.Equal(d, want) {
+		t.Fatalf("drained %v after two drains at once; want %v", d, want)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if !slices.ContainsFunc(c.live(), func(n *Node) bool { return !slices.Equal(n.DrainedNodes(), want) }) {
+			break // every replica has the marks the removal is checked against
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the drain marks %v never reached every replica", want)
+		}
+	}
+	last := map[string]string{"n2": "n3", "n3": "n2"}[won]
+	// Nor may the last undrained voter be removed: the drained ones would
+	// be left to lead.
+	for g := uint16(0); g <= 5; g++ {
+		if _, err := c.leader(g).RemoveServer(last); !errors.Is(err, ErrLastVoter) {
+			t.Fatalf("group %d: RemoveServer(%s, the last undrained voter) = %v; want ErrLastVoter", g, last, err)
+		}
+	}
+	if err := c.setDrained(won, false); err != nil {
 		t.Fatal(err)
 	}
 	g := uint16(1)

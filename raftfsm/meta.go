@@ -116,16 +116,32 @@ func encodeCluster(id string) []byte {
 }
 
 // encodeDrain marks a node drained, or with drained false undrained.
-func encodeDrain(id string, drained bool) ([]byte, error) {
+// voters are the cluster's voters as the proposer saw them: applying a
+// drain that would leave none of them undrained is refused then, in log
+// order, so two drains proposed at once cannot both pass a check made
+// before either applied.
+func encodeDrain(id string, drained bool, voters []string) ([]byte, error) {
 	if id == "" || len(id) > maxStringLen {
 		return nil, fmt.Errorf("%w: node id %q", ErrBadCommand, id)
+	}
+	if len(voters) > MaxDirectoryNodes+1 {
+		return nil, fmt.Errorf("%w: %d voters", ErrBadCommand, len(voters))
 	}
 	b := []byte{entryVersion, metaDrain}
 	b, _ = appendStr(b, id)
 	if drained {
-		return append(b, 1), nil
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
 	}
-	return append(b, 0), nil
+	b = binary.AppendUvarint(b, uint64(len(voters)))
+	for _, v := range voters {
+		var err error
+		if b, err = appendStr(b, v); err != nil {
+			return nil, fmt.Errorf("%w: voter id %q", ErrBadCommand, v)
+		}
+	}
+	return b, nil
 }
 
 // ErrDirectoryFull is the answer to a node announcing itself when the
@@ -171,11 +187,18 @@ func (f *metaFSM) Apply(l *raft.Log) any {
 		f.mu.Unlock()
 		return nil
 	case metaDrain:
-		id, on := r.str(), r.byte()
-		if r.err != nil || len(r.b) != 0 || on > 1 {
+		id, on, n := r.str(), r.byte(), r.uvarint()
+		if r.err != nil || on > 1 || n > MaxDirectoryNodes+1 {
 			panic(fmt.Sprintf("raftfsm: meta log index %d: malformed drain", l.Index))
 		}
-		return f.setDrained(id, on == 1)
+		voters := make([]string, n)
+		for i := range voters {
+			voters[i] = r.str()
+		}
+		if r.err != nil || len(r.b) != 0 {
+			panic(fmt.Sprintf("raftfsm: meta log index %d: malformed drain", l.Index))
+		}
+		return f.setDrained(id, on == 1, voters)
 	default:
 		panic(fmt.Sprintf("raftfsm: meta log index %d: op %d", l.Index, op))
 	}
@@ -260,8 +283,9 @@ func (f *metaFSM) setNode(id, addr string) error {
 	return nil
 }
 
-// setDrained returns nil or ErrDirectoryFull.
-func (f *metaFSM) setDrained(id string, on bool) error {
+// setDrained returns nil, ErrDirectoryFull, or ErrLastVoter when draining
+// id would leave none of voters undrained.
+func (f *metaFSM) setDrained(id string, on bool, voters []string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !on {
@@ -270,6 +294,9 @@ func (f *metaFSM) setDrained(id string, on bool) error {
 	}
 	if !f.drained[id] && len(f.drained) >= MaxDirectoryNodes {
 		return ErrDirectoryFull
+	}
+	if !slices.ContainsFunc(voters, func(v string) bool { return v != id && !f.drained[v] }) {
+		return fmt.Errorf("%w: every voter but %q is drained, and a group needs one to lead it", ErrLastVoter, id)
 	}
 	f.drained[id] = true
 	return nil

@@ -88,7 +88,7 @@ func TestMetaFSM(t *testing.T) {
 		id string
 		on bool
 	}{{"n2", true}, {"n1", true}, {"n1", false}, {"n9", false}, {"n2", true}} {
-		b, err := encodeDrain(e.id, e.on)
+		b, err := encodeDrain(e.id, e.on, []string{"n1", "n2", "n3"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,7 +99,27 @@ func TestMetaFSM(t *testing.T) {
 	if d := f.drainedNodes(); !slices.Equal(d, []string{"n2"}) || !f.isDrained("n2") || f.isDrained("n1") {
 		t.Fatalf("drained = %v; want [n2]", d)
 	}
-	if _, err := encodeDrain("", true); !errors.Is(err, ErrBadCommand) {
+	// Two drains proposed at once, each checked against the voters before
+	// either applied: the second to apply would leave no voter undrained,
+	// and is refused in log order.
+	for i, id := range []string{"n1", "n3"} {
+		b, err := encodeDrain(id, true, []string{"n1", "n2", "n3"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err, _ = apply(b).(error)
+		if (i == 1) != errors.Is(err, ErrLastVoter) {
+			t.Fatalf("drain of %s with n2 drained = %v; want ErrLastVoter only for the second", id, err)
+		}
+	}
+	if d := f.drainedNodes(); !slices.Equal(d, []string{"n1", "n2"}) {
+		t.Fatalf("drained = %v; want [n1 n2]", d)
+	}
+	undrain, _ := encodeDrain("n1", false, nil)
+	if err := apply(undrain); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := encodeDrain("", true, nil); !errors.Is(err, ErrBadCommand) {
 		t.Fatalf("encodeDrain(no id) = %v; want ErrBadCommand", err)
 	}
 

@@ -949,6 +949,9 @@ func (n *Node) RemoveServer(id string) ([]uint16, error) {
 		if slices.Equal(voters, []string{id}) {
 			return fmt.Errorf("%w: %q is the only voter", ErrLastVoter, id)
 		}
+		if slices.Contains(voters, id) && !slices.ContainsFunc(voters, func(v string) bool { return v != id && !n.meta.tables.isDrained(v) }) {
+			return fmt.Errorf("%w: every voter but %q is drained, and a group needs one to lead it: undrain one first", ErrLastVoter, id)
+		}
 		if err := g.raft.RemoveServer(raft.ServerID(id), 0, 10*time.Second).Error(); err != nil {
 			return err
 		}
@@ -961,7 +964,7 @@ func (n *Node) RemoveServer(id string) ([]uint16, error) {
 		if !n.meta.tables.isDrained(id) {
 			return nil
 		}
-		_, err = n.applyMetaEntry(encodeDrain(id, false))
+		_, err = n.applyMetaEntry(encodeDrain(id, false, nil))
 		return err
 	})
 }
