@@ -168,27 +168,32 @@ func writeBackup(cfg backupConfig) (m backupManifest, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
 	defer cancel()
 	m = backupManifest{Format: backupFormat, CreatedAt: time.Now().UTC()}
-	meta, err := fetchGroup(ctx, cfg, raftfsm.MetaGroup)
+	// The meta group is read first for the number of groups, and again
+	// after them, and that second copy is kept: a program is placed
+	// before it is created, so every program in a group's copy is placed
+	// in it (one created during the backup would otherwise restore
+	// unplaced, and a retried create could place it on another group).
+	meta, err := fetchMeta(ctx, cfg)
 	if err != nil {
 		return m, err
 	}
-	data, err := os.ReadFile(filepath.Join(cfg.Out, meta.Path))
-	if err != nil {
-		return m, err
-	}
-	st, err := raftfsm.ReadMeta(data)
-	if err != nil {
-		return m, fmt.Errorf("BACKUP_BAD_GROUP: meta group: %w", err)
-	}
-	m.ClusterID, m.Groups, m.Placements, m.Directory = st.ClusterID, st.Groups, st.Placements, st.Directory
-	m.Files = append(m.Files, meta)
-	for g := 1; g <= m.Groups; g++ {
+	groups := meta.st.Groups
+	for g := 1; g <= groups; g++ {
 		f, err := fetchGroup(ctx, cfg, uint16(g))
 		if err != nil {
 			return m, err
 		}
 		m.Files = append(m.Files, f)
 	}
+	if meta, err = fetchMeta(ctx, cfg); err != nil {
+		return m, err
+	}
+	if meta.st.Groups != groups {
+		return m, fmt.Errorf("BACKUP_BAD_GROUP: meta group: %d groups, then %d", groups, meta.st.Groups)
+	}
+	st := meta.st
+	m.ClusterID, m.Groups, m.Placements, m.Directory = st.ClusterID, st.Groups, st.Placements, st.Directory
+	m.Files = append([]backupGroupFile{meta.file}, m.Files...)
 	out, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return m, err
@@ -197,6 +202,30 @@ func writeBackup(cfg backupConfig) (m backupManifest, err error) {
 		return m, err
 	}
 	return m, syncDir(cfg.Out)
+}
+
+// metaCopy is the meta group's file in a backup, and what it says.
+type metaCopy struct {
+	file backupGroupFile
+	st   raftfsm.MetaState
+}
+
+// fetchMeta fetches the meta group (group-00.snap, replacing an earlier
+// copy) and reads it.
+func fetchMeta(ctx context.Context, cfg backupConfig) (metaCopy, error) {
+	f, err := fetchGroup(ctx, cfg, raftfsm.MetaGroup)
+	if err != nil {
+		return metaCopy{}, err
+	}
+	data, err := os.ReadFile(filepath.Join(cfg.Out, f.Path))
+	if err != nil {
+		return metaCopy{}, err
+	}
+	st, err := raftfsm.ReadMeta(data)
+	if err != nil {
+		return metaCopy{}, fmt.Errorf("BACKUP_BAD_GROUP: meta group: %w", err)
+	}
+	return metaCopy{file: f, st: st}, nil
 }
 
 // fetchGroup asks each admin address in turn for group g until its
