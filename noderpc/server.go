@@ -105,7 +105,7 @@ func status(group uint16, o raftfsm.Outcome, err error) *rpc.Status {
 		st.Route = rpc.Route_OVERLOADED
 	case errors.Is(err, raftfsm.ErrAmbiguous):
 		st.Route = rpc.Route_AMBIGUOUS
-	case errors.Is(err, raftfsm.ErrBadCommand), errors.Is(err, raftfsm.ErrNotMember), errors.Is(err, raftfsm.ErrLastVoter),
+	case errors.Is(err, raftfsm.ErrBadCommand), errors.Is(err, raftfsm.ErrNotMember), errors.Is(err, raftfsm.ErrLastVoter), errors.Is(err, raftfsm.ErrNoLiveMajority),
 		errors.Is(err, raftfsm.ErrDrained):
 		st.Route, st.Detail = rpc.Route_BAD_REQUEST, err.Error()
 	default:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -372,6 +373,42 @@ func TestRemoveLastVoter(t *testing.T) {
 	for g := uint16(0); g <= 2; g++ {
 		if v := voters(n, g); !slices.Equal(v, []string{"n1"}) {
 			t.Fatalf("group %d: voters %v after a refused removal; want [n1]", g, v)
+		}
+	}
+}
+
+// TestRemoveKeepsLiveMajority: with one of three nodes down, removing a
+// live one would leave the dead node and one live node, no majority, and
+// every group would stop: it is refused, naming the silent voter, and the
+// groups keep their voters. Removing the dead node itself is allowed.
+// Fails without the check (the removal goes through and no group can
+// commit).
+func TestRemoveKeepsLiveMajority(t *testing.T) {
+	c := startTestClusterWith(t, 3, false, func(cfg *NodeConfig) { cfg.Groups = 2 })
+	c.waitLeaders()
+	c.kill(2) // n3
+	for g := uint16(0); g <= 2; g++ {
+		c.leader(g)
+	}
+	time.Sleep(3 * c.cfgs[0].HeartbeatTimeout) // n3's last answer is older than a heartbeat timeout
+	for g := uint16(0); g <= 2; g++ {
+		l := c.leader(g)
+		other := "n1"
+		if l.ID() == "n1" {
+			other = "n2"
+		}
+		_, err := l.RemoveServer(other)
+		if !errors.Is(err, ErrNoLiveMajority) || !strings.Contains(err.Error(), "n3") {
+			t.Fatalf("group %d: RemoveServer(%s, live) with n3 down = %v; want ErrNoLiveMajority naming n3", g, other, err)
+		}
+		if v := voters(l, g); !slices.Equal(v, []string{"n1", "n2", "n3"}) {
+			t.Fatalf("group %d: voters %v after a refused removal; want all three", g, v)
+		}
+	}
+	c.addToAll(func(n *Node) ([]uint16, error) { return n.RemoveServer("n3") })
+	for g := uint16(0); g <= 2; g++ {
+		if v := voters(c.leader(g), g); !slices.Equal(v, []string{"n1", "n2"}) {
+			t.Fatalf("group %d: voters %v after removing the dead n3; want n1, n2", g, v)
 		}
 	}
 }

@@ -239,6 +239,10 @@ var (
 	// ErrLastVoter: the change would leave a group no voter to lead it:
 	// removing its last voter, or draining the last undrained one.
 	ErrLastVoter = errors.New("raftfsm: no other voter would be left")
+	// ErrNoLiveMajority: removing the node would leave a group whose
+	// remaining voters that answer are no majority of them, so the group
+	// could not commit (a member already down, and a live one removed).
+	ErrNoLiveMajority = errors.New("raftfsm: no live majority would be left")
 	// ErrDrained: a group may not be handed to a drained node.
 	ErrDrained = errors.New("raftfsm: node is drained")
 )
@@ -952,6 +956,10 @@ func (n *Node) RemoveServer(id string) ([]uint16, error) {
 		if slices.Contains(voters, id) && !slices.ContainsFunc(voters, func(v string) bool { return v != id && !n.meta.tables.isDrained(v) }) {
 			return fmt.Errorf("%w: every voter but %q is drained, and a group needs one to lead it: undrain one first", ErrLastVoter, id)
 		}
+		if down := n.silentAfterRemoval(voters, id); down != nil {
+			return fmt.Errorf("%w: of the voters left without %q, %v do not answer: bring them back (or remove them first) before removing a live node",
+				ErrNoLiveMajority, id, down)
+		}
 		if err := g.raft.RemoveServer(raft.ServerID(id), 0, 10*time.Second).Error(); err != nil {
 			return err
 		}
@@ -970,6 +978,33 @@ func (n *Node) RemoveServer(id string) ([]uint16, error) {
 }
 
 // voters returns the group's voters by id, in configuration order.
+// silentAfterRemoval returns the voters that have not answered this
+// leader within a heartbeat timeout, among those left once id is removed,
+// when they are too many for the rest to be a majority; nil when a live
+// majority stays (this node counts as live). Removing a dead node is
+// never refused by it: the dead one does not count among those left.
+func (n *Node) silentAfterRemoval(voters []string, id string) []string {
+	servers := make([]raft.Server, len(voters))
+	for i, v := range voters {
+		servers[i] = raft.Server{ID: raft.ServerID(v)}
+	}
+	answering := n.answers.answering(servers, n.cfg.HeartbeatTimeout)
+	var left, down []string
+	for _, v := range voters {
+		if v == id {
+			continue
+		}
+		left = append(left, v)
+		if v != n.cfg.ID && !answering[raft.ServerID(v)] {
+			down = append(down, v)
+		}
+	}
+	if 2*(len(left)-len(down)) > len(left) {
+		return nil
+	}
+	return down
+}
+
 func (g *group) voters() ([]string, error) {
 	f := g.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
