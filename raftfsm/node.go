@@ -270,7 +270,7 @@ func (e *NotLeaderError) Unwrap() error { return ErrNotLeader }
 // HasStore reports whether dir holds a node's store (StartNode has run on
 // it). A node without one is new: before it starts, and its Raft listener
 // with it, it can check that the id it is to join under is free (see
-// seatclient.Client.CheckNewID).
+// seatclient.Client.CheckNewNode).
 func HasStore(dir string) bool {
 	_, err := os.Stat(filepath.Join(dir, "pebble"))
 	return err == nil

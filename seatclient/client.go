@@ -577,15 +577,16 @@ func (c *Client) ListPrograms(ctx context.Context, req *rpc.ListProgramsRequest)
 	return nil, fmt.Errorf("%w: %w", ErrUnavailable, errors.Join(errs...))
 }
 
-// Join adds a node (its id and Raft address) to every group, meta
-// included. See changeMembership. It fails with ErrMember, changing
-// nothing, when the id is a voter of some group already: the caller is a
-// node without Raft state, and a member under its id that lost its state
-// must be removed first (see ErrMember).
-func (c *Client) Join(ctx context.Context, nodeID, raftAddr string) error {
+// Join adds a node (its id and Raft address, running groups inventory
+// groups) to every group, meta included. See changeMembership. It fails,
+// changing nothing, with ErrMember when the id is a voter of some group
+// already (the caller is a node without Raft state, and a member under
+// its id that lost its state must be removed first), and with
+// ErrGroupsDiffer when the cluster runs another number of groups.
+func (c *Client) Join(ctx context.Context, nodeID, raftAddr string, groups int) error {
 	ctx, cancel := c.retryContext(ctx)
 	defer cancel()
-	if err := c.CheckNewID(ctx, nodeID); err != nil {
+	if err := c.CheckNewNode(ctx, nodeID, groups); err != nil {
 		return err
 	}
 	return c.changeMembership(ctx, func(cl invsvc.Client) (*rpc.MembershipResponse, error) {

@@ -24,6 +24,11 @@ var (
 	// did before (docs/cluster.md, "Replace a dead node"): remove the
 	// old member first, or give the new node a new id.
 	ErrMember = errors.New("seatclient: node id is already a member")
+	// ErrGroupsDiffer means a new node runs another number of inventory
+	// groups than the cluster: added as a voter of every group, it would
+	// count in the quorum of groups it does not run (a silent loss of
+	// fault tolerance) or lack some.
+	ErrGroupsDiffer = errors.New("seatclient: the node's groups differ from the cluster's")
 	// ErrRefused means a node refused the operation as invalid: the
 	// answer's detail says why (removing a group's last voter, draining
 	// the last undrained voter, a transfer to a drained node).
@@ -239,11 +244,12 @@ func metaLeaderTerm(st *rpc.ClusterStatusResponse) int64 {
 	return -1
 }
 
-// CheckNewID returns ErrMember when nodeID is a voter of some group: a
-// node without Raft state must not take it (see ErrMember). A node
-// checks before it starts its Raft listener, since the leaders of a
-// member at the same address would replicate to it at once.
-func (c *Client) CheckNewID(ctx context.Context, nodeID string) error {
+// CheckNewNode returns ErrMember when nodeID is a voter of some group: a
+// node without Raft state must not take it (see ErrMember); and
+// ErrGroupsDiffer when the cluster has other than groups inventory
+// groups. A node checks before it starts its Raft listener, since the
+// leaders of a member at the same address would replicate to it at once.
+func (c *Client) CheckNewNode(ctx context.Context, nodeID string, groups int) error {
 	l, err := c.Leaders(ctx)
 	if err != nil {
 		return err
@@ -251,6 +257,10 @@ func (c *Client) CheckNewID(ctx context.Context, nodeID string) error {
 	if slices.Contains(l.Members, nodeID) {
 		return fmt.Errorf("%w: %q is a voter (members %s): remove it first, or join under a new id",
 			ErrMember, nodeID, strings.Join(l.Members, ", "))
+	}
+	if have := len(l.Groups) - 1; have != groups {
+		return fmt.Errorf("%w: the cluster has %d inventory groups and this node -groups %d: start it with -groups %d",
+			ErrGroupsDiffer, have, groups, have)
 	}
 	return nil
 }

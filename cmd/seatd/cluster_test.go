@@ -273,6 +273,17 @@ func TestProcessesReplaceDeadNode(t *testing.T) {
 	if out := mustSeatd(t, bin, "remove", "-rpc", rpcList(live...), "-node", "n3"); !strings.Contains(out, "n3 removed") {
 		t.Fatalf("seatd remove printed %q", out)
 	}
+	// A new node with another -groups than the cluster's would be a voter
+	// of groups it does not run: refused before it stores anything.
+	wrong := t.TempDir()
+	out, err = exec.Command(bin, "run", "-id", "n4", "-data-dir", wrong, "-raft-addr", freePort(t), "-rpc-addr", freePort(t),
+		"-admin-addr", freePort(t), "-groups", "3", "-log-level", "warn", "-join", rpcList(live...), "-join-timeout", "20s").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "the cluster has 2 inventory groups and this node -groups 3") {
+		t.Fatalf("n4 joining with -groups 3 in a cluster of 2: %v\n%s\nwant it refused", err, out)
+	}
+	if raftfsm.HasStore(wrong) {
+		t.Fatal("the refused n4 created a store")
+	}
 	n4 := startProc(t, bin, "n4", freePort(t), "-join", rpcList(live...))
 	members := append(slices.Clone(live), n4)
 	waitStatus(t, live[0].rpc, "n1, n2, n4 in every group and the directory", func(st *rpc.ClusterStatusResponse) bool {

@@ -241,8 +241,9 @@ func adminHandler(node *raftfsm.Node, extra ...prometheus.Collector) http.Handle
 	return mux
 }
 
-// checkNewID refuses to start a new node under the id of a member: see
-// seatclient.ErrMember and docs/cluster.md, "Replace a dead node".
+// checkNewID refuses to start a new node under the id of a member (see
+// seatclient.ErrMember and docs/cluster.md, "Replace a dead node"), or
+// with another -groups than the cluster's.
 func checkNewID(cfg Config, log *slog.Logger) error {
 	c, err := seatclient.New(seatclient.Config{Seeds: cfg.Join, MaxBackoff: time.Second, Log: log})
 	if err != nil {
@@ -250,7 +251,7 @@ func checkNewID(cfg Config, log *slog.Logger) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.JoinTimeout)
 	defer cancel()
-	if err := c.CheckNewID(ctx, cfg.Node.ID); err != nil {
+	if err := c.CheckNewNode(ctx, cfg.Node.ID, cfg.Node.Groups); err != nil {
 		return fmt.Errorf("join %v: %w", cfg.Join, err)
 	}
 	return nil
@@ -266,7 +267,7 @@ func join(cfg Config, id, raftAddr string, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.JoinTimeout)
 	defer cancel()
 	log.Info("seatd_joining", "via", cfg.Join)
-	if err := c.Join(ctx, id, raftAddr); err != nil {
+	if err := c.Join(ctx, id, raftAddr, cfg.Node.Groups); err != nil {
 		return fmt.Errorf("join %v: %w", cfg.Join, err)
 	}
 	log.Info("seatd_joined")
