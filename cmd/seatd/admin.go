@@ -146,9 +146,11 @@ func printLeaders(w io.Writer, l *seatclient.Leadership) {
 	tw.Flush()
 }
 
-// printMoves writes one line per leadership moved.
-func printMoves(w io.Writer, moves []seatclient.Move) {
-	if len(moves) == 0 {
+// printMoves writes one line per leadership moved, and, when none moved
+// and the command did not fail (err), says so: a refused command prints
+// only the moves it made before, on stdout, and its error on stderr.
+func printMoves(w io.Writer, moves []seatclient.Move, err error) {
+	if len(moves) == 0 && err == nil {
 		fmt.Fprintln(w, "no group moved")
 	}
 	for _, m := range moves {
@@ -167,7 +169,7 @@ func rebalance(args []string) error {
 	}
 	defer cancel()
 	moves, err := c.Rebalance(ctx)
-	printMoves(os.Stdout, moves)
+	printMoves(os.Stdout, moves, err)
 	if err != nil {
 		return fmt.Errorf("rebalance: %w", err)
 	}
@@ -207,7 +209,7 @@ func drain(args []string, on bool) error {
 	} else {
 		moves, err = c.Undrain(ctx, id)
 	}
-	printMoves(os.Stdout, moves)
+	printMoves(os.Stdout, moves, err)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}

@@ -216,9 +216,12 @@ func TestProcessesAddNodeAndRebalance(t *testing.T) {
 		{[]string{"shuffle"}, 2, `unknown command "shuffle"`},
 		{[]string{"move", "-rpc", procs[0].rpc, "-group", "2"}, 2, "-program"},
 	} {
-		_, errOut, code := seatdCmd(t, bin, tc.args...)
+		out, errOut, code := seatdCmd(t, bin, tc.args...)
 		if code != tc.code || !strings.Contains(errOut, tc.msg) {
 			t.Errorf("seatd %v: exit %d, %q; want exit %d saying %q", tc.args, code, errOut, tc.code, tc.msg)
+		}
+		if out != "" {
+			t.Errorf("seatd %v refused, and printed %q on stdout; want nothing there", tc.args, out)
 		}
 	}
 	if _, usage, code := seatdCmd(t, bin, "undrain", "-h"); code != 0 || !strings.Contains(usage, "usage: seatd undrain") || !strings.Contains(usage, "-node") {
