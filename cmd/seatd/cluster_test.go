@@ -224,6 +224,10 @@ func TestProcessesAddNodeAndRebalance(t *testing.T) {
 			t.Errorf("seatd %v refused, and printed %q on stdout; want nothing there", tc.args, out)
 		}
 	}
+	if usage, _, code := seatdCmd(t, bin, "-h"); code != 0 || !strings.Contains(usage, "-bootstrap") ||
+		!strings.Contains(usage, "seatd drain ") || !strings.Contains(usage, "seatd move ") || !strings.Contains(usage, "seatd backup ") {
+		t.Errorf("seatd -h: exit %d, %q; want 0, run's flags and the other commands", code, usage)
+	}
 	if _, usage, code := seatdCmd(t, bin, "undrain", "-h"); code != 0 || !strings.Contains(usage, "usage: seatd undrain") || !strings.Contains(usage, "-node") {
 		t.Errorf("seatd undrain -h: exit %d, %q; want 0 and the usage", code, usage)
 	}

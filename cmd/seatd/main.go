@@ -83,6 +83,9 @@ func main() {
 		if usage := strings.TrimPrefix(err.Error(), flag.ErrHelp.Error()); usage != "" {
 			fmt.Println(strings.TrimSpace(usage))
 		}
+		if cmd == "run" {
+			fmt.Print(commands)
+		}
 		return
 	}
 	if err != nil {
@@ -93,6 +96,20 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// commands follows run's usage: the other commands, each with its own -h.
+const commands = `
+commands (each with its own -h; docs/cluster.md, docs/move-program.md, docs/backup.md):
+  seatd [run]      run a node (the flags above)
+  seatd status     a node's view of the cluster, as JSON
+  seatd leaders    which node leads which group
+  seatd rebalance  spread the group leaders now
+  seatd drain      move every leadership off a node and keep it off
+  seatd undrain    give a drained node its share again
+  seatd remove     take a node out of every group
+  seatd backup     copy every group's state from its leader
+  seatd move       move a program to another group while it is on sale
+`
 
 func run(args []string) error {
 	cfg, err := parseConfig(args, os.Getenv)
