@@ -14,6 +14,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"seatd/internal/kafkatest"
+	"seatd/inventory"
 	rpc "seatd/kitex_gen/inventoryrpc"
 	"seatd/orderflow/events"
 	"seatd/seatclient"
@@ -374,10 +375,28 @@ func TestMoveResumeAndAbort(t *testing.T) {
 	if r, err := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: 2, Count: 1}); err != nil || r.Status.Code != 0 || r.Status.Group != from {
 		t.Fatalf("PlaceHold after the abort = %v, %v; want ok in group %d", r, err, from)
 	}
+	// The mover that froze goes on after the abort: its export is refused
+	// by the source's log, so nothing is imported and the program is on
+	// sale in one group only.
+	if r, err := c.Move(ctx, &rpc.MoveRequest{Step: rpc.MoveStep_EXPORT, ProgramId: "show", Group: from, TargetGroup: to}); err != nil ||
+		r.Status.Code != int32(inventory.ResultInvalidArgument) || len(r.Parcel) != 0 {
+		t.Fatalf("EXPORT after the abort = %v, %v; want invalid_argument and no parcel", r, err)
+	}
+	if st := step(rpc.MoveStep_STATUS, to, nil); st.Exists {
+		t.Fatalf("group %d has the program after a refused export: %v", to, st)
+	}
 
-	// Died after the import: the move is finished by running it again.
+	// Exported: an abort is refused, both the ABORT step (a -abort whose
+	// STATUS read came before the export) and the command, so the mover
+	// can go on; it dies after the import and is run again.
 	step(rpc.MoveStep_FREEZE, from, nil)
 	parcel := step(rpc.MoveStep_EXPORT, from, nil).Parcel
+	if r, err := c.Move(ctx, &rpc.MoveRequest{Step: rpc.MoveStep_ABORT, ProgramId: "show", Group: from}); err != nil || r.Status.Code != int32(inventory.ResultProgramMoving) {
+		t.Fatalf("ABORT after the export = %v, %v; want program_moving", r, err)
+	}
+	if out, err := seatd("-abort"); err == nil || !strings.Contains(out, fmt.Sprintf("exported to group %d: finish the move with -group %d", to, to)) {
+		t.Fatalf("seatd move -abort after the export: %v\n%s; want a refusal naming group %d", err, out, to)
+	}
 	step(rpc.MoveStep_IMPORT, to, parcel)
 	// The leaders of both groups die (SIGKILL) and come back: the move
 	// resumes on their successors.
@@ -420,8 +439,24 @@ func TestMoveResumeAndAbort(t *testing.T) {
 	if g, err := c.GetHold(ctx, &rpc.GetHoldRequest{HoldId: old, Consistent: true}); err != nil || g.Hold.Status != "RELEASED" || g.Status.Group != to {
 		t.Fatalf("GetHold(old id %d) after its release = %v, %v; want RELEASED from group %d", old, g, err, to)
 	}
+	// A move back to the group it left, which keeps it as a forward
+	// record, is refused before the freeze: the sale goes on.
+	if out, err := seatd("-group", fmt.Sprint(from)); err == nil || !strings.Contains(out, fmt.Sprintf("once lived in group %d", from)) {
+		t.Fatalf("seatd move back to group %d: %v\n%s; want a refusal", from, err, out)
+	}
 	if r, err := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: 3, Count: 1}); err != nil || r.Status.Code != 0 || r.Status.Group != to {
 		t.Fatalf("PlaceHold after the move = %v, %v; want ok in group %d", r, err, to)
+	}
+	// A freeze toward the forward record (a mover of before the check) is
+	// undone by -abort: the forward record is no import.
+	if r, err := c.Move(ctx, &rpc.MoveRequest{Step: rpc.MoveStep_FREEZE, ProgramId: "show", Group: to, TargetGroup: from}); err != nil || r.Status.Code != 0 {
+		t.Fatalf("FREEZE toward group %d = %v, %v", from, r, err)
+	}
+	if out, err := seatd("-abort"); err != nil || !strings.Contains(out, fmt.Sprintf("on sale in group %d", to)) {
+		t.Fatalf("seatd move -abort of a freeze toward the forward record: %v\n%s", err, out)
+	}
+	if r, err := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: 4, Count: 1}); err != nil || r.Status.Code != 0 || r.Status.Group != to {
+		t.Fatalf("PlaceHold after the abort = %v, %v; want ok in group %d", r, err, to)
 	}
 	if out, err := seatd("-group", "9"); err == nil || !strings.Contains(out, "groups 1-2") {
 		t.Fatalf("seatd move -group 9: %v\n%s; want a refusal naming the groups", err, out)
