@@ -37,7 +37,7 @@ func parseMove(args []string, getenv func(string) string) (moveConfig, error) {
 	fs.StringVar(&rpcAddrs, "rpc", "127.0.0.1:7100", "RPC addresses of cluster members: host:port,...")
 	fs.StringVar(&cfg.Program, "program", "", "the id of the program to move (required)")
 	fs.IntVar(&cfg.Group, "group", 0, "the group to move it to, 1..groups (required, unless -abort)")
-	fs.BoolVar(&cfg.Abort, "abort", false, "undo a move that stopped before the target imported the program")
+	fs.BoolVar(&cfg.Abort, "abort", false, "undo a move that stopped before its export (once exported, finish it)")
 	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Minute, "give up after this long; the move can be run again")
 	fs.DurationVar(&cfg.OutboxWait, "outbox-wait", time.Minute,
 		"how long to wait for the source group's relay to publish its events up to the freeze; 0 skips the wait (a cluster without -kafka-brokers)")
@@ -82,7 +82,7 @@ func parseMove(args []string, getenv func(string) string) (moveConfig, error) {
 }
 
 // move moves a program to another group while it is on sale, or undoes a
-// move that stopped before the target imported it (-abort). See
+// move that stopped before its export (-abort). See
 // docs/move-program.md.
 func move(args []string) error {
 	cfg, err := parseMove(args, os.Getenv)

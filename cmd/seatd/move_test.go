@@ -462,3 +462,45 @@ func TestMoveResumeAndAbort(t *testing.T) {
 		t.Fatalf("seatd move -group 9: %v\n%s; want a refusal naming the groups", err, out)
 	}
 }
+
+// TestMoveTwiceProcesses: a program moved from one group to a second
+// moves on to a third (its parcel has holds of both groups' ids), and a
+// hold placed in each earlier group is confirmed or released by its id in
+// the third, through two forward records.
+func TestMoveTwiceProcesses(t *testing.T) {
+	procs, c, cp := startProcesses(t, arenaRPC(4, 10), "-groups", "3")
+	var seeds []string
+	for _, p := range procs {
+		seeds = append(seeds, p.rpc)
+	}
+	ctx := context.Background()
+	hold := func(user int64) int64 {
+		t.Helper()
+		h, err := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: user, Count: 1})
+		if err != nil || h.Status.Code != 0 {
+			t.Fatalf("PlaceHold = %v, %v", h, err)
+		}
+		return h.Hold.HoldId
+	}
+	move := func(to int32) {
+		t.Helper()
+		out, err := exec.Command(procs[0].bin, "move", "-rpc", strings.Join(seeds, ","), "-program", "show", "-outbox-wait", "0", "-group", fmt.Sprint(to)).CombinedOutput()
+		if err != nil {
+			t.Fatalf("seatd move -group %d: %v\n%s", to, err, out)
+		}
+	}
+	first := cp.Status.Group
+	second, third := first%3+1, (first+1)%3+1
+	a := hold(1)
+	move(second)
+	b := hold(2)
+	move(third)
+	r, err := c.Release(ctx, &rpc.ReleaseRequest{HoldId: a, UserId: 1})
+	if err != nil || r.Status.Code != 0 || r.Hold.Status != "RELEASED" || r.Status.Group != third {
+		t.Fatalf("Release(hold %d of group %d) = %v, %v; want released in group %d", a, first, r, err, third)
+	}
+	r, err = c.Confirm(ctx, &rpc.ConfirmRequest{HoldId: b})
+	if err != nil || r.Status.Code != 0 || r.Hold.Status != "CONFIRMED" || r.Status.Group != third {
+		t.Fatalf("Confirm(hold %d of group %d) = %v, %v; want confirmed in group %d", b, second, r, err, third)
+	}
+}
