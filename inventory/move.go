@@ -79,7 +79,7 @@ func (p *Program) moving() Result {
 }
 
 // Moving reports where the program is in a move: the other group (the
-// target while frozen or moved here, the source while imported and not
+// target while frozen, exported or moved here, the source while imported and not
 // activated) and the state as a stable name: "" (not moving), "frozen",
 // "moved", "incoming", "exported".
 func (p *Program) Moving() (group int, state string) {
@@ -338,7 +338,8 @@ func (e *Engine) parcel(p *Program) ([]byte, Result) {
 // same program again while it is incoming is OK (a resumed mover reads
 // the target first, and skips the import once it is activated). Results,
 // in order, with an error saying what was wrong: InvalidArgument (not a
-// parcel, corrupt, from this group, or failing Check), ProgramExists (a
+// parcel, corrupt, from this group, with a hold id of this group, or
+// failing Check), ProgramExists (a
 // program of that id that is not incoming from the parcel's group),
 // TooManyPrograms, TooManySeats, TooManyHolds (MaxHolds
 // or MaxLiveHolds would be passed, or a hold id is kept here already),

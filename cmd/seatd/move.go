@@ -164,12 +164,12 @@ func (m *mover) source(sts []*rpc.MoveResponse) int32 {
 	return 0
 }
 
-// imported reports whether in, a group's STATUS, is the copy this move
-// from src imported: incoming from src, or on sale after its activation
-// while src is frozen for it (an import follows the export, which marks
-// the source). Any other copy is another program's past: a forward record
-// left by an earlier move away from that group, which can neither import
-// nor activate the program again.
+// imported reports whether in, the target's STATUS, is the copy this
+// move from group from (STATUS src) imported: incoming from it, or on
+// sale after its activation while the source is not (frozen, exported or
+// moved for the target). Any other copy is the program's past there, a
+// forward record left by an earlier move away from that group, which can
+// neither import nor activate the program again.
 func imported(in, src *rpc.MoveResponse, from int32) bool {
 	switch {
 	case !in.Exists:
