@@ -429,12 +429,12 @@ struct DrainRequest {
 enum MoveStep {
     STATUS = 0,    // read (through the leader of group) the program's move state and the group's outbox
     FREEZE = 1,    // in the source group: refuse changes (program_moving) until the move ends
-    EXPORT = 2,    // in the source group: the frozen program and its holds as a parcel
+    EXPORT = 2,    // in the source group: mark the frozen program exported to target_group (no ABORT from then on), then read it and its holds as a parcel
     IMPORT = 3,    // in the target group: add the parcel's program, frozen, its holds under their ids
     ACTIVATE = 4,  // in the target group: put the imported program on sale
     REPLACE = 5,   // in the meta group: place the program on target_group instead of group
     COMPLETE = 6,  // in the source group: keep the program as a forward record (program_moved)
-    ABORT = 7,     // in the source group: undo FREEZE (only before IMPORT)
+    ABORT = 7,     // in the source group: undo FREEZE (only before EXPORT; after it, program_moving)
 }
 
 // MoveRequest runs one step on the leader of group (the meta group's
@@ -443,16 +443,16 @@ struct MoveRequest {
     1: MoveStep step
     2: string program_id
     3: i32 group          // the group the step runs in (REPLACE: the source)
-    4: i32 target_group   // FREEZE, REPLACE: the group the program moves to
+    4: i32 target_group   // FREEZE, EXPORT, REPLACE: the group the program moves to
     5: binary parcel      // IMPORT: EXPORT's parcel, at most 64 MiB
 }
 
 struct MoveResponse {
     1: Status status       // code: the engine's result (program_not_found, program_moving, ...)
     // STATUS: the program's move state in group: "" (on sale there),
-    // "frozen", "moved", "incoming"; absent when the group has no such
-    // program; other_group is the target (frozen, moved) or the source
-    // (incoming).
+    // "frozen", "exported", "moved", "incoming"; absent when the group has
+    // no such program; other_group is the target (frozen, exported,
+    // moved) or the source (incoming).
     2: bool exists
     3: string state
     4: i32 other_group

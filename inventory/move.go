@@ -20,8 +20,12 @@ import (
 // expiry again, and expire there, emitting their events once), and the
 // source keeps the program as a forward record (CompleteMove): every
 // command on it or on one of its holds is refused with ResultProgramMoved,
-// and HoldForward names the group that has the hold now. Until the target
-// imports, the source can undo the freeze (AbortMove).
+// and HoldForward names the group that has the hold now. The source can
+// undo the freeze (AbortMove) until it exports: the export is a command
+// of its own (MarkExported) before the parcel is read, so that the
+// source's log orders it against an abort. Once exported, the program
+// can only move on, and a parcel is only ever read from a program no
+// abort can put back on sale: it is never on sale in two groups.
 //
 // Each step is idempotent, so a mover that stops anywhere runs again.
 
@@ -33,7 +37,8 @@ const (
 	moveOut                       // frozen here, moving to moveGroup
 	moveDone                      // moved to moveGroup: a forward record
 	moveIn                        // imported from moveGroup, frozen until activated
-	moveStateMax = moveIn
+	moveExported                  // frozen here and exported to moveGroup: no abort (snapshot version 4)
+	moveStateMax = moveExported
 )
 
 // MaxParcelBytes bounds an encoded parcel (ExportProgram): it travels as
@@ -65,7 +70,7 @@ const (
 // after it moved, else ResultOK.
 func (p *Program) moving() Result {
 	switch p.moveSt {
-	case moveOut, moveIn:
+	case moveOut, moveIn, moveExported:
 		return ResultProgramMoving
 	case moveDone:
 		return ResultProgramMoved
@@ -74,11 +79,11 @@ func (p *Program) moving() Result {
 }
 
 // Moving reports where the program is in a move: the other group (the
-// target while frozen or moved here, the source while imported and not
+// target while frozen, exported or moved here, the source while imported and not
 // activated) and the state as a stable name: "" (not moving), "frozen",
-// "moved", "incoming".
+// "moved", "incoming", "exported".
 func (p *Program) Moving() (group int, state string) {
-	return int(p.moveGroup), [...]string{"", "frozen", "moved", "incoming"}[p.moveSt]
+	return int(p.moveGroup), [...]string{"", "frozen", "moved", "incoming", "exported"}[p.moveSt]
 }
 
 func (p *Program) appendMove(b []byte) []byte {
@@ -89,13 +94,15 @@ func (p *Program) appendMove(b []byte) []byte {
 	return b
 }
 
-func (d *decoder) move(p *Program) {
+// move decodes p's move state as appendMove wrote it in a snapshot of
+// the given version: moveExported came with version 4.
+func (d *decoder) move(p *Program, version byte) {
 	st := moveState(d.byte())
 	if st == moveNone {
 		return
 	}
 	g := d.uvarint()
-	if st > moveStateMax || g > MaxGroup {
+	if st > moveStateMax || st == moveExported && version < 4 || g > MaxGroup {
 		d.fail("program %q: move state %d to group %d", p.id, st, g)
 		return
 	}
@@ -104,7 +111,8 @@ func (d *decoder) move(p *Program) {
 
 // Freeze starts moving a program to group target: from this command on,
 // every change to it is refused with ProgramMoving (see the file comment).
-// Freezing it again for the same target is a no-op, so a mover can resume.
+// Freezing it again for the same target (also once exported or moved
+// there) is a no-op, so a mover can resume.
 // Results, in order: ProgramNotFound, InvalidArgument (target is this
 // group or not a group), ProgramMoving (frozen for another target, or
 // imported and not activated), ProgramMoved (moved to another group; to
@@ -123,7 +131,7 @@ func (e *Engine) Freeze(now int64, programID string, target int) Result {
 		p.moveSt, p.moveGroup = moveOut, uint16(target)
 		e.touch(p)
 		return ResultOK
-	case moveOut, moveDone:
+	case moveOut, moveExported, moveDone:
 		if int(p.moveGroup) == target {
 			return ResultOK
 		}
@@ -131,12 +139,48 @@ func (e *Engine) Freeze(now int64, programID string, target int) Result {
 	return p.moving()
 }
 
+// MarkExported records, in the source's log, that the program frozen for
+// target is exported there, before its parcel is read (ExportProgram):
+// from this command on AbortMove refuses, and an abort applied before it
+// makes it refuse, so an import only ever follows an export that no abort
+// can undo. Marking it again, or once moved to target, is a no-op, so a
+// mover can resume. The parcel is encoded here once, on every replica,
+// to refuse one past MaxParcelBytes while the move can still be aborted
+// (it only shrinks afterwards: holds are purged, refusals forgotten).
+// Results, in order: ProgramNotFound, InvalidArgument (target is not a
+// group, or the program is not frozen here: never frozen, or aborted),
+// ProgramMoving (frozen for another target, or imported and not
+// activated), ProgramMoved (moved to another group), MoveTooLarge (the
+// parcel would pass MaxParcelBytes: still frozen, abort it).
+func (e *Engine) MarkExported(now int64, programID string, target int) Result {
+	e.advance(now)
+	p, ok := e.Program(programID)
+	if !ok {
+		return ResultProgramNotFound
+	}
+	if target < 1 || target > MaxGroup || p.moveSt == moveNone {
+		return ResultInvalidArgument
+	}
+	if p.moveSt == moveIn || int(p.moveGroup) != target {
+		return p.moving()
+	}
+	if p.moveSt == moveOut {
+		if _, r := e.parcel(p); r != ResultOK {
+			return r
+		}
+		p.moveSt = moveExported
+		e.touch(p)
+	}
+	return ResultOK
+}
+
 // AbortMove undoes Freeze: the program is on sale here again and its
 // parked holds wait for expiry (a hold whose TTL ended meanwhile expires
-// at once). Only the mover knows that the target has not imported it: an
-// abort after an import leaves the target's copy frozen, never activated.
-// Results: ProgramNotFound, InvalidArgument (not frozen here; an abort
-// of a program not moving is OK), ProgramMoved.
+// at once). It is refused once the program is exported (MarkExported):
+// the target may have imported the parcel, and both would sell the same
+// seats. Results: ProgramNotFound, InvalidArgument (imported here, not
+// frozen here; an abort of a program not moving is OK), ProgramMoving
+// (exported: finish the move), ProgramMoved.
 func (e *Engine) AbortMove(now int64, programID string) Result {
 	e.advance(now)
 	p, ok := e.Program(programID)
@@ -148,6 +192,8 @@ func (e *Engine) AbortMove(now int64, programID string) Result {
 		return ResultOK
 	case moveDone:
 		return ResultProgramMoved
+	case moveExported:
+		return ResultProgramMoving
 	case moveIn:
 		return ResultInvalidArgument
 	}
@@ -158,8 +204,9 @@ func (e *Engine) AbortMove(now int64, programID string) Result {
 // CompleteMove ends a move in the source: the frozen program becomes a
 // forward record of its holds (HoldForward). Its holds stay as they were
 // at the freeze, in MaxHolds like any, and parked ones never expire here:
-// the target has them. Completing it again is a no-op. Results:
-// ProgramNotFound, InvalidArgument (not frozen here).
+// the target has them. Only an exported program completes: the target can
+// have it only then. Completing it again is a no-op. Results:
+// ProgramNotFound, InvalidArgument (not exported here).
 func (e *Engine) CompleteMove(now int64, programID string) Result {
 	e.advance(now)
 	p, ok := e.Program(programID)
@@ -169,7 +216,7 @@ func (e *Engine) CompleteMove(now int64, programID string) Result {
 	switch p.moveSt {
 	case moveDone:
 		return ResultOK
-	case moveOut:
+	case moveExported:
 		p.moveSt = moveDone
 		e.touch(p)
 		return ResultOK
@@ -222,19 +269,25 @@ func (e *Engine) HoldForward(id HoldID) (int, bool) {
 	return int(h.prog.moveGroup), true
 }
 
-// ExportProgram encodes a frozen program and its kept holds as a parcel
-// for ImportProgram in its target group (format above): deterministic, the
-// same bytes on every replica at the same applied index. Results:
-// ProgramNotFound, InvalidArgument (not frozen here), MoveTooLarge (the
-// parcel would pass MaxParcelBytes: AbortMove, and keep the program here).
+// ExportProgram encodes an exported program (MarkExported) and its kept
+// holds as a parcel for ImportProgram in its target group (format above):
+// deterministic, the same bytes on every replica at the same applied
+// index. Results: ProgramNotFound, InvalidArgument (not exported here),
+// MoveTooLarge (the parcel would pass MaxParcelBytes; MarkExported
+// refuses it first).
 func (e *Engine) ExportProgram(programID string) ([]byte, Result) {
 	p, ok := e.Program(programID)
 	if !ok {
 		return nil, ResultProgramNotFound
 	}
-	if p.moveSt != moveOut {
+	if p.moveSt != moveExported {
 		return nil, ResultInvalidArgument
 	}
+	return e.parcel(p)
+}
+
+// parcel encodes p and its kept holds as ExportProgram's parcel.
+func (e *Engine) parcel(p *Program) ([]byte, Result) {
 	b := append([]byte(parcelMagic), parcelVersion)
 	b = binary.AppendUvarint(b, uint64(e.cfg.Group))
 	b = binary.AppendVarint(b, e.now)
@@ -285,7 +338,8 @@ func (e *Engine) ExportProgram(programID string) ([]byte, Result) {
 // same program again while it is incoming is OK (a resumed mover reads
 // the target first, and skips the import once it is activated). Results,
 // in order, with an error saying what was wrong: InvalidArgument (not a
-// parcel, corrupt, from this group, or failing Check), ProgramExists (a
+// parcel, corrupt, from this group, with a hold id of this group, or
+// failing Check), ProgramExists (a
 // program of that id that is not incoming from the parcel's group),
 // TooManyPrograms, TooManySeats, TooManyHolds (MaxHolds
 // or MaxLiveHolds would be passed, or a hold id is kept here already),
@@ -438,8 +492,12 @@ func (e *Engine) decodeParcel(b []byte) (int, *Engine, error) {
 	}
 	in.seq = 0
 	for _, h := range in.order {
-		if h.id.Group() != int(src) {
-			return 0, nil, fmt.Errorf("%w: hold %d of group %d in a parcel from group %d", ErrSnapshotCorrupt, h.id, h.id.Group(), src)
+		// A program moved before brings holds whose ids name the groups
+		// it left, the source's among them; none can name this group: a
+		// program never moves back, and its ids would be this group's
+		// own.
+		if g := h.id.Group(); g == 0 || g == e.cfg.Group {
+			return 0, nil, fmt.Errorf("%w: hold %d of group %d in a parcel from group %d imported in group %d", ErrSnapshotCorrupt, h.id, g, src, e.cfg.Group)
 		}
 		in.seq = max(in.seq, uint64(h.id)>>GroupBits)
 	}

@@ -83,6 +83,9 @@ func (f *moveFixture) move(t *testing.T, at int64) []byte {
 	if r := f.src.Freeze(at, "p", 7); r != ResultOK {
 		t.Fatalf("Freeze = %v", r)
 	}
+	if r := f.src.MarkExported(at, "p", 7); r != ResultOK {
+		t.Fatalf("MarkExported = %v", r)
+	}
 	parcel, r := f.src.ExportProgram("p")
 	if r != ResultOK {
 		t.Fatalf("ExportProgram = %v", r)
@@ -212,6 +215,7 @@ func TestMoveExpiry(t *testing.T) {
 	if r, err := Restore(f.src.cfg, snap); err != nil || !bytes.Equal(r.AppendSnapshot(nil), snap) {
 		t.Fatalf("Restore(frozen source) = %v, or re-encodes differently", err)
 	}
+	f.src.MarkExported(late, "p", 7)
 	parcel, _ := f.src.ExportProgram("p")
 	if r, err := f.dst.ImportProgram(late, parcel); r != ResultOK {
 		t.Fatalf("ImportProgram = %v, %v", r, err)
@@ -309,6 +313,7 @@ func TestAbortMove(t *testing.T) {
 func TestImportRefusesBadInput(t *testing.T) {
 	f := newMoveFixture(t)
 	f.src.Freeze(4*sec, "p", 7)
+	f.src.MarkExported(4*sec, "p", 7)
 	parcel, _ := f.src.ExportProgram("p")
 	fix := func(b []byte) []byte {
 		b = slices.Clone(b)
@@ -389,6 +394,7 @@ func FuzzImportProgram(f *testing.F) {
 	src.OpenSale(0, "p")
 	src.Hold(1, &HoldRequest{Program: "p", User: 3, Count: 2, RequestID: RequestID{9}})
 	src.Freeze(2, "p", 2)
+	src.MarkExported(2, "p", 2)
 	parcel, _ := src.ExportProgram("p")
 	f.Add(parcel)
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -429,6 +435,9 @@ func TestParcelOfAMillionSeats(t *testing.T) {
 		}
 	}
 	src.Freeze(2*sec, "big", 2)
+	if r := src.MarkExported(2*sec, "big", 2); r != ResultOK {
+		t.Fatalf("MarkExported = %v", r)
+	}
 	parcel, r := src.ExportProgram("big")
 	if r != ResultOK || len(parcel) > MaxParcelBytes {
 		t.Fatalf("ExportProgram = %v, %d bytes; want ok within %d", r, len(parcel), MaxParcelBytes)
@@ -477,5 +486,133 @@ func TestMoveCarriesRefusals(t *testing.T) {
 	}
 	if err := f.dst.Check(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestExportSerializesAbort: the export is a command of the source's log
+// (MarkExported), so an abort and an export are ordered: once exported the
+// abort is refused (the target may import, and both groups would sell the
+// same seats), also on a replica restored from a snapshot; once aborted
+// the export is refused, and no parcel is read.
+func TestExportSerializesAbort(t *testing.T) {
+	f := newMoveFixture(t)
+	f.src.Freeze(4*sec, "p", 7)
+	if _, r := f.src.ExportProgram("p"); r != ResultInvalidArgument {
+		t.Fatalf("ExportProgram before MarkExported = %v; want invalid_argument", r)
+	}
+	if r := f.src.CompleteMove(4*sec, "p"); r != ResultInvalidArgument {
+		t.Fatalf("CompleteMove before MarkExported = %v; want invalid_argument", r)
+	}
+	if r := f.src.MarkExported(4*sec, "p", 8); r != ResultProgramMoving {
+		t.Fatalf("MarkExported for another target = %v; want program_moving", r)
+	}
+	for range 2 {
+		if r := f.src.MarkExported(4*sec, "p", 7); r != ResultOK {
+			t.Fatalf("MarkExported = %v", r)
+		}
+	}
+	if g, st := f.src.programs[0].Moving(); g != 7 || st != "exported" {
+		t.Fatalf("Moving() = %d, %q; want 7, exported", g, st)
+	}
+	snap := f.src.AppendSnapshot(nil)
+	if snap[len(snapshotMagic)] != 4 {
+		t.Fatalf("snapshot of an exported program has version %d; want 4", snap[len(snapshotMagic)])
+	}
+	replica, err := Restore(f.src.cfg, snap)
+	if err != nil || !bytes.Equal(replica.AppendSnapshot(nil), snap) {
+		t.Fatalf("Restore(exported source) = %v, or re-encodes differently", err)
+	}
+	// Version 3 has no exported state: such a snapshot is damaged.
+	v3 := slices.Clone(snap)
+	v3[len(snapshotMagic)] = 3
+	binary.LittleEndian.PutUint32(v3[len(v3)-4:], crc32.Checksum(v3[:len(v3)-4], castagnoli))
+	if _, err := Restore(f.src.cfg, v3); err == nil {
+		t.Fatalf("Restore(version 3 with the exported state) = nil error")
+	}
+	for _, e := range []*Engine{f.src, replica} {
+		if r := e.AbortMove(5*sec, "p"); r != ResultProgramMoving {
+			t.Fatalf("AbortMove after the export = %v; want program_moving", r)
+		}
+		if out := e.Hold(5*sec, &HoldRequest{Program: "p", User: 30, Count: 1}); out.Result != ResultProgramMoving {
+			t.Fatalf("Hold after a refused abort = %v; want program_moving", out.Result)
+		}
+	}
+	parcel, _ := f.src.ExportProgram("p")
+	if r, err := f.dst.ImportProgram(5*sec, parcel); r != ResultOK {
+		t.Fatalf("ImportProgram = %v, %v", r, err)
+	}
+
+	g := newMoveFixture(t)
+	g.src.Freeze(4*sec, "p", 7)
+	if snap := g.src.AppendSnapshot(nil); snap[len(snapshotMagic)] != 3 {
+		t.Fatalf("snapshot of a frozen program has version %d; want 3, readable by a node not upgraded", snap[len(snapshotMagic)])
+	}
+	if r := g.src.AbortMove(4*sec, "p"); r != ResultOK {
+		t.Fatalf("AbortMove = %v", r)
+	}
+	if r := g.src.MarkExported(5*sec, "p", 7); r != ResultInvalidArgument {
+		t.Fatalf("MarkExported after the abort = %v; want invalid_argument", r)
+	}
+	if _, r := g.src.ExportProgram("p"); r != ResultInvalidArgument {
+		t.Fatalf("ExportProgram after the abort = %v; want invalid_argument", r)
+	}
+	if out := g.src.Hold(5*sec, &HoldRequest{Program: "p", User: 30, Count: 1}); out.Result != ResultOK {
+		t.Fatalf("Hold after the abort = %v", out.Result)
+	}
+}
+
+// TestMoveTwice: a program moved from group 5 to 7 moves on to 9 with the
+// holds of both groups' ids; each old id is forwarded hop by hop to 9,
+// where it is served. A parcel with a hold id of the importing group
+// itself is refused.
+func TestMoveTwice(t *testing.T) {
+	f := newMoveFixture(t)
+	f.move(t, 4*sec)
+	f.dst.ActivateProgram(4*sec, "p")
+	f.src.CompleteMove(4*sec, "p")
+	b := f.dst.Hold(5*sec, &HoldRequest{Program: "p", User: 40, Count: 1})
+	if b.Result != ResultOK || b.Hold.ID.Group() != 7 {
+		t.Fatalf("Hold in group 7 = %v, id %d", b.Result, b.Hold.ID)
+	}
+	f.dst.Freeze(6*sec, "p", 9)
+	if r := f.dst.MarkExported(6*sec, "p", 9); r != ResultOK {
+		t.Fatalf("MarkExported in group 7 = %v", r)
+	}
+	parcel, r := f.dst.ExportProgram("p")
+	if r != ResultOK {
+		t.Fatalf("ExportProgram in group 7 = %v", r)
+	}
+	back, _ := New(Config{Group: 5})
+	if r, err := back.ImportProgram(6*sec, parcel); r != ResultInvalidArgument || err == nil {
+		t.Fatalf("ImportProgram in group 5 of a parcel with its own hold ids = %v, %v; want invalid_argument", r, err)
+	}
+	c, _ := New(Config{Group: 9})
+	if r, err := c.ImportProgram(6*sec, parcel); r != ResultOK {
+		t.Fatalf("ImportProgram in group 9 = %v, %v", r, err)
+	}
+	c.ActivateProgram(6*sec, "p")
+	f.dst.CompleteMove(6*sec, "p")
+	if err := c.Check(); err != nil {
+		t.Fatalf("group 9 Check() = %v", err)
+	}
+	// Follow each id as noderpc's holdGroup does, from the group it names.
+	engines := map[int]*Engine{5: f.src, 7: f.dst, 9: c}
+	for _, id := range []HoldID{f.held, f.confirmed, b.Hold.ID} {
+		g := id.Group()
+		for next, ok := engines[g].HoldForward(id); ok; next, ok = engines[g].HoldForward(id) {
+			g = next
+		}
+		if g != 9 {
+			t.Fatalf("hold %d is forwarded to group %d; want 9", id, g)
+		}
+	}
+	if r := c.Release(7*sec, f.held, 11, ReleaseCancelled); r != ResultOK {
+		t.Fatalf("Release(group 5's id) in group 9 = %v", r)
+	}
+	if r := c.Confirm(7*sec, b.Hold.ID); r != ResultOK {
+		t.Fatalf("Confirm(group 7's id) in group 9 = %v", r)
+	}
+	if out := c.Hold(8*sec, &HoldRequest{Program: "p", User: 41, Count: 1}); out.Result != ResultOK || out.Hold.ID <= b.Hold.ID {
+		t.Fatalf("new Hold in group 9 = %v, id %d; want ok above %d", out.Result, out.Hold.ID, b.Hold.ID)
 	}
 }

@@ -28,7 +28,10 @@ import (
 // Version 3 added, after each program, its move state (a byte) and, when
 // it moves, the other group (see move.go). An engine none of whose
 // programs ever moved writes version 2, as before moves existed, so that
-// its snapshot stays readable by a node not upgraded yet.
+// its snapshot stays readable by a node not upgraded yet. Version 4 is
+// version 3 with one more move state, exported (MarkExported), written
+// only while a program is in it, for the same reason: a node that does
+// not know the state refuses the snapshot by its version.
 // The outbox is its last sequence number, the events not yet acknowledged
 // (their count gives the acknowledged number) and their fields.
 // Refusals are the remembered ones, oldest first, with their key,
@@ -40,7 +43,7 @@ import (
 // unique: a restored engine encodes to the same bytes.
 const (
 	snapshotMagic   = "seatdsn"
-	snapshotVersion = 3
+	snapshotVersion = 4
 )
 
 // Snapshot errors.
@@ -107,8 +110,12 @@ func (e *Engine) AppendSnapshot(b []byte) []byte {
 	b = append(b, snapshotMagic...)
 	version := byte(2)
 	for _, p := range e.programs {
-		if p.moveSt != moveNone {
+		switch p.moveSt {
+		case moveNone:
+		case moveExported:
 			version = snapshotVersion
+		default:
+			version = max(version, 3)
 		}
 	}
 	b = append(b, version)
@@ -617,7 +624,7 @@ func Restore(cfg Config, data []byte) (*Engine, error) {
 		return nil, fmt.Errorf("%w: not a seatd snapshot", ErrSnapshotCorrupt)
 	}
 	v := data[len(snapshotMagic)]
-	if v != snapshotVersion && v != 2 {
+	if v < 2 || v > snapshotVersion {
 		return nil, fmt.Errorf("%w: version %d", ErrSnapshotVersion, v)
 	}
 	body := data[:len(data)-4]
@@ -648,7 +655,7 @@ func decodeBody(cfg Config, body []byte, version byte) (*Engine, error) {
 		p.version = d.uvarint()
 		p.expired = uint32(min(d.uvarint(), uint64(cfg.MaxHolds)))
 		if version >= 3 {
-			d.move(p)
+			d.move(p, version)
 		}
 	}
 	nHolds := d.count(8, uint64(cfg.MaxHolds))

@@ -959,8 +959,9 @@ const maxForwardHops = 8
 
 // Move runs one step of moving a program to another group (see MoveStep
 // in the IDL and docs/move-program.md). Engine steps are commands on the
-// named group, EXPORT and STATUS consistent reads on its leader, REPLACE
-// a meta group entry.
+// named group, STATUS a consistent read on its leader, EXPORT a command
+// (the mark that refuses an abort from then on) and then a consistent
+// read of the parcel, REPLACE a meta group entry.
 func (s *Server) Move(ctx context.Context, req *rpc.MoveRequest) (*rpc.MoveResponse, error) {
 	if req.ProgramId == "" || len(req.ProgramId) > inventory.MaxIDLen {
 		return &rpc.MoveResponse{Status: badField("program_id", fmt.Sprintf("want 1-%d bytes", inventory.MaxIDLen), 0)}, nil
@@ -971,7 +972,7 @@ func (s *Server) Move(ctx context.Context, req *rpc.MoveRequest) (*rpc.MoveRespo
 	}
 	g := uint16(req.Group)
 	target := req.TargetGroup
-	if (req.Step == rpc.MoveStep_FREEZE || req.Step == rpc.MoveStep_REPLACE) && (target < 1 || target > groups || target == req.Group) {
+	if (req.Step == rpc.MoveStep_FREEZE || req.Step == rpc.MoveStep_EXPORT || req.Step == rpc.MoveStep_REPLACE) && (target < 1 || target > groups || target == req.Group) {
 		return &rpc.MoveResponse{Status: badField("target_group", fmt.Sprintf("%d, want 1-%d other than group", target, groups), int64(groups))}, nil
 	}
 	command := func(cmd *raftfsm.Command) *rpc.MoveResponse {
@@ -996,6 +997,12 @@ func (s *Server) Move(ctx context.Context, req *rpc.MoveRequest) (*rpc.MoveRespo
 	case rpc.MoveStep_FREEZE:
 		return command(&raftfsm.Command{Op: raftfsm.OpFreeze, Program: req.ProgramId, Group: int(target)}), nil
 	case rpc.MoveStep_EXPORT:
+		// The read after the mark sees it: the leader answers a consistent
+		// read at an index past it, and once marked the program waits
+		// for the import.
+		if resp := command(&raftfsm.Command{Op: raftfsm.OpMarkExported, Program: req.ProgramId, Group: int(target)}); resp.Status.Route != rpc.Route_OK || resp.Status.Code != 0 {
+			return resp, nil
+		}
 		resp := &rpc.MoveResponse{}
 		var res inventory.Result
 		resp.Status = s.read(ctx, g, true, func(e *inventory.Engine) {

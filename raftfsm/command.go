@@ -30,6 +30,7 @@ const (
 	OpImport       Op = 14 // Parcel
 	OpActivate     Op = 15 // Program
 	OpCompleteMove Op = 16 // Program
+	OpMarkExported Op = 17 // Program, Group: the target
 )
 
 // Command is one engine command. Only the fields its Op names are used.
@@ -44,7 +45,7 @@ type Command struct {
 	Reason  inventory.ReleaseReason // Release
 	Seats   []string                // Refund: seat ids, none for every seat
 	Seq     uint64                  // AckOutbox
-	Group   int                     // Freeze: the target group
+	Group   int                     // Freeze, MarkExported: the target group
 	Parcel  []byte                  // Import: inventory.ExportProgram's parcel, at most inventory.MaxParcelBytes
 }
 
@@ -106,9 +107,9 @@ func encodeCommand(c *Command) (encodedCommand, error) {
 		b, err = inventory.AppendProgramSpec(b, c.Spec)
 	case OpOpenSale, OpCloseSale, OpAbortMove, OpActivate, OpCompleteMove:
 		b, err = appendStr(b, c.Program)
-	case OpFreeze:
+	case OpFreeze, OpMarkExported:
 		if c.Group < 1 || c.Group > inventory.MaxGroup {
-			return nil, fmt.Errorf("%w: freeze for group %d", ErrBadCommand, c.Group)
+			return nil, fmt.Errorf("%w: op %d for group %d", ErrBadCommand, c.Op, c.Group)
 		}
 		if b, err = appendStr(b, c.Program); err == nil {
 			b = binary.AppendUvarint(b, uint64(c.Group))
@@ -343,7 +344,7 @@ func (r *reader) command(c *Command) {
 		c.Spec, r.b = &spec, rest
 	case OpOpenSale, OpCloseSale, OpAbortMove, OpActivate, OpCompleteMove:
 		c.Program = r.str()
-	case OpFreeze:
+	case OpFreeze, OpMarkExported:
 		c.Program = r.str()
 		c.Group = int(min(r.uvarint(), inventory.MaxGroup+1))
 	case OpImport:
@@ -442,6 +443,8 @@ func apply(e *inventory.Engine, now int64, c *Command) Outcome {
 		return Outcome{Result: e.AckOutbox(now, c.Seq)}
 	case OpFreeze:
 		return Outcome{Result: e.Freeze(now, c.Program, c.Group)}
+	case OpMarkExported:
+		return Outcome{Result: e.MarkExported(now, c.Program, c.Group)}
 	case OpAbortMove:
 		return Outcome{Result: e.AbortMove(now, c.Program)}
 	case OpImport:

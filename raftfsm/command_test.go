@@ -26,6 +26,7 @@ func sampleCommands(t testing.TB) []*Command {
 		{Op: OpTick},
 		{Op: OpAckOutbox, Seq: 42},
 		{Op: OpFreeze, Program: "show", Group: 3},
+		{Op: OpMarkExported, Program: "show", Group: 3},
 		{Op: OpAbortMove, Program: "show"},
 		{Op: OpImport, Parcel: []byte("seatdmv\x01parcel")},
 		{Op: OpActivate, Program: "show"},
@@ -33,12 +34,13 @@ func sampleCommands(t testing.TB) []*Command {
 	}
 }
 
-// TestMoveCommandsRefused: a freeze for no group and an empty or oversize
+// TestMoveCommandsRefused: a freeze or an export mark for no group and an empty or oversize
 // parcel are refused before they reach the log.
 func TestMoveCommandsRefused(t *testing.T) {
 	for _, c := range []*Command{
 		{Op: OpFreeze, Program: "show", Group: 0},
 		{Op: OpFreeze, Program: "show", Group: inventory.MaxGroup + 1},
+		{Op: OpMarkExported, Program: "show", Group: 0},
 		{Op: OpImport},
 		{Op: OpImport, Parcel: make([]byte, inventory.MaxParcelBytes+1)},
 	} {

@@ -37,7 +37,7 @@ func parseMove(args []string, getenv func(string) string) (moveConfig, error) {
 	fs.StringVar(&rpcAddrs, "rpc", "127.0.0.1:7100", "RPC addresses of cluster members: host:port,...")
 	fs.StringVar(&cfg.Program, "program", "", "the id of the program to move (required)")
 	fs.IntVar(&cfg.Group, "group", 0, "the group to move it to, 1..groups (required, unless -abort)")
-	fs.BoolVar(&cfg.Abort, "abort", false, "undo a move that stopped before the target imported the program")
+	fs.BoolVar(&cfg.Abort, "abort", false, "undo a move that stopped before its export (once exported, finish it)")
 	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Minute, "give up after this long; the move can be run again")
 	fs.DurationVar(&cfg.OutboxWait, "outbox-wait", time.Minute,
 		"how long to wait for the source group's relay to publish its events up to the freeze; 0 skips the wait (a cluster without -kafka-brokers)")
@@ -82,7 +82,7 @@ func parseMove(args []string, getenv func(string) string) (moveConfig, error) {
 }
 
 // move moves a program to another group while it is on sale, or undoes a
-// move that stopped before the target imported it (-abort). See
+// move that stopped before its export (-abort). See
 // docs/move-program.md.
 func move(args []string) error {
 	cfg, err := parseMove(args, os.Getenv)
@@ -150,17 +150,34 @@ func (m *mover) where(ctx context.Context) ([]*rpc.MoveResponse, error) {
 }
 
 // source returns the group the program moves from: the one where it is on
-// sale (not the target), or frozen or moved for the target; 0 if none.
+// sale (not the target), or frozen, exported or moved for the target; 0
+// if none.
 func (m *mover) source(sts []*rpc.MoveResponse) int32 {
 	for g, st := range sts {
 		if st == nil || !st.Exists || int32(g) == m.target {
 			continue
 		}
-		if st.State == "" || (st.State == "frozen" || st.State == "moved") && st.OtherGroup == m.target {
+		if st.State == "" || (st.State == "frozen" || st.State == "exported" || st.State == "moved") && st.OtherGroup == m.target {
 			return int32(g)
 		}
 	}
 	return 0
+}
+
+// imported reports whether in, the target's STATUS, is the copy this
+// move from group from (STATUS src) imported: incoming from it, or on
+// sale after its activation while the source is not (frozen, exported or
+// moved for the target). Any other copy is the program's past there, a
+// forward record left by an earlier move away from that group, which can
+// neither import nor activate the program again.
+func imported(in, src *rpc.MoveResponse, from int32) bool {
+	switch {
+	case !in.Exists:
+		return false
+	case in.State == "incoming":
+		return in.OtherGroup == from
+	}
+	return in.State == "" && src.State != ""
 }
 
 func (m *mover) run(ctx context.Context) error {
@@ -176,12 +193,16 @@ func (m *mover) run(ctx context.Context) error {
 		}
 		return fmt.Errorf("move: program %s is on no group it can move from", m.program)
 	}
+	in := sts[m.target]
+	if in.Exists && !imported(in, sts[src], src) {
+		return fmt.Errorf("move: program %s once lived in group %d (%q there, other group %d): a move back to a group it left is not supported",
+			m.program, m.target, in.State, in.OtherGroup)
+	}
 	fmt.Fprintf(m.out, "moving program %s from group %d to group %d\n", m.program, src, m.target)
 	if _, err := m.step(ctx, &rpc.MoveRequest{Step: rpc.MoveStep_FREEZE, Group: src, TargetGroup: m.target}); err != nil {
 		return err
 	}
 	fmt.Fprintf(m.out, "frozen in group %d\n", src)
-	in := sts[m.target]
 	if !in.Exists || in.State == "incoming" {
 		// The target must not emit events for the program before the
 		// source's relay has published every one it made: an order's
@@ -190,15 +211,22 @@ func (m *mover) run(ctx context.Context) error {
 			return err
 		}
 	}
-	if !in.Exists {
-		r, err := m.step(ctx, &rpc.MoveRequest{Step: rpc.MoveStep_EXPORT, Group: src})
+	if st := sts[src].State; !in.Exists || st == "" || st == "frozen" {
+		// The export is marked in the source's log before the parcel is
+		// read: an abort applied before it refuses the export, one after
+		// it is refused, so no parcel is imported from a source put back
+		// on sale. A source frozen by a mover of before the mark, whose
+		// target has imported, is marked here so that it completes.
+		r, err := m.step(ctx, &rpc.MoveRequest{Step: rpc.MoveStep_EXPORT, Group: src, TargetGroup: m.target})
 		if err != nil {
 			return err
 		}
-		if _, err := m.step(ctx, &rpc.MoveRequest{Step: rpc.MoveStep_IMPORT, Group: m.target, Parcel: r.Parcel}); err != nil {
-			return err
+		if !in.Exists {
+			if _, err := m.step(ctx, &rpc.MoveRequest{Step: rpc.MoveStep_IMPORT, Group: m.target, Parcel: r.Parcel}); err != nil {
+				return err
+			}
+			fmt.Fprintf(m.out, "imported in group %d (%d bytes)\n", m.target, len(r.Parcel))
 		}
-		fmt.Fprintf(m.out, "imported in group %d (%d bytes)\n", m.target, len(r.Parcel))
 	}
 	for _, s := range []*rpc.MoveRequest{
 		{Step: rpc.MoveStep_ACTIVATE, Group: m.target},
@@ -243,20 +271,26 @@ func (m *mover) awaitOutbox(ctx context.Context, src int32) error {
 	return nil
 }
 
-// abort undoes a freeze whose target has not imported the program.
+// abort undoes a freeze that has not been exported. The source's engine
+// decides (an export marked after the STATUS read makes ABORT refuse);
+// the checks here name the way out.
 func (m *mover) abort(ctx context.Context) error {
 	sts, err := m.where(ctx)
 	if err != nil {
 		return err
 	}
 	for g, st := range sts {
-		if st == nil || !st.Exists || st.State != "frozen" {
+		if st == nil || !st.Exists || st.State != "frozen" && st.State != "exported" {
 			continue
 		}
-		if in := sts[st.OtherGroup]; in != nil && in.Exists {
-			return fmt.Errorf("move: group %d has imported program %s: finish the move with -group %d instead", st.OtherGroup, m.program, st.OtherGroup)
+		exported := fmt.Errorf("move: program %s is exported to group %d: finish the move with -group %d", m.program, st.OtherGroup, st.OtherGroup)
+		if in := sts[st.OtherGroup]; st.State == "exported" || in != nil && imported(in, st, int32(g)) {
+			return exported
 		}
-		if _, err := m.step(ctx, &rpc.MoveRequest{Step: rpc.MoveStep_ABORT, Group: int32(g)}); err != nil {
+		if r, err := m.step(ctx, &rpc.MoveRequest{Step: rpc.MoveStep_ABORT, Group: int32(g)}); err != nil {
+			if r != nil && r.Status.Code == int32(inventory.ResultProgramMoving) {
+				return exported
+			}
 			return err
 		}
 		fmt.Fprintf(m.out, "program %s is on sale in group %d again\n", m.program, g)

@@ -14,6 +14,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"seatd/internal/kafkatest"
+	"seatd/inventory"
 	rpc "seatd/kitex_gen/inventoryrpc"
 	"seatd/orderflow/events"
 	"seatd/seatclient"
@@ -374,10 +375,28 @@ func TestMoveResumeAndAbort(t *testing.T) {
 	if r, err := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: 2, Count: 1}); err != nil || r.Status.Code != 0 || r.Status.Group != from {
 		t.Fatalf("PlaceHold after the abort = %v, %v; want ok in group %d", r, err, from)
 	}
+	// The mover that froze goes on after the abort: its export is refused
+	// by the source's log, so nothing is imported and the program is on
+	// sale in one group only.
+	if r, err := c.Move(ctx, &rpc.MoveRequest{Step: rpc.MoveStep_EXPORT, ProgramId: "show", Group: from, TargetGroup: to}); err != nil ||
+		r.Status.Code != int32(inventory.ResultInvalidArgument) || len(r.Parcel) != 0 {
+		t.Fatalf("EXPORT after the abort = %v, %v; want invalid_argument and no parcel", r, err)
+	}
+	if st := step(rpc.MoveStep_STATUS, to, nil); st.Exists {
+		t.Fatalf("group %d has the program after a refused export: %v", to, st)
+	}
 
-	// Died after the import: the move is finished by running it again.
+	// Exported: an abort is refused, both the ABORT step (a -abort whose
+	// STATUS read came before the export) and the command, so the mover
+	// can go on; it dies after the import and is run again.
 	step(rpc.MoveStep_FREEZE, from, nil)
 	parcel := step(rpc.MoveStep_EXPORT, from, nil).Parcel
+	if r, err := c.Move(ctx, &rpc.MoveRequest{Step: rpc.MoveStep_ABORT, ProgramId: "show", Group: from}); err != nil || r.Status.Code != int32(inventory.ResultProgramMoving) {
+		t.Fatalf("ABORT after the export = %v, %v; want program_moving", r, err)
+	}
+	if out, err := seatd("-abort"); err == nil || !strings.Contains(out, fmt.Sprintf("exported to group %d: finish the move with -group %d", to, to)) {
+		t.Fatalf("seatd move -abort after the export: %v\n%s; want a refusal naming group %d", err, out, to)
+	}
 	step(rpc.MoveStep_IMPORT, to, parcel)
 	// The leaders of both groups die (SIGKILL) and come back: the move
 	// resumes on their successors.
@@ -420,10 +439,68 @@ func TestMoveResumeAndAbort(t *testing.T) {
 	if g, err := c.GetHold(ctx, &rpc.GetHoldRequest{HoldId: old, Consistent: true}); err != nil || g.Hold.Status != "RELEASED" || g.Status.Group != to {
 		t.Fatalf("GetHold(old id %d) after its release = %v, %v; want RELEASED from group %d", old, g, err, to)
 	}
+	// A move back to the group it left, which keeps it as a forward
+	// record, is refused before the freeze: the sale goes on.
+	if out, err := seatd("-group", fmt.Sprint(from)); err == nil || !strings.Contains(out, fmt.Sprintf("once lived in group %d", from)) {
+		t.Fatalf("seatd move back to group %d: %v\n%s; want a refusal", from, err, out)
+	}
 	if r, err := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: 3, Count: 1}); err != nil || r.Status.Code != 0 || r.Status.Group != to {
 		t.Fatalf("PlaceHold after the move = %v, %v; want ok in group %d", r, err, to)
 	}
+	// A freeze toward the forward record (a mover of before the check) is
+	// undone by -abort: the forward record is no import.
+	if r, err := c.Move(ctx, &rpc.MoveRequest{Step: rpc.MoveStep_FREEZE, ProgramId: "show", Group: to, TargetGroup: from}); err != nil || r.Status.Code != 0 {
+		t.Fatalf("FREEZE toward group %d = %v, %v", from, r, err)
+	}
+	if out, err := seatd("-abort"); err != nil || !strings.Contains(out, fmt.Sprintf("on sale in group %d", to)) {
+		t.Fatalf("seatd move -abort of a freeze toward the forward record: %v\n%s", err, out)
+	}
+	if r, err := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: 4, Count: 1}); err != nil || r.Status.Code != 0 || r.Status.Group != to {
+		t.Fatalf("PlaceHold after the abort = %v, %v; want ok in group %d", r, err, to)
+	}
 	if out, err := seatd("-group", "9"); err == nil || !strings.Contains(out, "groups 1-2") {
 		t.Fatalf("seatd move -group 9: %v\n%s; want a refusal naming the groups", err, out)
+	}
+}
+
+// TestMoveTwiceProcesses: a program moved from one group to a second
+// moves on to a third (its parcel has holds of both groups' ids), and a
+// hold placed in each earlier group is confirmed or released by its id in
+// the third, through two forward records.
+func TestMoveTwiceProcesses(t *testing.T) {
+	procs, c, cp := startProcesses(t, arenaRPC(4, 10), "-groups", "3")
+	var seeds []string
+	for _, p := range procs {
+		seeds = append(seeds, p.rpc)
+	}
+	ctx := context.Background()
+	hold := func(user int64) int64 {
+		t.Helper()
+		h, err := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: user, Count: 1})
+		if err != nil || h.Status.Code != 0 {
+			t.Fatalf("PlaceHold = %v, %v", h, err)
+		}
+		return h.Hold.HoldId
+	}
+	move := func(to int32) {
+		t.Helper()
+		out, err := exec.Command(procs[0].bin, "move", "-rpc", strings.Join(seeds, ","), "-program", "show", "-outbox-wait", "0", "-group", fmt.Sprint(to)).CombinedOutput()
+		if err != nil {
+			t.Fatalf("seatd move -group %d: %v\n%s", to, err, out)
+		}
+	}
+	first := cp.Status.Group
+	second, third := first%3+1, (first+1)%3+1
+	a := hold(1)
+	move(second)
+	b := hold(2)
+	move(third)
+	r, err := c.Release(ctx, &rpc.ReleaseRequest{HoldId: a, UserId: 1})
+	if err != nil || r.Status.Code != 0 || r.Hold.Status != "RELEASED" || r.Status.Group != third {
+		t.Fatalf("Release(hold %d of group %d) = %v, %v; want released in group %d", a, first, r, err, third)
+	}
+	r, err = c.Confirm(ctx, &rpc.ConfirmRequest{HoldId: b})
+	if err != nil || r.Status.Code != 0 || r.Hold.Status != "CONFIRMED" || r.Status.Group != third {
+		t.Fatalf("Confirm(hold %d of group %d) = %v, %v; want confirmed in group %d", b, second, r, err, third)
 	}
 }

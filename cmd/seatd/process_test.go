@@ -184,9 +184,10 @@ func startProc(t testing.TB, bin, id, raftAddr string, extra ...string) *proc {
 	return p
 }
 
-// startProcesses builds seatd, runs three processes on loopback, creates
-// spec through the routing client and opens its sale.
-func startProcesses(t testing.TB, spec *rpc.ProgramSpec) ([]*proc, *seatclient.Client, *rpc.CreateProgramResponse) {
+// startProcesses builds seatd, runs three processes on loopback with
+// extra flags (after the defaults, so they override them), creates spec
+// through the routing client and opens its sale.
+func startProcesses(t testing.TB, spec *rpc.ProgramSpec, extra ...string) ([]*proc, *seatclient.Client, *rpc.CreateProgramResponse) {
 	bin := buildSeatd(t)
 	var procs []*proc
 	var peers, seeds []string
@@ -195,7 +196,7 @@ func startProcesses(t testing.TB, spec *rpc.ProgramSpec) ([]*proc, *seatclient.C
 		peers = append(peers, fmt.Sprintf("n%d=%s", i+1, raftAddrs[i]))
 	}
 	for i := range 3 {
-		p := startProc(t, bin, fmt.Sprintf("n%d", i+1), raftAddrs[i], "-bootstrap", "-peers", strings.Join(peers, ","))
+		p := startProc(t, bin, fmt.Sprintf("n%d", i+1), raftAddrs[i], append([]string{"-bootstrap", "-peers", strings.Join(peers, ",")}, extra...)...)
 		procs = append(procs, p)
 		seeds = append(seeds, p.rpc)
 	}
