@@ -77,7 +77,7 @@ func TestParseMove(t *testing.T) {
 		want []string
 	}{
 		{[]string{"-group", "2"}, []string{"-program"}},
-		{[]string{"-program", "show"}, []string{"-group: 0"}},
+		{[]string{"-program", "show"}, []string{"-group: required"}},
 		{[]string{"-program", "show", "-group", "1024"}, []string{"-group: 1024"}},
 		{[]string{"-program", "show", "-abort", "-group", "2"}, []string{"not with -abort"}},
 		{[]string{"-program", "show", "-group", "2", "-rpc", "nohost", "-outbox-wait", "-1s", "-timeout", "0s"},

@@ -69,8 +69,10 @@ func parseMove(args []string, getenv func(string) string) (moveConfig, error) {
 	switch {
 	case cfg.Abort && cfg.Group != 0:
 		errs = append(errs, errors.New("-group: not with -abort (the group a program is frozen for is known)"))
+	case !cfg.Abort && cfg.Group == 0:
+		errs = append(errs, errors.New("-group: required: the group to move the program to (seatd leaders lists them)"))
 	case !cfg.Abort && (cfg.Group < 1 || cfg.Group > inventory.MaxGroup):
-		errs = append(errs, fmt.Errorf("-group: %d, want the target group, 1-%d", cfg.Group, inventory.MaxGroup))
+		errs = append(errs, fmt.Errorf("-group: %d, want a group of the cluster (seatd leaders lists them)", cfg.Group))
 	}
 	if cfg.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("-timeout: %v, want more than 0", cfg.Timeout))
@@ -198,6 +200,14 @@ func (m *mover) run(ctx context.Context) error {
 		return fmt.Errorf("move: program %s once lived in group %d (%q there, other group %d): a move back to a group it left is not supported",
 			m.program, m.target, in.State, in.OtherGroup)
 	}
+	if sts[src].State == "" && (!in.Exists || in.State == "incoming") {
+		// The relay must be publishing before the program stops selling:
+		// a cluster without Kafka, or with Kafka out of reach, would
+		// otherwise keep it frozen for the whole wait below.
+		if err := m.awaitOutbox(ctx, src, false); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(m.out, "moving program %s from group %d to group %d\n", m.program, src, m.target)
 	if _, err := m.step(ctx, &rpc.MoveRequest{Step: rpc.MoveStep_FREEZE, Group: src, TargetGroup: m.target}); err != nil {
 		return err
@@ -207,7 +217,7 @@ func (m *mover) run(ctx context.Context) error {
 		// The target must not emit events for the program before the
 		// source's relay has published every one it made: an order's
 		// events would reach Kafka out of order.
-		if err := m.awaitOutbox(ctx, src); err != nil {
+		if err := m.awaitOutbox(ctx, src, true); err != nil {
 			return err
 		}
 	}
@@ -242,9 +252,11 @@ func (m *mover) run(ctx context.Context) error {
 }
 
 // awaitOutbox waits until the source group's relay has published every
-// event made up to the freeze (the freeze stops the program's events
-// there), for at most outboxWait.
-func (m *mover) awaitOutbox(ctx context.Context, src int32) error {
+// event made up to now, for at most outboxWait: once before the freeze,
+// while the program still sells, to find a relay that publishes nothing
+// (frozen false: nothing has changed yet), and after it, when the freeze
+// has stopped the program's events there.
+func (m *mover) awaitOutbox(ctx context.Context, src int32, frozen bool) error {
 	if m.outboxWait == 0 {
 		return nil
 	}
@@ -256,6 +268,10 @@ func (m *mover) awaitOutbox(ctx context.Context, src int32) error {
 	deadline := time.Now().Add(m.outboxWait)
 	for st.OutboxAcked < upTo {
 		if time.Now().After(deadline) {
+			if !frozen {
+				return fmt.Errorf("move: group %d's relay published events up to %d of %d within -outbox-wait %v, so nothing was frozen: is Kafka reachable? "+
+					"(a cluster without -kafka-brokers publishes none: move with -outbox-wait 0)", src, st.OutboxAcked, upTo, m.outboxWait)
+			}
 			return fmt.Errorf("move: group %d's relay published events up to %d of %d within -outbox-wait %v: is Kafka reachable? Run the move again (it resumes), or -abort",
 				src, st.OutboxAcked, upTo, m.outboxWait)
 		}

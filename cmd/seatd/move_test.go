@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -356,6 +357,17 @@ func TestMoveResumeAndAbort(t *testing.T) {
 		t.Fatalf("PlaceHold = %v, %v", h, err)
 	}
 	old := h.Hold.HoldId
+
+	// No relay publishes this cluster's events (no -kafka-brokers): a move
+	// that waits for them gives up before it freezes anything, saying so,
+	// and the program goes on selling.
+	if out, err := seatd("-group", strconv.Itoa(int(to)), "-outbox-wait", "1s"); err == nil || !strings.Contains(out, "nothing was frozen") ||
+		!strings.Contains(out, "-outbox-wait 0") {
+		t.Fatalf("seatd move with no relay and -outbox-wait 1s: %v\n%s\nwant it to give up before the freeze, naming -outbox-wait 0", err, out)
+	}
+	if r, err := c.PlaceHold(ctx, &rpc.HoldRequest{ProgramId: "show", UserId: 3, Count: 1}); err != nil || r.Status.Code != 0 {
+		t.Fatalf("PlaceHold after a move that gave up = %v, %v; want the program on sale", r, err)
+	}
 
 	// Died after the freeze: changes are refused (the client retries
 	// until its deadline), reads answer.
