@@ -43,6 +43,7 @@ lint:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSnapshot$$' -fuzztime $(or $(FUZZTIME),500000x) ./inventory
 	$(GO) test -run '^$$' -fuzz '^FuzzCommands$$' -fuzztime $(or $(FUZZTIME),50000x) ./inventory
+	$(GO) test -run '^$$' -fuzz '^FuzzImportProgram$$' -fuzztime $(or $(FUZZTIME),50000x) ./inventory
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEntry$$' -fuzztime $(or $(FUZZTIME),80000x) ./raftfsm
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeJSON$$' -fuzztime $(or $(FUZZTIME),50000x) ./gateway
 
