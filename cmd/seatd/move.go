@@ -200,6 +200,11 @@ func (m *mover) run(ctx context.Context) error {
 		return fmt.Errorf("move: program %s once lived in group %d (%q there, other group %d): a move back to a group it left is not supported",
 			m.program, m.target, in.State, in.OtherGroup)
 	}
+	if sts[src].State == "moved" && in.Exists && in.State == "" {
+		// COMPLETE, the last step, has run (after REPLACE): nothing is left.
+		fmt.Fprintf(m.out, "program %s moved to group %d already; group %d forwards its old hold ids\n", m.program, m.target, src)
+		return nil
+	}
 	if sts[src].State == "" && (!in.Exists || in.State == "incoming") {
 		// The relay must be publishing before the program stops selling:
 		// a cluster without Kafka, or with Kafka out of reach, would
