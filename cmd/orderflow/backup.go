@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"seatd/internal/durable"
 	"seatd/internal/settings"
 	"seatd/orderflow"
 	"seatd/orderflow/events"
@@ -288,10 +289,10 @@ func fetchBackup(ctx context.Context, cfg backupConfig) (m backupManifest, err e
 	if err != nil {
 		return m, err
 	}
-	if err := writeSynced(filepath.Join(cfg.Out, manifestName), data); err != nil {
+	if err := durable.WriteFile(filepath.Join(cfg.Out, manifestName), data); err != nil {
 		return m, err
 	}
-	return m, syncDir(cfg.Out)
+	return m, durable.SyncDir(cfg.Out)
 }
 
 // writeVerified copies r into a new file at path (making its directory),
@@ -314,30 +315,6 @@ func writeVerified(path string, r io.Reader) (backupFile, error) {
 		return backupFile{}, err
 	}
 	return backupFile{Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, f.Close()
-}
-
-func writeSynced(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	return f.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // restoreConfig is the configuration of `orderflow restore`.
@@ -528,7 +505,7 @@ func restore(cfg restoreConfig) (string, error) {
 		}
 	}
 	for _, d := range []string{cfg.DataDir, filepath.Join(cfg.DataDir, "pay")} {
-		if err := syncDir(d); err != nil {
+		if err := durable.SyncDir(d); err != nil {
 			return "", err
 		}
 	}

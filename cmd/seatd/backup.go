@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"seatd/internal/durable"
 	"seatd/internal/settings"
 	"seatd/inventory"
 	"seatd/raftfsm"
@@ -198,10 +199,10 @@ func writeBackup(cfg backupConfig) (m backupManifest, err error) {
 	if err != nil {
 		return m, err
 	}
-	if err := writeSynced(filepath.Join(cfg.Out, manifestName), out); err != nil {
+	if err := durable.WriteFile(filepath.Join(cfg.Out, manifestName), out); err != nil {
 		return m, err
 	}
-	return m, syncDir(cfg.Out)
+	return m, durable.SyncDir(cfg.Out)
 }
 
 // metaCopy is the meta group's file in a backup, and what it says.
@@ -291,30 +292,6 @@ func fetchFrom(ctx context.Context, addr, out string, g uint16) (backupGroupFile
 		return f, err
 	}
 	return f, w.Close()
-}
-
-func writeSynced(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	return f.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // Errors of a restore's backup.
