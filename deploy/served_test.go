@@ -3,7 +3,6 @@ package deploy
 import (
 	"bufio"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"seatd/internal/kafkatest"
+	"seatd/internal/localserver"
 )
 
 // TestServedPaths runs each binary on loopback, as the manifests do but
@@ -138,13 +138,13 @@ func scrapedNames(body string) []string {
 	return out
 }
 
-// freeAddr returns a loopback address with a port free a moment ago.
+// freeAddr returns a loopback address reserved for this test binary
+// (localserver.FreePorts).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addrs, err := localserver.FreeAddrs(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addrs[0]
 }

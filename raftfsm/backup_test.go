@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"testing"
 	"time"
 
+	"seatd/internal/localserver"
 	"seatd/inventory"
 )
 
@@ -71,14 +71,13 @@ func TestBackupRestore(t *testing.T) {
 	}
 
 	r := &testCluster{t: t}
+	addrs, err := localserver.FreeAddrs(3)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var peers []Peer
-	for i := range 3 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		peers = append(peers, Peer{ID: fmt.Sprintf("r%d", i+1), Addr: ln.Addr().String()})
-		ln.Close()
+	for i, addr := range addrs {
+		peers = append(peers, Peer{ID: fmt.Sprintf("r%d", i+1), Addr: addr})
 	}
 	short := testNodeConfig("r1", t.TempDir(), peers[0].Addr)
 	short.Bootstrap, short.Peers, short.Restore = true, peers, backup[:2]

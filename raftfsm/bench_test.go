@@ -58,7 +58,7 @@ func benchReplicatedHold(b *testing.B, batching bool, callers int) {
 	c := &testCluster{t: &testing.T{}, nodes: nodes}
 	var lead *Node
 	for deadline := time.Now().Add(10 * time.Second); lead == nil; {
-		if lead = c.leader(1); lead == nil {
+		if lead = c.leaderNow(1); lead == nil {
 			if time.Now().After(deadline) {
 				b.Fatal("no leader")
 			}

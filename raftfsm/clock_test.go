@@ -324,7 +324,7 @@ func TestClockStepAtElection(t *testing.T) {
 				t.Fatalf("transfer to the stepped node: %v", err)
 			}
 			deadline := time.Now().Add(10 * time.Second)
-			for c.leader(g) != f {
+			for c.leaderNow(g) != f {
 				if time.Now().After(deadline) {
 					t.Fatal("the stepped node did not take over")
 				}

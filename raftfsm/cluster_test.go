@@ -101,7 +101,9 @@ func (c *testCluster) live() []*Node {
 }
 
 // leader returns the node whose proposer for group g is open.
-func (c *testCluster) leader(g uint16) *Node {
+// leaderNow returns the node leading group g now, or nil while none
+// does (an election, a leadership transfer).
+func (c *testCluster) leaderNow(g uint16) *Node {
 	for _, n := range c.live() {
 		grp := n.groups[g]
 		grp.mu.Lock()
@@ -114,10 +116,40 @@ func (c *testCluster) leader(g uint16) *Node {
 	return nil
 }
 
+// leader returns the node leading group g, waiting up to 15 s for one
+// (an election, a leadership transfer): it never returns nil. The node
+// may lose the lead at once; onLeader retries what must reach a leader.
+func (c *testCluster) leader(g uint16) *Node {
+	c.t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if n := c.leaderNow(g); n != nil {
+			return n
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("group %d has no leader", g)
+		}
+	}
+}
+
+// onLeader calls f with group g's leader until f's error is not
+// ErrNotLeader (the lead moved between the look and the call), for up
+// to 15 s, and returns f's last error.
+func (c *testCluster) onLeader(g uint16, f func(*Node) error) error {
+	c.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err := f(c.leader(g))
+		if !errors.Is(err, ErrNotLeader) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func (c *testCluster) waitLeaders() {
 	deadline := time.Now().Add(15 * time.Second)
 	for g := 0; g <= c.cfgs[0].Groups; g++ {
-		for c.leader(uint16(g)) == nil {
+		for c.leaderNow(uint16(g)) == nil {
 			if time.Now().After(deadline) {
 				c.t.Fatalf("group %d has no leader", g)
 			}
@@ -133,7 +165,7 @@ func (c *testCluster) propose(g uint16, cmd *Command) (Outcome, error) {
 	deadline := time.Now().Add(20 * time.Second)
 	var last error
 	for time.Now().Before(deadline) {
-		n := c.leader(g)
+		n := c.leaderNow(g)
 		if n == nil {
 			time.Sleep(20 * time.Millisecond)
 			continue
@@ -156,7 +188,7 @@ func (c *testCluster) propose(g uint16, cmd *Command) (Outcome, error) {
 func (c *testCluster) place(program string) uint16 {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if n := c.leader(MetaGroup); n != nil {
+		if n := c.leaderNow(MetaGroup); n != nil {
 			if g, err := n.Place(context.Background(), program); err == nil {
 				return g
 			}
@@ -195,7 +227,7 @@ func (c *testCluster) converge(g uint16) []byte {
 	var lead *Node
 	var want uint64
 	for {
-		lead = c.leader(g)
+		lead = c.leaderNow(g)
 		want = 0
 		if lead != nil {
 			want = lead.groups[g].raft.LastIndex()

@@ -129,7 +129,7 @@ func TestMembership(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for c.leader(g) == lead || c.leader(g) == nil {
+	for l := c.leaderNow(g); l == lead || l == nil; l = c.leaderNow(g) {
 		if time.Now().After(deadline) {
 			t.Fatal("leadership did not move")
 		}
@@ -168,7 +168,7 @@ func TestLeadersSpread(t *testing.T) {
 	for {
 		counts := map[string]int{}
 		for g := 0; g <= 5; g++ {
-			if l := c.leader(uint16(g)); l != nil {
+			if l := c.leaderNow(uint16(g)); l != nil {
 				counts[l.ID()]++
 			}
 		}
@@ -224,7 +224,7 @@ func TestBalanceSkipsSilentVoters(t *testing.T) {
 	for deadline := time.Now().Add(15 * time.Second); ; {
 		led := map[string]int{}
 		for g := 0; g <= c.cfgs[0].Groups; g++ {
-			if l := c.leader(uint16(g)); l != nil {
+			if l := c.leaderNow(uint16(g)); l != nil {
 				led[l.ID()]++
 			}
 		}
@@ -242,7 +242,7 @@ func TestBalanceSkipsSilentVoters(t *testing.T) {
 func (c *testCluster) ledBy() map[string]int {
 	led := map[string]int{}
 	for g := 0; g <= c.cfgs[0].Groups; g++ {
-		if l := c.leader(uint16(g)); l != nil {
+		if l := c.leaderNow(uint16(g)); l != nil {
 			led[l.ID()]++
 		}
 	}
@@ -252,7 +252,7 @@ func (c *testCluster) ledBy() map[string]int {
 // setDrained runs SetDrained on the meta leader, following it as it moves.
 func (c *testCluster) setDrained(id string, on bool) error {
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		l := c.leader(MetaGroup)
+		l := c.leaderNow(MetaGroup)
 		if l == nil {
 			continue
 		}
@@ -343,7 +343,8 @@ func TestDrain(t *testing.T) {
 	// Nor may the last undrained voter be removed: the drained ones would
 	// be left to lead.
 	for g := uint16(0); g <= 5; g++ {
-		if _, err := c.leader(g).RemoveServer(last); !errors.Is(err, ErrLastVoter) {
+		err := c.onLeader(g, func(l *Node) error { _, err := l.RemoveServer(last); return err })
+		if !errors.Is(err, ErrLastVoter) {
 			t.Fatalf("group %d: RemoveServer(%s, the last undrained voter) = %v; want ErrLastVoter", g, last, err)
 		}
 	}
@@ -351,7 +352,7 @@ func TestDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := uint16(1)
-	if err := c.leader(g).TransferGroup(g, "n1"); !errors.Is(err, ErrDrained) {
+	if err := c.onLeader(g, func(l *Node) error { return l.TransferGroup(g, "n1") }); !errors.Is(err, ErrDrained) {
 		t.Fatalf("TransferGroup(to drained n1) = %v; want ErrDrained", err)
 	}
 
@@ -388,20 +389,23 @@ func TestRemoveKeepsLiveMajority(t *testing.T) {
 	c.waitLeaders()
 	c.kill(2) // n3
 	for g := uint16(0); g <= 2; g++ {
-		c.leader(g)
+		c.leader(g) // every group has a leader among n1, n2
 	}
 	time.Sleep(3 * c.cfgs[0].HeartbeatTimeout) // n3's last answer is older than a heartbeat timeout
 	for g := uint16(0); g <= 2; g++ {
-		l := c.leader(g)
-		other := "n1"
-		if l.ID() == "n1" {
-			other = "n2"
-		}
-		_, err := l.RemoveServer(other)
+		var other string
+		err := c.onLeader(g, func(l *Node) error {
+			other = "n1"
+			if l.ID() == "n1" {
+				other = "n2"
+			}
+			_, err := l.RemoveServer(other)
+			return err
+		})
 		if !errors.Is(err, ErrNoLiveMajority) || !strings.Contains(err.Error(), "n3") {
 			t.Fatalf("group %d: RemoveServer(%s, live) with n3 down = %v; want ErrNoLiveMajority naming n3", g, other, err)
 		}
-		if v := voters(l, g); !slices.Equal(v, []string{"n1", "n2", "n3"}) {
+		if v := voters(c.leader(g), g); !slices.Equal(v, []string{"n1", "n2", "n3"}) {
 			t.Fatalf("group %d: voters %v after a refused removal; want all three", g, v)
 		}
 	}

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"seatd/internal/kafkatest"
+	"seatd/internal/localserver"
 	rpc "seatd/kitex_gen/inventoryrpc"
 	"seatd/orderflow/events"
 )
@@ -17,12 +17,11 @@ import (
 // TestUnreachableBrokers: brokers nothing listens on fail the start
 // within BrokerWait (and some slack for a busy machine), naming them.
 func TestUnreachableBrokers(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addrs, err := localserver.FreeAddrs(1) // reserved, so nothing listens on it
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := addrs[0]
 	start := time.Now()
 	c, err := Start(context.Background(), Config{Nodes: 1, Orders: true, Brokers: []string{addr}})
 	took := time.Since(start)

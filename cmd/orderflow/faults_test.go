@@ -36,6 +36,7 @@ import (
 
 	"seatd/gateway"
 	"seatd/internal/kafkatest"
+	"seatd/internal/localserver"
 	"seatd/inventory"
 	rpc "seatd/kitex_gen/inventoryrpc"
 	invsvc "seatd/kitex_gen/inventoryrpc/inventory"
@@ -103,18 +104,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freeAddrs returns n distinct loopback addresses that were free a
-// moment ago.
+// freeAddrs returns n distinct loopback addresses reserved for this test
+// binary (localserver.FreePorts): a process killed and started again
+// binds them again, and no other process is given them meanwhile.
 func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	var addrs []string
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		addrs = append(addrs, ln.Addr().String())
+	addrs, err := localserver.FreeAddrs(n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return addrs
 }
@@ -449,8 +446,18 @@ func directClient(addr string) (invsvc.Client, error) {
 }
 
 // leader returns the seatd node leading the program's group in the
-// newest term, as the nodes report it.
+// newest term, as the nodes report it, waiting up to 15 s for one (an
+// election after a kill); nil if none leads by then.
 func (s *sale) leader() *proc {
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if lead := s.leaderNow(); lead != nil || time.Now().After(deadline) {
+			return lead
+		}
+	}
+}
+
+// leaderNow is leader without waiting: nil while no node leads.
+func (s *sale) leaderNow() *proc {
 	var lead *proc
 	var term int64
 	for _, p := range s.nodes {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,14 +21,11 @@ import (
 	"seatd/orderflow/orders"
 )
 
+// freeAddr returns a loopback address reserved for this test binary
+// (localserver.FreePorts).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return freeAddrs(t, 1)[0]
 }
 
 // TestProcess runs the binary's run on kfake: it becomes ready, serves an

@@ -389,10 +389,7 @@ func TestProcessesDrain(t *testing.T) {
 	}
 	waitHolds("before the drain")
 
-	victim := leaderOf(procs, cp.Status.Group)
-	if victim == nil {
-		t.Fatal("no leader of the program's group")
-	}
+	victim := waitLeaderOf(t, procs, cp.Status.Group)
 	id := fmt.Sprintf("n%d", slices.Index(procs, victim)+1)
 	out := mustSeatd(t, bin, "drain", "-rpc", rpcList(procs...), "-node", id)
 	if !strings.Contains(out, fmt.Sprintf("group %d: %s -> ", cp.Status.Group, id)) {

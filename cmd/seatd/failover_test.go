@@ -84,6 +84,20 @@ func leaderOf(procs []*proc, group int32) *proc {
 	return lead
 }
 
+// waitLeaderOf is leaderOf waiting up to 15 s for a leader (an election
+// after a kill): it fails the test if none leads by then.
+func waitLeaderOf(t testing.TB, procs []*proc, group int32) *proc {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if lead := leaderOf(procs, group); lead != nil {
+			return lead
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no leader of group %d within 15 s", group)
+		}
+	}
+}
+
 // waitSettled waits until every process answers, every group has a
 // writable leader, and every replica has applied nearly (within 100
 // entries) what its leader committed, so that a trial starts from a
@@ -199,10 +213,7 @@ func TestFailoverStall(t *testing.T) {
 	stalls := map[string][]time.Duration{}
 	for trial := range 2 * trials {
 		kind := [2]string{"kill", "pause"}[trial%2]
-		victim := leaderOf(procs, cp.Status.Group)
-		if victim == nil {
-			t.Fatal("no leader of the program's group")
-		}
+		victim := waitLeaderOf(t, procs, cp.Status.Group)
 		fault := time.Now()
 		switch kind {
 		case "kill":

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,18 +12,20 @@ import (
 	"testing"
 	"time"
 
+	"seatd/internal/localserver"
 	rpc "seatd/kitex_gen/inventoryrpc"
 	"seatd/seatclient"
 )
 
-// freePort returns a loopback address that was free a moment ago.
+// freePort returns a loopback address reserved for this test binary
+// (localserver.FreePorts): a process killed and started again binds it
+// again, and no other process is given it meanwhile.
 func freePort(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addrs, err := localserver.FreeAddrs(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addrs[0]
 }
 
 type proc struct {

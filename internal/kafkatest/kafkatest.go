@@ -147,20 +147,14 @@ func Real(t testing.TB) *Broker {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	b := &Broker{t: t, script: script, dir: dir}
-	// Another process may take a port between our probe and the broker's
-	// bind; new ports are then tried, which a restart cannot do.
-	for attempt := 1; ; attempt++ {
-		ports, err := localserver.FreePorts(2)
-		if err != nil {
-			t.Fatalf("kafkatest: %v", err)
-		}
+	// The ports are reserved for this process until it exits, so a
+	// restart binds them again; new ones are tried if a process outside
+	// the reservation took one.
+	err = localserver.StartOnFreePorts(2, func(ports []int) error {
 		b.port, b.cport = ports[0], ports[1]
 		b.addrs = []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(b.port))}
-		err = b.start()
-		if err == nil || attempt == 3 || !b.logContains("Address already in use") {
-			break
-		}
-	}
+		return b.start()
+	}, func(error) bool { return b.logContains("Address already in use") })
 	t.Cleanup(func() {
 		// Whatever failed, the broker's view of it helps.
 		if t.Failed() {

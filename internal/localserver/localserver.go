@@ -1,9 +1,10 @@
 // Package localserver holds what the packages that run a server process
 // on this machine share (internal/redisserver, internal/pgserver,
-// internal/kafkatest, and the in-process systems of bench/cluster and
-// cmd/seatdev): a free loopback port to give it, the end of its log to
-// show when it fails, and a run directory that a later run removes if
-// this one is killed before it can.
+// internal/kafkatest, the in-process systems of bench/cluster and
+// cmd/seatdev, and the tests that start seatd and orderflow processes):
+// loopback ports reserved for it (FreePorts), the end of its log to show
+// when it fails, and a run directory that a later run removes if this
+// one is killed before it can.
 //
 // Concurrency: every function is safe for concurrent use, by goroutines
 // and by processes.
@@ -12,7 +13,6 @@ package localserver
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,21 +22,6 @@ import (
 
 // LogLines is how many lines of a server's log Tail returns.
 const LogLines = 40
-
-// FreePorts returns n loopback ports that were free a moment ago (held
-// open together, so they differ).
-func FreePorts(n int) ([]int, error) {
-	ports := make([]int, n)
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("finding a free port: %w", err)
-		}
-		defer l.Close()
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-	}
-	return ports, nil
-}
 
 // Tail returns the last LogLines lines of the log at path, or why it
 // cannot be read.

@@ -126,20 +126,14 @@ func (s *Server) init(ctx context.Context, bin string, cred *syscall.Credential)
 		return fmt.Errorf("pgserver: initdb: %w\n%s", err, out)
 	}
 
-	// Another process may take the port between our probe and the
-	// server's bind; new ports are then tried.
-	var err error
-	for attempt := 1; ; attempt++ {
-		ports, err := localserver.FreePorts(1)
-		if err != nil {
-			return fmt.Errorf("pgserver: %w", err)
-		}
+	// A port is reserved for this process until it exits; a new one is
+	// tried if a process outside the reservation took it.
+	err := localserver.StartOnFreePorts(1, func(ports []int) error {
 		s.Port = ports[0]
+		var err error
 		s.stop, err = s.start(ctx, bin, cred)
-		if err == nil || attempt == 3 || !strings.Contains(s.LogTail(), "could not bind") {
-			break
-		}
-	}
+		return err
+	}, func(error) bool { return strings.Contains(s.LogTail(), "could not bind") })
 	if err != nil {
 		return fmt.Errorf("pgserver: %w; the end of its log:\n%s", err, s.LogTail())
 	}

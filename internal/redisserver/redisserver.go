@@ -89,20 +89,14 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("redisserver: %w", err)
 	}
 	s := &Server{opts: opts, dir: dir}
-	// Another process may take the port between our probe and the
-	// server's bind; a new port is then tried, which Restart cannot do.
-	for attempt := 1; ; attempt++ {
-		ports, err := localserver.FreePorts(1)
-		if err != nil {
-			return nil, errors.Join(fmt.Errorf("redisserver: %w", err), os.RemoveAll(dir))
-		}
+	// A port is reserved for this process until it exits, so Restart
+	// binds it again; a new one is tried if a process outside the
+	// reservation took it.
+	err = localserver.StartOnFreePorts(1, func(ports []int) error {
 		s.port = ports[0]
 		s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
-		err = s.start(ctx)
-		if err == nil || attempt == 3 || !strings.Contains(s.LogTail(), "Address already in use") {
-			break
-		}
-	}
+		return s.start(ctx)
+	}, func(error) bool { return strings.Contains(s.LogTail(), "Address already in use") })
 	if err != nil {
 		err = fmt.Errorf("redisserver: %w; the end of its log:\n%s", err, s.LogTail())
 		return nil, errors.Join(err, os.RemoveAll(dir))
