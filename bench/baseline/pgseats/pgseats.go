@@ -22,9 +22,9 @@
 // not take are released at commit. HoldNamed locks the named seats with
 // SELECT ... FOR UPDATE in key order (so that two buyers naming the same
 // seats cannot deadlock) and refuses unless all are free and within the
-// expected total. Release sets a hold's seats free again. Each is one
-// transaction over the pool's connections; pgx prepares and caches each
-// statement per connection.
+// expected total. Release sets a hold's seats free again, locking them
+// in the same key order. Each is one transaction over the pool's
+// connections; pgx prepares and caches each statement per connection.
 //
 // A Target is safe for use by many goroutines; each call takes one of
 // the pool's connections for its transaction, so Config.Conns bounds the
@@ -505,16 +505,30 @@ func (t *Target) HoldNamed(ctx context.Context, program string, buyer uint64, se
 	return h, nil
 }
 
-// release frees a hold's seats, found by key and checked by hold id.
+// release frees a hold's seats, found by key and checked by hold id. It
+// locks them first in key order, as lockNamed does: an UPDATE alone
+// locks its rows in the order its plan visits them (the order the hold
+// lists them, through unnest), and a release and a hold naming the same
+// two seats in crossed orders deadlock (SQLSTATE 40P01). The CTE is
+// MATERIALIZED so that the locking runs whole, in its ORDER BY, before
+// the UPDATE reads it.
 const release = `
+WITH locked AS MATERIALIZED (
+	SELECT section, row_no, col FROM seat
+	WHERE program = $1 AND (section, row_no, col) IN (SELECT * FROM unnest($2::text[], $3::text[], $4::integer[]))
+	  AND status = 1 AND hold_id = $5
+	ORDER BY section, row_no, col
+	FOR UPDATE)
 UPDATE seat SET status = 0, hold_id = NULL
-WHERE program = $1 AND (section, row_no, col) IN (SELECT * FROM unnest($2::text[], $3::text[], $4::integer[]))
-  AND status = 1 AND hold_id = $5`
+FROM locked
+WHERE seat.program = $1 AND (seat.section, seat.row_no, seat.col) = (locked.section, locked.row_no, locked.col)
+  AND seat.status = 1 AND seat.hold_id = $5`
 
 // Release sets a hold's seats free in one statement (its own
 // transaction), finding them by key, as the hold lists them, and
-// checking the hold id. target.ErrUnknownHold: none of them is held by
-// that hold (released before, or never held).
+// checking the hold id; it locks them in key order, as HoldNamed does,
+// so the two never deadlock. target.ErrUnknownHold: none of them is held
+// by that hold (released before, or never held).
 func (t *Target) Release(ctx context.Context, program string, h target.Hold) error {
 	id, err := strconv.ParseInt(h.ID, 10, 64)
 	if err != nil {

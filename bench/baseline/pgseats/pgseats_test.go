@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"seatd/bench/target"
 	"seatd/internal/pgtest"
@@ -122,6 +123,7 @@ func TestTarget(t *testing.T) {
 	t.Run("HoldBestSkipsLocked", func(t *testing.T) { testHoldBestSkipsLocked(t, dsn) })
 	t.Run("HoldNamed", func(t *testing.T) { testHoldNamed(t, dsn) })
 	t.Run("Release", func(t *testing.T) { testRelease(t, dsn) })
+	t.Run("ReleaseLockOrder", func(t *testing.T) { testReleaseLockOrder(t, dsn) })
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, dsn) })
 	t.Run("Check", func(t *testing.T) { testCheck(t, dsn) })
 	t.Run("CheckStaleStatistics", func(t *testing.T) { testCheckStaleStatistics(t, dsn) })
@@ -286,6 +288,84 @@ func testRelease(t *testing.T, dsn string) {
 	if h, err := tg.HoldBest(ctx, "release", "a", 1, 3); err != nil || !slices.Equal(h.Seats, a.Seats) {
 		t.Errorf("HoldBest(a, 3) after the release = %v, %v; want %v", h.Seats, err, a.Seats)
 	}
+}
+
+// testReleaseLockOrder: Release locks a hold's seats in key order, as
+// HoldNamed does, whatever order the hold lists them in; locked in the
+// hold's order instead, a release and a hold naming the same seats in
+// crossed orders deadlock. With the higher seat locked by another
+// transaction, the release waits there having locked the lower one, so a
+// NOWAIT lock of the lower one fails. The target's sessions scan the
+// table in its physical order (no index scans), where the lower seat
+// comes last: fails on an UPDATE that locks in the order its plan visits
+// rows (the lower seat is still free to lock).
+func testReleaseLockOrder(t *testing.T, dsn string) {
+	ctx := context.Background()
+	tg := newTarget(t, dsn+"&options="+strings.NewReplacer(" ", "%20", "=", "%3D").Replace("-c enable_indexscan=off -c enable_bitmapscan=off"), 2, 0)
+	load(t, tg, venue("order"))
+	h, err := tg.HoldNamed(ctx, "order", 1, []string{"A/2/5", "A/2/4"}, 2000) // listed high key first
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A new version of A/2/4's row, after A/2/5's in the table.
+	if _, err := tg.pool.Exec(ctx, `UPDATE seat SET price_cents = price_cents WHERE program = 'order' AND section = 'A' AND row_no = '2' AND col = 4`); err != nil {
+		t.Fatal(err)
+	}
+	lockSeat := func(tx pgx.Tx, col int, nowait string) error {
+		_, err := tx.Exec(ctx, `SELECT 1 FROM seat WHERE program = 'order' AND section = 'A' AND row_no = '2' AND col = $1 FOR UPDATE `+nowait, col)
+		return err
+	}
+	begin := func() pgx.Tx {
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close(ctx) })
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tx
+	}
+	blocker := begin()
+	if err := lockSeat(blocker, 5, ""); err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan error, 1)
+	go func() { released <- tg.Release(ctx, "order", h) }()
+	probe := begin()
+	defer probe.Rollback(ctx)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var waiting int
+		if err := probe.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break // the release waits for A/2/5
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the release never waited for the locked seat")
+		}
+	}
+	if _, err := probe.Exec(ctx, "SAVEPOINT nowait"); err != nil {
+		t.Fatal(err)
+	}
+	err = lockSeat(probe, 4, "NOWAIT")
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "55P03" {
+		t.Errorf("locking A/2/4 while the release waits for A/2/5 = %v; want lock_not_available (55P03): the release locks A/2/4 first", err)
+	}
+	if _, err := probe.Exec(ctx, "ROLLBACK TO SAVEPOINT nowait"); err != nil { // a lock it got goes too
+		t.Fatal(err)
+	}
+	if err := blocker.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-released; err != nil {
+		t.Fatalf("Release(%+v) = %v", h, err)
+	}
+	check(t, tg, "order", map[string][]string{})
 }
 
 // testConcurrent runs buyers at once (best-available, named, releases),
