@@ -30,6 +30,8 @@ type transport interface {
 //   - The leader's commit index is clamped to the last entry of the
 //     request: see clampCommit.
 //
+// It also replicates without raft's pipeline: see AppendEntriesPipeline.
+//
 // It also tells answered, when not nil, of every peer that answers an
 // AppendEntries this node sent (see Node.balance), and received, when
 // not nil, of the entries of every AppendEntries request that comes in,
@@ -62,6 +64,22 @@ func (g *guardedTransport) AppendEntries(id raft.ServerID, target raft.ServerAdd
 		g.answered(id)
 	}
 	return err
+}
+
+// AppendEntriesPipeline refuses, so raft replicates to each follower one
+// AppendEntries at a time, each carrying every entry the leader stored
+// while the previous one was out. Pipelined, raft sends one request per
+// leader write and the follower, which handles them one by one, syncs its
+// log once for each: its fsyncs queue behind one another, on a disk the
+// leader's fsync is using too. One at a time, the follower syncs once per
+// round trip whatever the load, a request waits at most one round trip to
+// leave, and the goroutine that sent a request reads its answer (the
+// pipeline hands each answer from one goroutine to another). Raft falls
+// back to this mode whenever the pipeline fails, and a follower catching
+// up is always served this way. docs/replication.md ("Replication one
+// request at a time") has the measurements.
+func (g *guardedTransport) AppendEntriesPipeline(raft.ServerID, raft.ServerAddress) (raft.AppendPipeline, error) {
+	return nil, raft.ErrPipelineReplicationNotSupported
 }
 
 func (g *guardedTransport) forward() {
