@@ -84,16 +84,17 @@ func leaderOf(procs []*proc, group int32) *proc {
 	return lead
 }
 
-// waitLeaderOf is leaderOf waiting up to 15 s for a leader (an election
-// after a kill): it fails the test if none leads by then.
+// waitLeaderOf is leaderOf waiting up to 30 s for a leader (an election
+// after a kill, on a loaded machine): it fails the test if none leads by
+// then.
 func waitLeaderOf(t testing.TB, procs []*proc, group int32) *proc {
 	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if lead := leaderOf(procs, group); lead != nil {
 			return lead
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no leader of group %d within 15 s", group)
+			t.Fatalf("no leader of group %d within 30 s", group)
 		}
 	}
 }

@@ -414,12 +414,7 @@ func TestMoveResumeAndAbort(t *testing.T) {
 	// The leaders of both groups die (SIGKILL) and come back: the move
 	// resumes on their successors.
 	for _, g := range []int32{from, to} {
-		var victim *proc
-		for deadline := time.Now().Add(30 * time.Second); victim == nil; time.Sleep(100 * time.Millisecond) {
-			if victim = leaderOf(procs, g); victim == nil && time.Now().After(deadline) {
-				t.Fatalf("no leader of group %d", g)
-			}
-		}
+		victim := waitLeaderOf(t, procs, g)
 		victim.cmd.Process.Signal(syscall.SIGKILL)
 		victim.cmd.Wait()
 		victim.start(t)
