@@ -195,8 +195,11 @@ func (r *Report) Markdown() string {
 	p("- program `%s`: %d seats, %d leg(s), %d categories; seed %d (`%s`)\n", sc.Program, sc.Seats, sc.Legs, len(sc.Capacity), sc.Seed, sc.File)
 	p("- load: %s\n", r.Settings.Load)
 	m := &r.Machine
-	p("- machine: %s, %d cores, %.1f GiB, %s %s/%s; started %s\n", m.CPU, m.Cores, float64(m.MemoryBytes)/(1<<30),
-		m.GoVersion, m.OS, m.Arch, r.Started.Format(time.RFC3339))
+	// GOMAXPROCS is shown because it moves the in-process cluster's rate
+	// as much as a quarter on 2 cores (docs/seatbench.md, "Processors
+	// held in system calls").
+	p("- machine: %s, %d cores, GOMAXPROCS %d, %.1f GiB, %s %s/%s; started %s\n", m.CPU, m.Cores, m.GOMAXPROCS,
+		float64(m.MemoryBytes)/(1<<30), m.GoVersion, m.OS, m.Arch, r.Started.Format(time.RFC3339))
 	for _, name := range r.Settings.Targets {
 		if s, ok := r.Settings.Setups[name]; ok {
 			p("- %s: %s\n", name, s)
